@@ -1,0 +1,155 @@
+//! Where a client finds its node: `NEFELE_ADDR` (`unix:/path/to.sock` or
+//! `http://host:port`), else the default socket (SPEC §2), and the one
+//! [`connect`] that turns such an address into a gRPC channel.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tonic::transport::{Channel, Endpoint};
+
+/// How long [`connect`] waits for a node before giving up.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The address of a node's API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addr {
+    /// A Unix socket path.
+    Unix(PathBuf),
+    /// A TCP address, `host:port`.
+    Tcp(String),
+}
+
+/// Why an address could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid node address {0:?}: expected unix:/path/to.sock, http://host:port or host:port")]
+pub struct AddrError(String);
+
+/// Why a node could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The address itself is wrong.
+    #[error(transparent)]
+    Addr(#[from] AddrError),
+    /// The node did not accept the connection.
+    #[error("cannot reach node at {addr}: {source}")]
+    Transport {
+        /// The address tried.
+        addr: Addr,
+        /// What the transport said.
+        #[source]
+        source: tonic::transport::Error,
+    },
+}
+
+impl FromStr for Addr {
+    type Err = AddrError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || AddrError(s.to_string());
+        if let Some(path) = s.strip_prefix("unix:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(bad());
+            }
+            return Ok(Addr::Unix(PathBuf::from(path)));
+        }
+        let hostport = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+        match hostport.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                Ok(Addr::Tcp(hostport.to_string()))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Unix(path) => write!(f, "unix:{}", path.display()),
+            Addr::Tcp(hostport) => write!(f, "http://{hostport}"),
+        }
+    }
+}
+
+/// The default socket path: `$XDG_RUNTIME_DIR/nefele/noded.sock`, or
+/// `/run/nefele/noded.sock` for root (or when XDG_RUNTIME_DIR is unset).
+pub fn default_socket_path() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !is_root && !dir.is_empty() => Path::new(&dir).join("nefele/noded.sock"),
+        _ => PathBuf::from("/run/nefele/noded.sock"),
+    }
+}
+
+/// The address a client uses when none is given: `NEFELE_ADDR`, else the
+/// default socket.
+pub fn default_addr() -> Result<Addr, AddrError> {
+    match std::env::var("NEFELE_ADDR") {
+        Ok(s) if !s.is_empty() => s.parse(),
+        _ => Ok(Addr::Unix(default_socket_path())),
+    }
+}
+
+/// Connects to a node, waiting at most [`DEFAULT_CONNECT_TIMEOUT`].
+pub async fn connect(addr: &Addr) -> Result<Channel, ConnectError> {
+    connect_timeout(addr, DEFAULT_CONNECT_TIMEOUT).await
+}
+
+/// Connects to a node, waiting at most `timeout` for the connection.
+pub async fn connect_timeout(addr: &Addr, timeout: Duration) -> Result<Channel, ConnectError> {
+    let transport = |source| ConnectError::Transport { addr: addr.clone(), source };
+    match addr {
+        Addr::Tcp(hostport) => {
+            Endpoint::from_shared(format!("http://{hostport}"))
+                .map_err(transport)?
+                .connect_timeout(timeout)
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .map_err(transport)
+        }
+        Addr::Unix(path) => {
+            let path = path.clone();
+            // The URI is required by the API but unused: the connector below
+            // decides where to go.
+            Endpoint::from_static("http://localhost")
+                .connect_timeout(timeout)
+                .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                    let path = path.clone();
+                    async move {
+                        let stream = tokio::net::UnixStream::connect(path).await?;
+                        Ok::<_, std::io::Error>(TokioIo::new(stream))
+                    }
+                }))
+                .await
+                .map_err(transport)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_address_forms() {
+        assert_eq!("unix:/run/x.sock".parse::<Addr>().unwrap(), Addr::Unix("/run/x.sock".into()));
+        assert_eq!("unix:///run/x.sock".parse::<Addr>().unwrap(), Addr::Unix("/run/x.sock".into()));
+        assert_eq!("http://127.0.0.1:7070".parse::<Addr>().unwrap(), Addr::Tcp("127.0.0.1:7070".into()));
+        assert_eq!("localhost:7070".parse::<Addr>().unwrap(), Addr::Tcp("localhost:7070".into()));
+        assert!("unix:".parse::<Addr>().is_err());
+        assert!("http://host".parse::<Addr>().is_err());
+        assert!("junk".parse::<Addr>().is_err());
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["unix:/a/b.sock", "http://127.0.0.1:1"] {
+            assert_eq!(s.parse::<Addr>().unwrap().to_string(), s);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The `nefele.v1` gRPC API (SPEC §5): generated messages, clients and
+//! servers, the cluster PID type every component shares, and the one
+//! [`connect`] helper that every client (nsh, nefelefs, tests, programs) uses
+//! to reach a node through `NEFELE_ADDR`.
+
+mod addr;
+mod gpid;
+
+pub use addr::{Addr, AddrError, ConnectError, connect, connect_timeout, default_addr, default_socket_path};
+pub use gpid::{Gpid, GpidError, MAX_SERIAL, MAX_SLOT, max_serial};
+
+/// Generated code for package `nefele.v1`.
+#[allow(missing_docs, clippy::all)]
+pub mod v1 {
+    tonic::include_proto!("nefele.v1");
+}
+
+/// Encoded descriptors of the API, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("nefele_descriptor");
