@@ -1,0 +1,112 @@
+//! Wire-to-domain conversion in one place: requests into domain specs,
+//! processes into `ProcessInfo`.
+
+use proto::Gpid;
+use proto::v1::{ProcessInfo, ProcessState, SpawnRequest, StdinMode};
+use tonic::Status;
+
+use crate::error::ProcError;
+use crate::process::{Process, Status as ProcStatus};
+use crate::records::Outcome;
+use crate::supervisor::{NodeContext, SpawnSpec};
+
+/// Parses a PID from the wire. A number that is not a cluster PID names no
+/// process, so it is NotFound, like kill(2)'s ESRCH.
+pub fn gpid(raw: i32) -> Result<Gpid, Status> {
+    Gpid::from_raw(i64::from(raw))
+        .map_err(|_| Status::not_found(format!("no such process {raw} (not a cluster pid)")))
+}
+
+/// Checks that a request's node names this node ("" and "@any" do too, on
+/// a lone node).
+pub fn check_node(node: &str, ctx: &NodeContext) -> Result<(), ProcError> {
+    match node {
+        "" | "@any" => Ok(()),
+        name if name == ctx.name || name.strip_prefix('@') == Some(ctx.name.as_str()) => Ok(()),
+        other => Err(ProcError::NoSuchNode(other.to_string())),
+    }
+}
+
+/// A SpawnRequest as a domain spec.
+pub fn spawn_spec(req: SpawnRequest, ctx: &NodeContext) -> Result<SpawnSpec, Status> {
+    check_node(&req.node, ctx)?;
+    let ppid = match req.parent_pid {
+        0 => None,
+        raw => Some(gpid(raw).map_err(|_| {
+            Status::invalid_argument(format!("invalid parent_pid {raw}: not a cluster pid"))
+        })?),
+    };
+    let stdin_pipe = StdinMode::try_from(req.stdin)
+        .map_err(|_| Status::invalid_argument(format!("invalid stdin mode {}", req.stdin)))?
+        == StdinMode::Pipe;
+    Ok(SpawnSpec {
+        argv: req.argv,
+        env: req.env.into_iter().collect(),
+        cwd: req.cwd,
+        name: req.name,
+        tty: req.tty.map(|t| (t.rows, t.cols)),
+        stdin_pipe,
+        ppid,
+    })
+}
+
+fn wire_state(status: &ProcStatus, stopped: bool) -> ProcessState {
+    match status {
+        ProcStatus::Running if stopped => ProcessState::Stopped,
+        ProcStatus::Running => ProcessState::Running,
+        ProcStatus::Finished(exit) => match exit.outcome {
+            Outcome::Exited { .. } => ProcessState::Exited,
+            Outcome::Killed { .. } => ProcessState::Killed,
+            Outcome::Lost { .. } => ProcessState::Lost,
+        },
+    }
+}
+
+/// Describes a process.
+pub fn process_info(process: &Process, node: &str, with_env: bool) -> ProcessInfo {
+    let snap = process.snapshot();
+    let r = &process.record;
+    let mut info = ProcessInfo {
+        pid: process.gpid.as_raw(),
+        ppid: r.ppid,
+        node: node.to_string(),
+        host_pid: r.host_pid,
+        argv: r.argv.clone(),
+        cwd: r.cwd.clone(),
+        name: r.name.clone(),
+        state: wire_state(&snap.status, snap.stopped()) as i32,
+        start_time_ms: r.start_time_ms,
+        tty: r.tty,
+        stdin_pipe: r.stdin_pipe,
+        uid: r.uid,
+        gid: r.gid,
+        exe: r.exe.clone(),
+        stdout_bytes: process.stdout.pos().end,
+        stderr_bytes: process.stderr.pos().end,
+        env: if with_env { r.env.clone() } else { Vec::new() },
+        ..ProcessInfo::default()
+    };
+    match &snap.status {
+        ProcStatus::Running => {
+            if let Some(host) = &snap.host {
+                info.cpu_time_ms = host.cpu_time_ms;
+                info.rss_bytes = host.rss_bytes;
+                info.threads = host.threads;
+            }
+        }
+        ProcStatus::Finished(exit) => {
+            info.end_time_ms = exit.end_time_ms;
+            info.cpu_time_ms = exit.cpu_time_ms;
+            info.rss_bytes = exit.rss_bytes;
+            match &exit.outcome {
+                Outcome::Exited { code } => info.exit_code = Some(*code),
+                Outcome::Killed { signal, core_dumped } => {
+                    info.signal = Some(*signal);
+                    info.core_dumped = *core_dumped;
+                }
+                Outcome::Lost { reason } => info.lost_reason = reason.clone(),
+            }
+        }
+    }
+    info
+}

@@ -1,0 +1,55 @@
+//! Reading a captured output log as a stream: a cursor that reads chunks
+//! from an offset and can wait for more. ReadOutput and Attach both use it.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::output::{LogPos, OutputLog};
+
+/// Largest chunk sent in one message.
+pub const CHUNK: usize = 64 << 10;
+
+/// A reader's position in one log.
+pub struct Cursor {
+    log: Arc<OutputLog>,
+    offset: u64,
+    pos: watch::Receiver<LogPos>,
+}
+
+impl Cursor {
+    /// A cursor at `offset`.
+    pub fn new(log: Arc<OutputLog>, offset: u64) -> Self {
+        let pos = log.subscribe();
+        Cursor { log, offset, pos }
+    }
+
+    /// Reads the next chunk (offset, bytes), or `None` at the current end.
+    pub async fn read(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+        // Mark the current end as seen before reading, so an append racing
+        // with the read wakes `changed`.
+        let end = self.pos.borrow_and_update().end;
+        if self.offset >= end && self.offset >= self.log.pos().end {
+            return Ok(None);
+        }
+        let (log, offset) = (self.log.clone(), self.offset);
+        let (at, data) = tokio::task::spawn_blocking(move || log.read_at(offset, CHUNK))
+            .await
+            .map_err(std::io::Error::other)??;
+        self.offset = at + data.len() as u64;
+        Ok((!data.is_empty()).then_some((at, data)))
+    }
+
+    /// Whether nothing more can come: the log is closed and all read.
+    pub fn done(&self) -> bool {
+        let pos = *self.pos.borrow();
+        pos.closed && self.offset >= pos.end
+    }
+
+    /// Waits until the log grows or closes.
+    pub async fn changed(&mut self) {
+        if self.pos.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

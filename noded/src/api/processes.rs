@@ -1,0 +1,290 @@
+//! The `Processes` service: each RPC looks the process up in the table and
+//! hands the work to it or to the supervisor.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use proto::v1::processes_server::Processes;
+use proto::v1::{
+    AttachEvent, AttachRequest, GetRequest, InputChunk, ListReply, ListRequest, OutputChunk,
+    OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalReply, SignalRequest,
+    SpawnRequest, WaitRequest, WriteInputReply, attach_event, attach_request,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::ApiState;
+use super::convert::{self, gpid};
+use super::follow::Cursor;
+use crate::error::ProcError;
+use crate::output::Stream as LogStream;
+use crate::process::{Input, Process};
+use crate::supervisor;
+
+/// How long Attach waits for its first (`start`) message.
+const ATTACH_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Implementation of `nefele.v1.Processes`.
+pub struct ProcessesApi {
+    state: Arc<ApiState>,
+}
+
+impl ProcessesApi {
+    /// A service over the shared state.
+    pub fn new(state: Arc<ApiState>) -> Self {
+        ProcessesApi { state }
+    }
+
+    fn node(&self) -> &str {
+        &self.state.table.ctx().name
+    }
+
+    fn process(&self, raw: i32) -> Result<Arc<Process>, Status> {
+        Ok(self.state.table.get(gpid(raw)?)?)
+    }
+
+    fn info(&self, p: &Process) -> ProcessInfo {
+        convert::process_info(p, self.node(), false)
+    }
+}
+
+#[tonic::async_trait]
+impl Processes for ProcessesApi {
+    async fn spawn(&self, request: Request<SpawnRequest>) -> Result<Response<ProcessInfo>, Status> {
+        let spec = convert::spawn_spec(request.into_inner(), self.state.table.ctx())?;
+        let process = self.state.table.spawn(spec).await?;
+        Ok(Response::new(self.info(&process)))
+    }
+
+    async fn signal(&self, request: Request<SignalRequest>) -> Result<Response<SignalReply>, Status> {
+        let req = request.into_inner();
+        if !(0..=supervisor::MAX_SIGNAL).contains(&req.signal) {
+            return Err(ProcError::InvalidSignal(req.signal).into());
+        }
+        let process = self.process(req.pid)?;
+        supervisor::signal(&process, req.signal)?;
+        Ok(Response::new(SignalReply {}))
+    }
+
+    async fn wait(&self, request: Request<WaitRequest>) -> Result<Response<ProcessInfo>, Status> {
+        let req = request.into_inner();
+        let process = self.process(req.pid)?;
+        if req.timeout_ms == 0 {
+            process.finished().await;
+        } else if tokio::time::timeout(Duration::from_millis(req.timeout_ms), process.finished())
+            .await
+            .is_err()
+        {
+            return Err(ProcError::WaitTimeout { pid: process.gpid, timeout_ms: req.timeout_ms }.into());
+        }
+        Ok(Response::new(self.info(&process)))
+    }
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<ProcessInfo>, Status> {
+        let req = request.into_inner();
+        let process = self.process(req.pid)?;
+        Ok(Response::new(convert::process_info(&process, self.node(), req.with_env)))
+    }
+
+    async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListReply>, Status> {
+        let req = request.into_inner();
+        convert::check_node(&req.node, self.state.table.ctx())?;
+        let states: Vec<i32> = req
+            .states
+            .into_iter()
+            .filter(|s| *s != ProcessState::Unspecified as i32)
+            .collect();
+        let processes = self
+            .state
+            .table
+            .list()
+            .iter()
+            .map(|p| self.info(p))
+            .filter(|info| states.is_empty() || states.contains(&info.state))
+            .collect();
+        Ok(Response::new(ListReply { processes, unreachable: Vec::new() }))
+    }
+
+    type ReadOutputStream = ServerStream<OutputChunk>;
+
+    async fn read_output(
+        &self,
+        request: Request<ReadOutputRequest>,
+    ) -> Result<Response<Self::ReadOutputStream>, Status> {
+        let req = request.into_inner();
+        let process = self.process(req.pid)?;
+        let stream = match OutputStream::try_from(req.stream) {
+            Ok(OutputStream::Stdout) => LogStream::Stdout,
+            Ok(OutputStream::Stderr) => LogStream::Stderr,
+            Err(_) => return Err(Status::invalid_argument(format!("invalid output stream {}", req.stream))),
+        };
+        let mut cursor = Cursor::new(process.log(stream).clone(), req.offset);
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            loop {
+                match cursor.read().await {
+                    Ok(Some((offset, data))) => {
+                        if tx.send(Ok(OutputChunk { offset, data })).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::internal(format!("cannot read output: {e}")))).await;
+                        return;
+                    }
+                }
+                if !req.follow || cursor.done() {
+                    return;
+                }
+                tokio::select! {
+                    _ = cursor.changed() => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn write_input(
+        &self,
+        request: Request<Streaming<InputChunk>>,
+    ) -> Result<Response<WriteInputReply>, Status> {
+        let mut chunks = request.into_inner();
+        let Some(first) = chunks.message().await? else {
+            return Err(Status::invalid_argument("empty input stream: the first chunk must name a pid"));
+        };
+        let process = self.process(first.pid)?;
+        if process.input.is_none() {
+            return Err(ProcError::NoStdin(process.gpid).into());
+        }
+        let mut written = 0u64;
+        let mut next = Some(first);
+        while let Some(chunk) = next {
+            if !chunk.data.is_empty() {
+                let len = chunk.data.len() as u64;
+                process.write_input(Input::Data(chunk.data)).await?;
+                written += len;
+            }
+            if chunk.eof {
+                process.write_input(Input::Eof).await?;
+                break;
+            }
+            next = chunks.message().await?;
+        }
+        Ok(Response::new(WriteInputReply { bytes_written: written }))
+    }
+
+    type AttachStream = ServerStream<AttachEvent>;
+
+    async fn attach(
+        &self,
+        request: Request<Streaming<AttachRequest>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = tokio::time::timeout(ATTACH_START_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("attach: no start message within 10 s"))??;
+        let Some(AttachRequest { request: Some(attach_request::Request::Start(start)) }) = first else {
+            return Err(Status::invalid_argument("attach: the first message must be start"));
+        };
+        let process = self.process(start.pid)?;
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(attach_input(process.clone(), inbound, tx.clone()));
+        let node = self.node().to_string();
+        tokio::spawn(attach_output(process, start.replay, node, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn event(e: attach_event::Event) -> Result<AttachEvent, Status> {
+    Ok(AttachEvent { event: Some(e) })
+}
+
+/// Carries an attached client's input to the process until the client
+/// stops sending. Failures are reported as error events; the attachment
+/// goes on.
+async fn attach_input(
+    process: Arc<Process>,
+    mut inbound: Streaming<AttachRequest>,
+    tx: mpsc::Sender<Result<AttachEvent, Status>>,
+) {
+    use attach_request::Request as R;
+    while let Ok(Some(msg)) = inbound.message().await {
+        let result = match msg.request {
+            Some(R::Stdin(data)) => process.write_input(Input::Data(data)).await,
+            Some(R::StdinEof(true)) => process.write_input(Input::Eof).await,
+            Some(R::StdinEof(false)) | None => Ok(()),
+            Some(R::Resize(size)) => process.resize(size.rows, size.cols),
+            Some(R::Signal(sig)) => supervisor::signal(&process, sig),
+            Some(R::Start(_)) => Err(ProcError::InvalidArgument("attach: start sent twice".into())),
+        };
+        if let Err(e) = result
+            && tx.send(event(attach_event::Event::Error(e.to_string()))).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Streams a process's output to an attached client, then its exit.
+async fn attach_output(
+    process: Arc<Process>,
+    replay: bool,
+    node: String,
+    tx: mpsc::Sender<Result<AttachEvent, Status>>,
+) {
+    let start = |log: LogStream| if replay { 0 } else { process.log(log).pos().end };
+    let mut cursors = [
+        (LogStream::Stdout, Cursor::new(process.stdout.clone(), start(LogStream::Stdout))),
+        (LogStream::Stderr, Cursor::new(process.stderr.clone(), start(LogStream::Stderr))),
+    ];
+    let mut status = process.status.subscribe();
+    loop {
+        // Mark the status seen before draining, so an exit that lands
+        // during the drain wakes the select below.
+        let finished = matches!(*status.borrow_and_update(), crate::process::Status::Finished(_));
+        let mut sent = false;
+        for (which, cursor) in cursors.iter_mut() {
+            match cursor.read().await {
+                Ok(Some((offset, data))) => {
+                    let chunk = OutputChunk { offset, data };
+                    let e = match which {
+                        LogStream::Stdout => attach_event::Event::Stdout(chunk),
+                        LogStream::Stderr => attach_event::Event::Stderr(chunk),
+                    };
+                    if tx.send(event(e)).await.is_err() {
+                        return;
+                    }
+                    sent = true;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(Status::internal(format!("cannot read output: {e}")))).await;
+                    return;
+                }
+            }
+        }
+        if sent {
+            continue;
+        }
+        if finished {
+            let info = convert::process_info(&process, &node, false);
+            let _ = tx.send(event(attach_event::Event::Exit(info))).await;
+            return;
+        }
+        let [(_, out), (_, err)] = &mut cursors;
+        tokio::select! {
+            _ = out.changed() => {}
+            _ = err.changed() => {}
+            _ = status.changed() => {}
+            _ = tx.closed() => return,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The one place where domain errors become gRPC statuses.
+
+use tonic::{Code, Status};
+
+use crate::error::ProcError;
+
+impl From<ProcError> for Status {
+    fn from(e: ProcError) -> Self {
+        let code = match &e {
+            ProcError::NoSuchProcess(_)
+            | ProcError::UnknownSlot { .. }
+            | ProcError::Exited(_)
+            | ProcError::NoSuchExecutable(_)
+            | ProcError::NoSuchNode(_) => Code::NotFound,
+            ProcError::InvalidSignal(_) | ProcError::InvalidArgument(_) => Code::InvalidArgument,
+            ProcError::NotExecutable { .. } => Code::PermissionDenied,
+            ProcError::ShuttingDown(_) => Code::Unavailable,
+            ProcError::NoStdin(_) | ProcError::StdinClosed(_) | ProcError::NoTerminal(_) => {
+                Code::FailedPrecondition
+            }
+            ProcError::WaitTimeout { .. } => Code::DeadlineExceeded,
+            ProcError::Alloc(_) => Code::ResourceExhausted,
+            ProcError::Os { .. } => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}

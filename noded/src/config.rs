@@ -1,0 +1,182 @@
+//! noded's settings: command-line flags (SPEC §2) over an optional TOML
+//! config file over built-in defaults. `main.rs` parses; `run` consumes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Default TCP address of the API.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+
+/// Everything `run` needs, resolved.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Node name; `None` keeps the one in the data dir, or the host name.
+    pub name: Option<String>,
+    /// TCP address to serve the API on (port 0 picks a free port).
+    pub listen: String,
+    /// Members to join; empty starts or resumes a cluster of its own.
+    pub join: Vec<String>,
+    /// Where records, output and identity live.
+    pub data_dir: PathBuf,
+    /// Unix socket for local clients.
+    pub socket: PathBuf,
+    /// Labels for placement.
+    pub labels: BTreeMap<String, String>,
+    /// Tunables with documented defaults.
+    pub limits: Limits,
+}
+
+/// Tunables, settable in the config file (`[limits]` keys of the same name).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// How long processes get between SIGTERM and SIGKILL at shutdown.
+    pub stop_grace_ms: u64,
+    /// Bytes of each output stream kept per process (older output rotates
+    /// away in halves).
+    pub output_cap_bytes: u64,
+    /// Most exit records (with their output) kept; the oldest go first.
+    pub exit_records_max: usize,
+    /// Exit records older than this are deleted.
+    pub exit_record_ttl_secs: u64,
+    /// Largest size of argv plus env, in bytes.
+    pub max_spawn_bytes: usize,
+    /// Largest single argument or environment entry, in bytes (Linux's
+    /// MAX_ARG_STRLEN).
+    pub max_arg_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            stop_grace_ms: 5_000,
+            output_cap_bytes: 16 << 20,
+            exit_records_max: 10_000,
+            exit_record_ttl_secs: 24 * 3600,
+            max_spawn_bytes: 1 << 20,
+            max_arg_bytes: 128 << 10,
+        }
+    }
+}
+
+impl Limits {
+    /// Grace period between SIGTERM and SIGKILL.
+    pub fn stop_grace(&self) -> Duration {
+        Duration::from_millis(self.stop_grace_ms)
+    }
+}
+
+/// The config file's shape: every flag plus `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// As `--name`.
+    pub name: Option<String>,
+    /// As `--listen`.
+    pub listen: Option<String>,
+    /// As `--join` (repeatable).
+    pub join: Vec<String>,
+    /// As `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// As `--socket`.
+    pub socket: Option<PathBuf>,
+    /// As `--label` (repeatable).
+    pub labels: BTreeMap<String, String>,
+    /// Tunables.
+    pub limits: Limits,
+}
+
+impl FileConfig {
+    /// Reads a TOML config file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// Names that no node may take (SPEC §3).
+const RESERVED_NAMES: [&str; 3] = ["any", "all", "local"];
+
+/// Checks a node name: non-empty, not reserved, and usable as a file name
+/// under /nefele/nodes and after `@` in nsh.
+pub fn validate_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty() || name.len() > 63 {
+        bail!("invalid node name {name:?}: must be 1 to 63 characters");
+    }
+    if RESERVED_NAMES.contains(&name) {
+        bail!("invalid node name {name:?}: any, all and local are reserved");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        || name.starts_with(['-', '.'])
+    {
+        bail!("invalid node name {name:?}: use letters, digits, '-', '_' and '.', not starting with '-' or '.'");
+    }
+    Ok(())
+}
+
+/// Parses `KEY=VALUE`.
+pub fn parse_label(s: &str) -> anyhow::Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("invalid label {s:?}: expected KEY=VALUE"),
+    }
+}
+
+/// The default data directory: `/var/lib/nefele` for root, else
+/// `$XDG_DATA_HOME/nefele` or `~/.local/share/nefele`.
+pub fn default_data_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/nefele");
+    }
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Path::new(&dir).join("nefele");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+    Path::new(&home).join(".local/share/nefele")
+}
+
+/// The machine's host name, the default node name.
+pub fn default_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .map(|h| h.split('.').next().unwrap_or_default().to_string())
+        .filter(|h| validate_name(h).is_ok())
+        .unwrap_or_else(|| "node".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_and_odd_names_are_refused() {
+        for bad in ["", "any", "all", "local", "a b", "-x", ".x", "a/b"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["n1", "web-3", "db_a.eu"] {
+            validate_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn config_file_rejects_unknown_keys() {
+        let err = toml::from_str::<FileConfig>("nmae = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("nmae"));
+        let ok: FileConfig = toml::from_str("name = \"x\"\n[limits]\nstop_grace_ms = 10\n").unwrap();
+        assert_eq!(ok.limits.stop_grace_ms, 10);
+        assert_eq!(ok.limits.output_cap_bytes, Limits::default().output_cap_bytes);
+    }
+
+    #[test]
+    fn labels_need_a_key() {
+        assert_eq!(parse_label("zone=a").unwrap(), ("zone".into(), "a".into()));
+        assert!(parse_label("=a").is_err());
+        assert!(parse_label("zone").is_err());
+    }
+}

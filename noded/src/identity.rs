@@ -1,0 +1,107 @@
+//! The node's identity and its hold on the data directory: `node.json`
+//! (name, slot) and an exclusive lock so two noded never share a data dir.
+//! Called once by `run` at startup.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{default_name, validate_name};
+
+/// Slot of a node that started its own cluster. Joining nodes get theirs
+/// from the consistent store (the cluster issue).
+pub const FIRST_SLOT: u32 = 1;
+
+/// What `node.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Identity {
+    /// Unique node name.
+    pub name: String,
+    /// Slot: the high digits of this node's cluster PIDs.
+    pub slot: u32,
+}
+
+/// An opened data directory, locked for this process.
+#[derive(Debug)]
+pub struct DataDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// Who this node is.
+    pub identity: Identity,
+    /// Held for the life of the process: the lock is the proof that no other
+    /// noded uses this directory.
+    _lock: Flock<File>,
+}
+
+impl DataDir {
+    /// Creates or opens the data dir, locks it, and loads or creates the
+    /// identity. A name given on the command line must match a stored one.
+    pub fn open(path: &Path, wanted_name: Option<&str>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("cannot create data dir {}", path.display()))?;
+        let lock_path = path.join("lock");
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+            anyhow::anyhow!(
+                "data dir {} is in use by another noded ({errno})",
+                path.display()
+            )
+        })?;
+
+        let id_path = path.join("node.json");
+        let identity = match std::fs::read(&id_path) {
+            Ok(bytes) => {
+                let stored: Identity = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("corrupt {}", id_path.display()))?;
+                if let Some(wanted) = wanted_name
+                    && wanted != stored.name
+                {
+                    bail!(
+                        "data dir {} belongs to node {:?}, not {wanted:?}: use another --data-dir or drop --name",
+                        path.display(),
+                        stored.name
+                    );
+                }
+                stored
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let name = wanted_name.map(str::to_string).unwrap_or_else(default_name);
+                validate_name(&name)?;
+                let identity = Identity { name, slot: FIRST_SLOT };
+                crate::records::write_atomically(&id_path, &serde_json::to_vec_pretty(&identity)?)
+                    .with_context(|| format!("cannot write {}", id_path.display()))?;
+                identity
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", id_path.display())),
+        };
+        Ok(DataDir { path: path.to_path_buf(), identity, _lock: lock })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_persists_and_the_dir_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataDir::open(dir.path(), Some("n1")).unwrap();
+        assert_eq!(first.identity, Identity { name: "n1".into(), slot: 1 });
+        let err = DataDir::open(dir.path(), Some("n1")).unwrap_err();
+        assert!(format!("{err:#}").contains("in use"), "{err:#}");
+        drop(first);
+        let again = DataDir::open(dir.path(), None).unwrap();
+        assert_eq!(again.identity.name, "n1");
+        drop(again);
+        let err = DataDir::open(dir.path(), Some("other")).unwrap_err();
+        assert!(format!("{err:#}").contains("belongs to node"), "{err:#}");
+    }
+}
