@@ -112,35 +112,40 @@ impl OutputLog {
         self.dir.join(format!("{}.{base}", self.stream.name()))
     }
 
-    /// Appends bytes, rotating when the newest segment is full.
-    pub fn append(&self, data: &[u8]) -> std::io::Result<()> {
+    /// Appends bytes, rotating when the newest segment is full. Segments
+    /// never exceed half the cap, so the two kept never exceed the cap.
+    pub fn append(&self, mut data: &[u8]) -> std::io::Result<()> {
         if data.is_empty() {
             return Ok(());
         }
         let end = {
             let mut seg = self.segments.lock().unwrap_or_else(|e| e.into_inner());
-            let mut last = *seg.list.last().expect("a log always has a segment");
-            if last.len > 0 && last.len + data.len() as u64 > self.segment_cap {
-                last = Segment { base: last.base + last.len, len: 0 };
-                seg.list.push(last);
-                seg.file = None;
-                while seg.list.len() > 2 {
-                    let old = seg.list.remove(0);
-                    let _ = std::fs::remove_file(self.segment_path(old.base));
+            while !data.is_empty() {
+                let mut last = *seg.list.last().expect("a log always has a segment");
+                if last.len >= self.segment_cap {
+                    last = Segment { base: last.base + last.len, len: 0 };
+                    seg.list.push(last);
+                    seg.file = None;
+                    while seg.list.len() > 2 {
+                        let old = seg.list.remove(0);
+                        let _ = std::fs::remove_file(self.segment_path(old.base));
+                    }
                 }
+                if seg.file.is_none() {
+                    seg.file = Some(
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(self.segment_path(last.base))?,
+                    );
+                }
+                let room = (self.segment_cap - last.len).min(data.len() as u64) as usize;
+                let file = seg.file.as_mut().expect("opened above");
+                file.write_all(&data[..room])?;
+                seg.list.last_mut().expect("a log always has a segment").len += room as u64;
+                data = &data[room..];
             }
-            if seg.file.is_none() {
-                seg.file = Some(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(self.segment_path(last.base))?,
-                );
-            }
-            let file = seg.file.as_mut().expect("opened above");
-            file.write_all(data)?;
-            let newest = seg.list.last_mut().expect("a log always has a segment");
-            newest.len += data.len() as u64;
+            let newest = seg.list.last().expect("a log always has a segment");
             newest.base + newest.len
         };
         self.pos.send_modify(|p| p.end = end);
@@ -213,9 +218,9 @@ mod tests {
     fn rotation_keeps_at_most_the_cap_and_skips_to_the_oldest_byte() {
         let dir = tempfile::tempdir().unwrap();
         let log = OutputLog::new(dir.path(), Stream::Stderr, 20);
-        for chunk in [b"0123456789", b"abcdefghij", b"ABCDEFGHIJ", b"klmnopqrst"] {
-            log.append(chunk).unwrap();
-        }
+        log.append(b"0123456789abcde").unwrap();
+        log.append(b"fghij").unwrap();
+        log.append(b"ABCDEFGHIJklmnopqrst").unwrap();
         assert_eq!(log.pos().end, 40);
         let on_disk: u64 = std::fs::read_dir(dir.path())
             .unwrap()

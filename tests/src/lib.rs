@@ -1,1 +1,320 @@
+//! Test harness for Nefele's integration tests: starts real `noded`
+//! processes on free loopback ports in their own temp dirs, waits on
+//! conditions with generous timeouts (never bare sleeps), crashes, stops
+//! and restarts them, and cleans up everything it started even when a test
+//! fails.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`, part
+//! of the README's test command); `NEFELE_BIN_DIR` overrides where they are.
 
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use proto::v1::cluster_client::ClusterClient;
+use proto::v1::processes_client::ProcessesClient;
+use proto::v1::{OutputStream, ProcessInfo, ReadOutputRequest, SpawnRequest, WaitRequest};
+use proto::{Addr, connect};
+use tonic::transport::Channel;
+
+/// Default patience for conditions: the machine is small and shared.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Polls `condition` until it returns `Some`, or fails after `timeout`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut condition: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(value) = condition().await {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// Where the workspace's binaries are.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("NEFELE_BIN_DIR") {
+        return dir.into();
+    }
+    // Test executables live in target/<profile>/deps; binaries one level up.
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    let deps = exe.parent().expect("test executable is in a directory");
+    if deps.ends_with("deps") { deps.parent().expect("deps has a parent").to_path_buf() } else { deps.to_path_buf() }
+}
+
+/// Path of a workspace binary, checked to exist.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(path.exists(), "{} not found: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+static NEXT_NODE: AtomicU32 = AtomicU32::new(0);
+
+/// Options for starting a node.
+#[derive(Clone, Debug, Default)]
+pub struct NodeOptions {
+    /// Extra TOML for the config file (e.g. "[limits]\nstop_grace_ms = 500").
+    pub config: String,
+}
+
+/// A running (or crashed) noded under test, with its own temp dir.
+pub struct Node {
+    /// Unique node name.
+    pub name: String,
+    /// The temp dir holding data dir, socket and log.
+    pub dir: tempfile::TempDir,
+    options: NodeOptions,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// Starts a node with default options.
+    pub async fn start() -> anyhow::Result<Node> {
+        Self::start_with(NodeOptions::default()).await
+    }
+
+    /// Starts a node.
+    pub async fn start_with(options: NodeOptions) -> anyhow::Result<Node> {
+        let name = format!("t{}-{}", std::process::id(), NEXT_NODE.fetch_add(1, Ordering::Relaxed));
+        let dir = tempfile::Builder::new().prefix("nefele-test-").tempdir()?;
+        let mut node = Node { name, dir, options, child: None };
+        node.launch().await?;
+        Ok(node)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("noded.sock")
+    }
+
+    /// The Unix socket as an address.
+    pub fn addr(&self) -> Addr {
+        Addr::Unix(self.socket())
+    }
+
+    /// The TCP address, read from the data dir.
+    pub fn tcp_addr(&self) -> anyhow::Result<Addr> {
+        let text = std::fs::read_to_string(self.data_dir().join("listen.addr"))?;
+        Ok(text.trim().parse()?)
+    }
+
+    /// The noded's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("noded.log")).unwrap_or_default()
+    }
+
+    /// The noded's host PID, while it runs.
+    pub fn pid(&self) -> Option<Pid> {
+        self.child.as_ref().map(|c| Pid::from_raw(c.id() as i32))
+    }
+
+    /// The command line that starts this node.
+    pub fn command(&self) -> Command {
+        let config = self.dir.path().join("noded.toml");
+        std::fs::write(&config, &self.options.config).expect("temp dir is writable");
+        let mut cmd = Command::new(binary("noded"));
+        cmd.arg("--name")
+            .arg(&self.name)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--socket")
+            .arg(self.socket())
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "noded=debug,info");
+        cmd
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(self.data_dir().join("listen.addr"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("noded.log"))?;
+        let child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start noded")?;
+        self.child = Some(child);
+        let addr = self.addr();
+        let data = self.data_dir();
+        let started = wait_until("noded to serve", TIMEOUT, || {
+            let addr = addr.clone();
+            let data = data.clone();
+            async move {
+                if !data.join("listen.addr").exists() {
+                    return None;
+                }
+                connect(&addr).await.ok()
+            }
+        })
+        .await;
+        if let Err(e) = started {
+            bail!("{e}\nnoded log:\n{}", self.log());
+        }
+        Ok(())
+    }
+
+    /// A Processes client over the Unix socket.
+    pub async fn client(&self) -> anyhow::Result<ProcessesClient<Channel>> {
+        Ok(ProcessesClient::new(connect(&self.addr()).await?))
+    }
+
+    /// A Processes client over TCP.
+    pub async fn tcp_client(&self) -> anyhow::Result<ProcessesClient<Channel>> {
+        Ok(ProcessesClient::new(connect(&self.tcp_addr()?).await?))
+    }
+
+    /// A Cluster client over the Unix socket.
+    pub async fn cluster(&self) -> anyhow::Result<ClusterClient<Channel>> {
+        Ok(ClusterClient::new(connect(&self.addr()).await?))
+    }
+
+    /// Kills noded with SIGKILL, as a crash would.
+    pub fn crash(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Sends SIGTERM and waits for noded to exit; returns its exit status.
+    pub async fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("node is not running")?;
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
+        let status = wait_until("noded to exit", TIMEOUT, || {
+            let status = child.try_wait().ok().flatten();
+            async move { status }
+        })
+        .await;
+        if status.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        status
+    }
+
+    /// Starts noded again on the same data dir (after `crash` or `stop`).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        assert!(self.child.is_none(), "stop or crash the node before restarting it");
+        self.launch().await
+    }
+
+    /// Host processes still running that this node started (found by the
+    /// NEFELE_ADDR in their environment).
+    pub fn leftover_processes(&self) -> Vec<Pid> {
+        let marker = format!("NEFELE_ADDR=unix:{}", self.socket().display());
+        host_processes_with_env(&marker)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = kill(pid, Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for pid in self.leftover_processes() {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Host processes whose environment contains the entry `marker` exactly.
+pub fn host_processes_with_env(marker: &str) -> Vec<Pid> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|e| e == marker.as_bytes()))
+                .unwrap_or(false)
+        })
+        .filter(|pid| host_alive(Pid::from_raw(*pid)))
+        .map(Pid::from_raw)
+        .collect()
+}
+
+/// Whether a host process exists and is not a zombie.
+pub fn host_alive(pid: Pid) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+/// A SpawnRequest for `argv` with the test's PATH.
+pub fn request(argv: &[&str]) -> SpawnRequest {
+    SpawnRequest {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        env: [("PATH".to_string(), std::env::var("PATH").unwrap_or_default())].into(),
+        ..SpawnRequest::default()
+    }
+}
+
+/// Spawns `argv` and returns its info.
+pub async fn spawn(client: &mut ProcessesClient<Channel>, argv: &[&str]) -> anyhow::Result<ProcessInfo> {
+    Ok(client.spawn(request(argv)).await?.into_inner())
+}
+
+/// Waits (bounded) for a process to finish.
+pub async fn wait(client: &mut ProcessesClient<Channel>, pid: i32) -> anyhow::Result<ProcessInfo> {
+    let req = WaitRequest { pid, timeout_ms: TIMEOUT.as_millis() as u64 };
+    Ok(client.wait(req).await?.into_inner())
+}
+
+/// Reads a whole captured stream (no follow).
+pub async fn read_output(
+    client: &mut ProcessesClient<Channel>,
+    pid: i32,
+    stream: OutputStream,
+) -> anyhow::Result<Vec<u8>> {
+    let req = ReadOutputRequest { pid, stream: stream as i32, offset: 0, follow: false };
+    let mut chunks = client.read_output(req).await?.into_inner();
+    let mut out = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(TIMEOUT, chunks.message()).await?? {
+        out.extend_from_slice(&chunk.data);
+    }
+    Ok(out)
+}
+
+/// Reads a file in a node's data dir, e.g. to check what survives restarts.
+pub fn read_data_file(node: &Node, rel: impl AsRef<Path>) -> std::io::Result<String> {
+    std::fs::read_to_string(node.data_dir().join(rel))
+}

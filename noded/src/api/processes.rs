@@ -196,9 +196,14 @@ impl Processes for ProcessesApi {
         };
         let process = self.process(start.pid)?;
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(attach_input(process.clone(), inbound, tx.clone()));
+        let input = tokio::spawn(attach_input(process.clone(), inbound, tx.clone()));
         let node = self.node().to_string();
-        tokio::spawn(attach_output(process, start.replay, node, tx));
+        tokio::spawn(async move {
+            attach_output(process, start.replay, node, tx).await;
+            // The input task holds a sender too: the client's stream ends
+            // only when it is gone.
+            input.abort();
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
