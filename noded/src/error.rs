@@ -10,7 +10,7 @@ pub enum ProcError {
     #[error("no such process {0}")]
     NoSuchProcess(Gpid),
     /// The PID belongs to another node's slot, which this node cannot reach.
-    #[error("process {pid} belongs to slot {slot}, which is not a member of this cluster")]
+    #[error("no such process {pid} (slot {slot} is not a member of this cluster)")]
     UnknownSlot {
         /// The PID asked for.
         pid: Gpid,

@@ -1,0 +1,164 @@
+//! noded's own life: what survives a restart, what happens to processes
+//! when noded is stopped or killed, many spawns at once, both listeners and
+//! server reflection.
+
+use std::collections::HashSet;
+
+use nix::unistd::Pid;
+use proto::v1::{GetRequest, ListRequest, OutputStream, ProcessState};
+use tests::{Node, NodeOptions, TIMEOUT, host_alive, read_output, spawn, wait, wait_until};
+
+fn state(info: &proto::v1::ProcessInfo) -> ProcessState {
+    ProcessState::try_from(info.state).expect("server sends known states")
+}
+
+#[tokio::test]
+async fn exit_records_and_output_survive_a_restart() -> anyhow::Result<()> {
+    let mut node = Node::start().await?;
+    let mut client = node.client().await?;
+    let p = spawn(&mut client, &["sh", "-c", "echo kept; echo also >&2; exit 5"]).await?;
+    wait(&mut client, p.pid).await?;
+    assert!(node.stop().await?.success(), "noded exits 0 on SIGTERM");
+
+    node.restart().await?;
+    let mut client = node.client().await?;
+    let info = client.get(GetRequest { pid: p.pid, with_env: false }).await?.into_inner();
+    assert_eq!((state(&info), info.exit_code), (ProcessState::Exited, Some(5)));
+    assert_eq!(info.argv, p.argv);
+    assert_eq!(read_output(&mut client, p.pid, OutputStream::Stdout).await?, b"kept\n");
+    assert_eq!(read_output(&mut client, p.pid, OutputStream::Stderr).await?, b"also\n");
+
+    let next = spawn(&mut client, &["true"]).await?;
+    assert!(next.pid > p.pid, "pids are not reused after a restart: {} then {}", p.pid, next.pid);
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigterm_stops_every_process_group_and_exits_zero() -> anyhow::Result<()> {
+    let mut node = Node::start_with(NodeOptions { config: "[limits]\nstop_grace_ms = 1000\n".into() }).await?;
+    let mut client = node.client().await?;
+    let polite = spawn(&mut client, &["sh", "-c", "sleep 1000 & wait"]).await?;
+    // Ignores SIGTERM (and its child inherits that), so only SIGKILL ends it.
+    let stubborn = spawn(&mut client, &["sh", "-c", "trap '' TERM; sleep 1000 & echo started; wait"]).await?;
+    wait_until("the stubborn process to start", TIMEOUT, || {
+        let mut c = client.clone();
+        async move { (read_output(&mut c, stubborn.pid, OutputStream::Stdout).await.ok()? == b"started\n").then_some(()) }
+    })
+    .await?;
+    assert_eq!(node.leftover_processes().len(), 4);
+
+    assert!(node.stop().await?.success(), "noded exits 0 on SIGTERM\n{}", node.log());
+    assert!(node.leftover_processes().is_empty(), "processes outlived noded: {:?}", node.leftover_processes());
+    assert!(!node.socket().exists(), "the socket is removed");
+
+    node.restart().await?;
+    let mut client = node.client().await?;
+    let polite = client.get(GetRequest { pid: polite.pid, with_env: false }).await?.into_inner();
+    assert_eq!((state(&polite), polite.signal), (ProcessState::Killed, Some(libc::SIGTERM)));
+    let stubborn = client.get(GetRequest { pid: stubborn.pid, with_env: false }).await?.into_inner();
+    assert_eq!((state(&stubborn), stubborn.signal), (ProcessState::Killed, Some(libc::SIGKILL)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow::Result<()> {
+    let mut node = Node::start().await?;
+    let mut client = node.client().await?;
+    let p = spawn(&mut client, &["sh", "-c", "sleep 1000 & echo $!; wait"]).await?;
+    let grandchild = wait_until("the grandchild's pid", TIMEOUT, || {
+        let mut c = client.clone();
+        async move {
+            let out = read_output(&mut c, p.pid, OutputStream::Stdout).await.ok()?;
+            String::from_utf8(out).ok()?.trim().parse::<i32>().ok()
+        }
+    })
+    .await?;
+    let (leader, grandchild) = (Pid::from_raw(p.host_pid), Pid::from_raw(grandchild));
+    let finished = spawn(&mut client, &["true"]).await?;
+    wait(&mut client, finished.pid).await?;
+    drop(client);
+
+    node.crash()?;
+    wait_until("the group leader to die with noded", TIMEOUT, || async move { (!host_alive(leader)).then_some(()) })
+        .await?;
+
+    node.restart().await?;
+    assert!(!host_alive(grandchild), "the rest of the group is killed at restart");
+    assert!(node.leftover_processes().is_empty());
+    let mut client = node.client().await?;
+    let lost = client.get(GetRequest { pid: p.pid, with_env: false }).await?.into_inner();
+    assert_eq!(state(&lost), ProcessState::Lost);
+    assert!(lost.lost_reason.contains("noded stopped while it ran"), "{}", lost.lost_reason);
+    let kept = client.get(GetRequest { pid: finished.pid, with_env: false }).await?.into_inner();
+    assert_eq!((state(&kept), kept.exit_code), (ProcessState::Exited, Some(0)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_spawns_are_all_accounted_for() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let client = node.client().await?;
+    let spawns = (0..200).map(|_| {
+        let mut c = client.clone();
+        async move {
+            let p = spawn(&mut c, &["sh", "-c", "echo $NEFELE_PID"]).await?;
+            let done = wait(&mut c, p.pid).await?;
+            let out = read_output(&mut c, p.pid, OutputStream::Stdout).await?;
+            anyhow::Ok((p.pid, done.exit_code, out))
+        }
+    });
+    let results = futures::future::try_join_all(spawns).await?;
+    let pids: HashSet<i32> = results.iter().map(|r| r.0).collect();
+    assert_eq!(pids.len(), 200, "every spawn got its own pid");
+    for (pid, code, out) in &results {
+        assert_eq!(*code, Some(0));
+        assert_eq!(out, format!("{pid}\n").as_bytes());
+    }
+    let listed = client.clone().list(ListRequest::default()).await?.into_inner();
+    let listed: HashSet<i32> = listed.processes.iter().map(|p| p.pid).collect();
+    assert_eq!(listed, pids);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_api_is_served_on_tcp_with_reflection() -> anyhow::Result<()> {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let node = Node::start().await?;
+    let mut client = node.tcp_client().await?;
+    let p = spawn(&mut client, &["sh", "-c", "exit 0"]).await?;
+    assert_eq!(wait(&mut client, p.pid).await?.exit_code, Some(0));
+
+    let channel = proto::connect(&node.tcp_addr()?).await?;
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([req]))
+        .await?
+        .into_inner();
+    let reply = replies.message().await?.expect("a reflection reply");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("unexpected reflection reply {reply:?}");
+    };
+    let names: HashSet<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains("nefele.v1.Processes") && names.contains("nefele.v1.Cluster"), "{names:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_noded_cannot_take_the_same_data_dir() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let out = node.command().output()?;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by another noded"), "{stderr}");
+    // The first one is unharmed.
+    let mut client = node.client().await?;
+    spawn(&mut client, &["true"]).await?;
+    Ok(())
+}
