@@ -37,7 +37,9 @@ pub fn routes(state: Arc<ApiState>) -> anyhow::Result<Routes> {
         .build_v1()?;
     let mut builder = Routes::builder();
     builder
-        .add_service(ProcessesServer::new(processes::ProcessesApi::new(state.clone())))
+        .add_service(ProcessesServer::new(processes::ProcessesApi::new(
+            state.clone(),
+        )))
         .add_service(ClusterServer::new(cluster::ClusterApi::new(state)))
         .add_service(reflection);
     Ok(builder.routes())

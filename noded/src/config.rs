@@ -111,10 +111,14 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
     if RESERVED_NAMES.contains(&name) {
         bail!("invalid node name {name:?}: any, all and local are reserved");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         || name.starts_with(['-', '.'])
     {
-        bail!("invalid node name {name:?}: use letters, digits, '-', '_' and '.', not starting with '-' or '.'");
+        bail!(
+            "invalid node name {name:?}: use letters, digits, '-', '_' and '.', not starting with '-' or '.'"
+        );
     }
     Ok(())
 }
@@ -168,9 +172,13 @@ mod tests {
     fn config_file_rejects_unknown_keys() {
         let err = toml::from_str::<FileConfig>("nmae = \"x\"").unwrap_err();
         assert!(err.to_string().contains("nmae"));
-        let ok: FileConfig = toml::from_str("name = \"x\"\n[limits]\nstop_grace_ms = 10\n").unwrap();
+        let ok: FileConfig =
+            toml::from_str("name = \"x\"\n[limits]\nstop_grace_ms = 10\n").unwrap();
         assert_eq!(ok.limits.stop_grace_ms, 10);
-        assert_eq!(ok.limits.output_cap_bytes, Limits::default().output_cap_bytes);
+        assert_eq!(
+            ok.limits.output_cap_bytes,
+            Limits::default().output_cap_bytes
+        );
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub enum ProcError {
 impl ProcError {
     /// Wraps an OS error with what was being done.
     pub fn os(context: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
-        ProcError::Os { context: context.into(), source: source.into() }
+        ProcError::Os {
+            context: context.into(),
+            source: source.into(),
+        }
     }
 }

@@ -126,7 +126,9 @@ pub fn machine_load() -> MachineLoad {
     for (slot, value) in load.loadavg.iter_mut().zip(loadavg.split_whitespace()) {
         *slot = value.parse().unwrap_or(0.0);
     }
-    load.cpus = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    load.cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
     load
 }
 

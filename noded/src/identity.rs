@@ -49,12 +49,13 @@ impl DataDir {
             .write(true)
             .open(&lock_path)
             .with_context(|| format!("cannot open {}", lock_path.display()))?;
-        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-            anyhow::anyhow!(
-                "data dir {} is in use by another noded ({errno})",
-                path.display()
-            )
-        })?;
+        let lock =
+            Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+                anyhow::anyhow!(
+                    "data dir {} is in use by another noded ({errno})",
+                    path.display()
+                )
+            })?;
 
         let id_path = path.join("node.json");
         let identity = match std::fs::read(&id_path) {
@@ -75,14 +76,21 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let name = wanted_name.map(str::to_string).unwrap_or_else(default_name);
                 validate_name(&name)?;
-                let identity = Identity { name, slot: FIRST_SLOT };
+                let identity = Identity {
+                    name,
+                    slot: FIRST_SLOT,
+                };
                 crate::records::write_atomically(&id_path, &serde_json::to_vec_pretty(&identity)?)
                     .with_context(|| format!("cannot write {}", id_path.display()))?;
                 identity
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", id_path.display())),
         };
-        Ok(DataDir { path: path.to_path_buf(), identity, _lock: lock })
+        Ok(DataDir {
+            path: path.to_path_buf(),
+            identity,
+            _lock: lock,
+        })
     }
 }
 
@@ -94,7 +102,13 @@ mod tests {
     fn identity_persists_and_the_dir_is_exclusive() {
         let dir = tempfile::tempdir().unwrap();
         let first = DataDir::open(dir.path(), Some("n1")).unwrap();
-        assert_eq!(first.identity, Identity { name: "n1".into(), slot: 1 });
+        assert_eq!(
+            first.identity,
+            Identity {
+                name: "n1".into(),
+                slot: 1
+            }
+        );
         let err = DataDir::open(dir.path(), Some("n1")).unwrap_err();
         assert!(format!("{err:#}").contains("in use"), "{err:#}");
         drop(first);

@@ -69,19 +69,31 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         table: table.clone(),
         listen_addr: listen_addr.clone(),
         labels: config.labels.clone(),
-        started_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        started_at_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
     });
     let routes = api::routes(state)?;
 
     let stop_serving = CancellationToken::new();
-    let server = || tonic::transport::Server::builder().tcp_nodelay(true).add_routes(routes.clone());
+    let server = || {
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_routes(routes.clone())
+    };
     let tcp_server = tokio::spawn(log_failure(
         "tcp",
-        server().serve_with_incoming_shutdown(TcpListenerStream::new(tcp), stop_serving.clone().cancelled_owned()),
+        server().serve_with_incoming_shutdown(
+            TcpListenerStream::new(tcp),
+            stop_serving.clone().cancelled_owned(),
+        ),
     ));
     let unix_server = tokio::spawn(log_failure(
         "unix socket",
-        server().serve_with_incoming_shutdown(UnixListenerStream::new(unix), stop_serving.clone().cancelled_owned()),
+        server().serve_with_incoming_shutdown(
+            UnixListenerStream::new(unix),
+            stop_serving.clone().cancelled_owned(),
+        ),
     ));
     let addr_file = data.path.join(LISTEN_ADDR_FILE);
     records::write_atomically(&addr_file, format!("http://{listen_addr}\n").as_bytes())?;
@@ -100,7 +112,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(PRUNE_EVERY) => table.prune(),
+                    _ = tokio::time::sleep(PRUNE_EVERY) => {
+                        let table = table.clone();
+                        let _ = tokio::task::spawn_blocking(move || table.prune()).await;
+                    }
                 }
             }
         })
@@ -122,14 +137,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     Ok(())
 }
 
-async fn log_failure(which: &str, server: impl Future<Output = Result<(), tonic::transport::Error>>) {
+async fn log_failure(
+    which: &str,
+    server: impl Future<Output = Result<(), tonic::transport::Error>>,
+) {
     if let Err(e) = server.await {
         tracing::error!(error = %e, "{which} api server failed");
     }
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    Ok(if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) })
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
 }
 
 /// Binds the Unix socket, replacing a stale one left by a crash but never
@@ -142,7 +164,8 @@ fn bind_socket(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             bail!("another noded is serving on socket {}", path.display());
         }
-        std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
     let listener = tokio::net::UnixListener::bind(path)
         .with_context(|| format!("cannot bind socket {}", path.display()))?;

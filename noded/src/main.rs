@@ -10,7 +10,11 @@ use tokio_util::sync::CancellationToken;
 
 /// The Nefele node daemon.
 #[derive(Debug, Parser)]
-#[command(name = "noded", version, about = "Nefele node daemon: runs and supervises cluster processes")]
+#[command(
+    name = "noded",
+    version,
+    about = "Nefele node daemon: runs and supervises cluster processes"
+)]
 struct Args {
     /// Node name, unique in the cluster [default: the host name, or the one in the data dir]
     #[arg(long)]
@@ -49,10 +53,23 @@ impl Args {
         }
         Ok(Config {
             name,
-            listen: self.listen.or(file.listen).unwrap_or_else(|| config::DEFAULT_LISTEN.to_string()),
-            join: if self.join.is_empty() { file.join } else { self.join },
-            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(config::default_data_dir),
-            socket: self.socket.or(file.socket).unwrap_or_else(proto::default_socket_path),
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| config::DEFAULT_LISTEN.to_string()),
+            join: if self.join.is_empty() {
+                file.join
+            } else {
+                self.join
+            },
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(config::default_data_dir),
+            socket: self
+                .socket
+                .or(file.socket)
+                .unwrap_or_else(proto::default_socket_path),
             labels,
             limits: file.limits,
         })
@@ -89,7 +106,10 @@ fn start(args: Args) -> anyhow::Result<()> {
 /// Cancels `shutdown` on the first SIGTERM or SIGINT.
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -87,7 +87,10 @@ impl OutputLog {
             .filter_map(|entry| {
                 let name = entry.file_name().into_string().ok()?;
                 let base = name.strip_prefix(&prefix)?.parse::<u64>().ok()?;
-                Some(Segment { base, len: entry.metadata().ok()?.len() })
+                Some(Segment {
+                    base,
+                    len: entry.metadata().ok()?.len(),
+                })
             })
             .collect();
         list.sort_by_key(|s| s.base);
@@ -97,14 +100,23 @@ impl OutputLog {
         Self::with_segments(dir, stream, cap, list, true)
     }
 
-    fn with_segments(dir: &Path, stream: Stream, cap: u64, list: Vec<Segment>, closed: bool) -> Self {
+    fn with_segments(
+        dir: &Path,
+        stream: Stream,
+        cap: u64,
+        list: Vec<Segment>,
+        closed: bool,
+    ) -> Self {
         let last = list.last().copied().unwrap_or(Segment { base: 0, len: 0 });
         OutputLog {
             dir: dir.to_path_buf(),
             stream,
             segment_cap: (cap / 2).max(1),
             segments: Mutex::new(Segments { list, file: None }),
-            pos: watch::Sender::new(LogPos { end: last.base + last.len, closed }),
+            pos: watch::Sender::new(LogPos {
+                end: last.base + last.len,
+                closed,
+            }),
         }
     }
 
@@ -123,7 +135,10 @@ impl OutputLog {
             while !data.is_empty() {
                 let mut last = *seg.list.last().expect("a log always has a segment");
                 if last.len >= self.segment_cap {
-                    last = Segment { base: last.base + last.len, len: 0 };
+                    last = Segment {
+                        base: last.base + last.len,
+                        len: 0,
+                    };
                     seg.list.push(last);
                     seg.file = None;
                     while seg.list.len() > 2 {
@@ -175,7 +190,12 @@ impl OutputLog {
         // A segment can be deleted between the lookup and the open: retry
         // with the fresh list.
         for _ in 0..3 {
-            let list = self.segments.lock().unwrap_or_else(|e| e.into_inner()).list.clone();
+            let list = self
+                .segments
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .list
+                .clone();
             let oldest = list.first().map_or(0, |s| s.base);
             let offset = offset.max(oldest);
             let Some(seg) = list.iter().find(|s| s.base + s.len > offset) else {
@@ -192,7 +212,9 @@ impl OutputLog {
             buf.truncate(n);
             return Ok((offset, buf));
         }
-        Err(std::io::Error::other("output segment rotated away while reading"))
+        Err(std::io::Error::other(
+            "output segment rotated away while reading",
+        ))
     }
 }
 
@@ -206,7 +228,13 @@ mod tests {
         let log = OutputLog::new(dir.path(), Stream::Stdout, 1 << 20);
         log.append(b"hello ").unwrap();
         log.append(b"world").unwrap();
-        assert_eq!(log.pos(), LogPos { end: 11, closed: false });
+        assert_eq!(
+            log.pos(),
+            LogPos {
+                end: 11,
+                closed: false
+            }
+        );
         assert_eq!(log.read_at(0, 100).unwrap(), (0, b"hello world".to_vec()));
         assert_eq!(log.read_at(6, 3).unwrap(), (6, b"wor".to_vec()));
         assert_eq!(log.read_at(11, 100).unwrap(), (11, vec![]));
@@ -241,7 +269,13 @@ mod tests {
         log.append(b"xyz").unwrap();
         drop(log);
         let again = OutputLog::restore(dir.path(), Stream::Stdout, 20);
-        assert_eq!(again.pos(), LogPos { end: 23, closed: true });
+        assert_eq!(
+            again.pos(),
+            LogPos {
+                end: 23,
+                closed: true
+            }
+        );
         assert_eq!(again.read_at(0, 100).unwrap(), (10, b"abcdefghij".to_vec()));
         assert_eq!(again.read_at(20, 100).unwrap(), (20, b"xyz".to_vec()));
     }

@@ -52,7 +52,12 @@ impl PidAllocator {
         if next > max_serial(slot) || next == 0 {
             next = 1;
         }
-        PidAllocator { slot, next, reserved_to: next.saturating_sub(1), path }
+        PidAllocator {
+            slot,
+            next,
+            reserved_to: next.saturating_sub(1),
+            path,
+        }
     }
 
     /// The next free PID; `in_use` says whether a serial is still taken.
@@ -61,11 +66,14 @@ impl PidAllocator {
         for _ in 0..last {
             let serial = self.next;
             self.next = if serial >= last { 1 } else { serial + 1 };
-            let Ok(gpid) = Gpid::new(self.slot, serial) else { continue };
+            let Ok(gpid) = Gpid::new(self.slot, serial) else {
+                continue;
+            };
             if in_use(gpid) {
                 continue;
             }
-            if serial > self.reserved_to || self.reserved_to.saturating_sub(serial) > RESERVE_BLOCK {
+            if serial > self.reserved_to || self.reserved_to.saturating_sub(serial) > RESERVE_BLOCK
+            {
                 self.reserve_from(serial)?;
             }
             return Ok(gpid);
@@ -74,10 +82,20 @@ impl PidAllocator {
     }
 
     fn reserve_from(&mut self, serial: u32) -> Result<(), AllocError> {
-        let until = serial.saturating_add(RESERVE_BLOCK).min(max_serial(self.slot));
-        let next_run = if until >= max_serial(self.slot) { 1 } else { until + 1 };
-        crate::records::write_atomically(&self.path, format!("{next_run}\n").as_bytes())
-            .map_err(|source| AllocError::Io { path: self.path.clone(), source })?;
+        let until = serial
+            .saturating_add(RESERVE_BLOCK)
+            .min(max_serial(self.slot));
+        let next_run = if until >= max_serial(self.slot) {
+            1
+        } else {
+            until + 1
+        };
+        crate::records::write_atomically(&self.path, format!("{next_run}\n").as_bytes()).map_err(
+            |source| AllocError::Io {
+                path: self.path.clone(),
+                source,
+            },
+        )?;
         self.reserved_to = until;
         Ok(())
     }
@@ -96,7 +114,10 @@ mod tests {
         assert_eq!((first.slot(), first.serial(), second.serial()), (2, 1, 2));
         drop(a);
         let mut b = PidAllocator::open(dir.path(), 2, 0);
-        assert!(b.allocate(|_| false).unwrap().serial() > 2, "a restart must not reuse serials");
+        assert!(
+            b.allocate(|_| false).unwrap().serial() > 2,
+            "a restart must not reuse serials"
+        );
     }
 
     #[test]
@@ -104,7 +125,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut a = PidAllocator::open(dir.path(), 1, 10_000);
         assert_eq!(a.allocate(|_| false).unwrap().serial(), 10_001);
-        assert_eq!(a.allocate(|g| g.serial() == 10_002).unwrap().serial(), 10_003);
+        assert_eq!(
+            a.allocate(|g| g.serial() == 10_002).unwrap().serial(),
+            10_003
+        );
     }
 
     #[test]

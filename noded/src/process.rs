@@ -45,7 +45,8 @@ pub struct Snapshot {
 impl Snapshot {
     /// Whether a running process is stopped by a signal.
     pub fn stopped(&self) -> bool {
-        matches!(self.status, Status::Running) && self.host.as_ref().is_some_and(HostStat::is_stopped)
+        matches!(self.status, Status::Running)
+            && self.host.as_ref().is_some_and(HostStat::is_stopped)
     }
 }
 
@@ -129,12 +130,18 @@ impl Process {
         if self.is_finished() {
             return Err(ProcError::Exited(self.gpid));
         }
-        sender.send(input).await.map_err(|_| ProcError::StdinClosed(self.gpid))
+        sender
+            .send(input)
+            .await
+            .map_err(|_| ProcError::StdinClosed(self.gpid))
     }
 
     /// Resizes its terminal.
     pub fn resize(&self, rows: u32, cols: u32) -> Result<(), ProcError> {
-        let master = self.pty_master.as_ref().ok_or(ProcError::NoTerminal(self.gpid))?;
+        let master = self
+            .pty_master
+            .as_ref()
+            .ok_or(ProcError::NoTerminal(self.gpid))?;
         crate::pty::resize(master, rows, cols).map_err(|e| ProcError::os("resize terminal", e))
     }
 }

@@ -35,8 +35,16 @@ pub fn open(rows: u32, cols: u32) -> nix::Result<Pty> {
 /// Sets the terminal size (the kernel sends SIGWINCH to its foreground group).
 pub fn resize(master: &impl AsRawFd, rows: u32, cols: u32) -> nix::Result<()> {
     let size = libc::winsize {
-        ws_row: if rows == 0 { 24 } else { rows.min(u16::MAX as u32) as u16 },
-        ws_col: if cols == 0 { 80 } else { cols.min(u16::MAX as u32) as u16 },
+        ws_row: if rows == 0 {
+            24
+        } else {
+            rows.min(u16::MAX as u32) as u16
+        },
+        ws_col: if cols == 0 {
+            80
+        } else {
+            cols.min(u16::MAX as u32) as u16
+        },
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
@@ -60,4 +68,3 @@ pub fn become_session_leader_with_ctty() -> std::io::Result<()> {
 
 /// The terminal's end-of-file character sequence (Ctrl-D).
 pub const EOF_CHAR: &[u8] = b"\x04";
-

@@ -181,7 +181,10 @@ mod tests {
         };
         save_spawn(&dir, &spawn).unwrap();
         let exit = ExitRecord {
-            outcome: Outcome::Killed { signal: 9, core_dumped: false },
+            outcome: Outcome::Killed {
+                signal: 9,
+                core_dumped: false,
+            },
             end_time_ms: 2,
             cpu_time_ms: 3,
             rss_bytes: 4,

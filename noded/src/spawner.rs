@@ -20,11 +20,13 @@ impl Spawner {
     /// Starts the thread. It runs until every handle is dropped.
     pub fn start() -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new().name("spawner".into()).spawn(move || {
-            for (mut command, reply) in queue {
-                let _ = reply.send(command.spawn());
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in queue {
+                    let _ = reply.send(command.spawn());
+                }
+            })?;
         Ok(Spawner { jobs })
     }
 

@@ -142,11 +142,19 @@ pub fn prepare(spec: SpawnSpec, limits: &Limits) -> Result<Prepared, ProcError> 
 
     let cwd = PathBuf::from(if spec.cwd.is_empty() { "/" } else { &spec.cwd });
     if !cwd.is_absolute() {
-        return invalid(format!("working directory {} is not an absolute path", cwd.display()));
+        return invalid(format!(
+            "working directory {} is not an absolute path",
+            cwd.display()
+        ));
     }
     match std::fs::metadata(&cwd) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return invalid(format!("working directory {} is not a directory", cwd.display())),
+        Ok(_) => {
+            return invalid(format!(
+                "working directory {} is not a directory",
+                cwd.display()
+            ));
+        }
         Err(_) => {
             return Err(ProcError::InvalidArgument(format!(
                 "no such working directory: {}",
@@ -157,11 +165,19 @@ pub fn prepare(spec: SpawnSpec, limits: &Limits) -> Result<Prepared, ProcError> 
 
     let ppid = match spec.ppid {
         Some(p) => Some(p),
-        None => spec.env.get("NEFELE_PID").and_then(|s| s.parse::<Gpid>().ok()),
+        None => spec
+            .env
+            .get("NEFELE_PID")
+            .and_then(|s| s.parse::<Gpid>().ok()),
     };
     let path_var = spec.env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
     let exe = resolve_executable(&spec.argv[0], &cwd, path_var)?;
-    Ok(Prepared { spec, exe, cwd, ppid })
+    Ok(Prepared {
+        spec,
+        exe,
+        cwd,
+        ppid,
+    })
 }
 
 /// Finds the executable as execvp would: a name with a '/' is a path
@@ -188,7 +204,11 @@ fn resolve_executable(program: &str, cwd: &Path, path_var: &str) -> Result<PathB
     }
     let mut first_refusal = None;
     for dir in path_var.split(':') {
-        let dir = if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(dir) };
+        let dir = if dir.is_empty() {
+            cwd.to_path_buf()
+        } else {
+            cwd.join(dir)
+        };
         let candidate = dir.join(program);
         match check(&candidate) {
             Ok(()) => return Ok(candidate),
@@ -204,7 +224,9 @@ fn resolve_executable(program: &str, cwd: &Path, path_var: &str) -> Result<PathB
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Starts a prepared process as `gpid`.
@@ -214,7 +236,12 @@ pub async fn start(
     gpid: Gpid,
     prepared: Prepared,
 ) -> Result<Arc<Process>, ProcError> {
-    let Prepared { spec, exe, cwd, ppid } = prepared;
+    let Prepared {
+        spec,
+        exe,
+        cwd,
+        ppid,
+    } = prepared;
     let dir = records::proc_dir(&ctx.data_dir, gpid);
     std::fs::create_dir_all(&dir).map_err(|e| ProcError::os("create process directory", e))?;
     let result = start_in(ctx, spawner, gpid, spec, exe, cwd, ppid, &dir).await;
@@ -236,7 +263,8 @@ async fn start_in(
     dir: &Path,
 ) -> Result<Arc<Process>, ProcError> {
     let mut env = spec.env.clone();
-    env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
+    env.entry("PATH".into())
+        .or_insert_with(|| DEFAULT_PATH.into());
     if spec.tty.is_some() {
         env.entry("TERM".into()).or_insert_with(|| "xterm".into());
     }
@@ -274,7 +302,11 @@ async fn start_in(
         }
         None => {
             command
-                .stdin(if spec.stdin_pipe { Stdio::piped() } else { Stdio::null() })
+                .stdin(if spec.stdin_pipe {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .process_group(0);
@@ -286,13 +318,19 @@ async fn start_in(
         }
     };
 
-    let mut child = spawner.spawn(command).await.map_err(|e| spawn_error(&exe, e))?;
+    let mut child = spawner
+        .spawn(command)
+        .await
+        .map_err(|e| spawn_error(&exe, e))?;
     let host_pid = Pid::from_raw(child.id() as i32);
     // The pidfd is how the reaper learns of the exit; open it before
     // anything can fail, so the child is never left unwatched.
     let pidfd = open_pidfd(host_pid);
 
-    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
     let record = SpawnRecord {
         pid: gpid.as_raw(),
         ppid: ppid.map_or(0, Gpid::as_raw),
@@ -328,7 +366,10 @@ async fn start_in(
     let mut pty_io = None;
     if let Some(pty) = pty {
         drop(pty.slave);
-        let master_for_io = pty.master.try_clone().map_err(|e| ProcError::os("open terminal", e))?;
+        let master_for_io = pty
+            .master
+            .try_clone()
+            .map_err(|e| ProcError::os("open terminal", e))?;
         pty_io = Some(master_for_io);
         pty_master = Some(pty.master);
     }
@@ -394,8 +435,14 @@ fn spawn_error(exe: &Path, e: std::io::Error) -> ProcError {
     let path = exe.display().to_string();
     match e.raw_os_error().map(Errno::from_raw) {
         Some(Errno::ENOENT) => ProcError::NoSuchExecutable(format!("{path} (or its interpreter)")),
-        Some(Errno::EACCES) => ProcError::NotExecutable { path, why: "permission denied".into() },
-        Some(Errno::ENOEXEC) => ProcError::NotExecutable { path, why: "exec format error".into() },
+        Some(Errno::EACCES) => ProcError::NotExecutable {
+            path,
+            why: "permission denied".into(),
+        },
+        Some(Errno::ENOEXEC) => ProcError::NotExecutable {
+            path,
+            why: "exec format error".into(),
+        },
         Some(Errno::E2BIG) => ProcError::InvalidArgument("argument list too long".into()),
         _ => ProcError::os(format!("spawn {path}"), e),
     }
@@ -446,7 +493,12 @@ async fn reap(process: Arc<Process>, pidfd: std::io::Result<AsyncFd<OwnedFd>>) {
             _ = &mut grace => {}
         }
     }
-    let exit = ExitRecord { outcome, end_time_ms: now_ms(), cpu_time_ms, rss_bytes };
+    let exit = ExitRecord {
+        outcome,
+        end_time_ms: now_ms(),
+        cpu_time_ms,
+        rss_bytes,
+    };
     if let Err(e) = records::save_exit(&process.dir, &exit) {
         tracing::warn!(pid = %process.gpid, error = %e, "cannot save exit record");
     }
@@ -471,19 +523,34 @@ fn try_reap(process: &Process, pid: Pid) -> Option<(Outcome, u64, u64)> {
             }
             *reaped = true;
             tracing::error!(pid = %process.gpid, %errno, "cannot reap process");
-            Some((Outcome::Lost { reason: format!("cannot reap: {errno}") }, 0, 0))
+            Some((
+                Outcome::Lost {
+                    reason: format!("cannot reap: {errno}"),
+                },
+                0,
+                0,
+            ))
         }
         _ => {
             *reaped = true;
             let outcome = if libc::WIFEXITED(status) {
-                Outcome::Exited { code: libc::WEXITSTATUS(status) }
+                Outcome::Exited {
+                    code: libc::WEXITSTATUS(status),
+                }
             } else if libc::WIFSIGNALED(status) {
-                Outcome::Killed { signal: libc::WTERMSIG(status), core_dumped: libc::WCOREDUMP(status) }
+                Outcome::Killed {
+                    signal: libc::WTERMSIG(status),
+                    core_dumped: libc::WCOREDUMP(status),
+                }
             } else {
                 return None;
             };
             let ms = |tv: libc::timeval| tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000;
-            Some((outcome, ms(usage.ru_utime) + ms(usage.ru_stime), usage.ru_maxrss as u64 * 1024))
+            Some((
+                outcome,
+                ms(usage.ru_utime) + ms(usage.ru_stime),
+                usage.ru_maxrss as u64 * 1024,
+            ))
         }
     }
 }
@@ -558,7 +625,9 @@ async fn pump_terminal(master: OwnedFd, log: Arc<OutputLog>) {
     let mut buf = vec![0; PUMP_BUF];
     let mut warned = false;
     loop {
-        let Ok(mut guard) = fd.readable().await else { break };
+        let Ok(mut guard) = fd.readable().await else {
+            break;
+        };
         match guard.try_io(|inner| {
             nix::unistd::read(inner.get_ref(), &mut buf).map_err(std::io::Error::from)
         }) {
@@ -574,8 +643,14 @@ async fn pump_terminal(master: OwnedFd, log: Arc<OutputLog>) {
 
 /// Feeds a stdin pipe until EOF is asked for, the reader goes away, or the
 /// process finishes; dropping the pipe closes the process's stdin.
-async fn feed_pipe(fd: OwnedFd, mut rx: mpsc::Receiver<Input>, mut status: watch::Receiver<Status>) {
-    let Ok(mut tx) = pipe::Sender::from_owned_fd(fd) else { return };
+async fn feed_pipe(
+    fd: OwnedFd,
+    mut rx: mpsc::Receiver<Input>,
+    mut status: watch::Receiver<Status>,
+) {
+    let Ok(mut tx) = pipe::Sender::from_owned_fd(fd) else {
+        return;
+    };
     loop {
         tokio::select! {
             input = rx.recv() => match input {
@@ -597,7 +672,11 @@ async fn finished(status: &mut watch::Receiver<Status>) {
 }
 
 /// Feeds a terminal: data is typed in, EOF is Ctrl-D.
-async fn feed_terminal(master: OwnedFd, mut rx: mpsc::Receiver<Input>, mut status: watch::Receiver<Status>) {
+async fn feed_terminal(
+    master: OwnedFd,
+    mut rx: mpsc::Receiver<Input>,
+    mut status: watch::Receiver<Status>,
+) {
     let fd = match set_nonblocking(&master).and_then(|_| register(master)) {
         Ok(fd) => fd,
         Err(_) => return,
@@ -613,7 +692,9 @@ async fn feed_terminal(master: OwnedFd, mut rx: mpsc::Receiver<Input>, mut statu
         };
         let mut rest = &data[..];
         while !rest.is_empty() {
-            let Ok(mut guard) = fd.writable().await else { return };
+            let Ok(mut guard) = fd.writable().await else {
+                return;
+            };
             match guard.try_io(|inner| {
                 nix::unistd::write(inner.get_ref(), rest).map_err(std::io::Error::from)
             }) {
@@ -638,7 +719,9 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
         None => {
             let killed = kill_leftovers(&stored.spawn);
             let reason = if killed > 0 {
-                format!("noded stopped while it ran; killed {killed} leftover process(es) at restart")
+                format!(
+                    "noded stopped while it ran; killed {killed} leftover process(es) at restart"
+                )
             } else {
                 "noded stopped while it ran; it was gone at restart".to_string()
             };
@@ -673,24 +756,44 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
 /// SIGKILLs every host process still in the lost process's group that
 /// carries its NEFELE_PID and NEFELE_ADDR: only what noded started.
 fn kill_leftovers(spawn: &SpawnRecord) -> usize {
-    let marker = |key: &str| spawn.env.iter().find(|e| e.starts_with(&format!("{key}="))).cloned();
-    let (Some(pid_marker), Some(addr_marker)) = (marker("NEFELE_PID"), marker("NEFELE_ADDR")) else {
+    let marker = |key: &str| {
+        spawn
+            .env
+            .iter()
+            .find(|e| e.starts_with(&format!("{key}=")))
+            .cloned()
+    };
+    let (Some(pid_marker), Some(addr_marker)) = (marker("NEFELE_PID"), marker("NEFELE_ADDR"))
+    else {
         return 0;
     };
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     let mut killed = 0;
     for entry in entries.flatten() {
-        let Some(host) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(host) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let host = Pid::from_raw(host);
-        let Some(stat) = hostproc::stat(host) else { continue };
+        let Some(stat) = hostproc::stat(host) else {
+            continue;
+        };
         if stat.pgrp != spawn.host_pid || stat.state == 'Z' {
             continue;
         }
-        let Ok(environ) = std::fs::read(format!("/proc/{host}/environ")) else { continue };
+        let Ok(environ) = std::fs::read(format!("/proc/{host}/environ")) else {
+            continue;
+        };
         let has = |m: &str| environ.split(|b| *b == 0).any(|e| e == m.as_bytes());
-        if has(&pid_marker) && has(&addr_marker) && nix::sys::signal::kill(host, nix::sys::signal::SIGKILL).is_ok() {
+        if has(&pid_marker)
+            && has(&addr_marker)
+            && nix::sys::signal::kill(host, nix::sys::signal::SIGKILL).is_ok()
+        {
             killed += 1;
         }
     }

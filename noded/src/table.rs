@@ -87,7 +87,10 @@ impl ProcessTable {
             return Ok(p.clone());
         }
         if gpid.slot() != self.ctx.slot {
-            return Err(ProcError::UnknownSlot { pid: gpid, slot: gpid.slot() });
+            return Err(ProcError::UnknownSlot {
+                pid: gpid,
+                slot: gpid.slot(),
+            });
         }
         Err(ProcError::NoSuchProcess(gpid))
     }
@@ -101,14 +104,21 @@ impl ProcessTable {
 
     /// Processes not yet finished.
     pub fn running_count(&self) -> usize {
-        self.procs.iter().filter(|e| !e.value().is_finished()).count()
+        self.procs
+            .iter()
+            .filter(|e| !e.value().is_finished())
+            .count()
     }
 
     /// Shutdown: refuse new spawns, SIGTERM every group, wait up to `grace`,
     /// SIGKILL what is left, and wait for the exits to be recorded.
     pub async fn stop_all(&self, grace: Duration) {
         self.accepting.store(false, Ordering::Release);
-        let running: Vec<_> = self.list().into_iter().filter(|p| !p.is_finished()).collect();
+        let running: Vec<_> = self
+            .list()
+            .into_iter()
+            .filter(|p| !p.is_finished())
+            .collect();
         if running.is_empty() {
             return;
         }
@@ -136,7 +146,9 @@ impl ProcessTable {
     /// older than the TTL, or beyond the most recent `exit_records_max`.
     pub fn prune(&self) {
         let limits = &self.ctx.limits;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let ttl_ms = limits.exit_record_ttl_secs.saturating_mul(1000);
         let mut finished: Vec<(u64, Gpid)> = self
             .procs
@@ -149,12 +161,11 @@ impl ProcessTable {
         finished.sort();
         let excess = finished.len().saturating_sub(limits.exit_records_max);
         for (i, (ended, gpid)) in finished.into_iter().enumerate() {
-            if i < excess || now.saturating_sub(ended) > ttl_ms {
-                if let Some((_, p)) = self.procs.remove(&gpid)
-                    && let Err(e) = std::fs::remove_dir_all(&p.dir)
-                {
-                    tracing::warn!(pid = %gpid, error = %e, "cannot delete exit record");
-                }
+            if (i < excess || now.saturating_sub(ended) > ttl_ms)
+                && let Some((_, p)) = self.procs.remove(&gpid)
+                && let Err(e) = std::fs::remove_dir_all(&p.dir)
+            {
+                tracing::warn!(pid = %gpid, error = %e, "cannot delete exit record");
             }
         }
     }

@@ -101,17 +101,18 @@ pub async fn connect(addr: &Addr) -> Result<Channel, ConnectError> {
 
 /// Connects to a node, waiting at most `timeout` for the connection.
 pub async fn connect_timeout(addr: &Addr, timeout: Duration) -> Result<Channel, ConnectError> {
-    let transport = |source| ConnectError::Transport { addr: addr.clone(), source };
+    let transport = |source| ConnectError::Transport {
+        addr: addr.clone(),
+        source,
+    };
     match addr {
-        Addr::Tcp(hostport) => {
-            Endpoint::from_shared(format!("http://{hostport}"))
-                .map_err(transport)?
-                .connect_timeout(timeout)
-                .tcp_nodelay(true)
-                .connect()
-                .await
-                .map_err(transport)
-        }
+        Addr::Tcp(hostport) => Endpoint::from_shared(format!("http://{hostport}"))
+            .map_err(transport)?
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(transport),
         Addr::Unix(path) => {
             let path = path.clone();
             // The URI is required by the API but unused: the connector below
@@ -137,10 +138,22 @@ mod tests {
 
     #[test]
     fn parses_the_address_forms() {
-        assert_eq!("unix:/run/x.sock".parse::<Addr>().unwrap(), Addr::Unix("/run/x.sock".into()));
-        assert_eq!("unix:///run/x.sock".parse::<Addr>().unwrap(), Addr::Unix("/run/x.sock".into()));
-        assert_eq!("http://127.0.0.1:7070".parse::<Addr>().unwrap(), Addr::Tcp("127.0.0.1:7070".into()));
-        assert_eq!("localhost:7070".parse::<Addr>().unwrap(), Addr::Tcp("localhost:7070".into()));
+        assert_eq!(
+            "unix:/run/x.sock".parse::<Addr>().unwrap(),
+            Addr::Unix("/run/x.sock".into())
+        );
+        assert_eq!(
+            "unix:///run/x.sock".parse::<Addr>().unwrap(),
+            Addr::Unix("/run/x.sock".into())
+        );
+        assert_eq!(
+            "http://127.0.0.1:7070".parse::<Addr>().unwrap(),
+            Addr::Tcp("127.0.0.1:7070".into())
+        );
+        assert_eq!(
+            "localhost:7070".parse::<Addr>().unwrap(),
+            Addr::Tcp("localhost:7070".into())
+        );
         assert!("unix:".parse::<Addr>().is_err());
         assert!("http://host".parse::<Addr>().is_err());
         assert!("junk".parse::<Addr>().is_err());

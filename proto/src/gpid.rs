@@ -22,7 +22,9 @@ pub enum GpidError {
     #[error("invalid cluster pid {0:?}: not a number")]
     NotANumber(String),
     /// A number outside the cluster PID ranges.
-    #[error("invalid cluster pid {0}: cluster pids are slot*10000000+n with slot 1..=214 and n 1..=9999999")]
+    #[error(
+        "invalid cluster pid {0}: cluster pids are slot*10000000+n with slot 1..=214 and n 1..=9999999"
+    )]
     OutOfRange(i64),
 }
 
@@ -67,7 +69,8 @@ impl Gpid {
             return Err(GpidError::OutOfRange(raw));
         }
         let raw = raw as u32;
-        Gpid::new(raw / SLOT_SPAN, raw % SLOT_SPAN).map_err(|_| GpidError::OutOfRange(i64::from(raw)))
+        Gpid::new(raw / SLOT_SPAN, raw % SLOT_SPAN)
+            .map_err(|_| GpidError::OutOfRange(i64::from(raw)))
     }
 }
 
@@ -80,7 +83,10 @@ impl fmt::Display for Gpid {
 impl FromStr for Gpid {
     type Err = GpidError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let raw: i64 = s.trim().parse().map_err(|_| GpidError::NotANumber(s.to_string()))?;
+        let raw: i64 = s
+            .trim()
+            .parse()
+            .map_err(|_| GpidError::NotANumber(s.to_string()))?;
         Gpid::from_raw(raw)
     }
 }

@@ -6,7 +6,9 @@
 mod addr;
 mod gpid;
 
-pub use addr::{Addr, AddrError, ConnectError, connect, connect_timeout, default_addr, default_socket_path};
+pub use addr::{
+    Addr, AddrError, ConnectError, connect, connect_timeout, default_addr, default_socket_path,
+};
 pub use gpid::{Gpid, GpidError, MAX_SERIAL, MAX_SLOT, max_serial};
 
 /// Generated code for package `nefele.v1`.

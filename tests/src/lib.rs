@@ -26,7 +26,11 @@ use tonic::transport::Channel;
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Polls `condition` until it returns `Some`, or fails after `timeout`.
-pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut condition: F) -> anyhow::Result<T>
+pub async fn wait_until<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut condition: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -53,13 +57,21 @@ pub fn bin_dir() -> PathBuf {
     // Test executables live in target/<profile>/deps; binaries one level up.
     let exe = std::env::current_exe().expect("the test knows its own path");
     let deps = exe.parent().expect("test executable is in a directory");
-    if deps.ends_with("deps") { deps.parent().expect("deps has a parent").to_path_buf() } else { deps.to_path_buf() }
+    if deps.ends_with("deps") {
+        deps.parent().expect("deps has a parent").to_path_buf()
+    } else {
+        deps.to_path_buf()
+    }
 }
 
 /// Path of a workspace binary, checked to exist.
 pub fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} not found: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
 
@@ -90,9 +102,18 @@ impl Node {
 
     /// Starts a node.
     pub async fn start_with(options: NodeOptions) -> anyhow::Result<Node> {
-        let name = format!("t{}-{}", std::process::id(), NEXT_NODE.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "t{}-{}",
+            std::process::id(),
+            NEXT_NODE.fetch_add(1, Ordering::Relaxed)
+        );
         let dir = tempfile::Builder::new().prefix("nefele-test-").tempdir()?;
-        let mut node = Node { name, dir, options, child: None };
+        let mut node = Node {
+            name,
+            dir,
+            options,
+            child: None,
+        };
         node.launch().await?;
         Ok(node)
     }
@@ -222,7 +243,10 @@ impl Node {
 
     /// Starts noded again on the same data dir (after `crash` or `stop`).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
-        assert!(self.child.is_none(), "stop or crash the node before restarting it");
+        assert!(
+            self.child.is_none(),
+            "stop or crash the node before restarting it"
+        );
         self.launch().await
     }
 
@@ -257,7 +281,9 @@ impl Drop for Node {
 
 /// Host processes whose environment contains the entry `marker` exactly.
 pub fn host_processes_with_env(marker: &str) -> Vec<Pid> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
@@ -274,7 +300,11 @@ pub fn host_processes_with_env(marker: &str) -> Vec<Pid> {
 /// Whether a host process exists and is not a zombie.
 pub fn host_alive(pid: Pid) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) != Some("Z"),
+        Ok(stat) => {
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                != Some("Z")
+        }
         Err(_) => false,
     }
 }
@@ -283,19 +313,29 @@ pub fn host_alive(pid: Pid) -> bool {
 pub fn request(argv: &[&str]) -> SpawnRequest {
     SpawnRequest {
         argv: argv.iter().map(|s| s.to_string()).collect(),
-        env: [("PATH".to_string(), std::env::var("PATH").unwrap_or_default())].into(),
+        env: [(
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_default(),
+        )]
+        .into(),
         ..SpawnRequest::default()
     }
 }
 
 /// Spawns `argv` and returns its info.
-pub async fn spawn(client: &mut ProcessesClient<Channel>, argv: &[&str]) -> anyhow::Result<ProcessInfo> {
+pub async fn spawn(
+    client: &mut ProcessesClient<Channel>,
+    argv: &[&str],
+) -> anyhow::Result<ProcessInfo> {
     Ok(client.spawn(request(argv)).await?.into_inner())
 }
 
 /// Waits (bounded) for a process to finish.
 pub async fn wait(client: &mut ProcessesClient<Channel>, pid: i32) -> anyhow::Result<ProcessInfo> {
-    let req = WaitRequest { pid, timeout_ms: TIMEOUT.as_millis() as u64 };
+    let req = WaitRequest {
+        pid,
+        timeout_ms: TIMEOUT.as_millis() as u64,
+    };
     Ok(client.wait(req).await?.into_inner())
 }
 
@@ -305,7 +345,12 @@ pub async fn read_output(
     pid: i32,
     stream: OutputStream,
 ) -> anyhow::Result<Vec<u8>> {
-    let req = ReadOutputRequest { pid, stream: stream as i32, offset: 0, follow: false };
+    let req = ReadOutputRequest {
+        pid,
+        stream: stream as i32,
+        offset: 0,
+        follow: false,
+    };
     let mut chunks = client.read_output(req).await?.into_inner();
     let mut out = Vec::new();
     while let Some(chunk) = tokio::time::timeout(TIMEOUT, chunks.message()).await?? {

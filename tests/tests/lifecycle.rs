@@ -16,47 +16,110 @@ fn state(info: &proto::v1::ProcessInfo) -> ProcessState {
 async fn exit_records_and_output_survive_a_restart() -> anyhow::Result<()> {
     let mut node = Node::start().await?;
     let mut client = node.client().await?;
-    let p = spawn(&mut client, &["sh", "-c", "echo kept; echo also >&2; exit 5"]).await?;
+    let p = spawn(
+        &mut client,
+        &["sh", "-c", "echo kept; echo also >&2; exit 5"],
+    )
+    .await?;
     wait(&mut client, p.pid).await?;
     assert!(node.stop().await?.success(), "noded exits 0 on SIGTERM");
 
     node.restart().await?;
     let mut client = node.client().await?;
-    let info = client.get(GetRequest { pid: p.pid, with_env: false }).await?.into_inner();
-    assert_eq!((state(&info), info.exit_code), (ProcessState::Exited, Some(5)));
+    let info = client
+        .get(GetRequest {
+            pid: p.pid,
+            with_env: false,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        (state(&info), info.exit_code),
+        (ProcessState::Exited, Some(5))
+    );
     assert_eq!(info.argv, p.argv);
-    assert_eq!(read_output(&mut client, p.pid, OutputStream::Stdout).await?, b"kept\n");
-    assert_eq!(read_output(&mut client, p.pid, OutputStream::Stderr).await?, b"also\n");
+    assert_eq!(
+        read_output(&mut client, p.pid, OutputStream::Stdout).await?,
+        b"kept\n"
+    );
+    assert_eq!(
+        read_output(&mut client, p.pid, OutputStream::Stderr).await?,
+        b"also\n"
+    );
 
     let next = spawn(&mut client, &["true"]).await?;
-    assert!(next.pid > p.pid, "pids are not reused after a restart: {} then {}", p.pid, next.pid);
+    assert!(
+        next.pid > p.pid,
+        "pids are not reused after a restart: {} then {}",
+        p.pid,
+        next.pid
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn sigterm_stops_every_process_group_and_exits_zero() -> anyhow::Result<()> {
-    let mut node = Node::start_with(NodeOptions { config: "[limits]\nstop_grace_ms = 1000\n".into() }).await?;
+    let mut node = Node::start_with(NodeOptions {
+        config: "[limits]\nstop_grace_ms = 1000\n".into(),
+    })
+    .await?;
     let mut client = node.client().await?;
     let polite = spawn(&mut client, &["sh", "-c", "sleep 1000 & wait"]).await?;
     // Ignores SIGTERM (and its child inherits that), so only SIGKILL ends it.
-    let stubborn = spawn(&mut client, &["sh", "-c", "trap '' TERM; sleep 1000 & echo started; wait"]).await?;
+    let stubborn = spawn(
+        &mut client,
+        &["sh", "-c", "trap '' TERM; sleep 1000 & echo started; wait"],
+    )
+    .await?;
     wait_until("the stubborn process to start", TIMEOUT, || {
         let mut c = client.clone();
-        async move { (read_output(&mut c, stubborn.pid, OutputStream::Stdout).await.ok()? == b"started\n").then_some(()) }
+        async move {
+            (read_output(&mut c, stubborn.pid, OutputStream::Stdout)
+                .await
+                .ok()?
+                == b"started\n")
+                .then_some(())
+        }
     })
     .await?;
     assert_eq!(node.leftover_processes().len(), 4);
 
-    assert!(node.stop().await?.success(), "noded exits 0 on SIGTERM\n{}", node.log());
-    assert!(node.leftover_processes().is_empty(), "processes outlived noded: {:?}", node.leftover_processes());
+    assert!(
+        node.stop().await?.success(),
+        "noded exits 0 on SIGTERM\n{}",
+        node.log()
+    );
+    assert!(
+        node.leftover_processes().is_empty(),
+        "processes outlived noded: {:?}",
+        node.leftover_processes()
+    );
     assert!(!node.socket().exists(), "the socket is removed");
 
     node.restart().await?;
     let mut client = node.client().await?;
-    let polite = client.get(GetRequest { pid: polite.pid, with_env: false }).await?.into_inner();
-    assert_eq!((state(&polite), polite.signal), (ProcessState::Killed, Some(libc::SIGTERM)));
-    let stubborn = client.get(GetRequest { pid: stubborn.pid, with_env: false }).await?.into_inner();
-    assert_eq!((state(&stubborn), stubborn.signal), (ProcessState::Killed, Some(libc::SIGKILL)));
+    let polite = client
+        .get(GetRequest {
+            pid: polite.pid,
+            with_env: false,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        (state(&polite), polite.signal),
+        (ProcessState::Killed, Some(libc::SIGTERM))
+    );
+    let stubborn = client
+        .get(GetRequest {
+            pid: stubborn.pid,
+            with_env: false,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        (state(&stubborn), stubborn.signal),
+        (ProcessState::Killed, Some(libc::SIGKILL))
+    );
     Ok(())
 }
 
@@ -68,7 +131,9 @@ async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow
     let grandchild = wait_until("the grandchild's pid", TIMEOUT, || {
         let mut c = client.clone();
         async move {
-            let out = read_output(&mut c, p.pid, OutputStream::Stdout).await.ok()?;
+            let out = read_output(&mut c, p.pid, OutputStream::Stdout)
+                .await
+                .ok()?;
             String::from_utf8(out).ok()?.trim().parse::<i32>().ok()
         }
     })
@@ -79,18 +144,44 @@ async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow
     drop(client);
 
     node.crash()?;
-    wait_until("the group leader to die with noded", TIMEOUT, || async move { (!host_alive(leader)).then_some(()) })
-        .await?;
+    wait_until(
+        "the group leader to die with noded",
+        TIMEOUT,
+        || async move { (!host_alive(leader)).then_some(()) },
+    )
+    .await?;
 
     node.restart().await?;
-    assert!(!host_alive(grandchild), "the rest of the group is killed at restart");
+    assert!(
+        !host_alive(grandchild),
+        "the rest of the group is killed at restart"
+    );
     assert!(node.leftover_processes().is_empty());
     let mut client = node.client().await?;
-    let lost = client.get(GetRequest { pid: p.pid, with_env: false }).await?.into_inner();
+    let lost = client
+        .get(GetRequest {
+            pid: p.pid,
+            with_env: false,
+        })
+        .await?
+        .into_inner();
     assert_eq!(state(&lost), ProcessState::Lost);
-    assert!(lost.lost_reason.contains("noded stopped while it ran"), "{}", lost.lost_reason);
-    let kept = client.get(GetRequest { pid: finished.pid, with_env: false }).await?.into_inner();
-    assert_eq!((state(&kept), kept.exit_code), (ProcessState::Exited, Some(0)));
+    assert!(
+        lost.lost_reason.contains("noded stopped while it ran"),
+        "{}",
+        lost.lost_reason
+    );
+    let kept = client
+        .get(GetRequest {
+            pid: finished.pid,
+            with_env: false,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        (state(&kept), kept.exit_code),
+        (ProcessState::Exited, Some(0))
+    );
     Ok(())
 }
 
@@ -114,7 +205,11 @@ async fn two_hundred_concurrent_spawns_are_all_accounted_for() -> anyhow::Result
         assert_eq!(*code, Some(0));
         assert_eq!(out, format!("{pid}\n").as_bytes());
     }
-    let listed = client.clone().list(ListRequest::default()).await?.into_inner();
+    let listed = client
+        .clone()
+        .list(ListRequest::default())
+        .await?
+        .into_inner();
     let listed: HashSet<i32> = listed.processes.iter().map(|p| p.pid).collect();
     assert_eq!(listed, pids);
     Ok(())
@@ -122,10 +217,10 @@ async fn two_hundred_concurrent_spawns_are_all_accounted_for() -> anyhow::Result
 
 #[tokio::test]
 async fn the_api_is_served_on_tcp_with_reflection() -> anyhow::Result<()> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let node = Node::start().await?;
     let mut client = node.tcp_client().await?;
@@ -146,7 +241,10 @@ async fn the_api_is_served_on_tcp_with_reflection() -> anyhow::Result<()> {
         panic!("unexpected reflection reply {reply:?}");
     };
     let names: HashSet<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains("nefele.v1.Processes") && names.contains("nefele.v1.Cluster"), "{names:?}");
+    assert!(
+        names.contains("nefele.v1.Processes") && names.contains("nefele.v1.Cluster"),
+        "{names:?}"
+    );
     Ok(())
 }
 

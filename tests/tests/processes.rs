@@ -2,12 +2,14 @@
 //! streaming, stdin, terminals, signals to process groups, stop/continue,
 //! attach, environment and output rotation.
 
-
 use proto::v1::{
     AttachRequest, AttachStart, GetRequest, InputChunk, ListRequest, NodesRequest, OutputStream,
-    ProcessState, ReadOutputRequest, SignalRequest, StdinMode, TerminalSize, attach_event, attach_request,
+    ProcessState, ReadOutputRequest, SignalRequest, StdinMode, TerminalSize, attach_event,
+    attach_request,
 };
-use tests::{Node, NodeOptions, TIMEOUT, host_alive, read_output, request, spawn, wait, wait_until};
+use tests::{
+    Node, NodeOptions, TIMEOUT, host_alive, read_output, request, spawn, wait, wait_until,
+};
 
 fn state(info: &proto::v1::ProcessInfo) -> ProcessState {
     ProcessState::try_from(info.state).expect("server sends known states")
@@ -18,7 +20,11 @@ async fn exit_code_and_both_streams_are_captured() -> anyhow::Result<()> {
     let node = Node::start().await?;
     let mut client = node.client().await?;
     let started = spawn(&mut client, &["sh", "-c", "echo out; echo err >&2; exit 3"]).await?;
-    assert!(started.pid > 10_000_000 && started.pid < 20_000_000, "slot 1 pid, got {}", started.pid);
+    assert!(
+        started.pid > 10_000_000 && started.pid < 20_000_000,
+        "slot 1 pid, got {}",
+        started.pid
+    );
     assert_eq!(started.node, node.name);
     assert!(started.host_pid > 0);
 
@@ -27,8 +33,14 @@ async fn exit_code_and_both_streams_are_captured() -> anyhow::Result<()> {
     assert_eq!(done.exit_code, Some(3));
     assert_eq!(done.signal, None);
     assert!(done.end_time_ms >= done.start_time_ms);
-    assert_eq!(read_output(&mut client, started.pid, OutputStream::Stdout).await?, b"out\n");
-    assert_eq!(read_output(&mut client, started.pid, OutputStream::Stderr).await?, b"err\n");
+    assert_eq!(
+        read_output(&mut client, started.pid, OutputStream::Stdout).await?,
+        b"out\n"
+    );
+    assert_eq!(
+        read_output(&mut client, started.pid, OutputStream::Stderr).await?,
+        b"err\n"
+    );
     Ok(())
 }
 
@@ -36,27 +48,68 @@ async fn exit_code_and_both_streams_are_captured() -> anyhow::Result<()> {
 async fn stdout_streams_while_the_process_runs() -> anyhow::Result<()> {
     let node = Node::start().await?;
     let mut client = node.client().await?;
-    let mut req = request(&["sh", "-c", "echo first; read line; echo \"got $line\"; read more"]);
+    let mut req = request(&[
+        "sh",
+        "-c",
+        "echo first; read line; echo \"got $line\"; read more",
+    ]);
     req.stdin = StdinMode::Pipe as i32;
     let p = client.spawn(req).await?.into_inner();
 
-    let follow = ReadOutputRequest { pid: p.pid, stream: OutputStream::Stdout as i32, offset: 0, follow: true };
+    let follow = ReadOutputRequest {
+        pid: p.pid,
+        stream: OutputStream::Stdout as i32,
+        offset: 0,
+        follow: true,
+    };
     let mut stream = client.read_output(follow).await?.into_inner();
-    let first = tokio::time::timeout(TIMEOUT, stream.message()).await??.expect("a chunk");
+    let first = tokio::time::timeout(TIMEOUT, stream.message())
+        .await??
+        .expect("a chunk");
     assert_eq!((first.offset, first.data.as_slice()), (0, &b"first\n"[..]));
-    let now = client.get(GetRequest { pid: p.pid, with_env: false }).await?.into_inner();
-    assert_eq!(state(&now), ProcessState::Running, "output arrived while it runs");
+    let now = client
+        .get(GetRequest {
+            pid: p.pid,
+            with_env: false,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        state(&now),
+        ProcessState::Running,
+        "output arrived while it runs"
+    );
 
-    let input = futures::stream::iter([InputChunk { pid: p.pid, data: b"hello\n".to_vec(), eof: false }]);
+    let input = futures::stream::iter([InputChunk {
+        pid: p.pid,
+        data: b"hello\n".to_vec(),
+        eof: false,
+    }]);
     client.write_input(input).await?;
-    let second = tokio::time::timeout(TIMEOUT, stream.message()).await??.expect("a chunk");
-    assert_eq!((second.offset, second.data.as_slice()), (6, &b"got hello\n"[..]));
+    let second = tokio::time::timeout(TIMEOUT, stream.message())
+        .await??
+        .expect("a chunk");
+    assert_eq!(
+        (second.offset, second.data.as_slice()),
+        (6, &b"got hello\n"[..])
+    );
 
-    let eof = futures::stream::iter([InputChunk { pid: p.pid, data: Vec::new(), eof: true }]);
+    let eof = futures::stream::iter([InputChunk {
+        pid: p.pid,
+        data: Vec::new(),
+        eof: true,
+    }]);
     client.write_input(eof).await?;
     let end = tokio::time::timeout(TIMEOUT, stream.message()).await??;
-    assert!(end.is_none(), "the follow stream ends when the process is done");
-    assert_eq!(wait(&mut client, p.pid).await?.exit_code, Some(1), "`read more` hit EOF");
+    assert!(
+        end.is_none(),
+        "the follow stream ends when the process is done"
+    );
+    assert_eq!(
+        wait(&mut client, p.pid).await?.exit_code,
+        Some(1),
+        "`read more` hit EOF"
+    );
     Ok(())
 }
 
@@ -69,13 +122,24 @@ async fn stdin_of_cat_comes_back_on_stdout() -> anyhow::Result<()> {
     let p = client.spawn(req).await?.into_inner();
     assert!(p.stdin_pipe);
     let chunks = futures::stream::iter([
-        InputChunk { pid: p.pid, data: b"hello ".to_vec(), eof: false },
-        InputChunk { pid: 0, data: b"cat\n".to_vec(), eof: true },
+        InputChunk {
+            pid: p.pid,
+            data: b"hello ".to_vec(),
+            eof: false,
+        },
+        InputChunk {
+            pid: 0,
+            data: b"cat\n".to_vec(),
+            eof: true,
+        },
     ]);
     let reply = client.write_input(chunks).await?.into_inner();
     assert_eq!(reply.bytes_written, 10);
     assert_eq!(wait(&mut client, p.pid).await?.exit_code, Some(0));
-    assert_eq!(read_output(&mut client, p.pid, OutputStream::Stdout).await?, b"hello cat\n");
+    assert_eq!(
+        read_output(&mut client, p.pid, OutputStream::Stdout).await?,
+        b"hello cat\n"
+    );
     Ok(())
 }
 
@@ -83,18 +147,33 @@ async fn stdin_of_cat_comes_back_on_stdout() -> anyhow::Result<()> {
 async fn a_terminal_process_sees_a_tty_of_the_requested_size() -> anyhow::Result<()> {
     let node = Node::start().await?;
     let mut client = node.client().await?;
-    let mut req = request(&["sh", "-c", "tty; stty size; test -t 0 && test -t 2 && echo all-tty"]);
-    req.tty = Some(TerminalSize { rows: 30, cols: 100 });
+    let mut req = request(&[
+        "sh",
+        "-c",
+        "tty; stty size; test -t 0 && test -t 2 && echo all-tty",
+    ]);
+    req.tty = Some(TerminalSize {
+        rows: 30,
+        cols: 100,
+    });
     let p = client.spawn(req).await?.into_inner();
     assert!(p.tty);
     let done = wait(&mut client, p.pid).await?;
     let out = String::from_utf8(read_output(&mut client, p.pid, OutputStream::Stdout).await?)?;
     assert_eq!(done.exit_code, Some(0), "output: {out}");
     let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
-    assert!(lines[0].starts_with("/dev/pts/"), "tty printed {:?}", lines[0]);
+    assert!(
+        lines[0].starts_with("/dev/pts/"),
+        "tty printed {:?}",
+        lines[0]
+    );
     assert_eq!(lines[1], "30 100");
     assert_eq!(lines[2], "all-tty");
-    assert!(read_output(&mut client, p.pid, OutputStream::Stderr).await?.is_empty());
+    assert!(
+        read_output(&mut client, p.pid, OutputStream::Stderr)
+            .await?
+            .is_empty()
+    );
     Ok(())
 }
 
@@ -104,22 +183,44 @@ async fn stop_and_continue_are_visible() -> anyhow::Result<()> {
     let mut client = node.client().await?;
     let p = spawn(&mut client, &["sleep", "1000"]).await?;
     let state_now = |mut c: proto::v1::processes_client::ProcessesClient<_>| async move {
-        let info = c.get(GetRequest { pid: p.pid, with_env: false }).await.ok()?.into_inner();
+        let info = c
+            .get(GetRequest {
+                pid: p.pid,
+                with_env: false,
+            })
+            .await
+            .ok()?
+            .into_inner();
         Some(state(&info))
     };
-    client.signal(SignalRequest { pid: p.pid, signal: libc::SIGSTOP }).await?;
+    client
+        .signal(SignalRequest {
+            pid: p.pid,
+            signal: libc::SIGSTOP,
+        })
+        .await?;
     wait_until("stopped", TIMEOUT, || {
         let c = client.clone();
         async move { (state_now(c).await? == ProcessState::Stopped).then_some(()) }
     })
     .await?;
-    client.signal(SignalRequest { pid: p.pid, signal: libc::SIGCONT }).await?;
+    client
+        .signal(SignalRequest {
+            pid: p.pid,
+            signal: libc::SIGCONT,
+        })
+        .await?;
     wait_until("running again", TIMEOUT, || {
         let c = client.clone();
         async move { (state_now(c).await? == ProcessState::Running).then_some(()) }
     })
     .await?;
-    client.signal(SignalRequest { pid: p.pid, signal: libc::SIGKILL }).await?;
+    client
+        .signal(SignalRequest {
+            pid: p.pid,
+            signal: libc::SIGKILL,
+        })
+        .await?;
     let done = wait(&mut client, p.pid).await?;
     assert_eq!((state(&done), done.signal), (ProcessState::Killed, Some(9)));
     Ok(())
@@ -133,7 +234,9 @@ async fn sigterm_reaches_the_whole_process_group() -> anyhow::Result<()> {
     let grandchild = wait_until("the grandchild's pid", TIMEOUT, || {
         let mut c = client.clone();
         async move {
-            let out = read_output(&mut c, p.pid, OutputStream::Stdout).await.ok()?;
+            let out = read_output(&mut c, p.pid, OutputStream::Stdout)
+                .await
+                .ok()?;
             String::from_utf8(out).ok()?.trim().parse::<i32>().ok()
         }
     })
@@ -141,11 +244,21 @@ async fn sigterm_reaches_the_whole_process_group() -> anyhow::Result<()> {
     let grandchild = nix::unistd::Pid::from_raw(grandchild);
     assert!(host_alive(grandchild));
 
-    client.signal(SignalRequest { pid: p.pid, signal: libc::SIGTERM }).await?;
-    let done = wait(&mut client, p.pid).await?;
-    assert_eq!((state(&done), done.signal), (ProcessState::Killed, Some(libc::SIGTERM)));
-    wait_until("the grandchild to die", TIMEOUT, || async move { (!host_alive(grandchild)).then_some(()) })
+    client
+        .signal(SignalRequest {
+            pid: p.pid,
+            signal: libc::SIGTERM,
+        })
         .await?;
+    let done = wait(&mut client, p.pid).await?;
+    assert_eq!(
+        (state(&done), done.signal),
+        (ProcessState::Killed, Some(libc::SIGTERM))
+    );
+    wait_until("the grandchild to die", TIMEOUT, || async move {
+        (!host_alive(grandchild)).then_some(())
+    })
+    .await?;
     Ok(())
 }
 
@@ -154,32 +267,64 @@ async fn processes_get_their_cluster_environment_and_parent() -> anyhow::Result<
     let node = Node::start().await?;
     let mut client = node.client().await?;
     let parent = spawn(&mut client, &["sleep", "1000"]).await?;
-    let mut req = request(&["sh", "-c", "echo $NEFELE_PID $NEFELE_NODE $NEFELE_ADDR $PATH"]);
+    let mut req = request(&[
+        "sh",
+        "-c",
+        "echo $NEFELE_PID $NEFELE_NODE $NEFELE_ADDR $PATH",
+    ]);
     req.env.insert("NEFELE_PID".into(), parent.pid.to_string());
     req.env.insert("PATH".into(), "/usr/bin:/bin".into());
     req.cwd = "/tmp".into();
     req.name = "child".into();
     let child = client.spawn(req).await?.into_inner();
-    assert_eq!(child.ppid, parent.pid, "NEFELE_PID passed along makes the parent");
+    assert_eq!(
+        child.ppid, parent.pid,
+        "NEFELE_PID passed along makes the parent"
+    );
     assert_eq!((child.cwd.as_str(), child.name.as_str()), ("/tmp", "child"));
     wait(&mut client, child.pid).await?;
     let out = String::from_utf8(read_output(&mut client, child.pid, OutputStream::Stdout).await?)?;
-    let expected =
-        format!("{} {} unix:{} /usr/bin:/bin\n", child.pid, node.name, node.socket().display());
+    let expected = format!(
+        "{} {} unix:{} /usr/bin:/bin\n",
+        child.pid,
+        node.name,
+        node.socket().display()
+    );
     assert_eq!(out, expected);
 
-    let with_env = client.get(GetRequest { pid: child.pid, with_env: true }).await?.into_inner();
+    let with_env = client
+        .get(GetRequest {
+            pid: child.pid,
+            with_env: true,
+        })
+        .await?
+        .into_inner();
     assert!(with_env.env.contains(&format!("NEFELE_PID={}", child.pid)));
-    let without = client.get(GetRequest { pid: child.pid, with_env: false }).await?.into_inner();
+    let without = client
+        .get(GetRequest {
+            pid: child.pid,
+            with_env: false,
+        })
+        .await?
+        .into_inner();
     assert!(without.env.is_empty());
 
     let listed = client.list(ListRequest::default()).await?.into_inner();
     let pids: Vec<i32> = listed.processes.iter().map(|p| p.pid).collect();
     assert_eq!(pids, vec![parent.pid, child.pid]);
-    let running = ListRequest { states: vec![ProcessState::Running as i32], ..ListRequest::default() };
+    let running = ListRequest {
+        states: vec![ProcessState::Running as i32],
+        ..ListRequest::default()
+    };
     let running = client.list(running).await?.into_inner();
-    assert_eq!(running.processes.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![parent.pid]);
-    assert!(running.processes[0].rss_bytes > 0, "rss comes from the host's /proc");
+    assert_eq!(
+        running.processes.iter().map(|p| p.pid).collect::<Vec<_>>(),
+        vec![parent.pid]
+    );
+    assert!(
+        running.processes[0].rss_bytes > 0,
+        "rss comes from the host's /proc"
+    );
     Ok(())
 }
 
@@ -187,14 +332,25 @@ async fn processes_get_their_cluster_environment_and_parent() -> anyhow::Result<
 async fn attach_carries_input_signals_output_and_the_exit() -> anyhow::Result<()> {
     let node = Node::start().await?;
     let mut client = node.client().await?;
-    let mut req = request(&["sh", "-c", "echo ready; while read l; do echo \"echo:$l\"; done; exit 7"]);
+    let mut req = request(&[
+        "sh",
+        "-c",
+        "echo ready; while read l; do echo \"echo:$l\"; done; exit 7",
+    ]);
     req.stdin = StdinMode::Pipe as i32;
     let p = client.spawn(req).await?.into_inner();
 
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let msg = |r| AttachRequest { request: Some(r) };
-    tx.send(msg(attach_request::Request::Start(AttachStart { pid: p.pid, replay: true }))).await?;
-    let mut events = client.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
+    tx.send(msg(attach_request::Request::Start(AttachStart {
+        pid: p.pid,
+        replay: true,
+    })))
+    .await?;
+    let mut events = client
+        .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
     let mut out = Vec::new();
     let mut next = async || tokio::time::timeout(TIMEOUT, events.message()).await;
     while !out.ends_with(b"ready\n") {
@@ -203,8 +359,12 @@ async fn attach_carries_input_signals_output_and_the_exit() -> anyhow::Result<()
             other => panic!("unexpected {other:?}"),
         }
     }
-    tx.send(msg(attach_request::Request::Stdin(b"hi\n".to_vec()))).await?;
-    tx.send(msg(attach_request::Request::Resize(proto::v1::TerminalSize { rows: 1, cols: 1 }))).await?;
+    tx.send(msg(attach_request::Request::Stdin(b"hi\n".to_vec())))
+        .await?;
+    tx.send(msg(attach_request::Request::Resize(
+        proto::v1::TerminalSize { rows: 1, cols: 1 },
+    )))
+    .await?;
     let mut saw_error = false;
     while !out.ends_with(b"echo:hi\n") || !saw_error {
         match next().await??.and_then(|e| e.event) {
@@ -216,7 +376,8 @@ async fn attach_carries_input_signals_output_and_the_exit() -> anyhow::Result<()
             other => panic!("unexpected {other:?}"),
         }
     }
-    tx.send(msg(attach_request::Request::StdinEof(true))).await?;
+    tx.send(msg(attach_request::Request::StdinEof(true)))
+        .await?;
     let exit = loop {
         match next().await??.and_then(|e| e.event) {
             Some(attach_event::Event::Exit(info)) => break info,
@@ -237,11 +398,24 @@ async fn attach_can_signal_a_terminal_process() -> anyhow::Result<()> {
     let mut req = request(&["sleep", "1000"]);
     req.tty = Some(TerminalSize { rows: 0, cols: 0 });
     let p = client.spawn(req).await?.into_inner();
-    let start = AttachRequest { request: Some(attach_request::Request::Start(AttachStart { pid: p.pid, replay: false })) };
-    let sig = AttachRequest { request: Some(attach_request::Request::Signal(libc::SIGINT)) };
-    let mut events = client.attach(futures::stream::iter([start, sig])).await?.into_inner();
+    let start = AttachRequest {
+        request: Some(attach_request::Request::Start(AttachStart {
+            pid: p.pid,
+            replay: false,
+        })),
+    };
+    let sig = AttachRequest {
+        request: Some(attach_request::Request::Signal(libc::SIGINT)),
+    };
+    let mut events = client
+        .attach(futures::stream::iter([start, sig]))
+        .await?
+        .into_inner();
     let exit = loop {
-        match tokio::time::timeout(TIMEOUT, events.message()).await??.and_then(|e| e.event) {
+        match tokio::time::timeout(TIMEOUT, events.message())
+            .await??
+            .and_then(|e| e.event)
+        {
             Some(attach_event::Event::Exit(info)) => break info,
             Some(_) => continue,
             None => panic!("stream ended without an exit"),
@@ -254,28 +428,51 @@ async fn attach_can_signal_a_terminal_process() -> anyhow::Result<()> {
 #[tokio::test]
 async fn output_is_capped_and_rotated() -> anyhow::Result<()> {
     let cap = 64 * 1024;
-    let node = Node::start_with(NodeOptions { config: format!("[limits]\noutput_cap_bytes = {cap}\n") }).await?;
+    let node = Node::start_with(NodeOptions {
+        config: format!("[limits]\noutput_cap_bytes = {cap}\n"),
+    })
+    .await?;
     let mut client = node.client().await?;
     let total = 1_000_000;
-    let p = spawn(&mut client, &["sh", "-c", &format!("yes 0123456789 | head -c {total}")]).await?;
+    let p = spawn(
+        &mut client,
+        &["sh", "-c", &format!("yes 0123456789 | head -c {total}")],
+    )
+    .await?;
     let done = wait(&mut client, p.pid).await?;
     assert_eq!(done.stdout_bytes, total);
 
-    let req = ReadOutputRequest { pid: p.pid, stream: OutputStream::Stdout as i32, offset: 0, follow: false };
+    let req = ReadOutputRequest {
+        pid: p.pid,
+        stream: OutputStream::Stdout as i32,
+        offset: 0,
+        follow: false,
+    };
     let mut chunks = client.read_output(req).await?.into_inner();
     let first = chunks.message().await?.expect("some output is kept");
-    assert!(first.offset >= total - cap, "old output rotated away, first offset {}", first.offset);
+    assert!(
+        first.offset >= total - cap,
+        "old output rotated away, first offset {}",
+        first.offset
+    );
     let mut kept = first.data.len() as u64;
     while let Some(c) = chunks.message().await? {
         kept += c.data.len() as u64;
     }
-    assert_eq!(first.offset + kept, total, "everything after the first kept byte is there");
+    assert_eq!(
+        first.offset + kept,
+        total,
+        "everything after the first kept byte is there"
+    );
     let on_disk: u64 = std::fs::read_dir(node.data_dir().join("procs").join(p.pid.to_string()))?
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("stdout."))
         .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
         .sum();
-    assert!(on_disk <= cap, "{on_disk} bytes of stdout on disk, cap {cap}");
+    assert!(
+        on_disk <= cap,
+        "{on_disk} bytes of stdout on disk, cap {cap}"
+    );
     Ok(())
 }
 
@@ -284,12 +481,23 @@ async fn nodes_describes_this_node() -> anyhow::Result<()> {
     let node = Node::start().await?;
     let mut client = node.client().await?;
     let _sleeper = spawn(&mut client, &["sleep", "1000"]).await?;
-    let reply = node.cluster().await?.nodes(NodesRequest {}).await?.into_inner();
+    let reply = node
+        .cluster()
+        .await?
+        .nodes(NodesRequest {})
+        .await?
+        .into_inner();
     assert_eq!(reply.nodes.len(), 1);
     let me = &reply.nodes[0];
-    assert_eq!((me.name.as_str(), me.slot, me.process_count), (node.name.as_str(), 1, 1));
+    assert_eq!(
+        (me.name.as_str(), me.slot, me.process_count),
+        (node.name.as_str(), 1, 1)
+    );
     assert_eq!(me.state, proto::v1::NodeState::Up as i32);
-    assert_eq!(format!("http://{}", me.address), node.tcp_addr()?.to_string());
+    assert_eq!(
+        format!("http://{}", me.address),
+        node.tcp_addr()?.to_string()
+    );
     assert!(me.load.as_ref().is_some_and(|l| l.mem_total_bytes > 0));
     Ok(())
 }

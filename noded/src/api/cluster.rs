@@ -47,6 +47,9 @@ impl Cluster for ClusterApi {
             started_at_ms: self.state.started_at_ms,
             boot_time_ms: hostproc::boot_time_ms(),
         };
-        Ok(Response::new(NodesReply { nodes: vec![me], unreachable: Vec::new() }))
+        Ok(Response::new(NodesReply {
+            nodes: vec![me],
+            unreachable: Vec::new(),
+        }))
     }
 }

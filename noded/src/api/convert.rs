@@ -100,7 +100,10 @@ pub fn process_info(process: &Process, node: &str, with_env: bool) -> ProcessInf
             info.rss_bytes = exit.rss_bytes;
             match &exit.outcome {
                 Outcome::Exited { code } => info.exit_code = Some(*code),
-                Outcome::Killed { signal, core_dumped } => {
+                Outcome::Killed {
+                    signal,
+                    core_dumped,
+                } => {
                     info.signal = Some(*signal);
                     info.core_dumped = *core_dumped;
                 }

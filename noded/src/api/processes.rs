@@ -61,7 +61,10 @@ impl Processes for ProcessesApi {
         Ok(Response::new(self.info(&process)))
     }
 
-    async fn signal(&self, request: Request<SignalRequest>) -> Result<Response<SignalReply>, Status> {
+    async fn signal(
+        &self,
+        request: Request<SignalRequest>,
+    ) -> Result<Response<SignalReply>, Status> {
         let req = request.into_inner();
         if !(0..=supervisor::MAX_SIGNAL).contains(&req.signal) {
             return Err(ProcError::InvalidSignal(req.signal).into());
@@ -80,7 +83,11 @@ impl Processes for ProcessesApi {
             .await
             .is_err()
         {
-            return Err(ProcError::WaitTimeout { pid: process.gpid, timeout_ms: req.timeout_ms }.into());
+            return Err(ProcError::WaitTimeout {
+                pid: process.gpid,
+                timeout_ms: req.timeout_ms,
+            }
+            .into());
         }
         Ok(Response::new(self.info(&process)))
     }
@@ -88,7 +95,11 @@ impl Processes for ProcessesApi {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<ProcessInfo>, Status> {
         let req = request.into_inner();
         let process = self.process(req.pid)?;
-        Ok(Response::new(convert::process_info(&process, self.node(), req.with_env)))
+        Ok(Response::new(convert::process_info(
+            &process,
+            self.node(),
+            req.with_env,
+        )))
     }
 
     async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListReply>, Status> {
@@ -107,7 +118,10 @@ impl Processes for ProcessesApi {
             .map(|p| self.info(p))
             .filter(|info| states.is_empty() || states.contains(&info.state))
             .collect();
-        Ok(Response::new(ListReply { processes, unreachable: Vec::new() }))
+        Ok(Response::new(ListReply {
+            processes,
+            unreachable: Vec::new(),
+        }))
     }
 
     type ReadOutputStream = ServerStream<OutputChunk>;
@@ -121,7 +135,12 @@ impl Processes for ProcessesApi {
         let stream = match OutputStream::try_from(req.stream) {
             Ok(OutputStream::Stdout) => LogStream::Stdout,
             Ok(OutputStream::Stderr) => LogStream::Stderr,
-            Err(_) => return Err(Status::invalid_argument(format!("invalid output stream {}", req.stream))),
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "invalid output stream {}",
+                    req.stream
+                )));
+            }
         };
         let mut cursor = Cursor::new(process.log(stream).clone(), req.offset);
         let (tx, rx) = mpsc::channel(4);
@@ -136,7 +155,9 @@ impl Processes for ProcessesApi {
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        let _ = tx.send(Err(Status::internal(format!("cannot read output: {e}")))).await;
+                        let _ = tx
+                            .send(Err(Status::internal(format!("cannot read output: {e}"))))
+                            .await;
                         return;
                     }
                 }
@@ -158,7 +179,9 @@ impl Processes for ProcessesApi {
     ) -> Result<Response<WriteInputReply>, Status> {
         let mut chunks = request.into_inner();
         let Some(first) = chunks.message().await? else {
-            return Err(Status::invalid_argument("empty input stream: the first chunk must name a pid"));
+            return Err(Status::invalid_argument(
+                "empty input stream: the first chunk must name a pid",
+            ));
         };
         let process = self.process(first.pid)?;
         if process.input.is_none() {
@@ -178,7 +201,9 @@ impl Processes for ProcessesApi {
             }
             next = chunks.message().await?;
         }
-        Ok(Response::new(WriteInputReply { bytes_written: written }))
+        Ok(Response::new(WriteInputReply {
+            bytes_written: written,
+        }))
     }
 
     type AttachStream = ServerStream<AttachEvent>;
@@ -191,8 +216,13 @@ impl Processes for ProcessesApi {
         let first = tokio::time::timeout(ATTACH_START_TIMEOUT, inbound.message())
             .await
             .map_err(|_| Status::deadline_exceeded("attach: no start message within 10 s"))??;
-        let Some(AttachRequest { request: Some(attach_request::Request::Start(start)) }) = first else {
-            return Err(Status::invalid_argument("attach: the first message must be start"));
+        let Some(AttachRequest {
+            request: Some(attach_request::Request::Start(start)),
+        }) = first
+        else {
+            return Err(Status::invalid_argument(
+                "attach: the first message must be start",
+            ));
         };
         let process = self.process(start.pid)?;
         let (tx, rx) = mpsc::channel(16);
@@ -228,10 +258,15 @@ async fn attach_input(
             Some(R::StdinEof(false)) | None => Ok(()),
             Some(R::Resize(size)) => process.resize(size.rows, size.cols),
             Some(R::Signal(sig)) => supervisor::signal(&process, sig),
-            Some(R::Start(_)) => Err(ProcError::InvalidArgument("attach: start sent twice".into())),
+            Some(R::Start(_)) => Err(ProcError::InvalidArgument(
+                "attach: start sent twice".into(),
+            )),
         };
         if let Err(e) = result
-            && tx.send(event(attach_event::Event::Error(e.to_string()))).await.is_err()
+            && tx
+                .send(event(attach_event::Event::Error(e.to_string())))
+                .await
+                .is_err()
         {
             return;
         }
@@ -245,16 +280,31 @@ async fn attach_output(
     node: String,
     tx: mpsc::Sender<Result<AttachEvent, Status>>,
 ) {
-    let start = |log: LogStream| if replay { 0 } else { process.log(log).pos().end };
+    let start = |log: LogStream| {
+        if replay {
+            0
+        } else {
+            process.log(log).pos().end
+        }
+    };
     let mut cursors = [
-        (LogStream::Stdout, Cursor::new(process.stdout.clone(), start(LogStream::Stdout))),
-        (LogStream::Stderr, Cursor::new(process.stderr.clone(), start(LogStream::Stderr))),
+        (
+            LogStream::Stdout,
+            Cursor::new(process.stdout.clone(), start(LogStream::Stdout)),
+        ),
+        (
+            LogStream::Stderr,
+            Cursor::new(process.stderr.clone(), start(LogStream::Stderr)),
+        ),
     ];
     let mut status = process.status.subscribe();
     loop {
         // Mark the status seen before draining, so an exit that lands
         // during the drain wakes the select below.
-        let finished = matches!(*status.borrow_and_update(), crate::process::Status::Finished(_));
+        let finished = matches!(
+            *status.borrow_and_update(),
+            crate::process::Status::Finished(_)
+        );
         let mut sent = false;
         for (which, cursor) in cursors.iter_mut() {
             match cursor.read().await {
@@ -271,7 +321,9 @@ async fn attach_output(
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    let _ = tx.send(Err(Status::internal(format!("cannot read output: {e}")))).await;
+                    let _ = tx
+                        .send(Err(Status::internal(format!("cannot read output: {e}"))))
+                        .await;
                     return;
                 }
             }
