@@ -67,7 +67,7 @@ impl ProcessTable {
 
     /// Validates, allocates a PID and starts the process.
     pub async fn spawn(&self, spec: SpawnSpec) -> Result<Arc<Process>, ProcError> {
-        if !self.accepting.load(Ordering::Acquire) {
+        if !self.accepting.load(Ordering::SeqCst) {
             return Err(ProcError::ShuttingDown(self.ctx.name.clone()));
         }
         let prepared = supervisor::prepare(spec, &self.ctx.limits)?;
@@ -77,6 +77,12 @@ impl ProcessTable {
         };
         let process = supervisor::start(&self.ctx, &self.spawner, gpid, prepared).await?;
         self.procs.insert(gpid, process.clone());
+        if !self.accepting.load(Ordering::SeqCst) {
+            // Shutdown began while this spawn was in flight and may have
+            // missed it: do not leave it behind.
+            let _ = supervisor::signal(&process, libc::SIGKILL);
+            return Err(ProcError::ShuttingDown(self.ctx.name.clone()));
+        }
         tracing::debug!(pid = %gpid, host_pid = process.record.host_pid, argv = ?process.record.argv, "spawned");
         Ok(process)
     }
@@ -113,7 +119,7 @@ impl ProcessTable {
     /// Shutdown: refuse new spawns, SIGTERM every group, wait up to `grace`,
     /// SIGKILL what is left, and wait for the exits to be recorded.
     pub async fn stop_all(&self, grace: Duration) {
-        self.accepting.store(false, Ordering::Release);
+        self.accepting.store(false, Ordering::SeqCst);
         let running: Vec<_> = self
             .list()
             .into_iter()
