@@ -260,3 +260,41 @@ async fn a_second_noded_cannot_take_the_same_data_dir() -> anyhow::Result<()> {
     spawn(&mut client, &["true"]).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn old_exit_records_are_pruned_with_their_output() -> anyhow::Result<()> {
+    let mut node = Node::start_with(NodeOptions {
+        config: "[limits]\nexit_records_max = 3\n".into(),
+    })
+    .await?;
+    let mut client = node.client().await?;
+    let mut pids = Vec::new();
+    for i in 0..5 {
+        let p = spawn(&mut client, &["sh", "-c", &format!("echo {i}")]).await?;
+        wait(&mut client, p.pid).await?;
+        pids.push(p.pid);
+    }
+    node.stop().await?;
+    node.restart().await?;
+    let mut client = node.client().await?;
+    for (i, pid) in pids.iter().enumerate() {
+        let found = client
+            .get(GetRequest {
+                pid: *pid,
+                with_env: false,
+            })
+            .await;
+        let dir = node.data_dir().join("procs").join(pid.to_string());
+        if i < 2 {
+            assert_eq!(found.expect_err("pruned").code(), tonic::Code::NotFound);
+            assert!(!dir.exists(), "output of a pruned record is deleted");
+        } else {
+            found?;
+            assert_eq!(
+                read_output(&mut client, *pid, OutputStream::Stdout).await?,
+                format!("{i}\n").as_bytes()
+            );
+        }
+    }
+    Ok(())
+}

@@ -501,3 +501,86 @@ async fn nodes_describes_this_node() -> anyhow::Result<()> {
     assert!(me.load.as_ref().is_some_and(|l| l.mem_total_bytes > 0));
     Ok(())
 }
+
+#[tokio::test]
+async fn attach_resizes_a_terminal() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let mut client = node.client().await?;
+    let mut req = request(&["sh", "-c", "stty size; read go; stty size"]);
+    req.tty = Some(TerminalSize { rows: 24, cols: 80 });
+    let p = client.spawn(req).await?.into_inner();
+
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let msg = |r| AttachRequest { request: Some(r) };
+    tx.send(msg(attach_request::Request::Start(AttachStart {
+        pid: p.pid,
+        replay: true,
+    })))
+    .await?;
+    let mut events = client
+        .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let mut out = String::new();
+    let mut resized = false;
+    let exit = loop {
+        match tokio::time::timeout(TIMEOUT, events.message())
+            .await??
+            .and_then(|e| e.event)
+        {
+            Some(attach_event::Event::Stdout(c)) => out.push_str(&String::from_utf8_lossy(&c.data)),
+            Some(attach_event::Event::Exit(info)) => break info,
+            other => panic!("unexpected {other:?}"),
+        }
+        if !resized && out.contains("24 80") {
+            resized = true;
+            tx.send(msg(attach_request::Request::Resize(TerminalSize {
+                rows: 40,
+                cols: 120,
+            })))
+            .await?;
+            tx.send(msg(attach_request::Request::Stdin(b"go\r".to_vec())))
+                .await?;
+        }
+    };
+    assert_eq!(exit.exit_code, Some(0), "output: {out:?}");
+    assert!(out.contains("40 120"), "output after resize: {out:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn cpu_time_of_a_running_process_comes_from_the_host() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let mut client = node.client().await?;
+    let p = spawn(&mut client, &["sh", "-c", "while :; do :; done"]).await?;
+    let busy = wait_until("cpu time to show", TIMEOUT, || {
+        let mut c = client.clone();
+        async move {
+            let info = c
+                .get(GetRequest {
+                    pid: p.pid,
+                    with_env: false,
+                })
+                .await
+                .ok()?
+                .into_inner();
+            (info.cpu_time_ms >= 100).then_some(info)
+        }
+    })
+    .await?;
+    assert_eq!(state(&busy), ProcessState::Running);
+    assert!(busy.threads >= 1 && busy.rss_bytes > 0);
+    client
+        .signal(SignalRequest {
+            pid: p.pid,
+            signal: libc::SIGKILL,
+        })
+        .await?;
+    let done = wait(&mut client, p.pid).await?;
+    assert!(
+        done.cpu_time_ms >= busy.cpu_time_ms,
+        "the exit record keeps the cpu time"
+    );
+    assert!(done.rss_bytes > 0, "peak rss from wait4");
+    Ok(())
+}
