@@ -8,7 +8,7 @@
 //! of the README's test command); `NEFELE_BIN_DIR` overrides where they are.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +18,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use proto::v1::cluster_client::ClusterClient;
 use proto::v1::processes_client::ProcessesClient;
-use proto::v1::{OutputStream, ProcessInfo, ReadOutputRequest, SpawnRequest, WaitRequest};
+use proto::v1::{
+    GetRequest, OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalRequest,
+    SpawnRequest, WaitRequest,
+};
 use proto::{Addr, connect};
 use tonic::transport::Channel;
 
@@ -359,7 +362,64 @@ pub async fn read_output(
     Ok(out)
 }
 
-/// Reads a file in a node's data dir, e.g. to check what survives restarts.
-pub fn read_data_file(node: &Node, rel: impl AsRef<Path>) -> std::io::Result<String> {
-    std::fs::read_to_string(node.data_dir().join(rel))
+/// The state of a process as an enum.
+pub fn state(info: &ProcessInfo) -> ProcessState {
+    ProcessState::try_from(info.state).expect("server sends known states")
+}
+
+/// Gets a process's info.
+pub async fn get(client: &mut ProcessesClient<Channel>, pid: i32) -> anyhow::Result<ProcessInfo> {
+    Ok(client
+        .get(GetRequest {
+            pid,
+            with_env: false,
+        })
+        .await?
+        .into_inner())
+}
+
+/// Sends a signal.
+pub async fn signal(
+    client: &mut ProcessesClient<Channel>,
+    pid: i32,
+    signal: i32,
+) -> anyhow::Result<()> {
+    client.signal(SignalRequest { pid, signal }).await?;
+    Ok(())
+}
+
+/// Waits until a process shows `wanted`.
+pub async fn wait_for_state(
+    client: &ProcessesClient<Channel>,
+    pid: i32,
+    wanted: ProcessState,
+) -> anyhow::Result<ProcessInfo> {
+    wait_until(&format!("process {pid} to be {wanted:?}"), TIMEOUT, || {
+        let mut c = client.clone();
+        async move {
+            get(&mut c, pid)
+                .await
+                .ok()
+                .filter(|info| state(info) == wanted)
+        }
+    })
+    .await
+}
+
+/// Waits until a process's stdout so far parses with `parse`.
+pub async fn wait_for_stdout<T>(
+    client: &ProcessesClient<Channel>,
+    pid: i32,
+    parse: impl Fn(&str) -> Option<T>,
+) -> anyhow::Result<T> {
+    wait_until(&format!("stdout of process {pid}"), TIMEOUT, || {
+        let mut c = client.clone();
+        let parsed = async move {
+            let out = read_output(&mut c, pid, OutputStream::Stdout).await.ok()?;
+            String::from_utf8(out).ok()
+        };
+        let parse = &parse;
+        async move { parse(&parsed.await?) }
+    })
+    .await
 }

@@ -5,12 +5,11 @@
 use std::collections::HashSet;
 
 use nix::unistd::Pid;
-use proto::v1::{GetRequest, ListRequest, OutputStream, ProcessState};
-use tests::{Node, NodeOptions, TIMEOUT, host_alive, read_output, spawn, wait, wait_until};
-
-fn state(info: &proto::v1::ProcessInfo) -> ProcessState {
-    ProcessState::try_from(info.state).expect("server sends known states")
-}
+use proto::v1::{ListRequest, OutputStream, ProcessState};
+use tests::{
+    Node, NodeOptions, TIMEOUT, get, host_alive, read_output, spawn, state, wait, wait_for_stdout,
+    wait_until,
+};
 
 #[tokio::test]
 async fn exit_records_and_output_survive_a_restart() -> anyhow::Result<()> {
@@ -26,13 +25,7 @@ async fn exit_records_and_output_survive_a_restart() -> anyhow::Result<()> {
 
     node.restart().await?;
     let mut client = node.client().await?;
-    let info = client
-        .get(GetRequest {
-            pid: p.pid,
-            with_env: false,
-        })
-        .await?
-        .into_inner();
+    let info = get(&mut client, p.pid).await?;
     assert_eq!(
         (state(&info), info.exit_code),
         (ProcessState::Exited, Some(5))
@@ -71,15 +64,8 @@ async fn sigterm_stops_every_process_group_and_exits_zero() -> anyhow::Result<()
         &["sh", "-c", "trap '' TERM; sleep 1000 & echo started; wait"],
     )
     .await?;
-    wait_until("the stubborn process to start", TIMEOUT, || {
-        let mut c = client.clone();
-        async move {
-            (read_output(&mut c, stubborn.pid, OutputStream::Stdout)
-                .await
-                .ok()?
-                == b"started\n")
-                .then_some(())
-        }
+    wait_for_stdout(&client, stubborn.pid, |out| {
+        (out == "started\n").then_some(())
     })
     .await?;
     assert_eq!(node.leftover_processes().len(), 4);
@@ -98,24 +84,12 @@ async fn sigterm_stops_every_process_group_and_exits_zero() -> anyhow::Result<()
 
     node.restart().await?;
     let mut client = node.client().await?;
-    let polite = client
-        .get(GetRequest {
-            pid: polite.pid,
-            with_env: false,
-        })
-        .await?
-        .into_inner();
+    let polite = get(&mut client, polite.pid).await?;
     assert_eq!(
         (state(&polite), polite.signal),
         (ProcessState::Killed, Some(libc::SIGTERM))
     );
-    let stubborn = client
-        .get(GetRequest {
-            pid: stubborn.pid,
-            with_env: false,
-        })
-        .await?
-        .into_inner();
+    let stubborn = get(&mut client, stubborn.pid).await?;
     assert_eq!(
         (state(&stubborn), stubborn.signal),
         (ProcessState::Killed, Some(libc::SIGKILL))
@@ -128,16 +102,7 @@ async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow
     let mut node = Node::start().await?;
     let mut client = node.client().await?;
     let p = spawn(&mut client, &["sh", "-c", "sleep 1000 & echo $!; wait"]).await?;
-    let grandchild = wait_until("the grandchild's pid", TIMEOUT, || {
-        let mut c = client.clone();
-        async move {
-            let out = read_output(&mut c, p.pid, OutputStream::Stdout)
-                .await
-                .ok()?;
-            String::from_utf8(out).ok()?.trim().parse::<i32>().ok()
-        }
-    })
-    .await?;
+    let grandchild = wait_for_stdout(&client, p.pid, |out| out.trim().parse().ok()).await?;
     let (leader, grandchild) = (Pid::from_raw(p.host_pid), Pid::from_raw(grandchild));
     let finished = spawn(&mut client, &["true"]).await?;
     wait(&mut client, finished.pid).await?;
@@ -158,26 +123,14 @@ async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow
     );
     assert!(node.leftover_processes().is_empty());
     let mut client = node.client().await?;
-    let lost = client
-        .get(GetRequest {
-            pid: p.pid,
-            with_env: false,
-        })
-        .await?
-        .into_inner();
+    let lost = get(&mut client, p.pid).await?;
     assert_eq!(state(&lost), ProcessState::Lost);
     assert!(
         lost.lost_reason.contains("noded stopped while it ran"),
         "{}",
         lost.lost_reason
     );
-    let kept = client
-        .get(GetRequest {
-            pid: finished.pid,
-            with_env: false,
-        })
-        .await?
-        .into_inner();
+    let kept = get(&mut client, finished.pid).await?;
     assert_eq!(
         (state(&kept), kept.exit_code),
         (ProcessState::Exited, Some(0))
@@ -278,15 +231,12 @@ async fn old_exit_records_are_pruned_with_their_output() -> anyhow::Result<()> {
     node.restart().await?;
     let mut client = node.client().await?;
     for (i, pid) in pids.iter().enumerate() {
-        let found = client
-            .get(GetRequest {
-                pid: *pid,
-                with_env: false,
-            })
-            .await;
+        let found = get(&mut client, *pid).await;
         let dir = node.data_dir().join("procs").join(pid.to_string());
         if i < 2 {
-            assert_eq!(found.expect_err("pruned").code(), tonic::Code::NotFound);
+            let err = found.expect_err("pruned");
+            let status = err.downcast_ref::<tonic::Status>().expect("a grpc status");
+            assert_eq!(status.code(), tonic::Code::NotFound);
             assert!(!dir.exists(), "output of a pruned record is deleted");
         } else {
             found?;

@@ -8,12 +8,9 @@ use proto::v1::{
     attach_request,
 };
 use tests::{
-    Node, NodeOptions, TIMEOUT, host_alive, read_output, request, spawn, wait, wait_until,
+    Node, NodeOptions, TIMEOUT, get, host_alive, read_output, request, signal, spawn, state, wait,
+    wait_for_state, wait_for_stdout, wait_until,
 };
-
-fn state(info: &proto::v1::ProcessInfo) -> ProcessState {
-    ProcessState::try_from(info.state).expect("server sends known states")
-}
 
 #[tokio::test]
 async fn exit_code_and_both_streams_are_captured() -> anyhow::Result<()> {
@@ -67,13 +64,7 @@ async fn stdout_streams_while_the_process_runs() -> anyhow::Result<()> {
         .await??
         .expect("a chunk");
     assert_eq!((first.offset, first.data.as_slice()), (0, &b"first\n"[..]));
-    let now = client
-        .get(GetRequest {
-            pid: p.pid,
-            with_env: false,
-        })
-        .await?
-        .into_inner();
+    let now = get(&mut client, p.pid).await?;
     assert_eq!(
         state(&now),
         ProcessState::Running,
@@ -182,45 +173,11 @@ async fn stop_and_continue_are_visible() -> anyhow::Result<()> {
     let node = Node::start().await?;
     let mut client = node.client().await?;
     let p = spawn(&mut client, &["sleep", "1000"]).await?;
-    let state_now = |mut c: proto::v1::processes_client::ProcessesClient<_>| async move {
-        let info = c
-            .get(GetRequest {
-                pid: p.pid,
-                with_env: false,
-            })
-            .await
-            .ok()?
-            .into_inner();
-        Some(state(&info))
-    };
-    client
-        .signal(SignalRequest {
-            pid: p.pid,
-            signal: libc::SIGSTOP,
-        })
-        .await?;
-    wait_until("stopped", TIMEOUT, || {
-        let c = client.clone();
-        async move { (state_now(c).await? == ProcessState::Stopped).then_some(()) }
-    })
-    .await?;
-    client
-        .signal(SignalRequest {
-            pid: p.pid,
-            signal: libc::SIGCONT,
-        })
-        .await?;
-    wait_until("running again", TIMEOUT, || {
-        let c = client.clone();
-        async move { (state_now(c).await? == ProcessState::Running).then_some(()) }
-    })
-    .await?;
-    client
-        .signal(SignalRequest {
-            pid: p.pid,
-            signal: libc::SIGKILL,
-        })
-        .await?;
+    signal(&mut client, p.pid, libc::SIGSTOP).await?;
+    wait_for_state(&client, p.pid, ProcessState::Stopped).await?;
+    signal(&mut client, p.pid, libc::SIGCONT).await?;
+    wait_for_state(&client, p.pid, ProcessState::Running).await?;
+    signal(&mut client, p.pid, libc::SIGKILL).await?;
     let done = wait(&mut client, p.pid).await?;
     assert_eq!((state(&done), done.signal), (ProcessState::Killed, Some(9)));
     Ok(())
@@ -231,25 +188,11 @@ async fn sigterm_reaches_the_whole_process_group() -> anyhow::Result<()> {
     let node = Node::start().await?;
     let mut client = node.client().await?;
     let p = spawn(&mut client, &["sh", "-c", "sleep 1000 & echo $!; wait"]).await?;
-    let grandchild = wait_until("the grandchild's pid", TIMEOUT, || {
-        let mut c = client.clone();
-        async move {
-            let out = read_output(&mut c, p.pid, OutputStream::Stdout)
-                .await
-                .ok()?;
-            String::from_utf8(out).ok()?.trim().parse::<i32>().ok()
-        }
-    })
-    .await?;
+    let grandchild = wait_for_stdout(&client, p.pid, |out| out.trim().parse().ok()).await?;
     let grandchild = nix::unistd::Pid::from_raw(grandchild);
     assert!(host_alive(grandchild));
 
-    client
-        .signal(SignalRequest {
-            pid: p.pid,
-            signal: libc::SIGTERM,
-        })
-        .await?;
+    signal(&mut client, p.pid, libc::SIGTERM).await?;
     let done = wait(&mut client, p.pid).await?;
     assert_eq!(
         (state(&done), done.signal),
@@ -300,13 +243,7 @@ async fn processes_get_their_cluster_environment_and_parent() -> anyhow::Result<
         .await?
         .into_inner();
     assert!(with_env.env.contains(&format!("NEFELE_PID={}", child.pid)));
-    let without = client
-        .get(GetRequest {
-            pid: child.pid,
-            with_env: false,
-        })
-        .await?
-        .into_inner();
+    let without = get(&mut client, child.pid).await?;
     assert!(without.env.is_empty());
 
     let listed = client.list(ListRequest::default()).await?.into_inner();
@@ -556,14 +493,7 @@ async fn cpu_time_of_a_running_process_comes_from_the_host() -> anyhow::Result<(
     let busy = wait_until("cpu time to show", TIMEOUT, || {
         let mut c = client.clone();
         async move {
-            let info = c
-                .get(GetRequest {
-                    pid: p.pid,
-                    with_env: false,
-                })
-                .await
-                .ok()?
-                .into_inner();
+            let info = get(&mut c, p.pid).await.ok()?;
             (info.cpu_time_ms >= 100).then_some(info)
         }
     })

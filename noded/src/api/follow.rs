@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
+use proto::v1::OutputChunk;
 use tokio::sync::watch;
+use tonic::Status;
 
 use crate::output::{LogPos, OutputLog};
 
@@ -24,8 +26,14 @@ impl Cursor {
         Cursor { log, offset, pos }
     }
 
-    /// Reads the next chunk (offset, bytes), or `None` at the current end.
-    pub async fn read(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+    /// Reads the next chunk, or `None` at the current end.
+    pub async fn read(&mut self) -> Result<Option<OutputChunk>, Status> {
+        self.read_io()
+            .await
+            .map_err(|e| Status::internal(format!("cannot read output: {e}")))
+    }
+
+    async fn read_io(&mut self) -> std::io::Result<Option<OutputChunk>> {
         // Mark the current end as seen before reading, so an append racing
         // with the read wakes `changed`.
         let end = self.pos.borrow_and_update().end;
@@ -37,7 +45,7 @@ impl Cursor {
             .await
             .map_err(std::io::Error::other)??;
         self.offset = at + data.len() as u64;
-        Ok((!data.is_empty()).then_some((at, data)))
+        Ok((!data.is_empty()).then_some(OutputChunk { offset: at, data }))
     }
 
     /// Whether nothing more can come: the log is closed and all read.

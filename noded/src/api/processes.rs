@@ -147,17 +147,15 @@ impl Processes for ProcessesApi {
         tokio::spawn(async move {
             loop {
                 match cursor.read().await {
-                    Ok(Some((offset, data))) => {
-                        if tx.send(Ok(OutputChunk { offset, data })).await.is_err() {
+                    Ok(Some(chunk)) => {
+                        if tx.send(Ok(chunk)).await.is_err() {
                             return;
                         }
                         continue;
                     }
                     Ok(None) => {}
-                    Err(e) => {
-                        let _ = tx
-                            .send(Err(Status::internal(format!("cannot read output: {e}"))))
-                            .await;
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
                         return;
                     }
                 }
@@ -308,8 +306,7 @@ async fn attach_output(
         let mut sent = false;
         for (which, cursor) in cursors.iter_mut() {
             match cursor.read().await {
-                Ok(Some((offset, data))) => {
-                    let chunk = OutputChunk { offset, data };
+                Ok(Some(chunk)) => {
                     let e = match which {
                         LogStream::Stdout => attach_event::Event::Stdout(chunk),
                         LogStream::Stderr => attach_event::Event::Stderr(chunk),
@@ -320,10 +317,8 @@ async fn attach_output(
                     sent = true;
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    let _ = tx
-                        .send(Err(Status::internal(format!("cannot read output: {e}"))))
-                        .await;
+                Err(status) => {
+                    let _ = tx.send(Err(status)).await;
                     return;
                 }
             }
