@@ -5,7 +5,9 @@
 //! docs/PERFORMANCE.md; progress goes to stderr.
 //!
 //! Run with `cargo bench -p noded --bench spawn_wait`. `BENCH_ITERS` sets
-//! the number of sequential iterations per path (default 500).
+//! the number of sequential iterations per path (default 500). noded's data
+//! dir is created under `$TMPDIR`, and its filesystem shows in the numbers
+//! (docs/PERFORMANCE.md).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
