@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod guardian;
 pub mod hostproc;
 pub mod identity;
 pub mod output;
@@ -13,7 +14,6 @@ pub mod pid_alloc;
 pub mod process;
 pub mod pty;
 pub mod records;
-pub mod spawner;
 pub mod supervisor;
 pub mod table;
 
@@ -27,7 +27,9 @@ use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::guardian::Guardian;
 use crate::identity::DataDir;
+use crate::records::Journal;
 use crate::supervisor::NodeContext;
 use crate::table::ProcessTable;
 
@@ -43,7 +45,14 @@ pub const LISTEN_ADDR_FILE: &str = "listen.addr";
 /// Runs a node until `shutdown` is cancelled, then stops in this order:
 /// stop taking RPCs and spawns, SIGTERM every process group, SIGKILL after
 /// the grace period, wait for open streams (bounded), remove the socket.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+///
+/// `guardian` must have been started before the async runtime (see
+/// guardian.rs); it kills the processes if this noded dies.
+pub async fn run(
+    config: Config,
+    guardian: Guardian,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     if !config.join.is_empty() {
         bail!(
             "--join is not supported by this build yet: each noded runs a cluster of its own (see docs/ARCHITECTURE.md)"
@@ -57,14 +66,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let socket_path = absolute(&config.socket)?;
     let unix = bind_socket(&socket_path)?;
 
+    let (journal, stored) = Journal::open(&data.path)
+        .with_context(|| format!("cannot open the journal in {}", data.path.display()))?;
     let ctx = Arc::new(NodeContext {
         name: data.identity.name.clone(),
         slot: data.identity.slot,
         data_dir: data.path.clone(),
         api_addr: format!("unix:{}", socket_path.display()),
         limits: config.limits.clone(),
+        journal: Arc::new(journal),
+        guardian: Arc::new(guardian),
     });
-    let table = Arc::new(ProcessTable::open(ctx.clone())?);
+    let table = Arc::new(ProcessTable::open(ctx.clone(), stored)?);
     let state = Arc::new(api::ApiState {
         table: table.clone(),
         listen_addr: listen_addr.clone(),

@@ -95,11 +95,13 @@ fn main() -> std::process::ExitCode {
 
 fn start(args: Args) -> anyhow::Result<()> {
     let config = args.into_config()?;
+    // Before the runtime: the guardian is forked while noded has one thread.
+    let guardian = noded::guardian::Guardian::start().context("cannot start the guardian")?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));
-        noded::run(config, shutdown).await
+        noded::run(config, guardian, shutdown).await
     })
 }
 

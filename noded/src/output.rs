@@ -147,12 +147,7 @@ impl OutputLog {
                     }
                 }
                 if seg.file.is_none() {
-                    seg.file = Some(
-                        std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(self.segment_path(last.base))?,
-                    );
+                    seg.file = Some(self.open_segment(last.base)?);
                 }
                 let room = (self.segment_cap - last.len).min(data.len() as u64) as usize;
                 let file = seg.file.as_mut().expect("opened above");
@@ -165,6 +160,24 @@ impl OutputLog {
         };
         self.pos.send_modify(|p| p.end = end);
         Ok(())
+    }
+
+    /// Opens a segment for appending; the directory is made on the first
+    /// byte of output, so a silent process costs no files.
+    fn open_segment(&self, base: u64) -> std::io::Result<File> {
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.segment_path(base))
+        };
+        match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&self.dir)?;
+                open()
+            }
+            result => result,
+        }
     }
 
     /// Marks the log final: followers stop at its end.

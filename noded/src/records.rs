@@ -2,16 +2,22 @@
 //! noded restart. Layout under the data dir:
 //!
 //! ```text
-//! procs/<pid>/record.json    what was started: argv, env, cwd, host pid, ...
-//! procs/<pid>/exit.json      how it ended (absent while it runs)
-//! procs/<pid>/stdout.<off>   output segments, see output.rs
+//! journal                   one JSON line per event: {"spawn": {...}} when a
+//!                           process starts, {"exit": {"pid": N, ...}} when it ends
+//! procs/<pid>/stdout.<off>  output segments (output.rs), created on the
+//!                           first byte of output
 //! ```
 //!
-//! Files are replaced atomically (write + rename) but not fsynced: they
-//! survive a crash of noded, not necessarily of the machine.
+//! Appending a line to an open file is the whole cost on the spawn path (no
+//! file or directory is created for a process that prints nothing). Pruned
+//! records are removed by rewriting the journal (write + rename). Nothing is
+//! fsynced: records survive a crash of noded, not necessarily of the machine;
+//! a torn last line is skipped when loading.
 
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use proto::Gpid;
 use serde::{Deserialize, Serialize};
@@ -96,12 +102,12 @@ pub struct StoredProcess {
     pub exit: Option<ExitRecord>,
 }
 
-/// The directory holding all records.
+/// The directory holding all output directories.
 pub fn procs_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("procs")
 }
 
-/// The directory of one process.
+/// The output directory of one process.
 pub fn proc_dir(data_dir: &Path, gpid: Gpid) -> PathBuf {
     procs_dir(data_dir).join(gpid.to_string())
 }
@@ -118,53 +124,130 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Saves the spawn record.
-pub fn save_spawn(dir: &Path, record: &SpawnRecord) -> std::io::Result<()> {
-    write_atomically(&dir.join("record.json"), &serde_json::to_vec(record)?)
+/// One line of the journal.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Entry {
+    Spawn(SpawnRecord),
+    Exit(ExitEntry),
 }
 
-/// Saves the exit record.
-pub fn save_exit(dir: &Path, record: &ExitRecord) -> std::io::Result<()> {
-    write_atomically(&dir.join("exit.json"), &serde_json::to_vec(record)?)
+#[derive(Debug, Serialize, Deserialize)]
+struct ExitEntry {
+    pid: i32,
+    #[serde(flatten)]
+    exit: ExitRecord,
 }
 
-/// Loads every readable record. Directories without a readable spawn record
-/// (a crash between mkdir and the first write) are removed.
-pub fn load_all(data_dir: &Path) -> std::io::Result<Vec<StoredProcess>> {
-    let root = procs_dir(data_dir);
-    std::fs::create_dir_all(&root)?;
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(&root)? {
-        let dir = entry?.path();
-        let spawn = std::fs::read(dir.join("record.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<SpawnRecord>(&b).ok());
-        let Some(spawn) = spawn else {
-            tracing::warn!(dir = %dir.display(), "removing process directory without a readable record");
-            let _ = std::fs::remove_dir_all(&dir);
-            continue;
-        };
-        let exit = std::fs::read(dir.join("exit.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok());
-        found.push(StoredProcess { spawn, exit });
+impl Entry {
+    fn pid(&self) -> i32 {
+        match self {
+            Entry::Spawn(s) => s.pid,
+            Entry::Exit(e) => e.pid,
+        }
     }
-    found.sort_by_key(|p| p.spawn.pid);
-    Ok(found)
+}
+
+/// The append-only journal of spawns and exits.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    /// Appends are single `write` calls of whole lines; the lock keeps them
+    /// whole and lets `remove` swap the file. Never held across an await.
+    file: Mutex<std::fs::File>,
+}
+
+impl Journal {
+    /// Opens the journal in `data_dir` and loads every process it records.
+    pub fn open(data_dir: &Path) -> std::io::Result<(Journal, Vec<StoredProcess>)> {
+        let path = data_dir.join("journal");
+        let mut found: BTreeMap<i32, StoredProcess> = BTreeMap::new();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    match serde_json::from_slice::<Entry>(line) {
+                        Ok(Entry::Spawn(spawn)) => {
+                            found.insert(spawn.pid, StoredProcess { spawn, exit: None });
+                        }
+                        Ok(Entry::Exit(e)) => {
+                            if let Some(p) = found.get_mut(&e.pid) {
+                                p.exit = Some(e.exit);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "skipping unreadable journal line"),
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let file = Self::open_append(&path)?;
+        Ok((
+            Journal {
+                path,
+                file: Mutex::new(file),
+            },
+            found.into_values().collect(),
+        ))
+    }
+
+    fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    }
+
+    fn append(&self, entry: &Entry) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(&line)
+    }
+
+    /// Records a spawn.
+    pub fn record_spawn(&self, spawn: &SpawnRecord) -> std::io::Result<()> {
+        self.append(&Entry::Spawn(spawn.clone()))
+    }
+
+    /// Records an exit.
+    pub fn record_exit(&self, pid: i32, exit: &ExitRecord) -> std::io::Result<()> {
+        self.append(&Entry::Exit(ExitEntry {
+            pid,
+            exit: exit.clone(),
+        }))
+    }
+
+    /// Rewrites the journal without the lines of `pids`. Holds the append
+    /// lock throughout, so no line written meanwhile is lost.
+    pub fn remove(&self, pids: &HashSet<i32>) -> std::io::Result<()> {
+        if pids.is_empty() {
+            return Ok(());
+        }
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = std::fs::read(&self.path)?;
+        let mut kept = Vec::with_capacity(bytes.len());
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let keep =
+                serde_json::from_slice::<Entry>(line).is_ok_and(|e| !pids.contains(&e.pid()));
+            if keep {
+                kept.extend_from_slice(line);
+                kept.push(b'\n');
+            }
+        }
+        write_atomically(&self.path, &kept)?;
+        *file = Self::open_append(&self.path)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn records_round_trip_through_the_disk() {
-        let data = tempfile::tempdir().unwrap();
-        let gpid = Gpid::new(1, 5).unwrap();
-        let dir = proc_dir(data.path(), gpid);
-        std::fs::create_dir_all(&dir).unwrap();
-        let spawn = SpawnRecord {
-            pid: gpid.as_raw(),
+    fn spawn_record(pid: i32) -> SpawnRecord {
+        SpawnRecord {
+            pid,
             ppid: 0,
             name: "x".into(),
             argv: vec!["true".into()],
@@ -178,8 +261,14 @@ mod tests {
             host_start_ticks: 7,
             uid: 0,
             gid: 0,
-        };
-        save_spawn(&dir, &spawn).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_journal_round_trips_and_forgets_removed_pids() {
+        let data = tempfile::tempdir().unwrap();
+        let (journal, found) = Journal::open(data.path()).unwrap();
+        assert!(found.is_empty());
         let exit = ExitRecord {
             outcome: Outcome::Killed {
                 signal: 9,
@@ -189,12 +278,25 @@ mod tests {
             cpu_time_ms: 3,
             rss_bytes: 4,
         };
-        save_exit(&dir, &exit).unwrap();
-        std::fs::create_dir_all(proc_dir(data.path(), Gpid::new(1, 6).unwrap())).unwrap();
+        for pid in [10_000_001, 10_000_002, 10_000_003] {
+            journal.record_spawn(&spawn_record(pid)).unwrap();
+        }
+        journal.record_exit(10_000_001, &exit).unwrap();
+        journal.remove(&HashSet::from([10_000_002])).unwrap();
+        journal.record_exit(10_000_003, &exit).unwrap();
+        drop(journal);
+        // A torn line from a crash mid-write is skipped.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.path().join("journal"))
+            .unwrap();
+        f.write_all(b"{\"spawn\": {\"pid\"").unwrap();
 
-        let loaded = load_all(data.path()).unwrap();
-        assert_eq!(loaded.len(), 1, "the half-written directory is dropped");
-        assert_eq!(loaded[0].spawn.argv, spawn.argv);
-        assert_eq!(loaded[0].exit.as_ref(), Some(&exit));
+        let (_, found) = Journal::open(data.path()).unwrap();
+        let pids: Vec<i32> = found.iter().map(|p| p.spawn.pid).collect();
+        assert_eq!(pids, vec![10_000_001, 10_000_003]);
+        assert_eq!(found[0].exit.as_ref(), Some(&exit));
+        assert_eq!(found[0].spawn.argv, vec!["true".to_string()]);
+        assert_eq!(found[1].exit.as_ref(), Some(&exit));
     }
 }

@@ -4,9 +4,13 @@
 //! pidfd and publishes the status; pump tasks copy output into the logs; a
 //! writer task feeds stdin.
 //!
-//! When noded is SIGKILLed, `PR_SET_PDEATHSIG` kills each group leader at
-//! once; at the next start [`restore`] kills what is left of the group and
+//! When noded dies, the guardian (guardian.rs) kills every group at once;
+//! at the next start [`restore`] kills anything of a group that escaped and
 //! records the process as `lost` (docs/design/processes.md).
+//!
+//! Children are started without a `pre_exec` hook where possible, so std
+//! uses `posix_spawn` (vfork-like) rather than fork: only terminal children,
+//! which need `setsid` and a controlling terminal, are forked.
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -26,12 +30,13 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Limits;
 use crate::error::ProcError;
+use crate::guardian::Guardian;
 use crate::hostproc;
 use crate::output::{OutputLog, Stream};
 use crate::process::{Input, Process, Status};
 use crate::pty;
+use crate::records::Journal;
 use crate::records::{self, ExitRecord, Outcome, SpawnRecord, StoredProcess};
-use crate::spawner::Spawner;
 
 /// PATH given to processes whose environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -59,6 +64,10 @@ pub struct NodeContext {
     pub api_addr: String,
     /// Tunables.
     pub limits: Limits,
+    /// Where spawns and exits are recorded.
+    pub journal: Arc<Journal>,
+    /// Kills the process groups if noded dies.
+    pub guardian: Arc<Guardian>,
 }
 
 /// A spawn request, in domain terms.
@@ -230,9 +239,8 @@ fn now_ms() -> u64 {
 }
 
 /// Starts a prepared process as `gpid`.
-pub async fn start(
-    ctx: &NodeContext,
-    spawner: &Spawner,
+pub fn start(
+    ctx: &Arc<NodeContext>,
     gpid: Gpid,
     prepared: Prepared,
 ) -> Result<Arc<Process>, ProcError> {
@@ -243,25 +251,6 @@ pub async fn start(
         ppid,
     } = prepared;
     let dir = records::proc_dir(&ctx.data_dir, gpid);
-    std::fs::create_dir_all(&dir).map_err(|e| ProcError::os("create process directory", e))?;
-    let result = start_in(ctx, spawner, gpid, spec, exe, cwd, ppid, &dir).await;
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn start_in(
-    ctx: &NodeContext,
-    spawner: &Spawner,
-    gpid: Gpid,
-    spec: SpawnSpec,
-    exe: PathBuf,
-    cwd: PathBuf,
-    ppid: Option<Gpid>,
-    dir: &Path,
-) -> Result<Arc<Process>, ProcError> {
     let mut env = spec.env.clone();
     env.entry("PATH".into())
         .or_insert_with(|| DEFAULT_PATH.into());
@@ -279,7 +268,7 @@ async fn start_in(
         .env_clear()
         .envs(&env)
         .current_dir(&cwd);
-    let noded_pid = nix::unistd::getpid();
+
     let pty = match spec.tty {
         Some((rows, cols)) => {
             let pty = pty::open(rows, cols).map_err(|e| ProcError::os("open terminal", e))?;
@@ -291,12 +280,9 @@ async fn start_in(
             };
             command.stdin(slave()?).stdout(slave()?).stderr(slave()?);
             // SAFETY: the closure only makes async-signal-safe calls
-            // (prctl, getppid, setsid, ioctl).
+            // (setsid, ioctl).
             unsafe {
-                command.pre_exec(move || {
-                    die_with_noded(noded_pid)?;
-                    pty::become_session_leader_with_ctty()
-                });
+                command.pre_exec(pty::become_session_leader_with_ctty);
             }
             Some(pty)
         }
@@ -310,19 +296,16 @@ async fn start_in(
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .process_group(0);
-            // SAFETY: as above, only prctl and getppid.
-            unsafe {
-                command.pre_exec(move || die_with_noded(noded_pid));
-            }
             None
         }
     };
 
-    let mut child = spawner
-        .spawn(command)
-        .await
-        .map_err(|e| spawn_error(&exe, e))?;
+    // posix_spawn (or, with a terminal, fork) returns once the child has
+    // exec'd: a short block of this worker thread, like a small file write.
+    let mut child = command.spawn().map_err(|e| spawn_error(&exe, e))?;
+    drop(command);
     let host_pid = Pid::from_raw(child.id() as i32);
+    ctx.guardian.watch(host_pid);
     // The pidfd is how the reaper learns of the exit; open it before
     // anything can fail, so the child is never left unwatched.
     let pidfd = open_pidfd(host_pid);
@@ -347,13 +330,13 @@ async fn start_in(
         uid,
         gid,
     };
-    if let Err(e) = records::save_spawn(dir, &record) {
+    if let Err(e) = ctx.journal.record_spawn(&record) {
         tracing::warn!(pid = %gpid, error = %e, "cannot save spawn record; exit may not survive a restart");
     }
 
     let cap = ctx.limits.output_cap_bytes;
-    let stdout = Arc::new(OutputLog::new(dir, Stream::Stdout, cap));
-    let stderr = Arc::new(OutputLog::new(dir, Stream::Stderr, cap));
+    let stdout = Arc::new(OutputLog::new(&dir, Stream::Stdout, cap));
+    let stderr = Arc::new(OutputLog::new(&dir, Stream::Stderr, cap));
     let (status, _) = watch::channel(Status::Running);
     let (input, input_rx) = if record.stdin_pipe {
         let (tx, rx) = mpsc::channel(STDIN_QUEUE);
@@ -376,7 +359,7 @@ async fn start_in(
     let process = Arc::new(Process {
         gpid,
         record,
-        dir: dir.to_path_buf(),
+        dir,
         stdout: stdout.clone(),
         stderr: stderr.clone(),
         status,
@@ -414,21 +397,8 @@ async fn start_in(
     }
     // `child` is dropped without waiting: the reaper below owns the exit.
     drop(child);
-    tokio::spawn(reap(process.clone(), pidfd));
+    tokio::spawn(reap(process.clone(), pidfd, ctx.clone()));
     Ok(process)
-}
-
-/// Child side, before exec: die when noded dies, and do not start at all if
-/// noded died during the fork.
-fn die_with_noded(noded_pid: Pid) -> std::io::Result<()> {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and has no
-    // memory arguments.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    Errno::result(rc)?;
-    if nix::unistd::getppid() != noded_pid {
-        return Err(std::io::Error::other("noded exited during spawn"));
-    }
-    Ok(())
 }
 
 fn spawn_error(exe: &Path, e: std::io::Error) -> ProcError {
@@ -467,7 +437,11 @@ fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
 
 /// Waits for the leader to exit, reaps it, lets the output drain, records
 /// the exit and publishes it. The only reaper of each child.
-async fn reap(process: Arc<Process>, pidfd: std::io::Result<AsyncFd<OwnedFd>>) {
+async fn reap(
+    process: Arc<Process>,
+    pidfd: std::io::Result<AsyncFd<OwnedFd>>,
+    ctx: Arc<NodeContext>,
+) {
     let pid = process.host_pid();
     let (outcome, cpu_time_ms, rss_bytes) = loop {
         match &pidfd {
@@ -481,6 +455,7 @@ async fn reap(process: Arc<Process>, pidfd: std::io::Result<AsyncFd<OwnedFd>>) {
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
         if let Some(done) = try_reap(&process, pid) {
+            ctx.guardian.forget(pid);
             break done;
         }
     };
@@ -499,7 +474,7 @@ async fn reap(process: Arc<Process>, pidfd: std::io::Result<AsyncFd<OwnedFd>>) {
         cpu_time_ms,
         rss_bytes,
     };
-    if let Err(e) = records::save_exit(&process.dir, &exit) {
+    if let Err(e) = ctx.journal.record_exit(process.gpid.as_raw(), &exit) {
         tracing::warn!(pid = %process.gpid, error = %e, "cannot save exit record");
     }
     tracing::debug!(pid = %process.gpid, outcome = ?exit.outcome, "process finished");
@@ -732,7 +707,7 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
                 cpu_time_ms: 0,
                 rss_bytes: 0,
             };
-            if let Err(e) = records::save_exit(&dir, &exit) {
+            if let Err(e) = ctx.journal.record_exit(gpid.as_raw(), &exit) {
                 tracing::warn!(pid = %gpid, error = %e, "cannot save exit record");
             }
             exit

@@ -3,6 +3,7 @@
 //! supervisor, answers lookups, stops everything at shutdown and prunes old
 //! exit records. The API (api/) is its only caller besides `run`.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,8 +14,8 @@ use proto::Gpid;
 use crate::error::ProcError;
 use crate::pid_alloc::PidAllocator;
 use crate::process::{Process, Status};
-use crate::records;
-use crate::spawner::Spawner;
+use crate::records::StoredProcess;
+
 use crate::supervisor::{self, NodeContext, SpawnSpec};
 
 /// How long shutdown waits for processes to be reaped after SIGKILL.
@@ -28,16 +29,14 @@ pub struct ProcessTable {
     /// Picks serials; held only while choosing a number, never across an
     /// await.
     alloc: Mutex<PidAllocator>,
-    spawner: Spawner,
     /// Cleared when shutdown begins: no new spawns.
     accepting: AtomicBool,
 }
 
 impl ProcessTable {
-    /// Loads the records of earlier runs (recovering processes that were
-    /// running when noded died) and starts the spawning thread.
-    pub fn open(ctx: Arc<NodeContext>) -> anyhow::Result<Self> {
-        let stored = records::load_all(&ctx.data_dir)?;
+    /// Builds the table from the records of earlier runs, recovering
+    /// processes that were running when noded died.
+    pub fn open(ctx: Arc<NodeContext>, stored: Vec<StoredProcess>) -> anyhow::Result<Self> {
         let procs = DashMap::new();
         let mut highest = 0;
         for s in stored {
@@ -53,7 +52,6 @@ impl ProcessTable {
             ctx,
             procs,
             alloc: Mutex::new(alloc),
-            spawner: Spawner::start()?,
             accepting: AtomicBool::new(true),
         };
         table.prune();
@@ -75,7 +73,7 @@ impl ProcessTable {
             let mut alloc = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
             alloc.allocate(|g| self.procs.contains_key(&g))?
         };
-        let process = supervisor::start(&self.ctx, &self.spawner, gpid, prepared).await?;
+        let process = supervisor::start(&self.ctx, gpid, prepared)?;
         self.procs.insert(gpid, process.clone());
         if !self.accepting.load(Ordering::SeqCst) {
             // Shutdown began while this spawn was in flight and may have
@@ -166,13 +164,22 @@ impl ProcessTable {
             .collect();
         finished.sort();
         let excess = finished.len().saturating_sub(limits.exit_records_max);
+        let mut pruned = HashSet::new();
         for (i, (ended, gpid)) in finished.into_iter().enumerate() {
             if (i < excess || now.saturating_sub(ended) > ttl_ms)
                 && let Some((_, p)) = self.procs.remove(&gpid)
-                && let Err(e) = std::fs::remove_dir_all(&p.dir)
             {
-                tracing::warn!(pid = %gpid, error = %e, "cannot delete exit record");
+                pruned.insert(gpid.as_raw());
+                match std::fs::remove_dir_all(&p.dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        tracing::warn!(pid = %gpid, error = %e, "cannot delete output of a pruned record");
+                    }
+                    _ => {}
+                }
             }
+        }
+        if let Err(e) = self.ctx.journal.remove(&pruned) {
+            tracing::warn!(error = %e, "cannot remove pruned records from the journal");
         }
     }
 }

@@ -253,6 +253,19 @@ impl Node {
         self.launch().await
     }
 
+    /// The host PID of this noded's guardian (the child that kills the
+    /// process groups when noded dies).
+    pub fn guardian_pid(&self) -> Option<Pid> {
+        let noded = self.pid()?;
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let ppid = rest.split_whitespace().nth(1)?.parse::<i32>().ok()?;
+            (comm == "noded-guardian" && ppid == noded.as_raw()).then(|| Pid::from_raw(pid))
+        })
+    }
+
     /// Host processes still running that this node started (found by the
     /// NEFELE_ADDR in their environment).
     pub fn leftover_processes(&self) -> Vec<Pid> {

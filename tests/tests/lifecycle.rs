@@ -110,18 +110,14 @@ async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow
 
     node.crash()?;
     wait_until(
-        "the group leader to die with noded",
+        "the guardian to kill the whole group when noded dies",
         TIMEOUT,
-        || async move { (!host_alive(leader)).then_some(()) },
+        || async move { (!host_alive(leader) && !host_alive(grandchild)).then_some(()) },
     )
     .await?;
+    assert!(node.leftover_processes().is_empty());
 
     node.restart().await?;
-    assert!(
-        !host_alive(grandchild),
-        "the rest of the group is killed at restart"
-    );
-    assert!(node.leftover_processes().is_empty());
     let mut client = node.client().await?;
     let lost = get(&mut client, p.pid).await?;
     assert_eq!(state(&lost), ProcessState::Lost);
@@ -134,6 +130,39 @@ async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow
     assert_eq!(
         (state(&kept), kept.exit_code),
         (ProcessState::Exited, Some(0))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn leftovers_are_killed_at_restart_when_the_guardian_died_too() -> anyhow::Result<()> {
+    let mut node = Node::start().await?;
+    let mut client = node.client().await?;
+    let p = spawn(&mut client, &["sh", "-c", "sleep 1000 & echo $!; wait"]).await?;
+    let grandchild: i32 = wait_for_stdout(&client, p.pid, |out| out.trim().parse().ok()).await?;
+    let guardian = node.guardian_pid().expect("noded has a guardian");
+    nix::sys::signal::kill(guardian, nix::sys::signal::Signal::SIGKILL)?;
+    wait_until("the guardian to die", TIMEOUT, || async move {
+        (!host_alive(guardian)).then_some(())
+    })
+    .await?;
+    drop(client);
+    node.crash()?;
+    assert!(
+        host_alive(Pid::from_raw(p.host_pid)),
+        "nothing killed the group yet"
+    );
+
+    node.restart().await?;
+    assert!(!host_alive(Pid::from_raw(grandchild)));
+    assert!(!host_alive(Pid::from_raw(p.host_pid)));
+    assert!(node.leftover_processes().is_empty());
+    let lost = get(&mut node.client().await?, p.pid).await?;
+    assert_eq!(state(&lost), ProcessState::Lost);
+    assert!(
+        lost.lost_reason.contains("killed 2 leftover"),
+        "{}",
+        lost.lost_reason
     );
     Ok(())
 }
