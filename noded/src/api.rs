@@ -1,11 +1,13 @@
-//! The gRPC services of SPEC §5 over the process table. Wire types are
-//! converted to domain types in `convert`, errors to statuses in `status`;
-//! the services themselves only route.
+//! The gRPC services of SPEC §5 over the process table and the cluster.
+//! Wire types are converted to domain types in `convert`, errors to
+//! statuses in `status`, requests for other nodes forwarded by `route`; the
+//! services themselves only dispatch.
 
 mod cluster;
 mod convert;
 mod follow;
 mod processes;
+mod route;
 mod status;
 
 use std::collections::BTreeMap;
@@ -13,8 +15,11 @@ use std::sync::Arc;
 
 use proto::v1::cluster_server::ClusterServer;
 use proto::v1::processes_server::ProcessesServer;
+use proto::v1::raft_server::RaftServer;
 use tonic::service::Routes;
 
+use crate::cluster::Cluster;
+use crate::cluster::raft_net::RaftApi;
 use crate::table::ProcessTable;
 
 /// What the services share.
@@ -22,6 +27,8 @@ use crate::table::ProcessTable;
 pub struct ApiState {
     /// This node's processes.
     pub table: Arc<ProcessTable>,
+    /// The cluster: members, liveness, the store.
+    pub cluster: Arc<Cluster>,
     /// The TCP address the API is served on (as bound, with the real port).
     pub listen_addr: String,
     /// Labels given with --label.
@@ -30,8 +37,9 @@ pub struct ApiState {
     pub started_at_ms: u64,
 }
 
-/// The routes of every service, plus gRPC server reflection.
-pub fn routes(state: Arc<ApiState>) -> anyhow::Result<Routes> {
+/// The routes of every service (the internal Raft one included), plus gRPC
+/// server reflection.
+pub fn routes(state: Arc<ApiState>, raft: RaftApi) -> anyhow::Result<Routes> {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
@@ -41,6 +49,7 @@ pub fn routes(state: Arc<ApiState>) -> anyhow::Result<Routes> {
             state.clone(),
         )))
         .add_service(ClusterServer::new(cluster::ClusterApi::new(state)))
+        .add_service(RaftServer::new(raft).max_decoding_message_size(64 << 20))
         .add_service(reflection);
     Ok(builder.routes())
 }

@@ -48,6 +48,10 @@ pub struct Limits {
     /// Largest single argument or environment entry, in bytes (Linux's
     /// MAX_ARG_STRLEN).
     pub max_arg_bytes: usize,
+    /// A node silent (no gossip) for this long is marked down.
+    pub down_after_ms: u64,
+    /// How long a request forwarded to another node may take.
+    pub forward_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -59,6 +63,8 @@ impl Default for Limits {
             exit_record_ttl_secs: 24 * 3600,
             max_spawn_bytes: 1 << 20,
             max_arg_bytes: 128 << 10,
+            down_after_ms: 3_000,
+            forward_timeout_ms: 10_000,
         }
     }
 }

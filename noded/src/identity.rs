@@ -20,7 +20,8 @@ pub const FIRST_SLOT: u32 = 1;
 pub struct Identity {
     /// Unique node name.
     pub name: String,
-    /// Slot: the high digits of this node's cluster PIDs.
+    /// Slot: the high digits of this node's cluster PIDs; 0 until a
+    /// joining node has been given one.
     pub slot: u32,
 }
 
@@ -39,7 +40,10 @@ pub struct DataDir {
 impl DataDir {
     /// Creates or opens the data dir, locks it, and loads or creates the
     /// identity. A name given on the command line must match a stored one.
-    pub fn open(path: &Path, wanted_name: Option<&str>) -> anyhow::Result<Self> {
+    ///
+    /// A new node that founds its own cluster gets slot 1; a new node that
+    /// joins (`joining`) has slot 0 until [`DataDir::save_slot`].
+    pub fn open(path: &Path, wanted_name: Option<&str>, joining: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(path)
             .with_context(|| format!("cannot create data dir {}", path.display()))?;
         let lock_path = path.join("lock");
@@ -78,10 +82,11 @@ impl DataDir {
                 validate_name(&name)?;
                 let identity = Identity {
                     name,
-                    slot: FIRST_SLOT,
+                    slot: if joining { 0 } else { FIRST_SLOT },
                 };
-                crate::records::write_atomically(&id_path, &serde_json::to_vec_pretty(&identity)?)
-                    .with_context(|| format!("cannot write {}", id_path.display()))?;
+                if !joining {
+                    save(&id_path, &identity)?;
+                }
                 identity
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", id_path.display())),
@@ -92,6 +97,17 @@ impl DataDir {
             _lock: lock,
         })
     }
+
+    /// Records the slot the cluster gave this node.
+    pub fn save_slot(&mut self, slot: u32) -> anyhow::Result<()> {
+        self.identity.slot = slot;
+        save(&self.path.join("node.json"), &self.identity)
+    }
+}
+
+fn save(path: &Path, identity: &Identity) -> anyhow::Result<()> {
+    crate::records::write_atomically(path, &serde_json::to_vec_pretty(identity)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -101,7 +117,7 @@ mod tests {
     #[test]
     fn identity_persists_and_the_dir_is_exclusive() {
         let dir = tempfile::tempdir().unwrap();
-        let first = DataDir::open(dir.path(), Some("n1")).unwrap();
+        let first = DataDir::open(dir.path(), Some("n1"), false).unwrap();
         assert_eq!(
             first.identity,
             Identity {
@@ -109,13 +125,13 @@ mod tests {
                 slot: 1
             }
         );
-        let err = DataDir::open(dir.path(), Some("n1")).unwrap_err();
+        let err = DataDir::open(dir.path(), Some("n1"), false).unwrap_err();
         assert!(format!("{err:#}").contains("in use"), "{err:#}");
         drop(first);
-        let again = DataDir::open(dir.path(), None).unwrap();
+        let again = DataDir::open(dir.path(), None, false).unwrap();
         assert_eq!(again.identity.name, "n1");
         drop(again);
-        let err = DataDir::open(dir.path(), Some("other")).unwrap_err();
+        let err = DataDir::open(dir.path(), Some("other"), false).unwrap_err();
         assert!(format!("{err:#}").contains("belongs to node"), "{err:#}");
     }
 }

@@ -4,6 +4,7 @@
 //! and calls [`run`]; tests and benchmarks start the binary.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod guardian;
@@ -23,28 +24,35 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
+use crate::cluster::raft_net::RaftApi;
 use crate::config::Config;
 use crate::guardian::Guardian;
 use crate::identity::DataDir;
 use crate::records::Journal;
 use crate::supervisor::NodeContext;
 use crate::table::ProcessTable;
+use proto::v1::JoinRequest;
 
 /// How often old exit records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How long shutdown waits for open API streams after processes stopped.
 const DRAIN_RPCS: Duration = Duration::from_secs(3);
+/// How long leaving the cluster may take at shutdown.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// File in the data dir holding the bound API address (`http://host:port`),
 /// written once the node serves, so scripts and tests using port 0 find it.
 pub const LISTEN_ADDR_FILE: &str = "listen.addr";
 
 /// Runs a node until `shutdown` is cancelled, then stops in this order:
-/// stop taking RPCs and spawns, SIGTERM every process group, SIGKILL after
-/// the grace period, wait for open streams (bounded), remove the socket.
+/// refuse spawns, SIGTERM every process group (SIGKILL after the grace
+/// period), leave the cluster, stop raft and gossip, stop serving (open
+/// streams get a bounded drain), remove the socket.
 ///
 /// `guardian` must have been started before the async runtime (see
 /// guardian.rs); it kills the processes if this noded dies.
@@ -53,23 +61,59 @@ pub async fn run(
     guardian: Guardian,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if !config.join.is_empty() {
-        bail!(
-            "--join is not supported by this build yet: each noded runs a cluster of its own (see docs/ARCHITECTURE.md)"
-        );
-    }
-    let data = DataDir::open(&config.data_dir, config.name.as_deref())?;
+    let joining = !config.join.is_empty();
+    let mut data = DataDir::open(&config.data_dir, config.name.as_deref(), joining)?;
+    let name = data.identity.name.clone();
     let tcp = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let listen_addr = tcp.local_addr()?.to_string();
+    let listen = tcp.local_addr()?;
+    let listen_addr = listen.to_string();
     let socket_path = absolute(&config.socket)?;
     let unix = bind_socket(&socket_path)?;
+
+    // A new node joining gets its slot from the cluster before anything
+    // that needs it (PIDs, raft id) starts.
+    let mut seeds: Vec<String> = config
+        .join
+        .iter()
+        .map(|s| s.trim_start_matches("http://").to_string())
+        .collect();
+    if data.identity.slot == 0 {
+        let reply = Cluster::join_via(
+            &config.join,
+            JoinRequest {
+                name: name.clone(),
+                address: listen_addr.clone(),
+                labels: config.labels.clone().into_iter().collect(),
+                slot: 0,
+            },
+        )
+        .await?;
+        data.save_slot(reply.slot)?;
+        seeds.extend(reply.member_addresses);
+    }
+    let slot = u64::from(data.identity.slot);
+    let raft_api = RaftApi::default();
+    let cluster =
+        Cluster::start(&data.path, &name, slot, &listen_addr, !joining, &raft_api).await?;
+    seeds.extend(
+        cluster
+            .peers
+            .state()
+            .members
+            .values()
+            .filter(|m| !m.left)
+            .map(|m| m.addr.clone()),
+    );
+    seeds.retain(|s| *s != listen_addr);
+    seeds.sort();
+    seeds.dedup();
 
     let (journal, stored) = Journal::open(&data.path)
         .with_context(|| format!("cannot open the journal in {}", data.path.display()))?;
     let ctx = Arc::new(NodeContext {
-        name: data.identity.name.clone(),
+        name: name.clone(),
         slot: data.identity.slot,
         data_dir: data.path.clone(),
         api_addr: format!("unix:{}", socket_path.display()),
@@ -80,13 +124,14 @@ pub async fn run(
     let table = Arc::new(ProcessTable::open(ctx.clone(), stored)?);
     let state = Arc::new(api::ApiState {
         table: table.clone(),
+        cluster: cluster.clone(),
         listen_addr: listen_addr.clone(),
         labels: config.labels.clone(),
         started_at_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     });
-    let routes = api::routes(state)?;
+    let routes = api::routes(state, raft_api)?;
 
     let stop_serving = CancellationToken::new();
     let server = || {
@@ -108,6 +153,24 @@ pub async fn run(
             stop_serving.clone().cancelled_owned(),
         ),
     ));
+
+    let background = CancellationToken::new();
+    let gossip = cluster::gossip::start(
+        "nefele",
+        &name,
+        slot,
+        listen,
+        seeds,
+        Duration::from_millis(config.limits.down_after_ms),
+        cluster.peers.clone(),
+        table.clone(),
+        background.clone(),
+    )
+    .await
+    .context("cannot start gossip")?;
+    cluster.spawn_reconciler(background.clone());
+    spawn_announce(cluster.clone(), config.labels.clone(), background.clone());
+
     let addr_file = data.path.join(LISTEN_ADDR_FILE);
     records::write_atomically(&addr_file, format!("http://{listen_addr}\n").as_bytes())?;
     tracing::info!(
@@ -136,9 +199,13 @@ pub async fn run(
 
     shutdown.cancelled().await;
     tracing::info!("shutting down");
-    stop_serving.cancel();
     table.stop_all(config.limits.stop_grace()).await;
     janitor.abort();
+    cluster.leave(LEAVE_TIMEOUT).await;
+    background.cancel();
+    let _ = cluster.raft.shutdown().await;
+    let _ = gossip.shutdown().await;
+    stop_serving.cancel();
     for server in [tcp_server, unix_server] {
         if tokio::time::timeout(DRAIN_RPCS, server).await.is_err() {
             tracing::warn!("open API streams did not finish; closing them");
@@ -148,6 +215,37 @@ pub async fn run(
     let _ = std::fs::remove_file(&addr_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Records this node in the store (its address may have changed since it
+/// last ran), retrying until the store has a leader.
+fn spawn_announce(
+    cluster: Arc<Cluster>,
+    labels: std::collections::BTreeMap<String, String>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let command = cluster::state::Command::Join {
+            name: cluster.name.clone(),
+            addr: cluster.addr.clone(),
+            labels,
+            slot: Some(cluster.slot),
+        };
+        loop {
+            match cluster.write(command.clone()).await {
+                Ok(cluster::state::Reply::Joined { .. }) => return,
+                Ok(other) => {
+                    tracing::error!(reply = ?other, "the cluster refused this node");
+                    return;
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot announce this node yet"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    });
 }
 
 async fn log_failure(

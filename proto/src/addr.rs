@@ -132,6 +132,15 @@ pub async fn connect_timeout(addr: &Addr, timeout: Duration) -> Result<Channel, 
     }
 }
 
+/// A channel to a node's TCP address that connects on first use (and
+/// reconnects after failures), waiting at most `timeout` each time. For
+/// node-to-node traffic, where a peer may be down when the channel is made.
+pub fn connect_lazy(hostport: &str, timeout: Duration) -> Result<Channel, AddrError> {
+    Endpoint::from_shared(format!("http://{hostport}"))
+        .map_err(|_| AddrError(hostport.to_string()))
+        .map(|e| e.connect_timeout(timeout).tcp_nodelay(true).connect_lazy())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

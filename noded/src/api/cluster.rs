@@ -1,13 +1,17 @@
-//! The `Cluster` service. On a lone node the membership is this node; the
-//! cluster issue fills it from the consistent store and gossip.
+//! The `Cluster` service: members with their state and load (from the
+//! store and gossip), and Join/Leave, which the store's leader carries out.
 
 use std::sync::Arc;
 
 use proto::v1::cluster_server::Cluster;
-use proto::v1::{NodeInfo, NodeLoad, NodeState, NodesReply, NodesRequest};
+use proto::v1::{
+    JoinReply, JoinRequest, LeaveReply, LeaveRequest, NodeInfo, NodeLoad, NodeState, NodesReply,
+    NodesRequest, UnreachableNode,
+};
 use tonic::{Request, Response, Status};
 
 use super::ApiState;
+use crate::cluster::state::{Command, Reply};
 use crate::hostproc;
 
 /// Implementation of `nefele.v1.Cluster`.
@@ -25,31 +29,82 @@ impl ClusterApi {
 #[tonic::async_trait]
 impl Cluster for ClusterApi {
     async fn nodes(&self, _request: Request<NodesRequest>) -> Result<Response<NodesReply>, Status> {
-        let ctx = self.state.table.ctx();
-        let load = tokio::task::spawn_blocking(hostproc::machine_load)
+        let cluster = &self.state.cluster;
+        let local = tokio::task::spawn_blocking(hostproc::machine_load)
             .await
             .map_err(|e| Status::internal(format!("cannot read load: {e}")))?;
-        let me = NodeInfo {
-            name: ctx.name.clone(),
-            slot: ctx.slot,
-            address: self.state.listen_addr.clone(),
-            state: NodeState::Up as i32,
-            labels: self.state.labels.clone().into_iter().collect(),
-            load: Some(NodeLoad {
-                load1: load.loadavg[0],
-                load5: load.loadavg[1],
-                load15: load.loadavg[2],
-                mem_total_bytes: load.mem_total,
-                mem_available_bytes: load.mem_available,
-                cpus: load.cpus,
-            }),
-            process_count: self.state.table.running_count() as u32,
-            started_at_ms: self.state.started_at_ms,
-            boot_time_ms: hostproc::boot_time_ms(),
-        };
-        Ok(Response::new(NodesReply {
-            nodes: vec![me],
-            unreachable: Vec::new(),
-        }))
+        let live = cluster.peers.live();
+        let mut reply = NodesReply::default();
+        for m in cluster.peers.state().members.into_values() {
+            let mut info = NodeInfo {
+                name: m.name.clone(),
+                slot: m.slot as u32,
+                address: m.addr.clone(),
+                labels: m.labels.into_iter().collect(),
+                ..NodeInfo::default()
+            };
+            if m.slot == cluster.slot {
+                info.state = NodeState::Up as i32;
+                info.address = self.state.listen_addr.clone();
+                info.load = Some(NodeLoad {
+                    load1: local.loadavg[0],
+                    load5: local.loadavg[1],
+                    load15: local.loadavg[2],
+                    mem_total_bytes: local.mem_total,
+                    mem_available_bytes: local.mem_available,
+                    cpus: local.cpus,
+                });
+                info.process_count = self.state.table.running_count() as u32;
+                info.started_at_ms = self.state.started_at_ms;
+                info.boot_time_ms = hostproc::boot_time_ms();
+            } else if m.left {
+                info.state = NodeState::Left as i32;
+            } else if let Some(p) = live.get(&m.slot) {
+                info.state = NodeState::Up as i32;
+                info.address = p.addr.clone();
+                info.load = Some(NodeLoad {
+                    load1: p.load1,
+                    mem_available_bytes: p.mem_available,
+                    ..NodeLoad::default()
+                });
+                info.process_count = p.procs;
+            } else {
+                info.state = NodeState::Down as i32;
+                reply.unreachable.push(UnreachableNode {
+                    node: m.name.clone(),
+                    error: "node is down".into(),
+                });
+            }
+            reply.nodes.push(info);
+        }
+        if reply.nodes.iter().all(|n| n.slot as u64 != cluster.slot) {
+            // Not yet in the store (it is announcing itself): still list it.
+            reply.nodes.push(NodeInfo {
+                name: cluster.name.clone(),
+                slot: cluster.slot as u32,
+                address: self.state.listen_addr.clone(),
+                state: NodeState::Up as i32,
+                labels: self.state.labels.clone().into_iter().collect(),
+                process_count: self.state.table.running_count() as u32,
+                started_at_ms: self.state.started_at_ms,
+                boot_time_ms: hostproc::boot_time_ms(),
+                ..NodeInfo::default()
+            });
+        }
+        Ok(Response::new(reply))
+    }
+
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinReply>, Status> {
+        Ok(Response::new(
+            self.state.cluster.join(request.into_inner()).await?,
+        ))
+    }
+
+    async fn leave(&self, request: Request<LeaveRequest>) -> Result<Response<LeaveReply>, Status> {
+        let slot = u64::from(request.into_inner().slot);
+        match self.state.cluster.write(Command::Leave { slot }).await? {
+            Reply::Refused { reason } => Err(Status::not_found(reason)),
+            _ => Ok(Response::new(LeaveReply {})),
+        }
     }
 }

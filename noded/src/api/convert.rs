@@ -5,10 +5,9 @@ use proto::Gpid;
 use proto::v1::{ProcessInfo, ProcessState, SpawnRequest, StdinMode};
 use tonic::Status;
 
-use crate::error::ProcError;
 use crate::process::{Process, Status as ProcStatus};
 use crate::records::Outcome;
-use crate::supervisor::{NodeContext, SpawnSpec};
+use crate::supervisor::SpawnSpec;
 
 /// Parses a PID from the wire. A number that is not a cluster PID names no
 /// process, so it is NotFound, like kill(2)'s ESRCH.
@@ -17,19 +16,8 @@ pub fn gpid(raw: i32) -> Result<Gpid, Status> {
         .map_err(|_| Status::not_found(format!("no such process {raw} (not a cluster pid)")))
 }
 
-/// Checks that a request's node names this node ("" and "@any" do too, on
-/// a lone node).
-pub fn check_node(node: &str, ctx: &NodeContext) -> Result<(), ProcError> {
-    match node {
-        "" | "@any" => Ok(()),
-        name if name == ctx.name || name.strip_prefix('@') == Some(ctx.name.as_str()) => Ok(()),
-        other => Err(ProcError::NoSuchNode(other.to_string())),
-    }
-}
-
-/// A SpawnRequest as a domain spec.
-pub fn spawn_spec(req: SpawnRequest, ctx: &NodeContext) -> Result<SpawnSpec, Status> {
-    check_node(&req.node, ctx)?;
+/// A SpawnRequest (already routed here) as a domain spec.
+pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
     let ppid = match req.parent_pid {
         0 => None,
         raw => Some(gpid(raw).map_err(|_| {

@@ -1,16 +1,17 @@
 //! The `Processes` service: each RPC looks the process up in the table and
 //! hands the work to it or to the supervisor.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use proto::v1::processes_server::Processes;
 use proto::v1::{
     AttachEvent, AttachRequest, GetRequest, InputChunk, ListReply, ListRequest, OutputChunk,
     OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalReply, SignalRequest,
-    SpawnRequest, WaitRequest, WriteInputReply, attach_event, attach_request,
+    SpawnRequest, UnreachableNode, WaitRequest, WriteInputReply, attach_event, attach_request,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -19,6 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::ApiState;
 use super::convert::{self, gpid};
 use super::follow::Cursor;
+use super::route::{Target, is_forwarded, outgoing, remote_error};
 use crate::error::ProcError;
 use crate::output::Stream as LogStream;
 use crate::process::{Input, Process};
@@ -26,6 +28,8 @@ use crate::supervisor;
 
 /// How long Attach waits for its first (`start`) message.
 const ATTACH_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long List waits for each other node.
+const LIST_NODE_TIMEOUT: Duration = Duration::from_secs(3);
 
 type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -56,26 +60,69 @@ impl ProcessesApi {
 #[tonic::async_trait]
 impl Processes for ProcessesApi {
     async fn spawn(&self, request: Request<SpawnRequest>) -> Result<Response<ProcessInfo>, Status> {
-        let spec = convert::spawn_spec(request.into_inner(), self.state.table.ctx())?;
-        let process = self.state.table.spawn(spec).await?;
-        Ok(Response::new(self.info(&process)))
+        let forwarded = is_forwarded(&request);
+        let mut req = request.into_inner();
+        let (target, node) = self
+            .state
+            .target_node(&req.node, &req.node_labels, forwarded)
+            .await?;
+        match target {
+            Target::Local => {
+                let spec = convert::spawn_spec(req)?;
+                let process = self.state.table.spawn(spec).await?;
+                Ok(Response::new(self.info(&process)))
+            }
+            Target::Remote {
+                node: name,
+                mut client,
+            } => {
+                req.node = node;
+                let timeout = Some(self.state.forward_timeout());
+                client
+                    .spawn(outgoing(req, timeout))
+                    .await
+                    .map_err(|e| remote_error(&name, e))
+            }
+        }
     }
 
     async fn signal(
         &self,
         request: Request<SignalRequest>,
     ) -> Result<Response<SignalReply>, Status> {
+        let forwarded = is_forwarded(&request);
         let req = request.into_inner();
         if !(0..=supervisor::MAX_SIGNAL).contains(&req.signal) {
             return Err(ProcError::InvalidSignal(req.signal).into());
         }
-        let process = self.process(req.pid)?;
-        supervisor::signal(&process, req.signal)?;
-        Ok(Response::new(SignalReply {}))
+        match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
+            Target::Local => {
+                let process = self.process(req.pid)?;
+                supervisor::signal(&process, req.signal)?;
+                Ok(Response::new(SignalReply {}))
+            }
+            Target::Remote { node, mut client } => {
+                let timeout = Some(self.state.forward_timeout());
+                client
+                    .signal(outgoing(req, timeout))
+                    .await
+                    .map_err(|e| remote_error(&node, e))
+            }
+        }
     }
 
     async fn wait(&self, request: Request<WaitRequest>) -> Result<Response<ProcessInfo>, Status> {
+        let forwarded = is_forwarded(&request);
         let req = request.into_inner();
+        if let Target::Remote { node, mut client } =
+            self.state.target_pid(gpid(req.pid)?, forwarded).await?
+        {
+            // The owner enforces timeout_ms; the call itself may be long.
+            return client
+                .wait(outgoing(req, None))
+                .await
+                .map_err(|e| remote_error(&node, e));
+        }
         let process = self.process(req.pid)?;
         if req.timeout_ms == 0 {
             process.finished().await;
@@ -93,35 +140,103 @@ impl Processes for ProcessesApi {
     }
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<ProcessInfo>, Status> {
+        let forwarded = is_forwarded(&request);
         let req = request.into_inner();
-        let process = self.process(req.pid)?;
-        Ok(Response::new(convert::process_info(
-            &process,
-            self.node(),
-            req.with_env,
-        )))
+        match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
+            Target::Local => {
+                let process = self.process(req.pid)?;
+                Ok(Response::new(convert::process_info(
+                    &process,
+                    self.node(),
+                    req.with_env,
+                )))
+            }
+            Target::Remote { node, mut client } => {
+                let timeout = Some(self.state.forward_timeout());
+                client
+                    .get(outgoing(req, timeout))
+                    .await
+                    .map_err(|e| remote_error(&node, e))
+            }
+        }
     }
 
     async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListReply>, Status> {
-        let req = request.into_inner();
-        convert::check_node(&req.node, self.state.table.ctx())?;
-        let states: Vec<i32> = req
-            .states
-            .into_iter()
-            .filter(|s| *s != ProcessState::Unspecified as i32)
-            .collect();
-        let processes = self
-            .state
-            .table
-            .list()
-            .iter()
-            .map(|p| self.info(p))
-            .filter(|info| states.is_empty() || states.contains(&info.state))
-            .collect();
-        Ok(Response::new(ListReply {
-            processes,
-            unreachable: Vec::new(),
-        }))
+        let forwarded = is_forwarded(&request);
+        let mut req = request.into_inner();
+        if !req.node.is_empty() {
+            let (target, node) = self
+                .state
+                .target_node(&req.node, &HashMap::new(), forwarded)
+                .await?;
+            return match target {
+                Target::Local => Ok(Response::new(self.local_list(&req.states))),
+                Target::Remote {
+                    node: name,
+                    mut client,
+                } => {
+                    req.node = node;
+                    let timeout = Some(self.state.forward_timeout());
+                    client
+                        .list(outgoing(req, timeout))
+                        .await
+                        .map_err(|e| remote_error(&name, e))
+                }
+            };
+        }
+        let mut reply = self.local_list(&req.states);
+        if forwarded {
+            return Ok(Response::new(reply));
+        }
+        let peers = &self.state.cluster.peers;
+        let mut asks = Vec::new();
+        for member in peers.state().members.into_values() {
+            if member.slot == self.state.cluster.slot || member.left {
+                continue;
+            }
+            let one = ListRequest {
+                node: member.name.clone(),
+                states: req.states.clone(),
+            };
+            let timeout = LIST_NODE_TIMEOUT;
+            asks.push(async move {
+                let answer = async {
+                    let (target, _) = self
+                        .state
+                        .target_node(&member.name, &HashMap::new(), false)
+                        .await?;
+                    match target {
+                        Target::Remote { mut client, .. } => Ok(client
+                            .list(outgoing(one, Some(timeout)))
+                            .await?
+                            .into_inner()),
+                        Target::Local => Ok(ListReply::default()),
+                    }
+                };
+                let result: Result<ListReply, Status> = tokio::time::timeout(timeout, answer)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Status::deadline_exceeded(format!(
+                            "no answer within {timeout:?}"
+                        )))
+                    });
+                (member.name, result)
+            });
+        }
+        for (node, result) in futures::future::join_all(asks).await {
+            match result {
+                Ok(r) => {
+                    reply.processes.extend(r.processes);
+                    reply.unreachable.extend(r.unreachable);
+                }
+                Err(status) => reply.unreachable.push(UnreachableNode {
+                    node,
+                    error: status.message().to_string(),
+                }),
+            }
+        }
+        reply.processes.sort_by_key(|p| p.pid);
+        Ok(Response::new(reply))
     }
 
     type ReadOutputStream = ServerStream<OutputChunk>;
@@ -130,7 +245,18 @@ impl Processes for ProcessesApi {
         &self,
         request: Request<ReadOutputRequest>,
     ) -> Result<Response<Self::ReadOutputStream>, Status> {
+        let forwarded = is_forwarded(&request);
         let req = request.into_inner();
+        if let Target::Remote { node, mut client } =
+            self.state.target_pid(gpid(req.pid)?, forwarded).await?
+        {
+            let stream = client
+                .read_output(outgoing(req, None))
+                .await
+                .map_err(|e| remote_error(&node, e))?
+                .into_inner();
+            return Ok(Response::new(Box::pin(stream)));
+        }
         let process = self.process(req.pid)?;
         let stream = match OutputStream::try_from(req.stream) {
             Ok(OutputStream::Stdout) => LogStream::Stdout,
@@ -175,12 +301,25 @@ impl Processes for ProcessesApi {
         &self,
         request: Request<Streaming<InputChunk>>,
     ) -> Result<Response<WriteInputReply>, Status> {
+        let forwarded = is_forwarded(&request);
         let mut chunks = request.into_inner();
         let Some(first) = chunks.message().await? else {
             return Err(Status::invalid_argument(
                 "empty input stream: the first chunk must name a pid",
             ));
         };
+        if let Target::Remote { node, mut client } =
+            self.state.target_pid(gpid(first.pid)?, forwarded).await?
+        {
+            let rest = chunks
+                .take_while(|c| futures::future::ready(c.is_ok()))
+                .filter_map(|c| futures::future::ready(c.ok()));
+            let all = futures::stream::once(async { first }).chain(rest);
+            return client
+                .write_input(outgoing(all, None))
+                .await
+                .map_err(|e| remote_error(&node, e));
+        }
         let process = self.process(first.pid)?;
         if process.input.is_none() {
             return Err(ProcError::NoStdin(process.gpid).into());
@@ -210,6 +349,7 @@ impl Processes for ProcessesApi {
         &self,
         request: Request<Streaming<AttachRequest>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
+        let forwarded = is_forwarded(&request);
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(ATTACH_START_TIMEOUT, inbound.message())
             .await
@@ -222,6 +362,23 @@ impl Processes for ProcessesApi {
                 "attach: the first message must be start",
             ));
         };
+        if let Target::Remote { node, mut client } =
+            self.state.target_pid(gpid(start.pid)?, forwarded).await?
+        {
+            let first = AttachRequest {
+                request: Some(attach_request::Request::Start(start)),
+            };
+            let rest = inbound
+                .take_while(|c| futures::future::ready(c.is_ok()))
+                .filter_map(|c| futures::future::ready(c.ok()));
+            let all = futures::stream::once(async { first }).chain(rest);
+            let stream = client
+                .attach(outgoing(all, None))
+                .await
+                .map_err(|e| remote_error(&node, e))?
+                .into_inner();
+            return Ok(Response::new(Box::pin(stream)));
+        }
         let process = self.process(start.pid)?;
         let (tx, rx) = mpsc::channel(16);
         let input = tokio::spawn(attach_input(process.clone(), inbound, tx.clone()));
@@ -233,6 +390,28 @@ impl Processes for ProcessesApi {
             input.abort();
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+impl ProcessesApi {
+    fn local_list(&self, states: &[i32]) -> ListReply {
+        let states: Vec<i32> = states
+            .iter()
+            .copied()
+            .filter(|s| *s != ProcessState::Unspecified as i32)
+            .collect();
+        let processes = self
+            .state
+            .table
+            .list()
+            .iter()
+            .map(|p| self.info(p))
+            .filter(|info| states.is_empty() || states.contains(&info.state))
+            .collect();
+        ListReply {
+            processes,
+            unreachable: Vec::new(),
+        }
     }
 }
 

@@ -1,0 +1,197 @@
+//! Where a request goes: this node, or another member (SPEC §6). A PID's
+//! slot names its owner, so routing needs no lookup; a node name or `@any`
+//! picks a member. Requests are forwarded at most once (the `FORWARDED`
+//! mark), so stale routing can never loop.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use proto::Gpid;
+use proto::v1::processes_client::ProcessesClient;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+use super::ApiState;
+use crate::cluster::FORWARDED;
+use crate::cluster::state::Member;
+
+/// Where to handle a request.
+pub enum Target {
+    /// Here.
+    Local,
+    /// On another member.
+    Remote {
+        /// Its name, for error messages.
+        node: String,
+        /// A client to it.
+        client: ProcessesClient<Channel>,
+    },
+}
+
+/// Whether a request was forwarded by another node.
+pub fn is_forwarded<T>(request: &Request<T>) -> bool {
+    request.metadata().contains_key(FORWARDED)
+}
+
+/// A request to forward, marked, with an optional deadline.
+pub fn outgoing<T>(message: T, timeout: Option<Duration>) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert(FORWARDED, MetadataValue::from_static("1"));
+    if let Some(t) = timeout {
+        request.set_timeout(t);
+    }
+    request
+}
+
+/// A failure talking to another node, said so that the user sees which
+/// node; statuses the owner returned pass through unchanged.
+pub fn remote_error(node: &str, status: Status) -> Status {
+    match status.code() {
+        Code::Unavailable | Code::Unknown | Code::Cancelled if !status.message().contains(node) => {
+            Status::unavailable(format!("node {node} is unreachable: {}", status.message()))
+        }
+        Code::DeadlineExceeded if status.message().contains("Timeout") => {
+            Status::unavailable(format!("node {node} did not answer in time"))
+        }
+        _ => status,
+    }
+}
+
+impl ApiState {
+    /// Deadline for forwarded unary calls.
+    pub fn forward_timeout(&self) -> Duration {
+        Duration::from_millis(self.table.ctx().limits.forward_timeout_ms)
+    }
+
+    async fn remote(&self, member: &Member) -> Result<Target, Status> {
+        if member.left {
+            return Err(Status::unavailable(format!(
+                "node {} has left the cluster",
+                member.name
+            )));
+        }
+        if !self.cluster.peers.is_up(member.slot) {
+            return Err(Status::unavailable(format!("node {} is down", member.name)));
+        }
+        let addr = self
+            .cluster
+            .peers
+            .addr_of(member.slot)
+            .unwrap_or_else(|| member.addr.clone());
+        let channel = self
+            .cluster
+            .peers
+            .channel(&addr)
+            .await
+            .map_err(|e| Status::unavailable(format!("node {}: {e}", member.name)))?;
+        Ok(Target::Remote {
+            node: member.name.clone(),
+            client: ProcessesClient::new(channel),
+        })
+    }
+
+    /// The owner of a PID.
+    pub async fn target_pid(&self, gpid: Gpid, forwarded: bool) -> Result<Target, Status> {
+        let slot = u64::from(gpid.slot());
+        if slot == self.cluster.slot {
+            return Ok(Target::Local);
+        }
+        let Some(member) = self.cluster.peers.member(slot) else {
+            return Err(Status::not_found(format!(
+                "no such process {gpid} (slot {slot} is not a member of this cluster)"
+            )));
+        };
+        if forwarded {
+            return Err(Status::not_found(format!(
+                "no such process {gpid} (forwarded to the wrong node)"
+            )));
+        }
+        self.remote(&member).await
+    }
+
+    /// The node a Spawn or List names: "" (here), a name, `@name`, or
+    /// `@any` (the least loaded member that is up and has `labels`).
+    pub async fn target_node(
+        &self,
+        node: &str,
+        labels: &HashMap<String, String>,
+        forwarded: bool,
+    ) -> Result<(Target, String), Status> {
+        let me = &self.cluster.name;
+        let name = node
+            .strip_prefix('@')
+            .filter(|n| *n != "any")
+            .unwrap_or(node);
+        if node == "@any" {
+            let chosen = self.least_loaded(labels)?;
+            if chosen.slot != self.cluster.slot {
+                self.cluster.note_placement(chosen.slot);
+            }
+            return self.resolve(&chosen.name, forwarded).await;
+        }
+        if name.is_empty() || name == me {
+            return Ok((Target::Local, me.clone()));
+        }
+        self.resolve(name, forwarded).await
+    }
+
+    async fn resolve(&self, name: &str, forwarded: bool) -> Result<(Target, String), Status> {
+        if name == self.cluster.name {
+            return Ok((Target::Local, name.to_string()));
+        }
+        let member = self
+            .cluster
+            .peers
+            .member_named(name)
+            .ok_or_else(|| Status::not_found(format!("no such node {name:?}")))?;
+        if forwarded {
+            return Err(Status::not_found(format!(
+                "no such node {name:?} (forwarded to the wrong node)"
+            )));
+        }
+        Ok((self.remote(&member).await?, name.to_string()))
+    }
+
+    /// The member with the fewest running processes (then lowest load, then
+    /// most free memory) among those up and carrying `labels`.
+    fn least_loaded(&self, labels: &HashMap<String, String>) -> Result<Member, Status> {
+        let peers = &self.cluster.peers;
+        let live = peers.live();
+        let state = peers.state();
+        let mut best: Option<((u32, u64, i64), Member)> = None;
+        for m in state.members.values().filter(|m| !m.left) {
+            if !labels.iter().all(|(k, v)| m.labels.get(k) == Some(v)) {
+                continue;
+            }
+            let score = if m.slot == self.cluster.slot {
+                let load = crate::hostproc::machine_load();
+                (
+                    self.table.running_count() as u32,
+                    (load.loadavg[0] * 100.0) as u64,
+                    -(load.mem_available as i64),
+                )
+            } else if let Some(p) = live.get(&m.slot) {
+                (
+                    p.procs + self.cluster.recent_placements(m.slot),
+                    (p.load1 * 100.0) as u64,
+                    -(p.mem_available as i64),
+                )
+            } else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(s, _)| score < *s) {
+                best = Some((score, m.clone()));
+            }
+        }
+        best.map(|(_, m)| m).ok_or_else(|| {
+            if labels.is_empty() {
+                Status::unavailable("no node is up")
+            } else {
+                Status::failed_precondition(format!("no node that is up has the labels {labels:?}"))
+            }
+        })
+    }
+}

@@ -1,0 +1,424 @@
+//! Many noded as one cluster (docs/design/cluster.md): membership and slots
+//! in a consistent store on openraft (raft_store.rs, raft_net.rs), liveness
+//! and load by gossip (gossip.rs), and the directory of peers that routing
+//! uses (peers.rs). `run` starts it; the API (api/) reads it.
+
+pub mod gossip;
+pub mod peers;
+pub mod raft_net;
+pub mod raft_store;
+pub mod state;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::{BasicNode, ChangeMembers};
+use proto::v1::cluster_client::ClusterClient;
+use proto::v1::{JoinReply, JoinRequest, LeaveRequest};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Status};
+
+use self::peers::Peers;
+use self::raft_net::{NetworkFactory, RaftApi};
+use self::raft_store::{LogStore, StateMachine};
+use self::state::{Command, Reply};
+
+openraft::declare_raft_types!(
+    /// Types of Nefele's raft: commands change the cluster state.
+    pub TypeConfig:
+        D = Command,
+        R = Reply,
+        NodeId = u64,
+        Node = BasicNode,
+);
+
+/// This node's raft instance.
+pub type RaftNode = openraft::Raft<TypeConfig>;
+
+/// Metadata key marking a request already forwarded by a node, so that
+/// stale routing information can never make requests loop.
+pub const FORWARDED: &str = "nefele-forwarded";
+
+/// How long a write to the store may take, leader changes included.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long joining may take, retries included.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the leader checks voters and learners.
+const RECONCILE_EVERY: Duration = Duration::from_millis(500);
+/// A learner is promoted once it is this close to the leader's log.
+const CAUGHT_UP: u64 = 5;
+
+/// This node's view of and handle on the cluster.
+pub struct Cluster {
+    /// The raft instance.
+    pub raft: RaftNode,
+    /// Members and liveness.
+    pub peers: Arc<Peers>,
+    /// This node's name.
+    pub name: String,
+    /// This node's slot (raft node id).
+    pub slot: u64,
+    /// This node's gRPC address.
+    pub addr: String,
+    /// When each remote node was last chosen by `@any`, to spread a burst
+    /// of placements before gossip reports the new load.
+    recent: std::sync::Mutex<Vec<(Instant, u64)>>,
+}
+
+/// Why a node could not join.
+pub fn join_refusal(reason: String) -> Status {
+    if reason.contains("already a member") {
+        Status::already_exists(reason)
+    } else {
+        Status::failed_precondition(reason)
+    }
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("name", &self.name)
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Asks the members at `seeds` to let this node join (or come back with
+    /// `slot`), retrying until one answers or [`JOIN_TIMEOUT`] passes.
+    /// Refusals (a taken name) are final.
+    pub async fn join_via(seeds: &[String], req: JoinRequest) -> anyhow::Result<JoinReply> {
+        let deadline = Instant::now() + JOIN_TIMEOUT;
+        let mut last_error = String::from("no member to ask");
+        loop {
+            for seed in seeds {
+                let hostport = seed.trim_start_matches("http://");
+                let attempt = async {
+                    let channel = proto::connect_lazy(hostport, peers::PEER_CONNECT_TIMEOUT)?;
+                    let mut request = tonic::Request::new(req.clone());
+                    request.set_timeout(WRITE_TIMEOUT);
+                    Ok::<_, anyhow::Error>(ClusterClient::new(channel).join(request).await)
+                };
+                match attempt.await {
+                    Ok(Ok(reply)) => return Ok(reply.into_inner()),
+                    Ok(Err(status))
+                        if matches!(
+                            status.code(),
+                            Code::AlreadyExists | Code::FailedPrecondition
+                        ) =>
+                    {
+                        anyhow::bail!("cannot join the cluster: {}", status.message());
+                    }
+                    Ok(Err(status)) => last_error = format!("{seed}: {}", status.message()),
+                    Err(e) => last_error = format!("{seed}: {e:#}"),
+                }
+            }
+            if Instant::now() >= deadline {
+                anyhow::bail!("cannot join the cluster within {JOIN_TIMEOUT:?}: {last_error}");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Starts this node's raft (slot = raft id). A node that founds a new
+    /// cluster (`found`) initializes it with itself as the only voter.
+    pub async fn start(
+        data_dir: &std::path::Path,
+        name: &str,
+        slot: u64,
+        addr: &str,
+        found: bool,
+        raft_api: &RaftApi,
+    ) -> anyhow::Result<Arc<Cluster>> {
+        let dir = data_dir.join("raft");
+        let log = LogStore::open(&dir)?;
+        let sm = StateMachine::open(&dir)?;
+        let peers = Arc::new(Peers::new(slot, sm.subscribe()));
+        let config = openraft::Config {
+            cluster_name: "nefele".into(),
+            heartbeat_interval: 200,
+            election_timeout_min: 800,
+            election_timeout_max: 1600,
+            install_snapshot_timeout: 2000,
+            ..openraft::Config::default()
+        }
+        .validate()?;
+        let raft = RaftNode::new(
+            slot,
+            Arc::new(config),
+            NetworkFactory::new(peers.clone()),
+            log,
+            sm,
+        )
+        .await?;
+        raft_api.set(raft.clone());
+        if found && !raft.is_initialized().await? {
+            raft.initialize(BTreeMap::from([(slot, BasicNode::new(addr))]))
+                .await?;
+        }
+        Ok(Arc::new(Cluster {
+            raft,
+            peers,
+            name: name.to_string(),
+            slot,
+            addr: addr.to_string(),
+            recent: std::sync::Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Writes a command through raft, forwarding to the leader if this node
+    /// is not it (by calling the leader's Join/Leave RPC).
+    pub async fn write(&self, command: Command) -> Result<Reply, Status> {
+        let deadline = Instant::now() + WRITE_TIMEOUT;
+        loop {
+            match self.raft.client_write(command.clone()).await {
+                Ok(resp) => return Ok(resp.data),
+                Err(e) => {
+                    if let Some(fwd) = e.forward_to_leader::<BasicNode>()
+                        && let (Some(leader), Some(node)) = (fwd.leader_id, fwd.leader_node.clone())
+                        && leader != self.slot
+                    {
+                        let addr = self.peers.addr_of(leader).unwrap_or(node.addr);
+                        return self.forward(&addr, command).await;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(Status::unavailable(format!(
+                            "the cluster store has no leader: {e}"
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    async fn forward(&self, leader_addr: &str, command: Command) -> Result<Reply, Status> {
+        let channel = self
+            .peers
+            .channel(leader_addr)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let mut client = ClusterClient::new(channel);
+        fn mark<T>(r: &mut tonic::Request<T>) {
+            r.metadata_mut()
+                .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+            r.set_timeout(WRITE_TIMEOUT);
+        }
+        match command {
+            Command::Join {
+                name,
+                addr,
+                labels,
+                slot,
+            } => {
+                let mut req = tonic::Request::new(JoinRequest {
+                    name,
+                    address: addr,
+                    labels: labels.into_iter().collect(),
+                    slot: slot.unwrap_or(0) as u32,
+                });
+                mark(&mut req);
+                let reply = client.join(req).await?.into_inner();
+                Ok(Reply::Joined {
+                    slot: u64::from(reply.slot),
+                })
+            }
+            Command::Leave { slot } => {
+                let mut req = tonic::Request::new(LeaveRequest { slot: slot as u32 });
+                mark(&mut req);
+                client.leave(req).await?;
+                Ok(Reply::Done)
+            }
+        }
+    }
+
+    /// Handles a Join: records the member, and (on the leader) makes it a
+    /// raft learner; the reconcile task promotes it to voter when due.
+    pub async fn join(&self, req: JoinRequest) -> Result<JoinReply, Status> {
+        if req.name.is_empty() || req.address.is_empty() {
+            return Err(Status::invalid_argument(
+                "join: name and address are required",
+            ));
+        }
+        let command = Command::Join {
+            name: req.name.clone(),
+            addr: req.address.clone(),
+            labels: req.labels.into_iter().collect(),
+            slot: (req.slot != 0).then_some(u64::from(req.slot)),
+        };
+        match self.write(command).await? {
+            Reply::Joined { slot } => {
+                if self.is_leader() {
+                    let _ = self
+                        .raft
+                        .add_learner(slot, BasicNode::new(&req.address), false)
+                        .await;
+                }
+                let member_addresses = self
+                    .peers
+                    .state()
+                    .members
+                    .values()
+                    .filter(|m| !m.left)
+                    .map(|m| m.addr.clone())
+                    .collect();
+                Ok(JoinReply {
+                    slot: slot as u32,
+                    member_addresses,
+                })
+            }
+            Reply::Refused { reason } => Err(join_refusal(reason)),
+            Reply::Done => Err(Status::internal("join: unexpected reply")),
+        }
+    }
+
+    /// Whether this node is the raft leader now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.slot)
+    }
+
+    /// Records that `@any` chose `slot` (see `recent`).
+    pub fn note_placement(&self, slot: u64) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|(at, _)| at.elapsed() < Duration::from_secs(2));
+        recent.push((Instant::now(), slot));
+    }
+
+    /// Placements on `slot` in the last two seconds.
+    pub fn recent_placements(&self, slot: u64) -> u32 {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent
+            .iter()
+            .filter(|(at, s)| *s == slot && at.elapsed() < Duration::from_secs(2))
+            .count() as u32
+    }
+
+    /// Leaves cleanly: records the member as left and waits (bounded) until
+    /// the leader has taken it out of the raft membership.
+    pub async fn leave(&self, timeout: Duration) {
+        let work = async {
+            if let Err(e) = self.write(Command::Leave { slot: self.slot }).await {
+                tracing::warn!(error = %e, "cannot record leaving the cluster");
+                return;
+            }
+            let mut metrics = self.raft.metrics();
+            loop {
+                let still_member = {
+                    let m = metrics.borrow_and_update();
+                    let others = m
+                        .membership_config
+                        .membership()
+                        .voter_ids()
+                        .any(|v| v != self.slot);
+                    others
+                        && m.membership_config
+                            .membership()
+                            .get_node(&self.slot)
+                            .is_some()
+                };
+                if !still_member {
+                    return;
+                }
+                if self.is_leader() {
+                    self.reconcile().await;
+                }
+                tokio::select! {
+                    _ = metrics.changed() => {}
+                    _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+                }
+            }
+        };
+        if tokio::time::timeout(timeout, work).await.is_err() {
+            tracing::warn!("leaving the cluster timed out; the others will mark this node down");
+        }
+    }
+
+    /// Runs the leader's membership upkeep until `shutdown`.
+    pub fn spawn_reconciler(self: &Arc<Self>, shutdown: CancellationToken) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+                }
+                if me.is_leader() {
+                    me.reconcile().await;
+                }
+            }
+        });
+    }
+
+    /// On the leader: every member is a raft node; members that left are
+    /// removed; voters are the first nodes up to 3, then 5, chosen among
+    /// caught-up learners that are up.
+    async fn reconcile(&self) {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership().clone();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let state = self.peers.state();
+
+        for m in state.members.values().filter(|m| !m.left) {
+            if membership.get_node(&m.slot).is_none()
+                && let Err(e) = self
+                    .raft
+                    .add_learner(m.slot, BasicNode::new(&m.addr), false)
+                    .await
+            {
+                tracing::debug!(slot = m.slot, error = %e, "cannot add learner");
+                return;
+            }
+        }
+        let gone: BTreeSet<u64> = state
+            .members
+            .values()
+            .filter(|m| m.left && membership.get_node(&m.slot).is_some())
+            .map(|m| m.slot)
+            .collect();
+        if !gone.is_empty() {
+            let leaving_voters: BTreeSet<u64> = gone.intersection(&voters).copied().collect();
+            if !leaving_voters.is_empty() && leaving_voters.len() < voters.len() {
+                let _ = self
+                    .raft
+                    .change_membership(ChangeMembers::RemoveVoters(leaving_voters), false)
+                    .await;
+            }
+            let _ = self
+                .raft
+                .change_membership(ChangeMembers::RemoveNodes(gone), false)
+                .await;
+            return;
+        }
+
+        let active = state.members.values().filter(|m| !m.left).count();
+        let wanted = if active >= 5 { 5 } else { active.min(3) };
+        if voters.len() >= wanted {
+            return;
+        }
+        let last = metrics.last_log_index.unwrap_or(0);
+        let matched = metrics.replication.clone().unwrap_or_default();
+        let candidates: BTreeSet<u64> = membership
+            .learner_ids()
+            .filter(|id| self.peers.is_up(*id))
+            .filter(|id| {
+                matched
+                    .get(id)
+                    .and_then(|m| m.as_ref())
+                    .is_some_and(|log_id| log_id.index + CAUGHT_UP >= last)
+            })
+            .take(wanted - voters.len())
+            .collect();
+        if !candidates.is_empty() {
+            tracing::info!(?candidates, "promoting learners to voters");
+            if let Err(e) = self
+                .raft
+                .change_membership(ChangeMembers::AddVoterIds(candidates), false)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot promote voters");
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Liveness and load by gossip (chitchat: scuttlebutt with phi-accrual
+//! failure detection), the pattern Consul and Nomad use beside raft. Each
+//! node publishes its slot, gRPC address and load; any node can then route
+//! and place without asking the leader. Gossip runs over UDP on the same
+//! port number as the gRPC API.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chitchat::transport::UdpTransport;
+use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig, spawn_chitchat};
+use tokio_util::sync::CancellationToken;
+
+use super::peers::{PeerLoad, Peers};
+use crate::hostproc;
+use crate::table::ProcessTable;
+
+/// How often a node gossips.
+pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the published load and the live set are refreshed.
+const REFRESH: Duration = Duration::from_millis(250);
+
+/// Starts gossip for this node and a task that publishes its load and
+/// copies the live set into `peers` until `shutdown`.
+#[allow(clippy::too_many_arguments)]
+pub async fn start(
+    cluster_id: &str,
+    name: &str,
+    slot: u64,
+    listen: SocketAddr,
+    seeds: Vec<String>,
+    down_after: Duration,
+    peers: Arc<Peers>,
+    table: Arc<ProcessTable>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ChitchatHandle> {
+    let generation = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // chitchat's phi is the silence divided by the mean heartbeat interval;
+    // heartbeats arrive about once per gossip round.
+    let phi_threshold = (down_after.as_secs_f64() / GOSSIP_INTERVAL.as_secs_f64() / 2.0).max(2.0);
+    let config = ChitchatConfig {
+        chitchat_id: ChitchatId::new(name.to_string(), generation, listen),
+        cluster_id: cluster_id.to_string(),
+        gossip_interval: GOSSIP_INTERVAL,
+        listen_addr: listen,
+        seed_nodes: seeds,
+        failure_detector_config: FailureDetectorConfig {
+            phi_threshold,
+            sampling_window_size: 100,
+            max_interval: down_after,
+            initial_interval: GOSSIP_INTERVAL,
+            dead_node_grace_period: Duration::from_secs(3600),
+        },
+        marked_for_deletion_grace_period: Duration::from_secs(3600),
+        catchup_callback: None,
+        extra_liveness_predicate: None,
+        protocol_version: chitchat::ProtocolVersion::V0,
+    };
+    let initial = vec![
+        ("slot".to_string(), slot.to_string()),
+        ("addr".to_string(), listen.to_string()),
+    ];
+    let handle = spawn_chitchat(config, initial, &UdpTransport).await?;
+    let chitchat = handle.chitchat();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(REFRESH) => {}
+            }
+            let load = tokio::task::spawn_blocking(hostproc::machine_load)
+                .await
+                .unwrap_or_default();
+            let procs = table.running_count();
+            let mut guard = chitchat.lock().await;
+            let me = guard.self_node_state();
+            me.set("load1", load.loadavg[0]);
+            me.set("mem_available", load.mem_available);
+            me.set("procs", procs);
+            let me_id = guard.self_chitchat_id().clone();
+            let mut live = HashMap::new();
+            for id in guard.live_nodes() {
+                if *id == me_id {
+                    continue;
+                }
+                let Some(state) = guard.node_state(id) else {
+                    continue;
+                };
+                let Some(peer_slot) = state.get("slot").and_then(|s| s.parse::<u64>().ok()) else {
+                    continue;
+                };
+                let num = |k: &str| {
+                    state
+                        .get(k)
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .unwrap_or(0.0)
+                };
+                live.insert(
+                    peer_slot,
+                    PeerLoad {
+                        addr: state.get("addr").unwrap_or_default().to_string(),
+                        load1: num("load1"),
+                        mem_available: num("mem_available") as u64,
+                        procs: num("procs") as u32,
+                    },
+                );
+            }
+            drop(guard);
+            peers.set_live(live);
+        }
+    });
+    Ok(handle)
+}

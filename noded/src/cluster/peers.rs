@@ -1,0 +1,107 @@
+//! Who is in the cluster and who is up: the members from the consistent
+//! store, liveness and load from gossip, and a cache of gRPC channels to
+//! peers. Routing (router.rs) and the raft network read it.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::watch;
+use tonic::transport::Channel;
+
+use super::state::{ClusterState, Member};
+
+/// How long a connection attempt to a peer may take.
+pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What gossip says about a live peer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeerLoad {
+    /// Its gRPC address.
+    pub addr: String,
+    /// 1-minute load average.
+    pub load1: f64,
+    /// Free memory in bytes.
+    pub mem_available: u64,
+    /// Running cluster processes.
+    pub procs: u32,
+}
+
+/// The directory of peers.
+pub struct Peers {
+    /// This node's slot.
+    pub me: u64,
+    state: watch::Receiver<ClusterState>,
+    /// Live peers by slot, replaced by the gossip task; held only to copy.
+    live: RwLock<HashMap<u64, PeerLoad>>,
+    channels: DashMap<String, Channel>,
+}
+
+impl Peers {
+    /// A directory for node `me`, reading members from `state`.
+    pub fn new(me: u64, state: watch::Receiver<ClusterState>) -> Self {
+        Peers {
+            me,
+            state,
+            live: RwLock::new(HashMap::new()),
+            channels: DashMap::new(),
+        }
+    }
+
+    /// The members as the store has them now.
+    pub fn state(&self) -> ClusterState {
+        self.state.borrow().clone()
+    }
+
+    /// A member by slot.
+    pub fn member(&self, slot: u64) -> Option<Member> {
+        self.state.borrow().members.get(&slot).cloned()
+    }
+
+    /// A member by name.
+    pub fn member_named(&self, name: &str) -> Option<Member> {
+        self.state.borrow().by_name(name).cloned()
+    }
+
+    /// Replaces the live set (the gossip task calls this).
+    pub fn set_live(&self, live: HashMap<u64, PeerLoad>) {
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = live;
+    }
+
+    /// Live peers with their load.
+    pub fn live(&self) -> HashMap<u64, PeerLoad> {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether a member is up (this node always is).
+    pub fn is_up(&self, slot: u64) -> bool {
+        slot == self.me
+            || self
+                .live
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&slot)
+    }
+
+    /// The current address of a member: what it gossips, else the store's.
+    pub fn addr_of(&self, slot: u64) -> Option<String> {
+        let gossiped = self
+            .live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&slot)
+            .map(|p| p.addr.clone());
+        gossiped.or_else(|| self.member(slot).map(|m| m.addr))
+    }
+
+    /// A channel to `addr`, made once and reused; it connects lazily.
+    pub async fn channel(&self, addr: &str) -> Result<Channel, proto::AddrError> {
+        if let Some(c) = self.channels.get(addr) {
+            return Ok(c.clone());
+        }
+        let channel = proto::connect_lazy(addr, PEER_CONNECT_TIMEOUT)?;
+        self.channels.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+}

@@ -1,0 +1,437 @@
+//! Storage for openraft: a durable log (an append-only file of JSON records,
+//! fsynced before a flush is reported) and the state machine holding the
+//! [`ClusterState`], snapshotted to a file. Both live in `DATA/raft/`.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::fs::File;
+use std::io::{Cursor, Write};
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftLogReader, RaftSnapshotBuilder,
+    SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::TypeConfig;
+use super::state::{ClusterState, Reply};
+
+type NodeId = u64;
+type StorageResult<T> = Result<T, StorageError<NodeId>>;
+
+/// Rewrite the log file once it holds this many records beyond the live ones.
+const COMPACT_AFTER: usize = 10_000;
+
+fn io_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write(&e).into()
+}
+
+/// One line of the log file.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Record {
+    Entry(Entry<TypeConfig>),
+    Truncate(u64),
+    Purge(LogId<NodeId>),
+    Vote(Vote<NodeId>),
+    Committed(Option<LogId<NodeId>>),
+}
+
+#[derive(Default)]
+struct LogData {
+    entries: BTreeMap<u64, Entry<TypeConfig>>,
+    vote: Option<Vote<NodeId>>,
+    committed: Option<LogId<NodeId>>,
+    last_purged: Option<LogId<NodeId>>,
+    records_written: usize,
+}
+
+impl LogData {
+    fn apply(&mut self, record: Record) {
+        match record {
+            Record::Entry(e) => {
+                self.entries.insert(e.log_id.index, e);
+            }
+            Record::Truncate(index) => {
+                self.entries.split_off(&index);
+            }
+            Record::Purge(log_id) => {
+                self.entries = self.entries.split_off(&(log_id.index + 1));
+                self.last_purged = Some(log_id);
+            }
+            Record::Vote(v) => self.vote = Some(v),
+            Record::Committed(c) => self.committed = c,
+        }
+    }
+}
+
+struct LogInner {
+    path: PathBuf,
+    file: File,
+    data: LogData,
+}
+
+impl LogInner {
+    /// Appends records and fsyncs them.
+    fn write(&mut self, records: Vec<Record>, sync: bool) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        for r in &records {
+            serde_json::to_writer(&mut buf, r)?;
+            buf.push(b'\n');
+        }
+        self.file.write_all(&buf)?;
+        if sync {
+            self.file.sync_data()?;
+        }
+        self.data.records_written += records.len();
+        for r in records {
+            self.data.apply(r);
+        }
+        if self.data.records_written > self.data.entries.len() + COMPACT_AFTER {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the file with only what is live.
+    fn compact(&mut self) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        let d = &self.data;
+        let mut records = Vec::new();
+        if let Some(v) = &d.vote {
+            records.push(serde_json::to_vec(&Record::Vote(*v))?);
+        }
+        if let Some(p) = &d.last_purged {
+            records.push(serde_json::to_vec(&Record::Purge(*p))?);
+        }
+        records.push(serde_json::to_vec(&Record::Committed(d.committed))?);
+        for e in d.entries.values() {
+            records.push(serde_json::to_vec(&Record::Entry(e.clone()))?);
+        }
+        for r in &records {
+            buf.extend_from_slice(r);
+            buf.push(b'\n');
+        }
+        let tmp = self.path.with_extension("tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(&buf)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        self.file = std::fs::OpenOptions::new().append(true).open(&self.path)?;
+        self.data.records_written = records.len();
+        Ok(())
+    }
+}
+
+/// The raft log. Clones share the same log (one is the reader).
+#[derive(Clone)]
+pub struct LogStore {
+    /// File and in-memory index; held only for a write or a copy, never
+    /// across an await.
+    inner: Arc<Mutex<LogInner>>,
+}
+
+impl LogStore {
+    /// Opens (or creates) the log in `dir`.
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("log");
+        let mut data = LogData::default();
+        if let Ok(bytes) = std::fs::read(&path) {
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                match serde_json::from_slice::<Record>(line) {
+                    Ok(r) => {
+                        data.records_written += 1;
+                        data.apply(r);
+                    }
+                    // A torn last line: the write was never reported done.
+                    Err(e) => tracing::warn!(error = %e, "skipping unreadable raft log record"),
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        Ok(LogStore {
+            inner: Arc::new(Mutex::new(LogInner { path, file, data })),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        Ok(self
+            .lock()
+            .data
+            .entries
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let inner = self.lock();
+        let last_purged_log_id = inner.data.last_purged;
+        let last_log_id = inner
+            .data
+            .entries
+            .values()
+            .last()
+            .map(|e| e.log_id)
+            .or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
+        self.lock()
+            .write(vec![Record::Vote(*vote)], true)
+            .map_err(io_err)
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<NodeId>>> {
+        Ok(self.lock().data.vote)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
+        self.lock()
+            .write(vec![Record::Committed(committed)], false)
+            .map_err(io_err)
+    }
+
+    async fn read_committed(&mut self) -> StorageResult<Option<LogId<NodeId>>> {
+        Ok(self.lock().data.committed)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let records: Vec<Record> = entries.into_iter().map(Record::Entry).collect();
+        let result = self.lock().write(records, true);
+        match result {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let err = io_err(std::io::Error::new(e.kind(), e.to_string()));
+                callback.log_io_completed(Err(e));
+                Err(err)
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        self.lock()
+            .write(vec![Record::Truncate(log_id.index)], true)
+            .map_err(io_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        self.lock()
+            .write(vec![Record::Purge(log_id)], true)
+            .map_err(io_err)
+    }
+}
+
+/// What a snapshot holds.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct SmData {
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+    cluster: ClusterState,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    data: Vec<u8>,
+}
+
+struct SmInner {
+    data: SmData,
+    snapshot: Option<StoredSnapshot>,
+    snapshot_path: PathBuf,
+    builds: u64,
+}
+
+/// The state machine. Clones share it (one is the snapshot builder).
+#[derive(Clone)]
+pub struct StateMachine {
+    /// Held only while applying or copying, never across an await.
+    inner: Arc<Mutex<SmInner>>,
+    /// Publishes the cluster state after every apply, for the rest of noded.
+    published: watch::Sender<ClusterState>,
+}
+
+impl StateMachine {
+    /// Opens the state machine in `dir`, starting from its last snapshot.
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let snapshot_path = dir.join("snapshot.json");
+        let snapshot: Option<StoredSnapshot> = std::fs::read(&snapshot_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let data = snapshot
+            .as_ref()
+            .and_then(|s| serde_json::from_slice::<SmData>(&s.data).ok())
+            .unwrap_or_default();
+        let (published, _) = watch::channel(data.cluster.clone());
+        Ok(StateMachine {
+            inner: Arc::new(Mutex::new(SmInner {
+                data,
+                snapshot,
+                snapshot_path,
+                builds: 0,
+            })),
+            published,
+        })
+    }
+
+    /// Watches the cluster state.
+    pub fn subscribe(&self) -> watch::Receiver<ClusterState> {
+        self.published.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SmInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn save_snapshot(inner: &mut SmInner, snapshot: StoredSnapshot) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(&snapshot)?;
+        crate::records::write_atomically(&inner.snapshot_path, &bytes)?;
+        inner.snapshot = Some(snapshot);
+        Ok(())
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
+        let mut inner = self.lock();
+        let data = serde_json::to_vec(&inner.data).map_err(io_err)?;
+        inner.builds += 1;
+        let meta = SnapshotMeta {
+            last_log_id: inner.data.last_applied,
+            last_membership: inner.data.membership.clone(),
+            snapshot_id: format!(
+                "{}-{}",
+                inner.data.last_applied.map_or(0, |l| l.index),
+                inner.builds
+            ),
+        };
+        Self::save_snapshot(
+            &mut inner,
+            StoredSnapshot {
+                meta: meta.clone(),
+                data: data.clone(),
+            },
+        )
+        .map_err(io_err)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> StorageResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        let inner = self.lock();
+        Ok((inner.data.last_applied, inner.data.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<Reply>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut replies = Vec::new();
+        let cluster = {
+            let mut inner = self.lock();
+            for entry in entries {
+                inner.data.last_applied = Some(entry.log_id);
+                let reply = match entry.payload {
+                    EntryPayload::Blank => Reply::Done,
+                    EntryPayload::Normal(command) => inner.data.cluster.apply(&command),
+                    EntryPayload::Membership(m) => {
+                        inner.data.membership = StoredMembership::new(Some(entry.log_id), m);
+                        Reply::Done
+                    }
+                };
+                replies.push(reply);
+            }
+            inner.data.cluster.clone()
+        };
+        self.published.send_replace(cluster);
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> StorageResult<()> {
+        let bytes = snapshot.into_inner();
+        let data: SmData = serde_json::from_slice(&bytes).map_err(io_err)?;
+        let cluster = data.cluster.clone();
+        {
+            let mut inner = self.lock();
+            inner.data = data;
+            Self::save_snapshot(
+                &mut inner,
+                StoredSnapshot {
+                    meta: meta.clone(),
+                    data: bytes,
+                },
+            )
+            .map_err(io_err)?;
+        }
+        self.published.send_replace(cluster);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
+        let inner = self.lock();
+        Ok(inner.snapshot.as_ref().map(|s| Snapshot {
+            meta: s.meta.clone(),
+            snapshot: Box::new(Cursor::new(s.data.clone())),
+        }))
+    }
+}

@@ -1,0 +1,206 @@
+//! The replicated cluster state (the consistent store's contents) and the
+//! commands that change it. Applying a command is deterministic and pure,
+//! so every node's copy is the same; raft (raft_store.rs) decides the order.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest slot (SPEC §1).
+pub const MAX_SLOT: u64 = proto::MAX_SLOT as u64;
+
+/// One member of the cluster. Its raft node id is its slot.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Member {
+    /// Slot, also the raft node id.
+    pub slot: u64,
+    /// Unique name.
+    pub name: String,
+    /// gRPC address (host:port), also the gossip address (UDP, same port).
+    pub addr: String,
+    /// Placement labels.
+    pub labels: BTreeMap<String, String>,
+    /// Left the cluster cleanly (SIGTERM); its slot is not given again.
+    pub left: bool,
+}
+
+/// A change to the cluster state.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// A node joins (slot `None`: give it one) or comes back (its slot).
+    Join {
+        /// Node name.
+        name: String,
+        /// Its address.
+        addr: String,
+        /// Its labels.
+        labels: BTreeMap<String, String>,
+        /// The slot it had, if it had one.
+        slot: Option<u64>,
+    },
+    /// A node leaves cleanly.
+    Leave {
+        /// Its slot.
+        slot: u64,
+    },
+}
+
+/// What applying a command returned.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Reply {
+    /// Nothing to say (membership entries, blanks).
+    #[default]
+    Done,
+    /// The node is a member with this slot.
+    Joined {
+        /// Its slot.
+        slot: u64,
+    },
+    /// The command was refused.
+    Refused {
+        /// Why, for the user.
+        reason: String,
+    },
+}
+
+/// The state machine's data.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClusterState {
+    /// Every member, by slot.
+    pub members: BTreeMap<u64, Member>,
+    /// The highest slot ever given; slots are never given twice.
+    pub last_slot: u64,
+}
+
+impl ClusterState {
+    /// Applies one command.
+    pub fn apply(&mut self, command: &Command) -> Reply {
+        match command {
+            Command::Join {
+                name,
+                addr,
+                labels,
+                slot,
+            } => self.join(name, addr, labels, *slot),
+            Command::Leave { slot } => match self.members.get_mut(slot) {
+                Some(m) => {
+                    m.left = true;
+                    Reply::Done
+                }
+                None => Reply::Refused {
+                    reason: format!("no member with slot {slot}"),
+                },
+            },
+        }
+    }
+
+    fn join(
+        &mut self,
+        name: &str,
+        addr: &str,
+        labels: &BTreeMap<String, String>,
+        slot: Option<u64>,
+    ) -> Reply {
+        let same_name = self
+            .members
+            .values()
+            .find(|m| m.name == name)
+            .map(|m| (m.slot, m.left));
+        let slot = match (slot, same_name) {
+            // Coming back with its data dir: same slot, new address.
+            (Some(slot), Some((existing, _))) if existing == slot => slot,
+            (Some(slot), None) if !self.members.contains_key(&slot) => slot,
+            (Some(slot), _) => {
+                return Reply::Refused {
+                    reason: format!(
+                        "slot {slot} belongs to another node: this data dir is not from this cluster"
+                    ),
+                };
+            }
+            (None, Some((_, false))) => {
+                return Reply::Refused {
+                    reason: format!("a node named {name:?} is already a member"),
+                };
+            }
+            (None, Some((old, true))) => {
+                self.members.remove(&old);
+                self.next_slot()
+            }
+            (None, None) => self.next_slot(),
+        };
+        if slot == 0 || slot > MAX_SLOT {
+            return Reply::Refused {
+                reason: format!("the cluster is full: all {MAX_SLOT} slots are taken"),
+            };
+        }
+        self.last_slot = self.last_slot.max(slot);
+        self.members.insert(
+            slot,
+            Member {
+                slot,
+                name: name.to_string(),
+                addr: addr.to_string(),
+                labels: labels.clone(),
+                left: false,
+            },
+        );
+        Reply::Joined { slot }
+    }
+
+    /// Slots are never given twice: the next one is past every slot used.
+    fn next_slot(&self) -> u64 {
+        self.last_slot + 1
+    }
+
+    /// The member with this name.
+    pub fn by_name(&self, name: &str) -> Option<&Member> {
+        self.members.values().find(|m| m.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(state: &mut ClusterState, name: &str, slot: Option<u64>) -> Reply {
+        state.apply(&Command::Join {
+            name: name.into(),
+            addr: format!("{name}:1"),
+            labels: BTreeMap::new(),
+            slot,
+        })
+    }
+
+    #[test]
+    fn slots_are_distinct_and_names_unique() {
+        let mut s = ClusterState::default();
+        assert_eq!(join(&mut s, "a", Some(1)), Reply::Joined { slot: 1 });
+        assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: 2 });
+        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: 3 });
+        assert!(
+            matches!(join(&mut s, "b", None), Reply::Refused { reason } if reason.contains("already a member"))
+        );
+        // b restarts with its data dir: same slot, new address.
+        let back = s.apply(&Command::Join {
+            name: "b".into(),
+            addr: "b:2".into(),
+            labels: BTreeMap::new(),
+            slot: Some(2),
+        });
+        assert_eq!(back, Reply::Joined { slot: 2 });
+        assert_eq!(s.members[&2].addr, "b:2");
+        assert!(matches!(join(&mut s, "x", Some(3)), Reply::Refused { .. }));
+    }
+
+    #[test]
+    fn a_left_name_can_join_again_with_a_new_slot() {
+        let mut s = ClusterState::default();
+        join(&mut s, "a", Some(1));
+        join(&mut s, "b", None);
+        assert_eq!(s.apply(&Command::Leave { slot: 2 }), Reply::Done);
+        assert!(s.members[&2].left);
+        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: 3 });
+        assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: 4 });
+    }
+}
