@@ -89,14 +89,19 @@ impl Cluster {
     /// Asks the members at `seeds` to let this node join (or come back with
     /// `slot`), retrying until one answers or [`JOIN_TIMEOUT`] passes.
     /// Refusals (a taken name) are final.
-    pub async fn join_via(seeds: &[String], req: JoinRequest) -> anyhow::Result<JoinReply> {
+    pub async fn join_via(
+        seeds: &[String],
+        req: JoinRequest,
+        local_ip: Option<std::net::IpAddr>,
+    ) -> anyhow::Result<JoinReply> {
         let deadline = Instant::now() + JOIN_TIMEOUT;
         let mut last_error = String::from("no member to ask");
         loop {
             for seed in seeds {
                 let hostport = seed.trim_start_matches("http://");
                 let attempt = async {
-                    let channel = proto::connect_lazy(hostport, peers::PEER_CONNECT_TIMEOUT)?;
+                    let channel =
+                        proto::connect_lazy(hostport, peers::PEER_CONNECT_TIMEOUT, local_ip)?;
                     let mut request = tonic::Request::new(req.clone());
                     request.set_timeout(WRITE_TIMEOUT);
                     Ok::<_, anyhow::Error>(ClusterClient::new(channel).join(request).await)
@@ -135,7 +140,12 @@ impl Cluster {
         let dir = data_dir.join("raft");
         let log = LogStore::open(&dir)?;
         let sm = StateMachine::open(&dir)?;
-        let peers = Arc::new(Peers::new(slot, sm.subscribe()));
+        let local_ip = addr
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_unspecified());
+        let peers = Arc::new(Peers::new(slot, local_ip, sm.subscribe()));
         let config = openraft::Config {
             cluster_name: "nefele".into(),
             heartbeat_interval: 200,
@@ -272,6 +282,17 @@ impl Cluster {
             Reply::Refused { reason } => Err(join_refusal(reason)),
             Reply::Done => Err(Status::internal("join: unexpected reply")),
         }
+    }
+
+    /// Whether `slot` is the store's leader, and whether it is a voter.
+    pub fn store_role(&self, slot: u64) -> (bool, bool) {
+        let m = self.raft.metrics().borrow().clone();
+        let voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == slot);
+        (m.current_leader == Some(slot), voter)
     }
 
     /// Whether this node is the raft leader now.

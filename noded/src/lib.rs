@@ -88,6 +88,7 @@ pub async fn run(
                 labels: config.labels.clone().into_iter().collect(),
                 slot: 0,
             },
+            Some(listen.ip()).filter(|ip| !ip.is_unspecified()),
         )
         .await?;
         data.save_slot(reply.slot)?;

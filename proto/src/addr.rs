@@ -3,6 +3,7 @@
 //! [`connect`] that turns such an address into a gRPC channel.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -134,11 +135,22 @@ pub async fn connect_timeout(addr: &Addr, timeout: Duration) -> Result<Channel, 
 
 /// A channel to a node's TCP address that connects on first use (and
 /// reconnects after failures), waiting at most `timeout` each time. For
-/// node-to-node traffic, where a peer may be down when the channel is made.
-pub fn connect_lazy(hostport: &str, timeout: Duration) -> Result<Channel, AddrError> {
+/// node-to-node traffic, where a peer may be down when the channel is made;
+/// `local` is the address to connect from (a node's own listen address, so
+/// its peers see one address for it).
+pub fn connect_lazy(
+    hostport: &str,
+    timeout: Duration,
+    local: Option<IpAddr>,
+) -> Result<Channel, AddrError> {
     Endpoint::from_shared(format!("http://{hostport}"))
         .map_err(|_| AddrError(hostport.to_string()))
-        .map(|e| e.connect_timeout(timeout).tcp_nodelay(true).connect_lazy())
+        .map(|e| {
+            e.connect_timeout(timeout)
+                .tcp_nodelay(true)
+                .local_address(local)
+                .connect_lazy()
+        })
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ use nix::unistd::Pid;
 use proto::v1::cluster_client::ClusterClient;
 use proto::v1::processes_client::ProcessesClient;
 use proto::v1::{
-    GetRequest, OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalRequest,
-    SpawnRequest, WaitRequest,
+    GetRequest, NodeInfo, NodeState, NodesRequest, OutputStream, ProcessInfo, ProcessState,
+    ReadOutputRequest, SignalRequest, SpawnRequest, WaitRequest,
 };
 use proto::{Addr, connect};
 use tonic::transport::Channel;
@@ -85,6 +85,12 @@ static NEXT_NODE: AtomicU32 = AtomicU32::new(0);
 pub struct NodeOptions {
     /// Extra TOML for the config file (e.g. "[limits]\nstop_grace_ms = 500").
     pub config: String,
+    /// Members to join (`--join`); empty founds a cluster.
+    pub join: Vec<String>,
+    /// IP to listen on (default 127.0.0.1).
+    pub ip: Option<String>,
+    /// Network namespace to run in (`ip netns exec`).
+    pub netns: Option<String>,
 }
 
 /// A running (or crashed) noded under test, with its own temp dir.
@@ -94,6 +100,8 @@ pub struct Node {
     /// The temp dir holding data dir, socket and log.
     pub dir: tempfile::TempDir,
     options: NodeOptions,
+    /// The port chosen at the first start, kept across restarts.
+    port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -115,6 +123,7 @@ impl Node {
             name,
             dir,
             options,
+            port: None,
             child: None,
         };
         node.launch().await?;
@@ -156,11 +165,22 @@ impl Node {
     pub fn command(&self) -> Command {
         let config = self.dir.path().join("noded.toml");
         std::fs::write(&config, &self.options.config).expect("temp dir is writable");
-        let mut cmd = Command::new(binary("noded"));
+        let mut cmd = match &self.options.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(binary("noded"));
+                c
+            }
+            None => Command::new(binary("noded")),
+        };
+        let ip = self.options.ip.as_deref().unwrap_or("127.0.0.1");
+        for seed in &self.options.join {
+            cmd.arg("--join").arg(seed);
+        }
         cmd.arg("--name")
             .arg(&self.name)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(format!("{ip}:{}", self.port.unwrap_or(0)))
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("--socket")
@@ -201,7 +221,18 @@ impl Node {
         if let Err(e) = started {
             bail!("{e}\nnoded log:\n{}", self.log());
         }
+        if let Ok(Addr::Tcp(hostport)) = self.tcp_addr() {
+            self.port = hostport.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+        }
         Ok(())
+    }
+
+    /// The TCP address as `host:port`, for `--join`.
+    pub fn hostport(&self) -> String {
+        match self.tcp_addr() {
+            Ok(Addr::Tcp(hostport)) => hostport,
+            _ => String::new(),
+        }
     }
 
     /// A Processes client over the Unix socket.
@@ -292,6 +323,96 @@ impl Drop for Node {
         for pid in self.leftover_processes() {
             let _ = kill(pid, Signal::SIGKILL);
         }
+    }
+}
+
+/// A cluster of real nodes under test.
+pub struct TestCluster {
+    /// The nodes, founder first.
+    pub nodes: Vec<Node>,
+}
+
+impl TestCluster {
+    /// Starts `n` nodes: the first founds the cluster, the rest join it.
+    pub async fn start(n: usize) -> anyhow::Result<TestCluster> {
+        Self::start_with(n, NodeOptions::default()).await
+    }
+
+    /// Starts `n` nodes with `options` (their `join` is filled in).
+    pub async fn start_with(n: usize, options: NodeOptions) -> anyhow::Result<TestCluster> {
+        let first = Node::start_with(NodeOptions {
+            join: Vec::new(),
+            ..options.clone()
+        })
+        .await?;
+        let seed = first.hostport();
+        let mut cluster = TestCluster { nodes: vec![first] };
+        cluster.wait_members_up(1).await?;
+        let joins = (1..n).map(|_| {
+            Node::start_with(NodeOptions {
+                join: vec![seed.clone()],
+                ..options.clone()
+            })
+        });
+        for node in futures::future::join_all(joins).await {
+            cluster.nodes.push(node?);
+        }
+        cluster.wait_members_up(n).await?;
+        Ok(cluster)
+    }
+
+    /// Waits until every running node lists `n` members, all up.
+    pub async fn wait_members_up(&self, n: usize) -> anyhow::Result<()> {
+        for node in self.nodes.iter().filter(|n| n.pid().is_some()) {
+            let addr = node.addr();
+            wait_until(
+                &format!("{} to see {n} members up", node.name),
+                TIMEOUT,
+                || {
+                    let addr = addr.clone();
+                    async move {
+                        let mut c = ClusterClient::new(connect(&addr).await.ok()?);
+                        let nodes = c.nodes(NodesRequest {}).await.ok()?.into_inner().nodes;
+                        let up = nodes
+                            .iter()
+                            .filter(|m| m.state == NodeState::Up as i32)
+                            .count();
+                        (nodes.len() == n && up == n).then_some(())
+                    }
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// What `node` says about the members.
+    pub async fn members(&self, node: usize) -> anyhow::Result<Vec<NodeInfo>> {
+        Ok(self.nodes[node]
+            .cluster()
+            .await?
+            .nodes(NodesRequest {})
+            .await?
+            .into_inner()
+            .nodes)
+    }
+
+    /// Index of the store's leader, once the first running node reports a
+    /// leader that is running.
+    pub async fn leader(&self) -> anyhow::Result<usize> {
+        let asker = self
+            .nodes
+            .iter()
+            .position(|n| n.pid().is_some())
+            .context("no node runs")?;
+        wait_until("a running store leader", TIMEOUT, || async {
+            let members = self.members(asker).await.ok()?;
+            let name = members.iter().find(|m| m.store_leader)?.name.clone();
+            self.nodes
+                .iter()
+                .position(|n| n.name == name && n.pid().is_some())
+        })
+        .await
     }
 }
 

@@ -75,6 +75,7 @@ impl Cluster for ClusterApi {
                     error: "node is down".into(),
                 });
             }
+            (info.store_leader, info.store_voter) = cluster.store_role(m.slot);
             reply.nodes.push(info);
         }
         if reply.nodes.iter().all(|n| n.slot as u64 != cluster.slot) {

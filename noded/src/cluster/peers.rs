@@ -32,6 +32,8 @@ pub struct PeerLoad {
 pub struct Peers {
     /// This node's slot.
     pub me: u64,
+    /// The address connections to peers come from (the listen IP).
+    local_ip: Option<std::net::IpAddr>,
     state: watch::Receiver<ClusterState>,
     /// Live peers by slot, replaced by the gossip task; held only to copy.
     live: RwLock<HashMap<u64, PeerLoad>>,
@@ -39,10 +41,16 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// A directory for node `me`, reading members from `state`.
-    pub fn new(me: u64, state: watch::Receiver<ClusterState>) -> Self {
+    /// A directory for node `me`, reading members from `state`;
+    /// connections to peers come from `local_ip`.
+    pub fn new(
+        me: u64,
+        local_ip: Option<std::net::IpAddr>,
+        state: watch::Receiver<ClusterState>,
+    ) -> Self {
         Peers {
             me,
+            local_ip,
             state,
             live: RwLock::new(HashMap::new()),
             channels: DashMap::new(),
@@ -100,7 +108,7 @@ impl Peers {
         if let Some(c) = self.channels.get(addr) {
             return Ok(c.clone());
         }
-        let channel = proto::connect_lazy(addr, PEER_CONNECT_TIMEOUT)?;
+        let channel = proto::connect_lazy(addr, PEER_CONNECT_TIMEOUT, self.local_ip)?;
         self.channels.insert(addr.to_string(), channel.clone());
         Ok(channel)
     }

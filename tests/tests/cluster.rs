@@ -1,0 +1,322 @@
+//! Many noded as one cluster: membership with distinct slots, requests for
+//! any PID from any node, List over all nodes, `@any` placement, failures of
+//! the store's leader and of nodes, isolation, duplicate names.
+
+use std::collections::{HashMap, HashSet};
+
+use proto::v1::{ListRequest, NodeState, OutputStream, ProcessState, SpawnRequest};
+use tests::{
+    Node, NodeOptions, TIMEOUT, TestCluster, get, read_output, request, signal, state, wait,
+    wait_until,
+};
+use tonic::Code;
+
+/// Spawns `argv` on `node` (a name, "" or "@any") through `via`.
+async fn spawn_on(
+    cluster: &TestCluster,
+    via: usize,
+    node: &str,
+    argv: &[&str],
+) -> anyhow::Result<proto::v1::ProcessInfo> {
+    let req = SpawnRequest {
+        node: node.to_string(),
+        ..request(argv)
+    };
+    Ok(cluster.nodes[via]
+        .client()
+        .await?
+        .spawn(req)
+        .await?
+        .into_inner())
+}
+
+async fn wait_state(
+    cluster: &TestCluster,
+    via: usize,
+    name: &str,
+    wanted: NodeState,
+) -> anyhow::Result<()> {
+    wait_until(&format!("{name} to be {wanted:?}"), TIMEOUT, || async {
+        let members = cluster.members(via).await.ok()?;
+        members
+            .iter()
+            .any(|m| m.name == name && m.state == wanted as i32)
+            .then_some(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn three_nodes_see_each_other_with_distinct_slots() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    for i in 0..3 {
+        let members = cluster.members(i).await?;
+        let slots: HashSet<u32> = members.iter().map(|m| m.slot).collect();
+        assert_eq!(slots.len(), 3, "{members:?}");
+        let names: HashSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        for node in &cluster.nodes {
+            assert!(names.contains(node.name.as_str()));
+        }
+        assert!(members.iter().all(|m| m.state == NodeState::Up as i32));
+        assert_eq!(members.iter().filter(|m| m.store_leader).count(), 1);
+    }
+    // The first nodes up to three are the store's voters.
+    wait_until("three voters", TIMEOUT, || async {
+        let members = cluster.members(0).await.ok()?;
+        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn any_pid_is_served_from_any_node() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let members = cluster.members(0).await?;
+    let slot_of: HashMap<String, u32> = members.iter().map(|m| (m.name.clone(), m.slot)).collect();
+
+    // Spawn on each node from each node.
+    let mut pids = Vec::new();
+    for via in 0..3 {
+        for target in &cluster.nodes {
+            let script = format!("echo from-{}; exec sleep 1000", target.name);
+            let p = spawn_on(&cluster, via, &target.name, &["sh", "-c", &script]).await?;
+            assert_eq!(p.node, target.name);
+            assert_eq!(
+                p.pid as u32 / 10_000_000,
+                slot_of[&target.name],
+                "the pid's slot names its node"
+            );
+            pids.push((p.pid, target.name.clone()));
+        }
+    }
+
+    // List from any node shows all of them with the right node.
+    for via in 0..3 {
+        let listed = cluster.nodes[via]
+            .client()
+            .await?
+            .list(ListRequest::default())
+            .await?
+            .into_inner();
+        assert!(listed.unreachable.is_empty(), "{:?}", listed.unreachable);
+        let seen: HashMap<i32, String> = listed
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.node.clone()))
+            .collect();
+        for (pid, node) in &pids {
+            assert_eq!(seen.get(pid), Some(node), "node {via} lists {pid}");
+        }
+        let one = ListRequest {
+            node: cluster.nodes[2].name.clone(),
+            ..ListRequest::default()
+        };
+        let only = cluster.nodes[via]
+            .client()
+            .await?
+            .list(one)
+            .await?
+            .into_inner();
+        assert!(
+            only.processes
+                .iter()
+                .all(|p| p.node == cluster.nodes[2].name)
+        );
+        assert_eq!(only.processes.len(), 3);
+    }
+
+    // Get, output, kill and wait from a node that does not own the pid.
+    for (pid, node) in &pids {
+        let owner = cluster
+            .nodes
+            .iter()
+            .position(|n| &n.name == node)
+            .expect("ours");
+        let via = (owner + 1) % 3;
+        let mut c = cluster.nodes[via].client().await?;
+        let info = get(&mut c, *pid).await?;
+        assert_eq!(
+            (info.node.as_str(), state(&info)),
+            (node.as_str(), ProcessState::Running)
+        );
+        let out =
+            tests::wait_for_stdout(&c, *pid, |o| (!o.is_empty()).then(|| o.to_string())).await?;
+        assert_eq!(out, format!("from-{node}\n"));
+        signal(&mut c, *pid, libc::SIGTERM).await?;
+        let done = wait(&mut c, *pid).await?;
+        assert_eq!(
+            (state(&done), done.signal),
+            (ProcessState::Killed, Some(libc::SIGTERM))
+        );
+        assert_eq!(
+            read_output(&mut c, *pid, OutputStream::Stdout).await?,
+            out.as_bytes()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn any_spreads_processes_over_the_nodes() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let mut per_node: HashMap<String, usize> = HashMap::new();
+    for i in 0..30 {
+        let p = spawn_on(&cluster, i % 3, "@any", &["sleep", "1000"]).await?;
+        *per_node.entry(p.node).or_default() += 1;
+    }
+    assert_eq!(per_node.len(), 3, "{per_node:?}");
+    assert!(
+        per_node.values().all(|n| *n >= 5),
+        "30 processes spread unevenly: {per_node:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn killing_the_store_leader_keeps_the_cluster_working() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    wait_until("three voters", TIMEOUT, || async {
+        let members = cluster.members(0).await.ok()?;
+        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
+    })
+    .await?;
+    let leader = cluster.leader().await?;
+    let old_leader = cluster.nodes[leader].name.clone();
+    cluster.nodes[leader].crash()?;
+    let survivor = (leader + 1) % 3;
+
+    let new_leader = cluster.leader().await?;
+    assert_ne!(cluster.nodes[new_leader].name, old_leader);
+    // Joins and spawns work again.
+    let seed = cluster.nodes[survivor].hostport();
+    let newcomer = Node::start_with(NodeOptions {
+        join: vec![seed],
+        ..NodeOptions::default()
+    })
+    .await?;
+    wait_state(&cluster, survivor, &newcomer.name, NodeState::Up).await?;
+    let p = spawn_on(&cluster, survivor, &newcomer.name, &["true"]).await?;
+    assert_eq!(
+        wait(&mut cluster.nodes[survivor].client().await?, p.pid)
+            .await?
+            .exit_code,
+        Some(0)
+    );
+    let p = spawn_on(&cluster, survivor, "", &["true"]).await?;
+    assert_eq!(p.node, cluster.nodes[survivor].name);
+    cluster.nodes.push(newcomer);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_node_is_marked_down_and_comes_back_with_its_slot() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    let victim = 2;
+    let name = cluster.nodes[victim].name.clone();
+    let before = spawn_on(&cluster, 0, &name, &["sleep", "1000"]).await?;
+    let slot = before.pid as u32 / 10_000_000;
+
+    cluster.nodes[victim].crash()?;
+    wait_state(&cluster, 0, &name, NodeState::Down).await?;
+    let mut c = cluster.nodes[0].client().await?;
+    let err = get(&mut c, before.pid).await.expect_err("its node is down");
+    let status = err.downcast_ref::<tonic::Status>().expect("a grpc status");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(status.message().contains(&name), "{}", status.message());
+    let err = c
+        .spawn(SpawnRequest {
+            node: name.clone(),
+            ..request(&["true"])
+        })
+        .await
+        .expect_err("down");
+    assert_eq!(err.code(), Code::Unavailable);
+    let listed = c.list(ListRequest::default()).await?.into_inner();
+    assert!(
+        listed.unreachable.iter().any(|u| u.node == name),
+        "{:?}",
+        listed.unreachable
+    );
+
+    cluster.nodes[victim].restart().await?;
+    wait_state(&cluster, 0, &name, NodeState::Up).await?;
+    let members = cluster.members(0).await?;
+    assert_eq!(
+        members.iter().find(|m| m.name == name).map(|m| m.slot),
+        Some(slot)
+    );
+    let lost = get(&mut c, before.pid).await?;
+    assert_eq!(state(&lost), ProcessState::Lost);
+    let after = spawn_on(&cluster, 0, &name, &["true"]).await?;
+    assert_eq!(after.pid as u32 / 10_000_000, slot);
+    assert!(
+        after.pid > before.pid,
+        "no pid is given twice: {} then {}",
+        before.pid,
+        after.pid
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_duplicate_name_is_refused() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(2).await?;
+    let dir = tempfile::tempdir()?;
+    let out = std::process::Command::new(tests::binary("noded"))
+        .args([
+            "--name",
+            &cluster.nodes[1].name,
+            "--listen",
+            "127.0.0.1:0",
+            "--join",
+            &cluster.nodes[0].hostport(),
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .output()?;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already a member"), "{stderr}");
+    assert_eq!(cluster.members(0).await?.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn five_nodes_have_five_voters_and_survive_losing_the_leader() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(5).await?;
+    wait_until("five voters", TIMEOUT, || async {
+        let members = cluster.members(0).await.ok()?;
+        (members.iter().filter(|m| m.store_voter).count() == 5).then_some(())
+    })
+    .await?;
+    for i in 0..5 {
+        let slots: HashSet<u32> = cluster.members(i).await?.iter().map(|m| m.slot).collect();
+        assert_eq!(slots.len(), 5);
+    }
+    let leader = cluster.leader().await?;
+    cluster.nodes[leader].crash()?;
+    let survivor = (leader + 1) % 5;
+    cluster.leader().await?;
+    for target in 0..5 {
+        if target == leader {
+            continue;
+        }
+        let p = spawn_on(
+            &cluster,
+            survivor,
+            &cluster.nodes[target].name.clone(),
+            &["true"],
+        )
+        .await?;
+        assert_eq!(
+            wait(&mut cluster.nodes[survivor].client().await?, p.pid)
+                .await?
+                .exit_code,
+            Some(0)
+        );
+    }
+    Ok(())
+}
