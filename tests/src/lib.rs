@@ -340,18 +340,27 @@ impl TestCluster {
 
     /// Starts `n` nodes with `options` (their `join` is filled in).
     pub async fn start_with(n: usize, options: NodeOptions) -> anyhow::Result<TestCluster> {
+        Self::start_each(n, |_| options.clone()).await
+    }
+
+    /// Starts `n` nodes, node `i` with `options(i)` (their `join` is filled
+    /// in: the first founds the cluster, the others join it).
+    pub async fn start_each(
+        n: usize,
+        options: impl Fn(usize) -> NodeOptions,
+    ) -> anyhow::Result<TestCluster> {
         let first = Node::start_with(NodeOptions {
             join: Vec::new(),
-            ..options.clone()
+            ..options(0)
         })
         .await?;
         let seed = first.hostport();
         let mut cluster = TestCluster { nodes: vec![first] };
         cluster.wait_members_up(1).await?;
-        let joins = (1..n).map(|_| {
+        let joins = (1..n).map(|i| {
             Node::start_with(NodeOptions {
                 join: vec![seed.clone()],
-                ..options.clone()
+                ..options(i)
             })
         });
         for node in futures::future::join_all(joins).await {
@@ -414,6 +423,71 @@ impl TestCluster {
         })
         .await
     }
+}
+
+/// A network namespace made for one test (deleted on drop), with loopback
+/// up, in which nodes listen on distinct 127.0.0.x addresses and an address
+/// can be cut off and healed.
+pub struct Netns {
+    /// Its name.
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates the namespace. Routing rules are arranged so that
+    /// [`Netns::isolate`] rules are consulted before the local table.
+    pub fn create() -> anyhow::Result<Netns> {
+        let name = format!(
+            "nefele-t{}-{}",
+            std::process::id(),
+            NEXT_NODE.fetch_add(1, Ordering::Relaxed)
+        );
+        run_ip(&["netns", "add", &name])?;
+        let ns = Netns { name };
+        ns.exec(&["ip", "link", "set", "lo", "up"])?;
+        ns.exec(&["ip", "rule", "add", "pref", "100", "lookup", "local"])?;
+        ns.exec(&["ip", "rule", "del", "pref", "0", "lookup", "local"])?;
+        Ok(ns)
+    }
+
+    fn exec(&self, argv: &[&str]) -> anyhow::Result<()> {
+        let mut args = vec!["netns", "exec", &self.name];
+        args.extend_from_slice(argv);
+        run_ip(&args)
+    }
+
+    /// Cuts `ip` off: nothing is delivered to or from it.
+    pub fn isolate(&self, ip: &str) -> anyhow::Result<()> {
+        self.exec(&["ip", "rule", "add", "pref", "10", "from", ip, "prohibit"])?;
+        self.exec(&["ip", "rule", "add", "pref", "10", "to", ip, "prohibit"])
+    }
+
+    /// Undoes [`Netns::isolate`].
+    pub fn heal(&self, ip: &str) -> anyhow::Result<()> {
+        self.exec(&["ip", "rule", "del", "pref", "10", "from", ip, "prohibit"])?;
+        self.exec(&["ip", "rule", "del", "pref", "10", "to", ip, "prohibit"])
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = run_ip(&["netns", "del", &self.name]);
+    }
+}
+
+fn run_ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("cannot run ip (iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// Host processes whose environment contains the entry `marker` exactly.

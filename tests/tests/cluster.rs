@@ -320,3 +320,81 @@ async fn five_nodes_have_five_voters_and_survive_losing_the_leader() -> anyhow::
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_isolated_node_is_marked_down_and_comes_back_when_healed() -> anyhow::Result<()> {
+    let netns = tests::Netns::create()?;
+    let ip = |i: usize| format!("127.0.0.{}", i + 2);
+    let cluster = TestCluster::start_each(3, |i| NodeOptions {
+        ip: Some(ip(i)),
+        netns: Some(netns.name.clone()),
+        ..NodeOptions::default()
+    })
+    .await?;
+    let name = cluster.nodes[2].name.clone();
+    let p = spawn_on(&cluster, 0, &name, &["sleep", "1000"]).await?;
+
+    netns.isolate(&ip(2))?;
+    wait_state(&cluster, 0, &name, NodeState::Down).await?;
+    let err = get(&mut cluster.nodes[0].client().await?, p.pid)
+        .await
+        .expect_err("cut off");
+    let status = err.downcast_ref::<tonic::Status>().expect("a grpc status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    // The majority side still works.
+    let q = spawn_on(&cluster, 0, &cluster.nodes[1].name.clone(), &["true"]).await?;
+    wait(&mut cluster.nodes[0].client().await?, q.pid).await?;
+
+    netns.heal(&ip(2))?;
+    wait_state(&cluster, 0, &name, NodeState::Up).await?;
+    let back = get(&mut cluster.nodes[0].client().await?, p.pid).await?;
+    assert_eq!(
+        state(&back),
+        ProcessState::Running,
+        "its process ran on through the partition"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_node_stopped_with_sigterm_leaves_cleanly() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    let name = cluster.nodes[2].name.clone();
+    assert!(cluster.nodes[2].stop().await?.success());
+    wait_state(&cluster, 0, &name, NodeState::Left).await?;
+    let members = cluster.members(1).await?;
+    let left = members
+        .iter()
+        .find(|m| m.name == name)
+        .expect("still listed");
+    assert!(!left.store_voter, "a node that left is no voter");
+    let err = cluster.nodes[0]
+        .client()
+        .await?
+        .spawn(SpawnRequest {
+            node: name.clone(),
+            ..request(&["true"])
+        })
+        .await
+        .expect_err("it left");
+    assert!(err.message().contains("left"), "{}", err.message());
+    Ok(())
+}
+
+#[tokio::test]
+async fn twenty_nodes_form_a_cluster_and_list_works() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(20).await?;
+    let mut c = cluster.nodes[7].client().await?;
+    for node in &cluster.nodes {
+        c.spawn(SpawnRequest {
+            node: node.name.clone(),
+            ..request(&["sleep", "1000"])
+        })
+        .await?;
+    }
+    let listed = c.list(ListRequest::default()).await?.into_inner();
+    assert!(listed.unreachable.is_empty(), "{:?}", listed.unreachable);
+    let nodes: HashSet<&str> = listed.processes.iter().map(|p| p.node.as_str()).collect();
+    assert_eq!((listed.processes.len(), nodes.len()), (20, 20));
+    Ok(())
+}
