@@ -54,6 +54,7 @@ async fn exit_records_and_output_survive_a_restart() -> anyhow::Result<()> {
 async fn sigterm_stops_every_process_group_and_exits_zero() -> anyhow::Result<()> {
     let mut node = Node::start_with(NodeOptions {
         config: "[limits]\nstop_grace_ms = 1000\n".into(),
+        ..NodeOptions::default()
     })
     .await?;
     let mut client = node.client().await?;
@@ -247,6 +248,7 @@ async fn a_second_noded_cannot_take_the_same_data_dir() -> anyhow::Result<()> {
 async fn old_exit_records_are_pruned_with_their_output() -> anyhow::Result<()> {
     let mut node = Node::start_with(NodeOptions {
         config: "[limits]\nexit_records_max = 3\n".into(),
+        ..NodeOptions::default()
     })
     .await?;
     let mut client = node.client().await?;

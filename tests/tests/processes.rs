@@ -367,6 +367,7 @@ async fn output_is_capped_and_rotated() -> anyhow::Result<()> {
     let cap = 64 * 1024;
     let node = Node::start_with(NodeOptions {
         config: format!("[limits]\noutput_cap_bytes = {cap}\n"),
+        ..NodeOptions::default()
     })
     .await?;
     let mut client = node.client().await?;
