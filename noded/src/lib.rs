@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tokio_util::sync::CancellationToken;
 
@@ -143,7 +144,14 @@ pub async fn run(
     let tcp_server = tokio::spawn(log_failure(
         "tcp",
         server().serve_with_incoming_shutdown(
-            TcpListenerStream::new(tcp),
+            // serve_with_incoming ignores Server::tcp_nodelay: set it on each
+            // accepted connection, or Nagle holds back the end of replies.
+            TcpListenerStream::new(tcp).map(|conn| {
+                conn.and_then(|c| {
+                    c.set_nodelay(true)?;
+                    Ok(c)
+                })
+            }),
             stop_serving.clone().cancelled_owned(),
         ),
     ));

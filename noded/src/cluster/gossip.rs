@@ -39,9 +39,13 @@ pub async fn start(
     let generation = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    // chitchat's phi is the silence divided by the mean heartbeat interval;
-    // heartbeats arrive about once per gossip round.
-    let phi_threshold = (down_after.as_secs_f64() / GOSSIP_INTERVAL.as_secs_f64() / 2.0).max(2.0);
+    // chitchat's phi is the silence divided by the mean heartbeat interval.
+    // Heartbeats arrive at most one gossip interval apart (more often in
+    // larger clusters, where peers relay them), so a threshold of 2/3 of
+    // `down_after` in intervals marks a silent node down after about
+    // 2/3 of `down_after`, and never later than it.
+    let phi_threshold =
+        (down_after.as_secs_f64() / GOSSIP_INTERVAL.as_secs_f64() * 2.0 / 3.0).max(2.0);
     let config = ChitchatConfig {
         chitchat_id: ChitchatId::new(name.to_string(), generation, listen),
         cluster_id: cluster_id.to_string(),
