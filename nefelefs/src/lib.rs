@@ -1,4 +1,11 @@
-//! nefelefs: the cluster's processes as files under `/nefele` (SPEC §4).
-//!
-//! Not built yet: the nefelefs issue fills this crate with a pure filesystem
-//! model (`fs.rs`) fed by the API, and a thin FUSE adapter (`fuse.rs`).
+//! nefelefs: the cluster's processes as files under `/nefele` (SPEC §4), so
+//! `ls`, `cat`, `grep`, `tail -f` and `echo > ctl` work on every node's
+//! processes. A pure filesystem model (`fs`, rendering in `render`) is fed
+//! by a [`backend::Backend`] (the gRPC API in production) and served by a
+//! thin FUSE adapter (`fuse`); `main.rs` mounts it.
+
+pub mod backend;
+pub mod fs;
+pub mod fuse;
+pub mod mount;
+pub mod render;

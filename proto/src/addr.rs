@@ -153,6 +153,40 @@ pub fn connect_lazy(
         })
 }
 
+/// A channel to any node address that connects on first use and
+/// reconnects after failures, waiting at most `timeout` each time, and
+/// pings the node every `timeout` so a dead peer is noticed on idle
+/// streams too. For long-lived clients (nefelefs) that must keep working
+/// across node restarts.
+pub fn connect_lazy_to(addr: &Addr, timeout: Duration) -> Channel {
+    let tune = |e: Endpoint| {
+        e.connect_timeout(timeout)
+            .http2_keep_alive_interval(timeout)
+            .keep_alive_timeout(timeout)
+            .keep_alive_while_idle(true)
+    };
+    match addr {
+        Addr::Tcp(hostport) => match Endpoint::from_shared(format!("http://{hostport}")) {
+            Ok(e) => tune(e.tcp_nodelay(true)).connect_lazy(),
+            // Addr parsing already checked host:port; fall back to a
+            // channel that fails on use.
+            Err(_) => tune(Endpoint::from_static("http://invalid.invalid:1")).connect_lazy(),
+        },
+        Addr::Unix(path) => {
+            let path = path.clone();
+            tune(Endpoint::from_static("http://localhost")).connect_with_connector_lazy(
+                tower::service_fn(move |_: tonic::transport::Uri| {
+                    let path = path.clone();
+                    async move {
+                        let stream = tokio::net::UnixStream::connect(path).await?;
+                        Ok::<_, std::io::Error>(TokioIo::new(stream))
+                    }
+                }),
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

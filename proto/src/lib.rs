@@ -7,8 +7,8 @@ mod addr;
 mod gpid;
 
 pub use addr::{
-    Addr, AddrError, ConnectError, connect, connect_lazy, connect_timeout, default_addr,
-    default_socket_path,
+    Addr, AddrError, ConnectError, connect, connect_lazy, connect_lazy_to, connect_timeout,
+    default_addr, default_socket_path,
 };
 pub use gpid::{Gpid, GpidError, MAX_SERIAL, MAX_SLOT, max_serial};
 

@@ -490,6 +490,103 @@ fn run_ip(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A real nefelefs mount of a node, in a temp dir; unmounted on drop.
+pub struct Mount {
+    /// Where it is mounted.
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Mount {
+    /// Mounts the cluster as seen by `node`.
+    pub async fn start(node: &Node) -> anyhow::Result<Mount> {
+        let dir = tempfile::Builder::new().prefix("nefele-mnt-").tempdir()?;
+        let path = dir.path().join("nefele");
+        let log = std::fs::File::create(dir.path().join("nefelefs.log"))?;
+        let child = Command::new(binary("nefelefs"))
+            .arg("--addr")
+            .arg(node.addr().to_string())
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start nefelefs")?;
+        let mount = Mount {
+            path,
+            _dir: dir,
+            child: Some(child),
+        };
+        let probe = mount.path.join("proc");
+        wait_until("the mount", TIMEOUT, || {
+            let ok = is_mount_point(&mount.path) && probe.exists();
+            async move { ok.then_some(()) }
+        })
+        .await?;
+        Ok(mount)
+    }
+
+    /// nefelefs's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("nefelefs.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for nefelefs to exit.
+    pub async fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("not running")?;
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
+        wait_until("nefelefs to exit", TIMEOUT, || {
+            let status = child.try_wait().ok().flatten();
+            async move { status }
+        })
+        .await
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if is_mount_point(&self.path) {
+            let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// Whether `path` is a mount point (per /proc/self/mountinfo).
+pub fn is_mount_point(path: &std::path::Path) -> bool {
+    let wanted = path.to_string_lossy();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|info| {
+            info.lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .any(|mp| mp.replace("\\040", " ") == wanted)
+        })
+        .unwrap_or(false)
+}
+
+/// Runs a shell command line, bounded by `timeout` (coreutils), and returns
+/// (status code, stdout, stderr).
+pub fn sh(script: &str) -> anyhow::Result<(i32, String, String)> {
+    let out = Command::new("timeout")
+        .args(["30", "sh", "-c", script])
+        .output()
+        .context("cannot run sh")?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
 /// Host processes whose environment contains the entry `marker` exactly.
 pub fn host_processes_with_env(marker: &str) -> Vec<Pid> {
     let Ok(entries) = std::fs::read_dir("/proc") else {

@@ -63,11 +63,16 @@ impl Cluster for ClusterApi {
                 info.state = NodeState::Up as i32;
                 info.address = p.addr.clone();
                 info.load = Some(NodeLoad {
-                    load1: p.load1,
+                    load1: p.loadavg[0],
+                    load5: p.loadavg[1],
+                    load15: p.loadavg[2],
+                    mem_total_bytes: p.mem_total,
                     mem_available_bytes: p.mem_available,
-                    ..NodeLoad::default()
+                    cpus: p.cpus,
                 });
                 info.process_count = p.procs;
+                info.boot_time_ms = p.boot_time_ms;
+                info.started_at_ms = p.started_at_ms;
             } else {
                 info.state = NodeState::Down as i32;
                 reply.unreachable.push(UnreachableNode {

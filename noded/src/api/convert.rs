@@ -80,6 +80,7 @@ pub fn process_info(process: &Process, node: &str, with_env: bool) -> ProcessInf
                 info.cpu_time_ms = host.cpu_time_ms;
                 info.rss_bytes = host.rss_bytes;
                 info.threads = host.threads;
+                info.host_state = host.state.to_string();
             }
         }
         ProcStatus::Finished(exit) => {

@@ -176,7 +176,7 @@ impl ApiState {
             } else if let Some(p) = live.get(&m.slot) {
                 (
                     p.procs + self.cluster.recent_placements(m.slot),
-                    (p.load1 * 100.0) as u64,
+                    (p.loadavg[0] * 100.0) as u64,
                     -(p.mem_available as i64),
                 )
             } else {

@@ -67,6 +67,8 @@ pub async fn start(
     let initial = vec![
         ("slot".to_string(), slot.to_string()),
         ("addr".to_string(), listen.to_string()),
+        ("boot_ms".to_string(), hostproc::boot_time_ms().to_string()),
+        ("started_ms".to_string(), generation.to_string()),
     ];
     let handle = spawn_chitchat(config, initial, &UdpTransport).await?;
     let chitchat = handle.chitchat();
@@ -83,7 +85,11 @@ pub async fn start(
             let mut guard = chitchat.lock().await;
             let me = guard.self_node_state();
             me.set("load1", load.loadavg[0]);
+            me.set("load5", load.loadavg[1]);
+            me.set("load15", load.loadavg[2]);
+            me.set("mem_total", load.mem_total);
             me.set("mem_available", load.mem_available);
+            me.set("cpus", load.cpus);
             me.set("procs", procs);
             let me_id = guard.self_chitchat_id().clone();
             let mut live = HashMap::new();
@@ -107,7 +113,11 @@ pub async fn start(
                     peer_slot,
                     PeerLoad {
                         addr: state.get("addr").unwrap_or_default().to_string(),
-                        load1: num("load1"),
+                        loadavg: [num("load1"), num("load5"), num("load15")],
+                        mem_total: num("mem_total") as u64,
+                        cpus: num("cpus") as u32,
+                        boot_time_ms: num("boot_ms") as u64,
+                        started_at_ms: num("started_ms") as u64,
                         mem_available: num("mem_available") as u64,
                         procs: num("procs") as u32,
                     },

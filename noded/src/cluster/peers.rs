@@ -20,8 +20,16 @@ pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct PeerLoad {
     /// Its gRPC address.
     pub addr: String,
-    /// 1-minute load average.
-    pub load1: f64,
+    /// 1, 5 and 15-minute load averages.
+    pub loadavg: [f64; 3],
+    /// Total memory in bytes.
+    pub mem_total: u64,
+    /// Online CPUs.
+    pub cpus: u32,
+    /// When the machine booted, ms since the epoch.
+    pub boot_time_ms: u64,
+    /// When its noded started, ms since the epoch.
+    pub started_at_ms: u64,
     /// Free memory in bytes.
     pub mem_available: u64,
     /// Running cluster processes.

@@ -1,0 +1,183 @@
+//! Where the filesystem's data comes from: the [`Backend`] trait, and its
+//! implementation over the gRPC API with a deadline on every call, so a
+//! cluster that cannot be reached turns into EIO within seconds instead of
+//! a hang. Tests of fs.rs feed the trait from memory instead.
+
+use std::future::Future;
+use std::time::Duration;
+
+use proto::v1::cluster_client::ClusterClient;
+use proto::v1::processes_client::ProcessesClient;
+use proto::v1::{
+    GetRequest, InputChunk, ListRequest, NodeInfo, NodesRequest, OutputStream, ProcessInfo,
+    ReadOutputRequest, SignalRequest,
+};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+/// Deadline of every call that does not wait for a process.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why a filesystem operation failed; becomes an errno in fuse.rs.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FsError {
+    /// No such file, PID or node.
+    #[error("not found")]
+    NotFound,
+    /// A bad write (junk in ctl).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The process has exited (signals).
+    #[error("no such process")]
+    NoProcess,
+    /// Its stdin is closed or was never a pipe.
+    #[error("broken pipe")]
+    BrokenPipe,
+    /// Not allowed.
+    #[error("permission denied")]
+    Denied,
+    /// The cluster could not be reached or failed.
+    #[error("i/o error: {0}")]
+    Io(String),
+}
+
+impl From<Status> for FsError {
+    fn from(s: Status) -> Self {
+        match s.code() {
+            Code::NotFound if s.message().contains("already exited") => FsError::NoProcess,
+            Code::NotFound => FsError::NotFound,
+            Code::InvalidArgument => FsError::Invalid(s.message().to_string()),
+            Code::FailedPrecondition => FsError::BrokenPipe,
+            Code::PermissionDenied => FsError::Denied,
+            _ => FsError::Io(s.message().to_string()),
+        }
+    }
+}
+
+/// Result of a backend call.
+pub type FsResult<T> = Result<T, FsError>;
+
+/// What the filesystem needs from the cluster.
+pub trait Backend: Send + Sync + 'static {
+    /// Every process of the cluster.
+    fn list(&self) -> impl Future<Output = FsResult<Vec<ProcessInfo>>> + Send;
+    /// One process (with its environment if asked).
+    fn get(&self, pid: i32, with_env: bool) -> impl Future<Output = FsResult<ProcessInfo>> + Send;
+    /// Every member.
+    fn nodes(&self) -> impl Future<Output = FsResult<Vec<NodeInfo>>> + Send;
+    /// Up to `max` bytes of output from `offset`, waiting for output to
+    /// come if there is none yet; empty once the stream has ended.
+    fn read_output(
+        &self,
+        pid: i32,
+        stream: OutputStream,
+        offset: u64,
+        max: usize,
+    ) -> impl Future<Output = FsResult<Vec<u8>>> + Send;
+    /// Writes to a process's stdin.
+    fn write_input(&self, pid: i32, data: Vec<u8>) -> impl Future<Output = FsResult<()>> + Send;
+    /// Sends a signal.
+    fn signal(&self, pid: i32, signal: i32) -> impl Future<Output = FsResult<()>> + Send;
+}
+
+/// The backend over a node's API.
+#[derive(Clone)]
+pub struct ApiBackend {
+    channel: Channel,
+}
+
+impl ApiBackend {
+    /// A backend talking to the node at `addr`; it connects lazily, so the
+    /// filesystem mounts (and answers EIO) even while the node is down.
+    pub fn new(addr: &proto::Addr) -> Self {
+        ApiBackend {
+            channel: proto::connect_lazy_to(addr, CALL_TIMEOUT),
+        }
+    }
+
+    fn processes(&self) -> ProcessesClient<Channel> {
+        ProcessesClient::new(self.channel.clone())
+    }
+}
+
+fn timed<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(CALL_TIMEOUT);
+    request
+}
+
+/// Bounds a call, whatever the transport does.
+async fn bounded<T>(call: impl Future<Output = Result<T, Status>>) -> FsResult<T> {
+    match tokio::time::timeout(CALL_TIMEOUT + Duration::from_millis(500), call).await {
+        Ok(result) => result.map_err(FsError::from),
+        Err(_) => Err(FsError::Io("the cluster did not answer in time".into())),
+    }
+}
+
+impl Backend for ApiBackend {
+    async fn list(&self) -> FsResult<Vec<ProcessInfo>> {
+        let reply = bounded(self.processes().list(timed(ListRequest::default()))).await?;
+        Ok(reply.into_inner().processes)
+    }
+
+    async fn get(&self, pid: i32, with_env: bool) -> FsResult<ProcessInfo> {
+        let reply = bounded(self.processes().get(timed(GetRequest { pid, with_env }))).await?;
+        Ok(reply.into_inner())
+    }
+
+    async fn nodes(&self) -> FsResult<Vec<NodeInfo>> {
+        let mut client = ClusterClient::new(self.channel.clone());
+        let reply = bounded(client.nodes(timed(NodesRequest {}))).await?;
+        Ok(reply.into_inner().nodes)
+    }
+
+    async fn read_output(
+        &self,
+        pid: i32,
+        stream: OutputStream,
+        offset: u64,
+        max: usize,
+    ) -> FsResult<Vec<u8>> {
+        let req = ReadOutputRequest {
+            pid,
+            stream: stream as i32,
+            offset,
+            follow: true,
+        };
+        // Opening the stream is bounded; waiting for output is not (a
+        // running process may print later), but HTTP/2 keepalive notices a
+        // node that went away.
+        let mut chunks = bounded(self.processes().read_output(req))
+            .await?
+            .into_inner();
+        match chunks.message().await {
+            Ok(Some(mut chunk)) => {
+                chunk.data.truncate(max);
+                Ok(chunk.data)
+            }
+            Ok(None) => Ok(Vec::new()),
+            Err(status) => Err(FsError::from(status)),
+        }
+    }
+
+    async fn write_input(&self, pid: i32, data: Vec<u8>) -> FsResult<()> {
+        let chunk = InputChunk {
+            pid,
+            data,
+            eof: false,
+        };
+        let mut request = Request::new(futures::stream::iter([chunk]));
+        request.set_timeout(CALL_TIMEOUT);
+        bounded(self.processes().write_input(request)).await?;
+        Ok(())
+    }
+
+    async fn signal(&self, pid: i32, signal: i32) -> FsResult<()> {
+        bounded(
+            self.processes()
+                .signal(timed(SignalRequest { pid, signal })),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,314 @@
+//! The filesystem model against an in-memory backend.
+
+use std::sync::Mutex;
+
+use proto::v1::{NodeInfo, NodeState, OutputStream, ProcessInfo, ProcessState};
+
+use super::*;
+
+#[derive(Default)]
+struct Memory {
+    processes: Vec<ProcessInfo>,
+    hidden: Vec<ProcessInfo>,
+    nodes: Vec<NodeInfo>,
+    down: bool,
+    signals: Mutex<Vec<(i32, i32)>>,
+    input: Mutex<Vec<(i32, Vec<u8>)>>,
+    lists: Mutex<usize>,
+}
+
+impl Backend for Memory {
+    async fn list(&self) -> FsResult<Vec<ProcessInfo>> {
+        if self.down {
+            return Err(FsError::Io("down".into()));
+        }
+        *self.lists.lock().unwrap() += 1;
+        Ok(self.processes.clone())
+    }
+    async fn get(&self, pid: i32, with_env: bool) -> FsResult<ProcessInfo> {
+        if self.down {
+            return Err(FsError::Io("down".into()));
+        }
+        let mut p = self
+            .processes
+            .iter()
+            .chain(&self.hidden)
+            .find(|p| p.pid == pid)
+            .cloned()
+            .ok_or(FsError::NotFound)?;
+        if with_env {
+            p.env = vec!["A=1".into(), "B=2".into()];
+        }
+        Ok(p)
+    }
+    async fn nodes(&self) -> FsResult<Vec<NodeInfo>> {
+        Ok(self.nodes.clone())
+    }
+    async fn read_output(
+        &self,
+        _pid: i32,
+        stream: OutputStream,
+        offset: u64,
+        max: usize,
+    ) -> FsResult<Vec<u8>> {
+        let all: &[u8] = if stream == OutputStream::Stdout {
+            b"hello world\n"
+        } else {
+            b""
+        };
+        let start = (offset as usize).min(all.len());
+        Ok(all[start..(start + max).min(all.len())].to_vec())
+    }
+    async fn write_input(&self, pid: i32, data: Vec<u8>) -> FsResult<()> {
+        self.input.lock().unwrap().push((pid, data));
+        Ok(())
+    }
+    async fn signal(&self, pid: i32, signal: i32) -> FsResult<()> {
+        self.signals.lock().unwrap().push((pid, signal));
+        Ok(())
+    }
+}
+
+fn process(pid: i32, node: &str) -> ProcessInfo {
+    ProcessInfo {
+        pid,
+        node: node.into(),
+        argv: vec!["sleep".into(), "100".into()],
+        exe: "/usr/bin/sleep".into(),
+        cwd: "/tmp".into(),
+        state: ProcessState::Running as i32,
+        host_state: "S".into(),
+        stdout_bytes: 12,
+        uid: 1000,
+        gid: 100,
+        ..ProcessInfo::default()
+    }
+}
+
+fn fs() -> NefeleFs<Memory> {
+    NefeleFs::new(Memory {
+        processes: vec![process(10_000_001, "n1"), process(20_000_005, "n2")],
+        hidden: vec![process(10_000_009, "n1")],
+        nodes: vec![
+            NodeInfo {
+                name: "n1".into(),
+                slot: 1,
+                state: NodeState::Up as i32,
+                ..NodeInfo::default()
+            },
+            NodeInfo {
+                name: "n2".into(),
+                slot: 2,
+                state: NodeState::Up as i32,
+                ..NodeInfo::default()
+            },
+        ],
+        ..Memory::default()
+    })
+}
+
+fn names(entries: &[(u64, Kind, String)]) -> Vec<&str> {
+    entries.iter().map(|e| e.2.as_str()).collect()
+}
+
+#[test]
+fn inodes_round_trip() {
+    for e in [
+        Entry::Root,
+        Entry::ProcDir,
+        Entry::NodesDir,
+        Entry::Pid(20_000_017),
+        Entry::PidFile(20_000_017, PidFile::Ctl),
+        Entry::PidFile(i32::MAX, PidFile::Exit),
+        Entry::NodeDir(214),
+        Entry::NodeFile(3, NodeFile::Procs),
+    ] {
+        assert_eq!(Entry::from_ino(e.ino()), Some(e), "{e:?}");
+    }
+    assert_eq!(Entry::from_ino(1234 << 8), None, "not a cluster pid");
+}
+
+#[tokio::test]
+async fn the_tree_lists_processes_and_nodes() {
+    let fs = fs();
+    assert_eq!(
+        names(&fs.readdir(ROOT).await.unwrap()),
+        [".", "..", "proc", "nodes"]
+    );
+    let proc_ino = fs.lookup(ROOT, "proc").await.unwrap().ino;
+    assert_eq!(
+        names(&fs.readdir(proc_ino).await.unwrap()),
+        [".", "..", "10000001", "20000005"]
+    );
+    let pid_dir = fs.lookup(proc_ino, "20000005").await.unwrap();
+    assert_eq!((pid_dir.kind, pid_dir.uid), (Kind::Dir, 1000));
+    let files = fs.readdir(pid_dir.ino).await.unwrap();
+    assert_eq!(
+        names(&files)[2..],
+        [
+            "status", "stat", "cmdline", "environ", "node", "cwd", "exe", "stdout", "stderr",
+            "stdin", "ctl", "exit"
+        ]
+    );
+    let nodes_ino = fs.lookup(ROOT, "nodes").await.unwrap().ino;
+    assert_eq!(
+        names(&fs.readdir(nodes_ino).await.unwrap()),
+        [".", "..", "n1", "n2"]
+    );
+    let n2 = fs.lookup(nodes_ino, "n2").await.unwrap();
+    let procs = fs.lookup(n2.ino, "procs").await.unwrap();
+    let fh = fs.open(procs.ino).await.unwrap();
+    assert_eq!(fs.read(fh, 0, 4096).await.unwrap(), b"20000005\n");
+}
+
+#[tokio::test]
+async fn listings_are_cached_but_new_pids_are_found() {
+    let fs = fs();
+    fs.readdir(PROC).await.unwrap();
+    fs.readdir(PROC).await.unwrap();
+    assert_eq!(
+        *fs.backend.lists.lock().unwrap(),
+        1,
+        "one List serves both listings"
+    );
+    let found = fs.lookup(PROC, "10000009").await.unwrap();
+    assert_eq!(found.ino, Entry::Pid(10_000_009).ino());
+    assert_eq!(
+        fs.lookup(PROC, "10000077").await.unwrap_err(),
+        FsError::NotFound
+    );
+    assert_eq!(
+        fs.lookup(PROC, "self").await.unwrap_err(),
+        FsError::NotFound
+    );
+    assert_eq!(
+        fs.lookup(PROC, "1234").await.unwrap_err(),
+        FsError::NotFound
+    );
+}
+
+#[tokio::test]
+async fn generated_files_are_snapshots_of_linux_layouts() {
+    let fs = fs();
+    let pid = 20_000_005;
+    let read_all = async |f: PidFile| {
+        let fh = fs.open(Entry::PidFile(pid, f).ino()).await.unwrap();
+        let bytes = fs.read(fh, 0, 1 << 16).await.unwrap();
+        fs.release(fh);
+        bytes
+    };
+    let status = String::from_utf8(read_all(PidFile::Status).await).unwrap();
+    assert!(status.contains("State:\tS (sleeping)\n") && status.contains("Node:\tn2\n"));
+    assert!(
+        String::from_utf8(read_all(PidFile::Stat).await)
+            .unwrap()
+            .starts_with("20000005 (sleep) S ")
+    );
+    assert_eq!(read_all(PidFile::Cmdline).await, b"sleep\x00100\x00");
+    assert_eq!(read_all(PidFile::Environ).await, b"A=1\0B=2\0");
+    assert_eq!(read_all(PidFile::Node).await, b"n2\n");
+    assert_eq!(read_all(PidFile::Exit).await, b"");
+    assert_eq!(read_all(PidFile::Stdout).await, b"hello world\n");
+    assert_eq!(
+        fs.readlink(Entry::PidFile(pid, PidFile::Cwd).ino())
+            .await
+            .unwrap(),
+        "/tmp"
+    );
+    let attr = fs
+        .getattr(Entry::PidFile(pid, PidFile::Status).ino())
+        .await
+        .unwrap();
+    assert_eq!(
+        (attr.size, attr.perm),
+        (0, 0o444),
+        "generated files are size 0, as /proc"
+    );
+    let out = fs
+        .getattr(Entry::PidFile(pid, PidFile::Stdout).ino())
+        .await
+        .unwrap();
+    assert_eq!(out.size, 12, "output files report what was captured");
+}
+
+#[tokio::test]
+async fn ctl_and_stdin_take_writes_and_refuse_junk() {
+    let fs = fs();
+    let pid = 10_000_001;
+    let ctl = fs
+        .open(Entry::PidFile(pid, PidFile::Ctl).ino())
+        .await
+        .unwrap();
+    for (cmd, sig) in [
+        ("stop\n", libc::SIGSTOP),
+        ("cont", libc::SIGCONT),
+        ("term\n", libc::SIGTERM),
+        ("signal 10\n", 10),
+        ("signal SIGUSR2\n", libc::SIGUSR2),
+        ("signal hup\n", libc::SIGHUP),
+        ("kill\n", libc::SIGKILL),
+    ] {
+        assert_eq!(fs.write(ctl, cmd.as_bytes()).await.unwrap(), cmd.len());
+        assert_eq!(
+            fs.backend.signals.lock().unwrap().pop(),
+            Some((pid, sig)),
+            "{cmd}"
+        );
+    }
+    for junk in [
+        "nonsense\n",
+        "signal\n",
+        "signal 99\n",
+        "signal NOPE\n",
+        "kill now\n",
+        "\n",
+        "\u{0}",
+    ] {
+        assert!(
+            matches!(
+                fs.write(ctl, junk.as_bytes()).await,
+                Err(FsError::Invalid(_))
+            ),
+            "{junk:?}"
+        );
+    }
+    assert!(
+        fs.backend.signals.lock().unwrap().is_empty(),
+        "junk sends nothing"
+    );
+    assert!(matches!(
+        fs.read(ctl, 0, 10).await,
+        Err(FsError::Invalid(_))
+    ));
+
+    let stdin = fs
+        .open(Entry::PidFile(pid, PidFile::Stdin).ino())
+        .await
+        .unwrap();
+    fs.write(stdin, b"hello\n").await.unwrap();
+    assert_eq!(
+        fs.backend.input.lock().unwrap().as_slice(),
+        [(pid, b"hello\n".to_vec())]
+    );
+    let status = fs
+        .open(Entry::PidFile(pid, PidFile::Status).ino())
+        .await
+        .unwrap();
+    assert!(matches!(
+        fs.write(status, b"x").await,
+        Err(FsError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_is_an_io_error() {
+    let fs = NefeleFs::new(Memory {
+        down: true,
+        ..Memory::default()
+    });
+    assert!(matches!(fs.readdir(PROC).await, Err(FsError::Io(_))));
+    assert!(matches!(
+        fs.lookup(PROC, "10000001").await,
+        Err(FsError::Io(_))
+    ));
+}

@@ -1,0 +1,67 @@
+//! Mounting: clearing a stale mount left by a crash at the mount point,
+//! refusing to stack on a live one, and the FUSE session settings.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use fuser::{Config, MountOption, SessionACL};
+
+/// The mount options nefelefs uses: named `nefele` (type `fuse.nefelefs`),
+/// readable by every user when mounted by root.
+pub fn config() -> Config {
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("nefele".into()),
+        MountOption::Subtype("nefelefs".into()),
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::NoExec,
+    ];
+    if nix::unistd::geteuid().is_root() {
+        config.acl = SessionACL::All;
+    }
+    config.n_threads = Some(2);
+    config
+}
+
+/// Whether `path` is a mount point, per /proc/self/mountinfo.
+fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let wanted = path.to_string_lossy();
+    // Field 5 is the mount point (with spaces escaped as \040).
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|mp| mp.replace("\\040", " ") == wanted)
+}
+
+/// Makes `mountpoint` ready: creates it if missing, lazily unmounts a dead
+/// FUSE mount left by a crash (ENOTCONN), and refuses a live mount.
+pub fn prepare(mountpoint: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(mountpoint) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            tracing::warn!(mountpoint = %mountpoint.display(), "clearing a stale mount left by a crash");
+            nix::mount::umount2(mountpoint, nix::mount::MntFlags::MNT_DETACH).with_context(
+                || format!("cannot clear the stale mount at {}", mountpoint.display()),
+            )?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(mountpoint)
+                .with_context(|| format!("cannot create mount point {}", mountpoint.display()))?;
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot use mount point {}", mountpoint.display()));
+        }
+        Ok(m) if !m.is_dir() => bail!("mount point {} is not a directory", mountpoint.display()),
+        Ok(_) if is_mounted(mountpoint) => {
+            bail!(
+                "something is already mounted at {} (unmount it first)",
+                mountpoint.display()
+            )
+        }
+        Ok(_) => {}
+    }
+    Ok(())
+}

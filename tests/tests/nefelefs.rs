@@ -1,0 +1,256 @@
+//! nefelefs mounted for real over a real two-node cluster, used with real
+//! tools: ls, cat, tr, grep, tail -f, echo into stdin and ctl, Python's
+//! parsing of Linux /proc layouts.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proto::v1::{ListRequest, ProcessState, SpawnRequest, StdinMode};
+use tests::{Mount, TIMEOUT, TestCluster, get, request, sh, state, wait, wait_for_state};
+
+/// Spawns on node `on` (by name) through node 0.
+async fn spawn_on(
+    cluster: &TestCluster,
+    on: usize,
+    argv: &[&str],
+    stdin: bool,
+) -> anyhow::Result<proto::v1::ProcessInfo> {
+    let mut req = SpawnRequest {
+        node: cluster.nodes[on].name.clone(),
+        ..request(argv)
+    };
+    if stdin {
+        req.stdin = StdinMode::Pipe as i32;
+    }
+    Ok(cluster.nodes[0]
+        .client()
+        .await?
+        .spawn(req)
+        .await?
+        .into_inner())
+}
+
+/// A parser written for Linux /proc: status is `Key:\tvalue` lines, stat
+/// is 52 fields with the comm in parentheses.
+const PARSE_PROC: &str = r#"
+import sys
+status = dict(line.rstrip("\n").split(":\t", 1) for line in open(sys.argv[1] + "/status"))
+stat = open(sys.argv[1] + "/stat").read()
+comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+rest = stat[stat.rindex(")") + 2 :].split()
+assert len(rest) + 2 == 52, len(rest)
+assert int(stat.split(" ", 1)[0]) == int(status["Pid"])
+assert comm == status["Name"], (comm, status["Name"])
+assert rest[0] == status["State"][0]
+print(status["Pid"], status["Name"], status["State"][0], status["Node"], rest[19], int(rest[21]) >= 0)
+"#;
+
+#[tokio::test]
+async fn standard_tools_read_the_cluster() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(2).await?;
+    let local = spawn_on(&cluster, 0, &["sleep", "1000"], false).await?;
+    let remote = spawn_on(&cluster, 1, &["sleep", "2000"], false).await?;
+    let mount = Mount::start(&cluster.nodes[0]).await?;
+    let proc = mount.path.join("proc");
+    let p = proc.display();
+
+    // ls lists the PIDs that List returns.
+    let listed = cluster.nodes[0]
+        .client()
+        .await?
+        .list(ListRequest::default())
+        .await?
+        .into_inner();
+    let want: HashSet<String> = listed.processes.iter().map(|p| p.pid.to_string()).collect();
+    let (code, out, err) = sh(&format!("ls {p}"))?;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().map(str::to_string).collect::<HashSet<_>>(),
+        want
+    );
+
+    // status and stat parse as Linux formats.
+    for info in [&local, &remote] {
+        let (code, out, err) = sh(&format!("python3 -c '{PARSE_PROC}' {p}/{}", info.pid))?;
+        assert_eq!(code, 0, "{err}\n{}", mount.log());
+        let fields: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(
+            fields[..4],
+            [
+                info.pid.to_string().as_str(),
+                "sleep",
+                "S",
+                info.node.as_str()
+            ]
+        );
+    }
+
+    // cmdline, grep over every process, node, exit, cwd.
+    let (_, out, _) = sh(&format!("cat {p}/{}/cmdline | tr '\\0' ' '", remote.pid))?;
+    assert_eq!(out, "sleep 2000 ");
+    let (code, out, _) = sh(&format!("grep -l 2000 {p}/*/cmdline"))?;
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("{p}/{}/cmdline", remote.pid).as_str())
+    );
+    let (_, out, _) = sh(&format!("cat {p}/{}/node", remote.pid))?;
+    assert_eq!(out.trim(), cluster.nodes[1].name);
+    let (_, out, _) = sh(&format!("readlink {p}/{}/cwd", remote.pid))?;
+    assert_eq!(out.trim(), "/");
+    let (_, out, _) = sh(&format!("ls {}/nodes", mount.path.display()))?;
+    let nodes: HashSet<&str> = out.lines().collect();
+    assert_eq!(
+        nodes,
+        cluster.nodes.iter().map(|n| n.name.as_str()).collect()
+    );
+    let (_, out, _) = sh(&format!(
+        "cat {}/nodes/{}/procs",
+        mount.path.display(),
+        cluster.nodes[1].name
+    ))?;
+    assert_eq!(out, format!("{}\n", remote.pid));
+
+    // An unknown PID is ENOENT.
+    let (code, _, err) = sh(&format!("cat {p}/10000999/status"))?;
+    assert!(
+        code != 0 && err.contains("No such file or directory"),
+        "{err}"
+    );
+    let (code, _, err) = sh(&format!("cat {p}/20000999/status"))?;
+    assert!(
+        code != 0 && err.contains("No such file or directory"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn stdin_ctl_and_stdout_work_on_remote_processes() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(2).await?;
+    let mount = Mount::start(&cluster.nodes[0]).await?;
+    let p = mount.path.join("proc");
+    let p = p.display();
+    let mut c = cluster.nodes[0].client().await?;
+
+    // echo into stdin reaches a remote cat.
+    let cat = spawn_on(&cluster, 1, &["cat"], true).await?;
+    let (code, _, err) = sh(&format!("echo hello > {p}/{}/stdin", cat.pid))?;
+    assert_eq!(code, 0, "{err}");
+    let out = tests::wait_for_stdout(&c, cat.pid, |o| (o == "hello\n").then_some(())).await;
+    assert!(out.is_ok(), "cat did not echo: {out:?}");
+
+    // ctl: stop, cont, kill; junk is EINVAL.
+    let sleeper = spawn_on(&cluster, 1, &["sleep", "1000"], false).await?;
+    let ctl = format!("{p}/{}/ctl", sleeper.pid);
+    assert_eq!(sh(&format!("echo stop > {ctl}"))?.0, 0);
+    wait_for_state(&c, sleeper.pid, ProcessState::Stopped).await?;
+    let (_, status, _) = sh(&format!("grep State {p}/{}/status", sleeper.pid))?;
+    assert_eq!(status.trim(), "State:\tT (stopped)");
+    assert_eq!(sh(&format!("echo cont > {ctl}"))?.0, 0);
+    wait_for_state(&c, sleeper.pid, ProcessState::Running).await?;
+    // coreutils echo reports the errno (dash's builtin only says "I/O error").
+    let (code, _, err) = sh(&format!("/bin/echo nonsense > {ctl}"))?;
+    assert!(
+        code != 0 && err.contains("Invalid argument"),
+        "{code} {err}"
+    );
+    assert_eq!(
+        state(&get(&mut c, sleeper.pid).await?),
+        ProcessState::Running,
+        "junk did nothing"
+    );
+    assert_eq!(sh(&format!("echo kill > {ctl}"))?.0, 0);
+    let done = wait(&mut c, sleeper.pid).await?;
+    assert_eq!(done.signal, Some(9));
+    let (_, exit, _) = sh(&format!("cat {p}/{}/exit", sleeper.pid))?;
+    assert_eq!(exit, "killed 9\n");
+
+    // tail -f follows a remote process's stdout.
+    let talker = spawn_on(
+        &cluster,
+        1,
+        &["sh", "-c", "echo first; read go; echo later; read end"],
+        true,
+    )
+    .await?;
+    let mut tail = Command::new("timeout")
+        .args(["60", "tail", "-f"])
+        .arg(format!("{p}/{}/stdout", talker.pid))
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let lines = BufReader::new(tail.stdout.take().expect("piped")).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(TIMEOUT);
+    // Only now, with tail waiting at the end, does the process print more.
+    assert_eq!(sh(&format!("echo go > {p}/{}/stdin", talker.pid))?.0, 0);
+    let later = rx.recv_timeout(TIMEOUT);
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert_eq!(
+        (first.as_deref(), later.as_deref()),
+        (Ok("first"), Ok("later"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dead_node_gives_eio_quickly_and_sigterm_unmounts() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(2).await?;
+    let remote = spawn_on(&cluster, 1, &["sleep", "1000"], false).await?;
+    let mut mount = Mount::start(&cluster.nodes[0]).await?;
+    let p = mount.path.join("proc");
+    let p = p.display();
+    assert_eq!(
+        sh(&format!("cat {p}/{}/status > /dev/null", remote.pid))?.0,
+        0
+    );
+
+    cluster.nodes[1].crash()?;
+    let started = Instant::now();
+    let (code, _, err) = sh(&format!("cat {p}/{}/status", remote.pid))?;
+    assert!(
+        code != 0 && err.contains("Input/output error"),
+        "{code} {err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // The mount's own node gone: EIO too, not a hang.
+    let local = spawn_on(&cluster, 0, &["true"], false).await?;
+    cluster.nodes[0].crash()?;
+    let started = Instant::now();
+    let (code, _, err) = sh(&format!("cat {p}/{}/status", local.pid))?;
+    assert!(
+        code != 0 && err.contains("Input/output error"),
+        "{code} {err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    let (code, _, err) = sh(&format!("ls {p}"))?;
+    assert!(
+        code != 0 && err.contains("Input/output error"),
+        "{code} {err}"
+    );
+
+    assert!(mount.stop().await?.success(), "{}", mount.log());
+    assert!(
+        !tests::is_mount_point(&mount.path),
+        "the mount is gone after SIGTERM"
+    );
+    Ok(())
+}
