@@ -10,6 +10,11 @@
 //! - Generated files are rendered when opened (a snapshot) and read with
 //!   direct I/O at size 0, as Linux's /proc; `stdout`/`stderr` report the
 //!   bytes captured so far, and a read at the end waits for more.
+//! - For unmodified procps (docs/procps.md) `proc/` also has the global
+//!   files the tools read (`stat`, `uptime`, `meminfo`, ...) with
+//!   cluster-wide values, `task/<tid>/`, `statm`, `comm`, `ctty`; and
+//!   `self`, `thread-self` and the caller's own PID are symlinks into the
+//!   host's real /proc, bound at [`DEFAULT_HOST_PROC`] by the helper.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +36,60 @@ pub const LIST_TTL: Duration = Duration::from_secs(1);
 pub const ROOT: u64 = 1;
 const PROC: u64 = 2;
 const NODES: u64 = 3;
+const SELF: u64 = 4;
+const THREAD_SELF: u64 = 5;
+const SYS: u64 = 6;
+const SYS_KERNEL: u64 = 7;
+const GLOBAL_BASE: u64 = 16;
+const SYS_FILE_BASE: u64 = 32;
 const NODE_BASE: u64 = 1 << 48;
+const HOST_PID_BASE: u64 = 1 << 47;
+const TASK_DIR: u64 = 0x40;
+const TASK: u64 = 0x80;
+
+/// Where the host's real /proc is bound inside the namespace the helper
+/// (`nefele-proc-exec`) makes; `self` and the caller's PID point there.
+pub const DEFAULT_HOST_PROC: &str = "/run/nefele/hostproc";
+
+/// Global files of `proc/`, as the tools read them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GlobalFile {
+    /// `btime` is the cluster's boot time (the earliest node's).
+    Stat,
+    /// Seconds since the cluster's boot time.
+    Uptime,
+    /// Memory of all nodes that are up, summed.
+    Meminfo,
+    /// Load of all nodes that are up, summed; process counts of the cluster.
+    Loadavg,
+    /// The mount host's CPUs.
+    Cpuinfo,
+}
+
+const GLOBAL_FILES: [(GlobalFile, &str); 5] = [
+    (GlobalFile::Stat, "stat"),
+    (GlobalFile::Uptime, "uptime"),
+    (GlobalFile::Meminfo, "meminfo"),
+    (GlobalFile::Loadavg, "loadavg"),
+    (GlobalFile::Cpuinfo, "cpuinfo"),
+];
+
+/// Files of `proc/sys/kernel/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SysFile {
+    /// Wide enough for every cluster PID, so columns line up.
+    PidMax,
+    /// The mount host's kernel release.
+    Osrelease,
+}
+
+const SYS_FILES: [(SysFile, &str); 2] = [
+    (SysFile::PidMax, "pid_max"),
+    (SysFile::Osrelease, "osrelease"),
+];
+
+/// `pid_max` as served: as many digits as the largest cluster PID.
+pub const PID_MAX: &str = "2147483647";
 
 /// Files in a process directory, in listing order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,9 +118,24 @@ pub enum PidFile {
     Ctl,
     /// Exit status.
     Exit,
+    /// Memory in pages, as Linux's statm.
+    Statm,
+    /// The command name.
+    Comm,
+    /// The controlling terminal, empty without one.
+    Ctty,
 }
 
-const PID_FILES: [(PidFile, &str); 12] = [
+/// Files of `task/<tid>/`.
+const TASK_FILES: [PidFile; 5] = [
+    PidFile::Status,
+    PidFile::Stat,
+    PidFile::Statm,
+    PidFile::Cmdline,
+    PidFile::Comm,
+];
+
+const PID_FILES: [(PidFile, &str); 15] = [
     (PidFile::Status, "status"),
     (PidFile::Stat, "stat"),
     (PidFile::Cmdline, "cmdline"),
@@ -75,6 +148,9 @@ const PID_FILES: [(PidFile, &str); 12] = [
     (PidFile::Stdin, "stdin"),
     (PidFile::Ctl, "ctl"),
     (PidFile::Exit, "exit"),
+    (PidFile::Statm, "statm"),
+    (PidFile::Comm, "comm"),
+    (PidFile::Ctty, "ctty"),
 ];
 
 /// Files in a node directory.
@@ -114,6 +190,26 @@ pub enum Entry {
     NodeDir(u32),
     /// `/nodes/<name>/<file>`, by slot.
     NodeFile(u32, NodeFile),
+    /// `/proc/self`: a symlink to the caller's /proc entry.
+    SelfLink,
+    /// `/proc/thread-self`.
+    ThreadSelfLink,
+    /// `/proc/<host pid>` of the caller itself: a symlink.
+    HostPid(u32),
+    /// `/proc/<global file>`.
+    Global(GlobalFile),
+    /// `/proc/sys`.
+    SysDir,
+    /// `/proc/sys/kernel`.
+    SysKernelDir,
+    /// `/proc/sys/kernel/<file>`.
+    Sys(SysFile),
+    /// `/proc/<pid>/task`.
+    TaskDir(i32),
+    /// `/proc/<pid>/task/<tid>` (one task per process: tid = pid).
+    Task(i32),
+    /// `/proc/<pid>/task/<tid>/<file>`.
+    TaskFile(i32, PidFile),
 }
 
 impl Entry {
@@ -131,6 +227,20 @@ impl Entry {
             Entry::PidFile(pid, f) => ((pid as u64) << 8) | file_index(f),
             Entry::NodeDir(slot) => NODE_BASE | (u64::from(slot) << 8),
             Entry::NodeFile(slot, f) => NODE_BASE | (u64::from(slot) << 8) | node_index(f),
+            Entry::SelfLink => SELF,
+            Entry::ThreadSelfLink => THREAD_SELF,
+            Entry::HostPid(pid) => HOST_PID_BASE | u64::from(pid),
+            Entry::Global(g) => {
+                GLOBAL_BASE + GLOBAL_FILES.iter().position(|(x, _)| *x == g).unwrap_or(0) as u64
+            }
+            Entry::SysDir => SYS,
+            Entry::SysKernelDir => SYS_KERNEL,
+            Entry::Sys(f) => {
+                SYS_FILE_BASE + SYS_FILES.iter().position(|(x, _)| *x == f).unwrap_or(0) as u64
+            }
+            Entry::TaskDir(pid) => ((pid as u64) << 8) | TASK_DIR,
+            Entry::Task(pid) => ((pid as u64) << 8) | TASK,
+            Entry::TaskFile(pid, f) => ((pid as u64) << 8) | TASK | file_index(f),
         }
     }
 
@@ -140,6 +250,19 @@ impl Entry {
             ROOT => Some(Entry::Root),
             PROC => Some(Entry::ProcDir),
             NODES => Some(Entry::NodesDir),
+            SELF => Some(Entry::SelfLink),
+            THREAD_SELF => Some(Entry::ThreadSelfLink),
+            SYS => Some(Entry::SysDir),
+            SYS_KERNEL => Some(Entry::SysKernelDir),
+            i if (GLOBAL_BASE..GLOBAL_BASE + GLOBAL_FILES.len() as u64).contains(&i) => {
+                Some(Entry::Global(GLOBAL_FILES[(i - GLOBAL_BASE) as usize].0))
+            }
+            i if (SYS_FILE_BASE..SYS_FILE_BASE + SYS_FILES.len() as u64).contains(&i) => {
+                Some(Entry::Sys(SYS_FILES[(i - SYS_FILE_BASE) as usize].0))
+            }
+            i if (HOST_PID_BASE..NODE_BASE).contains(&i) => {
+                u32::try_from(i - HOST_PID_BASE).ok().map(Entry::HostPid)
+            }
             i if i >= NODE_BASE => {
                 let slot = ((i - NODE_BASE) >> 8) as u32;
                 match (i & 0xff) as usize {
@@ -152,9 +275,17 @@ impl Entry {
             i => {
                 let pid = i32::try_from(i >> 8).ok()?;
                 Gpid::from_raw(i64::from(pid)).ok()?;
-                match (i & 0xff) as usize {
+                let low = i & 0xff;
+                match low {
                     0 => Some(Entry::Pid(pid)),
-                    n => PID_FILES.get(n - 1).map(|(f, _)| Entry::PidFile(pid, *f)),
+                    TASK_DIR => Some(Entry::TaskDir(pid)),
+                    TASK => Some(Entry::Task(pid)),
+                    n if n > TASK => PID_FILES
+                        .get((n - TASK - 1) as usize)
+                        .map(|(f, _)| Entry::TaskFile(pid, *f)),
+                    n => PID_FILES
+                        .get(n as usize - 1)
+                        .map(|(f, _)| Entry::PidFile(pid, *f)),
                 }
             }
         }
@@ -219,6 +350,8 @@ pub struct NefeleFs<B> {
     nodes: Mutex<Option<Cached<Vec<NodeInfo>>>>,
     handles: DashMap<u64, Handle>,
     next_handle: AtomicU64,
+    /// Where the caller sees the host's real /proc (see DEFAULT_HOST_PROC).
+    host_proc: String,
 }
 
 fn ms_to_time(ms: u64) -> SystemTime {
@@ -240,13 +373,35 @@ fn dir(ino: u64) -> Attr {
 impl<B: Backend> NefeleFs<B> {
     /// A filesystem over `backend`.
     pub fn new(backend: B) -> Self {
+        Self::with_host_proc(backend, DEFAULT_HOST_PROC)
+    }
+
+    /// A filesystem whose `self` links point into `host_proc`.
+    pub fn with_host_proc(backend: B, host_proc: &str) -> Self {
         NefeleFs {
             backend,
             processes: Mutex::new(None),
             nodes: Mutex::new(None),
             handles: DashMap::new(),
             next_handle: AtomicU64::new(1),
+            host_proc: host_proc.trim_end_matches('/').to_string(),
         }
+    }
+
+    /// The cluster's boot time: the earliest node boot (ms), so START and
+    /// ELAPSED are right for processes of every node.
+    async fn cluster_boot_ms(&self) -> u64 {
+        self.node_list()
+            .await
+            .ok()
+            .and_then(|nodes| {
+                nodes
+                    .iter()
+                    .map(|n| n.boot_time_ms)
+                    .filter(|b| *b > 0)
+                    .min()
+            })
+            .unwrap_or(0)
     }
 
     async fn process_table(&self) -> FsResult<Arc<HashMap<i32, ProcessInfo>>> {
@@ -352,8 +507,32 @@ impl<B: Backend> NefeleFs<B> {
 
     /// Attributes of an inode.
     pub async fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        let file = |ino| Attr {
+            kind: Kind::File,
+            perm: 0o444,
+            ..dir(ino)
+        };
         match Entry::from_ino(ino).ok_or(FsError::NotFound)? {
-            Entry::Root | Entry::ProcDir | Entry::NodesDir => Ok(dir(ino)),
+            Entry::Root
+            | Entry::ProcDir
+            | Entry::NodesDir
+            | Entry::SysDir
+            | Entry::SysKernelDir => Ok(dir(ino)),
+            Entry::SelfLink | Entry::ThreadSelfLink | Entry::HostPid(_) => Ok(Attr {
+                kind: Kind::Symlink,
+                perm: 0o777,
+                ..dir(ino)
+            }),
+            Entry::Global(_) | Entry::Sys(_) => Ok(file(ino)),
+            e @ (Entry::TaskDir(pid) | Entry::Task(pid)) => {
+                let info = self.process(pid).await?;
+                Ok(Attr {
+                    kind: Kind::Dir,
+                    perm: 0o555,
+                    ..self.pid_attr(&info, e)
+                })
+            }
+            e @ Entry::TaskFile(pid, _) => Ok(self.pid_attr(&self.process(pid).await?, e)),
             e @ (Entry::Pid(pid) | Entry::PidFile(pid, _)) => {
                 let info = if matches!(e, Entry::PidFile(_, PidFile::Stdout | PidFile::Stderr)) {
                     // Sizes of captured output must be current (tail -f).
@@ -379,8 +558,9 @@ impl<B: Backend> NefeleFs<B> {
         }
     }
 
-    /// Looks `name` up in directory `parent`.
-    pub async fn lookup(&self, parent: u64, name: &str) -> FsResult<Attr> {
+    /// Looks `name` up in directory `parent`, for the process (thread)
+    /// `caller`.
+    pub async fn lookup(&self, parent: u64, name: &str, caller: u32) -> FsResult<Attr> {
         match Entry::from_ino(parent).ok_or(FsError::NotFound)? {
             Entry::Root => match name {
                 "proc" => Ok(dir(PROC)),
@@ -388,9 +568,50 @@ impl<B: Backend> NefeleFs<B> {
                 _ => Err(FsError::NotFound),
             },
             Entry::ProcDir => {
-                let pid: Gpid = name.parse().map_err(|_| FsError::NotFound)?;
-                let info = self.process(pid.as_raw()).await?;
-                Ok(self.pid_attr(&info, Entry::Pid(info.pid)))
+                let special = match name {
+                    "self" => Some(Entry::SelfLink),
+                    "thread-self" => Some(Entry::ThreadSelfLink),
+                    "sys" => Some(Entry::SysDir),
+                    _ => GLOBAL_FILES
+                        .iter()
+                        .find(|(_, n)| *n == name)
+                        .map(|(g, _)| Entry::Global(*g)),
+                };
+                if let Some(e) = special {
+                    return self.getattr(e.ino()).await;
+                }
+                if let Ok(pid) = name.parse::<Gpid>() {
+                    let info = self.process(pid.as_raw()).await?;
+                    return Ok(self.pid_attr(&info, Entry::Pid(info.pid)));
+                }
+                // The caller's own host PID (procps looks itself up).
+                match name.parse::<u32>() {
+                    Ok(n) if n == caller || Some(n) == host_tgid(caller) => {
+                        self.getattr(Entry::HostPid(n).ino()).await
+                    }
+                    _ => Err(FsError::NotFound),
+                }
+            }
+            Entry::Pid(pid) if name == "task" => self.getattr(Entry::TaskDir(pid).ino()).await,
+            Entry::TaskDir(pid) => match name.parse::<i32>() {
+                Ok(tid) if tid == pid => self.getattr(Entry::Task(pid).ino()).await,
+                _ => Err(FsError::NotFound),
+            },
+            Entry::Task(pid) => {
+                let file = TASK_FILES
+                    .iter()
+                    .find(|f| PID_FILES.iter().any(|(p, n)| p == *f && *n == name))
+                    .ok_or(FsError::NotFound)?;
+                self.getattr(Entry::TaskFile(pid, *file).ino()).await
+            }
+            Entry::SysDir if name == "kernel" => Ok(dir(SYS_KERNEL)),
+            Entry::SysKernelDir => {
+                let f = SYS_FILES
+                    .iter()
+                    .find(|(_, n)| *n == name)
+                    .ok_or(FsError::NotFound)?
+                    .0;
+                self.getattr(Entry::Sys(f).ino()).await
             }
             Entry::Pid(pid) => {
                 let file = PID_FILES
@@ -416,7 +637,7 @@ impl<B: Backend> NefeleFs<B> {
                     .0;
                 self.getattr(Entry::NodeFile(slot, file).ino()).await
             }
-            Entry::PidFile(..) | Entry::NodeFile(..) => Err(FsError::NotFound),
+            _ => Err(FsError::NotFound),
         }
     }
 
@@ -424,8 +645,11 @@ impl<B: Backend> NefeleFs<B> {
     pub async fn readdir(&self, ino: u64) -> FsResult<Vec<(u64, Kind, String)>> {
         let entry = Entry::from_ino(ino).ok_or(FsError::NotFound)?;
         let parent = match entry {
-            Entry::Pid(_) => PROC,
+            Entry::Pid(_) | Entry::SysDir => PROC,
             Entry::NodeDir(_) => NODES,
+            Entry::TaskDir(pid) => Entry::Pid(pid).ino(),
+            Entry::Task(pid) => Entry::TaskDir(pid).ino(),
+            Entry::SysKernelDir => SYS,
             _ => ROOT,
         };
         let mut out = vec![
@@ -445,6 +669,32 @@ impl<B: Backend> NefeleFs<B> {
                     pids.into_iter()
                         .map(|p| (Entry::Pid(p).ino(), Kind::Dir, p.to_string())),
                 );
+                out.push((SELF, Kind::Symlink, "self".into()));
+                out.push((THREAD_SELF, Kind::Symlink, "thread-self".into()));
+                out.push((SYS, Kind::Dir, "sys".into()));
+                for (g, name) in GLOBAL_FILES {
+                    out.push((Entry::Global(g).ino(), Kind::File, name.to_string()));
+                }
+            }
+            Entry::TaskDir(pid) => {
+                self.process(pid).await?;
+                out.push((Entry::Task(pid).ino(), Kind::Dir, pid.to_string()));
+            }
+            Entry::Task(pid) => {
+                self.process(pid).await?;
+                for f in TASK_FILES {
+                    let name = PID_FILES
+                        .iter()
+                        .find(|(p, _)| *p == f)
+                        .map_or("", |(_, n)| n);
+                    out.push((Entry::TaskFile(pid, f).ino(), Kind::File, name.to_string()));
+                }
+            }
+            Entry::SysDir => out.push((SYS_KERNEL, Kind::Dir, "kernel".into())),
+            Entry::SysKernelDir => {
+                for (f, name) in SYS_FILES {
+                    out.push((Entry::Sys(f).ino(), Kind::File, name.to_string()));
+                }
             }
             Entry::Pid(pid) => {
                 self.process(pid).await?;
@@ -456,6 +706,7 @@ impl<B: Backend> NefeleFs<B> {
                     };
                     out.push((Entry::PidFile(pid, f).ino(), kind, name.to_string()));
                 }
+                out.push((Entry::TaskDir(pid).ino(), Kind::Dir, "task".into()));
             }
             Entry::NodesDir => {
                 for n in self.node_list().await?.iter() {
@@ -468,16 +719,19 @@ impl<B: Backend> NefeleFs<B> {
                     out.push((Entry::NodeFile(slot, f).ino(), Kind::File, name.to_string()));
                 }
             }
-            Entry::PidFile(..) | Entry::NodeFile(..) => {
-                return Err(FsError::Invalid("not a directory".into()));
-            }
+            _ => return Err(FsError::Invalid("not a directory".into())),
         }
         Ok(out)
     }
 
-    /// The target of `cwd` or `exe`.
-    pub async fn readlink(&self, ino: u64) -> FsResult<String> {
+    /// The target of a symlink: `cwd`, `exe`, or (for the calling thread
+    /// `caller`) `self`, `thread-self` and its own PID, into the host's /proc.
+    pub async fn readlink(&self, ino: u64, caller: u32) -> FsResult<String> {
+        let tgid = || host_tgid(caller).unwrap_or(caller);
         match Entry::from_ino(ino).ok_or(FsError::NotFound)? {
+            Entry::SelfLink => Ok(format!("{}/{}", self.host_proc, tgid())),
+            Entry::ThreadSelfLink => Ok(format!("{}/{}/task/{caller}", self.host_proc, tgid())),
+            Entry::HostPid(n) => Ok(format!("{}/{n}", self.host_proc)),
             Entry::PidFile(pid, PidFile::Cwd) => Ok(self.process(pid).await?.cwd),
             Entry::PidFile(pid, PidFile::Exe) => Ok(self.process(pid).await?.exe),
             _ => Err(FsError::Invalid("not a symlink".into())),
@@ -504,7 +758,13 @@ impl<B: Backend> NefeleFs<B> {
                 PidFile::Cwd | PidFile::Exe => return Err(FsError::Invalid("a symlink".into())),
                 other => Handle::Snapshot(self.render_pid_file(pid, other).await?),
             },
+            Entry::TaskFile(pid, f) => Handle::Snapshot(self.render_pid_file(pid, f).await?),
             Entry::NodeFile(slot, f) => Handle::Snapshot(self.render_node_file(slot, f).await?),
+            Entry::Global(g) => Handle::Snapshot(self.render_global(g).await?),
+            Entry::Sys(SysFile::PidMax) => Handle::Snapshot(format!("{PID_MAX}\n").into_bytes()),
+            Entry::Sys(SysFile::Osrelease) => {
+                Handle::Snapshot(host_file("/proc/sys/kernel/osrelease")?)
+            }
             _ => return Err(FsError::Invalid("a directory".into())),
         };
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
@@ -516,24 +776,49 @@ impl<B: Backend> NefeleFs<B> {
         let info = self.process(pid).await?;
         Ok(match file {
             PidFile::Status => render::status(&info).into_bytes(),
-            PidFile::Stat => {
-                let boot = self
-                    .node_list()
-                    .await
-                    .ok()
-                    .and_then(|nodes| {
-                        nodes
-                            .iter()
-                            .find(|n| n.name == info.node)
-                            .map(|n| n.boot_time_ms)
-                    })
-                    .unwrap_or(0);
-                render::stat(&info, boot).into_bytes()
-            }
+            PidFile::Stat => render::stat(&info, self.cluster_boot_ms().await).into_bytes(),
+            PidFile::Statm => render::statm(&info).into_bytes(),
+            PidFile::Comm => format!("{}\n", render::comm(&info)).into_bytes(),
+            PidFile::Ctty => Vec::new(),
             PidFile::Cmdline => render::nul_separated(&info.argv),
             PidFile::Node => format!("{}\n", info.node).into_bytes(),
             PidFile::Exit => render::exit(&info).into_bytes(),
             _ => Vec::new(),
+        })
+    }
+
+    async fn render_global(&self, file: GlobalFile) -> FsResult<Vec<u8>> {
+        let boot_ms = self.cluster_boot_ms().await;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let up: Vec<NodeInfo> = self
+            .node_list()
+            .await?
+            .iter()
+            .filter(|n| n.state == proto::v1::NodeState::Up as i32)
+            .cloned()
+            .collect();
+        Ok(match file {
+            GlobalFile::Stat => {
+                let host = String::from_utf8_lossy(&host_file("/proc/stat")?).into_owned();
+                render::global_stat(&host, boot_ms / 1000).into_bytes()
+            }
+            GlobalFile::Uptime => format!(
+                "{:.2} 0.00\n",
+                now_ms.saturating_sub(boot_ms) as f64 / 1000.0
+            )
+            .into_bytes(),
+            GlobalFile::Meminfo => render::global_meminfo(&up).into_bytes(),
+            GlobalFile::Loadavg => {
+                let table = self.process_table().await?;
+                let running = table
+                    .values()
+                    .filter(|p| p.state == ProcessState::Running as i32)
+                    .count();
+                render::global_loadavg(&up, running, table.len()).into_bytes()
+            }
+            GlobalFile::Cpuinfo => host_file("/proc/cpuinfo")?,
         })
     }
 
@@ -623,6 +908,20 @@ impl<B: Backend> NefeleFs<B> {
     pub fn release(&self, fh: u64) {
         self.handles.remove(&fh);
     }
+}
+
+/// The thread group (process) of a host thread id, from the host's /proc.
+fn host_tgid(tid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A file of the mount host's /proc, passed through.
+fn host_file(path: &str) -> FsResult<Vec<u8>> {
+    std::fs::read(path).map_err(|e| FsError::Io(format!("{path}: {e}")))
 }
 
 /// A `ctl` command as a signal number: `kill`, `term`, `stop`, `cont`,

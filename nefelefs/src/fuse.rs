@@ -82,10 +82,11 @@ impl<B: Backend> Adapter<B> {
 }
 
 impl<B: Backend> Filesystem for Adapter<B> {
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_string_lossy().into_owned();
+        let caller = req.pid();
         self.spawn(|fs| async move {
-            match fs.lookup(parent.0, &name).await {
+            match fs.lookup(parent.0, &name, caller).await {
                 Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
                 Err(e) => reply.error(errno(&e)),
             }
@@ -128,9 +129,10 @@ impl<B: Backend> Filesystem for Adapter<B> {
         self.getattr(_req, ino, None, reply);
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        let caller = req.pid();
         self.spawn(|fs| async move {
-            match fs.readlink(ino.0).await {
+            match fs.readlink(ino.0, caller).await {
                 Ok(target) => reply.data(target.as_bytes()),
                 Err(e) => reply.error(errno(&e)),
             }

@@ -157,6 +157,73 @@ pub fn stat(info: &ProcessInfo, boot_time_ms: u64) -> String {
     format!("{} ({}) {}\n", info.pid, comm(info), fields.join(" "))
 }
 
+/// `/proc/<pid>/statm`: sizes in pages (only the resident size is known).
+pub fn statm(info: &ProcessInfo) -> String {
+    format!("0 {} 0 0 0 0 0\n", info.rss_bytes / 4096)
+}
+
+/// The global `stat`: the mount host's CPU lines and counters, with
+/// `btime` set to the cluster's boot time.
+pub fn global_stat(host: &str, btime_secs: u64) -> String {
+    host.lines()
+        .map(|l| {
+            if l.starts_with("btime ") {
+                format!("btime {btime_secs}")
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+/// The global `meminfo`: the nodes' memory, summed.
+pub fn global_meminfo(nodes: &[NodeInfo]) -> String {
+    let (total, avail) = nodes
+        .iter()
+        .filter_map(|n| n.load)
+        .fold((0, 0), |(t, a), l| {
+            (
+                t + l.mem_total_bytes / 1024,
+                a + l.mem_available_bytes / 1024,
+            )
+        });
+    let mut s = String::new();
+    for (key, kb) in [
+        ("MemTotal", total),
+        ("MemFree", avail),
+        ("MemAvailable", avail),
+        ("Buffers", 0),
+        ("Cached", 0),
+        ("SwapCached", 0),
+        ("SwapTotal", 0),
+        ("SwapFree", 0),
+        ("Shmem", 0),
+        ("SReclaimable", 0),
+    ] {
+        let _ = writeln!(s, "{:<16}{kb:>8} kB", format!("{key}:"));
+    }
+    s
+}
+
+/// The global `loadavg`: the nodes' load, summed; running and total
+/// cluster processes.
+pub fn global_loadavg(nodes: &[NodeInfo], running: usize, total: usize) -> String {
+    let sum = |f: fn(&proto::v1::NodeLoad) -> f64| {
+        nodes
+            .iter()
+            .filter_map(|n| n.load.as_ref())
+            .map(f)
+            .sum::<f64>()
+    };
+    format!(
+        "{:.2} {:.2} {:.2} {running}/{total} 0\n",
+        sum(|l| l.load1),
+        sum(|l| l.load5),
+        sum(|l| l.load15)
+    )
+}
+
 /// Strings each followed by a NUL, as Linux's cmdline and environ.
 pub fn nul_separated(items: &[String]) -> Vec<u8> {
     let mut out = Vec::new();

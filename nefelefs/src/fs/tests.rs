@@ -135,28 +135,41 @@ async fn the_tree_lists_processes_and_nodes() {
         names(&fs.readdir(ROOT).await.unwrap()),
         [".", "..", "proc", "nodes"]
     );
-    let proc_ino = fs.lookup(ROOT, "proc").await.unwrap().ino;
+    let proc_ino = fs.lookup(ROOT, "proc", 1).await.unwrap().ino;
     assert_eq!(
         names(&fs.readdir(proc_ino).await.unwrap()),
-        [".", "..", "10000001", "20000005"]
+        [
+            ".",
+            "..",
+            "10000001",
+            "20000005",
+            "self",
+            "thread-self",
+            "sys",
+            "stat",
+            "uptime",
+            "meminfo",
+            "loadavg",
+            "cpuinfo"
+        ]
     );
-    let pid_dir = fs.lookup(proc_ino, "20000005").await.unwrap();
+    let pid_dir = fs.lookup(proc_ino, "20000005", 1).await.unwrap();
     assert_eq!((pid_dir.kind, pid_dir.uid), (Kind::Dir, 1000));
     let files = fs.readdir(pid_dir.ino).await.unwrap();
     assert_eq!(
         names(&files)[2..],
         [
             "status", "stat", "cmdline", "environ", "node", "cwd", "exe", "stdout", "stderr",
-            "stdin", "ctl", "exit"
+            "stdin", "ctl", "exit", "statm", "comm", "ctty", "task"
         ]
     );
-    let nodes_ino = fs.lookup(ROOT, "nodes").await.unwrap().ino;
+    let nodes_ino = fs.lookup(ROOT, "nodes", 1).await.unwrap().ino;
     assert_eq!(
         names(&fs.readdir(nodes_ino).await.unwrap()),
         [".", "..", "n1", "n2"]
     );
-    let n2 = fs.lookup(nodes_ino, "n2").await.unwrap();
-    let procs = fs.lookup(n2.ino, "procs").await.unwrap();
+    let n2 = fs.lookup(nodes_ino, "n2", 1).await.unwrap();
+    let procs = fs.lookup(n2.ino, "procs", 1).await.unwrap();
     let fh = fs.open(procs.ino).await.unwrap();
     assert_eq!(fs.read(fh, 0, 4096).await.unwrap(), b"20000005\n");
 }
@@ -171,18 +184,32 @@ async fn listings_are_cached_but_new_pids_are_found() {
         1,
         "one List serves both listings"
     );
-    let found = fs.lookup(PROC, "10000009").await.unwrap();
+    let found = fs.lookup(PROC, "10000009", 1).await.unwrap();
     assert_eq!(found.ino, Entry::Pid(10_000_009).ino());
     assert_eq!(
-        fs.lookup(PROC, "10000077").await.unwrap_err(),
+        fs.lookup(PROC, "10000077", 1).await.unwrap_err(),
         FsError::NotFound
     );
+    // The caller itself is a symlink into the host's /proc, never listed.
+    let me = std::process::id();
+    let own = fs.lookup(PROC, &me.to_string(), me).await.unwrap();
+    assert_eq!(own.kind, Kind::Symlink);
     assert_eq!(
-        fs.lookup(PROC, "self").await.unwrap_err(),
-        FsError::NotFound
+        fs.readlink(own.ino, me).await.unwrap(),
+        format!("{DEFAULT_HOST_PROC}/{me}")
+    );
+    let selfl = fs.lookup(PROC, "self", me).await.unwrap();
+    assert_eq!(
+        fs.readlink(selfl.ino, me).await.unwrap(),
+        format!("{DEFAULT_HOST_PROC}/{me}")
     );
     assert_eq!(
-        fs.lookup(PROC, "1234").await.unwrap_err(),
+        fs.lookup(PROC, &me.to_string(), me + 1).await.unwrap_err(),
+        FsError::NotFound,
+        "another caller does not see it"
+    );
+    assert_eq!(
+        fs.lookup(PROC, "1234", 1).await.unwrap_err(),
         FsError::NotFound
     );
 }
@@ -210,7 +237,7 @@ async fn generated_files_are_snapshots_of_linux_layouts() {
     assert_eq!(read_all(PidFile::Exit).await, b"");
     assert_eq!(read_all(PidFile::Stdout).await, b"hello world\n");
     assert_eq!(
-        fs.readlink(Entry::PidFile(pid, PidFile::Cwd).ino())
+        fs.readlink(Entry::PidFile(pid, PidFile::Cwd).ino(), 1)
             .await
             .unwrap(),
         "/tmp"
@@ -308,7 +335,39 @@ async fn an_unreachable_cluster_is_an_io_error() {
     });
     assert!(matches!(fs.readdir(PROC).await, Err(FsError::Io(_))));
     assert!(matches!(
-        fs.lookup(PROC, "10000001").await,
+        fs.lookup(PROC, "10000001", 1).await,
         Err(FsError::Io(_))
     ));
+}
+
+#[tokio::test]
+async fn procps_finds_tasks_and_global_files() {
+    let fs = fs();
+    let pid = 20_000_005;
+    let task_dir = fs.lookup(Entry::Pid(pid).ino(), "task", 1).await.unwrap();
+    assert_eq!(
+        names(&fs.readdir(task_dir.ino).await.unwrap())[2..],
+        ["20000005"]
+    );
+    let task = fs.lookup(task_dir.ino, "20000005", 1).await.unwrap();
+    let stat = fs.lookup(task.ino, "stat", 1).await.unwrap();
+    let fh = fs.open(stat.ino).await.unwrap();
+    assert!(
+        String::from_utf8(fs.read(fh, 0, 4096).await.unwrap())
+            .unwrap()
+            .starts_with("20000005 (sleep) S")
+    );
+    let sys = fs.lookup(PROC, "sys", 1).await.unwrap();
+    let kernel = fs.lookup(sys.ino, "kernel", 1).await.unwrap();
+    let pid_max = fs.lookup(kernel.ino, "pid_max", 1).await.unwrap();
+    let fh = fs.open(pid_max.ino).await.unwrap();
+    let value = String::from_utf8(fs.read(fh, 0, 64).await.unwrap()).unwrap();
+    assert!(
+        value.trim().len() >= "2149999999".len(),
+        "wide enough for every cluster pid"
+    );
+    let global = fs.lookup(PROC, "stat", 1).await.unwrap();
+    let fh = fs.open(global.ino).await.unwrap();
+    let text = String::from_utf8(fs.read(fh, 0, 1 << 16).await.unwrap()).unwrap();
+    assert!(text.starts_with("cpu ") && text.contains("\nbtime "));
 }
