@@ -33,9 +33,18 @@ pub enum FsError {
     /// Its stdin is closed or was never a pipe.
     #[error("broken pipe")]
     BrokenPipe,
-    /// Not allowed.
+    /// Not allowed (also: writing a read-only file, reading a write-only one).
     #[error("permission denied")]
     Denied,
+    /// A directory was expected.
+    #[error("not a directory")]
+    NotDir,
+    /// A file was expected.
+    #[error("is a directory")]
+    IsDir,
+    /// No such open file.
+    #[error("bad file handle")]
+    BadHandle,
     /// The cluster could not be reached or failed.
     #[error("i/o error: {0}")]
     Io(String),
@@ -151,6 +160,11 @@ impl Backend for ApiBackend {
             .await?
             .into_inner();
         match chunks.message().await {
+            // Output before `chunk.offset` was rotated away: it reads as a
+            // hole (NUL bytes), so offsets stay true.
+            Ok(Some(chunk)) if chunk.offset > offset => {
+                Ok(vec![0; (chunk.offset - offset).min(max as u64) as usize])
+            }
             Ok(Some(mut chunk)) => {
                 chunk.data.truncate(max);
                 Ok(chunk.data)
@@ -168,8 +182,12 @@ impl Backend for ApiBackend {
         };
         let mut request = Request::new(futures::stream::iter([chunk]));
         request.set_timeout(CALL_TIMEOUT);
-        bounded(self.processes().write_input(request)).await?;
-        Ok(())
+        match bounded(self.processes().write_input(request)).await {
+            // Writing to the stdin of a process that has exited is a
+            // broken pipe, as with a real pipe.
+            Err(FsError::NoProcess) => Err(FsError::BrokenPipe),
+            other => other.map(drop),
+        }
     }
 
     async fn signal(&self, pid: i32, signal: i32) -> FsResult<()> {

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use dashmap::DashMap;
 use proto::Gpid;
 use proto::v1::{NodeInfo, OutputStream, ProcessInfo, ProcessState};
+use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, FsError, FsResult};
 use crate::render;
@@ -327,8 +328,13 @@ pub struct Attr {
 enum Handle {
     /// Rendered at open.
     Snapshot(Vec<u8>),
-    /// Captured output, read through.
-    Output { pid: i32, stream: OutputStream },
+    /// Captured output, read through; `cancel` ends reads still waiting
+    /// when the file is closed.
+    Output {
+        pid: i32,
+        stream: OutputStream,
+        cancel: CancellationToken,
+    },
     /// Writes go to stdin.
     Stdin { pid: i32 },
     /// Writes are commands.
@@ -719,7 +725,7 @@ impl<B: Backend> NefeleFs<B> {
                     out.push((Entry::NodeFile(slot, f).ino(), Kind::File, name.to_string()));
                 }
             }
-            _ => return Err(FsError::Invalid("not a directory".into())),
+            _ => return Err(FsError::NotDir),
         }
         Ok(out)
     }
@@ -738,17 +744,26 @@ impl<B: Backend> NefeleFs<B> {
         }
     }
 
-    /// Opens a file: generated files are rendered now; returns the handle.
-    pub async fn open(&self, ino: u64) -> FsResult<u64> {
-        let handle = match Entry::from_ino(ino).ok_or(FsError::NotFound)? {
+    /// Opens a file for reading and/or writing: generated files are
+    /// rendered now; returns the handle. `stdin` and `ctl` are write-only,
+    /// everything else read-only.
+    pub async fn open(&self, ino: u64, read: bool, write: bool) -> FsResult<u64> {
+        let entry = Entry::from_ino(ino).ok_or(FsError::NotFound)?;
+        let writable = matches!(entry, Entry::PidFile(_, PidFile::Stdin | PidFile::Ctl));
+        if (write && !writable) || (read && writable) {
+            return Err(FsError::Denied);
+        }
+        let handle = match entry {
             Entry::PidFile(pid, f) => match f {
                 PidFile::Stdout => Handle::Output {
                     pid,
                     stream: OutputStream::Stdout,
+                    cancel: CancellationToken::new(),
                 },
                 PidFile::Stderr => Handle::Output {
                     pid,
                     stream: OutputStream::Stderr,
+                    cancel: CancellationToken::new(),
                 },
                 PidFile::Stdin => Handle::Stdin { pid },
                 PidFile::Ctl => Handle::Ctl { pid },
@@ -765,7 +780,7 @@ impl<B: Backend> NefeleFs<B> {
             Entry::Sys(SysFile::Osrelease) => {
                 Handle::Snapshot(host_file("/proc/sys/kernel/osrelease")?)
             }
-            _ => return Err(FsError::Invalid("a directory".into())),
+            _ => return Err(FsError::IsDir),
         };
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.handles.insert(fh, handle);
@@ -862,15 +877,19 @@ impl<B: Backend> NefeleFs<B> {
                 let end = (start + size).min(bytes.len());
                 return Ok(bytes[start..end].to_vec());
             }
-            Some(Handle::Output { pid, stream }) => (*pid, *stream),
-            Some(Handle::Stdin { .. } | Handle::Ctl { .. }) => {
-                return Err(FsError::Invalid("write-only".into()));
-            }
-            None => return Err(FsError::Invalid("bad file handle".into())),
+            Some(Handle::Output {
+                pid,
+                stream,
+                cancel,
+            }) => (*pid, *stream, cancel.clone()),
+            Some(Handle::Stdin { .. } | Handle::Ctl { .. }) => return Err(FsError::Denied),
+            None => return Err(FsError::BadHandle),
         };
-        self.backend
-            .read_output(target.0, target.1, offset, size)
-            .await
+        tokio::select! {
+            r = self.backend.read_output(target.0, target.1, offset, size) => r,
+            // Closed while waiting (the reader was killed): stop asking.
+            _ = target.2.cancelled() => Err(FsError::BadHandle),
+        }
     }
 
     /// Writes to an open file: `stdin` passes data on, `ctl` takes a
@@ -879,7 +898,8 @@ impl<B: Backend> NefeleFs<B> {
         let target = match self.handles.get(&fh).as_deref() {
             Some(Handle::Stdin { pid }) => Ok(*pid),
             Some(Handle::Ctl { pid }) => Err(*pid),
-            _ => return Err(FsError::Invalid("read-only".into())),
+            Some(_) => return Err(FsError::Denied),
+            None => return Err(FsError::BadHandle),
         };
         match target {
             Ok(pid) => self.backend.write_input(pid, data.to_vec()).await?,
@@ -904,9 +924,11 @@ impl<B: Backend> NefeleFs<B> {
         Ok(data.len())
     }
 
-    /// Closes a handle.
+    /// Closes a handle, ending any read still waiting on it.
     pub fn release(&self, fh: u64) {
-        self.handles.remove(&fh);
+        if let Some((_, Handle::Output { cancel, .. })) = self.handles.remove(&fh) {
+            cancel.cancel();
+        }
     }
 }
 

@@ -29,6 +29,9 @@ pub fn errno(e: &FsError) -> Errno {
         FsError::NoProcess => Errno::from_i32(libc::ESRCH),
         FsError::BrokenPipe => Errno::from_i32(libc::EPIPE),
         FsError::Denied => Errno::EACCES,
+        FsError::NotDir => Errno::from_i32(libc::ENOTDIR),
+        FsError::IsDir => Errno::from_i32(libc::EISDIR),
+        FsError::BadHandle => Errno::from_i32(libc::EBADF),
         FsError::Io(_) => Errno::EIO,
     }
 }
@@ -139,9 +142,11 @@ impl<B: Backend> Filesystem for Adapter<B> {
         });
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let access = flags.0 & libc::O_ACCMODE;
+        let (read, write) = (access != libc::O_WRONLY, access != libc::O_RDONLY);
         self.spawn(|fs| async move {
-            match fs.open(ino.0).await {
+            match fs.open(ino.0, read, write).await {
                 // Direct I/O: reads reach us whatever size was reported.
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
                 Err(e) => reply.error(errno(&e)),

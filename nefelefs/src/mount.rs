@@ -16,6 +16,9 @@ pub fn config() -> Config {
         MountOption::NoDev,
         MountOption::NoSuid,
         MountOption::NoExec,
+        // The kernel enforces the modes served (environ 0400, ctl and stdin
+        // 0200, owned by the process's user), as Linux's /proc does.
+        MountOption::DefaultPermissions,
     ];
     if nix::unistd::geteuid().is_root() {
         config.acl = SessionACL::All;

@@ -179,29 +179,43 @@ impl Cluster {
     }
 
     /// Writes a command through raft, forwarding to the leader if this node
-    /// is not it (by calling the leader's Join/Leave RPC).
-    pub async fn write(&self, command: Command) -> Result<Reply, Status> {
+    /// is not it (by calling the leader's Join/Leave RPC), retrying through
+    /// leader changes until [`WRITE_TIMEOUT`]. A write that was forwarded
+    /// here (`forwarded`) is never forwarded again.
+    pub async fn write(&self, command: Command, forwarded: bool) -> Result<Reply, Status> {
         let deadline = Instant::now() + WRITE_TIMEOUT;
-        loop {
-            match self.raft.client_write(command.clone()).await {
-                Ok(resp) => return Ok(resp.data),
-                Err(e) => {
+        let mut last = String::from("no leader");
+        while Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.raft.client_write(command.clone())).await {
+                Ok(Ok(resp)) => return Ok(resp.data),
+                Ok(Err(e)) => {
+                    last = e.to_string();
                     if let Some(fwd) = e.forward_to_leader::<BasicNode>()
                         && let (Some(leader), Some(node)) = (fwd.leader_id, fwd.leader_node.clone())
                         && leader != self.slot
                     {
+                        if forwarded {
+                            return Err(Status::unavailable(
+                                "this node is not the store's leader (any more)",
+                            ));
+                        }
                         let addr = self.peers.addr_of(leader).unwrap_or(node.addr);
-                        return self.forward(&addr, command).await;
+                        match self.forward(&addr, command.clone()).await {
+                            Err(status) if status.code() == Code::Unavailable => {
+                                last = status.message().to_string()
+                            }
+                            other => return other,
+                        }
                     }
-                    if Instant::now() >= deadline {
-                        return Err(Status::unavailable(format!(
-                            "the cluster store has no leader: {e}"
-                        )));
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+                Err(_) => last = "the store's leader did not commit in time".into(),
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Err(Status::unavailable(format!(
+            "the cluster store could not take the change: {last}"
+        )))
     }
 
     async fn forward(&self, leader_addr: &str, command: Command) -> Result<Reply, Status> {
@@ -246,11 +260,14 @@ impl Cluster {
 
     /// Handles a Join: records the member, and (on the leader) makes it a
     /// raft learner; the reconcile task promotes it to voter when due.
-    pub async fn join(&self, req: JoinRequest) -> Result<JoinReply, Status> {
-        if req.name.is_empty() || req.address.is_empty() {
-            return Err(Status::invalid_argument(
-                "join: name and address are required",
-            ));
+    pub async fn join(&self, req: JoinRequest, forwarded: bool) -> Result<JoinReply, Status> {
+        crate::config::validate_name(&req.name)
+            .map_err(|e| Status::invalid_argument(format!("join: {e:#}")))?;
+        if req.address.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Status::invalid_argument(format!(
+                "join: invalid address {:?}",
+                req.address
+            )));
         }
         let command = Command::Join {
             name: req.name.clone(),
@@ -258,7 +275,7 @@ impl Cluster {
             labels: req.labels.into_iter().collect(),
             slot: (req.slot != 0).then_some(u64::from(req.slot)),
         };
-        match self.write(command).await? {
+        match self.write(command, forwarded).await? {
             Reply::Joined { slot } => {
                 if self.is_leader() {
                     let _ = self
@@ -320,7 +337,7 @@ impl Cluster {
     /// the leader has taken it out of the raft membership.
     pub async fn leave(&self, timeout: Duration) {
         let work = async {
-            if let Err(e) = self.write(Command::Leave { slot: self.slot }).await {
+            if let Err(e) = self.write(Command::Leave { slot: self.slot }, false).await {
                 tracing::warn!(error = %e, "cannot record leaving the cluster");
                 return;
             }
@@ -406,11 +423,14 @@ impl Cluster {
                     .change_membership(ChangeMembers::RemoveVoters(leaving_voters), false)
                     .await;
             }
-            let _ = self
+            if self
                 .raft
                 .change_membership(ChangeMembers::RemoveNodes(gone), false)
-                .await;
-            return;
+                .await
+                .is_ok()
+            {
+                return;
+            }
         }
 
         let active = state.members.values().filter(|m| !m.left).count();

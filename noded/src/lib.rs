@@ -69,6 +69,11 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let listen = tcp.local_addr()?;
+    if listen.ip().is_unspecified() {
+        bail!(
+            "--listen {listen}: peers need an address they can reach; listen on one of this machine's addresses"
+        );
+    }
     let listen_addr = listen.to_string();
     let socket_path = absolute(&config.socket)?;
     let unix = bind_socket(&socket_path)?;
@@ -139,6 +144,9 @@ pub async fn run(
     let server = || {
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
+            // Notice clients and peers that vanished mid-stream.
+            .http2_keepalive_interval(Some(Duration::from_secs(5)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(5)))
             .add_routes(routes.clone())
     };
     let tcp_server = tokio::spawn(log_failure(
@@ -241,7 +249,7 @@ fn spawn_announce(
             slot: Some(cluster.slot),
         };
         loop {
-            match cluster.write(command.clone()).await {
+            match cluster.write(command.clone(), false).await {
                 Ok(cluster::state::Reply::Joined { .. }) => return,
                 Ok(other) => {
                     tracing::error!(reply = ?other, "the cluster refused this node");

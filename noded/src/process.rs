@@ -71,8 +71,9 @@ pub struct Process {
     pub(crate) reaped: Mutex<bool>,
     /// Feeds the stdin writer task; `None` without a stdin pipe or terminal.
     pub(crate) input: Option<mpsc::Sender<Input>>,
-    /// The terminal's master side, for resizing; `None` without a terminal.
-    pub(crate) pty_master: Option<OwnedFd>,
+    /// The terminal's master side, for resizing; `None` without a terminal
+    /// and once the process has finished (the reaper closes it).
+    pub(crate) pty_master: Mutex<Option<OwnedFd>>,
 }
 
 impl Process {
@@ -138,10 +139,12 @@ impl Process {
 
     /// Resizes its terminal.
     pub fn resize(&self, rows: u32, cols: u32) -> Result<(), ProcError> {
-        let master = self
-            .pty_master
-            .as_ref()
-            .ok_or(ProcError::NoTerminal(self.gpid))?;
+        let master = self.pty_master.lock().unwrap_or_else(|e| e.into_inner());
+        let master = master.as_ref().ok_or(if self.record.tty {
+            ProcError::Exited(self.gpid)
+        } else {
+            ProcError::NoTerminal(self.gpid)
+        })?;
         crate::pty::resize(master, rows, cols).map_err(|e| ProcError::os("resize terminal", e))
     }
 }

@@ -272,6 +272,12 @@ pub fn start(
     let pty = match spec.tty {
         Some((rows, cols)) => {
             let pty = pty::open(rows, cols).map_err(|e| ProcError::os("open terminal", e))?;
+            // Everything that can fail is done before the child exists, so
+            // a failure never leaves a child running untracked.
+            let master_for_io = pty
+                .master
+                .try_clone()
+                .map_err(|e| ProcError::os("open terminal", e))?;
             let slave = || {
                 pty.slave
                     .try_clone()
@@ -284,7 +290,7 @@ pub fn start(
             unsafe {
                 command.pre_exec(pty::become_session_leader_with_ctty);
             }
-            Some(pty)
+            Some((pty, master_for_io))
         }
         None => {
             command
@@ -347,12 +353,8 @@ pub fn start(
 
     let mut pty_master = None;
     let mut pty_io = None;
-    if let Some(pty) = pty {
+    if let Some((pty, master_for_io)) = pty {
         drop(pty.slave);
-        let master_for_io = pty
-            .master
-            .try_clone()
-            .map_err(|e| ProcError::os("open terminal", e))?;
         pty_io = Some(master_for_io);
         pty_master = Some(pty.master);
     }
@@ -365,7 +367,7 @@ pub fn start(
         status,
         reaped: Mutex::new(false),
         input,
-        pty_master,
+        pty_master: Mutex::new(pty_master),
     });
 
     match pty_io {
@@ -468,6 +470,13 @@ async fn reap(
             _ = &mut grace => {}
         }
     }
+    // The terminal is of no use once the process is gone: close it now
+    // rather than when the record is pruned (a day later).
+    process
+        .pty_master
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let exit = ExitRecord {
         outcome,
         end_time_ms: now_ms(),
@@ -724,7 +733,7 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
         status,
         reaped: Mutex::new(true),
         input: None,
-        pty_master: None,
+        pty_master: Mutex::new(None),
     }))
 }
 

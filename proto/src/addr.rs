@@ -149,6 +149,11 @@ pub fn connect_lazy(
             e.connect_timeout(timeout)
                 .tcp_nodelay(true)
                 .local_address(local)
+                // Pings notice a peer that vanished (power loss, cable) on
+                // idle connections and open streams.
+                .http2_keep_alive_interval(timeout)
+                .keep_alive_timeout(timeout)
+                .keep_alive_while_idle(true)
                 .connect_lazy()
         })
 }

@@ -170,7 +170,7 @@ async fn the_tree_lists_processes_and_nodes() {
     );
     let n2 = fs.lookup(nodes_ino, "n2", 1).await.unwrap();
     let procs = fs.lookup(n2.ino, "procs", 1).await.unwrap();
-    let fh = fs.open(procs.ino).await.unwrap();
+    let fh = fs.open(procs.ino, true, false).await.unwrap();
     assert_eq!(fs.read(fh, 0, 4096).await.unwrap(), b"20000005\n");
 }
 
@@ -219,7 +219,10 @@ async fn generated_files_are_snapshots_of_linux_layouts() {
     let fs = fs();
     let pid = 20_000_005;
     let read_all = async |f: PidFile| {
-        let fh = fs.open(Entry::PidFile(pid, f).ino()).await.unwrap();
+        let fh = fs
+            .open(Entry::PidFile(pid, f).ino(), true, false)
+            .await
+            .unwrap();
         let bytes = fs.read(fh, 0, 1 << 16).await.unwrap();
         fs.release(fh);
         bytes
@@ -263,7 +266,7 @@ async fn ctl_and_stdin_take_writes_and_refuse_junk() {
     let fs = fs();
     let pid = 10_000_001;
     let ctl = fs
-        .open(Entry::PidFile(pid, PidFile::Ctl).ino())
+        .open(Entry::PidFile(pid, PidFile::Ctl).ino(), false, true)
         .await
         .unwrap();
     for (cmd, sig) in [
@@ -303,13 +306,10 @@ async fn ctl_and_stdin_take_writes_and_refuse_junk() {
         fs.backend.signals.lock().unwrap().is_empty(),
         "junk sends nothing"
     );
-    assert!(matches!(
-        fs.read(ctl, 0, 10).await,
-        Err(FsError::Invalid(_))
-    ));
+    assert!(matches!(fs.read(ctl, 0, 10).await, Err(FsError::Denied)));
 
     let stdin = fs
-        .open(Entry::PidFile(pid, PidFile::Stdin).ino())
+        .open(Entry::PidFile(pid, PidFile::Stdin).ino(), false, true)
         .await
         .unwrap();
     fs.write(stdin, b"hello\n").await.unwrap();
@@ -317,14 +317,31 @@ async fn ctl_and_stdin_take_writes_and_refuse_junk() {
         fs.backend.input.lock().unwrap().as_slice(),
         [(pid, b"hello\n".to_vec())]
     );
-    let status = fs
-        .open(Entry::PidFile(pid, PidFile::Status).ino())
-        .await
-        .unwrap();
-    assert!(matches!(
-        fs.write(status, b"x").await,
-        Err(FsError::Invalid(_))
-    ));
+    assert_eq!(
+        fs.open(Entry::PidFile(pid, PidFile::Status).ino(), true, true)
+            .await
+            .unwrap_err(),
+        FsError::Denied,
+        "generated files are read-only"
+    );
+    assert_eq!(
+        fs.open(Entry::PidFile(pid, PidFile::Ctl).ino(), true, false)
+            .await
+            .unwrap_err(),
+        FsError::Denied,
+        "ctl is write-only"
+    );
+    assert_eq!(fs.read(9999, 0, 1).await.unwrap_err(), FsError::BadHandle);
+    assert_eq!(
+        fs.open(PROC, true, false).await.unwrap_err(),
+        FsError::IsDir
+    );
+    assert_eq!(
+        fs.readdir(Entry::PidFile(pid, PidFile::Status).ino())
+            .await
+            .unwrap_err(),
+        FsError::NotDir
+    );
 }
 
 #[tokio::test]
@@ -351,7 +368,7 @@ async fn procps_finds_tasks_and_global_files() {
     );
     let task = fs.lookup(task_dir.ino, "20000005", 1).await.unwrap();
     let stat = fs.lookup(task.ino, "stat", 1).await.unwrap();
-    let fh = fs.open(stat.ino).await.unwrap();
+    let fh = fs.open(stat.ino, true, false).await.unwrap();
     assert!(
         String::from_utf8(fs.read(fh, 0, 4096).await.unwrap())
             .unwrap()
@@ -360,14 +377,14 @@ async fn procps_finds_tasks_and_global_files() {
     let sys = fs.lookup(PROC, "sys", 1).await.unwrap();
     let kernel = fs.lookup(sys.ino, "kernel", 1).await.unwrap();
     let pid_max = fs.lookup(kernel.ino, "pid_max", 1).await.unwrap();
-    let fh = fs.open(pid_max.ino).await.unwrap();
+    let fh = fs.open(pid_max.ino, true, false).await.unwrap();
     let value = String::from_utf8(fs.read(fh, 0, 64).await.unwrap()).unwrap();
     assert!(
         value.trim().len() >= "2149999999".len(),
         "wide enough for every cluster pid"
     );
     let global = fs.lookup(PROC, "stat", 1).await.unwrap();
-    let fh = fs.open(global.ino).await.unwrap();
+    let fh = fs.open(global.ino, true, false).await.unwrap();
     let text = String::from_utf8(fs.read(fh, 0, 1 << 16).await.unwrap()).unwrap();
     assert!(text.starts_with("cpu ") && text.contains("\nbtime "));
 }

@@ -101,14 +101,24 @@ impl Cluster for ClusterApi {
     }
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinReply>, Status> {
+        let forwarded = request.metadata().contains_key(crate::cluster::FORWARDED);
         Ok(Response::new(
-            self.state.cluster.join(request.into_inner()).await?,
+            self.state
+                .cluster
+                .join(request.into_inner(), forwarded)
+                .await?,
         ))
     }
 
     async fn leave(&self, request: Request<LeaveRequest>) -> Result<Response<LeaveReply>, Status> {
+        let forwarded = request.metadata().contains_key(crate::cluster::FORWARDED);
         let slot = u64::from(request.into_inner().slot);
-        match self.state.cluster.write(Command::Leave { slot }).await? {
+        match self
+            .state
+            .cluster
+            .write(Command::Leave { slot }, forwarded)
+            .await?
+        {
             Reply::Refused { reason } => Err(Status::not_found(reason)),
             _ => Ok(Response::new(LeaveReply {})),
         }

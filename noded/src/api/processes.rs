@@ -29,7 +29,9 @@ use crate::supervisor;
 /// How long Attach waits for its first (`start`) message.
 const ATTACH_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long List waits for each other node.
-const LIST_NODE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Below clients' own deadlines (nefelefs: 3 s), so a hung node shows as
+/// unreachable instead of failing the whole List.
+const LIST_NODE_TIMEOUT: Duration = Duration::from_secs(2);
 
 type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 

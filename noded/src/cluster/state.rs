@@ -118,6 +118,9 @@ impl ClusterState {
                     ),
                 };
             }
+            // The same node asking again (a retried write, or a crash
+            // before it saved its slot): the answer is the same.
+            (None, Some((existing, false))) if self.members[&existing].addr == addr => existing,
             (None, Some((_, false))) => {
                 return Reply::Refused {
                     reason: format!("a node named {name:?} is already a member"),
@@ -191,6 +194,8 @@ mod tests {
         assert_eq!(back, Reply::Joined { slot: 2 });
         assert_eq!(s.members[&2].addr, "b:2");
         assert!(matches!(join(&mut s, "x", Some(3)), Reply::Refused { .. }));
+        // A retried join from the same address gets the same slot.
+        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: 3 });
     }
 
     #[test]
