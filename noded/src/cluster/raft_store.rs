@@ -122,6 +122,7 @@ impl LogInner {
         f.write_all(&buf)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;
+        crate::records::sync_dir(&self.path)?;
         self.file = std::fs::OpenOptions::new().append(true).open(&self.path)?;
         self.data.records_written = records.len();
         Ok(())
@@ -143,14 +144,27 @@ impl LogStore {
         let path = dir.join("log");
         let mut data = LogData::default();
         if let Ok(bytes) = std::fs::read(&path) {
-            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let lines: Vec<&[u8]> = bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            for (i, line) in lines.iter().enumerate() {
                 match serde_json::from_slice::<Record>(line) {
                     Ok(r) => {
                         data.records_written += 1;
                         data.apply(r);
                     }
-                    // A torn last line: the write was never reported done.
-                    Err(e) => tracing::warn!(error = %e, "skipping unreadable raft log record"),
+                    // A torn last line: its write was never reported done.
+                    Err(e) if i + 1 == lines.len() => {
+                        tracing::warn!(error = %e, "skipping a torn last raft log record")
+                    }
+                    Err(e) => {
+                        return Err(std::io::Error::other(format!(
+                            "corrupt raft log {} at record {}: {e}",
+                            path.display(),
+                            i + 1
+                        )));
+                    }
                 }
             }
         }
@@ -294,13 +308,21 @@ impl StateMachine {
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let snapshot_path = dir.join("snapshot.json");
-        let snapshot: Option<StoredSnapshot> = std::fs::read(&snapshot_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let data = snapshot
-            .as_ref()
-            .and_then(|s| serde_json::from_slice::<SmData>(&s.data).ok())
-            .unwrap_or_default();
+        let corrupt = |e: serde_json::Error| {
+            std::io::Error::other(format!(
+                "corrupt raft snapshot {}: {e}",
+                snapshot_path.display()
+            ))
+        };
+        let snapshot: Option<StoredSnapshot> = match std::fs::read(&snapshot_path) {
+            Ok(b) => Some(serde_json::from_slice(&b).map_err(corrupt)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let data = match &snapshot {
+            Some(s) => serde_json::from_slice::<SmData>(&s.data).map_err(corrupt)?,
+            None => SmData::default(),
+        };
         let (published, _) = watch::channel(data.cluster.clone());
         Ok(StateMachine {
             inner: Arc::new(Mutex::new(SmInner {
@@ -324,7 +346,7 @@ impl StateMachine {
 
     fn save_snapshot(inner: &mut SmInner, snapshot: StoredSnapshot) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(&snapshot)?;
-        crate::records::write_atomically(&inner.snapshot_path, &bytes)?;
+        crate::records::write_durably(&inner.snapshot_path, &bytes)?;
         inner.snapshot = Some(snapshot);
         Ok(())
     }
@@ -433,5 +455,52 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: s.meta.clone(),
             snapshot: Box::new(Cursor::new(s.data.clone())),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use openraft::storage::RaftLogStorage;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_log_survives_a_restart_and_a_torn_tail_but_not_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogStore::open(dir.path()).unwrap();
+        log.save_vote(&Vote::new(1, 1)).await.unwrap();
+        log.save_vote(&Vote::new(2, 3)).await.unwrap();
+        drop(log);
+        let path = dir.path().join("log");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"vote\":")
+            .unwrap();
+        let mut log = LogStore::open(dir.path()).unwrap();
+        assert_eq!(
+            log.read_vote().await.unwrap(),
+            Some(Vote::new(2, 3)),
+            "a torn last record is skipped"
+        );
+        drop(log);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("garbage\n{text}")).unwrap();
+        assert!(
+            LogStore::open(dir.path()).is_err(),
+            "corruption before the end is refused"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_snapshot_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(StateMachine::open(dir.path()).is_ok());
+        std::fs::write(dir.path().join("snapshot.json"), b"{").unwrap();
+        assert!(StateMachine::open(dir.path()).is_err());
     }
 }
