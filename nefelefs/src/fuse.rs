@@ -5,6 +5,7 @@
 
 use std::ffi::OsStr;
 use std::sync::Arc;
+use std::task::Context;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -17,9 +18,25 @@ use tokio::runtime::Handle;
 use crate::backend::{Backend, FsError};
 use crate::fs::{Attr, Kind, NefeleFs};
 
-/// Attributes are never cached by the kernel: processes change all the
-/// time, and sizes must never lie.
-const TTL: Duration = Duration::ZERO;
+/// How long the kernel may keep an entry or attributes: directories and
+/// generated files (always size 0) for a second, like the listing cache;
+/// captured output (whose size grows) and the caller-specific `self` links
+/// not at all.
+fn ttl(a: &Attr) -> Duration {
+    if a.kind == Kind::Symlink || a.size > 0 || is_output(a.ino) {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(1)
+    }
+}
+
+/// Whether an inode is a `stdout` or `stderr` file.
+fn is_output(ino: u64) -> bool {
+    matches!(
+        crate::fs::Entry::from_ino(ino),
+        Some(crate::fs::Entry::PidFile(_, crate::fs::PidFile::Stdout | crate::fs::PidFile::Stderr))
+    )
+}
 
 /// The errno of a filesystem error.
 pub fn errno(e: &FsError) -> Errno {
@@ -76,11 +93,23 @@ impl<B: Backend> Adapter<B> {
         }
     }
 
+    /// Runs a request's work. It is polled once right here first: when
+    /// everything it needs is cached it completes on the FUSE thread, with
+    /// no hand-off; only work that waits (a call to a node, output still to
+    /// come) moves to a runtime task, so FUSE threads never block.
     fn spawn<F: Future<Output = ()> + Send + 'static>(
         &self,
         work: impl FnOnce(Arc<NefeleFs<B>>) -> F,
     ) {
-        self.runtime.spawn(work(self.fs.clone()));
+        let mut work = Box::pin(work(self.fs.clone()));
+        // Tokio resources made during this first poll belong to the runtime.
+        let _in_runtime = self.runtime.enter();
+        let waker = futures::task::noop_waker();
+        if work.as_mut().poll(&mut Context::from_waker(&waker)).is_pending() {
+            // A task polls it again with a real waker, which every tokio
+            // resource picks up on that poll.
+            self.runtime.spawn(work);
+        }
     }
 }
 
@@ -90,7 +119,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         let caller = req.pid();
         self.spawn(|fs| async move {
             match fs.lookup(parent.0, &name, caller).await {
-                Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
+                Ok(a) => reply.entry(&ttl(&a), &file_attr(&a), Generation(0)),
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -99,7 +128,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         self.spawn(|fs| async move {
             match fs.getattr(ino.0).await {
-                Ok(a) => reply.attr(&TTL, &file_attr(&a)),
+                Ok(a) => reply.attr(&ttl(&a), &file_attr(&a)),
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -192,17 +221,6 @@ impl<B: Backend> Filesystem for Adapter<B> {
                 Err(e) => reply.error(errno(&e)),
             }
         });
-    }
-
-    fn flush(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
-        _lock_owner: LockOwner,
-        reply: ReplyEmpty,
-    ) {
-        reply.ok();
     }
 
     fn release(
