@@ -19,7 +19,7 @@ use tonic::{Code, Request, Status};
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why a filesystem operation failed; becomes an errno in fuse.rs.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FsError {
     /// No such file, PID or node.
     #[error("not found")]

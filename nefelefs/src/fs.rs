@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use proto::Gpid;
 use proto::v1::{NodeInfo, OutputStream, ProcessInfo, ProcessState};
 use tokio_util::sync::CancellationToken;
@@ -341,6 +343,9 @@ enum Handle {
     Ctl { pid: i32 },
 }
 
+/// Processes by PID, as one List returned them.
+type ProcessTable = Arc<HashMap<i32, ProcessInfo>>;
+
 struct Cached<T> {
     at: Instant,
     value: Arc<T>,
@@ -348,7 +353,10 @@ struct Cached<T> {
 
 /// The filesystem.
 pub struct NefeleFs<B> {
-    backend: B,
+    backend: Arc<B>,
+    /// A List in flight, shared by every caller that needs a fresh
+    /// listing; held only to clone or replace it.
+    refreshing: Mutex<Option<Shared<BoxFuture<'static, FsResult<ProcessTable>>>>>,
     /// The last List, by PID; replaced when older than LIST_TTL. Held only
     /// to copy the Arc.
     processes: Mutex<Option<Cached<HashMap<i32, ProcessInfo>>>>,
@@ -385,7 +393,8 @@ impl<B: Backend> NefeleFs<B> {
     /// A filesystem whose `self` links point into `host_proc`.
     pub fn with_host_proc(backend: B, host_proc: &str) -> Self {
         NefeleFs {
-            backend,
+            backend: Arc::new(backend),
+            refreshing: Mutex::new(None),
             processes: Mutex::new(None),
             nodes: Mutex::new(None),
             handles: DashMap::new(),
@@ -420,12 +429,33 @@ impl<B: Backend> NefeleFs<B> {
         {
             return Ok(c.value.clone());
         }
-        let list = self.backend.list().await?;
-        let table = Arc::new(
-            list.into_iter()
-                .map(|p| (p.pid, p))
-                .collect::<HashMap<_, _>>(),
-        );
+        let refresh = {
+            let mut slot = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_ref() {
+                Some(pending) => pending.clone(),
+                None => {
+                    let backend = self.backend.clone();
+                    let pending = async move {
+                        let list = backend.list().await?;
+                        Ok(Arc::new(
+                            list.into_iter()
+                                .map(|p| (p.pid, p))
+                                .collect::<HashMap<_, _>>(),
+                        ))
+                    }
+                    .boxed()
+                    .shared();
+                    *slot = Some(pending.clone());
+                    pending
+                }
+            }
+        };
+        let result = refresh.await;
+        self.refreshing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let table = result?;
         *self.processes.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
             at: Instant::now(),
             value: table.clone(),
@@ -458,15 +488,13 @@ impl<B: Backend> NefeleFs<B> {
 
     /// A process: from the cached List while it is fresh, else asked for.
     async fn process(&self, pid: i32) -> FsResult<ProcessInfo> {
-        let cached = self
-            .processes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .filter(|c| c.at.elapsed() < LIST_TTL)
-            .and_then(|c| c.value.get(&pid).cloned());
-        match cached {
-            Some(info) => Ok(info),
+        // A stale listing is refreshed as a whole (one List shared by
+        // every concurrent caller), not process by process: tools read
+        // every process right after listing them.
+        let table = self.process_table().await?;
+        match table.get(&pid) {
+            Some(info) => Ok(info.clone()),
+            // Started after the listing: ask for it.
             None => self.backend.get(pid, false).await,
         }
     }

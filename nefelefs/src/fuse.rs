@@ -34,7 +34,10 @@ fn ttl(a: &Attr) -> Duration {
 fn is_output(ino: u64) -> bool {
     matches!(
         crate::fs::Entry::from_ino(ino),
-        Some(crate::fs::Entry::PidFile(_, crate::fs::PidFile::Stdout | crate::fs::PidFile::Stderr))
+        Some(crate::fs::Entry::PidFile(
+            _,
+            crate::fs::PidFile::Stdout | crate::fs::PidFile::Stderr
+        ))
     )
 }
 
@@ -105,7 +108,11 @@ impl<B: Backend> Adapter<B> {
         // Tokio resources made during this first poll belong to the runtime.
         let _in_runtime = self.runtime.enter();
         let waker = futures::task::noop_waker();
-        if work.as_mut().poll(&mut Context::from_waker(&waker)).is_pending() {
+        if work
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+        {
             // A task polls it again with a real waker, which every tokio
             // resource picks up on that poll.
             self.runtime.spawn(work);
