@@ -41,6 +41,19 @@ pub type RaftNode = openraft::Raft<TypeConfig>;
 /// stale routing information can never make requests loop.
 pub const FORWARDED: &str = "nefele-forwarded";
 
+/// A request to another node, marked as forwarded, with an optional
+/// deadline.
+pub fn forwarded_request<T>(message: T, timeout: Option<Duration>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+    if let Some(t) = timeout {
+        request.set_timeout(t);
+    }
+    request
+}
+
 /// How long a write to the store may take, leader changes included.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long joining may take, retries included.
@@ -225,11 +238,6 @@ impl Cluster {
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         let mut client = ClusterClient::new(channel);
-        fn mark<T>(r: &mut tonic::Request<T>) {
-            r.metadata_mut()
-                .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
-            r.set_timeout(WRITE_TIMEOUT);
-        }
         match command {
             Command::Join {
                 name,
@@ -237,21 +245,23 @@ impl Cluster {
                 labels,
                 slot,
             } => {
-                let mut req = tonic::Request::new(JoinRequest {
-                    name,
-                    address: addr,
-                    labels: labels.into_iter().collect(),
-                    slot: slot.unwrap_or(0) as u32,
-                });
-                mark(&mut req);
+                let req = forwarded_request(
+                    JoinRequest {
+                        name,
+                        address: addr,
+                        labels: labels.into_iter().collect(),
+                        slot: slot.unwrap_or(0) as u32,
+                    },
+                    Some(WRITE_TIMEOUT),
+                );
                 let reply = client.join(req).await?.into_inner();
                 Ok(Reply::Joined {
                     slot: u64::from(reply.slot),
                 })
             }
             Command::Leave { slot } => {
-                let mut req = tonic::Request::new(LeaveRequest { slot: slot as u32 });
-                mark(&mut req);
+                let req =
+                    forwarded_request(LeaveRequest { slot: slot as u32 }, Some(WRITE_TIMEOUT));
                 client.leave(req).await?;
                 Ok(Reply::Done)
             }

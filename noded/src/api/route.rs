@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use proto::Gpid;
 use proto::v1::processes_client::ProcessesClient;
-use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
@@ -34,17 +33,7 @@ pub fn is_forwarded<T>(request: &Request<T>) -> bool {
     request.metadata().contains_key(FORWARDED)
 }
 
-/// A request to forward, marked, with an optional deadline.
-pub fn outgoing<T>(message: T, timeout: Option<Duration>) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert(FORWARDED, MetadataValue::from_static("1"));
-    if let Some(t) = timeout {
-        request.set_timeout(t);
-    }
-    request
-}
+pub use crate::cluster::forwarded_request as outgoing;
 
 /// A failure talking to another node, said so that the user sees which
 /// node; statuses the owner returned pass through unchanged.
