@@ -181,9 +181,14 @@ mod tests {
         assert_eq!(join(&mut s, "a", Some(1)), Reply::Joined { slot: 1 });
         assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: 2 });
         assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: 3 });
-        assert!(
-            matches!(join(&mut s, "b", None), Reply::Refused { reason } if reason.contains("already a member"))
-        );
+        // Another node (another address) with a taken name is refused.
+        let dup = s.apply(&Command::Join {
+            name: "b".into(),
+            addr: "elsewhere:1".into(),
+            labels: BTreeMap::new(),
+            slot: None,
+        });
+        assert!(matches!(dup, Reply::Refused { reason } if reason.contains("already a member")));
         // b restarts with its data dir: same slot, new address.
         let back = s.apply(&Command::Join {
             name: "b".into(),
