@@ -23,13 +23,13 @@
 
 use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use futures::StreamExt;
 use prost::Message;
 use proto::v1::processes_client::ProcessesClient;
 use proto::v1::{ListReply, ListRequest, NodeState, NodesRequest, ProcessState, WaitRequest};
+use tests::bench::{self, host_processes, stop_all, utc_now, verdict};
 use tests::{TIMEOUT, TestCluster, request};
 use tonic::transport::Channel;
 
@@ -139,19 +139,6 @@ async fn run(iters: usize) -> anyhow::Result<Report> {
         down,
         list,
     })
-}
-
-/// Stops every running node of `cluster` with SIGTERM, all at once.
-async fn stop_all(cluster: &mut TestCluster) -> anyhow::Result<()> {
-    let stops = cluster
-        .nodes
-        .iter_mut()
-        .filter(|n| n.pid().is_some())
-        .map(|n| n.stop());
-    for status in futures::future::join_all(stops).await {
-        status?;
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -436,15 +423,6 @@ async fn list_at_scale() -> anyhow::Result<ListResult> {
     })
 }
 
-/// Host processes started by the nodes of `cluster` and still running.
-fn host_processes(cluster: &TestCluster) -> usize {
-    cluster
-        .nodes
-        .iter()
-        .map(|n| n.leftover_processes().len())
-        .sum()
-}
-
 /// Fills the cluster with processes, then times List (whole, and pieces)
 /// and `ps -e`, interleaved.
 async fn measure_lists(
@@ -569,57 +547,9 @@ async fn measure_lists(
     Ok((fill, all, ps, pieces))
 }
 
-/// Starts [`PROCS_PER_NODE`] long-running processes on every node, each
-/// asked of its own node with `node: <its name>`, [`SPAWN_IN_FLIGHT`] at a
-/// time.
+/// Starts [`PROCS_PER_NODE`] long-running processes on every node.
 async fn fill(cluster: &TestCluster) -> anyhow::Result<Duration> {
-    let mut clients = Vec::new();
-    for node in &cluster.nodes {
-        clients.push((node.client().await?, node.name.clone()));
-    }
-    let total = cluster.nodes.len() * PROCS_PER_NODE;
-    eprintln!(
-        "starting {PROCS_PER_NODE} `{}` on each of {} nodes ({SPAWN_IN_FLIGHT} in flight)",
-        LONG_PROGRAM.join(" "),
-        cluster.nodes.len()
-    );
-    let start = Instant::now();
-    // Round-robin over the nodes, so that all fill up together.
-    let mut spawns = futures::stream::iter((0..total).map(|i| {
-        let (client, name) = &clients[i % clients.len()];
-        let mut client = client.clone();
-        let req = proto::v1::SpawnRequest {
-            node: name.clone(),
-            ..request(&LONG_PROGRAM)
-        };
-        let name = name.clone();
-        async move {
-            let info = client
-                .spawn(req)
-                .await
-                .with_context(|| format!("Spawn on {name}"))?
-                .into_inner();
-            ensure!(
-                info.node == name,
-                "asked for {name}, it runs on {:?}",
-                info.node
-            );
-            Ok(())
-        }
-    }))
-    .buffer_unordered(SPAWN_IN_FLIGHT);
-    let mut done = 0;
-    while let Some(result) = spawns.next().await {
-        result?;
-        done += 1;
-        if done % 500 == 0 {
-            eprintln!(
-                "  {done}/{total} started ({:.1} s)",
-                start.elapsed().as_secs_f64()
-            );
-        }
-    }
-    Ok(start.elapsed())
+    bench::fill(cluster, PROCS_PER_NODE, &LONG_PROGRAM, SPAWN_IN_FLIGHT).await
 }
 
 async fn list(
@@ -777,33 +707,4 @@ impl Report {
             verdict(worst <= DOWN_TARGET.as_secs_f64() * 1e3)
         );
     }
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "NOT met" }
-}
-
-/// The current UTC time as `YYYY-MM-DD HH:MM`.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01, in 400-year eras that start
-    // on March 1st (so that the leap day ends a year).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rest / 3_600,
-        rest % 3_600 / 60
-    )
 }

@@ -39,11 +39,11 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use futures::StreamExt;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use proto::v1::{ListRequest, ProcessState};
-use tests::{Mount, TestCluster, request};
+use tests::bench::{self, host_processes, stop_all};
+use tests::{Mount, TestCluster};
 use tokio::process::Command;
 
 /// Nodes of the cluster.
@@ -190,74 +190,15 @@ async fn fill_mount_and_measure(
     Ok((fill, ls, cat, (mounted_after, dir_after)))
 }
 
-/// Stops every running node of `cluster` with SIGTERM, all at once.
-async fn stop_all(cluster: &mut TestCluster) -> anyhow::Result<()> {
-    let stops = cluster
-        .nodes
-        .iter_mut()
-        .filter(|n| n.pid().is_some())
-        .map(|n| n.stop());
-    for status in futures::future::join_all(stops).await {
-        status?;
-    }
-    Ok(())
-}
-
-/// Host processes started by the nodes of `cluster` and still running.
-fn host_processes(cluster: &TestCluster) -> usize {
-    cluster
-        .nodes
-        .iter()
-        .map(|n| n.leftover_processes().len())
-        .sum()
-}
-
 /// Starts [`PROCS_PER_NODE`] long-running processes on every node, each
 /// asked of its own node with `node: <its name>`, [`SPAWN_IN_FLIGHT`] at a
 /// time, round-robin over the nodes; checks with List that all run.
 async fn fill(cluster: &TestCluster) -> anyhow::Result<Duration> {
-    let mut clients = Vec::new();
-    for node in &cluster.nodes {
-        clients.push((node.client().await?, node.name.clone()));
-    }
+    let fill = bench::fill(cluster, PROCS_PER_NODE, &LONG_PROGRAM, SPAWN_IN_FLIGHT).await?;
     let total = cluster.nodes.len() * PROCS_PER_NODE;
-    eprintln!(
-        "starting {PROCS_PER_NODE} `{}` on each of {} nodes ({SPAWN_IN_FLIGHT} in flight)",
-        LONG_PROGRAM.join(" "),
-        cluster.nodes.len()
-    );
-    let start = Instant::now();
-    let mut spawns = futures::stream::iter((0..total).map(|i| {
-        let (client, name) = &clients[i % clients.len()];
-        let mut client = client.clone();
-        let req = proto::v1::SpawnRequest {
-            node: name.clone(),
-            ..request(&LONG_PROGRAM)
-        };
-        let name = name.clone();
-        async move {
-            let info = client
-                .spawn(req)
-                .await
-                .with_context(|| format!("Spawn on {name}"))?
-                .into_inner();
-            ensure!(
-                info.node == name,
-                "asked for {name}, it runs on {:?}",
-                info.node
-            );
-            Ok(())
-        }
-    }))
-    .buffer_unordered(SPAWN_IN_FLIGHT);
-    while let Some(result) = spawns.next().await {
-        result?;
-    }
-    let fill = start.elapsed();
-    drop(spawns);
+    let mut client = cluster.nodes[0].client().await?;
 
-    let reply = clients[0]
-        .0
+    let reply = client
         .list(ListRequest::default())
         .await
         .context("List")?

@@ -11,9 +11,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use futures::StreamExt;
-use proto::v1::SpawnRequest;
-use tests::{Mount, TestCluster, request};
+use tests::{Mount, TestCluster};
 
 /// Cluster processes in the view (half on each node).
 const PROCESSES: usize = 1_000;
@@ -79,28 +77,7 @@ fn p90(v: &mut [Duration]) -> Duration {
 async fn run() -> anyhow::Result<()> {
     eprintln!("starting 2 nodes and {PROCESSES} processes");
     let cluster = TestCluster::start(2).await?;
-    let clients = [
-        cluster.nodes[0].client().await?,
-        cluster.nodes[1].client().await?,
-    ];
-    let spawns = (0..PROCESSES).map(|i| {
-        let mut c = clients[i % 2].clone();
-        let node = cluster.nodes[i % 2].name.clone();
-        async move {
-            c.spawn(SpawnRequest {
-                node,
-                ..request(&["sleep", "100000"])
-            })
-            .await
-        }
-    });
-    let results: Vec<_> = futures::stream::iter(spawns)
-        .buffer_unordered(IN_FLIGHT)
-        .collect()
-        .await;
-    for r in results {
-        r?;
-    }
+    tests::bench::fill(&cluster, PROCESSES / 2, &["sleep", "100000"], IN_FLIGHT).await?;
     let mount = Mount::start(&cluster.nodes[0]).await?;
     let view = || {
         let mut c = Command::new(tests::binary("nefele-proc-exec"));

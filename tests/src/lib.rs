@@ -7,6 +7,8 @@
 //! The binaries must be built first (`cargo build --workspace --bins`, part
 //! of the README's test command); `NEFELE_BIN_DIR` overrides where they are.
 
+pub mod bench;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,121 @@
+//! Pieces the benchmarks share (`tests/benches/*.rs`): filling a cluster
+//! with long-running processes, stopping it, counting what is left, and
+//! stamping results.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, ensure};
+use futures::StreamExt;
+use proto::v1::SpawnRequest;
+
+use crate::{TestCluster, request};
+
+/// Starts `per_node` processes running `argv` on every node of `cluster`,
+/// each asked of its own node with `node: <its name>`, `in_flight` at a
+/// time, round-robin so that all nodes fill up together. Returns how long
+/// it took.
+pub async fn fill(
+    cluster: &TestCluster,
+    per_node: usize,
+    argv: &[&str],
+    in_flight: usize,
+) -> anyhow::Result<Duration> {
+    let mut clients = Vec::new();
+    for node in &cluster.nodes {
+        clients.push((node.client().await?, node.name.clone()));
+    }
+    let total = cluster.nodes.len() * per_node;
+    eprintln!(
+        "starting {per_node} `{}` on each of {} nodes ({in_flight} in flight)",
+        argv.join(" "),
+        cluster.nodes.len()
+    );
+    let start = Instant::now();
+    let mut spawns = futures::stream::iter((0..total).map(|i| {
+        let (client, name) = &clients[i % clients.len()];
+        let mut client = client.clone();
+        let req = SpawnRequest {
+            node: name.clone(),
+            ..request(argv)
+        };
+        let name = name.clone();
+        async move {
+            let info = client
+                .spawn(req)
+                .await
+                .with_context(|| format!("Spawn on {name}"))?
+                .into_inner();
+            ensure!(
+                info.node == name,
+                "asked for {name}, it runs on {:?}",
+                info.node
+            );
+            anyhow::Ok(())
+        }
+    }))
+    .buffer_unordered(in_flight);
+    let mut done = 0;
+    while let Some(result) = spawns.next().await {
+        result?;
+        done += 1;
+        if done % 500 == 0 {
+            eprintln!(
+                "  {done}/{total} started ({:.1} s)",
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(start.elapsed())
+}
+
+/// Stops every running node of `cluster` with SIGTERM, all at once.
+pub async fn stop_all(cluster: &mut TestCluster) -> anyhow::Result<()> {
+    let stops = cluster
+        .nodes
+        .iter_mut()
+        .filter(|n| n.pid().is_some())
+        .map(|n| n.stop());
+    for status in futures::future::join_all(stops).await {
+        status?;
+    }
+    Ok(())
+}
+
+/// Host processes started by the nodes of `cluster` and still running.
+pub fn host_processes(cluster: &TestCluster) -> usize {
+    cluster
+        .nodes
+        .iter()
+        .map(|n| n.leftover_processes().len())
+        .sum()
+}
+
+/// "met" or "NOT met".
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM`.
+pub fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01, in 400-year eras that start
+    // on March 1st (so that the leap day ends a year).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
