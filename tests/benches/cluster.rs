@@ -585,20 +585,8 @@ fn ps_e() -> anyhow::Result<Vec<u8>> {
 
 impl Report {
     fn print(&self) {
-        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_else(|_| "unknown".into());
-        let model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|info| {
-                info.lines().find_map(|l| {
-                    l.strip_prefix("model name")
-                        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
-                })
-            })
-            .unwrap_or_else(|| "unknown CPU".into());
         println!("Date: {} UTC", utc_now());
-        println!("Machine: nproc {cpus} ({model}), kernel {}", kernel.trim());
+        println!("Machine: {}", bench::machine());
         println!();
         self.print_spawn();
         println!();

@@ -492,26 +492,8 @@ fn quote(path: &Path) -> anyhow::Result<String> {
 
 impl Report {
     fn print(&self) {
-        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_else(|_| "unknown".into());
-        let model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|info| {
-                info.lines().find_map(|l| {
-                    l.strip_prefix("model name")
-                        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
-                })
-            })
-            .unwrap_or_else(|| "unknown CPU".into());
-        let date = std::process::Command::new("date")
-            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown date".into());
-        println!("Date: {date}");
-        println!("Machine: nproc {cpus} ({model}), kernel {}", kernel.trim());
+        println!("Date: {} UTC", bench::utc_now());
+        println!("Machine: {}", bench::machine());
         println!();
         println!(
             "### {NODES} nodes x {PROCS_PER_NODE} `{}`, mounted via node 0 ({WARMUP} warm-up + {ITERS} iterations, interleaved)",

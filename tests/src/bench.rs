@@ -90,6 +90,23 @@ pub fn host_processes(cluster: &TestCluster) -> usize {
         .sum()
 }
 
+/// This machine, as the reports print it: `nproc N (CPU model), kernel K`.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel =
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_else(|_| "unknown".into());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("nproc {cpus} ({model}), kernel {}", kernel.trim())
+}
+
 /// "met" or "NOT met".
 pub fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::ApiState;
 use crate::cluster::state::{Command, Reply};
-use crate::hostproc;
+use crate::hostproc::{self, MachineLoad};
 
 /// Implementation of `nefele.v1.Cluster`.
 pub struct ClusterApi {
@@ -23,6 +23,18 @@ impl ClusterApi {
     /// A service over the shared state.
     pub fn new(state: Arc<ApiState>) -> Self {
         ClusterApi { state }
+    }
+}
+
+/// A machine's load on the wire.
+fn node_load(l: &MachineLoad) -> NodeLoad {
+    NodeLoad {
+        load1: l.loadavg[0],
+        load5: l.loadavg[1],
+        load15: l.loadavg[2],
+        mem_total_bytes: l.mem_total,
+        mem_available_bytes: l.mem_available,
+        cpus: l.cpus,
     }
 }
 
@@ -46,14 +58,7 @@ impl Cluster for ClusterApi {
             if m.slot == cluster.slot {
                 info.state = NodeState::Up as i32;
                 info.address = self.state.listen_addr.clone();
-                info.load = Some(NodeLoad {
-                    load1: local.loadavg[0],
-                    load5: local.loadavg[1],
-                    load15: local.loadavg[2],
-                    mem_total_bytes: local.mem_total,
-                    mem_available_bytes: local.mem_available,
-                    cpus: local.cpus,
-                });
+                info.load = Some(node_load(&local));
                 info.process_count = self.state.table.running_count() as u32;
                 info.started_at_ms = self.state.started_at_ms;
                 info.boot_time_ms = hostproc::boot_time_ms();
@@ -62,14 +67,7 @@ impl Cluster for ClusterApi {
             } else if let Some(p) = live.get(&m.slot) {
                 info.state = NodeState::Up as i32;
                 info.address = p.addr.clone();
-                info.load = Some(NodeLoad {
-                    load1: p.loadavg[0],
-                    load5: p.loadavg[1],
-                    load15: p.loadavg[2],
-                    mem_total_bytes: p.mem_total,
-                    mem_available_bytes: p.mem_available,
-                    cpus: p.cpus,
-                });
+                info.load = Some(node_load(&p.load));
                 info.process_count = p.procs;
                 info.boot_time_ms = p.boot_time_ms;
                 info.started_at_ms = p.started_at_ms;

@@ -155,19 +155,20 @@ impl ApiState {
             if !labels.iter().all(|(k, v)| m.labels.get(k) == Some(v)) {
                 continue;
             }
-            let score = if m.slot == self.cluster.slot {
-                let load = crate::hostproc::machine_load();
+            let score = |procs: u32, load: &crate::hostproc::MachineLoad| {
                 (
-                    self.table.running_count() as u32,
+                    procs,
                     (load.loadavg[0] * 100.0) as u64,
                     -(load.mem_available as i64),
                 )
-            } else if let Some(p) = live.get(&m.slot) {
-                (
-                    p.procs + self.cluster.recent_placements(m.slot),
-                    (p.loadavg[0] * 100.0) as u64,
-                    -(p.mem_available as i64),
+            };
+            let score = if m.slot == self.cluster.slot {
+                score(
+                    self.table.running_count() as u32,
+                    &crate::hostproc::machine_load(),
                 )
+            } else if let Some(p) = live.get(&m.slot) {
+                score(p.procs + self.cluster.recent_placements(m.slot), &p.load)
             } else {
                 continue;
             };

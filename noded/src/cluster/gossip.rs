@@ -14,7 +14,7 @@ use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig
 use tokio_util::sync::CancellationToken;
 
 use super::peers::{PeerLoad, Peers};
-use crate::hostproc;
+use crate::hostproc::{self, MachineLoad};
 use crate::table::ProcessTable;
 
 /// How often a node gossips.
@@ -113,12 +113,14 @@ pub async fn start(
                     peer_slot,
                     PeerLoad {
                         addr: state.get("addr").unwrap_or_default().to_string(),
-                        loadavg: [num("load1"), num("load5"), num("load15")],
-                        mem_total: num("mem_total") as u64,
-                        cpus: num("cpus") as u32,
+                        load: MachineLoad {
+                            loadavg: [num("load1"), num("load5"), num("load15")],
+                            mem_total: num("mem_total") as u64,
+                            mem_available: num("mem_available") as u64,
+                            cpus: num("cpus") as u32,
+                        },
                         boot_time_ms: num("boot_ms") as u64,
                         started_at_ms: num("started_ms") as u64,
-                        mem_available: num("mem_available") as u64,
                         procs: num("procs") as u32,
                     },
                 );

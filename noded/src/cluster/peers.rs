@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tonic::transport::Channel;
 
 use super::state::{ClusterState, Member};
+use crate::hostproc::MachineLoad;
 
 /// How long a connection attempt to a peer may take.
 pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -20,18 +21,12 @@ pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct PeerLoad {
     /// Its gRPC address.
     pub addr: String,
-    /// 1, 5 and 15-minute load averages.
-    pub loadavg: [f64; 3],
-    /// Total memory in bytes.
-    pub mem_total: u64,
-    /// Online CPUs.
-    pub cpus: u32,
+    /// Its load and memory, as its /proc reports them.
+    pub load: MachineLoad,
     /// When the machine booted, ms since the epoch.
     pub boot_time_ms: u64,
     /// When its noded started, ms since the epoch.
     pub started_at_ms: u64,
-    /// Free memory in bytes.
-    pub mem_available: u64,
     /// Running cluster processes.
     pub procs: u32,
 }
