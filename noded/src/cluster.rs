@@ -75,6 +75,8 @@ pub struct Cluster {
     pub slot: u64,
     /// This node's gRPC address.
     pub addr: String,
+    /// The cluster's unique id (given to joining nodes); set once at start.
+    cluster_id: std::sync::OnceLock<String>,
     /// When each remote node was last chosen by `@any`, to spread a burst
     /// of placements before gossip reports the new load.
     recent: std::sync::Mutex<Vec<(Instant, u64)>>,
@@ -187,6 +189,7 @@ impl Cluster {
             name: name.to_string(),
             slot,
             addr: addr.to_string(),
+            cluster_id: std::sync::OnceLock::new(),
             recent: std::sync::Mutex::new(Vec::new()),
         }))
     }
@@ -304,11 +307,22 @@ impl Cluster {
                 Ok(JoinReply {
                     slot: slot as u32,
                     member_addresses,
+                    cluster_id: self.cluster_id(),
                 })
             }
             Reply::Refused { reason } => Err(join_refusal(reason)),
             Reply::Done => Err(Status::internal("join: unexpected reply")),
         }
+    }
+
+    /// Records the cluster's id (from this node's data dir).
+    pub fn set_cluster_id(&self, id: &str) {
+        let _ = self.cluster_id.set(id.to_string());
+    }
+
+    /// The cluster's id.
+    pub fn cluster_id(&self) -> String {
+        self.cluster_id.get().cloned().unwrap_or_default()
     }
 
     /// Whether `slot` is the store's leader, and whether it is a voter.

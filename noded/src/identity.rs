@@ -23,6 +23,10 @@ pub struct Identity {
     /// Slot: the high digits of this node's cluster PIDs; 0 until a
     /// joining node has been given one.
     pub slot: u32,
+    /// The cluster's unique id, made by the node that founded it; gossip
+    /// between different clusters that reach each other is refused.
+    #[serde(default)]
+    pub cluster_id: String,
 }
 
 /// An opened data directory, locked for this process.
@@ -83,6 +87,11 @@ impl DataDir {
                 let identity = Identity {
                     name,
                     slot: if joining { 0 } else { FIRST_SLOT },
+                    cluster_id: if joining {
+                        String::new()
+                    } else {
+                        new_cluster_id()?
+                    },
                 };
                 if !joining {
                     save(&id_path, &identity)?;
@@ -99,10 +108,21 @@ impl DataDir {
     }
 
     /// Records the slot the cluster gave this node.
-    pub fn save_slot(&mut self, slot: u32) -> anyhow::Result<()> {
+    pub fn save_slot(&mut self, slot: u32, cluster_id: &str) -> anyhow::Result<()> {
         self.identity.slot = slot;
+        self.identity.cluster_id = cluster_id.to_string();
         save(&self.path.join("node.json"), &self.identity)
     }
+}
+
+/// 128 random bits, in hex.
+fn new_cluster_id() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn save(path: &Path, identity: &Identity) -> anyhow::Result<()> {
@@ -122,7 +142,8 @@ mod tests {
             first.identity,
             Identity {
                 name: "n1".into(),
-                slot: 1
+                slot: 1,
+                cluster_id: first.identity.cluster_id.clone()
             }
         );
         let err = DataDir::open(dir.path(), Some("n1"), false).unwrap_err();

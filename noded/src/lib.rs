@@ -97,13 +97,18 @@ pub async fn run(
             Some(listen.ip()).filter(|ip| !ip.is_unspecified()),
         )
         .await?;
-        data.save_slot(reply.slot)?;
+        data.save_slot(reply.slot, &reply.cluster_id)?;
         seeds.extend(reply.member_addresses);
     }
     let slot = u64::from(data.identity.slot);
     let raft_api = RaftApi::default();
     let cluster =
         Cluster::start(&data.path, &name, slot, &listen_addr, !joining, &raft_api).await?;
+    // Data dirs from before cluster ids share one.
+    let cluster_id = Some(data.identity.cluster_id.clone())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "nefele".into());
+    cluster.set_cluster_id(&cluster_id);
     seeds.extend(
         cluster
             .peers
@@ -173,7 +178,7 @@ pub async fn run(
 
     let background = CancellationToken::new();
     let gossip = cluster::gossip::start(
-        "nefele",
+        &cluster_id,
         &name,
         slot,
         listen,
