@@ -1,4 +1,7 @@
 //! nsh: the interactive cluster shell and script interpreter (SPEC §3).
 //!
-//! Not built yet: the nsh issue fills this crate (REPL, builtins one file
-//! each, the cluster client).
+//! brush-parser turns text into a bash AST; the interpreter here runs it,
+//! with external commands started as cluster processes through the API.
+
+pub mod expand;
+pub mod vars;

@@ -1,0 +1,323 @@
+//! Shell variables: scalars and arrays with bash's dynamic scoping.
+//!
+//! One [`Vars`] belongs to each shell state; subshells, pipeline elements
+//! and `$(..)` work on a clone. `local` pushes the name into the innermost
+//! function frame; lookups walk the frames from the innermost outwards and
+//! end at the globals, as in bash.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// The value of a variable. Arrays are here so bash's arrays fit without a
+/// change of representation; POSIX code only sees `Str`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Str(String),
+    /// Indexed array: sparse, ordered by index.
+    Indexed(BTreeMap<i64, String>),
+    /// Associative array, ordered by key.
+    Assoc(BTreeMap<String, String>),
+}
+
+impl Value {
+    /// The scalar view: a string itself, element 0 of an indexed array,
+    /// key "0" of an associative one (as bash does for `$a`).
+    pub fn scalar(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            Value::Indexed(map) => map.get(&0).map(String::as_str),
+            Value::Assoc(map) => map.get("0").map(String::as_str),
+        }
+    }
+}
+
+/// One variable with its attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Var {
+    /// `None` for a declared but unset variable (`local x`, `export x`).
+    pub value: Option<Value>,
+    pub exported: bool,
+    pub readonly: bool,
+    /// `declare -i`: assignments are evaluated arithmetically.
+    pub integer: bool,
+}
+
+impl Var {
+    pub fn new(value: impl Into<String>) -> Self {
+        Var {
+            value: Some(Value::Str(value.into())),
+            exported: false,
+            readonly: false,
+            integer: false,
+        }
+    }
+}
+
+/// Assignment to a read-only variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}: readonly variable")]
+pub struct ReadonlyError(pub String);
+
+/// All variables of one shell state.
+#[derive(Clone, Debug, Default)]
+pub struct Vars {
+    globals: HashMap<String, Var>,
+    /// Function frames, innermost last; each holds the names made `local`.
+    frames: Vec<HashMap<String, Var>>,
+}
+
+impl Vars {
+    /// Starts from the process environment, every variable exported.
+    pub fn from_env() -> Self {
+        let mut vars = Vars::default();
+        for (name, value) in std::env::vars_os() {
+            if let (Some(name), Some(value)) = (name.to_str(), value.to_str()) {
+                let mut var = Var::new(value);
+                var.exported = true;
+                vars.globals.insert(name.to_string(), var);
+            }
+        }
+        vars
+    }
+
+    /// The variable as seen from the current scope.
+    pub fn lookup(&self, name: &str) -> Option<&Var> {
+        for frame in self.frames.iter().rev() {
+            if let Some(var) = frame.get(name) {
+                return Some(var);
+            }
+        }
+        self.globals.get(name)
+    }
+
+    fn lookup_mut(&mut self, name: &str) -> Option<&mut Var> {
+        for frame in self.frames.iter_mut().rev() {
+            if let Some(var) = frame.get_mut(name) {
+                return Some(var);
+            }
+        }
+        self.globals.get_mut(name)
+    }
+
+    /// The scalar value of a set variable.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.lookup(name)?.value.as_ref()?.scalar()
+    }
+
+    /// The value of a set variable.
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.lookup(name)?.value.as_ref()
+    }
+
+    /// Whether the variable is set (declared-only variables are not).
+    pub fn is_set(&self, name: &str) -> bool {
+        self.value(name).is_some()
+    }
+
+    /// Sets a scalar in the scope where the name lives (a local if one is
+    /// visible, else a global). Setting a scalar on an indexed array sets
+    /// element 0, as bash does.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) -> Result<(), ReadonlyError> {
+        let value = value.into();
+        match self.lookup_mut(name) {
+            Some(var) if var.readonly => Err(ReadonlyError(name.to_string())),
+            Some(var) => {
+                match &mut var.value {
+                    Some(Value::Indexed(map)) => {
+                        map.insert(0, value);
+                    }
+                    Some(Value::Assoc(map)) => {
+                        map.insert("0".to_string(), value);
+                    }
+                    slot => *slot = Some(Value::Str(value)),
+                }
+                Ok(())
+            }
+            None => {
+                self.globals.insert(name.to_string(), Var::new(value));
+                Ok(())
+            }
+        }
+    }
+
+    /// Replaces the whole value (arrays included) in the visible scope.
+    pub fn set_value(&mut self, name: &str, value: Value) -> Result<(), ReadonlyError> {
+        match self.lookup_mut(name) {
+            Some(var) if var.readonly => Err(ReadonlyError(name.to_string())),
+            Some(var) => {
+                var.value = Some(value);
+                Ok(())
+            }
+            None => {
+                self.globals.insert(
+                    name.to_string(),
+                    Var {
+                        value: Some(value),
+                        ..Var::new("")
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Changes attributes of the visible variable, creating an unset global
+    /// one when the name is new (`export x`, `readonly x`).
+    pub fn modify(&mut self, name: &str, change: impl FnOnce(&mut Var)) {
+        if self.lookup(name).is_none() {
+            self.globals.insert(
+                name.to_string(),
+                Var {
+                    value: None,
+                    ..Var::new("")
+                },
+            );
+        }
+        if let Some(var) = self.lookup_mut(name) {
+            change(var);
+        }
+    }
+
+    /// `unset NAME`: removes the visible variable (a local shadows, so only
+    /// the local goes, as in bash's default).
+    pub fn unset(&mut self, name: &str) -> Result<(), ReadonlyError> {
+        for frame in self.frames.iter_mut().rev() {
+            if let Some(var) = frame.get_mut(name) {
+                if var.readonly {
+                    return Err(ReadonlyError(name.to_string()));
+                }
+                var.value = None;
+                return Ok(());
+            }
+        }
+        match self.globals.get(name) {
+            Some(var) if var.readonly => Err(ReadonlyError(name.to_string())),
+            _ => {
+                self.globals.remove(name);
+                Ok(())
+            }
+        }
+    }
+
+    /// Enters a function call.
+    pub fn push_frame(&mut self) {
+        self.frames.push(HashMap::new());
+    }
+
+    /// Leaves a function call, dropping its locals.
+    pub fn pop_frame(&mut self) {
+        self.frames.pop();
+    }
+
+    /// Whether a function is running (where `local` is allowed).
+    pub fn in_function(&self) -> bool {
+        !self.frames.is_empty()
+    }
+
+    /// `local NAME[=VALUE]`: declares NAME in the innermost frame. Without a
+    /// value the local starts unset (bash keeps the outer value for arrays
+    /// only with `declare -g`; plain `local x` is unset).
+    pub fn declare_local(&mut self, name: &str, value: Option<Value>) -> Result<(), ReadonlyError> {
+        if let Some(var) = self.lookup(name)
+            && var.readonly
+        {
+            return Err(ReadonlyError(name.to_string()));
+        }
+        let exported = self.lookup(name).is_some_and(|v| v.exported);
+        if let Some(frame) = self.frames.last_mut() {
+            let var = frame.entry(name.to_string()).or_insert(Var {
+                value: None,
+                exported,
+                readonly: false,
+                integer: false,
+            });
+            if value.is_some() {
+                var.value = value;
+            }
+        }
+        Ok(())
+    }
+
+    /// The environment handed to commands: every exported variable with a
+    /// scalar value, innermost scope winning.
+    pub fn exported(&self) -> Vec<(String, String)> {
+        let mut seen: HashMap<&str, Option<&str>> = HashMap::new();
+        for frame in self.frames.iter().rev() {
+            for (name, var) in frame {
+                seen.entry(name).or_insert_with(|| exported_scalar(var));
+            }
+        }
+        for (name, var) in &self.globals {
+            seen.entry(name).or_insert_with(|| exported_scalar(var));
+        }
+        let mut env: Vec<(String, String)> = seen
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value?.to_string())))
+            .collect();
+        env.sort();
+        env
+    }
+
+    /// Every visible variable name, sorted (for `set`, `${!prefix*}`).
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .globals
+            .keys()
+            .chain(self.frames.iter().flat_map(|f| f.keys()))
+            .filter(|name| self.is_set(name))
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+fn exported_scalar(var: &Var) -> Option<&str> {
+    if !var.exported {
+        return None;
+    }
+    match var.value.as_ref()? {
+        Value::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locals_shadow_and_vanish() {
+        let mut vars = Vars::default();
+        vars.set("x", "global").unwrap();
+        vars.push_frame();
+        vars.declare_local("x", Some(Value::Str("local".into())))
+            .unwrap();
+        assert_eq!(vars.get("x"), Some("local"));
+        vars.set("x", "changed").unwrap();
+        vars.set("y", "new global").unwrap();
+        vars.pop_frame();
+        assert_eq!(vars.get("x"), Some("global"));
+        assert_eq!(vars.get("y"), Some("new global"));
+    }
+
+    #[test]
+    fn readonly_refuses_assignment_and_unset() {
+        let mut vars = Vars::default();
+        vars.set("r", "1").unwrap();
+        vars.modify("r", |v| v.readonly = true);
+        assert_eq!(vars.set("r", "2"), Err(ReadonlyError("r".into())));
+        assert!(vars.unset("r").is_err());
+        assert_eq!(vars.get("r"), Some("1"));
+    }
+
+    #[test]
+    fn only_exported_scalars_reach_the_environment() {
+        let mut vars = Vars::default();
+        vars.set("a", "1").unwrap();
+        vars.set("b", "2").unwrap();
+        vars.modify("b", |v| v.exported = true);
+        vars.modify("c", |v| v.exported = true);
+        assert_eq!(vars.exported(), vec![("b".to_string(), "2".to_string())]);
+    }
+}
