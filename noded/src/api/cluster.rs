@@ -56,6 +56,7 @@ impl Cluster for ClusterApi {
                 ..NodeInfo::default()
             };
             if m.slot == cluster.slot {
+                reply.local = m.name.clone();
                 info.state = NodeState::Up as i32;
                 info.address = self.state.listen_addr.clone();
                 info.load = Some(node_load(&local));

@@ -1,0 +1,340 @@
+//! Control-flow builtins: `:`, `true`, `false`, `exit`, `return`,
+//! `break`, `continue`, `eval`, `source`/`.`, `exec`, `trap`, `command`,
+//! `type`.
+
+use crate::builtins;
+use crate::shell::{Flow, Shell, Status};
+
+pub fn colon(_: &mut Shell, _: Vec<String>) -> Status {
+    Ok(0)
+}
+
+pub fn false_(_: &mut Shell, _: Vec<String>) -> Status {
+    Ok(1)
+}
+
+/// The numeric argument of exit/return/break/continue.
+fn number(shell: &Shell, name: &str, args: &[String], default: i32) -> Result<i32, i32> {
+    match args.first() {
+        None => Ok(default),
+        Some(a) => a.parse::<i64>().map(|n| n as i32).map_err(|_| {
+            shell.error(format!("{name}: {a}: numeric argument required"));
+            2
+        }),
+    }
+}
+
+pub fn exit(shell: &mut Shell, args: Vec<String>) -> Status {
+    let status = match number(shell, "exit", &args, shell.last_status) {
+        Ok(n) => n & 0xff,
+        Err(s) => s,
+    };
+    Err(Flow::Exit(status))
+}
+
+pub fn return_(shell: &mut Shell, args: Vec<String>) -> Status {
+    let status = match number(shell, "return", &args, shell.last_status) {
+        Ok(n) => n & 0xff,
+        Err(s) => s,
+    };
+    if shell.return_depth == 0 {
+        shell.error("return: can only `return' from a function or sourced script");
+        return Ok(1);
+    }
+    Err(Flow::Return(status))
+}
+
+fn loop_control(shell: &mut Shell, name: &str, args: &[String], flow: fn(u32) -> Flow) -> Status {
+    let n = match number(shell, name, args, 1) {
+        Ok(n) if n >= 1 => n as u32,
+        Ok(n) => {
+            shell.error(format!("{name}: {n}: loop count out of range"));
+            return Ok(1);
+        }
+        Err(s) => return Ok(s),
+    };
+    if shell.loop_depth == 0 {
+        // bash accepts it silently outside a loop in scripts.
+        return Ok(0);
+    }
+    Err(flow(n.min(shell.loop_depth)))
+}
+
+pub fn break_(shell: &mut Shell, args: Vec<String>) -> Status {
+    loop_control(shell, "break", &args, Flow::Break)
+}
+
+pub fn continue_(shell: &mut Shell, args: Vec<String>) -> Status {
+    loop_control(shell, "continue", &args, Flow::Continue)
+}
+
+pub fn eval(shell: &mut Shell, args: Vec<String>) -> Status {
+    let text = args.join(" ");
+    match crate::syntax::parse(&text, &shell.parser_options) {
+        Ok(program) => shell.run_program(&program),
+        Err(e) => {
+            shell.error(format!("eval: {e}"));
+            Ok(2)
+        }
+    }
+}
+
+pub fn source(shell: &mut Shell, mut args: Vec<String>) -> Status {
+    if args.is_empty() {
+        shell.error("source: filename argument required");
+        return Ok(2);
+    }
+    let name = args.remove(0);
+    let path = if name.contains('/') {
+        Some(shell.cwd.join(&name))
+    } else {
+        shell
+            .vars
+            .get("PATH")
+            .unwrap_or("")
+            .split(':')
+            .map(|dir| std::path::Path::new(dir).join(&name))
+            .find(|p| p.is_file())
+            .or_else(|| Some(shell.cwd.join(&name)))
+    };
+    let text = match path.map(std::fs::read_to_string) {
+        Some(Ok(text)) => text,
+        Some(Err(e)) => {
+            shell.error(format!("{name}: {}", crate::exec::redirect_message(&e)));
+            return Ok(1);
+        }
+        None => return Ok(1),
+    };
+    let program = match crate::syntax::parse(&text, &shell.parser_options) {
+        Ok(p) => p,
+        Err(e) => {
+            shell.error(format!("{name}: {e}"));
+            return Ok(2);
+        }
+    };
+    let saved = (!args.is_empty()).then(|| std::mem::replace(&mut shell.positional, args));
+    shell.return_depth += 1;
+    let result = shell.run_program(&program);
+    shell.return_depth -= 1;
+    if let Some(positional) = saved {
+        shell.positional = positional;
+    }
+    match result {
+        Err(Flow::Return(status)) => Ok(status),
+        other => other,
+    }
+}
+
+/// `exec` without a command keeps its redirections (the caller does not
+/// restore them); with a command, runs it and exits with its status.
+pub fn exec(shell: &mut Shell, args: Vec<String>) -> Status {
+    if args.is_empty() {
+        return Ok(0);
+    }
+    let status = shell.run_argv(args, true)?;
+    Err(Flow::Exit(status))
+}
+
+/// Normalises a trap condition: `EXIT`, `ERR`, or a signal name without
+/// `SIG` (numbers accepted).
+fn condition_name(condition: &str) -> Option<String> {
+    let upper = condition.to_ascii_uppercase();
+    if upper == "0" || upper == "EXIT" {
+        return Some("EXIT".to_string());
+    }
+    if upper == "ERR" || upper == "DEBUG" || upper == "RETURN" {
+        return Some(upper);
+    }
+    let signal = match upper.parse::<i32>() {
+        Ok(n) => nix::sys::signal::Signal::try_from(n).ok()?,
+        Err(_) => {
+            let full = if upper.starts_with("SIG") {
+                upper.clone()
+            } else {
+                format!("SIG{upper}")
+            };
+            full.parse::<nix::sys::signal::Signal>().ok()?
+        }
+    };
+    Some(signal.as_str().trim_start_matches("SIG").to_string())
+}
+
+pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
+    if args.is_empty() || args[0] == "-p" {
+        let mut names: Vec<&String> = shell.traps.keys().collect();
+        names.sort();
+        let mut out = String::new();
+        for name in names {
+            let action = &shell.traps[name];
+            out.push_str(&format!(
+                "trap -- '{}' {name}\n",
+                action.replace('\'', "'\\''")
+            ));
+        }
+        let _ = shell.out(&out);
+        return Ok(0);
+    }
+    if args[0] == "-l" {
+        return super::jobctl::kill(shell, vec!["-l".to_string()]);
+    }
+    let mut args = args;
+    if args[0] == "--" {
+        args.remove(0);
+    }
+    let (action, conditions) = if args.len() == 1 || args[0] == "-" {
+        (None, &args[usize::from(args[0] == "-")..])
+    } else {
+        (Some(args[0].clone()), &args[1..])
+    };
+    let mut status = 0;
+    for condition in conditions {
+        match condition_name(condition) {
+            Some(name) => {
+                if name == "DEBUG" || name == "RETURN" {
+                    shell.error(format!("trap: {name}: this trap is not supported"));
+                    status = 1;
+                    continue;
+                }
+                match &action {
+                    Some(action) => {
+                        crate::signals::watch(&name);
+                        shell.traps.insert(name, action.clone());
+                    }
+                    None => {
+                        shell.traps.remove(&name);
+                    }
+                }
+            }
+            None => {
+                shell.error(format!("trap: {condition}: invalid signal specification"));
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// Where a command name would be found on this machine's PATH.
+fn find_in_path(shell: &Shell, name: &str) -> Option<String> {
+    if name.contains('/') {
+        return std::path::Path::new(name)
+            .is_file()
+            .then(|| name.to_string());
+    }
+    shell
+        .vars
+        .get("PATH")
+        .unwrap_or("/usr/bin:/bin")
+        .split(':')
+        .map(|dir| std::path::Path::new(if dir.is_empty() { "." } else { dir }).join(name))
+        .find(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// What a name is, for `command -v`/`-V` and `type`.
+enum Kind {
+    Keyword,
+    Function,
+    Builtin,
+    File(String),
+}
+
+const KEYWORDS: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "case", "esac", "for", "while", "until", "do", "done",
+    "in", "function", "select", "time", "{", "}", "!", "[[", "]]",
+];
+
+fn kind_of(shell: &Shell, name: &str) -> Option<Kind> {
+    if KEYWORDS.contains(&name) {
+        return Some(Kind::Keyword);
+    }
+    if shell.functions.contains_key(name) {
+        return Some(Kind::Function);
+    }
+    if builtins::is_builtin(name) {
+        return Some(Kind::Builtin);
+    }
+    find_in_path(shell, name).map(Kind::File)
+}
+
+pub fn command(shell: &mut Shell, args: Vec<String>) -> Status {
+    let mut args = args;
+    let mut verbose = None;
+    while let Some(first) = args.first() {
+        match first.as_str() {
+            "-v" => verbose = Some(false),
+            "-V" => verbose = Some(true),
+            "-p" => {}
+            "--" => {
+                args.remove(0);
+                break;
+            }
+            _ => break,
+        }
+        args.remove(0);
+    }
+    if let Some(verbose) = verbose {
+        let mut status = 0;
+        for name in &args {
+            match (kind_of(shell, name), verbose) {
+                (Some(Kind::File(path)), false) => {
+                    let _ = shell.out(&format!("{path}\n"));
+                }
+                (Some(_), false) => {
+                    let _ = shell.out(&format!("{name}\n"));
+                }
+                (Some(kind), true) => describe(shell, name, &kind),
+                (None, _) => {
+                    if verbose {
+                        shell.error(format!("command: {name}: not found"));
+                    }
+                    status = 1;
+                }
+            }
+        }
+        return Ok(status);
+    }
+    if args.is_empty() {
+        return Ok(0);
+    }
+    shell.run_argv(args, true)
+}
+
+fn describe(shell: &Shell, name: &str, kind: &Kind) {
+    let text = match kind {
+        Kind::Keyword => format!("{name} is a shell keyword\n"),
+        Kind::Function => format!("{name} is a function\n"),
+        Kind::Builtin => format!("{name} is a shell builtin\n"),
+        Kind::File(path) => format!("{name} is {path}\n"),
+    };
+    let _ = shell.out(&text);
+}
+
+pub fn type_(shell: &mut Shell, args: Vec<String>) -> Status {
+    let (terse, names) = match args.first().map(String::as_str) {
+        Some("-t") => (true, &args[1..]),
+        _ => (false, &args[..]),
+    };
+    let mut status = 0;
+    for name in names {
+        match kind_of(shell, name) {
+            Some(kind) if terse => {
+                let word = match kind {
+                    Kind::Keyword => "keyword",
+                    Kind::Function => "function",
+                    Kind::Builtin => "builtin",
+                    Kind::File(_) => "file",
+                };
+                let _ = shell.out(&format!("{word}\n"));
+            }
+            Some(kind) => describe(shell, name, &kind),
+            None => {
+                if !terse {
+                    shell.error(format!("type: {name}: not found"));
+                }
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}

@@ -1,0 +1,414 @@
+//! Job control builtins over cluster processes: `jobs`, `fg`, `bg`,
+//! `wait`, `kill`. They take cluster PIDs and `%N` job specs alike.
+
+use nix::sys::signal::Signal;
+
+use crate::jobs::{self, JOB_PID_BASE, JobState, WaitOutcome};
+use crate::shell::{Flow, Shell, Status};
+use crate::signals;
+
+/// A `kill`/`wait` target, resolved.
+enum Target {
+    Job(usize),
+    Pid(i32),
+}
+
+fn resolve(shell: &Shell, name: &str, spec: &str) -> Result<Target, String> {
+    if spec.starts_with('%') {
+        let table = shell
+            .jobs
+            .lock()
+            .map_err(|_| "job table poisoned".to_string())?;
+        return table
+            .resolve(spec)
+            .map(Target::Job)
+            .ok_or_else(|| format!("{name}: {spec}: no such job"));
+    }
+    let pid: i32 = spec
+        .parse()
+        .map_err(|_| format!("{name}: {spec}: arguments must be process or job IDs"))?;
+    let table = shell
+        .jobs
+        .lock()
+        .map_err(|_| "job table poisoned".to_string())?;
+    if let Some(id) = table.by_pid(pid)
+        && ((JOB_PID_BASE..JOB_PID_BASE + 1_000_000).contains(&pid)
+            || table.jobs.iter().any(|j| j.id == id && j.leader == pid))
+    {
+        return Ok(Target::Job(id));
+    }
+    Ok(Target::Pid(pid))
+}
+
+pub fn jobs(shell: &mut Shell, args: Vec<String>) -> Status {
+    let long = args.iter().any(|a| a == "-l");
+    let pids_only = args.iter().any(|a| a == "-p");
+    let Ok(mut table) = shell.jobs.lock() else {
+        return Ok(1);
+    };
+    for job in &mut table.jobs {
+        job.refresh();
+    }
+    let current = table.current();
+    let mut out = String::new();
+    for job in &table.jobs {
+        if pids_only {
+            out.push_str(&format!("{}\n", job.leader));
+            continue;
+        }
+        let status = match job.state {
+            JobState::Done(s) => s,
+            _ => 0,
+        };
+        let mut line = jobs::format_job(job, current == Some(job.id), status);
+        if long {
+            let pids: Vec<String> = job.pids().iter().map(i32::to_string).collect();
+            let pids = if pids.is_empty() {
+                job.leader.to_string()
+            } else {
+                pids.join(",")
+            };
+            line = line.replacen("  ", &format!("  {pids} "), 1);
+        }
+        if job.state == JobState::Running {
+            line.push_str(" &");
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    table.jobs.retain(|j| !matches!(j.state, JobState::Done(_)));
+    drop(table);
+    let _ = shell.out(&out);
+    Ok(0)
+}
+
+/// Sends `sig` to every cluster process of a job.
+fn signal_job(shell: &Shell, id: usize, sig: i32) -> Result<(), String> {
+    let pids = {
+        let table = shell
+            .jobs
+            .lock()
+            .map_err(|_| "job table poisoned".to_string())?;
+        table
+            .jobs
+            .iter()
+            .find(|j| j.id == id)
+            .map(|j| j.pids())
+            .unwrap_or_default()
+    };
+    let client = shell.client().map_err(|e| e.to_string())?;
+    for pid in pids {
+        let _ = client.signal(pid, sig);
+    }
+    Ok(())
+}
+
+fn job_arg(shell: &Shell, name: &str, args: &[String]) -> Result<usize, String> {
+    let table = shell
+        .jobs
+        .lock()
+        .map_err(|_| "job table poisoned".to_string())?;
+    match args.first() {
+        None => table
+            .current()
+            .ok_or_else(|| format!("{name}: current: no such job")),
+        Some(spec) => {
+            let spec = if spec.starts_with('%') {
+                spec.clone()
+            } else {
+                format!("%{spec}")
+            };
+            table
+                .resolve(&spec)
+                .ok_or_else(|| format!("{name}: {spec}: no such job"))
+        }
+    }
+}
+
+pub fn fg(shell: &mut Shell, args: Vec<String>) -> Status {
+    let id = match job_arg(shell, "fg", &args) {
+        Ok(id) => id,
+        Err(e) => {
+            shell.error(e);
+            return Ok(1);
+        }
+    };
+    let (members, text, pids) = {
+        let Ok(mut table) = shell.jobs.lock() else {
+            return Ok(1);
+        };
+        let Some(job) = table.get_mut(id) else {
+            return Ok(1);
+        };
+        job.state = JobState::Running;
+        (job.members.clone(), job.text.clone(), job.pids())
+    };
+    let _ = shell.out(&format!("{text}\n"));
+    if let Err(e) = signal_job(shell, id, Signal::SIGCONT as i32) {
+        shell.error(format!("fg: {e}"));
+    }
+    for pid in &pids {
+        signals::foreground_add(*pid);
+    }
+    let outcome = jobs::wait_members(&members, true, false);
+    for pid in &pids {
+        signals::foreground_remove(*pid);
+    }
+    let Ok(mut table) = shell.jobs.lock() else {
+        return Ok(1);
+    };
+    match outcome {
+        WaitOutcome::Suspended => {
+            let line = table
+                .get_mut(id)
+                .map(|job| {
+                    job.state = JobState::Stopped;
+                    jobs::format_job(job, true, 0)
+                })
+                .unwrap_or_default();
+            drop(table);
+            let _ = shell.fds.write(2, format!("\n{line}\n").as_bytes());
+            Err(Flow::Interrupted(148))
+        }
+        _ => {
+            let status = table
+                .jobs
+                .iter()
+                .find(|j| j.id == id)
+                .and_then(|j| j.status())
+                .unwrap_or(0);
+            table.jobs.retain(|j| j.id != id);
+            Ok(status)
+        }
+    }
+}
+
+pub fn bg(shell: &mut Shell, args: Vec<String>) -> Status {
+    let id = match job_arg(shell, "bg", &args) {
+        Ok(id) => id,
+        Err(e) => {
+            shell.error(e);
+            return Ok(1);
+        }
+    };
+    if let Err(e) = signal_job(shell, id, Signal::SIGCONT as i32) {
+        shell.error(format!("bg: {e}"));
+        return Ok(1);
+    }
+    let line = {
+        let Ok(mut table) = shell.jobs.lock() else {
+            return Ok(1);
+        };
+        let current = table.current();
+        match table.get_mut(id) {
+            Some(job) => {
+                job.state = JobState::Running;
+                let mark = if current == Some(id) { '+' } else { '-' };
+                format!("[{id}]{mark} {} &\n", job.text)
+            }
+            None => String::new(),
+        }
+    };
+    let _ = shell.out(&line);
+    Ok(0)
+}
+
+pub fn wait(shell: &mut Shell, args: Vec<String>) -> Status {
+    let args: Vec<String> = args
+        .into_iter()
+        .filter(|a| a != "-n" && a != "-f")
+        .collect();
+    if args.is_empty() {
+        let members: Vec<_> = match shell.jobs.lock() {
+            Ok(table) => table.jobs.iter().flat_map(|j| j.members.clone()).collect(),
+            Err(_) => return Ok(1),
+        };
+        if jobs::wait_members(&members, false, true) == WaitOutcome::Interrupted {
+            return Ok(130);
+        }
+        if let Ok(mut table) = shell.jobs.lock() {
+            table.jobs.retain(|j| j.state == JobState::Stopped);
+        }
+        return Ok(0);
+    }
+    let mut status = 0;
+    for arg in &args {
+        match resolve(shell, "wait", arg) {
+            Ok(Target::Job(id)) => {
+                let members = match shell.jobs.lock() {
+                    Ok(table) => table
+                        .jobs
+                        .iter()
+                        .find(|j| j.id == id)
+                        .map(|j| j.members.clone())
+                        .unwrap_or_default(),
+                    Err(_) => return Ok(1),
+                };
+                if jobs::wait_members(&members, false, true) == WaitOutcome::Interrupted {
+                    return Ok(130);
+                }
+                if let Ok(mut table) = shell.jobs.lock() {
+                    status = table
+                        .jobs
+                        .iter()
+                        .find(|j| j.id == id)
+                        .and_then(|j| j.status())
+                        .unwrap_or(127);
+                    table.jobs.retain(|j| j.id != id);
+                }
+            }
+            Ok(Target::Pid(pid)) => {
+                // Any cluster process can be waited for, not only children.
+                let client = match shell.client() {
+                    Ok(c) => c.clone(),
+                    Err(e) => {
+                        shell.error(format!("wait: {e}"));
+                        return Ok(127);
+                    }
+                };
+                match client.get(pid) {
+                    Ok(_) => status = crate::remote::wait_exit(&client, pid),
+                    Err(_) => {
+                        shell.error(format!("wait: pid {pid} is not a child of this shell"));
+                        status = 127;
+                    }
+                }
+            }
+            Err(e) => {
+                shell.error(e);
+                status = 127;
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// A signal by name (`TERM`, `SIGTERM`, `term`) or number.
+pub fn parse_signal(spec: &str) -> Option<i32> {
+    if let Ok(n) = spec.parse::<i32>() {
+        return (n == 0 || Signal::try_from(n).is_ok()).then_some(n);
+    }
+    let upper = spec.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<Signal>().ok().map(|s| s as i32)
+}
+
+fn list_signals(shell: &Shell, args: &[String]) -> Status {
+    if let Some(arg) = args.first() {
+        let n: i32 = match arg.parse() {
+            Ok(n) => n,
+            Err(_) => match parse_signal(arg) {
+                Some(n) => {
+                    let _ = shell.out(&format!("{n}\n"));
+                    return Ok(0);
+                }
+                None => {
+                    shell.error(format!("kill: {arg}: invalid signal specification"));
+                    return Ok(1);
+                }
+            },
+        };
+        let n = if n > 128 { n - 128 } else { n };
+        return match Signal::try_from(n) {
+            Ok(sig) => {
+                let _ = shell.out(&format!("{}\n", sig.as_str().trim_start_matches("SIG")));
+                Ok(0)
+            }
+            Err(_) => {
+                shell.error(format!("kill: {arg}: invalid signal specification"));
+                Ok(1)
+            }
+        };
+    }
+    let mut out = String::new();
+    for (i, sig) in Signal::iterator().enumerate() {
+        out.push_str(&format!("{:>2}) {:<10}", sig as i32, sig.as_str()));
+        out.push(if i % 5 == 4 { '\n' } else { '\t' });
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    let _ = shell.out(&out);
+    Ok(0)
+}
+
+pub fn kill(shell: &mut Shell, args: Vec<String>) -> Status {
+    let mut signal = Signal::SIGTERM as i32;
+    let mut rest: &[String] = &args;
+    match rest.first().map(String::as_str) {
+        None => return super::usage(shell, "kill"),
+        Some("-l" | "-L") => return list_signals(shell, &rest[1..]),
+        Some("-s" | "-n") => {
+            let Some(spec) = rest.get(1) else {
+                return super::usage(shell, "kill");
+            };
+            match parse_signal(spec) {
+                Some(n) => signal = n,
+                None => {
+                    shell.error(format!("kill: {spec}: invalid signal specification"));
+                    return Ok(1);
+                }
+            }
+            rest = &rest[2..];
+        }
+        Some("--") => rest = &rest[1..],
+        Some(flag) if flag.starts_with('-') && flag.len() > 1 => {
+            match parse_signal(&flag[1..]) {
+                Some(n) => signal = n,
+                None => {
+                    shell.error(format!(
+                        "kill: {}: invalid signal specification",
+                        &flag[1..]
+                    ));
+                    return Ok(1);
+                }
+            }
+            rest = &rest[1..];
+        }
+        Some(_) => {}
+    }
+    if rest.is_empty() {
+        return super::usage(shell, "kill");
+    }
+    let mut status = 0;
+    for spec in rest {
+        match resolve(shell, "kill", spec) {
+            Ok(Target::Job(id)) => {
+                if let Err(e) = signal_job(shell, id, signal) {
+                    shell.error(format!("kill: {e}"));
+                    status = 1;
+                } else if signal == Signal::SIGCONT as i32
+                    && let Ok(mut table) = shell.jobs.lock()
+                    && let Some(job) = table.get_mut(id)
+                    && job.state == JobState::Stopped
+                {
+                    job.state = JobState::Running;
+                }
+            }
+            Ok(Target::Pid(pid)) => {
+                let result = shell.client().map_err(|e| e.to_string()).and_then(|c| {
+                    c.signal(pid, signal).map_err(|e| {
+                        if e.is_not_found() || pid <= 0 {
+                            "No such process".to_string()
+                        } else {
+                            e.to_string()
+                        }
+                    })
+                });
+                if let Err(why) = result {
+                    shell.error(format!("kill: ({pid}) - {why}"));
+                    status = 1;
+                }
+            }
+            Err(e) => {
+                shell.error(e);
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}

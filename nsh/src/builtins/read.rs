@@ -1,0 +1,233 @@
+//! `read`: one line from the shell's stdin, split on IFS into variables.
+//! Reads a byte at a time, as bash does on pipes, so what follows the line
+//! stays for the next reader.
+
+use std::os::fd::AsFd;
+use std::sync::atomic::Ordering;
+
+use crate::shell::{Flow, Shell, Status};
+use crate::signals;
+use crate::vars::Value;
+
+struct Options {
+    raw: bool,
+    prompt: Option<String>,
+    delimiter: u8,
+    count: Option<usize>,
+    fd: i32,
+    array: Option<String>,
+    timeout: Option<f64>,
+    names: Vec<String>,
+}
+
+fn parse(shell: &Shell, args: Vec<String>) -> Result<Options, i32> {
+    let mut o = Options {
+        raw: false,
+        prompt: None,
+        delimiter: b'\n',
+        count: None,
+        fd: 0,
+        array: None,
+        timeout: None,
+        names: Vec::new(),
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        if !arg.starts_with('-') || arg == "-" || !o.names.is_empty() {
+            o.names.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            o.names.extend(it.by_ref());
+            break;
+        }
+        let mut flags = arg[1..].chars();
+        while let Some(c) = flags.next() {
+            let mut value = || {
+                let rest: String = flags.by_ref().collect();
+                if rest.is_empty() {
+                    it.next()
+                } else {
+                    Some(rest)
+                }
+            };
+            match c {
+                'r' => o.raw = true,
+                's' => {}
+                'p' => o.prompt = value(),
+                'd' => o.delimiter = value().and_then(|d| d.bytes().next()).unwrap_or(0),
+                'n' | 'N' => o.count = value().and_then(|n| n.parse().ok()),
+                'u' => o.fd = value().and_then(|n| n.parse().ok()).unwrap_or(0),
+                'a' => o.array = value(),
+                't' => o.timeout = value().and_then(|n| n.parse().ok()),
+                other => {
+                    shell.error(format!("read: -{other}: invalid option"));
+                    return Err(2);
+                }
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// Reads one byte; `Ok(None)` at end of file or timeout.
+fn read_byte(
+    shell: &Shell,
+    fd: i32,
+    deadline: Option<std::time::Instant>,
+) -> Result<Option<u8>, Flow> {
+    let Some(file) = shell.fds.get(fd) else {
+        return Ok(None);
+    };
+    loop {
+        if signals::INTERRUPTED.load(Ordering::Relaxed) && shell.tracker.is_foreground() {
+            return Err(Flow::Interrupted(130));
+        }
+        let mut pfd = [nix::poll::PollFd::new(
+            file.file.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let mut byte = [0u8];
+        return match crate::io::read(file.file.as_fd(), &mut byte) {
+            Ok(1) => Ok(Some(byte[0])),
+            _ => Ok(None),
+        };
+    }
+}
+
+pub fn read(shell: &mut Shell, args: Vec<String>) -> Status {
+    let options = match parse(shell, args) {
+        Ok(o) => o,
+        Err(status) => return Ok(status),
+    };
+    if let Some(prompt) = &options.prompt
+        && shell.fds.get(options.fd).is_some_and(|f| f.is_terminal())
+    {
+        let _ = shell.fds.write(2, prompt.as_bytes());
+    }
+    let deadline = options
+        .timeout
+        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t));
+    // Bytes read, with a flag per byte telling whether a backslash quoted
+    // it (quoted bytes never split).
+    let mut line: Vec<(u8, bool)> = Vec::new();
+    let mut complete = false;
+    let mut escaped = false;
+    loop {
+        if options.count.is_some_and(|n| line.len() >= n) {
+            complete = true;
+            break;
+        }
+        let Some(byte) = read_byte(shell, options.fd, deadline)? else {
+            break;
+        };
+        if escaped {
+            escaped = false;
+            if byte != b'\n' {
+                line.push((byte, true));
+            }
+            continue;
+        }
+        if byte == b'\\' && !options.raw {
+            escaped = true;
+            continue;
+        }
+        if byte == options.delimiter {
+            complete = true;
+            break;
+        }
+        line.push((byte, false));
+    }
+    let text_of = |part: &[(u8, bool)]| {
+        String::from_utf8_lossy(&part.iter().map(|(b, _)| *b).collect::<Vec<u8>>()).into_owned()
+    };
+    let ifs = shell.vars.get("IFS").unwrap_or(" \t\n").to_string();
+    let is_ws = |b: u8| ifs.as_bytes().contains(&b) && b" \t\n".contains(&b);
+    let is_sep = |b: u8| ifs.as_bytes().contains(&b);
+
+    if let Some(array) = &options.array {
+        let fields = split_fields(&line, usize::MAX, &is_ws, &is_sep);
+        let map = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (i as i64, text_of(f)))
+            .collect();
+        if let Err(e) = shell.vars.set_value(array, Value::Indexed(map)) {
+            shell.error(format!("read: {e}"));
+            return Ok(1);
+        }
+    } else {
+        let names = if options.names.is_empty() {
+            vec!["REPLY".to_string()]
+        } else {
+            options.names.clone()
+        };
+        if options.names.is_empty() {
+            let _ = shell.vars.set("REPLY", text_of(&line));
+        } else {
+            let fields = split_fields(&line, names.len(), &is_ws, &is_sep);
+            for (i, name) in names.iter().enumerate() {
+                let value = fields.get(i).map(|f| text_of(f)).unwrap_or_default();
+                if let Err(e) = shell.vars.set(name, value) {
+                    shell.error(format!("read: {e}"));
+                    return Ok(1);
+                }
+            }
+        }
+    }
+    Ok(if complete { 0 } else { 1 })
+}
+
+/// Splits into at most `max` fields; the last takes the rest of the line
+/// with trailing IFS whitespace removed.
+fn split_fields<'a>(
+    line: &'a [(u8, bool)],
+    max: usize,
+    is_ws: &dyn Fn(u8) -> bool,
+    is_sep: &dyn Fn(u8) -> bool,
+) -> Vec<&'a [(u8, bool)]> {
+    let separator = |&(b, quoted): &(u8, bool)| !quoted && is_sep(b);
+    let whitespace = |&(b, quoted): &(u8, bool)| !quoted && is_ws(b);
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while i < line.len() && whitespace(&line[i]) {
+        i += 1;
+    }
+    while i < line.len() {
+        if fields.len() + 1 == max {
+            let mut end = line.len();
+            while end > i && whitespace(&line[end - 1]) {
+                end -= 1;
+            }
+            // A trailing non-whitespace separator is dropped too, as bash
+            // does when exactly one ends the line.
+            fields.push(&line[i..end]);
+            return fields;
+        }
+        let start = i;
+        while i < line.len() && !separator(&line[i]) {
+            i += 1;
+        }
+        fields.push(&line[start..i]);
+        // Skip IFS whitespace, one non-whitespace separator, whitespace.
+        while i < line.len() && whitespace(&line[i]) {
+            i += 1;
+        }
+        if i < line.len() && separator(&line[i]) && !whitespace(&line[i]) {
+            i += 1;
+            while i < line.len() && whitespace(&line[i]) {
+                i += 1;
+            }
+        }
+    }
+    fields
+}

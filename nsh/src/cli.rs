@@ -1,0 +1,178 @@
+//! Command-line modes of `nsh` (SPEC §3): interactive, `-c`, a script
+//! file, a script on stdin, `@NODE CMD` and `--dev`.
+
+use std::io::IsTerminal;
+
+use crate::shell::{Flow, Shell};
+use crate::signals;
+
+const USAGE: &str = "\
+usage: nsh [--addr ADDR] [-euxf] [-o OPTION]
+       nsh [--addr ADDR] -c 'COMMANDS' [NAME [ARG...]]
+       nsh [--addr ADDR] FILE [ARG...]
+       nsh [--addr ADDR] @NODE CMD [ARG...]
+       nsh --dev [N] [-c 'COMMANDS']
+
+The cluster shell: a POSIX/bash shell whose commands run as cluster
+processes. ADDR is unix:/path.sock or http://host:port (default: NEFELE_ADDR,
+else the node's default socket).
+";
+
+/// Runs nsh with `args` (without argv[0]); returns the exit status.
+pub fn main(args: Vec<String>) -> i32 {
+    let mut addr: Option<String> = None;
+    let mut command: Option<String> = None;
+    let mut set_flags: Vec<String> = Vec::new();
+    let mut dev: Option<usize> = None;
+    let mut rest: Vec<String> = Vec::new();
+    let mut it = args.into_iter().peekable();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return 0;
+            }
+            "--version" => {
+                println!("nsh {}", env!("CARGO_PKG_VERSION"));
+                return 0;
+            }
+            "--addr" => match it.next() {
+                Some(a) => addr = Some(a),
+                None => return usage_error("--addr needs an address"),
+            },
+            "--dev" => {
+                let n = match it.peek().map(|n| n.parse::<usize>()) {
+                    Some(Ok(n)) => {
+                        it.next();
+                        n
+                    }
+                    _ => 3,
+                };
+                if n == 0 || n > 20 {
+                    return usage_error("--dev takes 1 to 20 nodes");
+                }
+                dev = Some(n);
+            }
+            "-c" => match it.next() {
+                Some(c) => {
+                    command = Some(c);
+                    rest.extend(it.by_ref());
+                }
+                None => return usage_error("-c needs an argument"),
+            },
+            "-o" | "+o" => match it.next() {
+                Some(o) => {
+                    set_flags.push(arg.clone());
+                    set_flags.push(o);
+                }
+                None => return usage_error("-o needs an option name"),
+            },
+            "--" => rest.extend(it.by_ref()),
+            a if a.starts_with(['-', '+']) && a.len() > 1 && a != "-" => set_flags.push(arg),
+            _ => {
+                rest.push(arg);
+                rest.extend(it.by_ref());
+            }
+        }
+    }
+    if let Some(addr) = &addr
+        && let Err(e) = addr.parse::<proto::Addr>()
+    {
+        return usage_error(&e.to_string());
+    }
+
+    if command.is_none()
+        && let Some(first) = rest.first()
+        && let Some(node) = first.strip_prefix('@')
+        && dev.is_none()
+    {
+        if rest.len() < 2 {
+            return usage_error(&format!("{first}: a command is needed after the node"));
+        }
+        return crate::relay::main(addr.as_deref(), node, rest[1..].to_vec());
+    }
+
+    let _dev_cluster = match dev {
+        Some(n) => match crate::dev::DevCluster::start(n) {
+            Ok(cluster) => {
+                addr = Some(cluster.addr());
+                Some(cluster)
+            }
+            Err(e) => {
+                eprintln!("nsh: --dev: {e:#}");
+                return 1;
+            }
+        },
+        None => None,
+    };
+
+    let interactive = command.is_none() && rest.is_empty() && std::io::stdin().is_terminal();
+    signals::install(interactive);
+    let mut shell = Shell::new(addr, interactive);
+    if !set_flags.is_empty()
+        && let Ok(status) = crate::builtins::run(&mut shell, "set", set_flags)
+        && status != 0
+    {
+        return 2;
+    }
+
+    if let Some(text) = command {
+        if let Some((name, args)) = rest.split_first() {
+            shell.arg0 = name.clone();
+            shell.positional = args.to_vec();
+        }
+        return finish(&mut shell, |sh| sh.run_text(&text));
+    }
+    if let Some((file, args)) = rest.split_first() {
+        let text = match std::fs::read(file) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                eprintln!("nsh: {file}: {}", crate::exec::redirect_message(&e));
+                return 127;
+            }
+        };
+        shell.arg0 = file.clone();
+        shell.positional = args.to_vec();
+        let text = match text.strip_prefix("#!") {
+            Some(_) => text
+                .split_once('\n')
+                .map(|(_, body)| format!("\n{body}"))
+                .unwrap_or_default(),
+            None => text,
+        };
+        return finish(&mut shell, |sh| sh.run_text(&text));
+    }
+    if interactive {
+        return crate::repl::run(&mut shell);
+    }
+    let mut text = String::new();
+    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+        eprintln!("nsh: cannot read the script from stdin: {e}");
+        return 1;
+    }
+    finish(&mut shell, |sh| sh.run_text(&text))
+}
+
+/// Runs a non-interactive program and turns its end into an exit status
+/// (running the EXIT trap; dying of SIGINT after Ctrl-C, as bash does).
+fn finish(shell: &mut Shell, run: impl FnOnce(&mut Shell) -> crate::shell::Status) -> i32 {
+    let result = run(shell);
+    let status = match result {
+        Ok(s) | Err(Flow::Exit(s) | Flow::Return(s)) => s,
+        Err(Flow::Interrupted(s)) => {
+            let status = shell.exit_trap(s);
+            if s == 130 {
+                signals::die_of(nix::sys::signal::Signal::SIGINT);
+            }
+            return status;
+        }
+        Err(Flow::Break(_) | Flow::Continue(_)) => shell.last_status,
+    };
+    shell.exit_trap(status)
+}
+
+fn usage_error(message: &str) -> i32 {
+    eprintln!("nsh: {message}");
+    eprint!("{USAGE}");
+    2
+}

@@ -1,0 +1,154 @@
+//! The shell's connection to its node: the tonic channel plus the tokio
+//! runtime that drives it, behind blocking calls.
+//!
+//! The interpreter is synchronous (each pipeline element and background job
+//! is a thread), so every API call goes through [`Client::block_on`] with a
+//! timeout; streams are driven the same way by the threads that pump them.
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use proto::v1::{
+    GetRequest, ListRequest, NodeInfo, NodesRequest, ProcessInfo, SignalRequest,
+    cluster_client::ClusterClient, processes_client::ProcessesClient,
+};
+use tonic::transport::Channel;
+
+/// How long one unary API call may take before the shell gives up on it.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a call to the cluster failed, worded for `nsh: WHAT: WHY`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Status(String),
+    #[error("no answer from the node within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot reach the node at {addr}: {why}")]
+    Connect { addr: String, why: String },
+}
+
+impl ClientError {
+    pub fn from_status(status: &tonic::Status) -> Self {
+        ClientError::Status(status.message().to_string())
+    }
+
+    /// Whether the API said the PID does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Status(m) if m.contains("no such process") || m.contains("not found"))
+    }
+}
+
+/// The tokio runtime all of the shell's I/O runs on: two worker threads,
+/// started on first use.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("nsh-io")
+            .build()
+            // Without a runtime the shell cannot talk to any node; failing
+            // to create two threads at start-up is not recoverable.
+            .expect("cannot start the I/O runtime")
+    })
+}
+
+/// A cheap, cloneable handle: the channel is shared.
+#[derive(Clone)]
+pub struct Client {
+    channel: Channel,
+    /// The address we connected to, for messages and for local children.
+    pub addr: String,
+}
+
+impl Client {
+    /// Connects to `addr` (`unix:/path` or `http://host:port`), or to
+    /// `NEFELE_ADDR`, or to the default socket.
+    pub fn connect(addr: Option<&str>) -> Result<Client, ClientError> {
+        let addr = match addr {
+            Some(a) => a.parse::<proto::Addr>(),
+            None => proto::default_addr(),
+        }
+        .map_err(|e| ClientError::Connect {
+            addr: addr.unwrap_or_default().to_string(),
+            why: e.to_string(),
+        })?;
+        let shown = addr.to_string();
+        let channel = runtime()
+            .block_on(proto::connect_timeout(&addr, Duration::from_secs(5)))
+            .map_err(|e| ClientError::Connect {
+                addr: shown.clone(),
+                why: e.to_string(),
+            })?;
+        Ok(Client {
+            channel,
+            addr: shown,
+        })
+    }
+
+    pub fn processes(&self) -> ProcessesClient<Channel> {
+        ProcessesClient::new(self.channel.clone())
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20)
+    }
+
+    pub fn cluster(&self) -> ClusterClient<Channel> {
+        ClusterClient::new(self.channel.clone())
+    }
+
+    /// Runs a future to completion on the shared runtime (from a non-async
+    /// thread).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        runtime().block_on(future)
+    }
+
+    /// A unary call with [`CALL_TIMEOUT`].
+    pub fn call<T, F>(&self, future: F) -> Result<T, ClientError>
+    where
+        F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.block_on(async {
+            match tokio::time::timeout(CALL_TIMEOUT, future).await {
+                Ok(Ok(reply)) => Ok(reply.into_inner()),
+                Ok(Err(status)) => Err(ClientError::from_status(&status)),
+                Err(_) => Err(ClientError::Timeout(CALL_TIMEOUT)),
+            }
+        })
+    }
+
+    pub fn get(&self, pid: i32) -> Result<ProcessInfo, ClientError> {
+        let mut api = self.processes();
+        self.call(api.get(GetRequest {
+            pid,
+            with_env: false,
+        }))
+    }
+
+    pub fn signal(&self, pid: i32, signal: i32) -> Result<(), ClientError> {
+        let mut api = self.processes();
+        self.call(api.signal(SignalRequest { pid, signal }))
+            .map(|_| ())
+    }
+
+    pub fn list(&self, node: &str) -> Result<proto::v1::ListReply, ClientError> {
+        let mut api = self.processes();
+        self.call(api.list(ListRequest {
+            node: node.to_string(),
+            states: Vec::new(),
+        }))
+    }
+
+    pub fn nodes(&self) -> Result<Vec<NodeInfo>, ClientError> {
+        let mut api = self.cluster();
+        self.call(api.nodes(NodesRequest {})).map(|r| r.nodes)
+    }
+
+    /// The name of the node this shell is connected to (its default node).
+    pub fn local_node(&self) -> Result<String, ClientError> {
+        let mut api = self.cluster();
+        self.call(api.nodes(NodesRequest {})).map(|r| r.local)
+    }
+}

@@ -1,0 +1,623 @@
+//! The interpreter: runs brush-parser's AST over a [`Shell`].
+//!
+//! Lists, and-or lists, pipelines and compound commands live here; simple
+//! commands (expansion, assignments, dispatch to builtins, functions and
+//! cluster processes) in `exec/simple.rs`, redirections in
+//! `exec/redirect.rs`. Pipeline elements that run inside nsh (builtins,
+//! functions, compound commands) each get a subshell clone on a thread of
+//! their own, connected by OS pipes, so pipes give backpressure for free.
+
+pub(crate) mod all;
+mod redirect;
+mod simple;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use brush_parser::ast::{self, CompoundCommand, SeparatorOperator};
+
+use crate::expand;
+use crate::io::{self, Fd};
+use crate::jobs::{self, ExitCell, Job, JobState, JobTracker, Member, WaitOutcome};
+use crate::shell::{Flow, Shell, Status};
+use crate::signals;
+use crate::vars::Value;
+
+pub use redirect::os_message as redirect_message;
+pub use simple::Prepared;
+
+/// Stack size of interpreter threads: deep recursion in scripts must not
+/// overflow before bash's own limits would.
+const THREAD_STACK: usize = 16 << 20;
+
+/// Starts a thread running `body` with a shell state, reporting its status.
+pub(crate) fn spawn_shell_thread(
+    name: &str,
+    mut shell: Shell,
+    body: impl FnOnce(&mut Shell) -> Status + Send + 'static,
+) -> Member {
+    let exit = ExitCell::default();
+    let cell = exit.clone();
+    let spawned = std::thread::Builder::new()
+        .name(name.to_string())
+        .stack_size(THREAD_STACK)
+        .spawn(move || {
+            let status = match body(&mut shell) {
+                Ok(s) => s,
+                Err(Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s)) => s,
+                Err(Flow::Break(_) | Flow::Continue(_)) => shell.last_status,
+            };
+            let status = shell.exit_trap(status);
+            drop(shell);
+            cell.set(status);
+        });
+    if spawned.is_err() {
+        exit.set(1);
+    }
+    Member { pid: None, exit }
+}
+
+impl Shell {
+    /// Runs a parsed program, one complete command after another.
+    pub fn run_program(&mut self, program: &ast::Program) -> Status {
+        let mut status = 0;
+        for command in &program.complete_commands {
+            status = self.run_list(command)?;
+        }
+        Ok(status)
+    }
+
+    /// Runs a compound list (`a; b & c`).
+    pub fn run_list(&mut self, list: &ast::CompoundList) -> Status {
+        let mut status = self.last_status;
+        for ast::CompoundListItem(and_or, separator) in &list.0 {
+            self.check_signals()?;
+            status = match separator {
+                SeparatorOperator::Async => self.run_background(and_or)?,
+                SeparatorOperator::Sequence => self.run_and_or(and_or)?,
+            };
+            self.last_status = status;
+        }
+        Ok(status)
+    }
+
+    /// `a && b || c`, with `set -e` applying to the last pipeline only.
+    pub fn run_and_or(&mut self, list: &ast::AndOrList) -> Status {
+        let mut status;
+        if list.additional.is_empty() {
+            status = self.run_pipeline(&list.first)?;
+            self.errexit_check(status, list.first.bang)?;
+            return Ok(status);
+        }
+        self.condition_depth += 1;
+        let first = self.run_pipeline(&list.first);
+        self.condition_depth -= 1;
+        status = first?;
+        self.last_status = status;
+        let count = list.additional.len();
+        for (i, next) in list.additional.iter().enumerate() {
+            let (run, pipeline) = match next {
+                ast::AndOr::And(p) => (status == 0, p),
+                ast::AndOr::Or(p) => (status != 0, p),
+            };
+            if !run {
+                continue;
+            }
+            let last = i + 1 == count;
+            if !last {
+                self.condition_depth += 1;
+            }
+            let result = self.run_pipeline(pipeline);
+            if !last {
+                self.condition_depth -= 1;
+            }
+            status = result?;
+            self.last_status = status;
+            if last {
+                self.errexit_check(status, pipeline.bang)?;
+            }
+        }
+        Ok(status)
+    }
+
+    fn errexit_check(&mut self, status: i32, negated: bool) -> Result<(), Flow> {
+        if status != 0 && self.options.errexit && self.condition_depth == 0 && !negated {
+            return Err(Flow::Exit(status));
+        }
+        Ok(())
+    }
+
+    /// Runs a pipeline in the foreground.
+    pub fn run_pipeline(&mut self, pipeline: &ast::Pipeline) -> Status {
+        if pipeline.timed.is_some() {
+            self.error("time: the `time` keyword is not supported");
+            return Ok(2);
+        }
+        let status = if pipeline.seq.len() == 1 {
+            let status = self.run_command(&pipeline.seq[0])?;
+            self.set_pipestatus(&[status]);
+            self.tracker.pipeline_started(None);
+            status
+        } else {
+            let members = self.start_pipeline(pipeline)?;
+            self.tracker
+                .pipeline_started(members.last().and_then(|m| m.pid));
+            self.wait_foreground(members, &pipeline.to_string())?
+        };
+        let status = if pipeline.bang {
+            i32::from(status == 0)
+        } else {
+            status
+        };
+        self.last_status = status;
+        Ok(status)
+    }
+
+    fn set_pipestatus(&mut self, statuses: &[i32]) {
+        let map = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as i64, s.to_string()))
+            .collect();
+        let _ = self.vars.set_value("PIPESTATUS", Value::Indexed(map));
+    }
+
+    /// Waits for the parts of a foreground job; Ctrl-Z turns them into a
+    /// stopped job.
+    pub(crate) fn wait_foreground(&mut self, members: Vec<Member>, text: &str) -> Status {
+        let foreground = self.tracker.is_foreground();
+        match jobs::wait_members(&members, foreground, false) {
+            WaitOutcome::Done => {
+                let statuses: Vec<i32> =
+                    members.iter().map(|m| m.exit.get().unwrap_or(1)).collect();
+                self.set_pipestatus(&statuses);
+                Ok(jobs::pipeline_status(&statuses, self.options.pipefail))
+            }
+            WaitOutcome::Interrupted => Err(Flow::Interrupted(130)),
+            WaitOutcome::Suspended => {
+                for m in &members {
+                    if let Some(pid) = m.pid {
+                        signals::foreground_remove(pid);
+                    }
+                }
+                let job = Job {
+                    id: 0,
+                    text: text.to_string(),
+                    leader: members.last().and_then(|m| m.pid).unwrap_or(0),
+                    members,
+                    background: None,
+                    state: JobState::Stopped,
+                    pipefail: self.options.pipefail,
+                };
+                let mut table = self.jobs.lock().map_err(|_| Flow::Exit(1))?;
+                let id = table.add(job);
+                let line = table
+                    .get_mut(id)
+                    .map(|j| jobs::format_job(j, true, 0))
+                    .unwrap_or_default();
+                drop(table);
+                let _ = self.fds.write(2, format!("\n{line}\n").as_bytes());
+                Err(Flow::Interrupted(148))
+            }
+        }
+    }
+
+    /// Starts every element of a multi-command pipeline.
+    fn start_pipeline(&mut self, pipeline: &ast::Pipeline) -> Result<Vec<Member>, Flow> {
+        let count = pipeline.seq.len();
+        let mut members = Vec::with_capacity(count);
+        let mut input: Option<Fd> = None;
+        for (i, command) in pipeline.seq.iter().enumerate() {
+            let mut sub = self.subshell();
+            sub.tracker = self.tracker.clone();
+            if let Some(fd) = input.take() {
+                sub.fds.set(0, fd);
+            }
+            if i + 1 < count {
+                match io::pipe() {
+                    Ok((read, write)) => {
+                        sub.fds.set(1, Fd::new(write));
+                        input = Some(Fd::new(read));
+                    }
+                    Err(e) => {
+                        self.error(format!("pipe: {e}"));
+                        break;
+                    }
+                }
+            }
+            members.push(sub.start_element(command));
+        }
+        Ok(members)
+    }
+
+    /// Starts one pipeline element without waiting: a cluster process, or
+    /// a thread running the element inside nsh.
+    fn start_element(mut self, command: &ast::Command) -> Member {
+        if let ast::Command::Simple(simple) = command {
+            self.stdin_is_own = true;
+            match self.prepare_simple(simple) {
+                Ok(Prepared::External(launch)) => return self.launch(launch),
+                Ok(prepared) => {
+                    return spawn_shell_thread("pipe", self, move |sh| sh.run_prepared(prepared));
+                }
+                Err(flow) => {
+                    let exit = ExitCell::default();
+                    exit.set(match flow {
+                        Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s) => s,
+                        _ => 1,
+                    });
+                    return Member { pid: None, exit };
+                }
+            }
+        }
+        let command = command.clone();
+        spawn_shell_thread("pipe", self, move |sh| sh.run_command(&command))
+    }
+
+    /// `list &`: runs it as a background job.
+    fn run_background(&mut self, and_or: &ast::AndOrList) -> Status {
+        let (tracker, pids) = JobTracker::background();
+        let mut sub = self.subshell();
+        sub.tracker = tracker;
+        if sub.fds.get(0).is_some_and(Fd::is_terminal)
+            && let Ok(null) = std::fs::File::open("/dev/null")
+        {
+            sub.fds.set(0, Fd::new(null.into()));
+        }
+        let and_or_owned = and_or.clone();
+        let member = spawn_shell_thread("job", sub, move |sh| sh.run_and_or(&and_or_owned));
+        let leader = pids.wait_leader(&member.exit, crate::client::CALL_TIMEOUT);
+        let mut table = self.jobs.lock().map_err(|_| Flow::Exit(1))?;
+        let id = table.add(Job {
+            id: 0,
+            text: and_or.to_string(),
+            leader: 0,
+            members: vec![member],
+            background: Some(pids),
+            state: JobState::Running,
+            pipefail: false,
+        });
+        let leader = leader.unwrap_or(jobs::JOB_PID_BASE + id as i32);
+        if let Some(job) = table.get_mut(id) {
+            job.leader = leader;
+        }
+        drop(table);
+        self.last_background = Some(leader);
+        if self.interactive {
+            let _ = self.fds.write(2, format!("[{id}] {leader}\n").as_bytes());
+        }
+        Ok(0)
+    }
+
+    /// Runs one command in this shell state.
+    pub fn run_command(&mut self, command: &ast::Command) -> Status {
+        match command {
+            ast::Command::Simple(simple) => {
+                let prepared = self.prepare_simple(simple)?;
+                self.run_prepared(prepared)
+            }
+            ast::Command::Compound(compound, redirects) => {
+                let saved = self.fds.clone();
+                if let Some(list) = redirects
+                    && let Err(status) = self.apply_redirects(&list.0)
+                {
+                    self.fds = saved;
+                    return Ok(status);
+                }
+                let result = self.run_compound(compound);
+                self.fds = saved;
+                result
+            }
+            ast::Command::Function(definition) => {
+                let name = definition.fname.value.clone();
+                self.functions
+                    .insert(name, Arc::new(definition.body.clone()));
+                Ok(0)
+            }
+            ast::Command::ExtendedTest(test, redirects) => {
+                let saved = self.fds.clone();
+                if let Some(list) = redirects
+                    && let Err(status) = self.apply_redirects(&list.0)
+                {
+                    self.fds = saved;
+                    return Ok(status);
+                }
+                let result = crate::builtins::test::extended(self, &test.expr);
+                self.fds = saved;
+                result
+            }
+        }
+    }
+
+    fn run_compound(&mut self, compound: &CompoundCommand) -> Status {
+        match compound {
+            CompoundCommand::BraceGroup(group) => self.run_list(&group.list),
+            CompoundCommand::Subshell(sub) => Ok(self.run_subshell(&sub.list)),
+            CompoundCommand::IfClause(clause) => self.run_if(clause),
+            CompoundCommand::WhileClause(clause) => self.run_while(clause, false),
+            CompoundCommand::UntilClause(clause) => self.run_while(clause, true),
+            CompoundCommand::ForClause(clause) => self.run_for(clause),
+            CompoundCommand::CaseClause(clause) => self.run_case(clause),
+            CompoundCommand::Arithmetic(arith) => match expand::eval_arith(self, &arith.expr.value)
+            {
+                Ok(value) => Ok(i32::from(value == 0)),
+                Err(e) => self.expand_failed(e),
+            },
+            CompoundCommand::ArithmeticForClause(clause) => self.run_arith_for(clause),
+            CompoundCommand::Coprocess(_) => {
+                self.error("coproc: coprocesses are not supported");
+                Ok(2)
+            }
+        }
+    }
+
+    /// `( list )` and the body of `$( )`: a clone, on this thread.
+    pub fn run_subshell(&mut self, list: &ast::CompoundList) -> i32 {
+        let mut sub = self.subshell();
+        sub.tracker = self.tracker.clone();
+        let status = match sub.run_list(list) {
+            Ok(s) => s,
+            Err(Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s)) => s,
+            Err(Flow::Break(_) | Flow::Continue(_)) => sub.last_status,
+        };
+        sub.exit_trap(status)
+    }
+
+    /// Runs `script` in a subshell with stdout captured (`$(..)`).
+    pub fn capture(&mut self, script: &str) -> (i32, Vec<u8>) {
+        let program = match crate::syntax::parse(script, &self.parser_options) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error(e);
+                return (2, Vec::new());
+            }
+        };
+        let Ok((read, write)) = io::pipe() else {
+            self.error("cannot create a pipe");
+            return (1, Vec::new());
+        };
+        let reader = std::thread::spawn(move || io::read_to_end(&read).unwrap_or_default());
+        let mut sub = self.subshell();
+        sub.tracker = self.tracker.clone();
+        sub.fds.set(1, Fd::new(write));
+        let status = match sub.run_program(&program) {
+            Ok(s) => s,
+            Err(Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s)) => s,
+            Err(Flow::Break(_) | Flow::Continue(_)) => sub.last_status,
+        };
+        let status = sub.exit_trap(status);
+        drop(sub);
+        let output = reader.join().unwrap_or_default();
+        (status, output)
+    }
+
+    /// Runs a condition list (where `set -e` does not apply).
+    fn run_condition(&mut self, list: &ast::CompoundList) -> Status {
+        self.condition_depth += 1;
+        let result = self.run_list(list);
+        self.condition_depth -= 1;
+        result
+    }
+
+    fn run_if(&mut self, clause: &ast::IfClauseCommand) -> Status {
+        if self.run_condition(&clause.condition)? == 0 {
+            return self.run_list(&clause.then);
+        }
+        for branch in clause.elses.iter().flatten() {
+            match &branch.condition {
+                Some(condition) => {
+                    if self.run_condition(condition)? == 0 {
+                        return self.run_list(&branch.body);
+                    }
+                }
+                None => return self.run_list(&branch.body),
+            }
+        }
+        Ok(0)
+    }
+
+    /// Runs a loop body; `Ok(None)` to go on, `Ok(Some(status))` to leave
+    /// the loop (a `break`).
+    fn loop_body(&mut self, body: &ast::CompoundList) -> Result<Option<i32>, Flow> {
+        self.loop_depth += 1;
+        let result = self.run_list(body);
+        self.loop_depth -= 1;
+        match result {
+            Ok(status) => {
+                self.last_status = status;
+                Ok(None)
+            }
+            Err(Flow::Break(n)) if n > 1 => Err(Flow::Break(n - 1)),
+            Err(Flow::Break(_)) => Ok(Some(self.last_status)),
+            Err(Flow::Continue(n)) if n > 1 => Err(Flow::Continue(n - 1)),
+            Err(Flow::Continue(_)) => Ok(None),
+            Err(flow) => Err(flow),
+        }
+    }
+
+    /// Marks a non-terminal stdin as a loop's input for cluster commands
+    /// inside the loop (see [`Fd::loop_input`]); returns the saved fds.
+    fn enter_loop_input(&mut self) -> crate::io::Fds {
+        let saved = self.fds.clone();
+        if let Some(fd) = self.fds.get(0)
+            && !fd.is_terminal()
+        {
+            let mut fd = fd.clone();
+            fd.loop_input = true;
+            self.fds.set(0, fd);
+        }
+        saved
+    }
+
+    fn run_while(&mut self, clause: &ast::WhileOrUntilClauseCommand, until: bool) -> Status {
+        let saved = self.enter_loop_input();
+        let result = self.while_loop(clause, until);
+        self.fds = saved;
+        result
+    }
+
+    fn while_loop(&mut self, clause: &ast::WhileOrUntilClauseCommand, until: bool) -> Status {
+        let mut status = 0;
+        loop {
+            self.check_signals()?;
+            let condition = self.run_condition(&clause.0);
+            let condition = match condition {
+                Err(Flow::Break(_)) => break,
+                Err(Flow::Continue(_)) => continue,
+                other => other?,
+            };
+            if (condition == 0) == until {
+                break;
+            }
+            if let Some(s) = self.loop_body(&clause.1.list)? {
+                status = s;
+                break;
+            }
+            status = self.last_status;
+        }
+        Ok(status)
+    }
+
+    fn run_for(&mut self, clause: &ast::ForClauseCommand) -> Status {
+        let values = match &clause.values {
+            Some(words) => match expand::expand_words(self, words) {
+                Ok(v) => v,
+                Err(e) => return self.expand_failed(e),
+            },
+            None => self.positional.clone(),
+        };
+        let saved = self.enter_loop_input();
+        let mut status = 0;
+        let mut result = Ok(0);
+        for value in values {
+            if let Err(flow) = self.check_signals() {
+                result = Err(flow);
+                break;
+            }
+            if let Err(e) = self.vars.set(&clause.variable_name, value) {
+                self.error(e);
+                status = 1;
+                break;
+            }
+            match self.loop_body(&clause.body.list) {
+                Ok(None) => status = self.last_status,
+                Ok(Some(s)) => {
+                    status = s;
+                    break;
+                }
+                Err(flow) => {
+                    result = Err(flow);
+                    break;
+                }
+            }
+        }
+        self.fds = saved;
+        result.map(|_| status)
+    }
+
+    fn run_arith_for(&mut self, clause: &ast::ArithmeticForClauseCommand) -> Status {
+        let saved = self.enter_loop_input();
+        let result = self.arith_for_loop(clause);
+        self.fds = saved;
+        result
+    }
+
+    fn arith_for_loop(&mut self, clause: &ast::ArithmeticForClauseCommand) -> Status {
+        if let Some(init) = &clause.initializer
+            && let Err(e) = expand::eval_arith(self, &init.value)
+        {
+            return self.expand_failed(e);
+        }
+        let mut status = 0;
+        loop {
+            self.check_signals()?;
+            if let Some(condition) = &clause.condition {
+                match expand::eval_arith(self, &condition.value) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => return self.expand_failed(e),
+                }
+            }
+            if let Some(s) = self.loop_body(&clause.body.list)? {
+                status = s;
+                break;
+            }
+            status = self.last_status;
+            if let Some(update) = &clause.updater
+                && let Err(e) = expand::eval_arith(self, &update.value)
+            {
+                return self.expand_failed(e);
+            }
+        }
+        Ok(status)
+    }
+
+    fn run_case(&mut self, clause: &ast::CaseClauseCommand) -> Status {
+        let word = match expand::expand_word(self, &clause.value.value) {
+            Ok(w) => w,
+            Err(e) => return self.expand_failed(e),
+        };
+        let mut status = 0;
+        let mut fall_through = false;
+        for item in &clause.cases {
+            if !fall_through {
+                let mut matched = false;
+                for pattern in &item.patterns {
+                    let pattern = match expand::expand_pattern(self, &pattern.value) {
+                        Ok(p) => p,
+                        Err(e) => return self.expand_failed(e),
+                    };
+                    if expand::pattern_matches(&pattern, &word, true) {
+                        matched = true;
+                        break;
+                    }
+                }
+                if !matched {
+                    continue;
+                }
+            }
+            status = match &item.cmd {
+                Some(list) => self.run_list(list)?,
+                None => 0,
+            };
+            match item.post_action {
+                ast::CaseItemPostAction::ExitCase => return Ok(status),
+                ast::CaseItemPostAction::UnconditionallyExecuteNextCaseItem => fall_through = true,
+                ast::CaseItemPostAction::ContinueEvaluatingCases => fall_through = false,
+            }
+        }
+        Ok(status)
+    }
+
+    /// Calls a shell function with `args` as its positional parameters.
+    pub fn call_function(&mut self, body: &ast::FunctionBody, args: Vec<String>) -> Status {
+        if self.return_depth > 1000 {
+            self.error("maximum function nesting level exceeded (1000)");
+            return Err(Flow::Exit(1));
+        }
+        let saved_positional = std::mem::replace(&mut self.positional, args);
+        let saved_fds = self.fds.clone();
+        self.vars.push_frame();
+        self.return_depth += 1;
+        let result = match &body.1 {
+            Some(list) => match self.apply_redirects(&list.0) {
+                Ok(()) => self.run_compound(&body.0),
+                Err(status) => Ok(status),
+            },
+            None => self.run_compound(&body.0),
+        };
+        self.return_depth -= 1;
+        self.vars.pop_frame();
+        self.fds = saved_fds;
+        self.positional = saved_positional;
+        match result {
+            Err(Flow::Return(status)) => Ok(status),
+            other => other,
+        }
+    }
+}
+
+/// Whether Ctrl-C was pressed since the flag was last cleared.
+pub fn interrupted() -> bool {
+    signals::INTERRUPTED.load(Ordering::Relaxed)
+}

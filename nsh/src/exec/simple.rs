@@ -1,0 +1,447 @@
+//! Simple commands: expansion, assignments, redirections, then dispatch to
+//! a function, a builtin, or a process (`@NODE`, `@any`, `@all`, `@local`
+//! or the shell's own node).
+
+use std::sync::Arc;
+
+use brush_parser::ast::{self, CommandPrefixOrSuffixItem as Item};
+
+use crate::builtins;
+use crate::expand;
+use crate::io::Fds;
+use crate::jobs::{ExitCell, Member};
+use crate::remote::{self, Launch};
+use crate::shell::{Flow, Shell, Status};
+use crate::vars::Var;
+
+/// What to put back after a builtin or function ran with temporary
+/// redirections and assignments.
+#[derive(Default)]
+pub struct Restore {
+    fds: Option<Fds>,
+    vars: Vec<(String, Option<Var>)>,
+}
+
+/// Where a process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A cluster node (`launch.node`: empty for the shell's node).
+    Cluster,
+    /// `@local`: a child of nsh on this machine.
+    Local,
+    /// `@all`: once on every node that is up.
+    All,
+}
+
+/// A process to start, fully expanded.
+pub struct External {
+    pub launch: Launch,
+    pub place: Place,
+    /// The command redirected its own stdin, or got it from its pipeline
+    /// position.
+    pub stdin_own: bool,
+    pub text: String,
+    restore: Restore,
+}
+
+/// A simple command after expansion, ready to run.
+pub enum Prepared {
+    /// Nothing to run (assignments only, or an error): the status.
+    Done(i32, Restore),
+    Builtin(String, Vec<String>, Restore),
+    Function(Arc<ast::FunctionBody>, Vec<String>, Restore),
+    External(External),
+}
+
+/// Builtins whose assignments stay (POSIX special builtins).
+const SPECIAL_BUILTINS: &[&str] = &[
+    ":", ".", "source", "break", "continue", "eval", "exec", "exit", "export", "readonly",
+    "return", "set", "shift", "trap", "unset", "times",
+];
+
+impl Shell {
+    /// Expands a simple command and applies its redirections.
+    pub fn prepare_simple(&mut self, command: &ast::SimpleCommand) -> Result<Prepared, Flow> {
+        let stdin_own = std::mem::take(&mut self.stdin_is_own);
+        let mut assignments: Vec<&ast::Assignment> = Vec::new();
+        let mut redirects: Vec<&ast::IoRedirect> = Vec::new();
+        let mut words: Vec<ast::Word> = Vec::new();
+        let prefix = command.prefix.iter().flat_map(|p| p.0.iter());
+        for item in prefix {
+            match item {
+                Item::AssignmentWord(a, _) => assignments.push(a),
+                Item::IoRedirect(r) => redirects.push(r),
+                Item::Word(w) => words.push(w.clone()),
+                Item::ProcessSubstitution(..) => return self.unsupported("process substitution"),
+            }
+        }
+        if let Some(w) = &command.word_or_name {
+            words.push(w.clone());
+        }
+        for item in command.suffix.iter().flat_map(|s| s.0.iter()) {
+            match item {
+                Item::Word(w) => words.push(w.clone()),
+                Item::AssignmentWord(_, w) => words.push(w.clone()),
+                Item::IoRedirect(r) => redirects.push(r),
+                Item::ProcessSubstitution(..) => return self.unsupported("process substitution"),
+            }
+        }
+
+        self.last_status = 0;
+        let argv = match expand::expand_words(self, &words) {
+            Ok(argv) => argv,
+            Err(e) => return Ok(Prepared::Done(self.expand_failed(e)?, Restore::default())),
+        };
+        let substitution_status = self.last_status;
+
+        let mut restore = Restore {
+            fds: Some(self.fds.clone()),
+            vars: Vec::new(),
+        };
+        let redirects: Vec<ast::IoRedirect> = redirects.into_iter().cloned().collect();
+        let stdin_redirected = redirects.iter().any(redirects_stdin);
+        if let Err(status) = self.apply_redirects(&redirects) {
+            self.restore(restore);
+            return Ok(Prepared::Done(status, Restore::default()));
+        }
+
+        if argv.is_empty() {
+            for assignment in assignments {
+                if let Err(status) = self.assign(assignment) {
+                    self.restore(restore);
+                    return match status {
+                        Some(flow) => Err(flow),
+                        None => Ok(Prepared::Done(1, Restore::default())),
+                    };
+                }
+            }
+            return Ok(Prepared::Done(
+                if self.last_status != 0 {
+                    self.last_status
+                } else {
+                    substitution_status
+                },
+                restore,
+            ));
+        }
+
+        let mut values = Vec::with_capacity(assignments.len());
+        for assignment in &assignments {
+            match self.assignment_value(assignment) {
+                Ok(v) => values.push(v),
+                Err(e) => {
+                    self.restore(restore);
+                    return Ok(Prepared::Done(self.expand_failed(e)?, Restore::default()));
+                }
+            }
+        }
+
+        if self.options.xtrace {
+            let mut line = String::from("+ ");
+            for (name, value) in &values {
+                line.push_str(&format!("{name}={value} "));
+            }
+            line.push_str(&argv.join(" "));
+            line.push('\n');
+            let _ = self.fds.write(2, line.as_bytes());
+        }
+
+        let mut argv = argv;
+        let mut place = None;
+        if let Some(target) = argv[0].strip_prefix('@')
+            && !target.is_empty()
+        {
+            let target = target.to_string();
+            argv.remove(0);
+            if argv.is_empty() {
+                self.error(format!("@{target}: a command is needed after the node"));
+                self.restore(restore);
+                return Ok(Prepared::Done(2, Restore::default()));
+            }
+            place = Some(match target.as_str() {
+                "local" => (Place::Local, String::new()),
+                "all" => (Place::All, String::new()),
+                "any" => (Place::Cluster, "@any".to_string()),
+                _ => (Place::Cluster, target),
+            });
+        }
+
+        if place.is_none() {
+            let name = argv[0].clone();
+            let function = self.functions.get(&name).cloned();
+            if function.is_some() || builtins::is_builtin(&name) {
+                let permanent = function.is_none() && SPECIAL_BUILTINS.contains(&name.as_str());
+                for (var_name, value) in values {
+                    if !permanent {
+                        restore
+                            .vars
+                            .push((var_name.clone(), self.vars.lookup(&var_name).cloned()));
+                    }
+                    if let Err(e) = self.vars.set(&var_name, value) {
+                        self.error(e);
+                    } else if !permanent {
+                        self.vars.modify(&var_name, |v| v.exported = true);
+                    }
+                }
+                let args = argv.split_off(1);
+                return Ok(match function {
+                    Some(body) => Prepared::Function(body, args, restore),
+                    None => Prepared::Builtin(name, args, restore),
+                });
+            }
+        }
+
+        let (place, node) = place.unwrap_or((Place::Cluster, String::new()));
+        let mut env = self.vars.exported();
+        for (name, value) in values {
+            env.retain(|(n, _)| *n != name);
+            env.push((name, value));
+        }
+        let text = command.to_string();
+        Ok(Prepared::External(External {
+            launch: Launch {
+                argv,
+                env,
+                cwd: self.cwd.to_string_lossy().into_owned(),
+                node,
+            },
+            place,
+            stdin_own: stdin_own || stdin_redirected,
+            text,
+            restore,
+        }))
+    }
+
+    fn unsupported<T>(&mut self, construct: &str) -> Result<T, Flow> {
+        self.error(format!("{construct} is not supported"));
+        self.last_status = 2;
+        Err(if self.interactive {
+            Flow::Interrupted(2)
+        } else {
+            Flow::Exit(2)
+        })
+    }
+
+    /// Puts back what a command changed for its own duration.
+    fn restore(&mut self, restore: Restore) {
+        if let Some(fds) = restore.fds {
+            self.fds = fds;
+        }
+        for (name, var) in restore.vars.into_iter().rev() {
+            match var {
+                Some(var) => {
+                    self.vars.modify(&name, |v| *v = var);
+                }
+                None => {
+                    let _ = self.vars.unset(&name);
+                }
+            }
+        }
+    }
+
+    /// Runs a prepared simple command and waits for it.
+    pub fn run_prepared(&mut self, prepared: Prepared) -> Status {
+        match prepared {
+            Prepared::Done(status, restore) => {
+                self.restore(restore);
+                Ok(status)
+            }
+            Prepared::Builtin(name, args, mut restore) => {
+                if name == "exec" && args.is_empty() {
+                    // `exec 3>file`: the redirections stay.
+                    restore.fds = None;
+                }
+                let result = builtins::run(self, &name, args);
+                self.restore(restore);
+                result
+            }
+            Prepared::Function(body, args, restore) => {
+                let result = self.call_function(&body, args);
+                self.restore(restore);
+                result
+            }
+            Prepared::External(mut external) => {
+                let restore = std::mem::take(&mut external.restore);
+                let text = external.text.clone();
+                let member = self.launch(external);
+                let result = self.wait_foreground(vec![member], &text);
+                self.restore(restore);
+                result
+            }
+        }
+    }
+
+    /// Starts a prepared process without waiting for it.
+    pub fn launch(&mut self, external: External) -> Member {
+        let failed = |status: i32| {
+            let exit = ExitCell::default();
+            exit.set(status);
+            Member { pid: None, exit }
+        };
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (self.fds.get(0), self.fds.get(1), self.fds.get(2))
+        else {
+            self.error(format!(
+                "{}: stdin, stdout or stderr is closed",
+                external.launch.argv[0]
+            ));
+            return failed(1);
+        };
+        let (stdin, stdout, stderr) = (stdin.clone(), stdout.clone(), stderr.clone());
+        if external.place == Place::Local {
+            return match remote::start_local(&external.launch, &stdin, &stdout, &stderr) {
+                Ok(member) => member,
+                Err(message) => {
+                    let status = if message.ends_with("command not found") {
+                        127
+                    } else {
+                        126
+                    };
+                    self.error(message);
+                    failed(status)
+                }
+            };
+        }
+        let client = match self.client() {
+            Ok(c) => c.clone(),
+            Err(e) => {
+                self.error(e);
+                return failed(1);
+            }
+        };
+        crate::signals::set_client(&client);
+        let no_input = (stdin.loop_input && !external.stdin_own)
+            || (!self.tracker.is_foreground() && stdin.is_terminal());
+        let stdin = (!no_input).then_some(stdin);
+        if external.place == Place::All {
+            return crate::exec::all::start_all(
+                self,
+                &client,
+                &external.launch,
+                stdin,
+                stdout,
+                stderr,
+            );
+        }
+        match remote::start_remote(
+            &client,
+            &external.launch,
+            stdin,
+            stdout,
+            stderr,
+            &self.tracker,
+        ) {
+            Ok(member) => member,
+            Err(e) => {
+                let (message, status) = remote::spawn_failure(&external.launch.argv[0], &e);
+                self.error(message);
+                failed(status)
+            }
+        }
+    }
+
+    /// Runs an already expanded command line: a function (unless
+    /// `skip_functions`), a builtin, or a process on the shell's node
+    /// (`command`, `exec`).
+    pub fn run_argv(&mut self, mut argv: Vec<String>, skip_functions: bool) -> Status {
+        let name = argv[0].clone();
+        if !skip_functions && let Some(body) = self.functions.get(&name).cloned() {
+            return self.call_function(&body, argv.split_off(1));
+        }
+        if builtins::is_builtin(&name) {
+            return builtins::run(self, &name, argv.split_off(1));
+        }
+        let text = argv.join(" ");
+        let external = External {
+            launch: Launch {
+                argv,
+                env: self.vars.exported(),
+                cwd: self.cwd.to_string_lossy().into_owned(),
+                node: String::new(),
+            },
+            place: Place::Cluster,
+            stdin_own: false,
+            text: text.clone(),
+            restore: Restore::default(),
+        };
+        let member = self.launch(external);
+        self.wait_foreground(vec![member], &text)
+    }
+
+    /// The expanded value of an assignment (`x=...`).
+    fn assignment_value(
+        &mut self,
+        assignment: &ast::Assignment,
+    ) -> Result<(String, String), expand::ExpandError> {
+        let name = match &assignment.name {
+            ast::AssignmentName::VariableName(n) => n.clone(),
+            ast::AssignmentName::ArrayElementName(n, _) => {
+                return Err(expand::ExpandError::new(format!(
+                    "{n}[..]=: array assignment is not supported yet"
+                )));
+            }
+        };
+        let value = match &assignment.value {
+            ast::AssignmentValue::Scalar(word) => expand::expand_word(self, &word.value)?,
+            ast::AssignmentValue::Array(_) => {
+                return Err(expand::ExpandError::new(format!(
+                    "{name}=(..): array assignment is not supported yet"
+                )));
+            }
+        };
+        let value = if assignment.append {
+            format!("{}{value}", self.vars.get(&name).unwrap_or(""))
+        } else {
+            value
+        };
+        Ok((name, value))
+    }
+
+    /// Performs an assignment in the shell (no command word). `Err(None)`
+    /// for a reported error, `Err(Some(flow))` for a fatal one.
+    fn assign(&mut self, assignment: &ast::Assignment) -> Result<(), Option<Flow>> {
+        let (name, value) = match self.assignment_value(assignment) {
+            Ok(v) => v,
+            Err(e) => {
+                return match self.expand_failed(e) {
+                    Ok(_) => Err(None),
+                    Err(flow) => Err(Some(flow)),
+                };
+            }
+        };
+        if self.options.xtrace {
+            let _ = self.fds.write(2, format!("+ {name}={value}\n").as_bytes());
+        }
+        if let Err(e) = self.vars.set(&name, value) {
+            self.error(e);
+            self.last_status = 1;
+            return if self.interactive {
+                Err(None)
+            } else {
+                Err(Some(Flow::Exit(1)))
+            };
+        }
+        if self.options.allexport {
+            self.vars.modify(&name, |v| v.exported = true);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a redirection gives the command its own stdin.
+fn redirects_stdin(redirect: &ast::IoRedirect) -> bool {
+    match redirect {
+        ast::IoRedirect::File(fd, kind, _) => {
+            fd.unwrap_or(match kind {
+                ast::IoFileRedirectKind::Read
+                | ast::IoFileRedirectKind::ReadAndWrite
+                | ast::IoFileRedirectKind::DuplicateInput => 0,
+                _ => 1,
+            }) == 0
+        }
+        ast::IoRedirect::HereDocument(fd, _) | ast::IoRedirect::HereString(fd, _) => {
+            fd.unwrap_or(0) == 0
+        }
+        ast::IoRedirect::OutputAndError(..) => false,
+    }
+}

@@ -1,0 +1,145 @@
+//! The shell's file descriptors: what fd 0, 1, 2 (and any other number a
+//! redirection names) mean for the command being run.
+//!
+//! The interpreter runs in threads that share one process, so redirections
+//! never touch the process's real fds; each shell state carries an [`Fds`]
+//! table of shared open files instead, and commands read and write through
+//! it. Cluster processes get their stdio pumped from and to these files.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use nix::errno::Errno;
+
+/// One open file as the shell sees it.
+#[derive(Clone, Debug)]
+pub struct Fd {
+    pub file: Arc<OwnedFd>,
+    /// Set for input redirected onto a loop (`while read ..; done < f`,
+    /// `x | while ..`): cluster commands inside the loop do not get it
+    /// pumped to them unless they redirect it themselves, so they cannot
+    /// swallow the loop's input (see docs/design/nsh.md).
+    pub loop_input: bool,
+}
+
+impl Fd {
+    pub fn new(file: OwnedFd) -> Self {
+        Fd {
+            file: Arc::new(file),
+            loop_input: false,
+        }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// A new descriptor for the same open file (for a local child).
+    pub fn dup(&self) -> std::io::Result<OwnedFd> {
+        self.file.as_fd().try_clone_to_owned()
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        nix::unistd::isatty(self.file.as_fd()).unwrap_or(false)
+    }
+}
+
+/// The fd table of one shell state.
+#[derive(Clone, Debug, Default)]
+pub struct Fds {
+    table: BTreeMap<i32, Fd>,
+}
+
+impl Fds {
+    /// The process's own stdin, stdout and stderr (duplicated, so closing
+    /// ours never closes the real ones).
+    pub fn inherit() -> Fds {
+        let mut fds = Fds::default();
+        for n in 0..=2 {
+            // SAFETY: fds 0-2 are borrowed only for the duration of the dup.
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(n) };
+            if let Ok(owned) =
+                nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
+            {
+                // SAFETY: F_DUPFD_CLOEXEC returned a fresh descriptor we own.
+                let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(owned) };
+                fds.table.insert(n, Fd::new(owned));
+            }
+        }
+        fds
+    }
+
+    pub fn get(&self, n: i32) -> Option<&Fd> {
+        self.table.get(&n)
+    }
+
+    pub fn set(&mut self, n: i32, fd: Fd) {
+        self.table.insert(n, fd);
+    }
+
+    pub fn close(&mut self, n: i32) {
+        self.table.remove(&n);
+    }
+
+    /// Writes all of `data` to fd `n`; a closed fd or a broken pipe is an
+    /// error the caller reports like bash does (`write error`).
+    pub fn write(&self, n: i32, data: &[u8]) -> std::io::Result<()> {
+        let fd = self
+            .get(n)
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EBADF))?;
+        write_all(fd.file.as_fd(), data)
+    }
+}
+
+/// Blocking write of the whole buffer, retrying on EINTR and waiting while
+/// a non-blocking descriptor is full.
+pub fn write_all(fd: std::os::fd::BorrowedFd<'_>, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(0) => return Err(std::io::Error::from_raw_os_error(libc::EPIPE)),
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLOUT)];
+                let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Blocking read, retrying on EINTR. Returns 0 at end of file.
+pub fn read(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Ok(n) => return Ok(n),
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+                let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A pipe whose ends are close-on-exec (local children get only the ends
+/// handed to them explicitly).
+pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+}
+
+/// Reads everything until end of file.
+pub fn read_to_end(fd: &OwnedFd) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = read(fd.as_fd(), &mut buf)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}

@@ -1,0 +1,280 @@
+//! Starting commands: cluster processes through `Spawn` + `Attach`, with
+//! their stdio pumped from and to the shell's fds, and `@local` children.
+//!
+//! Each cluster process gets one thread that drives its attach stream
+//! (writing output to the shell's fds, blocking when they are full, which
+//! is the backpressure a pipe gives) and, when it has input, one thread
+//! that reads the input fd and streams it in.
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use proto::v1::{
+    AttachRequest, AttachStart, ProcessInfo, ProcessState, SpawnRequest, StdinMode, attach_event,
+    attach_request,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::client::{CALL_TIMEOUT, Client, ClientError};
+use crate::io::{self, Fd};
+use crate::jobs::{ExitCell, JobTracker, Member};
+
+/// What to start, after expansion.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: String,
+    /// `""` for the shell's node, a node name, or `@any`.
+    pub node: String,
+}
+
+/// The shell's exit status for a process that ended (128+N for a signal).
+pub fn status_of(info: &ProcessInfo) -> i32 {
+    if let Some(sig) = info.signal {
+        return 128 + sig;
+    }
+    if let Some(code) = info.exit_code {
+        return code;
+    }
+    if info.state == ProcessState::Lost as i32 {
+        return 255;
+    }
+    0
+}
+
+/// The error a failed spawn prints, bash-like: `CMD: command not found`
+/// (127) or `CMD: why` (126).
+pub fn spawn_failure(argv0: &str, e: &ClientError) -> (String, i32) {
+    let text = e.to_string();
+    if text.contains("not found") || text.contains("No such file") {
+        (format!("{argv0}: command not found"), 127)
+    } else if text.contains("ermission denied") {
+        (format!("{argv0}: Permission denied"), 126)
+    } else {
+        (format!("{argv0}: {text}"), 126)
+    }
+}
+
+/// Starts a cluster process and its pumps; returns at once.
+pub fn start_remote(
+    client: &Client,
+    launch: &Launch,
+    stdin: Option<Fd>,
+    stdout: Fd,
+    stderr: Fd,
+    tracker: &JobTracker,
+) -> Result<Member, ClientError> {
+    let request = SpawnRequest {
+        argv: launch.argv.clone(),
+        env: launch.env.iter().cloned().collect(),
+        cwd: launch.cwd.clone(),
+        node: launch.node.clone(),
+        stdin: if stdin.is_some() {
+            StdinMode::Pipe as i32
+        } else {
+            StdinMode::Null as i32
+        },
+        ..SpawnRequest::default()
+    };
+    let mut api = client.processes();
+    let info = client.call(api.spawn(request))?;
+    let pid = info.pid;
+    tracker.started(pid);
+
+    let (tx, rx) = mpsc::channel::<AttachRequest>(8);
+    let start = AttachRequest {
+        request: Some(attach_request::Request::Start(AttachStart {
+            pid,
+            replay: true,
+        })),
+    };
+    let _ = tx.try_send(start);
+    let exit = ExitCell::default();
+    let stream = {
+        let mut api = client.processes();
+        client.block_on(async move {
+            tokio::time::timeout(CALL_TIMEOUT, api.attach(ReceiverStream::new(rx))).await
+        })
+    };
+    let stream = match stream {
+        Ok(Ok(reply)) => Some(reply.into_inner()),
+        _ => None,
+    };
+    {
+        let client = client.clone();
+        let exit = exit.clone();
+        let tracker = tracker.clone();
+        std::thread::Builder::new()
+            .name(format!("out-{pid}"))
+            .spawn(move || {
+                let status = pump_output(&client, pid, stream, &stdout, &stderr);
+                tracker.ended(pid);
+                exit.set(status);
+            })
+            .map_err(|e| ClientError::Status(format!("cannot start a thread: {e}")))?;
+    }
+    if let Some(input) = stdin {
+        let exit = exit.clone();
+        std::thread::Builder::new()
+            .name(format!("in-{pid}"))
+            .spawn(move || pump_input(&input, &tx, &exit))
+            .map_err(|e| ClientError::Status(format!("cannot start a thread: {e}")))?;
+    }
+    Ok(Member {
+        pid: Some(pid),
+        exit,
+    })
+}
+
+/// Copies the process's output to the shell's fds until it exits; returns
+/// its status.
+fn pump_output(
+    client: &Client,
+    pid: i32,
+    stream: Option<tonic::Streaming<proto::v1::AttachEvent>>,
+    stdout: &Fd,
+    stderr: &Fd,
+) -> i32 {
+    let mut broken_pipe = false;
+    if let Some(mut stream) = stream {
+        loop {
+            let event = client.block_on(stream.message());
+            let Ok(Some(event)) = event else { break };
+            match event.event {
+                Some(attach_event::Event::Stdout(chunk)) => {
+                    if !broken_pipe && io::write_all(stdout.file.as_fd(), &chunk.data).is_err() {
+                        // Like a pipe whose reader is gone: the writer gets
+                        // SIGPIPE.
+                        broken_pipe = true;
+                        let _ = client.signal(pid, libc::SIGPIPE);
+                    }
+                }
+                Some(attach_event::Event::Stderr(chunk)) => {
+                    let _ = io::write_all(stderr.file.as_fd(), &chunk.data);
+                }
+                Some(attach_event::Event::Exit(info)) => return status_of(&info),
+                Some(attach_event::Event::Error(message)) => {
+                    let line = format!("nsh: {pid}: {message}\n");
+                    let _ = io::write_all(stderr.file.as_fd(), line.as_bytes());
+                }
+                None => {}
+            }
+        }
+    }
+    // The stream broke (node gone, connection lost): ask for the end.
+    wait_exit(client, pid)
+}
+
+/// Waits for a process's end with the `Wait` RPC, retrying while the node
+/// answers; 255 when it cannot be learned.
+pub fn wait_exit(client: &Client, pid: i32) -> i32 {
+    for _ in 0..3 {
+        let mut api = client.processes();
+        let reply = client.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(3600),
+                api.wait(proto::v1::WaitRequest { pid, timeout_ms: 0 }),
+            )
+            .await
+        });
+        match reply {
+            Ok(Ok(info)) => return status_of(&info.into_inner()),
+            Ok(Err(status)) if status.code() == tonic::Code::NotFound => return 127,
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    255
+}
+
+/// Streams the input fd to the process until end of file or its exit.
+fn pump_input(input: &Fd, tx: &mpsc::Sender<AttachRequest>, exit: &ExitCell) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if exit.get().is_some() {
+            return;
+        }
+        let mut pfd = [nix::poll::PollFd::new(
+            input.file.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(200u16)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        match io::read(input.file.as_fd(), &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let chunk = AttachRequest {
+                    request: Some(attach_request::Request::Stdin(buf[..n].to_vec())),
+                };
+                if tx.blocking_send(chunk).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = tx.blocking_send(AttachRequest {
+        request: Some(attach_request::Request::StdinEof(true)),
+    });
+}
+
+/// Starts an ordinary child of the shell on this machine (`@local`), with
+/// a clean signal mask and default signal dispositions.
+pub fn start_local(
+    launch: &Launch,
+    stdin: &Fd,
+    stdout: &Fd,
+    stderr: &Fd,
+) -> Result<Member, String> {
+    use std::os::unix::process::CommandExt;
+    let argv0 = launch.argv.first().cloned().unwrap_or_default();
+    let mut command = std::process::Command::new(&argv0);
+    command
+        .args(&launch.argv[1..])
+        .env_clear()
+        .envs(launch.env.iter().cloned())
+        .current_dir(&launch.cwd)
+        .stdin(stdin.dup().map_err(|e| e.to_string())?)
+        .stdout(stdout.dup().map_err(|e| e.to_string())?)
+        .stderr(stderr.dup().map_err(|e| e.to_string())?);
+    // SAFETY: only async-signal-safe calls (sigprocmask, signal) run
+    // between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let empty = nix::sys::signal::SigSet::empty();
+            let _ = empty.thread_set_mask();
+            for sig in [
+                libc::SIGINT,
+                libc::SIGQUIT,
+                libc::SIGTSTP,
+                libc::SIGTTOU,
+                libc::SIGTTIN,
+                libc::SIGPIPE,
+            ] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{argv0}: command not found"),
+        _ => format!("{argv0}: {e}"),
+    })?;
+    let exit = ExitCell::default();
+    let cell = exit.clone();
+    std::thread::spawn(move || {
+        use std::os::unix::process::ExitStatusExt;
+        let status = match child.wait() {
+            Ok(s) => s
+                .code()
+                .or_else(|| s.signal().map(|sig| 128 + sig))
+                .unwrap_or(1),
+            Err(_) => 1,
+        };
+        cell.set(status);
+    });
+    Ok(Member { pid: None, exit })
+}

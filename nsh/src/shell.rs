@@ -1,0 +1,330 @@
+//! The state of one shell: variables, functions, options, positional
+//! parameters, fds, traps and the job table, plus the entry points that
+//! parse and run text.
+//!
+//! A subshell (`( )`, `$( )`, a pipeline element, a background job) is a
+//! clone of this state running on its own thread; clones share the cluster
+//! client and, for the top-level shell's jobs, nothing else.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use brush_parser::ast;
+use brush_parser::word::SpecialParameter;
+
+use crate::client::{Client, ClientError};
+use crate::expand::{ExpandContext, ExpandError};
+use crate::io::Fds;
+use crate::jobs::{JobTable, JobTracker};
+use crate::signals;
+use crate::syntax;
+use crate::vars::Vars;
+
+/// How a command ended besides an exit status: control flow that unwinds
+/// the interpreter up to the construct that handles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Break(u32),
+    Continue(u32),
+    Return(i32),
+    /// `exit N`, a fatal error in a non-interactive shell, or `set -e`.
+    Exit(i32),
+    /// Ctrl-C or Ctrl-Z at the prompt: abandon the command line.
+    Interrupted(i32),
+}
+
+/// The result of running anything: a status, or control flow.
+pub type Status = Result<i32, Flow>;
+
+/// `set -o` options.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub errexit: bool,
+    pub nounset: bool,
+    pub noglob: bool,
+    pub xtrace: bool,
+    pub noclobber: bool,
+    pub allexport: bool,
+    pub verbose: bool,
+    pub noexec: bool,
+    pub pipefail: bool,
+}
+
+impl Options {
+    /// The letters of `$-`.
+    pub fn flags(&self, interactive: bool) -> String {
+        let mut s = String::new();
+        for (on, c) in [
+            (self.allexport, 'a'),
+            (self.errexit, 'e'),
+            (self.noglob, 'f'),
+            (interactive, 'i'),
+            (self.noexec, 'n'),
+            (self.nounset, 'u'),
+            (self.verbose, 'v'),
+            (self.xtrace, 'x'),
+            (self.noclobber, 'C'),
+        ] {
+            if on {
+                s.push(c);
+            }
+        }
+        s
+    }
+}
+
+/// Lazily connected cluster client, shared by all clones of a shell: a
+/// script that runs only builtins never needs a node.
+#[derive(Clone)]
+pub struct LazyClient {
+    addr: Option<String>,
+    cell: Arc<OnceLock<Result<Client, ClientError>>>,
+}
+
+impl LazyClient {
+    pub fn new(addr: Option<String>) -> Self {
+        LazyClient {
+            addr,
+            cell: Arc::new(OnceLock::new()),
+        }
+    }
+
+    pub fn get(&self) -> Result<&Client, ClientError> {
+        self.cell
+            .get_or_init(|| Client::connect(self.addr.as_deref()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// One shell state.
+#[derive(Clone)]
+pub struct Shell {
+    pub vars: Vars,
+    /// `$1`..
+    pub positional: Vec<String>,
+    /// `$0`.
+    pub arg0: String,
+    pub functions: HashMap<String, Arc<ast::FunctionBody>>,
+    pub options: Options,
+    pub interactive: bool,
+    pub last_status: i32,
+    /// `$!`.
+    pub last_background: Option<i32>,
+    pub client: LazyClient,
+    /// The directory commands run in; the process's cwd is never changed,
+    /// since subshells on other threads have their own.
+    pub cwd: PathBuf,
+    pub fds: Fds,
+    /// `trap` actions by condition name (`EXIT`, `INT`, ...).
+    pub traps: HashMap<String, String>,
+    /// Jobs of this shell (a subshell starts with an empty table).
+    pub jobs: Arc<Mutex<JobTable>>,
+    /// Where processes started by this state are recorded: the foreground
+    /// set of the top-level shell, or a background job.
+    pub tracker: JobTracker,
+    /// Nesting of loops, for `break`/`continue`.
+    pub loop_depth: u32,
+    /// Nesting of function calls and `source`, for `return`.
+    pub return_depth: u32,
+    /// Inside an `if`/`while` condition or the left of `&&`/`||`, where
+    /// `set -e` does not apply.
+    pub condition_depth: u32,
+    /// A subshell (a clone on another thread): `exit` ends only it.
+    pub subshell: bool,
+    /// The simple command being prepared got its stdin from its own
+    /// pipeline position, so a cluster command gets it pumped even inside
+    /// a loop.
+    pub stdin_is_own: bool,
+    /// Options for parsing text at run time (`eval`, `source`, `$(..)`).
+    pub parser_options: brush_parser::ParserOptions,
+}
+
+impl Shell {
+    /// A top-level shell with the process environment and stdio.
+    pub fn new(addr: Option<String>, interactive: bool) -> Shell {
+        let mut vars = Vars::from_env();
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let _ = vars.set("PWD", cwd.to_string_lossy().to_string());
+        if vars.get("IFS").is_none() {
+            let _ = vars.set("IFS", " \t\n");
+        }
+        let _ = vars.set("PPID", nix::unistd::getppid().to_string());
+        if interactive {
+            let _ = vars.set("PS1", "\\u@\\N:\\w\\$ ");
+        }
+        let _ = vars.set("PS2", "> ");
+        let _ = vars.set("OPTIND", "1");
+        Shell {
+            vars,
+            positional: Vec::new(),
+            arg0: "nsh".to_string(),
+            functions: HashMap::new(),
+            options: Options::default(),
+            interactive,
+            last_status: 0,
+            last_background: None,
+            client: LazyClient::new(addr),
+            cwd,
+            fds: Fds::inherit(),
+            traps: HashMap::new(),
+            jobs: Arc::new(Mutex::new(JobTable::default())),
+            tracker: JobTracker::foreground(),
+            loop_depth: 0,
+            return_depth: 0,
+            condition_depth: 0,
+            subshell: false,
+            stdin_is_own: false,
+            parser_options: syntax::parser_options(),
+        }
+    }
+
+    /// A clone for a subshell: own jobs, no traps but ignored ones, and
+    /// `exit` ends only it.
+    pub fn subshell(&self) -> Shell {
+        let mut sub = self.clone();
+        sub.subshell = true;
+        sub.interactive = false;
+        sub.jobs = Arc::new(Mutex::new(JobTable::default()));
+        sub.traps.retain(|_, action| action.is_empty());
+        sub
+    }
+
+    /// Prints `nsh: MESSAGE` on the shell's stderr.
+    pub fn error(&self, message: impl std::fmt::Display) {
+        let line = format!("nsh: {message}\n");
+        let _ = self.fds.write(2, line.as_bytes());
+    }
+
+    /// Writes to the shell's stdout.
+    pub fn out(&self, text: &str) -> std::io::Result<()> {
+        self.fds.write(1, text.as_bytes())
+    }
+
+    /// The cluster client, connecting on first use.
+    pub fn client(&self) -> Result<&Client, ClientError> {
+        self.client.get()
+    }
+
+    /// Parses and runs `text` (a `-c` string, a script, `eval`, a line).
+    pub fn run_text(&mut self, text: &str) -> Status {
+        match syntax::parse(text, &self.parser_options) {
+            Ok(program) => self.run_program(&program),
+            Err(e) => {
+                self.error(e);
+                self.last_status = 2;
+                if self.interactive {
+                    Ok(2)
+                } else {
+                    Err(Flow::Exit(2))
+                }
+            }
+        }
+    }
+
+    /// Runs the EXIT trap (once) and returns the status the shell exits
+    /// with.
+    pub fn exit_trap(&mut self, status: i32) -> i32 {
+        if let Some(action) = self.traps.remove("EXIT")
+            && !action.is_empty()
+        {
+            self.last_status = status;
+            return match self.run_text(&action) {
+                Err(Flow::Exit(n)) => n,
+                _ => status,
+            };
+        }
+        status
+    }
+
+    /// Runs pending signal traps; returns control flow when the signal's
+    /// default action ends the command line.
+    pub fn check_signals(&mut self) -> Result<(), Flow> {
+        if self.tracker.is_foreground() && !self.subshell {
+            for name in signals::take_pending() {
+                if let Some(action) = self.traps.get(&name).cloned()
+                    && !action.is_empty()
+                {
+                    let saved = self.last_status;
+                    self.run_text(&action)?;
+                    self.last_status = saved;
+                }
+            }
+        }
+        if signals::INTERRUPTED.load(Ordering::Relaxed) && self.tracker.is_foreground() {
+            if let Some(action) = self.traps.get("INT").cloned() {
+                signals::INTERRUPTED.store(false, Ordering::Relaxed);
+                if !action.is_empty() {
+                    let saved = self.last_status;
+                    self.run_text(&action)?;
+                    self.last_status = saved;
+                }
+                return Ok(());
+            }
+            return Err(Flow::Interrupted(130));
+        }
+        Ok(())
+    }
+
+    /// Reports an expansion error; fatal ones end a non-interactive shell.
+    pub fn expand_failed(&mut self, e: ExpandError) -> Status {
+        self.error(&e.message);
+        self.last_status = 1;
+        if e.fatal && !self.interactive {
+            return Err(Flow::Exit(1));
+        }
+        Ok(1)
+    }
+
+    /// The name of the node processes run on by default.
+    pub fn default_node(&self) -> String {
+        self.client()
+            .ok()
+            .and_then(|c| c.local_node().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl ExpandContext for Shell {
+    fn vars(&self) -> &Vars {
+        &self.vars
+    }
+
+    fn vars_mut(&mut self) -> &mut Vars {
+        &mut self.vars
+    }
+
+    fn positional(&self) -> &[String] {
+        &self.positional
+    }
+
+    fn special(&self, parameter: &SpecialParameter) -> Option<String> {
+        match parameter {
+            SpecialParameter::LastExitStatus => Some(self.last_status.to_string()),
+            SpecialParameter::ProcessId => Some(std::process::id().to_string()),
+            SpecialParameter::LastBackgroundProcessId => {
+                self.last_background.map(|p| p.to_string())
+            }
+            SpecialParameter::CurrentOptionFlags => Some(self.options.flags(self.interactive)),
+            SpecialParameter::ShellName => Some(self.arg0.clone()),
+            SpecialParameter::PositionalParameterCount => Some(self.positional.len().to_string()),
+            SpecialParameter::AllPositionalParameters { .. } => Some(self.positional.join(" ")),
+        }
+    }
+
+    fn nounset(&self) -> bool {
+        self.options.nounset
+    }
+
+    fn noglob(&self) -> bool {
+        self.options.noglob
+    }
+
+    fn command_substitution(&mut self, script: &str) -> Result<String, ExpandError> {
+        let (status, output) = self.capture(script);
+        self.last_status = status;
+        Ok(String::from_utf8_lossy(&output).into_owned())
+    }
+}

@@ -1,0 +1,168 @@
+//! Signals that nsh itself receives (Ctrl-C, Ctrl-Z, Ctrl-\) and their
+//! forwarding to the cluster processes of the foreground job.
+//!
+//! Handlers run as tasks on the shell's runtime. They set flags the
+//! interpreter checks between commands, and signal the foreground job's
+//! cluster processes through the API, since those are not in the
+//! terminal's process group.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::client::{Client, runtime};
+
+/// Ctrl-C arrived: the foreground command line is abandoned.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Ctrl-Z arrived: the foreground job was stopped.
+pub static SUSPENDED: AtomicBool = AtomicBool::new(false);
+
+/// Cluster PIDs of the foreground job.
+static FOREGROUND: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+static CLIENT: OnceLock<Client> = OnceLock::new();
+
+/// Gives the handlers a client to signal processes with.
+pub fn set_client(client: &Client) {
+    let _ = CLIENT.set(client.clone());
+}
+
+pub fn foreground_add(pid: i32) {
+    if let Ok(mut set) = FOREGROUND.lock() {
+        set.insert(pid);
+    }
+}
+
+pub fn foreground_remove(pid: i32) {
+    if let Ok(mut set) = FOREGROUND.lock() {
+        set.remove(&pid);
+    }
+}
+
+fn foreground() -> Vec<i32> {
+    FOREGROUND
+        .lock()
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default()
+}
+
+/// Sends `sig` to every foreground cluster process.
+fn forward(sig: Signal) {
+    let Some(client) = CLIENT.get() else { return };
+    for pid in foreground() {
+        let mut api = client.processes();
+        let request = proto::v1::SignalRequest {
+            pid,
+            signal: sig as i32,
+        };
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(crate::client::CALL_TIMEOUT, api.signal(request)).await;
+        });
+    }
+}
+
+/// Installs the handlers. An interactive shell survives Ctrl-C, Ctrl-Z and
+/// Ctrl-\ (they act on the foreground job); a script dies of them once its
+/// foreground process has been told (bash's behaviour).
+pub fn install(interactive: bool) {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let mut handlers = vec![(SignalKind::interrupt(), Signal::SIGINT)];
+    if interactive {
+        handlers.push((SignalKind::quit(), Signal::SIGQUIT));
+        handlers.push((SignalKind::from_raw(libc::SIGTSTP), Signal::SIGTSTP));
+        handlers.push((SignalKind::terminate(), Signal::SIGTERM));
+        for sig in [Signal::SIGTTOU, Signal::SIGTTIN] {
+            // SAFETY: installing SIG_IGN has no handler code to be unsafe.
+            unsafe {
+                let _ = nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn);
+            }
+        }
+    }
+    for (kind, sig) in handlers {
+        let Ok(mut stream) = signal(kind) else {
+            continue;
+        };
+        rt.spawn(async move {
+            while stream.recv().await.is_some() {
+                match sig {
+                    Signal::SIGINT => {
+                        INTERRUPTED.store(true, Ordering::SeqCst);
+                        forward(Signal::SIGINT);
+                    }
+                    Signal::SIGQUIT => forward(Signal::SIGQUIT),
+                    Signal::SIGTSTP => {
+                        if !foreground().is_empty() {
+                            SUSPENDED.store(true, Ordering::SeqCst);
+                            forward(Signal::SIGSTOP);
+                        }
+                    }
+                    // An interactive shell ignores SIGTERM, as bash does.
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+/// Ends this process with `sig`'s default action (so a parent shell sees
+/// "killed by SIGINT" and stops its loop, as with any program).
+pub fn die_of(sig: Signal) -> ! {
+    // SAFETY: restoring the default disposition runs no handler code.
+    unsafe {
+        let _ = nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl);
+    }
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(sig);
+    let _ = set.thread_unblock();
+    let _ = nix::sys::signal::raise(sig);
+    std::process::exit(128 + sig as i32)
+}
+
+/// Signals with a `trap` set, seen but not yet handled.
+static PENDING: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+static WATCHED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Starts noting signal `name` (a `trap` condition without `SIG`) so its
+/// trap runs between commands. INT is always handled; EXIT and ERR are not
+/// signals.
+pub fn watch(name: &str) {
+    let Ok(sig) = format!("SIG{name}").parse::<Signal>() else {
+        return;
+    };
+    if matches!(sig, Signal::SIGINT | Signal::SIGKILL | Signal::SIGSTOP) {
+        return;
+    }
+    let Ok(mut watched) = WATCHED.lock() else {
+        return;
+    };
+    if !watched.insert(sig as i32) {
+        return;
+    }
+    let rt = runtime();
+    let _guard = rt.enter();
+    if let Ok(mut stream) = signal(SignalKind::from_raw(sig as i32)) {
+        rt.spawn(async move {
+            while stream.recv().await.is_some() {
+                if let Ok(mut pending) = PENDING.lock() {
+                    pending.insert(sig as i32);
+                }
+            }
+        });
+    }
+}
+
+/// Takes the signals that arrived since the last call (names without
+/// `SIG`).
+pub fn take_pending() -> Vec<String> {
+    let Ok(mut pending) = PENDING.lock() else {
+        return Vec::new();
+    };
+    std::mem::take(&mut *pending)
+        .into_iter()
+        .filter_map(|n| Signal::try_from(n).ok())
+        .map(|s| s.as_str().trim_start_matches("SIG").to_string())
+        .collect()
+}

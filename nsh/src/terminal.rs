@@ -1,0 +1,1 @@
+//! Terminal helpers: placeholder until they land.
