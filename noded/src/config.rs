@@ -39,6 +39,12 @@ pub struct Limits {
     /// Bytes of each output stream kept per process (older output rotates
     /// away in halves).
     pub output_cap_bytes: u64,
+    /// For processes spawned with `output_backpressure`: bytes of a stream
+    /// read from the process but not yet delivered to a reader before noded
+    /// stops reading it (the process then blocks as on a full pipe). At
+    /// most half of `output_cap_bytes` is used, so undelivered output is
+    /// never rotated away.
+    pub output_window_bytes: u64,
     /// Most exit records (with their output) kept; the oldest go first.
     pub exit_records_max: usize,
     /// Exit records older than this are deleted.
@@ -59,6 +65,7 @@ impl Default for Limits {
         Limits {
             stop_grace_ms: 5_000,
             output_cap_bytes: 16 << 20,
+            output_window_bytes: 1 << 20,
             exit_records_max: 10_000,
             exit_record_ttl_secs: 24 * 3600,
             max_spawn_bytes: 1 << 20,
@@ -73,6 +80,13 @@ impl Limits {
     /// Grace period between SIGTERM and SIGKILL.
     pub fn stop_grace(&self) -> Duration {
         Duration::from_millis(self.stop_grace_ms)
+    }
+
+    /// The backpressure window in use: `output_window_bytes`, at least 1
+    /// and at most half the cap (the least a log keeps after rotating).
+    pub fn output_window(&self) -> u64 {
+        let half_cap = (self.output_cap_bytes / 2).max(1);
+        self.output_window_bytes.clamp(1, half_cap)
     }
 }
 
@@ -185,6 +199,22 @@ mod tests {
             ok.limits.output_cap_bytes,
             Limits::default().output_cap_bytes
         );
+    }
+
+    #[test]
+    fn the_window_fits_in_half_the_cap() {
+        let limits = Limits::default();
+        assert_eq!(limits.output_window(), 1 << 20);
+        let small_cap = Limits {
+            output_cap_bytes: 1000,
+            ..Limits::default()
+        };
+        assert_eq!(small_cap.output_window(), 500);
+        let zero = Limits {
+            output_window_bytes: 0,
+            ..Limits::default()
+        };
+        assert_eq!(zero.output_window(), 1);
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! process never holds more than the cap on disk. Readers get the oldest
 //! byte kept when they ask for rotated-away output, and can wait for more.
 //!
+//! A log may have a window (`SpawnRequest.output_backpressure`): the pump
+//! then asks [`OutputLog::room`] before each read from the process, and
+//! readers report with [`OutputLog::delivered`] how far they have sent the
+//! stream, so the process is held back like a writer to a full pipe.
+//!
 //! The pump (supervisor.rs) appends; the API reads. Files are small page-cache
 //! writes and reads, done inline (the pump) or on the blocking pool (readers).
 
@@ -57,6 +62,24 @@ struct Segments {
     file: Option<File>,
 }
 
+/// How far readers have taken a windowed log.
+#[derive(Clone, Copy, Debug, Default)]
+struct Flow {
+    /// The furthest offset delivered to any reader.
+    delivered: u64,
+    /// The window no longer applies (the process has exited).
+    lifted: bool,
+}
+
+/// Pipe-like flow control of one log.
+#[derive(Debug)]
+struct Window {
+    /// Most bytes appended but not delivered before the pump must wait.
+    size: u64,
+    /// Raised by readers and by the reaper; the pump waits on it.
+    flow: watch::Sender<Flow>,
+}
+
 /// One captured stream.
 #[derive(Debug)]
 pub struct OutputLog {
@@ -68,6 +91,9 @@ pub struct OutputLog {
     segments: Mutex<Segments>,
     /// Publishes the end offset so readers following the log can wait.
     pos: watch::Sender<LogPos>,
+    /// Backpressure, for processes that asked for it; `None` costs the
+    /// pump nothing.
+    window: Option<Window>,
 }
 
 impl OutputLog {
@@ -75,6 +101,18 @@ impl OutputLog {
     /// most bytes kept.
     pub fn new(dir: &Path, stream: Stream, cap: u64) -> Self {
         Self::with_segments(dir, stream, cap, vec![Segment { base: 0, len: 0 }], false)
+    }
+
+    /// A new, empty, open log whose pump holds the process back while
+    /// `window` bytes are undelivered (at most half of `cap`, so nothing
+    /// undelivered is rotated away).
+    pub fn with_window(dir: &Path, stream: Stream, cap: u64, window: u64) -> Self {
+        let mut log = Self::new(dir, stream, cap);
+        log.window = Some(Window {
+            size: window.clamp(1, log.segment_cap),
+            flow: watch::Sender::new(Flow::default()),
+        });
+        log
     }
 
     /// The log of a process from an earlier run of noded, closed.
@@ -117,6 +155,7 @@ impl OutputLog {
                 end: last.base + last.len,
                 closed,
             }),
+            window: None,
         }
     }
 
@@ -196,6 +235,74 @@ impl OutputLog {
         self.pos.subscribe()
     }
 
+    /// Whether the log holds its process back (it has a window).
+    pub fn has_window(&self) -> bool {
+        self.window.is_some()
+    }
+
+    /// Waits until the pump may read more from the process and returns
+    /// how much, at most `max`. Without a window, or once it is lifted,
+    /// that is `max` at once; with one, it is what keeps the undelivered
+    /// bytes within the window, waiting while there is no room.
+    pub async fn room(&self, max: usize) -> usize {
+        let Some(window) = &self.window else {
+            return max;
+        };
+        let mut flow = window.flow.subscribe();
+        loop {
+            // Only the pump (our caller) moves the end, so it cannot change
+            // while we wait; readers and the reaper wake `changed`.
+            let now = *flow.borrow_and_update();
+            if now.lifted {
+                return max;
+            }
+            let pending = self.pos().end.saturating_sub(now.delivered);
+            if pending < window.size {
+                return (window.size - pending).min(max as u64) as usize;
+            }
+            if flow.changed().await.is_err() {
+                // The sender lives in `self`, which we borrow.
+                return max;
+            }
+        }
+    }
+
+    /// A reader has sent the stream up to `offset` (or starts following
+    /// it there): the pump may read ahead of the furthest such offset by
+    /// the window. Offsets past the end count as the end.
+    pub fn delivered(&self, offset: u64) {
+        let Some(window) = &self.window else {
+            return;
+        };
+        let offset = offset.min(self.pos().end);
+        window.flow.send_if_modified(|f| {
+            let raise = offset > f.delivered;
+            if raise {
+                f.delivered = offset;
+            }
+            raise
+        });
+    }
+
+    /// Stops holding the process back: it has exited, so whatever is left
+    /// in its pipe is read to the end.
+    pub fn lift_window(&self) {
+        if let Some(window) = &self.window {
+            window.flow.send_modify(|f| f.lifted = true);
+        }
+    }
+
+    /// Where a reader that wants only output not yet taken starts: with a
+    /// window, the first byte no reader has been sent (output waiting in
+    /// the window is still "in the pipe"); without one, the end.
+    pub fn undelivered(&self) -> u64 {
+        let end = self.pos().end;
+        match &self.window {
+            Some(window) => window.flow.borrow().delivered.min(end),
+            None => end,
+        }
+    }
+
     /// Reads up to `max` bytes from `offset` (blocking file I/O). Returns the
     /// offset actually read from, which is later than `offset` when that
     /// output was rotated away, and the bytes (empty at the end).
@@ -233,6 +340,8 @@ impl OutputLog {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -271,6 +380,80 @@ mod tests {
         let (off, data) = log.read_at(0, 100).unwrap();
         assert_eq!((off, data.as_slice()), (20, &b"ABCDEFGHIJ"[..]));
         assert_eq!(log.read_at(30, 100).unwrap().1, b"klmnopqrst");
+    }
+
+    /// Polls a future once: whether it is ready now.
+    fn now<F: std::future::Future>(f: F) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn without_a_window_the_pump_never_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = OutputLog::new(dir.path(), Stream::Stdout, 20);
+        log.append(&[b'x'; 100]).unwrap();
+        assert!(!log.has_window());
+        assert_eq!(now(log.room(64)), Some(64));
+        assert_eq!(log.undelivered(), 100);
+    }
+
+    #[test]
+    fn the_window_holds_the_pump_until_a_reader_catches_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = OutputLog::with_window(dir.path(), Stream::Stdout, 1000, 10);
+        assert_eq!(now(log.room(64)), Some(10));
+        log.append(b"0123456").unwrap();
+        assert_eq!(now(log.room(64)), Some(3), "only what fills the window");
+        log.append(b"789").unwrap();
+        assert_eq!(now(log.room(64)), None, "a full window waits");
+        assert_eq!(log.undelivered(), 0);
+
+        log.delivered(4);
+        assert_eq!(now(log.room(64)), Some(4));
+        log.delivered(2);
+        assert_eq!(now(log.room(64)), Some(4), "the furthest reader counts");
+        assert_eq!(log.undelivered(), 4);
+        log.delivered(1_000);
+        assert_eq!(log.undelivered(), 10, "delivery stops at the end");
+        assert_eq!(now(log.room(64)), Some(10));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_pump_wakes_on_delivery_and_on_lifting() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(OutputLog::with_window(dir.path(), Stream::Stderr, 1000, 4));
+        log.append(b"abcd").unwrap();
+        let waiting = tokio::spawn({
+            let log = log.clone();
+            async move { log.room(64).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        log.delivered(3);
+        assert_eq!(waiting.await.unwrap(), 3);
+
+        log.append(b"efg").unwrap();
+        let waiting = tokio::spawn({
+            let log = log.clone();
+            async move { log.room(64).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        log.lift_window();
+        assert_eq!(waiting.await.unwrap(), 64, "a lifted window is no limit");
+    }
+
+    #[test]
+    fn the_window_never_exceeds_what_rotation_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = OutputLog::with_window(dir.path(), Stream::Stdout, 20, 1_000);
+        log.append(&[b'x'; 10]).unwrap();
+        assert_eq!(now(log.room(64)), None, "window clamped to half the cap");
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub struct SpawnRecord {
     pub uid: u32,
     /// Effective gid.
     pub gid: u32,
+    /// Started with output backpressure; written only when set, so other
+    /// records stay as they were.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_backpressure: bool,
 }
 
 /// How a process ended.
@@ -288,6 +292,7 @@ mod tests {
             host_start_ticks: 7,
             uid: 0,
             gid: 0,
+            output_backpressure: false,
         }
     }
 
@@ -325,5 +330,20 @@ mod tests {
         assert_eq!(found[0].exit.as_ref(), Some(&exit));
         assert_eq!(found[0].spawn.argv, vec!["true".to_string()]);
         assert_eq!(found[1].exit.as_ref(), Some(&exit));
+    }
+
+    #[test]
+    fn the_backpressure_flag_is_written_only_when_set() {
+        let plain = serde_json::to_string(&spawn_record(10_000_001)).unwrap();
+        assert!(!plain.contains("output_backpressure"), "{plain}");
+        let back: SpawnRecord = serde_json::from_str(&plain).unwrap();
+        assert!(!back.output_backpressure);
+        let held = SpawnRecord {
+            output_backpressure: true,
+            ..spawn_record(10_000_002)
+        };
+        let text = serde_json::to_string(&held).unwrap();
+        let back: SpawnRecord = serde_json::from_str(&text).unwrap();
+        assert!(back.output_backpressure);
     }
 }

@@ -87,6 +87,9 @@ pub struct SpawnSpec {
     pub stdin_pipe: bool,
     /// Parent cluster PID.
     pub ppid: Option<Gpid>,
+    /// Hold the process back like a pipe writer while its output is not
+    /// delivered to a reader (output.rs).
+    pub output_backpressure: bool,
 }
 
 /// A request that passed validation: where the executable is, and the
@@ -335,14 +338,21 @@ pub fn start(
         host_start_ticks: hostproc::stat(host_pid).map_or(0, |s| s.start_ticks),
         uid,
         gid,
+        output_backpressure: spec.output_backpressure,
     };
     if let Err(e) = ctx.journal.record_spawn(&record) {
         tracing::warn!(pid = %gpid, error = %e, "cannot save spawn record; exit may not survive a restart");
     }
 
     let cap = ctx.limits.output_cap_bytes;
-    let stdout = Arc::new(OutputLog::new(&dir, Stream::Stdout, cap));
-    let stderr = Arc::new(OutputLog::new(&dir, Stream::Stderr, cap));
+    let log = |stream| {
+        Arc::new(if spec.output_backpressure {
+            OutputLog::with_window(&dir, stream, cap, ctx.limits.output_window())
+        } else {
+            OutputLog::new(&dir, stream, cap)
+        })
+    };
+    let (stdout, stderr) = (log(Stream::Stdout), log(Stream::Stderr));
     let (status, _) = watch::channel(Status::Running);
     let (input, input_rx) = if record.stdin_pipe {
         let (tx, rx) = mpsc::channel(STDIN_QUEUE);
@@ -461,6 +471,11 @@ async fn reap(
             break done;
         }
     };
+    // With backpressure, the pumps may be holding the rest of the output
+    // in the pipes for a reader: the process is gone, so read it all now
+    // (it stays readable in the log) rather than make the exit wait.
+    process.stdout.lift_window();
+    process.stderr.lift_window();
     let grace = tokio::time::sleep(OUTPUT_DRAIN_GRACE);
     tokio::pin!(grace);
     for log in [&process.stdout, &process.stderr] {
@@ -559,13 +574,16 @@ pub fn signal(process: &Process, signal: i32) -> Result<(), ProcError> {
     }
 }
 
-/// Copies a pipe into a log until end-of-file, then closes the log.
+/// Copies a pipe into a log until end-of-file, then closes the log. With a
+/// window, it reads only while the log has room, so a process whose output
+/// is not delivered blocks on its full pipe.
 async fn pump_pipe(fd: OwnedFd, log: Arc<OutputLog>) {
     if let Ok(mut rx) = pipe::Receiver::from_owned_fd(fd) {
         let mut buf = vec![0; PUMP_BUF];
         let mut warned = false;
         loop {
-            match rx.read(&mut buf).await {
+            let room = log.room(PUMP_BUF).await;
+            match rx.read(&mut buf[..room]).await {
                 Ok(0) => break,
                 Ok(n) => append(&log, &buf[..n], &mut warned),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -596,7 +614,8 @@ fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
 }
 
 /// Copies a terminal's output into a log until the terminal is gone (EIO
-/// once no process has it open), then closes the log.
+/// once no process has it open), then closes the log. A window holds the
+/// process back as in [`pump_pipe`].
 async fn pump_terminal(master: OwnedFd, log: Arc<OutputLog>) {
     let fd = match set_nonblocking(&master).and_then(|_| register(master)) {
         Ok(fd) => fd,
@@ -609,11 +628,12 @@ async fn pump_terminal(master: OwnedFd, log: Arc<OutputLog>) {
     let mut buf = vec![0; PUMP_BUF];
     let mut warned = false;
     loop {
+        let room = log.room(PUMP_BUF).await;
         let Ok(mut guard) = fd.readable().await else {
             break;
         };
         match guard.try_io(|inner| {
-            nix::unistd::read(inner.get_ref(), &mut buf).map_err(std::io::Error::from)
+            nix::unistd::read(inner.get_ref(), &mut buf[..room]).map_err(std::io::Error::from)
         }) {
             Ok(Ok(0)) => break,
             Ok(Ok(n)) => append(&log, &buf[..n], &mut warned),

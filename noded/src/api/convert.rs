@@ -35,6 +35,7 @@ pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
         tty: req.tty.map(|t| (t.rows, t.cols)),
         stdin_pipe,
         ppid,
+        output_backpressure: req.output_backpressure,
     })
 }
 
@@ -71,6 +72,7 @@ pub fn process_info(process: &Process, node: &str, with_env: bool) -> ProcessInf
         exe: r.exe.clone(),
         stdout_bytes: process.stdout.pos().end,
         stderr_bytes: process.stderr.pos().end,
+        output_backpressure: r.output_backpressure,
         env: if with_env { r.env.clone() } else { Vec::new() },
         ..ProcessInfo::default()
     };

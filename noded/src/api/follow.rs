@@ -1,5 +1,7 @@
 //! Reading a captured output log as a stream: a cursor that reads chunks
-//! from an offset and can wait for more. ReadOutput and Attach both use it.
+//! from an offset and can wait for more, and the delivery reports that let
+//! a process with output backpressure go on. ReadOutput and Attach both
+//! use them.
 
 use std::sync::Arc;
 
@@ -60,4 +62,11 @@ impl Cursor {
             std::future::pending::<()>().await;
         }
     }
+}
+
+/// Reports a chunk as delivered to its log's window, if it has one. Called
+/// as gRPC takes the chunk from the stream (so HTTP/2 flow control, not
+/// our queue, decides how far ahead of the client the process may run).
+pub fn delivered(log: &OutputLog, chunk: &OutputChunk) {
+    log.delivered(chunk.offset + chunk.data.len() as u64);
 }

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::ApiState;
 use super::convert::{self, gpid};
-use super::follow::Cursor;
+use super::follow::{self, Cursor};
 use super::route::{Target, is_forwarded, outgoing, remote_error};
 use crate::error::ProcError;
 use crate::output::Stream as LogStream;
@@ -270,7 +270,14 @@ impl Processes for ProcessesApi {
                 )));
             }
         };
-        let mut cursor = Cursor::new(process.log(stream).clone(), req.offset);
+        let log = process.log(stream).clone();
+        let mut cursor = Cursor::new(log.clone(), req.offset);
+        // A follower is a consumer: with backpressure, its position (from
+        // its start on) lets the process run ahead by the window.
+        let consumes = req.follow && log.has_window();
+        if consumes {
+            log.delivered(req.offset);
+        }
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             loop {
@@ -296,7 +303,16 @@ impl Processes for ProcessesApi {
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let chunks = ReceiverStream::new(rx);
+        if consumes {
+            let chunks = chunks.inspect(move |item| {
+                if let Ok(chunk) = item {
+                    follow::delivered(&log, chunk);
+                }
+            });
+            return Ok(Response::new(Box::pin(chunks)));
+        }
+        Ok(Response::new(Box::pin(chunks)))
     }
 
     async fn write_input(
@@ -385,13 +401,28 @@ impl Processes for ProcessesApi {
         let (tx, rx) = mpsc::channel(16);
         let input = tokio::spawn(attach_input(process.clone(), inbound, tx.clone()));
         let node = self.node().to_string();
+        let logs = (process.stdout.clone(), process.stderr.clone());
         tokio::spawn(async move {
             attach_output(process, start.replay, node, tx).await;
             // The input task holds a sender too: the client's stream ends
             // only when it is gone.
             input.abort();
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let events = ReceiverStream::new(rx);
+        if logs.0.has_window() || logs.1.has_window() {
+            // An attached client consumes both streams.
+            let events = events.inspect(move |item| match item {
+                Ok(AttachEvent {
+                    event: Some(attach_event::Event::Stdout(chunk)),
+                }) => follow::delivered(&logs.0, chunk),
+                Ok(AttachEvent {
+                    event: Some(attach_event::Event::Stderr(chunk)),
+                }) => follow::delivered(&logs.1, chunk),
+                _ => {}
+            });
+            return Ok(Response::new(Box::pin(events)));
+        }
+        Ok(Response::new(Box::pin(events)))
     }
 }
 
@@ -459,11 +490,13 @@ async fn attach_output(
     node: String,
     tx: mpsc::Sender<Result<AttachEvent, Status>>,
 ) {
+    // Without replay, only output not taken yet: with backpressure that
+    // includes what waits in the window, as unread data in a pipe would.
     let start = |log: LogStream| {
         if replay {
             0
         } else {
-            process.log(log).pos().end
+            process.log(log).undelivered()
         }
     };
     let mut cursors = [
