@@ -143,14 +143,15 @@ fn pump_output(
             let event = client.block_on(stream.message());
             let Ok(Some(event)) = event else { break };
             match event.event {
-                Some(attach_event::Event::Stdout(chunk)) => {
-                    if !broken_pipe && io::write_all(stdout.file.as_fd(), &chunk.data).is_err() {
-                        // Like a pipe whose reader is gone: the writer gets
-                        // SIGPIPE.
-                        broken_pipe = true;
-                        let _ = client.signal(pid, libc::SIGPIPE);
-                    }
+                Some(attach_event::Event::Stdout(chunk))
+                    if !broken_pipe && io::write_all(stdout.file.as_fd(), &chunk.data).is_err() =>
+                {
+                    // Like a pipe whose reader is gone: the writer gets
+                    // SIGPIPE.
+                    broken_pipe = true;
+                    let _ = client.signal(pid, libc::SIGPIPE);
                 }
+                Some(attach_event::Event::Stdout(_)) => {}
                 Some(attach_event::Event::Stderr(chunk)) => {
                     let _ = io::write_all(stderr.file.as_fd(), &chunk.data);
                 }

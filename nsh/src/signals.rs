@@ -93,11 +93,9 @@ pub fn install(interactive: bool) {
                         forward(Signal::SIGINT);
                     }
                     Signal::SIGQUIT => forward(Signal::SIGQUIT),
-                    Signal::SIGTSTP => {
-                        if !foreground().is_empty() {
-                            SUSPENDED.store(true, Ordering::SeqCst);
-                            forward(Signal::SIGSTOP);
-                        }
+                    Signal::SIGTSTP if !foreground().is_empty() => {
+                        SUSPENDED.store(true, Ordering::SeqCst);
+                        forward(Signal::SIGSTOP);
                     }
                     // An interactive shell ignores SIGTERM, as bash does.
                     _ => {}
