@@ -76,6 +76,9 @@ pub fn start_remote(
         } else {
             StdinMode::Null as i32
         },
+        // nsh reads every byte: the process blocks like a pipe writer
+        // when nsh (or what nsh writes to) is slower.
+        output_backpressure: true,
         ..SpawnRequest::default()
     };
     let mut api = client.processes();
