@@ -136,7 +136,6 @@ impl Shell {
         let status = if pipeline.seq.len() == 1 {
             let status = self.run_command(&pipeline.seq[0])?;
             self.set_pipestatus(&[status]);
-            self.tracker.pipeline_started(None);
             status
         } else {
             let members = self.start_pipeline(pipeline)?;
@@ -294,9 +293,13 @@ impl Shell {
         match command {
             ast::Command::Simple(simple) => {
                 let prepared = self.prepare_simple(simple)?;
+                if !matches!(prepared, Prepared::External(_)) {
+                    self.tracker.pipeline_started(None);
+                }
                 self.run_prepared(prepared)
             }
             ast::Command::Compound(compound, redirects) => {
+                self.tracker.pipeline_started(None);
                 let saved = self.fds.clone();
                 if let Some(list) = redirects
                     && let Err(status) = self.apply_redirects(&list.0)

@@ -472,6 +472,14 @@ async fn attach_input(
                 "attach: start sent twice".into(),
             )),
         };
+        // Input to a process that has ended is dropped, as a pipe's reader
+        // going away would: the client learns of the end from the exit event.
+        if matches!(
+            result,
+            Err(ProcError::Exited(_) | ProcError::StdinClosed(_))
+        ) {
+            continue;
+        }
         if let Err(e) = result
             && tx
                 .send(event(attach_event::Event::Error(e.to_string())))

@@ -264,6 +264,7 @@ impl Shell {
                 let restore = std::mem::take(&mut external.restore);
                 let text = external.text.clone();
                 let member = self.launch(external);
+                self.tracker.pipeline_started(member.pid);
                 let result = self.wait_foreground(vec![member], &text);
                 self.restore(restore);
                 result
