@@ -95,7 +95,7 @@ impl Shell {
         let substitution_status = self.last_status;
 
         let mut restore = Restore {
-            fds: Some(self.fds.clone()),
+            fds: (!redirects.is_empty()).then(|| self.fds.clone()),
             vars: Vec::new(),
         };
         let redirects: Vec<ast::IoRedirect> = redirects.into_iter().cloned().collect();
