@@ -53,6 +53,9 @@ pub enum Prepared {
     External(External),
 }
 
+/// Builtins whose `NAME=VALUE` arguments are assignments.
+const DECLARATION_BUILTINS: &[&str] = &["export", "readonly", "local", "declare", "typeset"];
+
 /// Builtins whose assignments stay (POSIX special builtins).
 const SPECIAL_BUILTINS: &[&str] = &[
     ":", ".", "source", "break", "continue", "eval", "exec", "exit", "export", "readonly",
@@ -66,6 +69,10 @@ impl Shell {
         let mut assignments: Vec<&ast::Assignment> = Vec::new();
         let mut redirects: Vec<&ast::IoRedirect> = Vec::new();
         let mut words: Vec<ast::Word> = Vec::new();
+        // Suffix words that look like assignments, by index into `words`:
+        // declaration builtins (`export x=$y`) expand them without
+        // splitting or globbing, as bash does.
+        let mut assignment_words: Vec<(usize, &ast::Assignment)> = Vec::new();
         let prefix = command.prefix.iter().flat_map(|p| p.0.iter());
         for item in prefix {
             match item {
@@ -81,14 +88,17 @@ impl Shell {
         for item in command.suffix.iter().flat_map(|s| s.0.iter()) {
             match item {
                 Item::Word(w) => words.push(w.clone()),
-                Item::AssignmentWord(_, w) => words.push(w.clone()),
+                Item::AssignmentWord(a, w) => {
+                    assignment_words.push((words.len(), a));
+                    words.push(w.clone());
+                }
                 Item::IoRedirect(r) => redirects.push(r),
                 Item::ProcessSubstitution(..) => return self.unsupported("process substitution"),
             }
         }
 
         self.last_status = 0;
-        let argv = match expand::expand_words(self, &words) {
+        let argv = match self.expand_command_words(&words, &assignment_words) {
             Ok(argv) => argv,
             Err(e) => return Ok(Prepared::Done(self.expand_failed(e)?, Restore::default())),
         };
@@ -210,6 +220,48 @@ impl Shell {
             text,
             restore,
         }))
+    }
+
+    /// Expands the words of a command; for declaration builtins the
+    /// assignment-shaped arguments are not split.
+    fn expand_command_words(
+        &mut self,
+        words: &[ast::Word],
+        assignment_words: &[(usize, &ast::Assignment)],
+    ) -> Result<Vec<String>, expand::ExpandError> {
+        if assignment_words.is_empty() {
+            return expand::expand_words(self, words);
+        }
+        let first = expand::expand_words(self, &words[..1])?;
+        let declaration = first
+            .first()
+            .is_some_and(|name| DECLARATION_BUILTINS.contains(&name.as_str()));
+        if !declaration {
+            return expand::expand_words(self, words);
+        }
+        let mut argv = first;
+        for (i, word) in words.iter().enumerate().skip(1) {
+            match assignment_words.iter().find(|(at, _)| *at == i) {
+                Some((_, assignment)) => {
+                    let name = match &assignment.name {
+                        ast::AssignmentName::VariableName(n) => n.clone(),
+                        ast::AssignmentName::ArrayElementName(n, index) => format!("{n}[{index}]"),
+                    };
+                    let value = match &assignment.value {
+                        ast::AssignmentValue::Scalar(w) => expand::expand_word(self, &w.value)?,
+                        ast::AssignmentValue::Array(_) => {
+                            return Err(expand::ExpandError::new(format!(
+                                "{name}=(..): array assignment is not supported yet"
+                            )));
+                        }
+                    };
+                    let op = if assignment.append { "+=" } else { "=" };
+                    argv.push(format!("{name}{op}{value}"));
+                }
+                None => argv.extend(expand::expand_words(self, std::slice::from_ref(word))?),
+            }
+        }
+        Ok(argv)
     }
 
     fn unsupported<T>(&mut self, construct: &str) -> Result<T, Flow> {
