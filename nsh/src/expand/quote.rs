@@ -1,0 +1,142 @@
+//! Quoting helpers: decoding `$'..'` (ANSI-C) escapes, quoting a value for
+//! `${x@Q}`, and undoing the backslashes of a backquoted command
+//! substitution.
+
+/// Decodes the escapes of ANSI-C quoted text (`$'..'`, `${x@E}`): `\n`,
+/// `\t`, `\\`, `\'`, `\nnn` (octal), `\xHH`, `\uHHHH`, `\UHHHHHHHH`, `\cX`
+/// and the rest of C's. A NUL ends the string, as in bash. A byte value
+/// from `\nnn` or `\xHH` above 127 becomes the Unicode character of that
+/// number (bash would emit the raw byte).
+pub fn ansi_c(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(e) = chars.next() else {
+            out.push('\\');
+            break;
+        };
+        let decoded = match e {
+            'a' => Some('\x07'),
+            'b' => Some('\x08'),
+            'e' | 'E' => Some('\x1b'),
+            'f' => Some('\x0c'),
+            'n' => Some('\n'),
+            'r' => Some('\r'),
+            't' => Some('\t'),
+            'v' => Some('\x0b'),
+            '\\' | '\'' | '"' | '?' => Some(e),
+            '0'..='7' => {
+                let mut value = e.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    match chars.peek().and_then(|d| d.to_digit(8)) {
+                        Some(d) => {
+                            value = value * 8 + d;
+                            chars.next();
+                        }
+                        None => break,
+                    }
+                }
+                Some(char::from((value & 0xff) as u8))
+            }
+            'x' | 'u' | 'U' => {
+                let max = match e {
+                    'x' => 2,
+                    'u' => 4,
+                    _ => 8,
+                };
+                let mut value = 0u32;
+                let mut digits = 0;
+                while digits < max {
+                    match chars.peek().and_then(|d| d.to_digit(16)) {
+                        Some(d) => {
+                            value = value.wrapping_mul(16).wrapping_add(d);
+                            chars.next();
+                            digits += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if digits == 0 {
+                    out.push('\\');
+                    out.push(e);
+                    continue;
+                }
+                if e == 'x' {
+                    Some(char::from(value as u8))
+                } else {
+                    Some(char::from_u32(value).unwrap_or(char::REPLACEMENT_CHARACTER))
+                }
+            }
+            'c' => match chars.next() {
+                Some('?') => Some('\x7f'),
+                Some(x) => Some(char::from((x as u32 & 0x1f) as u8)),
+                None => {
+                    out.push_str("\\c");
+                    break;
+                }
+            },
+            other => {
+                out.push('\\');
+                out.push(other);
+                continue;
+            }
+        };
+        match decoded {
+            Some('\0') => break,
+            Some(d) => out.push(d),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Quotes `s` so the shell reads it back as the same word (`${x@Q}`):
+/// single quotes, or `$'..'` when it holds control characters.
+pub fn shell_quote(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\x07' => out.push_str("\\a"),
+                '\x08' => out.push_str("\\b"),
+                '\x1b' => out.push_str("\\E"),
+                '\x0c' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\x0b' => out.push_str("\\v"),
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                c if c.is_control() => out.push_str(&format!("\\{:03o}", c as u32 & 0xff)),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        return out;
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The script of a backquoted command substitution: a backslash before
+/// `$`, `` ` `` or `\` (and `"` inside double quotes) is dropped.
+/// brush-parser already turned `` \` `` into `` ` ``.
+pub fn unescape_backquoted(s: &str, in_double_quotes: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(&next) = chars.peek()
+            && (matches!(next, '$' | '`' | '\\') || (in_double_quotes && next == '"'))
+        {
+            out.push(next);
+            chars.next();
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
