@@ -25,7 +25,7 @@ pub enum ClientError {
     Status(String),
     #[error("no answer from the node within {0:?}")]
     Timeout(Duration),
-    #[error("cannot reach the node at {addr}: {why}")]
+    #[error("{why}")]
     Connect { addr: String, why: String },
 }
 

@@ -138,6 +138,9 @@ pub struct Shell {
     /// pipeline position, so a cluster command gets it pumped even inside
     /// a loop.
     pub stdin_is_own: bool,
+    /// The status of the last `$(..)` of the command being expanded (an
+    /// assignment-only command returns it).
+    pub substitution_status: Option<i32>,
     /// Options for parsing text at run time (`eval`, `source`, `$(..)`).
     pub parser_options: brush_parser::ParserOptions,
 }
@@ -177,6 +180,7 @@ impl Shell {
             condition_depth: 0,
             subshell: false,
             stdin_is_own: false,
+            substitution_status: None,
             parser_options: syntax::parser_options(),
         }
     }
@@ -325,6 +329,7 @@ impl ExpandContext for Shell {
     fn command_substitution(&mut self, script: &str) -> Result<String, ExpandError> {
         let (status, output) = self.capture(script);
         self.last_status = status;
+        self.substitution_status = Some(status);
         Ok(String::from_utf8_lossy(&output).into_owned())
     }
 }

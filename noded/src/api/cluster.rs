@@ -46,7 +46,10 @@ impl Cluster for ClusterApi {
             .await
             .map_err(|e| Status::internal(format!("cannot read load: {e}")))?;
         let live = cluster.peers.live();
-        let mut reply = NodesReply::default();
+        let mut reply = NodesReply {
+            local: cluster.name.clone(),
+            ..NodesReply::default()
+        };
         for m in cluster.peers.state().members.into_values() {
             let mut info = NodeInfo {
                 name: m.name.clone(),
@@ -56,7 +59,6 @@ impl Cluster for ClusterApi {
                 ..NodeInfo::default()
             };
             if m.slot == cluster.slot {
-                reply.local = m.name.clone();
                 info.state = NodeState::Up as i32;
                 info.address = self.state.listen_addr.clone();
                 info.load = Some(node_load(&local));

@@ -97,12 +97,11 @@ impl Shell {
             }
         }
 
-        self.last_status = 0;
+        self.substitution_status = None;
         let argv = match self.expand_command_words(&words, &assignment_words) {
             Ok(argv) => argv,
             Err(e) => return Ok(Prepared::Done(self.expand_failed(e)?, Restore::default())),
         };
-        let substitution_status = self.last_status;
 
         let mut restore = Restore {
             fds: (!redirects.is_empty()).then(|| self.fds.clone()),
@@ -126,11 +125,7 @@ impl Shell {
                 }
             }
             return Ok(Prepared::Done(
-                if self.last_status != 0 {
-                    self.last_status
-                } else {
-                    substitution_status
-                },
+                self.substitution_status.unwrap_or(0),
                 restore,
             ));
         }
@@ -435,7 +430,7 @@ impl Shell {
             }
         };
         let value = match &assignment.value {
-            ast::AssignmentValue::Scalar(word) => expand::expand_word(self, &word.value)?,
+            ast::AssignmentValue::Scalar(word) => expand::expand_assignment(self, &word.value)?,
             ast::AssignmentValue::Array(_) => {
                 return Err(expand::ExpandError::new(format!(
                     "{name}=(..): array assignment is not supported yet"
