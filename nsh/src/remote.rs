@@ -118,16 +118,23 @@ pub fn start_remote(
             })
             .map_err(|e| ClientError::Status(format!("cannot start a thread: {e}")))?;
     }
+    let mut input_done = None;
     if let Some(input) = stdin {
         let exit = exit.clone();
+        let done = ExitCell::default();
+        input_done = Some(done.clone());
         std::thread::Builder::new()
             .name(format!("in-{pid}"))
-            .spawn(move || pump_input(&input, &tx, &exit))
+            .spawn(move || {
+                pump_input(&input, &tx, &exit);
+                done.set(0);
+            })
             .map_err(|e| ClientError::Status(format!("cannot start a thread: {e}")))?;
     }
     Ok(Member {
         pid: Some(pid),
         exit,
+        input_done,
     })
 }
 
@@ -203,10 +210,15 @@ fn pump_input(input: &Fd, tx: &mpsc::Sender<AttachRequest>, exit: &ExitCell) {
             input.file.as_fd(),
             nix::poll::PollFlags::POLLIN,
         )];
-        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(200u16)) {
+        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(50u16)) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
             Ok(_) => {}
             Err(_) => break,
+        }
+        // Input that arrives after the process ended belongs to whoever
+        // reads next (the shell's prompt, for a terminal).
+        if exit.get().is_some() {
+            return;
         }
         match io::read(input.file.as_fd(), &mut buf) {
             Ok(0) | Err(_) => break,
@@ -280,5 +292,9 @@ pub fn start_local(
         };
         cell.set(status);
     });
-    Ok(Member { pid: None, exit })
+    Ok(Member {
+        pid: None,
+        exit,
+        input_done: None,
+    })
 }
