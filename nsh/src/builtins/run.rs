@@ -147,7 +147,7 @@ pub fn run(shell: &mut Shell, args: Vec<String>) -> Status {
         return Ok(0);
     }
     let tracker = shell.tracker.clone();
-    match super::attach::attach_process(&client, pid, true, stdin, stdout, stderr, &tracker) {
+    match crate::remote::attach_process(&client, pid, true, stdin, stdout, stderr, &tracker) {
         Ok(member) => shell.wait_foreground(vec![member], &args.cmd.join(" ")),
         Err(e) => {
             shell.error(format!("run: {pid}: cannot attach: {e}"));
