@@ -38,14 +38,16 @@ struct NshHelper {
 }
 
 impl NshHelper {
-    fn refresh(&self) {
+    /// Refreshes the cached names unless they are fresh (or `force`).
+    fn refresh(&self, force: bool) {
         let Some(client) = &self.client else { return };
         let Ok(mut names) = self.names.lock() else {
             return;
         };
-        if names
-            .fetched
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(3))
+        if !force
+            && names
+                .fetched
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(3))
         {
             return;
         }
@@ -95,7 +97,7 @@ impl Completer for NshHelper {
             replacement: s,
         };
         if let Some(node) = word.strip_prefix('@') {
-            self.refresh();
+            self.refresh(false);
             let names = self
                 .names
                 .lock()
@@ -130,23 +132,26 @@ impl Completer for NshHelper {
                 .next()
                 .is_some_and(|c| ["kill", "wait", "logs", "attach"].contains(&c));
         if takes_pid && (word.is_empty() || word.chars().all(|c| c.is_ascii_digit())) {
-            self.refresh();
-            let pids = self
-                .names
-                .lock()
-                .map(|n| n.pids.clone())
-                .unwrap_or_default();
-            let candidates: Vec<Pair> = pids
-                .into_iter()
-                .filter(|p| p.starts_with(word))
-                .map(|p| pair(format!("{p} ")))
-                .collect();
-            if !candidates.is_empty() {
-                return Ok((start, candidates));
+            // PIDs come and go: a miss asks the cluster again.
+            for force in [false, true] {
+                self.refresh(force);
+                let pids = self
+                    .names
+                    .lock()
+                    .map(|n| n.pids.clone())
+                    .unwrap_or_default();
+                let candidates: Vec<Pair> = pids
+                    .into_iter()
+                    .filter(|p| p.starts_with(word))
+                    .map(|p| pair(format!("{p} ")))
+                    .collect();
+                if !candidates.is_empty() {
+                    return Ok((start, candidates));
+                }
             }
         }
         if command == "-n" || command == "--node" {
-            self.refresh();
+            self.refresh(false);
             let names = self
                 .names
                 .lock()

@@ -118,6 +118,7 @@ async fn tab_completes_nodes_and_pids() -> anyhow::Result<()> {
     let sleeper = one_in_state(&cluster, &["sleep", "303"], ProcessState::Running).await?;
     let pid = sleeper.pid.to_string();
     sh.send(&format!("kill {}\t", &pid[..pid.len() - 1]))?;
+    sh.expect(&format!("kill {pid}"), TIMEOUT)?;
     sh.send("\r")?;
     let mut client = cluster.nodes[0].client().await?;
     let ended = tests::wait(&mut client, sleeper.pid).await?;
