@@ -1,13 +1,24 @@
 //! Builtins: the table of names with their one-line usage (`--help`,
-//! `help`), and dispatch. Each group lives in a file of its own.
+//! `help`), dispatch, and option parsing with clap for the builtins that
+//! use it. Each group lives in a file of its own; the cluster builtins of
+//! SPEC §3 (`ps`, `nodes`, `top`, `logs`, `attach`, `run`, `help`,
+//! `history`) one file each.
 
+pub mod attach;
 pub mod cd;
 pub mod cluster;
 pub mod echo;
 pub mod flow;
+pub mod help;
+pub mod history;
 pub mod jobctl;
+pub mod logs;
+pub mod nodes;
+pub mod ps;
 pub mod read;
+pub mod run;
 pub mod test;
+pub mod top;
 pub mod vars;
 
 use crate::shell::{Shell, Status};
@@ -182,6 +193,54 @@ pub static BUILTINS: &[Builtin] = &[
         "signal cluster processes",
         jobctl::kill
     ),
+    builtin!(
+        "ps",
+        "ps [-e] [-n NODE] [-o COLS] [--json]",
+        "list cluster processes (COLS among pid,ppid,node,hostpid,user,stat,time,rss,start,name,cmd; -e also ended ones)",
+        ps::ps
+    ),
+    builtin!(
+        "nodes",
+        "nodes [--json]",
+        "list the members with state, slot, address, load, processes and store role",
+        nodes::nodes
+    ),
+    builtin!(
+        "top",
+        "top [-b] [-n N] [-d SECS]",
+        "live view of the busiest cluster processes (q or Ctrl-C quits; -b prints N batch iterations)",
+        top::top
+    ),
+    builtin!(
+        "logs",
+        "logs [-f] [--stderr] PID|%N",
+        "print the captured output of a process (-f follows it until it ends)",
+        logs::logs
+    ),
+    builtin!(
+        "attach",
+        "attach [-r] [--no-stdin] PID|%N",
+        "reattach to a process: its output here, this input to it, until it exits (-r replays its output first)",
+        attach::attach
+    ),
+    builtin!(
+        "run",
+        "run [-n NODE] [--name NAME] [-e K=V]... [--cwd DIR] [-d] [-t] -- CMD...",
+        "start a cluster process and wait for it (-d detached: print its PID; -t with a terminal)",
+        run::run
+    ),
+    builtin!(
+        "help",
+        "help [NAME...]",
+        "list the builtins with their usage, or describe some",
+        help::help
+    ),
+    builtin!(
+        "history",
+        "history [N]",
+        "print the last N lines of ~/.nsh_history, numbered",
+        history::history
+    ),
 ];
 
 /// Builtins whose `--help` is ordinary text, as in bash.
@@ -209,6 +268,30 @@ pub fn run(shell: &mut Shell, name: &str, args: Vec<String>) -> Status {
         return Ok(0);
     }
     (builtin.run)(shell, args)
+}
+
+/// Parses a builtin's arguments with clap. An error is printed as
+/// `nsh: NAME: WHY` followed by the usage line, and gives status 2.
+/// (`--help` as the first argument never gets here: [`run`] answers it
+/// from the table; clap's own help and version flags are off.)
+pub fn parse<T: clap::Parser>(shell: &Shell, name: &str, args: Vec<String>) -> Result<T, i32> {
+    let argv = std::iter::once(name.to_string()).chain(args);
+    T::try_parse_from(argv).map_err(|e| {
+        // clap's first paragraph is the error ("error: ..." and maybe a
+        // continuation line); the rest is usage and tips.
+        let rendered = e.render().to_string();
+        let why = rendered
+            .split("\n\n")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let why = why.trim_start_matches("error: ");
+        shell.error(format!("{name}: {why}"));
+        usage(shell, name).unwrap_or(2)
+    })
 }
 
 /// `nsh: NAME: usage: USAGE`, status 2.

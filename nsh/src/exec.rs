@@ -54,7 +54,11 @@ pub(crate) fn spawn_shell_thread(
     if spawned.is_err() {
         exit.set(1);
     }
-    Member { pid: None, exit }
+    Member {
+        pid: None,
+        exit,
+        input_done: None,
+    }
 }
 
 impl Shell {
@@ -244,7 +248,11 @@ impl Shell {
                         Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s) => s,
                         _ => 1,
                     });
-                    return Member { pid: None, exit };
+                    return Member {
+                        pid: None,
+                        exit,
+                        input_done: None,
+                    };
                 }
             }
         }

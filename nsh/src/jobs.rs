@@ -48,6 +48,9 @@ pub struct Member {
     /// The cluster PID, for a cluster process.
     pub pid: Option<i32>,
     pub exit: ExitCell,
+    /// Set when the thread pumping input to it has stopped reading, so the
+    /// shell does not read its terminal while that thread still might.
+    pub input_done: Option<ExitCell>,
 }
 
 /// How a wait ended.
@@ -72,6 +75,10 @@ pub fn wait_members(members: &[Member], foreground: bool, interruptible: bool) -
                 .wait_timeout(Duration::from_millis(50))
                 .is_some()
             {
+                if let Some(input) = &member.input_done {
+                    // The pump notices the exit within one poll interval.
+                    input.wait_timeout(Duration::from_secs(1));
+                }
                 break;
             }
             if foreground && signals::SUSPENDED.swap(false, Ordering::SeqCst) {

@@ -83,28 +83,42 @@ pub fn start_remote(
     };
     let mut api = client.processes();
     let info = client.call(api.spawn(request))?;
-    let pid = info.pid;
-    tracker.started(pid);
+    attach_process(client, info.pid, true, stdin, stdout, stderr, tracker)
+}
 
+/// Attaches to process `pid`: one thread copies its output to `stdout`
+/// and `stderr` (blocking when they are full, so a slow reader slows a
+/// process that has output backpressure), one streams `stdin` to it. The
+/// returned member's exit cell gets its exit status. The process is
+/// recorded with `tracker`, so Ctrl-C and Ctrl-Z reach it in the
+/// foreground and `kill %N` in the background.
+pub fn attach_process(
+    client: &Client,
+    pid: i32,
+    replay: bool,
+    stdin: Option<Fd>,
+    stdout: Fd,
+    stderr: Fd,
+    tracker: &JobTracker,
+) -> Result<Member, ClientError> {
     let (tx, rx) = mpsc::channel::<AttachRequest>(8);
     let start = AttachRequest {
-        request: Some(attach_request::Request::Start(AttachStart {
-            pid,
-            replay: true,
-        })),
+        request: Some(attach_request::Request::Start(AttachStart { pid, replay })),
     };
+    // The channel is new and has room: this cannot fail.
     let _ = tx.try_send(start);
+    let mut api = client.processes();
+    let opened = client.block_on(async move {
+        tokio::time::timeout(CALL_TIMEOUT, api.attach(ReceiverStream::new(rx))).await
+    });
+    let stream = match opened {
+        Ok(Ok(reply)) => reply.into_inner(),
+        Ok(Err(status)) => return Err(ClientError::from_status(&status)),
+        Err(_) => return Err(ClientError::Timeout(CALL_TIMEOUT)),
+    };
+    crate::signals::set_client(client);
+    tracker.started(pid);
     let exit = ExitCell::default();
-    let stream = {
-        let mut api = client.processes();
-        client.block_on(async move {
-            tokio::time::timeout(CALL_TIMEOUT, api.attach(ReceiverStream::new(rx))).await
-        })
-    };
-    let stream = match stream {
-        Ok(Ok(reply)) => Some(reply.into_inner()),
-        _ => None,
-    };
     {
         let client = client.clone();
         let exit = exit.clone();
@@ -118,16 +132,23 @@ pub fn start_remote(
             })
             .map_err(|e| ClientError::Status(format!("cannot start a thread: {e}")))?;
     }
+    let mut input_done = None;
     if let Some(input) = stdin {
         let exit = exit.clone();
+        let done = ExitCell::default();
+        input_done = Some(done.clone());
         std::thread::Builder::new()
             .name(format!("in-{pid}"))
-            .spawn(move || pump_input(&input, &tx, &exit))
+            .spawn(move || {
+                pump_input(&input, &tx, &exit);
+                done.set(0);
+            })
             .map_err(|e| ClientError::Status(format!("cannot start a thread: {e}")))?;
     }
     Ok(Member {
         pid: Some(pid),
         exit,
+        input_done,
     })
 }
 
@@ -136,12 +157,12 @@ pub fn start_remote(
 fn pump_output(
     client: &Client,
     pid: i32,
-    stream: Option<tonic::Streaming<proto::v1::AttachEvent>>,
+    mut stream: tonic::Streaming<proto::v1::AttachEvent>,
     stdout: &Fd,
     stderr: &Fd,
 ) -> i32 {
     let mut broken_pipe = false;
-    if let Some(mut stream) = stream {
+    {
         loop {
             let event = client.block_on(stream.message());
             let Ok(Some(event)) = event else { break };
@@ -203,10 +224,15 @@ fn pump_input(input: &Fd, tx: &mpsc::Sender<AttachRequest>, exit: &ExitCell) {
             input.file.as_fd(),
             nix::poll::PollFlags::POLLIN,
         )];
-        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(200u16)) {
+        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(50u16)) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
             Ok(_) => {}
             Err(_) => break,
+        }
+        // Input that arrives after the process ended belongs to whoever
+        // reads next (the shell's prompt, for a terminal).
+        if exit.get().is_some() {
+            return;
         }
         match io::read(input.file.as_fd(), &mut buf) {
             Ok(0) | Err(_) => break,
@@ -280,5 +306,9 @@ pub fn start_local(
         };
         cell.set(status);
     });
-    Ok(Member { pid: None, exit })
+    Ok(Member {
+        pid: None,
+        exit,
+        input_done: None,
+    })
 }

@@ -46,7 +46,16 @@ pub fn is_incomplete(text: &str) -> bool {
         brush_parser::Parser::new(std::io::BufReader::new(text.as_bytes()), &parser_options());
     match parser.parse_program() {
         Ok(_) => false,
-        Err(ParseError::ParsingAtEndOfInput) => true,
+        // A stray `fi` also ends in an error at the end of input: more
+        // input ends it still at the end only when a construct is open.
+        Err(ParseError::ParsingAtEndOfInput) => {
+            let more = format!("{text}\n:\n");
+            let mut parser = brush_parser::Parser::new(
+                std::io::BufReader::new(more.as_bytes()),
+                &parser_options(),
+            );
+            matches!(parser.parse_program(), Err(ParseError::ParsingAtEndOfInput))
+        }
         Err(ParseError::Tokenizing { inner, .. }) => matches!(
             inner,
             TokenizerError::UnterminatedSingleQuote(..)

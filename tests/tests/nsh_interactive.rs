@@ -73,6 +73,9 @@ async fn prompt_ctrl_c_ctrl_z_fg() -> anyhow::Result<()> {
     let mut client = cluster.nodes[0].client().await?;
     let ended = tests::wait(&mut client, sleeper.pid).await?;
     assert_eq!(ended.signal, Some(libc::SIGINT), "{ended:?}");
+    // Like with any program that does not read its input, what is typed
+    // after the prompt is back goes to the shell.
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("echo status=$?\r")?;
     sh.expect("status=130", TIMEOUT)?;
 
@@ -138,7 +141,10 @@ async fn history_survives_a_restart() -> anyhow::Result<()> {
 
     let mut sh = nsh(&cluster, 0, home.path())?;
     sh.expect(&format!("{n0}:"), TIMEOUT)?;
-    // Up arrow recalls the last command of the previous session.
+    // Up arrow recalls the commands of the previous session (`exit`
+    // first, as in bash).
+    sh.send("\x1b[A")?;
+    sh.expect("exit", TIMEOUT)?;
     sh.send("\x1b[A")?;
     sh.expect("echo remembered-$((6*7))", TIMEOUT)?;
     sh.send("\r")?;

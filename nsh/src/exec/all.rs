@@ -26,7 +26,11 @@ pub fn start_all(
         Err(e) => {
             shell.error(format!("@all: {e}"));
             exit.set(1);
-            return Member { pid: None, exit };
+            return Member {
+                pid: None,
+                exit,
+                input_done: None,
+            };
         }
     };
     if stdin.is_some() && nodes.len() > 1 {
@@ -86,7 +90,11 @@ pub fn start_all(
         cell.set(status);
     });
     let _ = stdin;
-    Member { pid: None, exit }
+    Member {
+        pid: None,
+        exit,
+        input_done: None,
+    }
 }
 
 /// Copies lines from `from` to `to`, each prefixed.

@@ -328,7 +328,11 @@ impl Shell {
         let failed = |status: i32| {
             let exit = ExitCell::default();
             exit.set(status);
-            Member { pid: None, exit }
+            Member {
+                pid: None,
+                exit,
+                input_done: None,
+            }
         };
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (self.fds.get(0), self.fds.get(1), self.fds.get(2))

@@ -1,0 +1,157 @@
+//! `run [-n NODE] [--name NAME] [-e K=V]... [--cwd DIR] [-d] [-t] -- CMD...`:
+//! the long form of starting a cluster process, with every `SpawnRequest`
+//! field a plain command line cannot give.
+//!
+//! Without `-d` the process is a foreground command: its output streams to
+//! the shell's stdout and stderr, the shell's stdin streams to it, Ctrl-C
+//! and Ctrl-Z act on it, and the status is its exit status. With `-d` it is
+//! detached: stdin is /dev/null, its output is only captured (see `logs`),
+//! its cluster PID is printed and becomes `$!`, and `run` returns at once.
+//!
+//! `-t` gives it a pseudo-terminal of the shell's terminal's size; the
+//! shell's side stays a plain stream (the terminal is not put in raw mode).
+//! The environment is the shell's exported variables plus `-e`; the
+//! working directory defaults to the shell's, and a relative `--cwd` is
+//! taken from the shell's.
+
+use std::os::fd::AsRawFd;
+
+use clap::Parser;
+use proto::v1::{SpawnRequest, StdinMode, TerminalSize};
+
+use crate::remote;
+use crate::shell::{Shell, Status};
+
+#[derive(Parser, Debug)]
+#[command(name = "run", disable_help_flag = true, disable_version_flag = true)]
+struct Args {
+    /// Where to run: a node name or `@any`; default the shell's node.
+    #[arg(short = 'n', long = "node", value_name = "NODE")]
+    node: Option<String>,
+    /// A name shown by `ps -o name` and in /nefele.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// An environment variable, added to the exported ones.
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Working directory on the node.
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<String>,
+    /// Detached: print the PID and return at once.
+    #[arg(short = 'd', long = "detach")]
+    detach: bool,
+    /// With a pseudo-terminal.
+    #[arg(short = 't', long = "tty")]
+    tty: bool,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    cmd: Vec<String>,
+}
+
+/// The size of the terminal on `fd`, if it is one.
+pub(crate) fn terminal_size(fd: &impl AsRawFd) -> Option<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ only writes the `winsize` we own; a zeroed one is
+    // a valid value of this plain C struct.
+    let size = unsafe {
+        let mut size: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) != 0 {
+            return None;
+        }
+        size
+    };
+    (size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row, size.ws_col))
+}
+
+/// The `run` builtin.
+pub fn run(shell: &mut Shell, args: Vec<String>) -> Status {
+    let args: Args = match super::parse(shell, "run", args) {
+        Ok(a) => a,
+        Err(status) => return Ok(status),
+    };
+    let mut env = shell.vars.exported();
+    for pair in &args.env {
+        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            shell.error(format!("run: -e {pair}: expected K=V"));
+            return super::usage(shell, "run");
+        };
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_string(), value.to_string()));
+    }
+    let cwd = match &args.cwd {
+        Some(dir) => shell.cwd.join(dir),
+        None => shell.cwd.clone(),
+    };
+    let tty = args.tty.then(|| {
+        let size = [1, 0]
+            .into_iter()
+            .filter_map(|n| shell.fds.get(n))
+            .find_map(|fd| terminal_size(&*fd.file));
+        let (rows, cols) = size.unwrap_or((0, 0));
+        TerminalSize {
+            rows: rows.into(),
+            cols: cols.into(),
+        }
+    });
+    let stdin = if args.detach {
+        None
+    } else {
+        super::attach::shell_stdin(shell)
+    };
+    let (stdout, stderr) = match super::attach::shell_output(shell, "run") {
+        Ok(fds) => fds,
+        Err(e) => {
+            shell.error(e);
+            return Ok(1);
+        }
+    };
+    let client = match shell.client() {
+        Ok(c) => c.clone(),
+        Err(e) => {
+            shell.error(format!("run: {e}"));
+            return Ok(1);
+        }
+    };
+    let request = SpawnRequest {
+        argv: args.cmd.clone(),
+        env: env.into_iter().collect(),
+        cwd: cwd.to_string_lossy().into_owned(),
+        node: args.node.clone().unwrap_or_default(),
+        name: args.name.clone().unwrap_or_default(),
+        tty,
+        stdin: if stdin.is_some() {
+            StdinMode::Pipe as i32
+        } else {
+            StdinMode::Null as i32
+        },
+        // An attached shell reads every byte, so the process may block like
+        // a pipe writer; a detached one has no reader and must not.
+        output_backpressure: !args.detach,
+        ..SpawnRequest::default()
+    };
+    let mut api = client.processes();
+    let info = match client.call(api.spawn(request)) {
+        Ok(info) => info,
+        Err(e) => {
+            let (message, status) = remote::spawn_failure(&args.cmd[0], &e);
+            shell.error(format!("run: {message}"));
+            return Ok(status);
+        }
+    };
+    let pid = info.pid;
+    if args.detach {
+        shell.last_background = Some(pid);
+        if let Err(e) = shell.out(&format!("{pid}\n")) {
+            shell.error(format!("run: write error: {e}"));
+            return Ok(1);
+        }
+        return Ok(0);
+    }
+    let tracker = shell.tracker.clone();
+    match crate::remote::attach_process(&client, pid, true, stdin, stdout, stderr, &tracker) {
+        Ok(member) => shell.wait_foreground(vec![member], &args.cmd.join(" ")),
+        Err(e) => {
+            shell.error(format!("run: {pid}: cannot attach: {e}"));
+            Ok(1)
+        }
+    }
+}
