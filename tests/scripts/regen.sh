@@ -7,7 +7,10 @@
 #   tests/scripts/regen.sh NAME...    only these (NAME or NAME.sh)
 #
 # The environment is the one tests/tests/nsh_scripts.rs gives both shells:
-# only PATH, HOME and LC_ALL=C, stdin from /dev/null, cwd = this directory.
+# only PATH, HOME and LC_ALL=C (the test adds TMPDIR and NEFELE_ADDR, which
+# no output may depend on), stdin from /dev/null, cwd = this directory.
+# Scripts must be deterministic and leave nothing behind outside the temp
+# dirs they make (mktemp -d) and remove.
 set -eu
 cd "$(dirname "$0")"
 if [ $# -eq 0 ]; then
