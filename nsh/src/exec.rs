@@ -134,8 +134,7 @@ impl Shell {
     /// Runs a pipeline in the foreground.
     pub fn run_pipeline(&mut self, pipeline: &ast::Pipeline) -> Status {
         if pipeline.timed.is_some() {
-            self.error("time: the `time` keyword is not supported");
-            return Ok(2);
+            return self.unsupported("time");
         }
         let status = if pipeline.seq.len() == 1 {
             let status = self.run_command(&pipeline.seq[0])?;
@@ -309,6 +308,9 @@ impl Shell {
             ast::Command::Compound(compound, redirects) => {
                 self.tracker.pipeline_started(None);
                 let saved = self.fds.clone();
+                if let Some(list) = redirects {
+                    self.redirects_supported(&list.0)?;
+                }
                 if let Some(list) = redirects
                     && let Err(status) = self.apply_redirects(&list.0)
                 {
@@ -327,6 +329,9 @@ impl Shell {
             }
             ast::Command::ExtendedTest(test, redirects) => {
                 let saved = self.fds.clone();
+                if let Some(list) = redirects {
+                    self.redirects_supported(&list.0)?;
+                }
                 if let Some(list) = redirects
                     && let Err(status) = self.apply_redirects(&list.0)
                 {
@@ -355,10 +360,7 @@ impl Shell {
                 Err(e) => self.expand_failed(e),
             },
             CompoundCommand::ArithmeticForClause(clause) => self.run_arith_for(clause),
-            CompoundCommand::Coprocess(_) => {
-                self.error("coproc: coprocesses are not supported");
-                Ok(2)
-            }
+            CompoundCommand::Coprocess(_) => self.unsupported("coproc"),
         }
     }
 
@@ -611,9 +613,12 @@ impl Shell {
         self.vars.push_frame();
         self.return_depth += 1;
         let result = match &body.1 {
-            Some(list) => match self.apply_redirects(&list.0) {
-                Ok(()) => self.run_compound(&body.0),
-                Err(status) => Ok(status),
+            Some(list) => match self.redirects_supported(&list.0) {
+                Err(flow) => Err(flow),
+                Ok(()) => match self.apply_redirects(&list.0) {
+                    Ok(()) => self.run_compound(&body.0),
+                    Err(status) => Ok(status),
+                },
             },
             None => self.run_compound(&body.0),
         };

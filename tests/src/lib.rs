@@ -8,6 +8,7 @@
 //! of the README's test command); `NEFELE_BIN_DIR` overrides where they are.
 
 pub mod bench;
+pub mod nsh;
 pub mod pty;
 
 use std::future::Future;

@@ -28,7 +28,7 @@ pub fn echo(shell: &mut Shell, args: Vec<String>) -> Status {
             out.push(' ');
         }
         if escapes {
-            let (text, stop) = backslash_escapes(arg, true);
+            let (text, stop) = backslash_escapes(arg, Octal::Echo);
             out.push_str(&text);
             if stop {
                 return write(shell, &out);
@@ -57,9 +57,21 @@ fn write(shell: &Shell, text: &str) -> Status {
     }
 }
 
-/// Interprets `\n`, `\t`, `\0NNN`, `\xHH`, ... (echo -e and printf %b).
-/// Returns the text and whether `\c` asked to stop all output.
-pub fn backslash_escapes(s: &str, echo_octal: bool) -> (String, bool) {
+/// How a backslash escape spells an octal byte.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Octal {
+    /// `echo -e`: only `\0NNN`.
+    Echo,
+    /// A printf format: `\NNN`.
+    Format,
+    /// A printf `%b` argument: `\0NNN` and `\NNN`, as bash.
+    Argument,
+}
+
+/// Interprets `\n`, `\t`, octal bytes, `\xHH`, ... (echo -e, printf
+/// formats and %b). Returns the text and whether `\c` asked to stop all
+/// output.
+pub fn backslash_escapes(s: &str, octal_style: Octal) -> (String, bool) {
     let mut out = String::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -78,8 +90,8 @@ pub fn backslash_escapes(s: &str, echo_octal: bool) -> (String, bool) {
             Some('e') | Some('E') => out.push('\x1b'),
             Some('\\') => out.push('\\'),
             Some('c') => return (out, true),
-            Some('0') if echo_octal => out.push(octal(&mut chars, 3)),
-            Some(d @ '0'..='7') if !echo_octal => {
+            Some('0') if octal_style != Octal::Format => out.push(octal(&mut chars, 3)),
+            Some(d @ '0'..='7') if octal_style != Octal::Echo => {
                 let mut value = d.to_digit(8).unwrap_or(0);
                 for _ in 0..2 {
                     match chars.peek().and_then(|c| c.to_digit(8)) {
@@ -239,7 +251,7 @@ fn format_once(
                     }
                 }
             }
-            let (text, stop) = backslash_escapes(&escape, false);
+            let (text, stop) = backslash_escapes(&escape, Octal::Format);
             // Re-feed what the escape did not use.
             let used = text.len();
             let _ = used;
@@ -306,7 +318,7 @@ fn format_once(
                 let arg = take(next).unwrap_or_default();
                 let mut text = match conversion {
                     'b' => {
-                        let (t, stop) = backslash_escapes(&arg, true);
+                        let (t, stop) = backslash_escapes(&arg, Octal::Argument);
                         if stop {
                             out.push_str(&t);
                             return true;

@@ -191,9 +191,7 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
         match condition_name(condition) {
             Some(name) => {
                 if name == "DEBUG" || name == "RETURN" {
-                    shell.error(format!("trap: {name}: this trap is not supported"));
-                    status = 1;
-                    continue;
+                    return shell.unsupported(&format!("trap: {name}: this trap"));
                 }
                 match &action {
                     Some(action) => {

@@ -10,7 +10,7 @@ use brush_parser::ast::{self, IoFileRedirectKind as Kind, IoFileRedirectTarget a
 
 use crate::expand;
 use crate::io::{self, Fd};
-use crate::shell::Shell;
+use crate::shell::{Flow, Shell};
 
 impl Shell {
     /// Applies redirections in order; on failure prints the error and
@@ -21,6 +21,17 @@ impl Shell {
             if let Err(message) = self.apply_redirect(redirect) {
                 self.error(message);
                 return Err(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops at a redirection from or to a process substitution
+    /// (`done < <(cmd)`), which nsh does not run.
+    pub fn redirects_supported(&mut self, redirects: &[ast::IoRedirect]) -> Result<(), Flow> {
+        for redirect in redirects {
+            if let ast::IoRedirect::File(_, _, Target::ProcessSubstitution(..)) = redirect {
+                return self.unsupported("process substitution");
             }
         }
         Ok(())

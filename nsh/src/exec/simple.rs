@@ -109,6 +109,7 @@ impl Shell {
         };
         let redirects: Vec<ast::IoRedirect> = redirects.into_iter().cloned().collect();
         let stdin_redirected = redirects.iter().any(redirects_stdin);
+        self.redirects_supported(&redirects)?;
         if let Err(status) = self.apply_redirects(&redirects) {
             self.restore(restore);
             return Ok(Prepared::Done(status, Restore::default()));
@@ -142,13 +143,14 @@ impl Shell {
         }
 
         if self.options.xtrace {
-            let mut line = String::from("+ ");
+            // As bash: one line per prefix assignment, then the command.
+            let mut text = String::new();
             for (name, value) in &values {
-                line.push_str(&format!("{name}={value} "));
+                text.push_str(&format!("+ {name}={}\n", xtrace_quote(value)));
             }
-            line.push_str(&argv.join(" "));
-            line.push('\n');
-            let _ = self.fds.write(2, line.as_bytes());
+            let words: Vec<String> = argv.iter().map(|w| xtrace_quote(w).into_owned()).collect();
+            text.push_str(&format!("+ {}\n", words.join(" ")));
+            let _ = self.fds.write(2, text.as_bytes());
         }
 
         let mut argv = argv;
@@ -259,7 +261,9 @@ impl Shell {
         Ok(argv)
     }
 
-    fn unsupported<T>(&mut self, construct: &str) -> Result<T, Flow> {
+    /// `nsh: CONSTRUCT is not supported`, status 2; a script stops there
+    /// and an interactive shell abandons the command line.
+    pub(crate) fn unsupported<T>(&mut self, construct: &str) -> Result<T, Flow> {
         self.error(format!("{construct} is not supported"));
         self.last_status = 2;
         Err(if self.interactive {
@@ -462,7 +466,8 @@ impl Shell {
             }
         };
         if self.options.xtrace {
-            let _ = self.fds.write(2, format!("+ {name}={value}\n").as_bytes());
+            let traced = format!("+ {name}={}\n", xtrace_quote(&value));
+            let _ = self.fds.write(2, traced.as_bytes());
         }
         if let Err(e) = self.vars.set(&name, value) {
             self.error(e);
@@ -481,6 +486,29 @@ impl Shell {
 }
 
 /// Whether a redirection gives the command its own stdin.
+/// A word as `set -x` shows it: single-quoted when it holds characters the
+/// shell would interpret (bash's `sh_contains_shell_metas`), else as is.
+fn xtrace_quote(word: &str) -> std::borrow::Cow<'_, str> {
+    let mut previous = None;
+    let needs_quotes = word.is_empty()
+        || word.chars().any(|c| {
+            let special = match c {
+                ' ' | '\t' | '\n' | '\'' | '"' | '\\' | '|' | '&' | ';' | '(' | ')' | '<' | '>'
+                | '!' | '{' | '}' | '*' | '[' | '?' | ']' | '^' | '$' | '`' => true,
+                '~' => matches!(previous, None | Some('=' | ':')),
+                '#' => previous.is_none(),
+                _ => false,
+            };
+            previous = Some(c);
+            special
+        });
+    if needs_quotes {
+        format!("'{}'", word.replace('\'', "'\\''")).into()
+    } else {
+        word.into()
+    }
+}
+
 fn redirects_stdin(redirect: &ast::IoRedirect) -> bool {
     match redirect {
         ast::IoRedirect::File(fd, kind, _) => {

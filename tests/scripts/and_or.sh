@@ -1,0 +1,13 @@
+# && and || lists: short-circuit and status.
+true && echo "and ran"
+false && echo "not printed"
+echo "after false&&: $?"
+false || echo "or ran"
+true || echo "not printed"
+echo "after true||: $?"
+false && echo no || echo "or after failed and"
+true && false || echo "recovered"
+true || false && echo "and after or"
+x=0; false || { x=1; false; } || x=2; echo "x=$x"
+[ -n "" ] && echo no; echo "list status $?"
+sh -c 'exit 4' && echo no || echo "external failed with $?"

@@ -1,0 +1,4 @@
+# exit N ends the script with N, running nothing after it.
+echo before
+exit 42
+echo after

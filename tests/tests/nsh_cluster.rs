@@ -1,0 +1,326 @@
+//! nsh on a 3-node cluster, as a user sees it: pipelines across nodes,
+//! `@all` output prefixed by node, `@NODE`/`@any` placement (checked with
+//! `$NEFELE_NODE` and the process API), exit statuses of remote processes
+//! (codes and 128+signal), `$!` as a cluster PID with `kill` and `wait`,
+//! `kill` of an unknown PID, a `#!/usr/bin/env nsh` script run directly,
+//! unsupported constructs failing cleanly, `nsh -c` exit status, a remote
+//! command's output redirected to a local file, and a `while read` loop
+//! whose body runs cluster commands without eating the loop's input.
+//!
+//! One test starts the cluster once and runs every case in turn, each with
+//! its own temp dir; all failures are reported together at the end.
+
+use std::path::Path;
+
+use proto::Addr;
+use proto::v1::{ListRequest, ProcessInfo, ProcessState};
+use tempfile::TempDir;
+use tests::nsh::{Run, SCRIPT_TIMEOUT, run, shell_command};
+use tests::{TIMEOUT, TestCluster, get, state, wait_until};
+
+/// The cluster and what every case needs to reach it.
+struct Ctx {
+    cluster: TestCluster,
+    /// Node 1's address: nsh's default node.
+    addr: Addr,
+}
+
+impl Ctx {
+    /// Name of node `i` (0-based; the harness names nodes `t<pid>-<n>`).
+    fn name(&self, i: usize) -> &str {
+        &self.cluster.nodes[i].name
+    }
+
+    /// Runs `nsh -c SCRIPT` in `dir`.
+    async fn nsh_c(&self, script: &str, dir: &Path) -> anyhow::Result<Run> {
+        let mut cmd = shell_command(&tests::binary("nsh"), &self.addr, dir, dir);
+        cmd.arg("-c").arg(script);
+        run(cmd, None, SCRIPT_TIMEOUT).await
+    }
+
+    /// Every process the cluster knows, in any state.
+    async fn processes(&self) -> anyhow::Result<Vec<ProcessInfo>> {
+        let mut client = self.cluster.nodes[0].client().await?;
+        Ok(client
+            .list(ListRequest::default())
+            .await?
+            .into_inner()
+            .processes)
+    }
+}
+
+impl Ctx {
+    /// `PID ARGV` of the processes still running or stopped.
+    async fn running(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .processes()
+            .await?
+            .iter()
+            .filter(|p| matches!(state(p), ProcessState::Running | ProcessState::Stopped))
+            .map(|p| format!("{} {}", p.pid, p.argv.join(" ")))
+            .collect())
+    }
+}
+
+/// Fails unless `run` ended with `status`, printed `stdout` and nothing on
+/// stderr.
+fn expect(run: &Run, status: i32, stdout: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        run.status == status && run.stdout == stdout && run.stderr.is_empty(),
+        "expected status {status} and stdout {stdout:?} with empty stderr, got {}",
+        run.describe()
+    );
+    Ok(())
+}
+
+fn temp_dir() -> anyhow::Result<TempDir> {
+    Ok(tempfile::Builder::new().prefix("nsh-cluster-").tempdir()?)
+}
+
+async fn pipe_across_nodes(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let (n1, n2) = (ctx.name(0), ctx.name(1));
+    let script = format!("@{n1} seq 100000 | @{n2} wc -l");
+    expect(&ctx.nsh_c(&script, dir.path()).await?, 0, "100000\n")?;
+    // Each end ran where it was asked to.
+    let processes = ctx.processes().await?;
+    let ran_on = |argv: &[&str]| -> Vec<String> {
+        processes
+            .iter()
+            .filter(|p| p.argv == argv)
+            .map(|p| p.node.clone())
+            .collect()
+    };
+    anyhow::ensure!(
+        ran_on(&["seq", "100000"]) == [n1],
+        "seq ran on {:?}",
+        ran_on(&["seq", "100000"])
+    );
+    anyhow::ensure!(
+        ran_on(&["wc", "-l"]) == [n2],
+        "wc ran on {:?}",
+        ran_on(&["wc", "-l"])
+    );
+    Ok(())
+}
+
+async fn all_prefixes_lines_with_the_node(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let got = ctx.nsh_c("@all echo hi", dir.path()).await?;
+    anyhow::ensure!(
+        got.status == 0 && got.stderr.is_empty(),
+        "{}",
+        got.describe()
+    );
+    // The nodes answer concurrently: the order of lines is theirs.
+    let mut lines: Vec<&str> = got.stdout.lines().collect();
+    lines.sort();
+    let mut wanted: Vec<String> = (0..3).map(|i| format!("{}: hi", ctx.name(i))).collect();
+    wanted.sort();
+    anyhow::ensure!(lines == wanted, "got lines {lines:?}, expected {wanted:?}");
+    Ok(())
+}
+
+async fn remote_exit_code(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let script = format!("@{} sh -c 'exit 3'; echo $?", ctx.name(1));
+    expect(&ctx.nsh_c(&script, dir.path()).await?, 0, "3\n")
+}
+
+async fn remote_signal_is_128_plus_n(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let script = format!("@{} sh -c 'kill -TERM $$'; echo $?", ctx.name(1));
+    expect(&ctx.nsh_c(&script, dir.path()).await?, 0, "143\n")
+}
+
+async fn background_job_is_a_cluster_process(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let script = "sleep 100 & p=$!; echo $p; kill $p; wait $p; echo $?";
+    let got = ctx.nsh_c(script, dir.path()).await?;
+    let lines: Vec<&str> = got.stdout.lines().collect();
+    anyhow::ensure!(
+        got.status == 0 && got.stderr.is_empty() && lines.len() == 2 && lines[1] == "143",
+        "expected a PID then 143, got {}",
+        got.describe()
+    );
+    let pid: i32 = lines[0].parse()?;
+    anyhow::ensure!(pid >= 10_000_001, "$! = {pid} is not a cluster PID");
+    // The API knows it: sleep 100 on the default node, killed by SIGTERM.
+    let mut client = ctx.cluster.nodes[0].client().await?;
+    let info = get(&mut client, pid).await?;
+    anyhow::ensure!(
+        info.argv == ["sleep", "100"]
+            && info.node == ctx.name(0)
+            && state(&info) == ProcessState::Killed
+            && info.signal == Some(15),
+        "process {pid} is {info:?}"
+    );
+    Ok(())
+}
+
+async fn kill_unknown_pid(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let got = ctx.nsh_c("kill 99999999", dir.path()).await?;
+    anyhow::ensure!(
+        got.status == 1
+            && got.stdout.is_empty()
+            && got.stderr == "nsh: kill: (99999999) - No such process\n",
+        "{}",
+        got.describe()
+    );
+    Ok(())
+}
+
+async fn placement_sets_nefele_node(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    for i in 1..3 {
+        let script = format!("@{} sh -c 'echo $NEFELE_NODE'", ctx.name(i));
+        expect(
+            &ctx.nsh_c(&script, dir.path()).await?,
+            0,
+            &format!("{}\n", ctx.name(i)),
+        )?;
+    }
+    // Without @, commands run on the node the shell is connected to.
+    let got = ctx.nsh_c("sh -c 'echo $NEFELE_NODE'", dir.path()).await?;
+    expect(&got, 0, &format!("{}\n", ctx.name(0)))
+}
+
+async fn any_lets_the_scheduler_choose(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    expect(&ctx.nsh_c("@any true", dir.path()).await?, 0, "")?;
+    let got = ctx
+        .nsh_c("@any sh -c 'echo $NEFELE_NODE'", dir.path())
+        .await?;
+    let names: Vec<String> = (0..3).map(|i| format!("{}\n", ctx.name(i))).collect();
+    anyhow::ensure!(
+        got.status == 0 && names.contains(&got.stdout),
+        "expected one of {names:?}, got {}",
+        got.describe()
+    );
+    Ok(())
+}
+
+async fn shebang_script_runs_directly(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let script = dir.path().join("hello");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/usr/bin/env nsh\n@{} sh -c 'echo \"$1 from $NEFELE_NODE\"' sh \"$1\"\nexit 4\n",
+            ctx.name(2)
+        ),
+    )?;
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let nsh_dir = tests::bin_dir();
+    let path = std::env::join_paths(std::iter::once(nsh_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))?;
+    let mut cmd = shell_command(&script, &ctx.addr, dir.path(), dir.path());
+    cmd.env("PATH", path).arg("greetings");
+    let got = run(cmd, None, SCRIPT_TIMEOUT).await?;
+    expect(&got, 4, &format!("greetings from {}\n", ctx.name(2)))
+}
+
+async fn unsupported_constructs_fail_cleanly(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    // As documented (docs/design/nsh.md): status 2, and a script stops there.
+    let scripts = [
+        "cat <(echo x)",
+        "coproc cat",
+        "cat <(echo x); echo after",
+        "while read -r l; do echo $l; done < <(echo x); echo after",
+        "time true; echo after",
+        "trap 'echo debug' DEBUG; echo after",
+    ];
+    for script in scripts {
+        let got = ctx.nsh_c(script, dir.path()).await?;
+        anyhow::ensure!(
+            got.status == 2
+                && got.stdout.is_empty()
+                && got.stderr.contains("is not supported")
+                && got.stderr.lines().count() == 1,
+            "{script:?}: expected one `is not supported` line and a failure, got {}",
+            got.describe()
+        );
+    }
+    Ok(())
+}
+
+async fn dash_c_exit_status(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    expect(&ctx.nsh_c("exit 7", dir.path()).await?, 7, "")
+}
+
+async fn remote_output_to_local_file(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let file = dir.path().join("f");
+    let script = format!(
+        "tmp='{}'; @{} echo hi > $tmp/f; cat $tmp/f",
+        dir.path().display(),
+        ctx.name(1)
+    );
+    expect(&ctx.nsh_c(&script, dir.path()).await?, 0, "hi\n")?;
+    let content = std::fs::read_to_string(&file)?;
+    anyhow::ensure!(content == "hi\n", "{file:?} holds {content:?}");
+    Ok(())
+}
+
+async fn while_read_keeps_its_input(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let script = format!(
+        "printf 'a\\nb\\nc\\n' | while read x; do @{} echo \"got $x\"; done",
+        ctx.name(1)
+    );
+    expect(
+        &ctx.nsh_c(&script, dir.path()).await?,
+        0,
+        "got a\ngot b\ngot c\n",
+    )
+}
+
+#[tokio::test]
+async fn nsh_on_three_nodes() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let addr = cluster.nodes[0].addr();
+    let ctx = Ctx { cluster, addr };
+
+    let mut failures = Vec::new();
+    macro_rules! case {
+        ($name:ident) => {
+            if let Err(e) = $name(&ctx).await {
+                failures.push(format!("{}: {e:#}", stringify!($name)));
+            }
+        };
+    }
+    case!(pipe_across_nodes);
+    case!(all_prefixes_lines_with_the_node);
+    case!(remote_exit_code);
+    case!(remote_signal_is_128_plus_n);
+    case!(background_job_is_a_cluster_process);
+    case!(kill_unknown_pid);
+    case!(placement_sets_nefele_node);
+    case!(any_lets_the_scheduler_choose);
+    case!(shebang_script_runs_directly);
+    case!(unsupported_constructs_fail_cleanly);
+    case!(dash_c_exit_status);
+    case!(remote_output_to_local_file);
+    case!(while_read_keeps_its_input);
+
+    // No case leaves a process running on the cluster.
+    let ended = wait_until("the cases' processes to end", TIMEOUT, || async {
+        ctx.running().await.ok()?.is_empty().then_some(())
+    })
+    .await;
+    if let Err(e) = ended {
+        failures.push(format!("{e:#}: {:?}", ctx.running().await?));
+    }
+
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    Ok(())
+}
