@@ -104,6 +104,10 @@ pub trait ExpandContext {
     fn dotglob(&self) -> bool {
         false
     }
+    /// The directory relative glob patterns are matched in.
+    fn cwd(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(".")
+    }
 }
 
 /// Expands command words or `for` lists into fields: brace expansion, every
@@ -153,10 +157,11 @@ fn expand_fields(
     let options = glob::GlobOptions {
         extglob,
         dotglob: ctx.dotglob(),
+        cwd: ctx.cwd(),
     };
     for field in b.finish() {
         if field.glob && !ctx.noglob() {
-            let paths = glob::expand(&field.pattern, options)?;
+            let paths = glob::expand(&field.pattern, &options)?;
             if !paths.is_empty() {
                 out.extend(paths);
                 continue;

@@ -326,6 +326,10 @@ impl ExpandContext for Shell {
         self.options.noglob
     }
 
+    fn cwd(&self) -> PathBuf {
+        self.cwd.clone()
+    }
+
     fn command_substitution(&mut self, script: &str) -> Result<String, ExpandError> {
         let (status, output) = self.capture(script);
         self.last_status = status;

@@ -7,20 +7,30 @@
 //! Results are sorted by byte order, which is bash's order in the C locale
 //! (in other locales bash collates). Names that are not UTF-8 are skipped.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use super::ExpandError;
 use super::pattern;
 
 /// Shell options that change pathname expansion.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct GlobOptions {
     pub extglob: bool,
     pub dotglob: bool,
+    /// The directory relative patterns are matched in (the shell's, which
+    /// is not the process's).
+    pub cwd: PathBuf,
+}
+
+impl GlobOptions {
+    /// Where a path as written lives on disk.
+    fn on_disk(&self, path: &str) -> PathBuf {
+        self.cwd.join(if path.is_empty() { "." } else { path })
+    }
 }
 
 /// The paths `pattern` matches, sorted (empty when none).
-pub fn expand(pattern_text: &str, options: GlobOptions) -> Result<Vec<String>, ExpandError> {
+pub fn expand(pattern_text: &str, options: &GlobOptions) -> Result<Vec<String>, ExpandError> {
     let components: Vec<&str> = split_components(pattern_text);
     // Paths matched so far, as written (so `./x*` gives `./x1`).
     let mut paths = vec![String::new()];
@@ -36,7 +46,7 @@ pub fn expand(pattern_text: &str, options: GlobOptions) -> Result<Vec<String>, E
             // Before a leading `/`, between `//`, after a trailing `/`:
             // a trailing `/` keeps only directories.
             if is_last && i > 0 {
-                paths.retain(|p| Path::new(p).is_dir());
+                paths.retain(|p| options.on_disk(p).is_dir());
             }
             continue;
         }
@@ -46,7 +56,7 @@ pub fn expand(pattern_text: &str, options: GlobOptions) -> Result<Vec<String>, E
                 path.push_str(&literal);
             }
             if is_last {
-                paths.retain(|p| Path::new(p).symlink_metadata().is_ok());
+                paths.retain(|p| options.on_disk(p).symlink_metadata().is_ok());
             }
             continue;
         }
@@ -54,8 +64,7 @@ pub fn expand(pattern_text: &str, options: GlobOptions) -> Result<Vec<String>, E
         let explicit_dot = component.starts_with('.') || component.starts_with("\\.");
         let mut next = Vec::new();
         for path in &paths {
-            let dir = if path.is_empty() { "." } else { path.as_str() };
-            let Ok(entries) = std::fs::read_dir(dir) else {
+            let Ok(entries) = std::fs::read_dir(options.on_disk(path)) else {
                 continue;
             };
             let mut names: Vec<String> = entries
@@ -70,7 +79,7 @@ pub fn expand(pattern_text: &str, options: GlobOptions) -> Result<Vec<String>, E
             names.sort();
             for name in names {
                 let candidate = format!("{path}{name}");
-                if is_last || Path::new(&candidate).is_dir() {
+                if is_last || options.on_disk(&candidate).is_dir() {
                     next.push(candidate);
                 }
             }
