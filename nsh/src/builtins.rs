@@ -7,6 +7,7 @@
 pub mod attach;
 pub mod cd;
 pub mod cluster;
+pub mod declare;
 pub mod echo;
 pub mod flow;
 pub mod help;
@@ -126,15 +127,15 @@ pub static BUILTINS: &[Builtin] = &[
     ),
     builtin!(
         "export",
-        "export [-n] [NAME[=VALUE]...]",
+        "export [-n] [-p] [NAME[=VALUE]...]",
         "export variables",
-        vars::export
+        declare::export
     ),
     builtin!(
         "readonly",
-        "readonly [NAME[=VALUE]...]",
+        "readonly [-aAp] [NAME[=VALUE]...]",
         "make variables read-only",
-        vars::readonly
+        declare::readonly
     ),
     builtin!(
         "unset",
@@ -156,9 +157,27 @@ pub static BUILTINS: &[Builtin] = &[
     ),
     builtin!(
         "local",
-        "local NAME[=VALUE]...",
+        "local [-aAirx] [NAME[=VALUE]...]",
         "function-local variables",
-        vars::local
+        declare::local
+    ),
+    builtin!(
+        "declare",
+        "declare [-aAirxgpfF] [NAME[=VALUE]...]",
+        "set variable attributes and values, or print them",
+        declare::declare
+    ),
+    builtin!(
+        "typeset",
+        "typeset [-aAirxgpfF] [NAME[=VALUE]...]",
+        "set variable attributes and values, or print them",
+        declare::typeset
+    ),
+    builtin!(
+        "let",
+        "let EXPR...",
+        "evaluate arithmetic expressions",
+        declare::let_
     ),
     builtin!(
         "getopts",

@@ -8,6 +8,7 @@
 //! their own, connected by OS pipes, so pipes give backpressure for free.
 
 pub(crate) mod all;
+pub(crate) mod assign;
 mod redirect;
 mod simple;
 

@@ -22,7 +22,7 @@
 //! out-of-range array subscript in arithmetic is an error (bash warns and
 //! uses 0).
 
-mod access;
+pub(crate) mod access;
 mod arith;
 mod brace;
 mod fields;

@@ -30,26 +30,77 @@ impl Value {
     }
 }
 
+/// The kind of a variable's value: what `declare -a`/`-A` make a variable
+/// before it has a value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Shape {
+    #[default]
+    Scalar,
+    Indexed,
+    Assoc,
+}
+
+/// The subscript of an array element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    Index(i64),
+    Name(String),
+}
+
 /// One variable with its attributes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Var {
-    /// `None` for a declared but unset variable (`local x`, `export x`).
+    /// `None` for a declared but unset variable (`local x`, `export x`,
+    /// `declare -A m`).
     pub value: Option<Value>,
     pub exported: bool,
     pub readonly: bool,
     /// `declare -i`: assignments are evaluated arithmetically.
     pub integer: bool,
+    /// `declare -a`/`-A` on a variable without a value yet; once it has
+    /// one, the value's own kind counts (see [`Var::shape`]).
+    pub declared: Shape,
 }
 
 impl Var {
     pub fn new(value: impl Into<String>) -> Self {
         Var {
             value: Some(Value::Str(value.into())),
+            ..Var::unset()
+        }
+    }
+
+    /// A declared variable without a value or attributes.
+    pub fn unset() -> Self {
+        Var {
+            value: None,
             exported: false,
             readonly: false,
             integer: false,
+            declared: Shape::Scalar,
         }
     }
+
+    /// The kind of the variable: its value's, or the declared one.
+    pub fn shape(&self) -> Shape {
+        match &self.value {
+            Some(Value::Str(_)) => Shape::Scalar,
+            Some(Value::Indexed(_)) => Shape::Indexed,
+            Some(Value::Assoc(_)) => Shape::Assoc,
+            None => self.declared,
+        }
+    }
+}
+
+/// Where `declare` and friends put a variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The visible one: a local if one is in scope, else a global.
+    Visible,
+    /// The innermost function frame (the globals outside functions).
+    Local,
+    /// The globals (`declare -g`).
+    Global,
 }
 
 /// Assignment to a read-only variable.
@@ -121,14 +172,22 @@ impl Vars {
         match self.lookup_mut(name) {
             Some(var) if var.readonly => Err(ReadonlyError(name.to_string())),
             Some(var) => {
-                match &mut var.value {
-                    Some(Value::Indexed(map)) => {
+                match (&mut var.value, var.declared) {
+                    (Some(Value::Indexed(map)), _) => {
                         map.insert(0, value);
                     }
-                    Some(Value::Assoc(map)) => {
+                    (Some(Value::Assoc(map)), _) => {
                         map.insert("0".to_string(), value);
                     }
-                    slot => *slot = Some(Value::Str(value)),
+                    (slot @ None, Shape::Indexed) => {
+                        *slot = Some(Value::Indexed([(0, value)].into_iter().collect()));
+                    }
+                    (slot @ None, Shape::Assoc) => {
+                        *slot = Some(Value::Assoc(
+                            [("0".to_string(), value)].into_iter().collect(),
+                        ));
+                    }
+                    (slot, _) => *slot = Some(Value::Str(value)),
                 }
                 Ok(())
             }
@@ -152,7 +211,7 @@ impl Vars {
                     name.to_string(),
                     Var {
                         value: Some(value),
-                        ..Var::new("")
+                        ..Var::unset()
                     },
                 );
                 Ok(())
@@ -160,17 +219,127 @@ impl Vars {
         }
     }
 
+    /// The variable `name` in `scope`, created unset when missing there (a
+    /// new local keeps the export attribute of the variable it shadows).
+    pub fn entry(&mut self, name: &str, scope: Scope) -> &mut Var {
+        let frame = match scope {
+            Scope::Visible => self.frames.iter().rposition(|f| f.contains_key(name)),
+            Scope::Local if !self.frames.is_empty() => Some(self.frames.len() - 1),
+            _ => None,
+        };
+        match frame {
+            Some(i) => {
+                let exported = self.lookup(name).is_some_and(|v| v.exported);
+                self.frames[i]
+                    .entry(name.to_string())
+                    .or_insert_with(|| Var {
+                        exported,
+                        ..Var::unset()
+                    })
+            }
+            None => self
+                .globals
+                .entry(name.to_string())
+                .or_insert_with(Var::unset),
+        }
+    }
+
+    /// Whether `name` is (or was declared) an associative array.
+    pub fn is_assoc(&self, name: &str) -> bool {
+        self.lookup(name).is_some_and(|v| v.shape() == Shape::Assoc)
+    }
+
+    /// Sets one element of an array, making a scalar or unset variable an
+    /// indexed array (a scalar becomes its element 0). A negative index
+    /// counts from the end; `Ok(false)` when it falls before the start.
+    pub fn set_element(
+        &mut self,
+        name: &str,
+        key: Key,
+        value: String,
+    ) -> Result<bool, ReadonlyError> {
+        if self.lookup(name).is_some_and(|v| v.readonly) {
+            return Err(ReadonlyError(name.to_string()));
+        }
+        let var = self.entry(name, Scope::Visible);
+        let shape = var.shape();
+        let slot = &mut var.value;
+        if shape == Shape::Assoc {
+            let key = match key {
+                Key::Name(k) => k,
+                Key::Index(i) => i.to_string(),
+            };
+            match slot {
+                Some(Value::Assoc(map)) => {
+                    map.insert(key, value);
+                }
+                _ => *slot = Some(Value::Assoc([(key, value)].into_iter().collect())),
+            }
+            return Ok(true);
+        }
+        let index = match key {
+            Key::Index(i) => i,
+            // The caller evaluates subscripts of indexed arrays.
+            Key::Name(k) => k.parse().unwrap_or(0),
+        };
+        if !matches!(slot, Some(Value::Indexed(_))) {
+            let map = match slot.take() {
+                Some(Value::Str(s)) => [(0, s)].into_iter().collect(),
+                _ => BTreeMap::new(),
+            };
+            *slot = Some(Value::Indexed(map));
+        }
+        let Some(Value::Indexed(map)) = slot else {
+            return Ok(false);
+        };
+        let index = if index < 0 {
+            let end = map.keys().next_back().map_or(0, |&k| k + 1);
+            if end + index < 0 {
+                return Ok(false);
+            }
+            end + index
+        } else {
+            index
+        };
+        map.insert(index, value);
+        Ok(true)
+    }
+
+    /// `unset 'a[i]'`: removes one element (`Ok(false)` when the index is
+    /// out of range of an indexed array).
+    pub fn unset_element(&mut self, name: &str, key: &Key) -> Result<bool, ReadonlyError> {
+        let Some(var) = self.lookup_mut(name) else {
+            return Ok(true);
+        };
+        if var.readonly {
+            return Err(ReadonlyError(name.to_string()));
+        }
+        match (&mut var.value, key) {
+            (Some(Value::Assoc(map)), Key::Name(k)) => {
+                map.remove(k);
+            }
+            (Some(Value::Assoc(map)), Key::Index(i)) => {
+                map.remove(&i.to_string());
+            }
+            (Some(Value::Indexed(map)), Key::Index(i)) => {
+                let end = map.keys().next_back().map_or(0, |&k| k + 1);
+                let i = if *i < 0 { end + i } else { *i };
+                if i < 0 {
+                    return Ok(false);
+                }
+                map.remove(&i);
+            }
+            (slot @ Some(Value::Str(_)), Key::Index(0)) => *slot = None,
+            _ => {}
+        }
+        Ok(true)
+    }
+
     /// Changes attributes of the visible variable, creating an unset global
     /// one when the name is new (`export x`, `readonly x`).
     pub fn modify(&mut self, name: &str, change: impl FnOnce(&mut Var)) {
         if self.lookup(name).is_none() {
-            self.globals.insert(
-                name.to_string(),
-                Var {
-                    value: None,
-                    ..Var::new("")
-                },
-            );
+            self.globals.insert(name.to_string(), Var::unset());
         }
         if let Some(var) = self.lookup_mut(name) {
             change(var);
@@ -186,6 +355,7 @@ impl Vars {
                     return Err(ReadonlyError(name.to_string()));
                 }
                 var.value = None;
+                var.declared = Shape::Scalar;
                 return Ok(());
             }
         }
@@ -225,10 +395,8 @@ impl Vars {
         let exported = self.lookup(name).is_some_and(|v| v.exported);
         if let Some(frame) = self.frames.last_mut() {
             let var = frame.entry(name.to_string()).or_insert(Var {
-                value: None,
                 exported,
-                readonly: false,
-                integer: false,
+                ..Var::unset()
             });
             if value.is_some() {
                 var.value = value;
@@ -255,6 +423,20 @@ impl Vars {
             .collect();
         env.sort();
         env
+    }
+
+    /// Every visible variable name, declared-only ones too, sorted (for
+    /// `declare -p`).
+    pub fn declared_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .globals
+            .keys()
+            .chain(self.frames.iter().flat_map(|f| f.keys()))
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Every visible variable name, sorted (for `set`, `${!prefix*}`).

@@ -1,123 +1,67 @@
-//! Variable and option builtins: `export`, `readonly`, `unset`, `set`,
-//! `shift`, `local`, `getopts`, `umask`.
+//! Variable and option builtins: `unset`, `set`, `shift`, `getopts`,
+//! `umask` (the declaration builtins are in `declare.rs`).
 
 use crate::builtins::echo::shell_quote;
+use crate::exec::assign::{split_subscript, valid_name};
+use crate::expand;
 use crate::shell::{Shell, Status};
-use crate::vars::Value;
-
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
-
-/// `NAME=VALUE` or `NAME`.
-fn split_assignment(arg: &str) -> (&str, Option<&str>) {
-    match arg.split_once('=') {
-        Some((name, value)) => (name, Some(value)),
-        None => (arg, None),
-    }
-}
-
-fn declare_like(
-    shell: &mut Shell,
-    name: &str,
-    args: Vec<String>,
-    attribute: fn(&mut crate::vars::Var, bool),
-) -> Status {
-    let mut remove = false;
-    let mut print = args.is_empty();
-    let mut rest = Vec::new();
-    for arg in args {
-        match arg.as_str() {
-            "-n" if name == "export" => remove = true,
-            "-p" => print = true,
-            "-f" => {
-                shell.error(format!("{name}: -f is not supported"));
-                return Ok(2);
-            }
-            _ => rest.push(arg),
-        }
-    }
-    if print && rest.is_empty() {
-        let mut out = String::new();
-        for var_name in shell.vars.names() {
-            let Some(var) = shell.vars.lookup(&var_name) else {
-                continue;
-            };
-            let shown = match name {
-                "export" => var.exported,
-                _ => var.readonly,
-            };
-            if !shown {
-                continue;
-            }
-            let flag = if name == "export" { "-x" } else { "-r" };
-            match var.value.as_ref().and_then(Value::scalar) {
-                Some(v) => out.push_str(&format!(
-                    "declare {flag} {var_name}=\"{}\"\n",
-                    v.replace('\\', "\\\\")
-                        .replace('"', "\\\"")
-                        .replace('$', "\\$")
-                )),
-                None => out.push_str(&format!("declare {flag} {var_name}\n")),
-            }
-        }
-        let _ = shell.out(&out);
-        return Ok(0);
-    }
-    let mut status = 0;
-    for arg in rest {
-        let (var_name, value) = split_assignment(&arg);
-        if !valid_name(var_name) {
-            shell.error(format!("{name}: `{arg}': not a valid identifier"));
-            status = 1;
-            continue;
-        }
-        if let Some(value) = value
-            && let Err(e) = shell.vars.set(var_name, value)
-        {
-            shell.error(e);
-            status = 1;
-            continue;
-        }
-        shell.vars.modify(var_name, |v| attribute(v, !remove));
-    }
-    Ok(status)
-}
-
-pub fn export(shell: &mut Shell, args: Vec<String>) -> Status {
-    declare_like(shell, "export", args, |v, on| v.exported = on)
-}
-
-pub fn readonly(shell: &mut Shell, args: Vec<String>) -> Status {
-    declare_like(shell, "readonly", args, |v, on| v.readonly |= on)
-}
+use crate::vars::Key;
 
 pub fn unset(shell: &mut Shell, args: Vec<String>) -> Status {
     let mut functions = false;
+    let mut only_vars = false;
     let mut status = 0;
     for arg in args {
         match arg.as_str() {
             "-f" => functions = true,
-            "-v" => functions = false,
+            "-v" => only_vars = true,
+            "-n" => {
+                return shell.unsupported("unset -n");
+            }
+            name if functions => {
+                shell.functions.remove(name);
+            }
             name => {
-                if functions {
-                    shell.functions.remove(name);
-                } else if !valid_name(name) {
-                    shell.error(format!("unset: `{name}': not a valid identifier"));
+                if let Err(message) = unset_variable(shell, name, only_vars) {
+                    shell.error(format!("unset: {message}"));
                     status = 1;
-                } else if let Err(e) = shell.vars.unset(name) {
-                    shell.error(format!("unset: {e}"));
-                    status = 1;
-                } else if !shell.vars.is_set(name) {
-                    // `unset f` also removes a function when no variable
-                    // by that name exists (bash).
                 }
             }
         }
     }
     Ok(status)
+}
+
+/// `unset NAME` or `unset 'NAME[SUB]'` (`NAME[@]` is the whole array).
+/// Without `-v`, a name that is no variable removes the function of that
+/// name, as in bash.
+fn unset_variable(shell: &mut Shell, arg: &str, only_vars: bool) -> Result<(), String> {
+    let invalid = || format!("`{arg}': not a valid identifier");
+    let (name, sub) = split_subscript(arg).ok_or_else(invalid)?;
+    if !valid_name(name) {
+        return Err(invalid());
+    }
+    match sub {
+        None | Some("@" | "*") => {
+            if !only_vars && sub.is_none() && shell.vars.lookup(name).is_none() {
+                shell.functions.remove(name);
+                return Ok(());
+            }
+            shell.vars.unset(name).map_err(|e| e.to_string())
+        }
+        Some(sub) => {
+            let key = if shell.vars.is_assoc(name) {
+                Key::Name(expand::expand_word(shell, sub).map_err(|e| e.message)?)
+            } else {
+                Key::Index(expand::eval_arith(shell, sub).map_err(|e| e.message)?)
+            };
+            match shell.vars.unset_element(name, &key) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(format!("{name}[{sub}]: bad array subscript")),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    }
 }
 
 /// The `set -o NAME` options nsh knows.
@@ -255,33 +199,6 @@ pub fn shift(shell: &mut Shell, args: Vec<String>) -> Status {
     }
     shell.positional.drain(..n);
     Ok(0)
-}
-
-pub fn local(shell: &mut Shell, args: Vec<String>) -> Status {
-    if !shell.vars.in_function() {
-        shell.error("local: can only be used in a function");
-        return Ok(1);
-    }
-    let mut status = 0;
-    for arg in args {
-        if arg.starts_with('-') {
-            continue;
-        }
-        let (name, value) = split_assignment(&arg);
-        if !valid_name(name) {
-            shell.error(format!("local: `{arg}': not a valid identifier"));
-            status = 1;
-            continue;
-        }
-        if let Err(e) = shell
-            .vars
-            .declare_local(name, value.map(|v| Value::Str(v.to_string())))
-        {
-            shell.error(format!("local: {e}"));
-            status = 1;
-        }
-    }
-    Ok(status)
 }
 
 /// POSIX getopts, with OPTIND/OPTARG and the silent `:` mode.

@@ -12,7 +12,10 @@ use crate::io::Fds;
 use crate::jobs::{ExitCell, Member};
 use crate::remote::{self, Launch};
 use crate::shell::{Flow, Shell, Status};
-use crate::vars::Var;
+use crate::vars::{Scope, Var};
+
+use super::assign::AssignValue;
+pub use crate::builtins::declare::DeclArg;
 
 /// What to put back after a builtin or function ran with temporary
 /// redirections and assignments.
@@ -49,6 +52,9 @@ pub enum Prepared {
     /// Nothing to run (assignments only, or an error): the status.
     Done(i32, Restore),
     Builtin(String, Vec<String>, Restore),
+    /// `declare`, `local`, `export`, ... with their assignment arguments
+    /// kept apart from the words.
+    Declaration(String, Vec<DeclArg>, Restore),
     Function(Arc<ast::FunctionBody>, Vec<String>, Restore),
     External(External),
 }
@@ -98,8 +104,8 @@ impl Shell {
         }
 
         self.substitution_status = None;
-        let argv = match self.expand_command_words(&words, &assignment_words) {
-            Ok(argv) => argv,
+        let (argv, declaration) = match self.expand_command_words(&words, &assignment_words) {
+            Ok(expanded) => expanded,
             Err(e) => return Ok(Prepared::Done(self.expand_failed(e)?, Restore::default())),
         };
 
@@ -129,6 +135,17 @@ impl Shell {
                 self.substitution_status.unwrap_or(0),
                 restore,
             ));
+        }
+        for assignment in &assignments {
+            if matches!(assignment.value, ast::AssignmentValue::Array(_))
+                || matches!(assignment.name, ast::AssignmentName::ArrayElementName(..))
+            {
+                self.restore(restore);
+                return self.unsupported(&format!(
+                    "{}: an array assignment before a command",
+                    assignment.name
+                ));
+            }
         }
 
         let mut values = Vec::with_capacity(assignments.len());
@@ -191,9 +208,10 @@ impl Shell {
                     }
                 }
                 let args = argv.split_off(1);
-                return Ok(match function {
-                    Some(body) => Prepared::Function(body, args, restore),
-                    None => Prepared::Builtin(name, args, restore),
+                return Ok(match (function, declaration) {
+                    (Some(body), _) => Prepared::Function(body, args, restore),
+                    (None, Some(decl)) => Prepared::Declaration(name, decl, restore),
+                    (None, None) => Prepared::Builtin(name, args, restore),
                 });
             }
         }
@@ -219,46 +237,44 @@ impl Shell {
         }))
     }
 
-    /// Expands the words of a command; for declaration builtins the
-    /// assignment-shaped arguments are not split.
+    /// Expands the words of a command. For a declaration builtin
+    /// (`declare`, `local`, ...), its assignment-shaped arguments are
+    /// expanded as assignments (no splitting, arrays kept whole) and also
+    /// returned apart, in order with the other arguments.
+    #[allow(clippy::type_complexity)]
     fn expand_command_words(
         &mut self,
         words: &[ast::Word],
         assignment_words: &[(usize, &ast::Assignment)],
-    ) -> Result<Vec<String>, expand::ExpandError> {
+    ) -> Result<(Vec<String>, Option<Vec<DeclArg>>), expand::ExpandError> {
         if assignment_words.is_empty() {
-            return expand::expand_words(self, words);
+            return Ok((expand::expand_words(self, words)?, None));
         }
         let first = expand::expand_words(self, &words[..1])?;
         let declaration = first
             .first()
             .is_some_and(|name| DECLARATION_BUILTINS.contains(&name.as_str()));
         if !declaration {
-            return expand::expand_words(self, words);
+            return Ok((expand::expand_words(self, words)?, None));
         }
         let mut argv = first;
+        let mut args = Vec::new();
         for (i, word) in words.iter().enumerate().skip(1) {
             match assignment_words.iter().find(|(at, _)| *at == i) {
                 Some((_, assignment)) => {
-                    let name = match &assignment.name {
-                        ast::AssignmentName::VariableName(n) => n.clone(),
-                        ast::AssignmentName::ArrayElementName(n, index) => format!("{n}[{index}]"),
-                    };
-                    let value = match &assignment.value {
-                        ast::AssignmentValue::Scalar(w) => expand::expand_word(self, &w.value)?,
-                        ast::AssignmentValue::Array(_) => {
-                            return Err(expand::ExpandError::new(format!(
-                                "{name}=(..): array assignment is not supported yet"
-                            )));
-                        }
-                    };
-                    let op = if assignment.append { "+=" } else { "=" };
-                    argv.push(format!("{name}{op}{value}"));
+                    let assign = self.expand_assign(assignment)?;
+                    argv.push(assign.traced());
+                    args.push(DeclArg::Assign(assign));
                 }
-                None => argv.extend(expand::expand_words(self, std::slice::from_ref(word))?),
+                None => {
+                    for field in expand::expand_words(self, std::slice::from_ref(word))? {
+                        argv.push(field.clone());
+                        args.push(DeclArg::Word(field));
+                    }
+                }
             }
         }
-        Ok(argv)
+        Ok((argv, Some(args)))
     }
 
     /// `nsh: CONSTRUCT is not supported`, status 2; a script stops there
@@ -303,6 +319,11 @@ impl Shell {
                     restore.fds = None;
                 }
                 let result = builtins::run(self, &name, args);
+                self.restore(restore);
+                result
+            }
+            Prepared::Declaration(name, args, restore) => {
+                let result = builtins::declare::run(self, &name, args);
                 self.restore(restore);
                 result
             }
@@ -424,26 +445,19 @@ impl Shell {
         self.wait_foreground(vec![member], &text)
     }
 
-    /// The expanded value of an assignment (`x=...`).
+    /// The expanded value of a scalar assignment before a command
+    /// (`x=1 cmd`); the caller refused array ones.
     fn assignment_value(
         &mut self,
         assignment: &ast::Assignment,
     ) -> Result<(String, String), expand::ExpandError> {
         let name = match &assignment.name {
             ast::AssignmentName::VariableName(n) => n.clone(),
-            ast::AssignmentName::ArrayElementName(n, _) => {
-                return Err(expand::ExpandError::new(format!(
-                    "{n}[..]=: array assignment is not supported yet"
-                )));
-            }
+            ast::AssignmentName::ArrayElementName(n, _) => n.clone(),
         };
         let value = match &assignment.value {
             ast::AssignmentValue::Scalar(word) => expand::expand_assignment(self, &word.value)?,
-            ast::AssignmentValue::Array(_) => {
-                return Err(expand::ExpandError::new(format!(
-                    "{name}=(..): array assignment is not supported yet"
-                )));
-            }
+            ast::AssignmentValue::Array(_) => String::new(),
         };
         let value = if assignment.append {
             format!("{}{value}", self.vars.get(&name).unwrap_or(""))
@@ -456,27 +470,25 @@ impl Shell {
     /// Performs an assignment in the shell (no command word). `Err(None)`
     /// for a reported error, `Err(Some(flow))` for a fatal one.
     fn assign(&mut self, assignment: &ast::Assignment) -> Result<(), Option<Flow>> {
-        let (name, value) = match self.assignment_value(assignment) {
-            Ok(v) => v,
-            Err(e) => {
-                return match self.expand_failed(e) {
-                    Ok(_) => Err(None),
-                    Err(flow) => Err(Some(flow)),
-                };
-            }
+        let fail = |shell: &mut Shell, e: expand::ExpandError| match shell.expand_failed(e) {
+            Ok(_) => Err(None),
+            Err(flow) => Err(Some(flow)),
+        };
+        let assign = match self.expand_assign(assignment) {
+            Ok(a) => a,
+            Err(e) => return fail(self, e),
         };
         if self.options.xtrace {
-            let traced = format!("+ {name}={}\n", xtrace_quote(&value));
-            let _ = self.fds.write(2, traced.as_bytes());
-        }
-        if let Err(e) = self.vars.set(&name, value) {
-            self.error(e);
-            self.last_status = 1;
-            return if self.interactive {
-                Err(None)
-            } else {
-                Err(Some(Flow::Exit(1)))
+            let traced = match assign.value {
+                // bash shows a list as written.
+                AssignValue::List(_) => assignment.to_string(),
+                AssignValue::Scalar(_) => assign.traced(),
             };
+            let _ = self.fds.write(2, format!("+ {traced}\n").as_bytes());
+        }
+        let name = assign.name.clone();
+        if let Err(e) = self.store(assign, Scope::Visible) {
+            return fail(self, e);
         }
         if self.options.allexport {
             self.vars.modify(&name, |v| v.exported = true);
@@ -485,10 +497,9 @@ impl Shell {
     }
 }
 
-/// Whether a redirection gives the command its own stdin.
 /// A word as `set -x` shows it: single-quoted when it holds characters the
 /// shell would interpret (bash's `sh_contains_shell_metas`), else as is.
-fn xtrace_quote(word: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn xtrace_quote(word: &str) -> std::borrow::Cow<'_, str> {
     let mut previous = None;
     let needs_quotes = word.is_empty()
         || word.chars().any(|c| {
@@ -509,6 +520,7 @@ fn xtrace_quote(word: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether a redirection gives the command its own stdin.
 fn redirects_stdin(redirect: &ast::IoRedirect) -> bool {
     match redirect {
         ast::IoRedirect::File(fd, kind, _) => {

@@ -7,16 +7,11 @@ use crate::vars::{Value, Vars};
 
 use super::ExpandError;
 
-/// The subscript of an element.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Key {
-    Index(i64),
-    Name(String),
-}
+pub use crate::vars::Key;
 
 /// Whether `name` is an associative array.
 pub fn is_assoc(vars: &Vars, name: &str) -> bool {
-    matches!(vars.value(name), Some(Value::Assoc(_)))
+    vars.is_assoc(name)
 }
 
 /// Resolves a negative index against the indexed array `name`: `-1` is the
@@ -90,45 +85,16 @@ pub fn set_element(
     key: Key,
     value: String,
 ) -> Result<(), ExpandError> {
-    if vars.lookup(name).is_some_and(|v| v.readonly) {
-        return Err(ExpandError::new(format!("{name}: readonly variable")));
-    }
-    let new = match (vars.value(name).cloned(), key) {
-        (Some(Value::Assoc(mut map)), key) => {
-            let key = match key {
-                Key::Name(k) => k,
+    let shown = key.clone();
+    match vars.set_element(name, key, value) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ExpandError::new(format!(
+            "{name}[{}]: bad array subscript",
+            match shown {
                 Key::Index(i) => i.to_string(),
-            };
-            map.insert(key, value);
-            Value::Assoc(map)
-        }
-        (old, Key::Index(i)) => {
-            let mut map = match old {
-                Some(Value::Indexed(map)) => map,
-                Some(Value::Str(s)) => [(0, s)].into_iter().collect(),
-                _ => Default::default(),
-            };
-            let Some(i) = resolve_index_in(&map, i) else {
-                return Err(ExpandError::new(format!(
-                    "{name}[{i}]: bad array subscript"
-                )));
-            };
-            map.insert(i, value);
-            Value::Indexed(map)
-        }
-        (_, Key::Name(k)) => {
-            return Err(ExpandError::new(format!(
-                "{name}[{k}]: not an associative array"
-            )));
-        }
-    };
-    vars.set_value(name, new).map_err(readonly)
-}
-
-fn resolve_index_in(map: &std::collections::BTreeMap<i64, String>, index: i64) -> Option<i64> {
-    if index >= 0 {
-        return Some(index);
+                Key::Name(k) => k,
+            }
+        ))),
+        Err(e) => Err(readonly(e)),
     }
-    let end = map.keys().next_back().map_or(0, |&k| k + 1);
-    (end + index >= 0).then_some(end + index)
 }

@@ -1,0 +1,453 @@
+//! The declaration builtins: `declare`/`typeset` and `local` (attributes
+//! `-a -A -i -r -x`, `-g`, printing with `-p`, functions with `-f -F`),
+//! `export` and `readonly`; and `let`.
+//!
+//! The interpreter hands them their arguments as [`DeclArg`]s, assignments
+//! already expanded (`local -a a=(x y)` keeps its list); when they are
+//! reached with plain strings (`command export x=1`), `NAME=VALUE` strings
+//! are taken apart here. Attributes are set before the value is stored, so
+//! `declare -i n=1+2` stores 3 and `declare -A m=([k]=v)` has a key `k`.
+
+use crate::exec::assign::{Assign, split_subscript, valid_name};
+use crate::expand;
+use crate::shell::{Shell, Status};
+use crate::vars::{Scope, Shape, Value, Var};
+
+/// One argument of a declaration builtin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeclArg {
+    /// An option or a name.
+    Word(String),
+    Assign(Assign),
+}
+
+/// Attributes named by options.
+#[derive(Debug, Default, Clone, Copy)]
+struct Attrs {
+    indexed: bool,
+    assoc: bool,
+    integer: bool,
+    readonly: bool,
+    exported: bool,
+}
+
+impl Attrs {
+    fn any(&self) -> bool {
+        self.indexed || self.assoc || self.integer || self.readonly || self.exported
+    }
+
+    /// Whether `var` has every attribute set here.
+    fn all_in(&self, var: &Var) -> bool {
+        (!self.indexed || var.shape() == Shape::Indexed)
+            && (!self.assoc || var.shape() == Shape::Assoc)
+            && (!self.integer || var.integer)
+            && (!self.readonly || var.readonly)
+            && (!self.exported || var.exported)
+    }
+}
+
+/// What the options asked for.
+#[derive(Debug, Default)]
+struct Options {
+    on: Attrs,
+    off: Attrs,
+    print: bool,
+    functions: bool,
+    function_names: bool,
+    global: bool,
+}
+
+/// The table entry of `declare`, `typeset`, `local`, `export`,
+/// `readonly` when they get plain strings.
+pub fn declare(shell: &mut Shell, args: Vec<String>) -> Status {
+    run(shell, "declare", from_strings(args))
+}
+
+pub fn typeset(shell: &mut Shell, args: Vec<String>) -> Status {
+    run(shell, "typeset", from_strings(args))
+}
+
+pub fn local(shell: &mut Shell, args: Vec<String>) -> Status {
+    run(shell, "local", from_strings(args))
+}
+
+pub fn export(shell: &mut Shell, args: Vec<String>) -> Status {
+    run(shell, "export", from_strings(args))
+}
+
+pub fn readonly(shell: &mut Shell, args: Vec<String>) -> Status {
+    run(shell, "readonly", from_strings(args))
+}
+
+fn from_strings(args: Vec<String>) -> Vec<DeclArg> {
+    args.into_iter()
+        .map(|arg| match Assign::parse(&arg) {
+            Some(assign) if !arg.starts_with(['-', '+']) => DeclArg::Assign(assign),
+            _ => DeclArg::Word(arg),
+        })
+        .collect()
+}
+
+/// Runs declaration builtin `name` (`declare`, `typeset`, `local`,
+/// `export`, `readonly`).
+pub fn run(shell: &mut Shell, name: &str, args: Vec<DeclArg>) -> Status {
+    if name == "local" && !shell.vars.in_function() {
+        shell.error("local: can only be used in a function");
+        return Ok(1);
+    }
+    let mut args = args.into_iter().peekable();
+    let mut options = Options::default();
+    match name {
+        "export" => options.on.exported = true,
+        "readonly" => options.on.readonly = true,
+        _ => {}
+    }
+    while let Some(DeclArg::Word(word)) = args.peek() {
+        if word == "--" {
+            args.next();
+            break;
+        }
+        let Some(on) = option_sign(word) else { break };
+        let letters: Vec<char> = word[1..].chars().collect();
+        args.next();
+        for c in letters {
+            if let Err(status) = set_option(shell, name, &mut options, on, c) {
+                return status;
+            }
+        }
+    }
+    let args: Vec<DeclArg> = args.collect();
+    if options.functions || options.function_names {
+        return functions(shell, name, &options, &args);
+    }
+    if args.is_empty() {
+        return list(shell, name, &options);
+    }
+    if options.print {
+        return print_named(shell, name, &args);
+    }
+    let scope = match name {
+        "export" | "readonly" => Scope::Visible,
+        _ if options.global => Scope::Global,
+        _ if shell.vars.in_function() => Scope::Local,
+        _ => Scope::Visible,
+    };
+    let mut status = 0;
+    for arg in args {
+        let (var_name, assign) = match arg {
+            DeclArg::Word(word) => match split_subscript(&word) {
+                Some((n, _)) if valid_name(n) => (n.to_string(), None),
+                _ => {
+                    shell.error(format!("{name}: `{word}': not a valid identifier"));
+                    status = 1;
+                    continue;
+                }
+            },
+            DeclArg::Assign(assign) => (assign.name.clone(), Some(assign)),
+        };
+        if let Err(message) = apply_attributes(shell, &var_name, scope, &options) {
+            shell.error(format!("{name}: {message}"));
+            status = 1;
+            continue;
+        }
+        if let Some(assign) = assign
+            && let Err(e) = shell.store(assign, scope)
+        {
+            shell.error(format!("{name}: {}", e.message));
+            status = 1;
+            continue;
+        }
+        if options.on.readonly {
+            shell.vars.entry(&var_name, scope).readonly = true;
+        }
+    }
+    Ok(status)
+}
+
+/// `Some(true)` for `-x`, `Some(false)` for `+x`, `None` for a name.
+fn option_sign(word: &str) -> Option<bool> {
+    if word.len() < 2 {
+        return None;
+    }
+    match word.as_bytes()[0] {
+        b'-' => Some(true),
+        b'+' => Some(false),
+        _ => None,
+    }
+}
+
+fn set_option(
+    shell: &mut Shell,
+    name: &str,
+    options: &mut Options,
+    on: bool,
+    c: char,
+) -> Result<(), Status> {
+    let attrs = if on {
+        &mut options.on
+    } else {
+        &mut options.off
+    };
+    let declare = matches!(name, "declare" | "typeset" | "local");
+    match c {
+        'p' => options.print = true,
+        'f' if name != "local" => options.functions = true,
+        'F' if declare && name != "local" => options.function_names = true,
+        'a' if declare || name == "readonly" => attrs.indexed = true,
+        'A' if declare || name == "readonly" => attrs.assoc = true,
+        'i' if declare => attrs.integer = true,
+        'r' if declare => attrs.readonly = true,
+        'x' if declare => attrs.exported = true,
+        'g' if declare && name != "local" => options.global = true,
+        'n' if name == "export" => options.off.exported = true,
+        'n' | 'l' | 'u' | 't' | 'c' | 'I' if declare => {
+            return Err(shell.unsupported(&format!("{name} -{c}")));
+        }
+        _ => {
+            shell.error(format!("{name}: -{c}: invalid option"));
+            return Err(super::usage(shell, name));
+        }
+    }
+    Ok(())
+}
+
+/// Sets the attributes the options name on `var_name` in `scope` (the
+/// readonly one comes after the value).
+fn apply_attributes(
+    shell: &mut Shell,
+    var_name: &str,
+    scope: Scope,
+    options: &Options,
+) -> Result<(), String> {
+    let (on, off) = (options.on, options.off);
+    let var = shell.vars.entry(var_name, scope);
+    if var.readonly
+        && (on.integer || on.indexed || on.assoc || off.readonly || off.exported || off.integer)
+    {
+        return Err(format!("{var_name}: readonly variable"));
+    }
+    match (on.indexed, on.assoc, var.shape()) {
+        (true, _, Shape::Assoc) => {
+            return Err(format!(
+                "{var_name}: cannot convert associative to indexed array"
+            ));
+        }
+        (_, true, Shape::Indexed) => {
+            return Err(format!(
+                "{var_name}: cannot convert indexed to associative array"
+            ));
+        }
+        (true, _, Shape::Scalar) => match var.value.take() {
+            Some(Value::Str(s)) => var.value = Some(Value::Indexed([(0, s)].into())),
+            _ => var.declared = Shape::Indexed,
+        },
+        (_, true, Shape::Scalar) => match var.value.take() {
+            Some(Value::Str(s)) => var.value = Some(Value::Assoc([("0".to_string(), s)].into())),
+            _ => var.declared = Shape::Assoc,
+        },
+        _ => {}
+    }
+    if on.integer {
+        var.integer = true;
+    }
+    if off.integer {
+        var.integer = false;
+    }
+    if on.exported {
+        var.exported = true;
+    }
+    if off.exported {
+        var.exported = false;
+    }
+    Ok(())
+}
+
+/// `declare -f`/`-F` with or without names.
+fn functions(shell: &mut Shell, name: &str, options: &Options, args: &[DeclArg]) -> Status {
+    if options.on.exported || options.on.readonly {
+        return shell.unsupported(&format!("{name} -f with -x or -r"));
+    }
+    let mut names: Vec<String> = Vec::new();
+    for arg in args {
+        match arg {
+            DeclArg::Word(w) => names.push(w.clone()),
+            DeclArg::Assign(a) => names.push(a.traced()),
+        }
+    }
+    let all = names.is_empty();
+    if all {
+        names = shell.functions.keys().cloned().collect();
+        names.sort();
+    }
+    let mut out = String::new();
+    let mut status = 0;
+    for function in &names {
+        let Some(body) = shell.functions.get(function) else {
+            status = 1;
+            continue;
+        };
+        if options.function_names {
+            if all {
+                out.push_str(&format!("declare -f {function}\n"));
+            } else {
+                out.push_str(&format!("{function}\n"));
+            }
+        } else {
+            out.push_str(&format!("{function} () \n{}\n", body_text(body)));
+        }
+    }
+    let _ = shell.out(&out);
+    Ok(status)
+}
+
+/// A function body as text (brush-parser's rendering, not bash's).
+fn body_text(body: &brush_parser::ast::FunctionBody) -> String {
+    body.to_string()
+}
+
+/// `declare -p` without names, `export`, `readonly`, `declare -i`, ...:
+/// every variable with the attributes asked for.
+fn list(shell: &mut Shell, name: &str, options: &Options) -> Status {
+    let plain = !options.print && !options.on.any() && name != "local";
+    let mut out = String::new();
+    for var_name in shell.vars.declared_names() {
+        let Some(var) = shell.vars.lookup(&var_name) else {
+            continue;
+        };
+        if plain {
+            // `declare` alone: like `set`.
+            if let Some(value) = var.value.as_ref().and_then(Value::scalar) {
+                out.push_str(&format!("{var_name}={}\n", super::echo::shell_quote(value)));
+            }
+            continue;
+        }
+        if options.on.all_in(var) {
+            out.push_str(&declaration(&var_name, var));
+        }
+    }
+    let _ = shell.out(&out);
+    Ok(0)
+}
+
+/// `declare -p NAME...`.
+fn print_named(shell: &mut Shell, name: &str, args: &[DeclArg]) -> Status {
+    let mut out = String::new();
+    let mut status = 0;
+    for arg in args {
+        let var_name = match arg {
+            DeclArg::Word(w) => w.as_str(),
+            DeclArg::Assign(a) => a.name.as_str(),
+        };
+        match shell.vars.lookup(var_name) {
+            Some(var) => out.push_str(&declaration(var_name, var)),
+            None => {
+                shell.error(format!("{name}: {var_name}: not found"));
+                status = 1;
+            }
+        }
+    }
+    let _ = shell.out(&out);
+    Ok(status)
+}
+
+/// One line of `declare -p`: `declare -ai n=([0]="1")`.
+pub fn declaration(name: &str, var: &Var) -> String {
+    let mut flags = String::new();
+    for (on, c) in [
+        (var.shape() == Shape::Indexed, 'a'),
+        (var.shape() == Shape::Assoc, 'A'),
+        (var.integer, 'i'),
+        (var.readonly, 'r'),
+        (var.exported, 'x'),
+    ] {
+        if on {
+            flags.push(c);
+        }
+    }
+    let flags = if flags.is_empty() {
+        "--".to_string()
+    } else {
+        format!("-{flags}")
+    };
+    let value = match &var.value {
+        None => return format!("declare {flags} {name}\n"),
+        Some(Value::Str(s)) => quote(s),
+        Some(Value::Indexed(map)) => {
+            let items: Vec<String> = map
+                .iter()
+                .map(|(i, v)| format!("[{i}]={}", quote(v)))
+                .collect();
+            format!("({})", items.join(" "))
+        }
+        Some(Value::Assoc(map)) if map.is_empty() => "()".to_string(),
+        Some(Value::Assoc(map)) => {
+            let mut text = String::from("(");
+            for (k, v) in map {
+                let key = if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    k.clone()
+                } else {
+                    quote(k)
+                };
+                text.push_str(&format!("[{key}]={} ", quote(v)));
+            }
+            text.push(')');
+            text
+        }
+    };
+    format!("declare {flags} {name}={value}\n")
+}
+
+/// A value as `declare -p` quotes it: in double quotes, or `$'..'` when it
+/// holds control or non-ASCII characters (bash in the C locale).
+fn quote(s: &str) -> String {
+    if s.chars().any(|c| c.is_control() || !c.is_ascii()) {
+        let mut out = String::from("$'");
+        for byte in s.bytes() {
+            match byte {
+                b'\x07' => out.push_str("\\a"),
+                b'\x08' => out.push_str("\\b"),
+                b'\x1b' => out.push_str("\\E"),
+                b'\x0c' => out.push_str("\\f"),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                b'\x0b' => out.push_str("\\v"),
+                b'\\' => out.push_str("\\\\"),
+                b'\'' => out.push_str("\\'"),
+                b if b < 0x20 || b >= 0x7f => out.push_str(&format!("\\{b:03o}")),
+                b => out.push(char::from(b)),
+            }
+        }
+        out.push('\'');
+        return out;
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// `let EXPR...`: status 0 when the last expression is non-zero.
+pub fn let_(shell: &mut Shell, args: Vec<String>) -> Status {
+    if args.is_empty() {
+        shell.error("let: expression expected");
+        return Ok(1);
+    }
+    let mut last = 0;
+    for arg in &args {
+        match expand::eval_arith(shell, arg) {
+            Ok(value) => last = value,
+            Err(e) => {
+                shell.error(format!("let: {}", e.message));
+                return Ok(1);
+            }
+        }
+    }
+    Ok(i32::from(last == 0))
+}
