@@ -14,10 +14,12 @@ pub mod help;
 pub mod history;
 pub mod jobctl;
 pub mod logs;
+pub mod mapfile;
 pub mod nodes;
 pub mod ps;
 pub mod read;
 pub mod run;
+pub mod shopt;
 pub mod test;
 pub mod top;
 pub mod vars;
@@ -150,6 +152,12 @@ pub static BUILTINS: &[Builtin] = &[
         vars::set
     ),
     builtin!(
+        "shopt",
+        "shopt [-pqsuo] [NAME...]",
+        "set and query shell options",
+        shopt::shopt
+    ),
+    builtin!(
         "shift",
         "shift [N]",
         "shift positional parameters",
@@ -191,6 +199,18 @@ pub static BUILTINS: &[Builtin] = &[
         "read [-r] [-p PROMPT] [NAME...]",
         "read a line into variables",
         read::read
+    ),
+    builtin!(
+        "mapfile",
+        "mapfile [-t] [-d DELIM] [-n COUNT] [-O ORIGIN] [-s COUNT] [-u FD] [ARRAY]",
+        "read lines into an indexed array",
+        mapfile::mapfile
+    ),
+    builtin!(
+        "readarray",
+        "readarray [-t] [-d DELIM] [-n COUNT] [-O ORIGIN] [-s COUNT] [-u FD] [ARRAY]",
+        "read lines into an indexed array",
+        mapfile::readarray
     ),
     builtin!("jobs", "jobs [-lp]", "list jobs", jobctl::jobs),
     builtin!("fg", "fg [%N]", "bring a job to the foreground", jobctl::fg),

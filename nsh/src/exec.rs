@@ -141,8 +141,10 @@ impl Shell {
             let status = self.run_command(&pipeline.seq[0])?;
             self.set_pipestatus(&[status]);
             status
+        } else if self.shopt.lastpipe && !self.interactive {
+            self.run_lastpipe(pipeline)?
         } else {
-            let members = self.start_pipeline(pipeline)?;
+            let members = self.start_pipeline(&pipeline.seq, false)?.0;
             self.tracker
                 .pipeline_started(members.last().and_then(|m| m.pid));
             self.wait_foreground(members, &pipeline.to_string())?
@@ -205,18 +207,23 @@ impl Shell {
         }
     }
 
-    /// Starts every element of a multi-command pipeline.
-    fn start_pipeline(&mut self, pipeline: &ast::Pipeline) -> Result<Vec<Member>, Flow> {
-        let count = pipeline.seq.len();
+    /// Starts every element of a multi-command pipeline; with `open_end`
+    /// the last one's stdout is a pipe too, whose read end comes back.
+    fn start_pipeline(
+        &mut self,
+        commands: &[ast::Command],
+        open_end: bool,
+    ) -> Result<(Vec<Member>, Option<Fd>), Flow> {
+        let count = commands.len();
         let mut members = Vec::with_capacity(count);
         let mut input: Option<Fd> = None;
-        for (i, command) in pipeline.seq.iter().enumerate() {
+        for (i, command) in commands.iter().enumerate() {
             let mut sub = self.subshell();
             sub.tracker = self.tracker.clone();
             if let Some(fd) = input.take() {
                 sub.fds.set(0, fd);
             }
-            if i + 1 < count {
+            if i + 1 < count || open_end {
                 match io::pipe() {
                     Ok((read, write)) => {
                         sub.fds.set(1, Fd::new(write));
@@ -230,7 +237,34 @@ impl Shell {
             }
             members.push(sub.start_element(command));
         }
-        Ok(members)
+        Ok((members, input))
+    }
+
+    /// A pipeline under `shopt -s lastpipe` (in a script): its last
+    /// element runs in this shell, so `x | read v` sets `v` here.
+    fn run_lastpipe(&mut self, pipeline: &ast::Pipeline) -> Status {
+        let Some((last, first)) = pipeline.seq.split_last() else {
+            return Ok(0);
+        };
+        let (members, input) = self.start_pipeline(first, true)?;
+        let saved = self.fds.clone();
+        if let Some(fd) = input {
+            self.fds.set(0, fd);
+        }
+        self.stdin_is_own = true;
+        let result = self.run_command(last);
+        self.stdin_is_own = false;
+        // Closing the read end lets a writer still going get SIGPIPE.
+        self.fds = saved;
+        let outcome = jobs::wait_members(&members, self.tracker.is_foreground(), false);
+        let status = result?;
+        if outcome != WaitOutcome::Done {
+            return Err(Flow::Interrupted(130));
+        }
+        let mut statuses: Vec<i32> = members.iter().map(|m| m.exit.get().unwrap_or(1)).collect();
+        statuses.push(status);
+        self.set_pipestatus(&statuses);
+        Ok(jobs::pipeline_status(&statuses, self.options.pipefail))
     }
 
     /// Starts one pipeline element without waiting: a cluster process, or

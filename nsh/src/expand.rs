@@ -104,6 +104,18 @@ pub trait ExpandContext {
     fn dotglob(&self) -> bool {
         false
     }
+    /// `shopt -s failglob`: a pattern matching no path is an error.
+    fn failglob(&self) -> bool {
+        false
+    }
+    /// `shopt -s globstar`: `**` matches any depth of directories.
+    fn globstar(&self) -> bool {
+        false
+    }
+    /// `shopt -s nocaseglob`: pathname expansion ignores case.
+    fn nocaseglob(&self) -> bool {
+        false
+    }
     /// The directory relative glob patterns are matched in.
     fn cwd(&self) -> std::path::PathBuf {
         std::path::PathBuf::from(".")
@@ -132,7 +144,8 @@ fn expand_fields(
     word: &str,
     out: &mut Vec<String>,
 ) -> Result<(), ExpandError> {
-    if is_plain(word) && !word.contains(['*', '?', '[']) {
+    let extglob = ctx.extglob();
+    if is_plain(word) && !word.contains(['*', '?', '[']) && !(extglob && word.contains('(')) {
         // An empty word only comes from brace expansion (`{,}`): like an
         // empty unquoted expansion it makes no field.
         if !word.is_empty() {
@@ -140,7 +153,6 @@ fn expand_fields(
         }
         return Ok(());
     }
-    let extglob = ctx.extglob();
     let mut b = Builder::splitting(Ifs::new(ctx.vars().get("IFS")), extglob);
     match assignment_split(word) {
         // `name=~/x:~/y` as an argument: bash expands those tildes too.
@@ -154,17 +166,22 @@ fn expand_fields(
             expand_pieces(ctx, &pieces, &mut b, false)?;
         }
     }
-    let options = glob::GlobOptions {
-        extglob,
-        dotglob: ctx.dotglob(),
-        cwd: ctx.cwd(),
-    };
     for field in b.finish() {
         if field.glob && !ctx.noglob() {
+            let options = glob::GlobOptions {
+                extglob,
+                dotglob: ctx.dotglob(),
+                globstar: ctx.globstar(),
+                nocase: ctx.nocaseglob(),
+                cwd: ctx.cwd(),
+            };
             let paths = glob::expand(&field.pattern, &options)?;
             if !paths.is_empty() {
                 out.extend(paths);
                 continue;
+            }
+            if ctx.failglob() {
+                return Err(ExpandError::new(format!("no match: {}", field.text)));
             }
             if ctx.nullglob() {
                 continue;

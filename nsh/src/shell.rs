@@ -60,11 +60,15 @@ impl Options {
             (self.allexport, 'a'),
             (self.errexit, 'e'),
             (self.noglob, 'f'),
+            // hashall and braceexpand, always on in nsh as by default
+            // in bash.
+            (true, 'h'),
             (interactive, 'i'),
             (self.noexec, 'n'),
             (self.nounset, 'u'),
             (self.verbose, 'v'),
             (self.xtrace, 'x'),
+            (true, 'B'),
             (self.noclobber, 'C'),
         ] {
             if on {
@@ -73,6 +77,21 @@ impl Options {
         }
         s
     }
+}
+
+/// `shopt` options nsh implements (the others are in
+/// `builtins/shopt.rs`).
+#[derive(Debug, Clone, Default)]
+pub struct Shopt {
+    pub extglob: bool,
+    pub nullglob: bool,
+    pub failglob: bool,
+    pub dotglob: bool,
+    pub globstar: bool,
+    pub nocaseglob: bool,
+    /// The last element of a pipeline runs in this shell (scripts only,
+    /// as bash does it without job control).
+    pub lastpipe: bool,
 }
 
 /// Lazily connected cluster client, shared by all clones of a shell: a
@@ -109,6 +128,7 @@ pub struct Shell {
     pub arg0: String,
     pub functions: HashMap<String, Arc<ast::FunctionBody>>,
     pub options: Options,
+    pub shopt: Shopt,
     pub interactive: bool,
     pub last_status: i32,
     /// `$!`.
@@ -166,6 +186,7 @@ impl Shell {
             arg0: "nsh".to_string(),
             functions: HashMap::new(),
             options: Options::default(),
+            shopt: Shopt::default(),
             interactive,
             last_status: 0,
             last_background: None,
@@ -324,6 +345,30 @@ impl ExpandContext for Shell {
 
     fn noglob(&self) -> bool {
         self.options.noglob
+    }
+
+    fn extglob(&self) -> bool {
+        self.shopt.extglob
+    }
+
+    fn nullglob(&self) -> bool {
+        self.shopt.nullglob
+    }
+
+    fn failglob(&self) -> bool {
+        self.shopt.failglob
+    }
+
+    fn dotglob(&self) -> bool {
+        self.shopt.dotglob
+    }
+
+    fn globstar(&self) -> bool {
+        self.shopt.globstar
+    }
+
+    fn nocaseglob(&self) -> bool {
+        self.shopt.nocaseglob
     }
 
     fn cwd(&self) -> PathBuf {

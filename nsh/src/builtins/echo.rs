@@ -1,5 +1,6 @@
 //! `echo` and `printf`, as bash prints them.
 
+use crate::exec::assign::{Assign, AssignValue, split_subscript, valid_name};
 use crate::shell::{Shell, Status};
 
 pub fn echo(shell: &mut Shell, args: Vec<String>) -> Status {
@@ -194,9 +195,16 @@ pub fn printf(shell: &mut Shell, args: Vec<String>) -> Status {
     if args.first().is_some_and(|a| a == "--") {
         args.remove(0);
     }
+    let mut target = None;
     if args.first().is_some_and(|a| a == "-v") {
-        shell.error("printf: -v is not supported");
-        return Ok(2);
+        if args.len() < 2 {
+            return super::usage(shell, "printf");
+        }
+        target = Some(args.remove(1));
+        args.remove(0);
+        if args.first().is_some_and(|a| a == "--") {
+            args.remove(0);
+        }
     }
     let Some(format) = args.first().cloned() else {
         return super::usage(shell, "printf");
@@ -214,10 +222,37 @@ pub fn printf(shell: &mut Shell, args: Vec<String>) -> Status {
             break;
         }
     }
+    if let Some(target) = target {
+        return Ok(match assign_to(shell, &target, out) {
+            Ok(()) => status,
+            Err(message) => {
+                shell.error(format!("printf: {message}"));
+                1
+            }
+        });
+    }
     match shell.out(&out) {
         Ok(()) => Ok(status),
         Err(_) => Ok(1),
     }
+}
+
+/// `printf -v NAME` (or `NAME[SUB]`): stores the output.
+fn assign_to(shell: &mut Shell, target: &str, value: String) -> Result<(), String> {
+    let invalid = || format!("`{target}': not a valid identifier");
+    let (name, index) = split_subscript(target).ok_or_else(invalid)?;
+    if !valid_name(name) {
+        return Err(invalid());
+    }
+    let assign = Assign {
+        name: name.to_string(),
+        index: index.map(str::to_string),
+        append: false,
+        value: AssignValue::Scalar(value),
+    };
+    shell
+        .store(assign, crate::vars::Scope::Visible)
+        .map_err(|e| e.message)
 }
 
 /// One pass over the format. Returns true when `\c` stopped output.

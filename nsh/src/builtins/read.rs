@@ -76,8 +76,24 @@ fn read_byte(
     fd: i32,
     deadline: Option<std::time::Instant>,
 ) -> Result<Option<u8>, Flow> {
+    let mut byte = [0u8];
+    Ok(match read_some(shell, fd, &mut byte, deadline)? {
+        1 => Some(byte[0]),
+        _ => None,
+    })
+}
+
+/// Reads what is there (at most `buf.len()` bytes) from the shell's fd
+/// `fd`, waiting for it with Ctrl-C honoured; 0 at end of file, on a
+/// closed fd or at the deadline.
+pub(crate) fn read_some(
+    shell: &Shell,
+    fd: i32,
+    buf: &mut [u8],
+    deadline: Option<std::time::Instant>,
+) -> Result<usize, Flow> {
     let Some(file) = shell.fds.get(fd) else {
-        return Ok(None);
+        return Ok(0);
     };
     loop {
         if signals::INTERRUPTED.load(Ordering::Relaxed) && shell.tracker.is_foreground() {
@@ -90,17 +106,13 @@ fn read_byte(
         match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16)) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => {
                 if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                    return Ok(None);
+                    return Ok(0);
                 }
                 continue;
             }
             _ => {}
         }
-        let mut byte = [0u8];
-        return match crate::io::read(file.file.as_fd(), &mut byte) {
-            Ok(1) => Ok(Some(byte[0])),
-            _ => Ok(None),
-        };
+        return Ok(crate::io::read(file.file.as_fd(), buf).unwrap_or(0));
     }
 }
 

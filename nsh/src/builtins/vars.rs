@@ -65,7 +65,7 @@ fn unset_variable(shell: &mut Shell, arg: &str, only_vars: bool) -> Result<(), S
 }
 
 /// The `set -o NAME` options nsh knows.
-fn option_slot<'a>(shell: &'a mut Shell, name: &str) -> Option<&'a mut bool> {
+pub(crate) fn option_slot<'a>(shell: &'a mut Shell, name: &str) -> Option<&'a mut bool> {
     let o = &mut shell.options;
     Some(match name {
         "errexit" => &mut o.errexit,
@@ -95,7 +95,7 @@ fn letter_option(c: char) -> Option<&'static str> {
     })
 }
 
-const OPTION_NAMES: &[&str] = &[
+pub(crate) const OPTION_NAMES: &[&str] = &[
     "allexport",
     "errexit",
     "noclobber",

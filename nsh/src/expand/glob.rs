@@ -4,6 +4,8 @@
 //! operators are path text, the others are matched against directory
 //! entries. A leading `.` in a name must be matched by a literal `.` (unless
 //! dotglob); `.` and `..` never match a glob (bash's `globskipdots`).
+//! With globstar a `**` component matches any depth of directories; with
+//! nocaseglob letters of glob components match either case.
 //! Results are sorted by byte order, which is bash's order in the C locale
 //! (in other locales bash collates). Names that are not UTF-8 are skipped.
 
@@ -17,6 +19,10 @@ use super::pattern;
 pub struct GlobOptions {
     pub extglob: bool,
     pub dotglob: bool,
+    /// `**` matches any number of directories (`shopt -s globstar`).
+    pub globstar: bool,
+    /// Letters match either case (`shopt -s nocaseglob`).
+    pub nocase: bool,
     /// The directory relative patterns are matched in (the shell's, which
     /// is not the process's).
     pub cwd: PathBuf,
@@ -27,70 +33,131 @@ impl GlobOptions {
     fn on_disk(&self, path: &str) -> PathBuf {
         self.cwd.join(if path.is_empty() { "." } else { path })
     }
+
+    /// The names in directory `prefix` a glob may match: hidden ones only
+    /// with dotglob or when the pattern starts with a `.`, never `.`/`..`.
+    fn names(&self, prefix: &str, explicit_dot: bool) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.on_disk(prefix)) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| {
+                (explicit_dot || self.dotglob || !name.starts_with('.'))
+                    && name != "."
+                    && name != ".."
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every path below `prefix` (which ends in `/` or is empty), at any
+    /// depth, directories with a `/` after them when `dirs_only` (for a
+    /// `**/` in the middle of a pattern). Symbolic links to directories
+    /// are not followed, as in bash.
+    fn walk(&self, prefix: &str, dirs_only: bool, out: &mut Vec<String>) {
+        for name in self.names(prefix, false) {
+            let path = format!("{prefix}{name}");
+            let is_dir = self
+                .on_disk(&path)
+                .symlink_metadata()
+                .is_ok_and(|m| m.is_dir());
+            if is_dir {
+                out.push(if dirs_only {
+                    format!("{path}/")
+                } else {
+                    path.clone()
+                });
+                self.walk(&format!("{path}/"), dirs_only, out);
+            } else if !dirs_only {
+                out.push(path);
+            }
+        }
+    }
 }
 
 /// The paths `pattern` matches, sorted (empty when none).
 pub fn expand(pattern_text: &str, options: &GlobOptions) -> Result<Vec<String>, ExpandError> {
     let components: Vec<&str> = split_components(pattern_text);
-    // Paths matched so far, as written (so `./x*` gives `./x1`).
-    let mut paths = vec![String::new()];
     let last = components.len() - 1;
+    // Directories matched so far, as written and ready to take a name
+    // (`""`, `"/"`, `"./a/"`), so `./x*` gives `./x1`.
+    let mut prefixes = vec![String::new()];
+    let mut found = Vec::new();
     for (i, component) in components.iter().enumerate() {
         let is_last = i == last;
-        if i > 0 {
-            for path in &mut paths {
-                path.push('/');
-            }
-        }
         if component.is_empty() {
-            // Before a leading `/`, between `//`, after a trailing `/`:
-            // a trailing `/` keeps only directories.
-            if is_last && i > 0 {
-                paths.retain(|p| options.on_disk(p).is_dir());
+            if is_last {
+                // A trailing `/` keeps only directories.
+                found = prefixes
+                    .into_iter()
+                    .filter(|p| !p.is_empty() && options.on_disk(p).is_dir())
+                    .collect();
+                break;
             }
+            // A leading `/`, or `//`.
+            for prefix in &mut prefixes {
+                prefix.push('/');
+            }
+            continue;
+        }
+        if options.globstar && *component == "**" {
+            let mut next = Vec::new();
+            for prefix in &prefixes {
+                if is_last {
+                    if !prefix.is_empty() {
+                        found.push(prefix.clone());
+                    }
+                    options.walk(prefix, false, &mut found);
+                } else {
+                    next.push(prefix.clone());
+                    options.walk(prefix, true, &mut next);
+                }
+            }
+            prefixes = next;
             continue;
         }
         if !pattern::has_glob(component, options.extglob) {
             let literal = pattern::unescape(component);
-            for path in &mut paths {
-                path.push_str(&literal);
-            }
             if is_last {
-                paths.retain(|p| options.on_disk(p).symlink_metadata().is_ok());
+                found.extend(
+                    prefixes
+                        .iter()
+                        .map(|prefix| format!("{prefix}{literal}"))
+                        .filter(|path| options.on_disk(path).symlink_metadata().is_ok()),
+                );
+            } else {
+                for prefix in &mut prefixes {
+                    prefix.push_str(&literal);
+                    prefix.push('/');
+                }
             }
             continue;
         }
-        let compiled = pattern::compile(component, options.extglob)?;
+        let compiled = pattern::compile_with(component, options.extglob, options.nocase)?;
         let explicit_dot = component.starts_with('.') || component.starts_with("\\.");
         let mut next = Vec::new();
-        for path in &paths {
-            let Ok(entries) = std::fs::read_dir(options.on_disk(path)) else {
-                continue;
-            };
-            let mut names: Vec<String> = entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|name| {
-                    (explicit_dot || options.dotglob || !name.starts_with('.'))
-                        && name != "."
-                        && name != ".."
-                        && compiled.matches(name)
-                })
-                .collect();
-            names.sort();
-            for name in names {
-                let candidate = format!("{path}{name}");
-                if is_last || options.on_disk(&candidate).is_dir() {
-                    next.push(candidate);
+        for prefix in &prefixes {
+            for name in options.names(prefix, explicit_dot) {
+                if !compiled.matches(&name) {
+                    continue;
+                }
+                let path = format!("{prefix}{name}");
+                if is_last {
+                    found.push(path);
+                } else if options.on_disk(&path).is_dir() {
+                    next.push(format!("{path}/"));
                 }
             }
         }
-        paths = next;
-        if paths.is_empty() {
+        prefixes = next;
+        if prefixes.is_empty() && !is_last {
             break;
         }
     }
-    paths.sort();
-    Ok(paths)
+    found.sort();
+    Ok(found)
 }
 
 /// `pattern` cut at each unescaped `/`.

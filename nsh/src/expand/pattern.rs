@@ -27,13 +27,16 @@ pub struct Pattern {
     prefix: OnceCell<Regex>,
     suffix: OnceCell<Regex>,
     any: OnceCell<Regex>,
+    /// Letters match either case (`shopt -s nocaseglob`).
+    nocase: bool,
 }
 
 /// Cached patterns, per thread; dropped whole when it grows past this.
 const CACHE_LIMIT: usize = 512;
 
-/// Compiled patterns by text: `[without extglob, with extglob]`.
-type Cache = [HashMap<String, Rc<Pattern>>; 2];
+/// Compiled patterns by text, one map per combination of extglob and
+/// case-insensitivity.
+type Cache = [HashMap<String, Rc<Pattern>>; 4];
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Default::default());
@@ -41,11 +44,20 @@ thread_local! {
 
 /// Compiles `pattern` (or takes it from the cache).
 pub fn compile(pattern: &str, extglob: bool) -> Result<Rc<Pattern>, ExpandError> {
-    let which = usize::from(extglob);
+    compile_with(pattern, extglob, false)
+}
+
+/// [`compile`], letters matching either case when `nocase`.
+pub fn compile_with(
+    pattern: &str,
+    extglob: bool,
+    nocase: bool,
+) -> Result<Rc<Pattern>, ExpandError> {
+    let which = usize::from(extglob) | (usize::from(nocase) << 1);
     if let Some(found) = CACHE.with(|c| c.borrow()[which].get(pattern).cloned()) {
         return Ok(found);
     }
-    let compiled = Rc::new(Pattern::new(pattern, extglob)?);
+    let compiled = Rc::new(Pattern::new(pattern, extglob, nocase)?);
     CACHE.with(|c| {
         let cache = &mut c.borrow_mut()[which];
         if cache.len() >= CACHE_LIMIT {
@@ -185,10 +197,10 @@ fn class_end(chars: &[char], start: usize) -> Option<usize> {
 }
 
 impl Pattern {
-    fn new(pattern: &str, extglob: bool) -> Result<Self, ExpandError> {
+    fn new(pattern: &str, extglob: bool, nocase: bool) -> Result<Self, ExpandError> {
         let original = pattern;
         let pattern = &*normalize_brackets(pattern);
-        let literal = (!has_glob(pattern, extglob)).then(|| unescape(pattern));
+        let literal = (!nocase && !has_glob(pattern, extglob)).then(|| unescape(pattern));
         let body = if literal.is_some() {
             String::new()
         } else {
@@ -207,12 +219,16 @@ impl Pattern {
             prefix: OnceCell::new(),
             suffix: OnceCell::new(),
             any: OnceCell::new(),
+            nocase,
         })
     }
 
     fn regex<'a>(&self, cell: &'a OnceCell<Regex>, shape: &str) -> &'a Regex {
         cell.get_or_init(|| {
-            let re = shape.replace("BODY", &self.body);
+            let mut re = shape.replace("BODY", &self.body);
+            if self.nocase {
+                re = re.replacen("(?s:", "(?si:", 1);
+            }
             // The body compiled in Pattern::new; anchors cannot break it.
             #[allow(clippy::expect_used)]
             build(&re).expect("pattern compiled before")
