@@ -91,7 +91,7 @@ impl Shell {
         let mut status;
         if list.additional.is_empty() {
             status = self.run_pipeline(&list.first)?;
-            self.errexit_check(status, list.first.bang)?;
+            self.after_pipeline(status, &list.first)?;
             return Ok(status);
         }
         self.condition_depth += 1;
@@ -119,14 +119,28 @@ impl Shell {
             status = result?;
             self.last_status = status;
             if last {
-                self.errexit_check(status, pipeline.bang)?;
+                self.after_pipeline(status, pipeline)?;
             }
         }
         Ok(status)
     }
 
-    fn errexit_check(&mut self, status: i32, negated: bool) -> Result<(), Flow> {
-        if status != 0 && self.options.errexit && self.condition_depth == 0 && !negated {
+    /// What follows a pipeline whose status counts (not in a condition,
+    /// not negated, last of an and-or list): on failure the ERR trap, then
+    /// `set -e`.
+    fn after_pipeline(&mut self, status: i32, pipeline: &ast::Pipeline) -> Result<(), Flow> {
+        if status == 0 || self.condition_depth > 0 || pipeline.bang {
+            return Ok(());
+        }
+        if let Some(action) = self.traps.get("ERR").cloned()
+            && !action.is_empty()
+            && fires_err_trap(pipeline)
+        {
+            self.last_status = status;
+            self.run_text(&action)?;
+            self.last_status = status;
+        }
+        if self.options.errexit {
             return Err(Flow::Exit(status));
         }
         Ok(())
@@ -645,6 +659,12 @@ impl Shell {
         }
         let saved_positional = std::mem::replace(&mut self.positional, args);
         let saved_fds = self.fds.clone();
+        // Without `set -E` the ERR trap is off inside functions (one set
+        // there stays, as in bash).
+        let err_trap = match self.options.errtrace {
+            true => None,
+            false => self.traps.remove("ERR"),
+        };
         self.vars.push_frame();
         self.return_depth += 1;
         let result = match &body.1 {
@@ -659,12 +679,30 @@ impl Shell {
         };
         self.return_depth -= 1;
         self.vars.pop_frame();
+        if let Some(action) = err_trap {
+            self.traps.entry("ERR".to_string()).or_insert(action);
+        }
         self.fds = saved_fds;
         self.positional = saved_positional;
         match result {
             Err(Flow::Return(status)) => Ok(status),
             other => other,
         }
+    }
+}
+
+/// Whether a failing pipeline runs the ERR trap: as in bash, a pipeline
+/// of several commands, a simple command (function calls included), a
+/// subshell, `(( ))` or `[[ ]]`; not a compound command, whose failing
+/// command inside already did.
+fn fires_err_trap(pipeline: &ast::Pipeline) -> bool {
+    match pipeline.seq.as_slice() {
+        [ast::Command::Compound(compound, _)] => matches!(
+            compound,
+            CompoundCommand::Subshell(_) | CompoundCommand::Arithmetic(_)
+        ),
+        [ast::Command::Function(_)] => false,
+        _ => true,
     }
 }
 

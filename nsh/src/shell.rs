@@ -42,6 +42,8 @@ pub type Status = Result<i32, Flow>;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub errexit: bool,
+    /// `set -E`: the ERR trap also runs inside functions and subshells.
+    pub errtrace: bool,
     pub nounset: bool,
     pub noglob: bool,
     pub xtrace: bool,
@@ -70,6 +72,7 @@ impl Options {
             (self.xtrace, 'x'),
             (true, 'B'),
             (self.noclobber, 'C'),
+            (self.errtrace, 'E'),
         ] {
             if on {
                 s.push(c);
@@ -213,7 +216,9 @@ impl Shell {
         sub.subshell = true;
         sub.interactive = false;
         sub.jobs = Arc::new(Mutex::new(JobTable::default()));
-        sub.traps.retain(|_, action| action.is_empty());
+        let errtrace = self.options.errtrace;
+        sub.traps
+            .retain(|name, action| action.is_empty() || (errtrace && name == "ERR"));
         sub
     }
 
@@ -269,12 +274,23 @@ impl Shell {
     pub fn check_signals(&mut self) -> Result<(), Flow> {
         if self.tracker.is_foreground() && !self.subshell {
             for name in signals::take_pending() {
-                if let Some(action) = self.traps.get(&name).cloned()
-                    && !action.is_empty()
-                {
-                    let saved = self.last_status;
-                    self.run_text(&action)?;
-                    self.last_status = saved;
+                match self.traps.get(&name).cloned() {
+                    Some(action) if !action.is_empty() => {
+                        let saved = self.last_status;
+                        self.run_text(&action)?;
+                        self.last_status = saved;
+                    }
+                    Some(_) => {}
+                    // The trap was removed, but the handler stays: the
+                    // signal's default action is due.
+                    None => {
+                        if let Some(sig) = signals::terminates_by_default(&name)
+                            && !(self.interactive && sig == nix::sys::signal::Signal::SIGTERM)
+                        {
+                            self.exit_trap(128 + sig as i32);
+                            signals::die_of(sig);
+                        }
+                    }
                 }
             }
         }

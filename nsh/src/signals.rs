@@ -164,3 +164,64 @@ pub fn take_pending() -> Vec<String> {
         .map(|s| s.as_str().trim_start_matches("SIG").to_string())
         .collect()
 }
+
+/// The largest PID the Linux kernel hands out (`pid_max` at most 2^22):
+/// a PID up to this is a process of this machine; cluster PIDs are all
+/// above 10,000,000 and job PIDs above 5,000,000.
+pub const MAX_LOCAL_PID: i32 = 4_194_304;
+
+/// How long `kill` waits for nsh's own handler to note a signal nsh sent
+/// itself.
+const SELF_SIGNAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `kill` of a process of this machine with kill(2) (`signal` 0 checks
+/// that it exists). When it is nsh itself and the signal is trapped, waits
+/// until the handler has noted it, so the trap runs before the next
+/// command, as in bash (whose handler runs in the sending process).
+pub fn kill_local(pid: nix::unistd::Pid, signal: i32) -> nix::Result<()> {
+    let sig = match signal {
+        0 => None,
+        n => Some(Signal::try_from(n)?),
+    };
+    let to_self = pid == nix::unistd::getpid();
+    let watched = sig.is_some_and(|s| {
+        s == Signal::SIGINT || WATCHED.lock().is_ok_and(|w| w.contains(&(s as i32)))
+    });
+    if to_self && sig == Some(Signal::SIGINT) {
+        INTERRUPTED.store(false, Ordering::SeqCst);
+    }
+    nix::sys::signal::kill(pid, sig)?;
+    if let (true, true, Some(sig)) = (to_self, watched, sig) {
+        let deadline = std::time::Instant::now() + SELF_SIGNAL_WAIT;
+        while std::time::Instant::now() < deadline {
+            let noted = if sig == Signal::SIGINT {
+                INTERRUPTED.load(Ordering::SeqCst)
+            } else {
+                PENDING.lock().is_ok_and(|p| p.contains(&(sig as i32)))
+            };
+            if noted {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `sig`'s default action ends the process (so a signal that
+/// arrives after its trap was removed ends nsh as it would end bash).
+pub fn terminates_by_default(name: &str) -> Option<Signal> {
+    let sig = format!("SIG{name}").parse::<Signal>().ok()?;
+    let harmless = matches!(
+        sig,
+        Signal::SIGCHLD
+            | Signal::SIGCONT
+            | Signal::SIGURG
+            | Signal::SIGWINCH
+            | Signal::SIGSTOP
+            | Signal::SIGTSTP
+            | Signal::SIGTTIN
+            | Signal::SIGTTOU
+    );
+    (!harmless).then_some(sig)
+}

@@ -389,6 +389,13 @@ pub fn kill(shell: &mut Shell, args: Vec<String>) -> Status {
                     job.state = JobState::Running;
                 }
             }
+            Ok(Target::Pid(pid)) if (1..=signals::MAX_LOCAL_PID).contains(&pid) => {
+                // A process of this machine (`kill $$`).
+                if let Err(e) = signals::kill_local(nix::unistd::Pid::from_raw(pid), signal) {
+                    shell.error(format!("kill: ({pid}) - {}", e.desc()));
+                    status = 1;
+                }
+            }
             Ok(Target::Pid(pid)) => {
                 let result = shell.client().map_err(|e| e.to_string()).and_then(|c| {
                     c.signal(pid, signal).map_err(|e| {

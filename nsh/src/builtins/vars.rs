@@ -69,6 +69,7 @@ pub(crate) fn option_slot<'a>(shell: &'a mut Shell, name: &str) -> Option<&'a mu
     let o = &mut shell.options;
     Some(match name {
         "errexit" => &mut o.errexit,
+        "errtrace" => &mut o.errtrace,
         "nounset" => &mut o.nounset,
         "noglob" => &mut o.noglob,
         "xtrace" => &mut o.xtrace,
@@ -84,6 +85,7 @@ pub(crate) fn option_slot<'a>(shell: &'a mut Shell, name: &str) -> Option<&'a mu
 fn letter_option(c: char) -> Option<&'static str> {
     Some(match c {
         'e' => "errexit",
+        'E' => "errtrace",
         'u' => "nounset",
         'f' => "noglob",
         'x' => "xtrace",
@@ -98,6 +100,7 @@ fn letter_option(c: char) -> Option<&'static str> {
 pub(crate) const OPTION_NAMES: &[&str] = &[
     "allexport",
     "errexit",
+    "errtrace",
     "noclobber",
     "noexec",
     "noglob",
