@@ -9,6 +9,7 @@
 
 pub(crate) mod all;
 pub(crate) mod assign;
+mod procsub;
 mod redirect;
 mod simple;
 
@@ -357,9 +358,6 @@ impl Shell {
             ast::Command::Compound(compound, redirects) => {
                 self.tracker.pipeline_started(None);
                 let saved = self.fds.clone();
-                if let Some(list) = redirects {
-                    self.redirects_supported(&list.0)?;
-                }
                 if let Some(list) = redirects
                     && let Err(status) = self.apply_redirects(&list.0)
                 {
@@ -378,9 +376,6 @@ impl Shell {
             }
             ast::Command::ExtendedTest(test, redirects) => {
                 let saved = self.fds.clone();
-                if let Some(list) = redirects {
-                    self.redirects_supported(&list.0)?;
-                }
                 if let Some(list) = redirects
                     && let Err(status) = self.apply_redirects(&list.0)
                 {
@@ -668,12 +663,9 @@ impl Shell {
         self.vars.push_frame();
         self.return_depth += 1;
         let result = match &body.1 {
-            Some(list) => match self.redirects_supported(&list.0) {
-                Err(flow) => Err(flow),
-                Ok(()) => match self.apply_redirects(&list.0) {
-                    Ok(()) => self.run_compound(&body.0),
-                    Err(status) => Ok(status),
-                },
+            Some(list) => match self.apply_redirects(&list.0) {
+                Ok(()) => self.run_compound(&body.0),
+                Err(status) => Ok(status),
             },
             None => self.run_compound(&body.0),
         };

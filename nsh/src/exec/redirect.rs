@@ -1,6 +1,7 @@
 //! Redirections: `<`, `>`, `>>`, `>|`, `<>`, `n>&m`, `n<&-`, here-documents,
-//! here-strings and `&>`, applied to the shell's fd table (never to the
-//! process's own fds). Files are opened relative to the shell's directory.
+//! here-strings, `&>`, `< <(cmd)` and `{name}>file`, applied to the shell's fd table
+//! (never to the process's own fds). Files are opened relative to the
+//! shell's directory.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -10,7 +11,7 @@ use brush_parser::ast::{self, IoFileRedirectKind as Kind, IoFileRedirectTarget a
 
 use crate::expand;
 use crate::io::{self, Fd};
-use crate::shell::{Flow, Shell};
+use crate::shell::Shell;
 
 impl Shell {
     /// Applies redirections in order; on failure prints the error and
@@ -26,13 +27,42 @@ impl Shell {
         Ok(())
     }
 
-    /// Stops at a redirection from or to a process substitution
-    /// (`done < <(cmd)`), which nsh does not run.
-    pub fn redirects_supported(&mut self, redirects: &[ast::IoRedirect]) -> Result<(), Flow> {
-        for redirect in redirects {
-            if let ast::IoRedirect::File(_, _, Target::ProcessSubstitution(..)) = redirect {
-                return self.unsupported("process substitution");
-            }
+    /// Gives the `{name}>file` redirections of a command their fd: a new
+    /// one from 10 up (its number goes into the variable), or for a close
+    /// (`{name}>&-`) the one the variable holds. `named` indexes
+    /// `redirects`.
+    pub(crate) fn number_fd_variables(
+        &mut self,
+        redirects: &mut [ast::IoRedirect],
+        named: &[(usize, &str)],
+    ) -> Result<(), String> {
+        let mut taken = Vec::new();
+        for &(i, name) in named {
+            let (fd, closing) = match &mut redirects[i] {
+                ast::IoRedirect::File(fd, _, Target::Duplicate(word)) if word.value == "-" => {
+                    (fd, true)
+                }
+                ast::IoRedirect::File(fd, ..)
+                | ast::IoRedirect::HereString(fd, _)
+                | ast::IoRedirect::HereDocument(fd, _) => (fd, false),
+                ast::IoRedirect::OutputAndError(..) => continue,
+            };
+            let n = if closing {
+                let value = self.vars.get(name).unwrap_or("");
+                value
+                    .parse::<i32>()
+                    .map_err(|_| format!("{value}: ambiguous redirect"))?
+            } else {
+                let n = (10..)
+                    .find(|n| self.fds.get(*n).is_none() && !taken.contains(n))
+                    .unwrap_or(10);
+                taken.push(n);
+                self.vars
+                    .set(name, n.to_string())
+                    .map_err(|e| e.to_string())?;
+                n
+            };
+            *fd = Some(n);
         }
         Ok(())
     }
@@ -69,8 +99,9 @@ impl Shell {
                         let what = self.target_word(word)?;
                         self.duplicate(n, &what)?;
                     }
-                    Target::ProcessSubstitution(..) => {
-                        return Err("process substitution is not supported".to_string());
+                    Target::ProcessSubstitution(kind, command) => {
+                        let end = self.start_process_substitution(kind, command)?;
+                        self.fds.set(n, Fd::new(end));
                     }
                 }
             }
@@ -183,4 +214,30 @@ pub fn os_message(e: &std::io::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
+}
+
+/// The variable of a `{name}>file` redirection: `word` is `{name}`,
+/// followed by the operator and its target without spaces (brush-parser
+/// reads `{name}` as a word of its own; only where it ends tells it apart
+/// from an argument `{name}` before a redirection, and a space before or
+/// after the operator cannot be told apart, so neither is allowed).
+pub(crate) fn fd_variable<'w>(word: &'w ast::Word, redirect: &ast::IoRedirect) -> Option<&'w str> {
+    let name = word.value.strip_prefix('{')?.strip_suffix('}')?;
+    if !crate::exec::assign::valid_name(name) {
+        return None;
+    }
+    let (operator, target) = match redirect {
+        ast::IoRedirect::File(None, kind, Target::Filename(w) | Target::Duplicate(w)) => {
+            let len = match kind {
+                Kind::Read | Kind::Write => 1,
+                _ => 2,
+            };
+            (len, w)
+        }
+        ast::IoRedirect::HereString(None, w) => (3, w),
+        _ => return None,
+    };
+    let end = word.loc.as_ref()?.end.index;
+    let start = target.loc.as_ref()?.start.index;
+    (start == end + operator).then_some(name)
 }

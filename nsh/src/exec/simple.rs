@@ -14,6 +14,9 @@ use crate::remote::{self, Launch};
 use crate::shell::{Flow, Shell, Status};
 use crate::vars::{Scope, Var};
 
+use super::procsub::{self, Exposed};
+use super::redirect;
+
 use super::assign::AssignValue;
 pub use crate::builtins::declare::DeclArg;
 
@@ -23,6 +26,8 @@ pub use crate::builtins::declare::DeclArg;
 pub struct Restore {
     fds: Option<Fds>,
     vars: Vec<(String, Option<Var>)>,
+    /// Process substitutions the command got as paths, open until it ends.
+    procsubs: Vec<Exposed>,
 }
 
 /// Where a process runs.
@@ -79,27 +84,50 @@ impl Shell {
         // declaration builtins (`export x=$y`) expand them without
         // splitting or globbing, as bash does.
         let mut assignment_words: Vec<(usize, &ast::Assignment)> = Vec::new();
+        // `<(..)` and `>(..)` as words: a placeholder word each.
+        let mut procsubs: Vec<(&ast::ProcessSubstitutionKind, &ast::SubshellCommand)> = Vec::new();
+        let mut procsub_word = |kind, command| {
+            procsubs.push((kind, command));
+            ast::Word {
+                value: procsub::placeholder(procsubs.len() - 1),
+                loc: None,
+            }
+        };
         let prefix = command.prefix.iter().flat_map(|p| p.0.iter());
         for item in prefix {
             match item {
                 Item::AssignmentWord(a, _) => assignments.push(a),
                 Item::IoRedirect(r) => redirects.push(r),
                 Item::Word(w) => words.push(w.clone()),
-                Item::ProcessSubstitution(..) => return self.unsupported("process substitution"),
+                Item::ProcessSubstitution(kind, c) => words.push(procsub_word(kind, c)),
             }
         }
         if let Some(w) = &command.word_or_name {
             words.push(w.clone());
         }
-        for item in command.suffix.iter().flat_map(|s| s.0.iter()) {
+        // `{name}>file`: redirections whose fd goes into a variable, by
+        // index into `redirects`.
+        let mut named: Vec<(usize, &str)> = Vec::new();
+        let mut suffix = command.suffix.iter().flat_map(|s| s.0.iter()).peekable();
+        while let Some(item) = suffix.next() {
             match item {
-                Item::Word(w) => words.push(w.clone()),
+                Item::Word(w) => {
+                    if let Some(Item::IoRedirect(r)) = suffix.peek()
+                        && let Some(name) = redirect::fd_variable(w, r)
+                    {
+                        named.push((redirects.len(), name));
+                        redirects.push(r);
+                        suffix.next();
+                        continue;
+                    }
+                    words.push(w.clone());
+                }
                 Item::AssignmentWord(a, w) => {
                     assignment_words.push((words.len(), a));
                     words.push(w.clone());
                 }
                 Item::IoRedirect(r) => redirects.push(r),
-                Item::ProcessSubstitution(..) => return self.unsupported("process substitution"),
+                Item::ProcessSubstitution(kind, c) => words.push(procsub_word(kind, c)),
             }
         }
 
@@ -109,13 +137,22 @@ impl Shell {
             Err(e) => return Ok(Prepared::Done(self.expand_failed(e)?, Restore::default())),
         };
 
+        let mut argv = argv;
         let mut restore = Restore {
             fds: (!redirects.is_empty()).then(|| self.fds.clone()),
             vars: Vec::new(),
+            procsubs: Vec::new(),
         };
-        let redirects: Vec<ast::IoRedirect> = redirects.into_iter().cloned().collect();
+        if !procsubs.is_empty() {
+            restore.procsubs = self.substitute_paths(&mut argv, &procsubs)?;
+        }
+        let mut redirects: Vec<ast::IoRedirect> = redirects.into_iter().cloned().collect();
+        if let Err(message) = self.number_fd_variables(&mut redirects, &named) {
+            self.error(message);
+            self.restore(restore);
+            return Ok(Prepared::Done(1, Restore::default()));
+        }
         let stdin_redirected = redirects.iter().any(redirects_stdin);
-        self.redirects_supported(&redirects)?;
         if let Err(status) = self.apply_redirects(&redirects) {
             self.restore(restore);
             return Ok(Prepared::Done(status, Restore::default()));
@@ -170,7 +207,6 @@ impl Shell {
             let _ = self.fds.write(2, text.as_bytes());
         }
 
-        let mut argv = argv;
         let mut place = None;
         if let Some(target) = argv[0].strip_prefix('@')
             && !target.is_empty()
@@ -217,6 +253,13 @@ impl Shell {
         }
 
         let (place, node) = place.unwrap_or((Place::Cluster, String::new()));
+        if place != Place::Local
+            && let Some(path) = procsub::exposed_path(&argv)
+        {
+            let message = procsub::remote_message(&argv[0], path, &self.where_runs(&node, &place));
+            self.restore(restore);
+            return self.refuse(message);
+        }
         let mut env = self.vars.exported();
         for (name, value) in values {
             env.retain(|(n, _)| *n != name);
@@ -280,7 +323,13 @@ impl Shell {
     /// `nsh: CONSTRUCT is not supported`, status 2; a script stops there
     /// and an interactive shell abandons the command line.
     pub(crate) fn unsupported<T>(&mut self, construct: &str) -> Result<T, Flow> {
-        self.error(format!("{construct} is not supported"));
+        self.refuse(format!("{construct} is not supported"))
+    }
+
+    /// `nsh: MESSAGE` for something nsh cannot do, status 2; a script
+    /// stops there and an interactive shell abandons the command line.
+    pub(crate) fn refuse<T>(&mut self, message: String) -> Result<T, Flow> {
+        self.error(message);
         self.last_status = 2;
         Err(if self.interactive {
             Flow::Interrupted(2)
@@ -345,7 +394,7 @@ impl Shell {
     }
 
     /// Starts a prepared process without waiting for it.
-    pub fn launch(&mut self, external: External) -> Member {
+    pub fn launch(&mut self, mut external: External) -> Member {
         let failed = |status: i32| {
             let exit = ExitCell::default();
             exit.set(status);
@@ -366,8 +415,22 @@ impl Shell {
         };
         let (stdin, stdout, stderr) = (stdin.clone(), stdout.clone(), stderr.clone());
         if external.place == Place::Local {
+            let keep = std::mem::take(&mut external.restore.procsubs);
             return match remote::start_local(&external.launch, &stdin, &stdout, &stderr) {
-                Ok(member) => member,
+                Ok(member) => {
+                    if !keep.is_empty() {
+                        // Its process substitutions stay open until it ends.
+                        let exit = member.exit.clone();
+                        std::thread::spawn(move || {
+                            while exit
+                                .wait_timeout(std::time::Duration::from_secs(1))
+                                .is_none()
+                            {}
+                            drop(keep);
+                        });
+                    }
+                    member
+                }
                 Err(message) => {
                     let status = if message.ends_with("command not found") {
                         127

@@ -1,0 +1,191 @@
+//! Process substitution: `<(cmd)` and `>(cmd)`.
+//!
+//! The command runs in a subshell on a thread of its own (like a pipeline
+//! element), connected to a real pipe of nsh's process. As a redirection
+//! target (`done < <(cmd)`) the other end simply goes into the fd table,
+//! which works for every command, cluster processes included. As a word
+//! (`diff <(a) <(b)`, `source <(cmd)`) the command gets a path to the
+//! pipe: `/dev/fd/N` for what runs inside nsh (builtins, functions), which
+//! open it in nsh's own process, and `/proc/PID/fd/N` (nsh's PID) for an
+//! `@local` child. A cluster process cannot open a pipe of the shell's
+//! machine, so handing it such a path fails with a clear error instead of
+//! running it with a path that does not exist there.
+
+use std::collections::BTreeSet;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+
+use brush_parser::ast;
+
+use crate::builtins;
+use crate::io::{self, Fd};
+use crate::jobs::JobTracker;
+use crate::shell::{Flow, Shell};
+
+use super::simple::Place;
+
+/// Pipe ends handed out as `/dev/fd/N` paths and still open, so a cluster
+/// command given such a path is refused.
+static EXPOSED: Mutex<BTreeSet<RawFd>> = Mutex::new(BTreeSet::new());
+
+/// The end of a process substitution's pipe that a command was given as a
+/// path; open as long as this lives.
+#[derive(Debug)]
+pub struct Exposed(OwnedFd);
+
+impl Exposed {
+    fn new(fd: OwnedFd) -> Self {
+        if let Ok(mut set) = EXPOSED.lock() {
+            set.insert(fd.as_raw_fd());
+        }
+        Exposed(fd)
+    }
+
+    /// The path a command inside nsh opens.
+    pub fn dev_fd(&self) -> String {
+        format!("/dev/fd/{}", self.0.as_raw_fd())
+    }
+
+    /// The path a child process of nsh opens.
+    pub fn proc_path(&self) -> String {
+        format!("/proc/{}/fd/{}", std::process::id(), self.0.as_raw_fd())
+    }
+}
+
+impl Drop for Exposed {
+    fn drop(&mut self) {
+        // Forget the number before it closes and can be reused.
+        if let Ok(mut set) = EXPOSED.lock() {
+            set.remove(&self.0.as_raw_fd());
+        }
+    }
+}
+
+/// The first argument naming a live process substitution (`/dev/fd/N`).
+pub fn exposed_path(argv: &[String]) -> Option<&str> {
+    let set = EXPOSED.lock().ok()?;
+    argv.iter().map(String::as_str).find(|arg| {
+        arg.strip_prefix("/dev/fd/")
+            .and_then(|n| n.parse::<RawFd>().ok())
+            .is_some_and(|n| set.contains(&n))
+    })
+}
+
+/// The error for a cluster command handed a pipe of the shell's machine.
+pub fn remote_message(command: &str, path: &str, place: &str) -> String {
+    format!(
+        "process substitution: {command} runs on {place} and cannot open {path} of the shell's \
+         machine (run it with @local, or read a redirection: {command} < <(...))"
+    )
+}
+
+/// A placeholder word standing for the process substitution number `i`
+/// of a command until the command's place is known (it cannot come from
+/// shell text: NUL never does).
+pub fn placeholder(i: usize) -> String {
+    format!("\0procsub{i}")
+}
+
+impl Shell {
+    /// Starts the command of a process substitution; returns the end of
+    /// its pipe for the consumer (the read end for `<(..)`).
+    pub(crate) fn start_process_substitution(
+        &mut self,
+        kind: &ast::ProcessSubstitutionKind,
+        command: &ast::SubshellCommand,
+    ) -> Result<OwnedFd, String> {
+        let (read, write) = io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+        let mut sub = self.subshell();
+        // Not the foreground job: nobody waits for it, as in bash.
+        sub.tracker = JobTracker::background().0;
+        let consumer = match kind {
+            ast::ProcessSubstitutionKind::Read => {
+                sub.fds.set(1, Fd::new(write));
+                read
+            }
+            ast::ProcessSubstitutionKind::Write => {
+                sub.fds.set(0, Fd::new(read));
+                write
+            }
+        };
+        let list = command.list.clone();
+        super::spawn_shell_thread("procsub", sub, move |sh| sh.run_list(&list));
+        Ok(consumer)
+    }
+
+    /// Starts a process substitution whose end a command gets as a path.
+    pub(crate) fn expose_process_substitution(
+        &mut self,
+        kind: &ast::ProcessSubstitutionKind,
+        command: &ast::SubshellCommand,
+    ) -> Result<Exposed, String> {
+        self.start_process_substitution(kind, command)
+            .map(Exposed::new)
+    }
+
+    /// Where a command would run, for messages: `node n1`, `every node`.
+    pub(crate) fn where_runs(&self, node: &str, place: &Place) -> String {
+        match (place, node) {
+            (Place::All, _) => "every node".to_string(),
+            (Place::Local, _) => "this machine".to_string(),
+            (_, "@any") => "the node the scheduler picks".to_string(),
+            (_, "") => match self.default_node() {
+                n if n.is_empty() => "a cluster node".to_string(),
+                n => format!("node {n}"),
+            },
+            (_, n) => format!("node {n}"),
+        }
+    }
+
+    /// Replaces the placeholders of `<(..)`/`>(..)` words in `argv` with
+    /// paths to their pipes, starting their commands; refuses when the
+    /// command runs on a cluster node.
+    pub(crate) fn substitute_paths(
+        &mut self,
+        argv: &mut [String],
+        subs: &[(&ast::ProcessSubstitutionKind, &ast::SubshellCommand)],
+    ) -> Result<Vec<Exposed>, Flow> {
+        let (local, remote) = match argv.first().map(String::as_str) {
+            Some("@local") => (true, None),
+            Some("@all") => (false, Some(self.where_runs("", &Place::All))),
+            Some(at) if at.len() > 1 && at.starts_with('@') => {
+                (false, Some(self.where_runs(&at[1..], &Place::Cluster)))
+            }
+            Some(name) if self.functions.contains_key(name) || builtins::is_builtin(name) => {
+                (false, None)
+            }
+            _ => (false, Some(self.where_runs("", &Place::Cluster))),
+        };
+        if let Some(place) = remote {
+            let command = argv
+                .iter()
+                .find(|a| !a.starts_with('@'))
+                .cloned()
+                .unwrap_or_default();
+            return self.refuse(remote_message(&command, "/dev/fd/N", &place));
+        }
+        let mut exposed = Vec::with_capacity(subs.len());
+        for arg in argv.iter_mut() {
+            let Some(i) = arg
+                .strip_prefix("\0procsub")
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            let Some(&(kind, command)) = subs.get(i) else {
+                continue;
+            };
+            match self.expose_process_substitution(kind, command) {
+                Ok(end) => {
+                    *arg = if local { end.proc_path() } else { end.dev_fd() };
+                    exposed.push(end);
+                }
+                Err(message) => {
+                    self.error(message);
+                    return Err(Flow::Exit(1));
+                }
+            }
+        }
+        Ok(exposed)
+    }
+}
