@@ -44,6 +44,7 @@ use crate::vars::Vars;
 
 pub use fields::escape_pattern;
 use fields::{Builder, Ifs};
+pub use quote::{ansi_c_quote, needs_ansi_c};
 
 /// An expansion that cannot go on: `${x?}` on an unset variable, a bad
 /// substitution, an arithmetic syntax error, `set -u` on an unset name,

@@ -20,7 +20,7 @@ echo "$(
     echo multi
     echo line
 )"
-echo "$(case x in x) echo "case in subst";; esac)"
+echo "$(case x in (x) echo "case in subst";; esac)"
 v=outer; r=$(v=inner; echo $v); echo "$v $r"
 echo "$(cat <<EOF2
 heredoc in subst

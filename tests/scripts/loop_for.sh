@@ -5,7 +5,8 @@ for w in $list; do printf '%s,' "$w"; done; echo
 for w in "$list"; do echo "[$w]"; done
 set -- p1 'p 2'
 for w; do echo "pos $w"; done
-for w in; do echo never; done
+empty=
+for w in $empty; do echo never; done
 echo "empty list status $?"
 for i in 1 2 3; do :; done
 echo "i after loop: $i"

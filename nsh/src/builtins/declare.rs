@@ -400,26 +400,8 @@ pub fn declaration(name: &str, var: &Var) -> String {
 /// A value as `declare -p` quotes it: in double quotes, or `$'..'` when it
 /// holds control or non-ASCII characters (bash in the C locale).
 fn quote(s: &str) -> String {
-    if s.chars().any(|c| c.is_control() || !c.is_ascii()) {
-        let mut out = String::from("$'");
-        for byte in s.bytes() {
-            match byte {
-                b'\x07' => out.push_str("\\a"),
-                b'\x08' => out.push_str("\\b"),
-                b'\x1b' => out.push_str("\\E"),
-                b'\x0c' => out.push_str("\\f"),
-                b'\n' => out.push_str("\\n"),
-                b'\r' => out.push_str("\\r"),
-                b'\t' => out.push_str("\\t"),
-                b'\x0b' => out.push_str("\\v"),
-                b'\\' => out.push_str("\\\\"),
-                b'\'' => out.push_str("\\'"),
-                b if b < 0x20 || b >= 0x7f => out.push_str(&format!("\\{b:03o}")),
-                b => out.push(char::from(b)),
-            }
-        }
-        out.push('\'');
-        return out;
+    if expand::needs_ansi_c(s) {
+        return expand::ansi_c_quote(s);
     }
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');

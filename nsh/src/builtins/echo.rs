@@ -338,7 +338,7 @@ fn format_once(
             }
             precision = Some(p);
         }
-        while j < chars.len() && "hlLqjzt".contains(chars[j]) {
+        while j < chars.len() && "hlLjzt".contains(chars[j]) {
             j += 1;
         }
         let Some(&conversion) = chars.get(j) else {
@@ -360,7 +360,7 @@ fn format_once(
                         }
                         t
                     }
-                    'q' => shell_quote(&arg),
+                    'q' => printf_quote(&arg),
                     _ => arg,
                 };
                 if let Some(p) = precision_n {
@@ -510,7 +510,35 @@ fn c_general(v: f64, precision: usize, upper: bool) -> String {
     }
 }
 
-/// `%q`: quoted so the shell reads it back as the same word.
+/// `%q`: quoted so the shell reads it back as the same word, as bash
+/// quotes it (backslashes, or `$'..'` for control and non-ASCII bytes).
+pub fn printf_quote(s: &str) -> String {
+    if s.is_empty() {
+        return "''".to_string();
+    }
+    if crate::expand::needs_ansi_c(s) {
+        return crate::expand::ansi_c_quote(s);
+    }
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut previous = None;
+    for c in s.chars() {
+        let special = match c {
+            ' ' | '!' | '"' | '$' | '&' | '\'' | '(' | ')' | '*' | ',' | ';' | '<' | '>' | '?'
+            | '[' | '\\' | ']' | '^' | '`' | '{' | '|' | '}' => true,
+            '#' => previous.is_none(),
+            '~' => matches!(previous, None | Some('=' | ':')),
+            _ => false,
+        };
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+        previous = Some(c);
+    }
+    out
+}
+
+/// A word quoted with backslashes (for `set`'s listing).
 pub fn shell_quote(s: &str) -> String {
     if s.is_empty() {
         return "''".to_string();

@@ -161,13 +161,36 @@ fn condition_name(condition: &str) -> Option<String> {
 
 pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
     if args.is_empty() || args[0] == "-p" {
+        let asked: Vec<String> = args
+            .iter()
+            .skip(1)
+            .filter_map(|a| condition_name(a))
+            .collect();
         let mut names: Vec<&String> = shell.traps.keys().collect();
-        names.sort();
+        // bash's order: EXIT, the signals by number, then ERR; or the
+        // order asked in.
+        names.sort_by_key(|name| match name.as_str() {
+            "EXIT" => 0,
+            "ERR" => 1000,
+            other => format!("SIG{other}")
+                .parse::<nix::sys::signal::Signal>()
+                .map_or(999, |s| s as i32),
+        });
+        if !asked.is_empty() {
+            names = asked
+                .iter()
+                .filter(|n| shell.traps.contains_key(*n))
+                .collect();
+        }
         let mut out = String::new();
         for name in names {
             let action = &shell.traps[name];
+            let shown = match name.as_str() {
+                "EXIT" | "ERR" => name.clone(),
+                _ => format!("SIG{name}"),
+            };
             out.push_str(&format!(
-                "trap -- '{}' {name}\n",
+                "trap -- '{}' {shown}\n",
                 action.replace('\'', "'\\''")
             ));
         }

@@ -176,9 +176,37 @@ fn unary(shell: &mut Shell, op: &U, operand: &str) -> Result<bool, String> {
         }
         U::FileExistsAndIsSocket => meta().is_some_and(|m| m.file_type().is_socket()),
         U::ShellOptionEnabled => option_enabled(shell, operand),
-        U::ShellVariableIsSetAndAssigned => shell.vars.is_set(operand),
+        U::ShellVariableIsSetAndAssigned => variable_is_set(shell, operand)?,
         U::ShellVariableIsSetAndNameRef => false,
     })
+}
+
+/// `-v NAME`, `-v 'NAME[SUB]'`: whether the variable (element 0 of an
+/// array) or the element has a value; `NAME[@]` whether it has elements.
+fn variable_is_set(shell: &mut Shell, operand: &str) -> Result<bool, String> {
+    let Some((name, sub)) = crate::exec::assign::split_subscript(operand) else {
+        return Ok(false);
+    };
+    let Some(sub) = sub else {
+        return Ok(shell.vars.get(name).is_some());
+    };
+    if sub == "@" || sub == "*" {
+        return Ok(shell.vars.value(name).is_some_and(|v| match v {
+            crate::vars::Value::Str(_) => true,
+            crate::vars::Value::Indexed(m) => !m.is_empty(),
+            crate::vars::Value::Assoc(m) => !m.is_empty(),
+        }));
+    }
+    let key = if shell.vars.is_assoc(name) {
+        crate::vars::Key::Name(sub.to_string())
+    } else {
+        let i = expand::eval_arith(shell, sub).map_err(|e| e.message)?;
+        match crate::expand::access::resolve_index(&shell.vars, name, i) {
+            Some(i) => crate::vars::Key::Index(i),
+            None => return Ok(false),
+        }
+    };
+    Ok(crate::expand::access::element(&shell.vars, name, &key).is_some())
 }
 
 fn option_enabled(shell: &Shell, name: &str) -> bool {

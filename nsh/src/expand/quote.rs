@@ -121,6 +121,37 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// `$'..'` quoting of `s` byte by byte, as bash writes it in the C
+/// locale (`printf %q`, `declare -p`): C escapes for the usual control
+/// characters, octal for other bytes outside printable ASCII.
+pub fn ansi_c_quote(s: &str) -> String {
+    let mut out = String::from("$'");
+    for byte in s.bytes() {
+        match byte {
+            b'\x07' => out.push_str("\\a"),
+            b'\x08' => out.push_str("\\b"),
+            b'\x1b' => out.push_str("\\E"),
+            b'\x0c' => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b'\x0b' => out.push_str("\\v"),
+            b'\\' => out.push_str("\\\\"),
+            b'\'' => out.push_str("\\'"),
+            b if !(0x20..0x7f).contains(&b) => out.push_str(&format!("\\{b:03o}")),
+            b => out.push(char::from(b)),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Whether [`ansi_c_quote`] is how bash quotes `s` (it holds a byte that
+/// is not printable ASCII).
+pub fn needs_ansi_c(s: &str) -> bool {
+    s.bytes().any(|b| !(0x20..0x7f).contains(&b))
+}
+
 /// The script of a backquoted command substitution: a backslash before
 /// `$`, `` ` `` or `\` (and `"` inside double quotes) is dropped.
 /// brush-parser already turned `` \` `` into `` ` ``.
