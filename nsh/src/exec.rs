@@ -66,11 +66,27 @@ pub(crate) fn spawn_shell_thread(
 impl Shell {
     /// Runs a parsed program, one complete command after another.
     pub fn run_program(&mut self, program: &ast::Program) -> Status {
+        self.program_depth += 1;
+        let outermost = self.program_depth == 1;
         let mut status = 0;
+        let mut result = Ok(0);
         for command in &program.complete_commands {
-            status = self.run_list(command)?;
+            match self.run_list(command) {
+                Ok(s) => status = s,
+                // An expansion error abandoned this command only.
+                Err(Flow::Interrupted(s)) if outermost && self.abandon => {
+                    self.abandon = false;
+                    self.last_status = s;
+                    status = s;
+                }
+                Err(flow) => {
+                    result = Err(flow);
+                    break;
+                }
+            }
         }
-        Ok(status)
+        self.program_depth -= 1;
+        result.map(|_| status)
     }
 
     /// Runs a compound list (`a; b & c`).

@@ -164,6 +164,12 @@ pub struct Shell {
     /// The status of the last `$(..)` of the command being expanded (an
     /// assignment-only command returns it).
     pub substitution_status: Option<i32>,
+    /// An expansion error is unwinding the top-level command being run
+    /// (as `Flow::Interrupted`); the outermost [`Shell::run_program`]
+    /// goes on with the next one.
+    pub abandon: bool,
+    /// Nesting of [`Shell::run_program`] (`eval`, `source`, traps).
+    pub program_depth: u32,
     /// Options for parsing text at run time (`eval`, `source`, `$(..)`).
     pub parser_options: brush_parser::ParserOptions,
 }
@@ -205,6 +211,8 @@ impl Shell {
             subshell: false,
             stdin_is_own: false,
             substitution_status: None,
+            abandon: false,
+            program_depth: 0,
             parser_options: syntax::parser_options(),
         }
     }
@@ -309,14 +317,21 @@ impl Shell {
         Ok(())
     }
 
-    /// Reports an expansion error; fatal ones end a non-interactive shell.
+    /// Reports an expansion error (a bad substitution, an arithmetic
+    /// error, an assignment to a readonly variable, failglob). Fatal ones
+    /// end a non-interactive shell; the others abandon the top-level
+    /// command it is running, as bash does (it goes on with the next one).
     pub fn expand_failed(&mut self, e: ExpandError) -> Status {
         self.error(&e.message);
         self.last_status = 1;
-        if e.fatal && !self.interactive {
+        if self.interactive {
+            return Ok(1);
+        }
+        if e.fatal {
             return Err(Flow::Exit(1));
         }
-        Ok(1)
+        self.abandon = true;
+        Err(Flow::Interrupted(1))
     }
 
     /// The name of the node processes run on by default.

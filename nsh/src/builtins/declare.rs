@@ -145,6 +145,15 @@ pub fn run(shell: &mut Shell, name: &str, args: Vec<DeclArg>) -> Status {
             },
             DeclArg::Assign(assign) => (assign.name.clone(), Some(assign)),
         };
+        // A readonly variable can neither change nor be shadowed by a
+        // local.
+        if shell.vars.lookup(&var_name).is_some_and(|v| v.readonly)
+            && (assign.is_some() || scope == Scope::Local)
+        {
+            shell.error(format!("{name}: {var_name}: readonly variable"));
+            status = 1;
+            continue;
+        }
         if let Err(message) = apply_attributes(shell, &var_name, scope, &options) {
             shell.error(format!("{name}: {message}"));
             status = 1;

@@ -14,6 +14,8 @@ struct Options {
     prompt: Option<String>,
     delimiter: u8,
     count: Option<usize>,
+    /// `-N`: exactly `count` characters, delimiters included, unsplit.
+    exact: bool,
     fd: i32,
     array: Option<String>,
     timeout: Option<f64>,
@@ -26,6 +28,7 @@ fn parse(shell: &Shell, args: Vec<String>) -> Result<Options, i32> {
         prompt: None,
         delimiter: b'\n',
         count: None,
+        exact: false,
         fd: 0,
         array: None,
         timeout: None,
@@ -56,7 +59,11 @@ fn parse(shell: &Shell, args: Vec<String>) -> Result<Options, i32> {
                 's' => {}
                 'p' => o.prompt = value(),
                 'd' => o.delimiter = value().and_then(|d| d.bytes().next()).unwrap_or(0),
-                'n' | 'N' => o.count = value().and_then(|n| n.parse().ok()),
+                'n' => o.count = value().and_then(|n| n.parse().ok()),
+                'N' => {
+                    o.count = value().and_then(|n| n.parse().ok());
+                    o.exact = true;
+                }
                 'u' => o.fd = value().and_then(|n| n.parse().ok()).unwrap_or(0),
                 'a' => o.array = value(),
                 't' => o.timeout = value().and_then(|n| n.parse().ok()),
@@ -153,7 +160,7 @@ pub fn read(shell: &mut Shell, args: Vec<String>) -> Status {
             escaped = true;
             continue;
         }
-        if byte == options.delimiter {
+        if byte == options.delimiter && !options.exact {
             complete = true;
             break;
         }
@@ -186,7 +193,11 @@ pub fn read(shell: &mut Shell, args: Vec<String>) -> Status {
         if options.names.is_empty() {
             let _ = shell.vars.set("REPLY", text_of(&line));
         } else {
-            let fields = split_fields(&line, names.len(), &is_ws, &is_sep);
+            let fields = if options.exact {
+                vec![&line[..]]
+            } else {
+                split_fields(&line, names.len(), &is_ws, &is_sep)
+            };
             for (i, name) in names.iter().enumerate() {
                 let value = fields.get(i).map(|f| text_of(f)).unwrap_or_default();
                 if let Err(e) = shell.vars.set(name, value) {
