@@ -15,6 +15,7 @@ pub mod history;
 pub mod jobctl;
 pub mod logs;
 pub mod mapfile;
+pub mod misc;
 pub mod nodes;
 pub mod ps;
 pub mod read;
@@ -120,6 +121,30 @@ pub static BUILTINS: &[Builtin] = &[
         "command [-vV] CMD [ARG...]",
         "run a command, skipping functions",
         flow::command
+    ),
+    builtin!(
+        "builtin",
+        "builtin NAME [ARG...]",
+        "run a builtin, skipping functions",
+        misc::builtin
+    ),
+    builtin!(
+        "hash",
+        "hash [-r] [NAME...]",
+        "check that commands exist (nsh keeps no table)",
+        misc::hash
+    ),
+    builtin!(
+        "alias",
+        "alias [NAME[=VALUE]...]",
+        "define or list aliases (kept, never expanded)",
+        misc::alias
+    ),
+    builtin!(
+        "unalias",
+        "unalias [-a] NAME...",
+        "remove aliases",
+        misc::unalias
     ),
     builtin!(
         "type",
@@ -289,12 +314,17 @@ pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }
 
+/// Whether `name` is a builtin: nsh's, or one of bash's that nsh refuses
+/// (see [`misc::UNSUPPORTED`]).
 pub fn is_builtin(name: &str) -> bool {
-    find(name).is_some()
+    find(name).is_some() || misc::UNSUPPORTED.contains(&name)
 }
 
 /// Runs builtin `name`.
 pub fn run(shell: &mut Shell, name: &str, args: Vec<String>) -> Status {
+    if misc::UNSUPPORTED.contains(&name) {
+        return shell.unsupported(&format!("the {name} builtin"));
+    }
     let Some(builtin) = find(name) else {
         shell.error(format!("{name}: not a builtin"));
         return Ok(1);

@@ -130,6 +130,8 @@ pub struct Shell {
     /// `$0`.
     pub arg0: String,
     pub functions: HashMap<String, Arc<ast::FunctionBody>>,
+    /// `alias` definitions (kept and listed, never expanded).
+    pub aliases: HashMap<String, String>,
     pub options: Options,
     pub shopt: Shopt,
     pub interactive: bool,
@@ -194,6 +196,7 @@ impl Shell {
             positional: Vec::new(),
             arg0: "nsh".to_string(),
             functions: HashMap::new(),
+            aliases: HashMap::new(),
             options: Options::default(),
             shopt: Shopt::default(),
             interactive,

@@ -236,7 +236,7 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
 }
 
 /// Where a command name would be found on this machine's PATH.
-fn find_in_path(shell: &Shell, name: &str) -> Option<String> {
+pub(crate) fn find_in_path(shell: &Shell, name: &str) -> Option<String> {
     if name.contains('/') {
         return std::path::Path::new(name)
             .is_file()

@@ -1,0 +1,90 @@
+//! Small bash builtins scripts use for bookkeeping: `builtin`, `hash`,
+//! `alias`/`unalias`; and the bash builtins nsh does not have, which stop
+//! a script with a clear error instead of becoming cluster commands.
+//!
+//! Aliases are kept and listed but never expanded: a bash script does not
+//! expand them either (expand_aliases is off outside interactive shells).
+
+use crate::shell::{Shell, Status};
+
+/// bash builtins nsh does not implement.
+pub const UNSUPPORTED: &[&str] = &[
+    "bind", "caller", "compgen", "complete", "compopt", "dirs", "disown", "enable", "fc", "logout",
+    "popd", "pushd", "suspend", "times", "ulimit",
+];
+
+/// `builtin NAME [ARG...]`: runs the builtin, skipping functions.
+pub fn builtin(shell: &mut Shell, mut args: Vec<String>) -> Status {
+    if args.is_empty() {
+        return Ok(0);
+    }
+    let name = args.remove(0);
+    if !super::is_builtin(&name) {
+        shell.error(format!("builtin: {name}: not a shell builtin"));
+        return Ok(1);
+    }
+    super::run(shell, &name, args)
+}
+
+/// `hash`: nsh keeps no table of command locations (commands are looked
+/// up on the node that runs them), so there is nothing to remember or
+/// forget; `hash NAME` checks that NAME is found.
+pub fn hash(shell: &mut Shell, args: Vec<String>) -> Status {
+    let mut status = 0;
+    for name in args.iter().filter(|a| !a.starts_with('-')) {
+        if super::flow::find_in_path(shell, name).is_none() {
+            shell.error(format!("hash: {name}: not found"));
+            status = 1;
+        }
+    }
+    Ok(status)
+}
+
+/// `alias [NAME[=VALUE]...]`.
+pub fn alias(shell: &mut Shell, args: Vec<String>) -> Status {
+    let show =
+        |name: &str, value: &str| format!("alias {name}='{}'\n", value.replace('\'', r"'\''"));
+    let mut out = String::new();
+    let mut status = 0;
+    let args: Vec<String> = args.into_iter().filter(|a| a != "-p").collect();
+    if args.is_empty() {
+        let mut names: Vec<&String> = shell.aliases.keys().collect();
+        names.sort();
+        for name in names {
+            out.push_str(&show(name, &shell.aliases[name]));
+        }
+    }
+    for arg in args {
+        match arg.split_once('=') {
+            Some((name, value)) => {
+                if shell.interactive {
+                    shell.error("alias: aliases are kept but not expanded by nsh");
+                }
+                shell.aliases.insert(name.to_string(), value.to_string());
+            }
+            None => match shell.aliases.get(&arg) {
+                Some(value) => out.push_str(&show(&arg, value)),
+                None => {
+                    shell.error(format!("alias: {arg}: not found"));
+                    status = 1;
+                }
+            },
+        }
+    }
+    let _ = shell.out(&out);
+    Ok(status)
+}
+
+/// `unalias [-a] NAME...`.
+pub fn unalias(shell: &mut Shell, args: Vec<String>) -> Status {
+    let mut status = 0;
+    for arg in args {
+        if arg == "-a" {
+            shell.aliases.clear();
+        } else if shell.aliases.remove(&arg).is_none() {
+            shell.error(format!("unalias: {arg}: not found"));
+            status = 1;
+        }
+    }
+    Ok(status)
+}
