@@ -502,4 +502,61 @@ mod tests {
         vars.modify("c", |v| v.exported = true);
         assert_eq!(vars.exported(), vec![("b".to_string(), "2".to_string())]);
     }
+
+    #[test]
+    fn elements_make_and_grow_arrays() {
+        let mut vars = Vars::default();
+        vars.set("s", "scalar").unwrap();
+        assert_eq!(vars.set_element("s", Key::Index(2), "two".into()), Ok(true));
+        assert_eq!(
+            vars.value("s"),
+            Some(&Value::Indexed(
+                [(0, "scalar".to_string()), (2, "two".to_string())].into()
+            ))
+        );
+        // -1 is the last element; before the start is refused.
+        assert_eq!(
+            vars.set_element("s", Key::Index(-1), "last".into()),
+            Ok(true)
+        );
+        assert_eq!(vars.set_element("s", Key::Index(-9), "x".into()), Ok(false));
+        assert_eq!(vars.unset_element("s", &Key::Index(0)), Ok(true));
+        assert_eq!(
+            vars.value("s"),
+            Some(&Value::Indexed([(2, "last".to_string())].into()))
+        );
+    }
+
+    #[test]
+    fn declared_shape_holds_until_a_value_comes() {
+        let mut vars = Vars::default();
+        vars.entry("m", Scope::Visible).declared = Shape::Assoc;
+        assert!(vars.is_assoc("m"));
+        assert!(!vars.is_set("m"));
+        vars.set_element("m", Key::Name("k".into()), "v".into())
+            .unwrap();
+        assert_eq!(
+            vars.value("m"),
+            Some(&Value::Assoc([("k".to_string(), "v".to_string())].into()))
+        );
+        // A scalar assignment to an array sets element (key) 0.
+        vars.set("m", "zero").unwrap();
+        assert_eq!(vars.get("m"), Some("zero"));
+    }
+
+    #[test]
+    fn entry_scopes() {
+        let mut vars = Vars::default();
+        vars.set("x", "global").unwrap();
+        vars.modify("x", |v| v.exported = true);
+        vars.push_frame();
+        // A new local shadows and keeps the export attribute.
+        let local = vars.entry("x", Scope::Local);
+        assert!(local.exported && local.value.is_none());
+        local.value = Some(Value::Str("local".into()));
+        vars.entry("g", Scope::Global).value = Some(Value::Str("g".into()));
+        vars.pop_frame();
+        assert_eq!(vars.get("x"), Some("global"));
+        assert_eq!(vars.get("g"), Some("g"));
+    }
 }

@@ -442,3 +442,32 @@ pub fn let_(shell: &mut Shell, args: Vec<String>) -> Status {
     }
     Ok(i32::from(last == 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declarations_print_as_bash_does() {
+        let mut var = Var::new("say \"$x\"");
+        var.exported = true;
+        var.integer = true;
+        assert_eq!(
+            declaration("v", &var),
+            "declare -ix v=\"say \\\"\\$x\\\"\"\n"
+        );
+        let array = Var {
+            value: Some(Value::Indexed([(0, "a".into()), (3, "b\tc".into())].into())),
+            ..Var::unset()
+        };
+        assert_eq!(
+            declaration("a", &array),
+            "declare -a a=([0]=\"a\" [3]=$'b\\tc')\n"
+        );
+        let assoc = Var {
+            declared: Shape::Assoc,
+            ..Var::unset()
+        };
+        assert_eq!(declaration("m", &assoc), "declare -A m\n");
+    }
+}

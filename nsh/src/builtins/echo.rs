@@ -559,3 +559,17 @@ pub fn shell_quote(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::printf_quote;
+
+    #[test]
+    fn percent_q_quotes_as_bash() {
+        assert_eq!(printf_quote(""), "''");
+        assert_eq!(printf_quote("a b'c"), "a\\ b\\'c");
+        assert_eq!(printf_quote("~x=~y#z"), "\\~x=\\~y#z");
+        assert_eq!(printf_quote("#a,b"), "\\#a\\,b");
+        assert_eq!(printf_quote("t\té"), "$'t\\t\\303\\251'");
+    }
+}

@@ -316,3 +316,36 @@ impl Shell {
         Ok(value)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_assignment_strings() {
+        assert_eq!(
+            Assign::parse("a[i+1]+=x=y"),
+            Some(Assign {
+                name: "a".into(),
+                index: Some("i+1".into()),
+                append: true,
+                value: AssignValue::Scalar("x=y".into()),
+            })
+        );
+        assert_eq!(Assign::parse("1x=2"), None);
+        assert_eq!(Assign::parse("novalue"), None);
+        assert_eq!(split_subscript("a[1"), None);
+        assert_eq!(split_subscript("m[a b]"), Some(("m", Some("a b"))));
+    }
+
+    #[test]
+    fn traces_like_bash() {
+        let list = Assign {
+            name: "a".into(),
+            index: None,
+            append: false,
+            value: AssignValue::List(vec![(None, "x y".into()), (Some("k".into()), "v".into())]),
+        };
+        assert_eq!(list.traced(), "a=('x y' [k]=v)");
+    }
+}

@@ -23,6 +23,9 @@ pub(super) struct Mock {
     pub noglob: bool,
     pub nullglob: bool,
     pub extglob: bool,
+    pub globstar: bool,
+    pub nocaseglob: bool,
+    pub failglob: bool,
     pub outputs: HashMap<String, String>,
     pub scripts: Vec<String>,
 }
@@ -113,6 +116,15 @@ impl ExpandContext for Mock {
     }
     fn nullglob(&self) -> bool {
         self.nullglob
+    }
+    fn globstar(&self) -> bool {
+        self.globstar
+    }
+    fn nocaseglob(&self) -> bool {
+        self.nocaseglob
+    }
+    fn failglob(&self) -> bool {
+        self.failglob
     }
     fn command_substitution(&mut self, script: &str) -> Result<String, ExpandError> {
         self.scripts.push(script.to_string());

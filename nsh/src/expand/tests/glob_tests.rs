@@ -132,3 +132,61 @@ fn extglob_patterns() {
     assert_eq!(glob(&mut m, "@(a|c).*"), strs(&["a.txt", "c.log"]));
     assert_eq!(glob(&mut m, "+([ab]).txt"), strs(&["a.txt", "b.txt"]));
 }
+
+#[test]
+fn globstar_matches_any_depth() {
+    let (dir, mut m) = tree();
+    std::fs::create_dir_all(dir.path().join("sub/deep")).unwrap();
+    std::fs::write(dir.path().join("sub/deep/z.txt"), "").unwrap();
+    // Without globstar `**` is `*`.
+    assert_eq!(
+        glob(&mut m, "**/x.txt"),
+        strs(&["other/x.txt", "sub/x.txt"])
+    );
+    m.globstar = true;
+    assert_eq!(
+        glob(&mut m, "**/*.txt"),
+        strs(&[
+            "*.txt",
+            "a.txt",
+            "b.txt",
+            "other/x.txt",
+            "sp ace.txt",
+            "sub/deep/z.txt",
+            "sub/x.txt"
+        ])
+    );
+    // `DIR/**/` is DIR itself (cut to "" here) and the directories below.
+    assert_eq!(
+        glob(&mut m, "**/"),
+        strs(&["", "other/", "sub/", "sub/deep/"])
+    );
+    assert_eq!(
+        glob(&mut m, "sub/**"),
+        strs(&[
+            "sub/",
+            "sub/deep",
+            "sub/deep/z.txt",
+            "sub/x.txt",
+            "sub/y.log"
+        ])
+    );
+    assert_eq!(glob(&mut m, "sub/**/z.txt"), strs(&["sub/deep/z.txt"]));
+}
+
+#[test]
+fn nocaseglob_and_failglob() {
+    let (_dir, mut m) = tree();
+    assert_eq!(glob(&mut m, "z*"), strs(&["z*"]));
+    m.nocaseglob = true;
+    assert_eq!(glob(&mut m, "z*"), strs(&["Zed"]));
+    assert_eq!(glob(&mut m, "A.*"), strs(&["a.txt"]));
+    m.nocaseglob = false;
+    m.failglob = true;
+    let d = m.vars.get("d").unwrap().to_string();
+    let err = super::expand_words(
+        &mut m,
+        &[brush_parser::ast::Word::from(format!("{d}/none*"))],
+    );
+    assert_eq!(err.unwrap_err().message, format!("no match: {d}/none*"));
+}
