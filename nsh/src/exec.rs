@@ -23,7 +23,7 @@ use crate::io::{self, Fd};
 use crate::jobs::{self, ExitCell, Job, JobState, JobTracker, Member, WaitOutcome};
 use crate::shell::{Flow, Shell, Status};
 use crate::signals;
-use crate::vars::Value;
+use crate::vars::{Scope, Value};
 
 pub use redirect::os_message as redirect_message;
 pub use simple::Prepared;
@@ -189,13 +189,30 @@ impl Shell {
         Ok(status)
     }
 
+    /// Sets `PIPESTATUS`, in place when it has as many elements already
+    /// (this runs after every pipeline).
     fn set_pipestatus(&mut self, statuses: &[i32]) {
+        use std::fmt::Write;
+        let var = self.vars.entry("PIPESTATUS", Scope::Visible);
+        if var.readonly {
+            return;
+        }
+        if let Some(Value::Indexed(map)) = &mut var.value
+            && map.len() == statuses.len()
+            && map.keys().copied().eq(0..statuses.len() as i64)
+        {
+            for (value, status) in map.values_mut().zip(statuses) {
+                value.clear();
+                let _ = write!(value, "{status}");
+            }
+            return;
+        }
         let map = statuses
             .iter()
             .enumerate()
             .map(|(i, s)| (i as i64, s.to_string()))
             .collect();
-        let _ = self.vars.set_value("PIPESTATUS", Value::Indexed(map));
+        var.value = Some(Value::Indexed(map));
     }
 
     /// Waits for the parts of a foreground job; Ctrl-Z turns them into a

@@ -126,13 +126,18 @@ pub trait ExpandContext {
 /// Expands command words or `for` lists into fields: brace expansion, every
 /// expansion, field splitting on IFS, pathname expansion (unless noglob),
 /// quote removal. `"$@"` gives one field per positional parameter.
-pub fn expand_words(
+pub fn expand_words<W: std::borrow::Borrow<brush_parser::ast::Word>>(
     ctx: &mut dyn ExpandContext,
-    words: &[brush_parser::ast::Word],
+    words: &[W],
 ) -> Result<Vec<String>, ExpandError> {
     let mut out = Vec::with_capacity(words.len());
     for word in words {
-        for word in brace::expand(&word.value) {
+        let text = &word.borrow().value;
+        if !brace::has_braces(text) {
+            expand_fields(ctx, text, &mut out)?;
+            continue;
+        }
+        for word in brace::expand(text) {
             expand_fields(ctx, &word, &mut out)?;
         }
     }
@@ -168,7 +173,9 @@ fn expand_fields(
         }
     }
     for field in b.finish() {
-        if field.glob && !ctx.noglob() {
+        // A field whose glob characters make no pattern (`[` alone) is
+        // left alone, without looking at the disk.
+        if field.glob && !ctx.noglob() && pattern::has_glob(&field.pattern, extglob) {
             let options = glob::GlobOptions {
                 extglob,
                 dotglob: ctx.dotglob(),

@@ -121,6 +121,9 @@ pub fn die_of(sig: Signal) -> ! {
 
 /// Signals with a `trap` set, seen but not yet handled.
 static PENDING: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+/// Whether `PENDING` may hold something: checked before every command,
+/// so the common case takes no lock.
+static ANY_PENDING: AtomicBool = AtomicBool::new(false);
 static WATCHED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
 /// Starts noting signal `name` (a `trap` condition without `SIG`) so its
@@ -146,6 +149,7 @@ pub fn watch(name: &str) {
             while stream.recv().await.is_some() {
                 if let Ok(mut pending) = PENDING.lock() {
                     pending.insert(sig as i32);
+                    ANY_PENDING.store(true, Ordering::SeqCst);
                 }
             }
         });
@@ -155,9 +159,13 @@ pub fn watch(name: &str) {
 /// Takes the signals that arrived since the last call (names without
 /// `SIG`).
 pub fn take_pending() -> Vec<String> {
+    if !ANY_PENDING.load(Ordering::SeqCst) {
+        return Vec::new();
+    }
     let Ok(mut pending) = PENDING.lock() else {
         return Vec::new();
     };
+    ANY_PENDING.store(false, Ordering::SeqCst);
     std::mem::take(&mut *pending)
         .into_iter()
         .filter_map(|n| Signal::try_from(n).ok())

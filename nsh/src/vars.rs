@@ -227,21 +227,28 @@ impl Vars {
             Scope::Local if !self.frames.is_empty() => Some(self.frames.len() - 1),
             _ => None,
         };
-        match frame {
-            Some(i) => {
-                let exported = self.lookup(name).is_some_and(|v| v.exported);
-                self.frames[i]
-                    .entry(name.to_string())
-                    .or_insert_with(|| Var {
-                        exported,
-                        ..Var::unset()
-                    })
-            }
-            None => self
-                .globals
-                .entry(name.to_string())
-                .or_insert_with(Var::unset),
+        // Looked up before inserting, so an existing name costs no
+        // allocation (this runs for every assignment).
+        let present = match frame {
+            Some(i) => self.frames[i].contains_key(name),
+            None => self.globals.contains_key(name),
+        };
+        if !present {
+            let var = Var {
+                exported: frame.is_some() && self.lookup(name).is_some_and(|v| v.exported),
+                ..Var::unset()
+            };
+            match frame {
+                Some(i) => self.frames[i].insert(name.to_string(), var),
+                None => self.globals.insert(name.to_string(), var),
+            };
         }
+        let map = match frame {
+            Some(i) => &mut self.frames[i],
+            None => &mut self.globals,
+        };
+        #[allow(clippy::expect_used)]
+        map.get_mut(name).expect("present or inserted above")
     }
 
     /// Whether `name` is (or was declared) an associative array.

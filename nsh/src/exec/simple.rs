@@ -2,6 +2,7 @@
 //! a function, a builtin, or a process (`@NODE`, `@any`, `@all`, `@local`
 //! or the shell's own node).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use brush_parser::ast::{self, CommandPrefixOrSuffixItem as Item};
@@ -79,7 +80,8 @@ impl Shell {
         let stdin_own = std::mem::take(&mut self.stdin_is_own);
         let mut assignments: Vec<&ast::Assignment> = Vec::new();
         let mut redirects: Vec<&ast::IoRedirect> = Vec::new();
-        let mut words: Vec<ast::Word> = Vec::new();
+        // Borrowed from the AST but for process substitution placeholders.
+        let mut words: Vec<Cow<'_, ast::Word>> = Vec::new();
         // Suffix words that look like assignments, by index into `words`:
         // declaration builtins (`export x=$y`) expand them without
         // splitting or globbing, as bash does.
@@ -88,22 +90,22 @@ impl Shell {
         let mut procsubs: Vec<(&ast::ProcessSubstitutionKind, &ast::SubshellCommand)> = Vec::new();
         let mut procsub_word = |kind, command| {
             procsubs.push((kind, command));
-            ast::Word {
+            Cow::Owned(ast::Word {
                 value: procsub::placeholder(procsubs.len() - 1),
                 loc: None,
-            }
+            })
         };
         let prefix = command.prefix.iter().flat_map(|p| p.0.iter());
         for item in prefix {
             match item {
                 Item::AssignmentWord(a, _) => assignments.push(a),
                 Item::IoRedirect(r) => redirects.push(r),
-                Item::Word(w) => words.push(w.clone()),
+                Item::Word(w) => words.push(Cow::Borrowed(w)),
                 Item::ProcessSubstitution(kind, c) => words.push(procsub_word(kind, c)),
             }
         }
         if let Some(w) = &command.word_or_name {
-            words.push(w.clone());
+            words.push(Cow::Borrowed(w));
         }
         // `{name}>file`: redirections whose fd goes into a variable, by
         // index into `redirects`.
@@ -120,11 +122,11 @@ impl Shell {
                         suffix.next();
                         continue;
                     }
-                    words.push(w.clone());
+                    words.push(Cow::Borrowed(w));
                 }
                 Item::AssignmentWord(a, w) => {
                     assignment_words.push((words.len(), a));
-                    words.push(w.clone());
+                    words.push(Cow::Borrowed(w));
                 }
                 Item::IoRedirect(r) => redirects.push(r),
                 Item::ProcessSubstitution(kind, c) => words.push(procsub_word(kind, c)),
@@ -287,7 +289,7 @@ impl Shell {
     #[allow(clippy::type_complexity)]
     fn expand_command_words(
         &mut self,
-        words: &[ast::Word],
+        words: &[Cow<'_, ast::Word>],
         assignment_words: &[(usize, &ast::Assignment)],
     ) -> Result<(Vec<String>, Option<Vec<DeclArg>>), expand::ExpandError> {
         if assignment_words.is_empty() {

@@ -6,10 +6,16 @@
 
 use brush_parser::word::{BraceExpressionMember, BraceExpressionOrText};
 
+/// Whether `word` may hold a brace expression (a cheap test before
+/// parsing it).
+pub fn has_braces(word: &str) -> bool {
+    word.contains('{') && (word.contains(',') || word.contains(".."))
+}
+
 /// The words `word` brace-expands to: just `word` when it has no brace
 /// expression.
 pub fn expand(word: &str) -> Vec<String> {
-    if !word.contains('{') || !(word.contains(',') || word.contains("..")) {
+    if !has_braces(word) {
         return vec![word.to_string()];
     }
     match brush_parser::word::parse_brace_expansions(word, &super::parser_options()) {
