@@ -48,10 +48,17 @@ pub fn status_of(info: &ProcessInfo) -> i32 {
 /// (127) or `CMD: why` (126).
 pub fn spawn_failure(argv0: &str, e: &ClientError) -> (String, i32) {
     let text = e.to_string();
-    if text.contains("not found") || text.contains("No such file") {
+    let missing = text.contains("no such executable")
+        || text.contains("not found")
+        || text.contains("No such file");
+    if missing && argv0.contains('/') {
+        (format!("{argv0}: No such file or directory"), 127)
+    } else if missing {
         (format!("{argv0}: command not found"), 127)
     } else if text.contains("ermission denied") {
         (format!("{argv0}: Permission denied"), 126)
+    } else if matches!(e, ClientError::Status(_)) && text.contains("no such node") {
+        (text, 1)
     } else {
         (format!("{argv0}: {text}"), 126)
     }
