@@ -177,11 +177,7 @@ impl Shell {
             }
             WaitOutcome::Interrupted => Err(Flow::Interrupted(130)),
             WaitOutcome::Suspended => {
-                for m in &members {
-                    if let Some(pid) = m.pid {
-                        signals::foreground_remove(pid);
-                    }
-                }
+                self.stop_members(&members);
                 let job = Job {
                     id: 0,
                     text: text.to_string(),
@@ -201,6 +197,21 @@ impl Shell {
                 let _ = self.fds.write(2, format!("\n{line}\n").as_bytes());
                 Err(Flow::Interrupted(148))
             }
+        }
+    }
+
+    /// Ctrl-Z: stops the cluster processes of a foreground job (before the
+    /// prompt returns, so a quick `fg` finds them stopped) and takes them
+    /// out of the foreground.
+    pub(crate) fn stop_members(&self, members: &[Member]) {
+        let client = self.client().ok();
+        for pid in members.iter().filter_map(|m| m.pid) {
+            if let Some(client) = client
+                && m_alive(members, pid)
+            {
+                let _ = client.signal(pid, nix::sys::signal::Signal::SIGSTOP as i32);
+            }
+            signals::foreground_remove(pid);
         }
     }
 
@@ -631,6 +642,13 @@ impl Shell {
             other => other,
         }
     }
+}
+
+/// Whether the member with cluster PID `pid` has not ended yet.
+fn m_alive(members: &[Member], pid: i32) -> bool {
+    members
+        .iter()
+        .any(|m| m.pid == Some(pid) && m.exit.get().is_none())
 }
 
 /// Whether Ctrl-C was pressed since the flag was last cleared.

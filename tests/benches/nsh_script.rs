@@ -250,13 +250,20 @@ impl Sshd {
 
     fn ssh_true(&self) -> Command {
         let mut c = Command::new("ssh");
-        c.args(["-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-p"])
-            .arg(self.port.to_string())
-            .arg("-i")
-            .arg(&self.key)
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args(["127.0.0.1", "true"]);
+        c.args([
+            "-q",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-p",
+        ])
+        .arg(self.port.to_string())
+        .arg("-i")
+        .arg(&self.key)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+        .args(["127.0.0.1", "true"]);
         c
     }
 

@@ -7,6 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use anyhow::Context;
 use proto::v1::{ListRequest, ProcessInfo, ProcessState};
 use tests::pty::Pty;
 use tests::{TIMEOUT, TestCluster, binary, wait_until};
@@ -46,14 +47,20 @@ async fn one_in_state(
     argv: &[&str],
     state: ProcessState,
 ) -> anyhow::Result<ProcessInfo> {
-    wait_until(&format!("{argv:?} to be {state:?}"), TIMEOUT, || async {
+    let found = wait_until(&format!("{argv:?} to be {state:?}"), TIMEOUT, || async {
         let found = running(cluster, argv).await.ok()?;
         match found.as_slice() {
             [one] if one.state == state as i32 => Some(one.clone()),
             _ => None,
         }
     })
-    .await
+    .await;
+    if found.is_err() {
+        let now = running(cluster, argv).await?;
+        let states: Vec<(i32, i32)> = now.iter().map(|p| (p.pid, p.state)).collect();
+        return found.context(format!("found (pid, state): {states:?}"));
+    }
+    found
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,19 +88,31 @@ async fn prompt_ctrl_c_ctrl_z_fg() -> anyhow::Result<()> {
 
     // Ctrl-Z stops it and gives the prompt back; fg continues it.
     sh.send("sleep 302\r")?;
-    let sleeper = one_in_state(&cluster, &["sleep", "302"], ProcessState::Running).await?;
+    let sleeper = one_in_state(&cluster, &["sleep", "302"], ProcessState::Running)
+        .await
+        .map_err(|e| e.context(sh.transcript.clone()))?;
     sh.send("\x1a")?;
     sh.expect("Stopped", TIMEOUT)?;
-    one_in_state(&cluster, &["sleep", "302"], ProcessState::Stopped).await?;
+    one_in_state(&cluster, &["sleep", "302"], ProcessState::Stopped)
+        .await
+        .map_err(|e| e.context(sh.transcript.clone()))?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("jobs\r")?;
-    sh.expect("sleep 302", TIMEOUT)?;
+    sh.expect("Stopped                 sleep 302", TIMEOUT)?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("fg\r")?;
-    one_in_state(&cluster, &["sleep", "302"], ProcessState::Running).await?;
+    sh.expect("fg", TIMEOUT)?;
+    sh.expect("sleep 302", TIMEOUT)?;
+    one_in_state(&cluster, &["sleep", "302"], ProcessState::Running)
+        .await
+        .map_err(|e| e.context(sh.transcript.clone()))?;
     sh.send("\x03")?;
     let ended = tests::wait(&mut client, sleeper.pid).await?;
     assert_eq!(ended.signal, Some(libc::SIGINT), "{ended:?}");
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("echo alive\r")?;
     sh.expect("alive", TIMEOUT)?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("exit\r")?;
     assert_eq!(sh.wait_exit(TIMEOUT)?, Some(0));
     Ok(())

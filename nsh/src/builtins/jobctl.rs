@@ -151,6 +151,9 @@ pub fn fg(shell: &mut Shell, args: Vec<String>) -> Status {
         signals::foreground_add(*pid);
     }
     let outcome = jobs::wait_members(&members, true, false);
+    if outcome == WaitOutcome::Suspended {
+        shell.stop_members(&members);
+    }
     for pid in &pids {
         signals::foreground_remove(*pid);
     }
