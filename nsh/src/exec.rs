@@ -10,6 +10,7 @@
 pub(crate) mod all;
 mod redirect;
 mod simple;
+mod tty;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -186,6 +187,7 @@ impl Shell {
                     background: None,
                     state: JobState::Stopped,
                     pipefail: self.options.pipefail,
+                    terminal: None,
                 };
                 let mut table = self.jobs.lock().map_err(|_| Flow::Exit(1))?;
                 let id = table.add(job);
@@ -293,6 +295,7 @@ impl Shell {
             background: Some(pids),
             state: JobState::Running,
             pipefail: false,
+            terminal: None,
         });
         let leader = leader.unwrap_or(jobs::JOB_PID_BASE + id as i32);
         if let Some(job) = table.get_mut(id) {

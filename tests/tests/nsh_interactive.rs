@@ -189,3 +189,28 @@ async fn multi_line_input_continues() -> anyhow::Result<()> {
     assert_eq!(sh.wait_exit(Duration::from_secs(30))?, Some(3));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_command_gets_a_terminal() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(2).await?;
+    let home = tempfile::tempdir()?;
+    let n0 = cluster.nodes[0].name.clone();
+    let n1 = cluster.nodes[1].name.clone();
+    let mut sh = nsh(&cluster, 0, home.path())?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    sh.send(&format!("@{n1} sh\r"))?;
+    sh.expect(&format!("@{n1} sh"), TIMEOUT)?;
+    // The remote shell's own prompt, on its own terminal.
+    sh.expect("# ", TIMEOUT)?;
+    sh.send("tty && echo on-$NEFELE_NODE\r")?;
+    sh.expect("/dev/pts/", TIMEOUT)?;
+    sh.expect(&format!("on-{n1}"), TIMEOUT)?;
+    sh.send("exit 4\r")?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    sh.send("echo back=$?\r")?;
+    sh.expect("back=4", TIMEOUT)?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    sh.send("exit\r")?;
+    sh.wait_exit(TIMEOUT)?;
+    Ok(())
+}
