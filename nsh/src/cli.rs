@@ -92,6 +92,9 @@ pub fn main(args: Vec<String>) -> i32 {
         crate::relay::main(addr.as_deref(), node, rest[1..].to_vec());
     }
 
+    if dev.is_some() {
+        crate::dev::build_companions_if_missing();
+    }
     let _dev_cluster = match dev {
         Some(n) => match crate::client::runtime().block_on(crate::dev::DevCluster::start(
             crate::dev::DevOptions {
