@@ -64,14 +64,22 @@ impl Shell {
             }
         };
         self.tracker.pipeline_started(Some(info.pid));
-        self.foreground_terminal(
+        // Until the terminal is raw, Ctrl-C is a signal to nsh, which the
+        // handler forwards to the foreground processes: this one is, now.
+        self.tracker.started(info.pid);
+        if crate::signals::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = client.signal(info.pid, libc::SIGINT);
+        }
+        let status = self.foreground_terminal(
             info.pid,
             &external.text,
             Start::Beginning,
             false,
             &stdin,
             &stdout,
-        )
+        );
+        self.tracker.ended(info.pid);
+        status
     }
 
     /// Relays a process with a remote terminal until it ends or stops; a
