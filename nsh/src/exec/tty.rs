@@ -33,12 +33,9 @@ impl Shell {
     /// foreground.
     pub(crate) fn run_with_terminal(&mut self, external: &External) -> Status {
         let argv0 = external.launch.argv[0].clone();
-        let client = match self.client() {
-            Ok(c) => c.clone(),
-            Err(e) => {
-                self.error(e);
-                return Ok(1);
-            }
+        let client = match self.client_for(&argv0) {
+            Ok(c) => c,
+            Err(status) => return Ok(status),
         };
         let (Some(stdin), Some(stdout)) = (self.fds.get(0).cloned(), self.fds.get(1).cloned())
         else {
@@ -93,12 +90,9 @@ impl Shell {
         stdin: &Fd,
         stdout: &Fd,
     ) -> Status {
-        let client = match self.client() {
-            Ok(c) => c.clone(),
-            Err(e) => {
-                self.error(e);
-                return Ok(1);
-            }
+        let client = match self.client_for(text) {
+            Ok(c) => c,
+            Err(status) => return Ok(status),
         };
         let Ok(gpid) = proto::Gpid::from_raw(i64::from(pid)) else {
             return Ok(1);
