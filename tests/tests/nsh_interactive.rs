@@ -24,6 +24,17 @@ fn nsh(cluster: &TestCluster, node: usize, home: &std::path::Path) -> anyhow::Re
     Pty::spawn(command)
 }
 
+/// A cluster of `nodes` and an nsh on a terminal connected to its first
+/// node, at its prompt; also that node's name.
+async fn session(nodes: usize) -> anyhow::Result<(TestCluster, tempfile::TempDir, String, Pty)> {
+    let cluster = TestCluster::start(nodes).await?;
+    let home = tempfile::tempdir()?;
+    let n0 = cluster.nodes[0].name.clone();
+    let mut sh = nsh(&cluster, 0, home.path())?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    Ok((cluster, home, n0, sh))
+}
+
 /// The running processes whose command line is `argv`.
 async fn running(cluster: &TestCluster, argv: &[&str]) -> anyhow::Result<Vec<ProcessInfo>> {
     let mut client = cluster.nodes[0].client().await?;
@@ -65,12 +76,8 @@ async fn one_in_state(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prompt_ctrl_c_ctrl_z_fg() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(2).await?;
-    let home = tempfile::tempdir()?;
-    let n0 = cluster.nodes[0].name.clone();
+    let (cluster, _home, n0, mut sh) = session(2).await?;
     let n1 = cluster.nodes[1].name.clone();
-    let mut sh = nsh(&cluster, 0, home.path())?;
-    sh.expect(&format!("{n0}:"), TIMEOUT)?;
 
     // Ctrl-C interrupts a remote sleep; the shell lives on.
     sh.send(&format!("@{n1} sleep 301\r"))?;
@@ -120,11 +127,7 @@ async fn prompt_ctrl_c_ctrl_z_fg() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tab_completes_nodes_and_pids() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(1).await?;
-    let home = tempfile::tempdir()?;
-    let n0 = cluster.nodes[0].name.clone();
-    let mut sh = nsh(&cluster, 0, home.path())?;
-    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    let (cluster, _home, n0, mut sh) = session(1).await?;
 
     // A node name after `@`.
     let prefix = &n0[..n0.len() - 1];
@@ -149,11 +152,7 @@ async fn tab_completes_nodes_and_pids() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn history_survives_a_restart() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(1).await?;
-    let home = tempfile::tempdir()?;
-    let n0 = cluster.nodes[0].name.clone();
-    let mut sh = nsh(&cluster, 0, home.path())?;
-    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    let (cluster, home, n0, mut sh) = session(1).await?;
     sh.send("echo remembered-$((6*7))\r")?;
     sh.expect("remembered-42", TIMEOUT)?;
     sh.send("exit\r")?;
@@ -176,11 +175,7 @@ async fn history_survives_a_restart() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn multi_line_input_continues() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(1).await?;
-    let home = tempfile::tempdir()?;
-    let n0 = cluster.nodes[0].name.clone();
-    let mut sh = nsh(&cluster, 0, home.path())?;
-    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    let (_cluster, _home, _n0, mut sh) = session(1).await?;
     sh.send("if true; then\r")?;
     sh.send("echo inside-$((1+1))\r")?;
     sh.send("fi\r")?;
@@ -192,12 +187,8 @@ async fn multi_line_input_continues() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn remote_command_gets_a_terminal() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(2).await?;
-    let home = tempfile::tempdir()?;
-    let n0 = cluster.nodes[0].name.clone();
+    let (cluster, _home, n0, mut sh) = session(2).await?;
     let n1 = cluster.nodes[1].name.clone();
-    let mut sh = nsh(&cluster, 0, home.path())?;
-    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send(&format!("@{n1} sh\r"))?;
     sh.expect(&format!("@{n1} sh"), TIMEOUT)?;
     // The remote shell's own prompt, on its own terminal.
