@@ -264,13 +264,18 @@ pub fn start(
     env.insert("NEFELE_NODE".into(), ctx.name.clone());
     env.insert("NEFELE_ADDR".into(), ctx.api_addr.clone());
 
-    let mut command = std::process::Command::new(&exe);
-    command
-        .arg0(&spec.argv[0])
-        .args(&spec.argv[1..])
-        .env_clear()
-        .envs(&env)
-        .current_dir(&cwd);
+    let mut command = if runs_with_shell(&exe) {
+        // What execvp does with a file that has no `#!` and is no binary:
+        // /bin/sh runs it as a script (bash does the same).
+        let mut c = std::process::Command::new("/bin/sh");
+        c.arg0(&spec.argv[0]).arg(&exe).args(&spec.argv[1..]);
+        c
+    } else {
+        let mut c = std::process::Command::new(&exe);
+        c.arg0(&spec.argv[0]).args(&spec.argv[1..]);
+        c
+    };
+    command.env_clear().envs(&env).current_dir(&cwd);
 
     let pty = match spec.tty {
         Some((rows, cols)) => {
@@ -411,6 +416,20 @@ pub fn start(
     drop(child);
     tokio::spawn(reap(process.clone(), pidfd, ctx.clone()));
     Ok(process)
+}
+
+/// Whether `exe` is a text file without `#!` (the kernel answers ENOEXEC
+/// for it): a file that starts with neither an ELF header nor `#!` and has
+/// no NUL byte in its first block.
+fn runs_with_shell(exe: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let Ok(mut file) = std::fs::File::open(exe) else {
+        return false;
+    };
+    let n = file.read(&mut head).unwrap_or(0);
+    let head = &head[..n];
+    !(head.starts_with(b"\x7fELF") || head.starts_with(b"#!") || head.contains(&0))
 }
 
 fn spawn_error(exe: &Path, e: std::io::Error) -> ProcError {

@@ -89,13 +89,21 @@ pub fn main(args: Vec<String>) -> i32 {
         if rest.len() < 2 {
             return usage_error(&format!("{first}: a command is needed after the node"));
         }
-        return crate::relay::main(addr.as_deref(), node, rest[1..].to_vec());
+        crate::relay::main(addr.as_deref(), node, rest[1..].to_vec());
     }
 
+    if dev.is_some() {
+        crate::dev::build_companions_if_missing();
+    }
     let _dev_cluster = match dev {
-        Some(n) => match crate::dev::DevCluster::start(n) {
+        Some(n) => match crate::client::runtime().block_on(crate::dev::DevCluster::start(
+            crate::dev::DevOptions {
+                nodes: n,
+                ..crate::dev::DevOptions::default()
+            },
+        )) {
             Ok(cluster) => {
-                addr = Some(cluster.addr());
+                addr = Some(cluster.addr().to_string());
                 Some(cluster)
             }
             Err(e) => {

@@ -95,6 +95,11 @@ impl Client {
             .max_encoding_message_size(256 << 20)
     }
 
+    /// The channel itself, for code that builds its own clients.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     pub fn cluster(&self) -> ClusterClient<Channel> {
         ClusterClient::new(self.channel.clone())
     }

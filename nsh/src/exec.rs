@@ -12,6 +12,7 @@ pub(crate) mod assign;
 mod procsub;
 mod redirect;
 mod simple;
+mod tty;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -228,11 +229,7 @@ impl Shell {
             }
             WaitOutcome::Interrupted => Err(Flow::Interrupted(130)),
             WaitOutcome::Suspended => {
-                for m in &members {
-                    if let Some(pid) = m.pid {
-                        signals::foreground_remove(pid);
-                    }
-                }
+                self.stop_members(&members);
                 let job = Job {
                     id: 0,
                     text: text.to_string(),
@@ -241,6 +238,7 @@ impl Shell {
                     background: None,
                     state: JobState::Stopped,
                     pipefail: self.options.pipefail,
+                    terminal: None,
                 };
                 let mut table = self.jobs.lock().map_err(|_| Flow::Exit(1))?;
                 let id = table.add(job);
@@ -252,6 +250,21 @@ impl Shell {
                 let _ = self.fds.write(2, format!("\n{line}\n").as_bytes());
                 Err(Flow::Interrupted(148))
             }
+        }
+    }
+
+    /// Ctrl-Z: stops the cluster processes of a foreground job (before the
+    /// prompt returns, so a quick `fg` finds them stopped) and takes them
+    /// out of the foreground.
+    pub(crate) fn stop_members(&self, members: &[Member]) {
+        let client = self.client().ok();
+        for pid in members.iter().filter_map(|m| m.pid) {
+            if let Some(client) = client
+                && m_alive(members, pid)
+            {
+                let _ = client.signal(pid, nix::sys::signal::Signal::SIGSTOP as i32);
+            }
+            signals::foreground_remove(pid);
         }
     }
 
@@ -365,6 +378,7 @@ impl Shell {
             background: Some(pids),
             state: JobState::Running,
             pipefail: false,
+            terminal: None,
         });
         let leader = leader.unwrap_or(jobs::JOB_PID_BASE + id as i32);
         if let Some(job) = table.get_mut(id) {
@@ -729,6 +743,13 @@ fn fires_err_trap(pipeline: &ast::Pipeline) -> bool {
         [ast::Command::Function(_)] => false,
         _ => true,
     }
+}
+
+/// Whether the member with cluster PID `pid` has not ended yet.
+fn m_alive(members: &[Member], pid: i32) -> bool {
+    members
+        .iter()
+        .any(|m| m.pid == Some(pid) && m.exit.get().is_none())
 }
 
 /// Whether Ctrl-C was pressed since the flag was last cleared.

@@ -204,6 +204,9 @@ pub struct Job {
     pub state: JobState,
     /// Whether the pipeline ends with `pipefail` semantics.
     pub pipefail: bool,
+    /// For a process with a remote terminal: how much output the terminal
+    /// has shown, so `fg` resumes right after it.
+    pub terminal: Option<crate::terminal::Offsets>,
 }
 
 /// Job PIDs (`$!` of a job whose first part runs inside nsh) live between

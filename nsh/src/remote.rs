@@ -48,10 +48,17 @@ pub fn status_of(info: &ProcessInfo) -> i32 {
 /// (127) or `CMD: why` (126).
 pub fn spawn_failure(argv0: &str, e: &ClientError) -> (String, i32) {
     let text = e.to_string();
-    if text.contains("not found") || text.contains("No such file") {
+    let missing = text.contains("no such executable")
+        || text.contains("not found")
+        || text.contains("No such file");
+    if missing && argv0.contains('/') {
+        (format!("{argv0}: No such file or directory"), 127)
+    } else if missing {
         (format!("{argv0}: command not found"), 127)
     } else if text.contains("ermission denied") {
         (format!("{argv0}: Permission denied"), 126)
+    } else if matches!(e, ClientError::Status(_)) && text.contains("no such node") {
+        (text, 1)
     } else {
         (format!("{argv0}: {text}"), 126)
     }
@@ -83,6 +90,16 @@ pub fn start_remote(
     };
     let mut api = client.processes();
     let info = client.call(api.spawn(request))?;
+    // In the foreground from now on, so a Ctrl-C that comes before the
+    // attach is set up still reaches it.
+    crate::signals::set_client(client);
+    tracker.started(info.pid);
+    if tracker.is_foreground()
+        && crate::signals::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        // Ctrl-C came while the spawn was on its way.
+        let _ = client.signal(info.pid, libc::SIGINT);
+    }
     attach_process(client, info.pid, true, stdin, stdout, stderr, tracker)
 }
 
@@ -140,7 +157,7 @@ pub fn attach_process(
         std::thread::Builder::new()
             .name(format!("in-{pid}"))
             .spawn(move || {
-                pump_input(&input, &tx, &exit);
+                pump_input(pid, &input, &tx, &exit);
                 done.set(0);
             })
             .map_err(|e| ClientError::Status(format!("cannot start a thread: {e}")))?;
@@ -214,11 +231,18 @@ pub fn wait_exit(client: &Client, pid: i32) -> i32 {
 }
 
 /// Streams the input fd to the process until end of file or its exit.
-fn pump_input(input: &Fd, tx: &mpsc::Sender<AttachRequest>, exit: &ExitCell) {
+fn pump_input(pid: i32, input: &Fd, tx: &mpsc::Sender<AttachRequest>, exit: &ExitCell) {
     let mut buf = vec![0u8; 64 * 1024];
+    let terminal = input.is_terminal();
     loop {
         if exit.get().is_some() {
             return;
+        }
+        // A stopped job does not read the terminal: what is typed then is
+        // for the shell (`fg`, `jobs`), as with a kernel job.
+        if terminal && !crate::signals::is_foreground(pid) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
         }
         let mut pfd = [nix::poll::PollFd::new(
             input.file.as_fd(),
@@ -234,7 +258,18 @@ fn pump_input(input: &Fd, tx: &mpsc::Sender<AttachRequest>, exit: &ExitCell) {
         if exit.get().is_some() {
             return;
         }
-        match io::read(input.file.as_fd(), &mut buf) {
+        // The shell's line editor reads the same terminal once the job is
+        // stopped: read only bytes that are there, never block in read(2)
+        // (a blocked read would take the next line typed at the prompt).
+        let mut len = buf.len();
+        if terminal {
+            let available = available_bytes(input);
+            if available == 0 || !crate::signals::is_foreground(pid) {
+                continue;
+            }
+            len = len.min(available);
+        }
+        match io::read(input.file.as_fd(), &mut buf[..len]) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let chunk = AttachRequest {
@@ -249,6 +284,14 @@ fn pump_input(input: &Fd, tx: &mpsc::Sender<AttachRequest>, exit: &ExitCell) {
     let _ = tx.blocking_send(AttachRequest {
         request: Some(attach_request::Request::StdinEof(true)),
     });
+}
+
+/// Bytes ready to read on a terminal (FIONREAD).
+fn available_bytes(input: &Fd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer we pass.
+    let result = unsafe { libc::ioctl(input.raw(), libc::FIONREAD, &mut n) };
+    if result == 0 { n.max(0) as usize } else { 0 }
 }
 
 /// Starts an ordinary child of the shell on this machine (`@local`), with

@@ -69,6 +69,31 @@ impl NshHelper {
     }
 }
 
+impl NshHelper {
+    /// A copy of one list of cached names.
+    fn cached(&self, list: impl Fn(&Names) -> &Vec<String>) -> Vec<String> {
+        self.names
+            .lock()
+            .map(|n| list(&n).clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The candidates among `names` that start with `prefix`, as inserted.
+fn matching(names: Vec<String>, prefix: &str, insert: impl Fn(String) -> String) -> Vec<Pair> {
+    names
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .map(|n| {
+            let text = insert(n);
+            Pair {
+                display: text.clone(),
+                replacement: text,
+            }
+        })
+        .collect()
+}
+
 /// The word under the cursor: from the last unquoted blank to `pos`.
 fn current_word(line: &str, pos: usize) -> (usize, &str) {
     let before = &line[..pos];
@@ -92,38 +117,15 @@ impl Completer for NshHelper {
             || line[..start].trim_end().ends_with(['|', ';', '&', '('])
             || line[..start].trim_start().starts_with('@')
                 && line[..start].split_whitespace().count() == 1;
-        let pair = |s: String| Pair {
-            display: s.clone(),
-            replacement: s,
-        };
         if let Some(node) = word.strip_prefix('@') {
             self.refresh(false);
-            let names = self
-                .names
-                .lock()
-                .map(|n| n.nodes.clone())
-                .unwrap_or_default();
-            let candidates = names
-                .into_iter()
-                .chain(["any".to_string(), "all".to_string(), "local".to_string()])
-                .filter(|n| n.starts_with(node))
-                .map(|n| pair(format!("@{n} ")))
-                .collect();
-            return Ok((start, candidates));
+            let mut names = self.cached(|n| &n.nodes);
+            names.extend(["any", "all", "local"].map(String::from));
+            return Ok((start, matching(names, node, |n| format!("@{n} "))));
         }
         if word.starts_with('%') {
-            let jobs = self
-                .names
-                .lock()
-                .map(|n| n.jobs.clone())
-                .unwrap_or_default();
-            return Ok((
-                start,
-                jobs.into_iter()
-                    .filter(|j| j.starts_with(word))
-                    .map(pair)
-                    .collect(),
-            ));
+            let jobs = self.cached(|n| &n.jobs);
+            return Ok((start, matching(jobs, word, |j| j)));
         }
         let command = line[..start].split_whitespace().last().unwrap_or("");
         let takes_pid = ["kill", "wait", "logs", "attach"].contains(&command)
@@ -135,16 +137,7 @@ impl Completer for NshHelper {
             // PIDs come and go: a miss asks the cluster again.
             for force in [false, true] {
                 self.refresh(force);
-                let pids = self
-                    .names
-                    .lock()
-                    .map(|n| n.pids.clone())
-                    .unwrap_or_default();
-                let candidates: Vec<Pair> = pids
-                    .into_iter()
-                    .filter(|p| p.starts_with(word))
-                    .map(|p| pair(format!("{p} ")))
-                    .collect();
+                let candidates = matching(self.cached(|n| &n.pids), word, |p| format!("{p} "));
                 if !candidates.is_empty() {
                     return Ok((start, candidates));
                 }
@@ -152,27 +145,11 @@ impl Completer for NshHelper {
         }
         if command == "-n" || command == "--node" {
             self.refresh(false);
-            let names = self
-                .names
-                .lock()
-                .map(|n| n.nodes.clone())
-                .unwrap_or_default();
-            return Ok((
-                start,
-                names
-                    .into_iter()
-                    .filter(|n| n.starts_with(word))
-                    .map(|n| pair(format!("{n} ")))
-                    .collect(),
-            ));
+            let nodes = self.cached(|n| &n.nodes);
+            return Ok((start, matching(nodes, word, |n| format!("{n} "))));
         }
         if first_word && !word.contains('/') {
-            let functions = self
-                .names
-                .lock()
-                .map(|n| n.functions.clone())
-                .unwrap_or_default();
-            let mut candidates: Vec<Pair> = crate::builtins::BUILTINS
+            let mut names: Vec<String> = crate::builtins::BUILTINS
                 .iter()
                 .map(|b| b.name.to_string())
                 .chain(
@@ -180,12 +157,11 @@ impl Completer for NshHelper {
                         .iter()
                         .map(|s| s.to_string()),
                 )
-                .chain(functions)
-                .filter(|n| n.starts_with(word))
-                .map(|n| pair(format!("{n} ")))
+                .chain(self.cached(|n| &n.functions))
                 .collect();
-            candidates.sort_by(|a, b| a.display.cmp(&b.display));
-            candidates.dedup_by(|a, b| a.display == b.display);
+            names.sort();
+            names.dedup();
+            let candidates = matching(names, word, |n| format!("{n} "));
             if !candidates.is_empty() {
                 return Ok((start, candidates));
             }

@@ -249,6 +249,15 @@ impl Shell {
         self.client.get()
     }
 
+    /// The cluster client for command `what`; when no node answers, prints
+    /// `nsh: what: why` and gives the status to return (1).
+    pub fn client_for(&self, what: &str) -> Result<Client, i32> {
+        self.client().cloned().map_err(|e| {
+            self.error(format!("{what}: {e}"));
+            1
+        })
+    }
+
     /// Parses and runs `text` (a `-c` string, a script, `eval`, a line).
     pub fn run_text(&mut self, text: &str) -> Status {
         match syntax::parse(text, &self.parser_options) {

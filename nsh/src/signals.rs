@@ -41,6 +41,11 @@ pub fn foreground_remove(pid: i32) {
     }
 }
 
+/// Whether `pid` belongs to the foreground job.
+pub fn is_foreground(pid: i32) -> bool {
+    FOREGROUND.lock().is_ok_and(|s| s.contains(&pid))
+}
+
 fn foreground() -> Vec<i32> {
     FOREGROUND
         .lock()
@@ -93,9 +98,10 @@ pub fn install(interactive: bool) {
                         forward(Signal::SIGINT);
                     }
                     Signal::SIGQUIT => forward(Signal::SIGQUIT),
+                    // The waiter stops the processes itself (synchronously,
+                    // so a quick `fg` cannot overtake the stop).
                     Signal::SIGTSTP if !foreground().is_empty() => {
                         SUSPENDED.store(true, Ordering::SeqCst);
-                        forward(Signal::SIGSTOP);
                     }
                     // An interactive shell ignores SIGTERM, as bash does.
                     _ => {}

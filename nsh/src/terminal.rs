@@ -1,1 +1,826 @@
-//! Terminal helpers: placeholder until they land.
+//! Terminal and foreground helpers shared by the shell and `nsh @NODE`:
+//! a raw-mode guard, the window size, what a foreground cluster process
+//! did ([`Outcome`]), and [`run_foreground`], which attaches to a cluster
+//! process through the `Attach` RPC and relays stdin, stdout, stderr,
+//! window sizes and signals until it exits or stops.
+//!
+//! Callers: `relay.rs` (`nsh @NODE CMD`) and the interpreter's foreground
+//! commands, `fg` and `attach`.
+//!
+//! Two ways to run a process in the foreground:
+//! - with a remote terminal (local stdin and stdout are terminals): the
+//!   caller puts the local terminal in raw mode ([`RawMode`]), so Ctrl-C
+//!   and Ctrl-\ are bytes that the remote terminal turns into signals;
+//!   Ctrl-Z becomes a SIGSTOP (see `SUSPEND_BYTE` for why); SIGWINCH
+//!   becomes `resize`;
+//! - with pipes: stdin comes from any fd (or nothing), stdout and stderr go
+//!   to any fds, and the signals the caller lists in [`SignalRelay`]
+//!   (SIGINT, SIGQUIT, ...) are forwarded when nsh receives them.
+//!
+//! Either way a stop of the remote process (Ctrl-Z, SIGTSTP, SIGSTOP from
+//! anywhere) is noticed by polling `Get` (fast right after a Ctrl-Z byte or
+//! a forwarded stop signal, every second otherwise) and ends the call with
+//! [`Outcome::Stopped`], which carries the output offsets relayed so far;
+//! `fg` passes them back as [`Start::After`] with `resume: true`, so no
+//! output is lost or repeated across the stop.
+
+mod pump;
+
+use std::io::{self, IsTerminal};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use futures::future::select_all;
+use nix::sys::signal::Signal;
+use nix::sys::termios::{self, SetArg, Termios};
+use proto::Gpid;
+use proto::v1::processes_client::ProcessesClient;
+use proto::v1::{
+    AttachRequest, AttachStart, GetRequest, OutputChunk, OutputStream, ProcessInfo, ProcessState,
+    ReadOutputRequest, SignalRequest, TerminalSize, attach_event, attach_request,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+use pump::{In, Out, OutputPump, StdinPump, broken_pipe};
+
+/// Deadline of each unary call (Get, Signal) and of opening the attachment.
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline of the state checks made while attached: short, since the
+/// event loop waits for them.
+const POLL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the state is checked while attached, to notice a stop.
+const SLOW_POLL: Duration = Duration::from_secs(1);
+/// How often it is checked right after something that may stop it.
+const FAST_POLL: Duration = Duration::from_millis(50);
+/// How long the fast checks go on.
+const FAST_POLL_FOR: Duration = Duration::from_secs(3);
+/// How long the cluster may stay silent (every check failing) before the
+/// attachment is given up.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
+/// How long to wait for the exit event once `Get` says the process ended.
+const EXIT_EVENT_GRACE: Duration = Duration::from_secs(5);
+/// The terminal's default suspend character (VSUSP), Ctrl-Z. With a
+/// remote terminal it is not passed on: noded makes a terminal process the
+/// leader of its own session, so its process group is orphaned (its parent,
+/// noded, is in another session) and Linux discards the SIGTSTP the remote
+/// terminal would generate. nsh sends SIGSTOP to the process group instead,
+/// which stops it whatever it is (a program that reads Ctrl-Z as a key
+/// does not see it; Ctrl-L redraws after `fg`).
+const SUSPEND_BYTE: u8 = 0x1a;
+
+/// What went wrong while attached to a process or with the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    /// A local system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What nsh was doing.
+        what: &'static str,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The node refused or failed a request.
+    #[error("{what} {pid}: {message}")]
+    Rpc {
+        /// The request.
+        what: &'static str,
+        /// The process it was about.
+        pid: Gpid,
+        /// The status code.
+        code: tonic::Code,
+        /// The node's message.
+        message: String,
+    },
+    /// The cluster stopped answering about the process.
+    #[error("lost contact with process {pid}: {why}")]
+    Lost {
+        /// The process.
+        pid: Gpid,
+        /// The last error seen.
+        why: String,
+    },
+}
+
+impl TerminalError {
+    fn io(what: &'static str) -> impl FnOnce(io::Error) -> TerminalError {
+        move |source| TerminalError::Io { what, source }
+    }
+
+    fn rpc(what: &'static str, pid: Gpid, status: &tonic::Status) -> TerminalError {
+        TerminalError::Rpc {
+            what,
+            pid,
+            code: status.code(),
+            message: status.message().to_string(),
+        }
+    }
+}
+
+/// Whether `fd` is a terminal.
+pub fn is_terminal(fd: BorrowedFd<'_>) -> bool {
+    fd.is_terminal()
+}
+
+/// The window size of the terminal `fd`, or `None` if it is not one.
+pub fn window_size(fd: BorrowedFd<'_>) -> Option<TerminalSize> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` to the pointer, which points
+    // to a live, properly aligned `winsize`; `fd` is open for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0).then_some(TerminalSize {
+        rows: u32::from(ws.ws_row),
+        cols: u32::from(ws.ws_col),
+    })
+}
+
+/// The terminal state to put back if nsh panics or kills itself while a
+/// [`RawMode`] guard is alive: a duplicate of the terminal fd and its
+/// settings before raw mode. A std mutex, never held across an await.
+static SAVED_TERMINAL: Mutex<Option<(OwnedFd, Termios)>> = Mutex::new(None);
+static PANIC_HOOK: Once = Once::new();
+
+/// Puts a terminal in raw mode and restores its settings when dropped, when
+/// nsh panics, and in [`kill_self`] / [`stop_self`]. One at a time: a
+/// second guard replaces the first one's panic-time restore.
+pub struct RawMode {
+    fd: OwnedFd,
+    saved: Termios,
+}
+
+impl RawMode {
+    /// Switches the terminal `fd` to raw mode (no echo, no line editing, no
+    /// signal characters, no output processing).
+    pub fn enable(fd: BorrowedFd<'_>) -> Result<RawMode, TerminalError> {
+        let fd = fd
+            .try_clone_to_owned()
+            .map_err(TerminalError::io("duplicate the terminal fd"))?;
+        let saved = termios::tcgetattr(&fd)
+            .map_err(|e| TerminalError::io("read the terminal settings")(e.into()))?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        PANIC_HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                restore_terminal();
+                previous(info);
+            }));
+        });
+        let spare = fd
+            .try_clone()
+            .map_err(TerminalError::io("duplicate the terminal fd"))?;
+        *SAVED_TERMINAL.lock().unwrap_or_else(|e| e.into_inner()) = Some((spare, saved.clone()));
+        if let Err(e) = termios::tcsetattr(&fd, SetArg::TCSADRAIN, &raw) {
+            SAVED_TERMINAL
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            return Err(TerminalError::io("set raw mode")(e.into()));
+        }
+        Ok(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(&self.fd, SetArg::TCSADRAIN, &self.saved);
+        SAVED_TERMINAL
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+}
+
+/// Restores the terminal a live [`RawMode`] guard changed, if any. For the
+/// panic hook and for exits that skip destructors.
+pub fn restore_terminal() {
+    // try_lock: a panic while the lock is held must not deadlock the hook.
+    let taken = match SAVED_TERMINAL.try_lock() {
+        Ok(mut saved) => saved.take(),
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().take(),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
+    if let Some((fd, saved)) = taken {
+        let _ = termios::tcsetattr(&fd, SetArg::TCSADRAIN, &saved);
+    }
+}
+
+/// Ends nsh the way `signal` ended a process it stands for, so that its
+/// parent (bash) sees "killed by `signal`": restores the terminal, sets the
+/// signal's default action, unblocks it and raises it. Core dumps are
+/// disabled first (the process that dumped core is remote). A signal whose
+/// default action does not terminate falls back to `exit(128 + signal)`.
+pub fn kill_self(signal: i32) -> ! {
+    restore_terminal();
+    // SAFETY: plain system calls on valid arguments; `set` and `limit`
+    // are initialized before use. Nothing runs after `raise` but exit.
+    unsafe {
+        let limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &limit);
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signal);
+    }
+    std::process::exit(128 + signal)
+}
+
+/// Stops nsh as SIGTSTP's default action would (so that the shell that
+/// started it sees a stopped job) and returns once it is continued. The
+/// previous SIGTSTP action (e.g. tokio's handler) is put back afterwards.
+/// The caller restores the terminal first.
+pub fn stop_self() {
+    // SAFETY: sigaction with a zeroed-then-filled struct and a valid old
+    // pointer; raise and pthread_sigmask on valid arguments.
+    unsafe {
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut default.sa_mask);
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGTSTP, &default, &mut previous) != 0 {
+            return;
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTSTP);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        // Stops the whole process here; returns after SIGCONT. In an
+        // orphaned process group the kernel discards it and we go on.
+        libc::raise(libc::SIGTSTP);
+        libc::sigaction(libc::SIGTSTP, &previous, std::ptr::null_mut());
+    }
+}
+
+/// For `CommandExt::pre_exec` of every local child nsh starts (dev nodes,
+/// their mount, `@local`): std's `Command` passes the spawning thread's
+/// signal mask on to the child, and a program started with signals blocked
+/// misbehaves (a noded that never sees SIGTERM). Clears the mask; makes
+/// only async-signal-safe calls, as `pre_exec` requires.
+pub fn reset_signal_mask() -> io::Result<()> {
+    // SAFETY: sigemptyset and sigprocmask on a local, initialized set are
+    // async-signal-safe and have no other preconditions.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Signals nsh catches while a process is in the foreground and forwards
+/// to it. Create it right before spawning the process: it catches signals
+/// from its creation on (so one that arrives before the attachment still
+/// reaches the process), and tokio keeps the handlers installed for the
+/// rest of nsh's life (the default action of these signals no longer
+/// applies to nsh; see [`kill_self`]).
+pub struct SignalRelay {
+    /// One tokio listener per forwarded signal.
+    forwarded: Vec<(Signal, tokio::signal::unix::Signal)>,
+    /// SIGWINCH, forwarded as `resize` when the process has a terminal.
+    winch: tokio::signal::unix::Signal,
+}
+
+impl SignalRelay {
+    /// Catches `signals` (e.g. SIGINT, SIGQUIT, SIGTSTP) and SIGWINCH.
+    /// A signal nsh ignores stays ignored and is not forwarded, as shells
+    /// do: a background `nsh @n2 cmd &` of a script ignores SIGINT and
+    /// SIGQUIT, so Ctrl-C does not reach it. SIGKILL and SIGSTOP cannot be
+    /// caught and are refused.
+    pub fn new(signals: &[Signal]) -> Result<SignalRelay, TerminalError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut forwarded = Vec::new();
+        for &sig in signals.iter().filter(|s| !is_ignored(**s)) {
+            let listener = signal(SignalKind::from_raw(sig as i32))
+                .map_err(TerminalError::io("install a signal handler"))?;
+            forwarded.push((sig, listener));
+        }
+        let winch = signal(SignalKind::window_change())
+            .map_err(TerminalError::io("install the SIGWINCH handler"))?;
+        Ok(SignalRelay { forwarded, winch })
+    }
+
+    /// The next signal nsh receives: one to forward, or a window change
+    /// (only when `winch` is set).
+    async fn recv(&mut self, winch: bool) -> Caught {
+        let forwarded = async {
+            if self.forwarded.is_empty() {
+                return std::future::pending().await;
+            }
+            let waits = self.forwarded.iter_mut().map(|(sig, listener)| {
+                Box::pin(async move {
+                    // `None` only when the runtime shuts down.
+                    if listener.recv().await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                    *sig
+                })
+            });
+            select_all(waits).await.0
+        };
+        let winch_seen = async {
+            if !winch || self.winch.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            sig = forwarded => Caught::Forward(sig),
+            () = winch_seen => Caught::WindowChanged,
+        }
+    }
+}
+
+/// Whether `signal`'s action is SIG_IGN.
+fn is_ignored(signal: Signal) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into `current`, a live, zero-initialized struct.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal as i32, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// A signal [`SignalRelay`] caught.
+enum Caught {
+    Forward(Signal),
+    WindowChanged,
+}
+
+/// Logical byte offsets of stdout and stderr: how much of each stream has
+/// been relayed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offsets {
+    /// Next stdout byte to relay.
+    pub stdout: u64,
+    /// Next stderr byte to relay.
+    pub stderr: u64,
+}
+
+/// Where relaying output starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Everything the process wrote (a process just spawned).
+    Beginning,
+    /// Only output written from now on (`attach` to a running process).
+    Now,
+    /// Right after what an earlier attachment relayed (`fg` of a job that
+    /// [`Outcome::Stopped`]).
+    After(Offsets),
+}
+
+/// How a foreground process ended its time in the foreground.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled {
+        /// Linux signal number.
+        signal: i32,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
+    /// It stopped; it is still there for `fg`/`bg`. The offsets say how far
+    /// its output was relayed (pass them to [`Start::After`]).
+    Stopped(Offsets),
+    /// Its node lost track of it (SPEC §6); the reason.
+    Lost(String),
+}
+
+impl Outcome {
+    /// The shell status for `$?`: the exit code, 128 + the signal, 128 +
+    /// SIGTSTP for a stop (as bash), 255 when lost.
+    pub fn status(&self) -> i32 {
+        match self {
+            Outcome::Exited(code) => *code,
+            Outcome::Signaled { signal, .. } => 128 + signal,
+            Outcome::Stopped(_) => 128 + libc::SIGTSTP,
+            Outcome::Lost(_) => 255,
+        }
+    }
+
+    /// The outcome a finished process's info describes, `None` while it
+    /// runs.
+    pub fn of_finished(info: &ProcessInfo) -> Option<Outcome> {
+        match ProcessState::try_from(info.state) {
+            Ok(ProcessState::Exited) => Some(Outcome::Exited(info.exit_code.unwrap_or(0))),
+            Ok(ProcessState::Killed) => Some(Outcome::Signaled {
+                signal: info.signal.unwrap_or(libc::SIGKILL),
+                core_dumped: info.core_dumped,
+            }),
+            Ok(ProcessState::Lost) => Some(Outcome::Lost(if info.lost_reason.is_empty() {
+                "lost".to_string()
+            } else {
+                info.lost_reason.clone()
+            })),
+            _ => None,
+        }
+    }
+}
+
+/// A process to run in the foreground and where its I/O goes.
+pub struct Foreground {
+    /// The cluster process (already spawned).
+    pub pid: Gpid,
+    /// Where its stdin comes from, `None` to send none. Read by a thread
+    /// that stops when the call returns (bytes read but not yet sent then
+    /// are dropped). End of file is relayed (with a terminal: Ctrl-D).
+    pub stdin: Option<OwnedFd>,
+    /// Where its stdout (with a terminal: all of its output) goes.
+    pub stdout: OwnedFd,
+    /// Where its stderr goes.
+    pub stderr: OwnedFd,
+    /// The local terminal, when the process has a remote one: its size is
+    /// sent at once and on every SIGWINCH. The caller puts it in raw mode.
+    pub terminal: Option<OwnedFd>,
+    /// Where output relaying starts.
+    pub start: Start,
+    /// Send SIGCONT once attached (`fg` of a stopped job).
+    pub resume: bool,
+}
+
+/// Runs `fg.pid` in the foreground through the node behind `channel`
+/// until it exits, is killed, is lost or stops (see the module doc).
+/// Output received is written to its fds before this returns (waiting,
+/// like a local process would, while a pipe reader is slow). Cancelling
+/// the future detaches without touching the process. Attaching to a
+/// process that is already stopped, without `resume`, returns `Stopped`.
+pub async fn run_foreground(
+    channel: Channel,
+    fg: Foreground,
+    signals: &mut SignalRelay,
+) -> Result<Outcome, TerminalError> {
+    let pid = fg.pid;
+    let mut client = ProcessesClient::new(channel);
+    let (req_tx, req_rx) = mpsc::channel::<AttachRequest>(16);
+    let start = AttachRequest {
+        request: Some(attach_request::Request::Start(AttachStart {
+            pid: pid.as_raw(),
+            replay: fg.start == Start::Beginning,
+        })),
+    };
+    // Cannot fail: the receiver is alive and the channel empty.
+    let _ = req_tx.try_send(start);
+    let attach = tokio::time::timeout(RPC_TIMEOUT, client.attach(ReceiverStream::new(req_rx)))
+        .await
+        .map_err(|_| TerminalError::Lost {
+            pid,
+            why: format!("no answer to attach within {RPC_TIMEOUT:?}"),
+        })?
+        .map_err(|s| TerminalError::rpc("attach", pid, &s))?;
+    let mut events = attach.into_inner();
+
+    let (mut out, broken_rx) = OutputPump::start(fg.stdout, fg.stderr)?;
+    let mut broken_rx = Some(broken_rx);
+    let mut relayed = match fg.start {
+        Start::After(offsets) => offsets,
+        _ => Offsets::default(),
+    };
+    if let Start::After(from) = fg.start {
+        // Output written between the detach and this attachment.
+        relayed = catch_up(&mut client, pid, from, &mut out).await?;
+    }
+    if fg.resume {
+        send_signal(&mut client, pid, Signal::SIGCONT).await?;
+    }
+    let terminal = fg.terminal;
+    if let Some(size) = terminal.as_ref().and_then(|t| window_size(t.as_fd())) {
+        let _ = req_tx.try_send(resize(size));
+    }
+    let mut stdin = match fg.stdin {
+        Some(fd) => Some(StdinPump::start(fd)?),
+        None => None,
+    };
+    let mut pending_in: Option<AttachRequest> = None;
+    let mut pending_out: Option<Out> = None;
+    let mut next_poll = Instant::now() + SLOW_POLL;
+    let mut fast_until: Option<Instant> = None;
+    let mut silent_since: Option<Instant> = None;
+    let mut finished_at: Option<(Instant, Outcome)> = None;
+    let outcome = loop {
+        tokio::select! {
+            event = events.message(), if pending_out.is_none() => match event {
+                Ok(Some(event)) => match event.event {
+                    Some(attach_event::Event::Stdout(chunk)) => {
+                        pending_out = trim(&chunk, &mut relayed.stdout).map(Out::Stdout);
+                    }
+                    Some(attach_event::Event::Stderr(chunk)) => {
+                        pending_out = trim(&chunk, &mut relayed.stderr).map(Out::Stderr);
+                    }
+                    Some(attach_event::Event::Exit(info)) => {
+                        if let Some(outcome) = Outcome::of_finished(&info) {
+                            break outcome;
+                        }
+                    }
+                    // A request the node could not carry out (stdin of a
+                    // process that closed it, a resize without a terminal):
+                    // the attachment goes on, as a local write would fail
+                    // silently for a process that stopped reading.
+                    Some(attach_event::Event::Error(_)) | None => {}
+                },
+                Ok(None) | Err(_) => {
+                    // The stream ended without an exit: ask directly.
+                    let info = get(&mut client, pid, RPC_TIMEOUT).await?;
+                    match Outcome::of_finished(&info) {
+                        Some(outcome) => break outcome,
+                        None => return Err(TerminalError::Lost {
+                            pid,
+                            why: "the attachment ended while it runs".into(),
+                        }),
+                    }
+                }
+            },
+            permit = out.reserve(), if pending_out.is_some() => {
+                if let (Some(permit), Some(data)) = (permit, pending_out.take()) {
+                    permit.send(data);
+                }
+            }
+            input = recv_input(&mut stdin), if pending_in.is_none() && stdin.is_some() => {
+                match input {
+                    Some(In::Data(mut data)) => {
+                        if terminal.is_some() && data.contains(&SUSPEND_BYTE) {
+                            // See SUSPEND_BYTE: the key stops the process
+                            // with SIGSTOP instead of going through.
+                            data.retain(|b| *b != SUSPEND_BYTE);
+                            let _ = send_signal(&mut client, pid, Signal::SIGSTOP).await;
+                            fast_until = Some(Instant::now() + FAST_POLL_FOR);
+                            next_poll = Instant::now() + FAST_POLL;
+                        }
+                        if !data.is_empty() {
+                            pending_in = Some(AttachRequest {
+                                request: Some(attach_request::Request::Stdin(data)),
+                            });
+                        }
+                    }
+                    Some(In::Eof) | None => {
+                        stdin = None;
+                        pending_in = Some(AttachRequest {
+                            request: Some(attach_request::Request::StdinEof(true)),
+                        });
+                    }
+                }
+            }
+            permit = req_tx.reserve(), if pending_in.is_some() => {
+                if let (Ok(permit), Some(req)) = (permit, pending_in.take()) {
+                    permit.send(req);
+                }
+            }
+            caught = signals.recv(terminal.is_some()) => match caught {
+                Caught::Forward(sig) => {
+                    // A separate call, so that stdin queued behind a
+                    // process that does not read it never holds a signal
+                    // back.
+                    let _ = send_signal(&mut client, pid, sig).await;
+                    if matches!(sig, Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) {
+                        fast_until = Some(Instant::now() + FAST_POLL_FOR);
+                        next_poll = Instant::now() + FAST_POLL;
+                    }
+                }
+                Caught::WindowChanged => {
+                    if let Some(size) = terminal.as_ref().and_then(|t| window_size(t.as_fd())) {
+                        // Dropped if the queue is full: the next change
+                        // fixes it.
+                        let _ = req_tx.try_send(resize(size));
+                    }
+                }
+            },
+            broken = broken_pipe(&mut broken_rx) => {
+                // Like a local writer getting SIGPIPE: the reader of our
+                // stdout went away, so the process gets SIGPIPE.
+                if broken {
+                    let _ = send_signal(&mut client, pid, Signal::SIGPIPE).await;
+                }
+            }
+            () = tokio::time::sleep_until(next_poll) => {
+                let now = Instant::now();
+                let fast = fast_until.is_some_and(|t| now < t);
+                next_poll = now + if fast { FAST_POLL } else { SLOW_POLL };
+                match get(&mut client, pid, POLL_TIMEOUT).await {
+                    Ok(info) => {
+                        silent_since = None;
+                        match ProcessState::try_from(info.state) {
+                            Ok(ProcessState::Stopped) => break Outcome::Stopped(relayed),
+                            Ok(ProcessState::Lost) => {
+                                if let Some(outcome) = Outcome::of_finished(&info) {
+                                    break outcome;
+                                }
+                            }
+                            _ => {}
+                        }
+                        // Finished, but the exit event has not come: give
+                        // the stream a little time to drain, then stop
+                        // waiting for it.
+                        if let Some(outcome) = Outcome::of_finished(&info) {
+                            match &finished_at {
+                                Some((since, outcome)) if since.elapsed() > EXIT_EVENT_GRACE => {
+                                    break outcome.clone();
+                                }
+                                Some(_) => {}
+                                None => finished_at = Some((now, outcome)),
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let since = *silent_since.get_or_insert(now);
+                        if since.elapsed() > GIVE_UP_AFTER {
+                            return Err(TerminalError::Lost { pid, why: e.to_string() });
+                        }
+                    }
+                }
+            }
+        }
+    };
+    drop(stdin);
+    if let Some(data) = pending_out.take() {
+        out.send(data).await;
+    }
+    out.finish().await;
+    Ok(match outcome {
+        Outcome::Stopped(_) => Outcome::Stopped(relayed),
+        other => other,
+    })
+}
+
+/// The part of `chunk` not relayed yet, advancing `relayed` past it: the
+/// attachment after a catch-up (`Start::After`) may repeat bytes. A chunk
+/// past `relayed` (output not relayed before it rotated away, or a `Start`
+/// that skips the past) is relayed from its own offset.
+fn trim(chunk: &OutputChunk, relayed: &mut u64) -> Option<Vec<u8>> {
+    let end = chunk.offset + chunk.data.len() as u64;
+    if end <= *relayed {
+        return None;
+    }
+    let from = relayed.saturating_sub(chunk.offset) as usize;
+    *relayed = end;
+    Some(chunk.data[from..].to_vec())
+}
+
+fn resize(size: TerminalSize) -> AttachRequest {
+    AttachRequest {
+        request: Some(attach_request::Request::Resize(size)),
+    }
+}
+
+async fn recv_input(stdin: &mut Option<StdinPump>) -> Option<In> {
+    match stdin {
+        Some(pump) => pump.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Relays both streams from `from` to their current ends (no follow).
+async fn catch_up(
+    client: &mut ProcessesClient<Channel>,
+    pid: Gpid,
+    from: Offsets,
+    out: &mut OutputPump,
+) -> Result<Offsets, TerminalError> {
+    let mut relayed = from;
+    for stream in [OutputStream::Stdout, OutputStream::Stderr] {
+        let position = match stream {
+            OutputStream::Stdout => &mut relayed.stdout,
+            OutputStream::Stderr => &mut relayed.stderr,
+        };
+        let req = ReadOutputRequest {
+            pid: pid.as_raw(),
+            stream: stream as i32,
+            offset: *position,
+            follow: false,
+        };
+        let lost = |why: String| TerminalError::Lost { pid, why };
+        let mut chunks = tokio::time::timeout(RPC_TIMEOUT, client.read_output(req))
+            .await
+            .map_err(|_| lost(format!("no output within {RPC_TIMEOUT:?}")))?
+            .map_err(|s| TerminalError::rpc("read output of", pid, &s))?
+            .into_inner();
+        while let Some(chunk) = tokio::time::timeout(RPC_TIMEOUT, chunks.message())
+            .await
+            .map_err(|_| lost(format!("no output within {RPC_TIMEOUT:?}")))?
+            .map_err(|s| TerminalError::rpc("read output of", pid, &s))?
+        {
+            if let Some(data) = trim(&chunk, position) {
+                out.send(match stream {
+                    OutputStream::Stdout => Out::Stdout(data),
+                    OutputStream::Stderr => Out::Stderr(data),
+                })
+                .await;
+            }
+        }
+    }
+    Ok(relayed)
+}
+
+async fn get(
+    client: &mut ProcessesClient<Channel>,
+    pid: Gpid,
+    timeout: Duration,
+) -> Result<ProcessInfo, TerminalError> {
+    let req = GetRequest {
+        pid: pid.as_raw(),
+        with_env: false,
+    };
+    match tokio::time::timeout(timeout, client.get(req)).await {
+        Ok(Ok(reply)) => Ok(reply.into_inner()),
+        Ok(Err(status)) => Err(TerminalError::rpc("get", pid, &status)),
+        Err(_) => Err(TerminalError::Lost {
+            pid,
+            why: format!("no answer within {timeout:?}"),
+        }),
+    }
+}
+
+/// Sends `signal` to the process's group (SIGCONT on resume, forwarded
+/// signals). A process that has just finished is not an error.
+async fn send_signal(
+    client: &mut ProcessesClient<Channel>,
+    pid: Gpid,
+    signal: Signal,
+) -> Result<(), TerminalError> {
+    let req = SignalRequest {
+        pid: pid.as_raw(),
+        signal: signal as i32,
+    };
+    match tokio::time::timeout(RPC_TIMEOUT, client.signal(req)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(status)) if status.code() == tonic::Code::NotFound => Ok(()),
+        Ok(Err(status)) => Err(TerminalError::rpc("signal", pid, &status)),
+        Err(_) => Err(TerminalError::Lost {
+            pid,
+            why: format!("no answer to signal within {RPC_TIMEOUT:?}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(offset: u64, data: &[u8]) -> OutputChunk {
+        OutputChunk {
+            offset,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn trim_skips_what_was_relayed_and_goes_on_after_gaps() {
+        let mut at = 0;
+        assert_eq!(trim(&chunk(0, b"abc"), &mut at), Some(b"abc".to_vec()));
+        assert_eq!(at, 3);
+        assert_eq!(trim(&chunk(0, b"abc"), &mut at), None);
+        assert_eq!(trim(&chunk(2, b"cde"), &mut at), Some(b"de".to_vec()));
+        assert_eq!(at, 5);
+        assert_eq!(trim(&chunk(9, b"xy"), &mut at), Some(b"xy".to_vec()));
+        assert_eq!(at, 11);
+    }
+
+    #[test]
+    fn statuses_follow_bash() {
+        assert_eq!(Outcome::Exited(3).status(), 3);
+        let killed = Outcome::Signaled {
+            signal: 15,
+            core_dumped: false,
+        };
+        assert_eq!(killed.status(), 143);
+        assert_eq!(Outcome::Stopped(Offsets::default()).status(), 148);
+    }
+
+    #[test]
+    fn finished_states_become_outcomes() {
+        let info = |state: ProcessState| ProcessInfo {
+            state: state as i32,
+            exit_code: Some(4),
+            signal: Some(9),
+            ..ProcessInfo::default()
+        };
+        assert_eq!(
+            Outcome::of_finished(&info(ProcessState::Exited)),
+            Some(Outcome::Exited(4))
+        );
+        assert_eq!(
+            Outcome::of_finished(&info(ProcessState::Killed)),
+            Some(Outcome::Signaled {
+                signal: 9,
+                core_dumped: false
+            })
+        );
+        assert_eq!(Outcome::of_finished(&info(ProcessState::Running)), None);
+        assert_eq!(Outcome::of_finished(&info(ProcessState::Stopped)), None);
+    }
+}

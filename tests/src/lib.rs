@@ -361,6 +361,10 @@ impl TestCluster {
         let seed = first.hostport();
         let mut cluster = TestCluster { nodes: vec![first] };
         cluster.wait_members_up(1).await?;
+        // The founder lists itself before its own registration is in the
+        // store; joiners must wait for the store to have a leader, or one
+        // could be handed the founder's slot.
+        cluster.leader().await?;
         let joins = (1..n).map(|i| {
             Node::start_with(NodeOptions {
                 join: vec![seed.clone()],

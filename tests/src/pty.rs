@@ -104,8 +104,10 @@ impl Pty {
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "{needle:?} did not appear within {timeout:?}; the terminal showed:\n{}",
-                    &self.transcript[self.seen..]
+                    "{needle:?} did not appear within {timeout:?}; the terminal showed, since \
+                     the last match:\n{}\n--- whole transcript:\n{}",
+                    &self.transcript[self.seen..],
+                    self.transcript
                 );
             }
             let mut pfd = [nix::poll::PollFd::new(
@@ -125,7 +127,10 @@ impl Pty {
                 return Ok(status.code());
             }
             if Instant::now() >= deadline {
-                bail!("the program did not exit within {timeout:?}");
+                bail!(
+                    "the program did not exit within {timeout:?}; the terminal showed:\n{}",
+                    self.transcript
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

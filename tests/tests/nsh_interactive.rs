@@ -7,6 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use anyhow::Context;
 use proto::v1::{ListRequest, ProcessInfo, ProcessState};
 use tests::pty::Pty;
 use tests::{TIMEOUT, TestCluster, binary, wait_until};
@@ -21,6 +22,17 @@ fn nsh(cluster: &TestCluster, node: usize, home: &std::path::Path) -> anyhow::Re
         .env("TERM", "xterm")
         .current_dir(home);
     Pty::spawn(command)
+}
+
+/// A cluster of `nodes` and an nsh on a terminal connected to its first
+/// node, at its prompt; also that node's name.
+async fn session(nodes: usize) -> anyhow::Result<(TestCluster, tempfile::TempDir, String, Pty)> {
+    let cluster = TestCluster::start(nodes).await?;
+    let home = tempfile::tempdir()?;
+    let n0 = cluster.nodes[0].name.clone();
+    let mut sh = nsh(&cluster, 0, home.path())?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    Ok((cluster, home, n0, sh))
 }
 
 /// The running processes whose command line is `argv`.
@@ -46,24 +58,26 @@ async fn one_in_state(
     argv: &[&str],
     state: ProcessState,
 ) -> anyhow::Result<ProcessInfo> {
-    wait_until(&format!("{argv:?} to be {state:?}"), TIMEOUT, || async {
+    let found = wait_until(&format!("{argv:?} to be {state:?}"), TIMEOUT, || async {
         let found = running(cluster, argv).await.ok()?;
         match found.as_slice() {
             [one] if one.state == state as i32 => Some(one.clone()),
             _ => None,
         }
     })
-    .await
+    .await;
+    if found.is_err() {
+        let now = running(cluster, argv).await?;
+        let states: Vec<(i32, i32)> = now.iter().map(|p| (p.pid, p.state)).collect();
+        return found.context(format!("found (pid, state): {states:?}"));
+    }
+    found
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prompt_ctrl_c_ctrl_z_fg() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(2).await?;
-    let home = tempfile::tempdir()?;
-    let n0 = cluster.nodes[0].name.clone();
+    let (cluster, _home, n0, mut sh) = session(2).await?;
     let n1 = cluster.nodes[1].name.clone();
-    let mut sh = nsh(&cluster, 0, home.path())?;
-    sh.expect(&format!("{n0}:"), TIMEOUT)?;
 
     // Ctrl-C interrupts a remote sleep; the shell lives on.
     sh.send(&format!("@{n1} sleep 301\r"))?;
@@ -81,19 +95,31 @@ async fn prompt_ctrl_c_ctrl_z_fg() -> anyhow::Result<()> {
 
     // Ctrl-Z stops it and gives the prompt back; fg continues it.
     sh.send("sleep 302\r")?;
-    let sleeper = one_in_state(&cluster, &["sleep", "302"], ProcessState::Running).await?;
+    let sleeper = one_in_state(&cluster, &["sleep", "302"], ProcessState::Running)
+        .await
+        .map_err(|e| e.context(sh.transcript.clone()))?;
     sh.send("\x1a")?;
     sh.expect("Stopped", TIMEOUT)?;
-    one_in_state(&cluster, &["sleep", "302"], ProcessState::Stopped).await?;
+    one_in_state(&cluster, &["sleep", "302"], ProcessState::Stopped)
+        .await
+        .map_err(|e| e.context(sh.transcript.clone()))?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("jobs\r")?;
-    sh.expect("sleep 302", TIMEOUT)?;
+    sh.expect("Stopped                 sleep 302", TIMEOUT)?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("fg\r")?;
-    one_in_state(&cluster, &["sleep", "302"], ProcessState::Running).await?;
+    sh.expect("fg", TIMEOUT)?;
+    sh.expect("sleep 302", TIMEOUT)?;
+    one_in_state(&cluster, &["sleep", "302"], ProcessState::Running)
+        .await
+        .map_err(|e| e.context(sh.transcript.clone()))?;
     sh.send("\x03")?;
     let ended = tests::wait(&mut client, sleeper.pid).await?;
     assert_eq!(ended.signal, Some(libc::SIGINT), "{ended:?}");
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("echo alive\r")?;
     sh.expect("alive", TIMEOUT)?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("exit\r")?;
     assert_eq!(sh.wait_exit(TIMEOUT)?, Some(0));
     Ok(())
@@ -101,11 +127,7 @@ async fn prompt_ctrl_c_ctrl_z_fg() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tab_completes_nodes_and_pids() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(1).await?;
-    let home = tempfile::tempdir()?;
-    let n0 = cluster.nodes[0].name.clone();
-    let mut sh = nsh(&cluster, 0, home.path())?;
-    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    let (cluster, _home, n0, mut sh) = session(1).await?;
 
     // A node name after `@`.
     let prefix = &n0[..n0.len() - 1];
@@ -130,11 +152,7 @@ async fn tab_completes_nodes_and_pids() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn history_survives_a_restart() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(1).await?;
-    let home = tempfile::tempdir()?;
-    let n0 = cluster.nodes[0].name.clone();
-    let mut sh = nsh(&cluster, 0, home.path())?;
-    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    let (cluster, home, n0, mut sh) = session(1).await?;
     sh.send("echo remembered-$((6*7))\r")?;
     sh.expect("remembered-42", TIMEOUT)?;
     sh.send("exit\r")?;
@@ -157,16 +175,33 @@ async fn history_survives_a_restart() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn multi_line_input_continues() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(1).await?;
-    let home = tempfile::tempdir()?;
-    let n0 = cluster.nodes[0].name.clone();
-    let mut sh = nsh(&cluster, 0, home.path())?;
-    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    let (_cluster, _home, _n0, mut sh) = session(1).await?;
     sh.send("if true; then\r")?;
     sh.send("echo inside-$((1+1))\r")?;
     sh.send("fi\r")?;
     sh.expect("inside-2", TIMEOUT)?;
     sh.send("exit 3\r")?;
     assert_eq!(sh.wait_exit(Duration::from_secs(30))?, Some(3));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_command_gets_a_terminal() -> anyhow::Result<()> {
+    let (cluster, _home, n0, mut sh) = session(2).await?;
+    let n1 = cluster.nodes[1].name.clone();
+    sh.send(&format!("@{n1} sh\r"))?;
+    sh.expect(&format!("@{n1} sh"), TIMEOUT)?;
+    // The remote shell's own prompt, on its own terminal.
+    sh.expect("# ", TIMEOUT)?;
+    sh.send("tty && echo on-$NEFELE_NODE\r")?;
+    sh.expect("/dev/pts/", TIMEOUT)?;
+    sh.expect(&format!("on-{n1}"), TIMEOUT)?;
+    sh.send("exit 4\r")?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    sh.send("echo back=$?\r")?;
+    sh.expect("back=4", TIMEOUT)?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    sh.send("exit\r")?;
+    sh.wait_exit(TIMEOUT)?;
     Ok(())
 }

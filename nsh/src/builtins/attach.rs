@@ -58,12 +58,9 @@ pub fn attach(shell: &mut Shell, args: Vec<String>) -> Status {
             return Ok(1);
         }
     };
-    let client = match shell.client() {
-        Ok(c) => c.clone(),
-        Err(e) => {
-            shell.error(format!("attach: {e}"));
-            return Ok(1);
-        }
+    let client = match shell.client_for("attach") {
+        Ok(c) => c,
+        Err(status) => return Ok(status),
     };
     let info = match client.get(pid) {
         Ok(info) => info,

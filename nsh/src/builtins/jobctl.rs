@@ -133,7 +133,7 @@ pub fn fg(shell: &mut Shell, args: Vec<String>) -> Status {
             return Ok(1);
         }
     };
-    let (members, text, pids) = {
+    let (members, text, pids, terminal, leader) = {
         let Ok(mut table) = shell.jobs.lock() else {
             return Ok(1);
         };
@@ -141,9 +141,30 @@ pub fn fg(shell: &mut Shell, args: Vec<String>) -> Status {
             return Ok(1);
         };
         job.state = JobState::Running;
-        (job.members.clone(), job.text.clone(), job.pids())
+        (
+            job.members.clone(),
+            job.text.clone(),
+            job.pids(),
+            job.terminal,
+            job.leader,
+        )
     };
     let _ = shell.out(&format!("{text}\n"));
+    // A process with a remote terminal goes back on it.
+    if let Some(offsets) = terminal
+        && let (Some(stdin), Some(stdout)) = (shell.fds.get(0).cloned(), shell.fds.get(1).cloned())
+        && stdin.is_terminal()
+        && stdout.is_terminal()
+    {
+        return shell.foreground_terminal(
+            leader,
+            &text,
+            crate::terminal::Start::After(offsets),
+            true,
+            &stdin,
+            &stdout,
+        );
+    }
     if let Err(e) = signal_job(shell, id, Signal::SIGCONT as i32) {
         shell.error(format!("fg: {e}"));
     }
@@ -151,6 +172,9 @@ pub fn fg(shell: &mut Shell, args: Vec<String>) -> Status {
         signals::foreground_add(*pid);
     }
     let outcome = jobs::wait_members(&members, true, false);
+    if outcome == WaitOutcome::Suspended {
+        shell.stop_members(&members);
+    }
     for pid in &pids {
         signals::foreground_remove(*pid);
     }

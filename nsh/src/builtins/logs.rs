@@ -94,12 +94,9 @@ pub fn logs(shell: &mut Shell, args: Vec<String>) -> Status {
             return Ok(1);
         }
     };
-    let client = match shell.client() {
-        Ok(c) => c.clone(),
-        Err(e) => {
-            shell.error(format!("logs: {e}"));
-            return Ok(1);
-        }
+    let client = match shell.client_for("logs") {
+        Ok(c) => c,
+        Err(status) => return Ok(status),
     };
     let request = ReadOutputRequest {
         pid,

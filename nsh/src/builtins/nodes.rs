@@ -102,12 +102,9 @@ pub fn nodes(shell: &mut Shell, args: Vec<String>) -> Status {
         Ok(a) => a,
         Err(status) => return Ok(status),
     };
-    let client = match shell.client() {
-        Ok(c) => c.clone(),
-        Err(e) => {
-            shell.error(format!("nodes: {e}"));
-            return Ok(1);
-        }
+    let client = match shell.client_for("nodes") {
+        Ok(c) => c,
+        Err(status) => return Ok(status),
     };
     let mut api = client.cluster();
     let mut reply = match client.call(api.nodes(NodesRequest {})) {

@@ -363,12 +363,9 @@ pub fn ps(shell: &mut Shell, args: Vec<String>) -> Status {
             }
         }
     };
-    let client = match shell.client() {
-        Ok(c) => c.clone(),
-        Err(e) => {
-            shell.error(format!("ps: {e}"));
-            return Ok(1);
-        }
+    let client = match shell.client_for("ps") {
+        Ok(c) => c,
+        Err(status) => return Ok(status),
     };
     let states = if args.every {
         Vec::new()

@@ -104,12 +104,9 @@ pub fn run(shell: &mut Shell, args: Vec<String>) -> Status {
             return Ok(1);
         }
     };
-    let client = match shell.client() {
-        Ok(c) => c.clone(),
-        Err(e) => {
-            shell.error(format!("run: {e}"));
-            return Ok(1);
-        }
+    let client = match shell.client_for("run") {
+        Ok(c) => c,
+        Err(status) => return Ok(status),
     };
     let request = SpawnRequest {
         argv: args.cmd.clone(),

@@ -385,12 +385,9 @@ pub fn top(shell: &mut Shell, args: Vec<String>) -> Status {
         return Ok(0);
     }
     let delay = Duration::from_secs_f64(args.delay);
-    let client = match shell.client() {
-        Ok(c) => c.clone(),
-        Err(e) => {
-            shell.error(format!("top: {e}"));
-            return Ok(1);
-        }
+    let client = match shell.client_for("top") {
+        Ok(c) => c,
+        Err(status) => return Ok(status),
     };
     let terminal = [0, 1]
         .iter()

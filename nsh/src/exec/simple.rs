@@ -386,9 +386,13 @@ impl Shell {
             Prepared::External(mut external) => {
                 let restore = std::mem::take(&mut external.restore);
                 let text = external.text.clone();
-                let member = self.launch(external);
-                self.tracker.pipeline_started(member.pid);
-                let result = self.wait_foreground(vec![member], &text);
+                let result = if self.wants_terminal(&external) {
+                    self.run_with_terminal(&external)
+                } else {
+                    let member = self.launch(external);
+                    self.tracker.pipeline_started(member.pid);
+                    self.wait_foreground(vec![member], &text)
+                };
                 self.restore(restore);
                 result
             }
