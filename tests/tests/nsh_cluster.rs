@@ -224,14 +224,13 @@ async fn shebang_script_runs_directly(ctx: &Ctx) -> anyhow::Result<()> {
 
 async fn unsupported_constructs_fail_cleanly(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = temp_dir()?;
-    // As documented (docs/design/nsh.md): status 2, and a script stops there.
+    // As documented (docs/compat.md): status 2, and a script stops there.
     let scripts = [
-        "cat <(echo x)",
         "coproc cat",
-        "cat <(echo x); echo after",
-        "while read -r l; do echo $l; done < <(echo x); echo after",
         "time true; echo after",
         "trap 'echo debug' DEBUG; echo after",
+        "declare -n ref=x; echo after",
+        "pushd /; echo after",
     ];
     for script in scripts {
         let got = ctx.nsh_c(script, dir.path()).await?;
@@ -241,6 +240,40 @@ async fn unsupported_constructs_fail_cleanly(ctx: &Ctx) -> anyhow::Result<()> {
                 && got.stderr.contains("is not supported")
                 && got.stderr.lines().count() == 1,
             "{script:?}: expected one `is not supported` line and a failure, got {}",
+            got.describe()
+        );
+    }
+    Ok(())
+}
+
+/// `<(cmd)` works as a redirection for any command and as a path for what
+/// runs on the shell's machine; a cluster command handed the path is
+/// refused with a message that says why, before anything runs.
+async fn process_substitution(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let node = ctx.name(1);
+    let script = format!(
+        "while read -r l; do echo \"got $l\"; done < <(@{node} echo x); \
+         @{node} cat < <(echo y); @local cat <(echo z); \
+         f() {{ read -r v < \"$1\"; echo \"f read $v\"; }}; f <(@{node} echo w)"
+    );
+    expect(
+        &ctx.nsh_c(&script, dir.path()).await?,
+        0,
+        "got x\ny\nz\nf read w\n",
+    )?;
+    for script in [
+        format!("@{node} cat <(echo x); echo after"),
+        "g() { cat \"$1\"; }; g <(echo x); echo after".to_string(),
+    ] {
+        let got = ctx.nsh_c(&script, dir.path()).await?;
+        anyhow::ensure!(
+            got.status == 2
+                && got.stdout.is_empty()
+                && got.stderr.starts_with("nsh: process substitution: cat runs on node ")
+                && got.stderr.contains("cannot open /dev/fd/")
+                && got.stderr.lines().count() == 1,
+            "{script:?}: expected the process substitution refusal, got {}",
             got.describe()
         );
     }
@@ -303,6 +336,7 @@ async fn nsh_on_three_nodes() -> anyhow::Result<()> {
     case!(any_lets_the_scheduler_choose);
     case!(shebang_script_runs_directly);
     case!(unsupported_constructs_fail_cleanly);
+    case!(process_substitution);
     case!(dash_c_exit_status);
     case!(remote_output_to_local_file);
     case!(while_read_keeps_its_input);

@@ -75,7 +75,7 @@ pub fn exposed_path(argv: &[String]) -> Option<&str> {
 pub fn remote_message(command: &str, path: &str, place: &str) -> String {
     format!(
         "process substitution: {command} runs on {place} and cannot open {path} of the shell's \
-         machine (run it with @local, or read a redirection: {command} < <(...))"
+         machine (run it with @local, or feed it through a redirection: {command} < <(...))"
     )
 }
 
