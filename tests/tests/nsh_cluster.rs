@@ -270,7 +270,9 @@ async fn process_substitution(ctx: &Ctx) -> anyhow::Result<()> {
         anyhow::ensure!(
             got.status == 2
                 && got.stdout.is_empty()
-                && got.stderr.starts_with("nsh: process substitution: cat runs on node ")
+                && got
+                    .stderr
+                    .starts_with("nsh: process substitution: cat runs on node ")
                 && got.stderr.contains("cannot open /dev/fd/")
                 && got.stderr.lines().count() == 1,
             "{script:?}: expected the process substitution refusal, got {}",
