@@ -3,6 +3,7 @@
 //! (never to the process's own fds). Files are opened relative to the
 //! shell's directory.
 
+use std::borrow::Cow;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -17,9 +18,12 @@ impl Shell {
     /// Applies redirections in order; on failure prints the error and
     /// returns the status (1), leaving `self.fds` partly changed (callers
     /// restore their saved copy).
-    pub fn apply_redirects(&mut self, redirects: &[ast::IoRedirect]) -> Result<(), i32> {
+    pub fn apply_redirects<R: std::borrow::Borrow<ast::IoRedirect>>(
+        &mut self,
+        redirects: &[R],
+    ) -> Result<(), i32> {
         for redirect in redirects {
-            if let Err(message) = self.apply_redirect(redirect) {
+            if let Err(message) = self.apply_redirect(redirect.borrow()) {
                 self.error(message);
                 return Err(1);
             }
@@ -33,12 +37,12 @@ impl Shell {
     /// `redirects`.
     pub(crate) fn number_fd_variables(
         &mut self,
-        redirects: &mut [ast::IoRedirect],
+        redirects: &mut [Cow<'_, ast::IoRedirect>],
         named: &[(usize, &str)],
     ) -> Result<(), String> {
         let mut taken = Vec::new();
         for &(i, name) in named {
-            let (fd, closing) = match &mut redirects[i] {
+            let (fd, closing) = match redirects[i].to_mut() {
                 ast::IoRedirect::File(fd, _, Target::Duplicate(word)) if word.value == "-" => {
                     (fd, true)
                 }

@@ -148,13 +148,14 @@ impl Shell {
         if !procsubs.is_empty() {
             restore.procsubs = self.substitute_paths(&mut argv, &procsubs)?;
         }
-        let mut redirects: Vec<ast::IoRedirect> = redirects.into_iter().cloned().collect();
+        let mut redirects: Vec<Cow<'_, ast::IoRedirect>> =
+            redirects.into_iter().map(Cow::Borrowed).collect();
         if let Err(message) = self.number_fd_variables(&mut redirects, &named) {
             self.error(message);
             self.restore(restore);
             return Ok(Prepared::Done(1, Restore::default()));
         }
-        let stdin_redirected = redirects.iter().any(redirects_stdin);
+        let stdin_redirected = redirects.iter().any(|r| redirects_stdin(r));
         if let Err(status) = self.apply_redirects(&redirects) {
             self.restore(restore);
             return Ok(Prepared::Done(status, Restore::default()));
