@@ -2,7 +2,7 @@
 //! `help`), dispatch, and option parsing with clap for the builtins that
 //! use it. Each group lives in a file of its own; the cluster builtins of
 //! SPEC §3 (`ps`, `nodes`, `top`, `logs`, `attach`, `run`, `help`,
-//! `history`) one file each.
+//! `history`) one file each, and `svc` (SPEC §7) a file and a folder.
 
 pub mod attach;
 pub mod cd;
@@ -21,6 +21,7 @@ pub mod ps;
 pub mod read;
 pub mod run;
 pub mod shopt;
+pub mod svc;
 pub mod test;
 pub mod top;
 pub mod vars;
@@ -294,6 +295,12 @@ pub static BUILTINS: &[Builtin] = &[
         run::run
     ),
     builtin!(
+        "svc",
+        "svc run|ls|scale|rm|logs ARG...",
+        "deploy and scale services, named replicated commands the cluster keeps running (svc --help for each subcommand)",
+        svc::svc
+    ),
+    builtin!(
         "help",
         "help [NAME...]",
         "list the builtins with their usage, or describe some",
@@ -309,6 +316,9 @@ pub static BUILTINS: &[Builtin] = &[
 
 /// Builtins whose `--help` is ordinary text, as in bash.
 const NO_HELP_FLAG: &[&str] = &[":", "true", "false", "echo", "test", "["];
+/// Builtins that answer `--help` themselves, with more than the table's
+/// one line (one per subcommand).
+const OWN_HELP: &[&str] = &["svc"];
 
 pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
@@ -329,7 +339,10 @@ pub fn run(shell: &mut Shell, name: &str, args: Vec<String>) -> Status {
         shell.error(format!("{name}: not a builtin"));
         return Ok(1);
     };
-    if args.first().is_some_and(|a| a == "--help") && !NO_HELP_FLAG.contains(&name) {
+    if args.first().is_some_and(|a| a == "--help")
+        && !NO_HELP_FLAG.contains(&name)
+        && !OWN_HELP.contains(&name)
+    {
         let _ = shell.out(&format!(
             "{}: {}\n    {}.\n",
             builtin.name, builtin.usage, builtin.about
@@ -346,21 +359,26 @@ pub fn run(shell: &mut Shell, name: &str, args: Vec<String>) -> Status {
 pub fn parse<T: clap::Parser>(shell: &Shell, name: &str, args: Vec<String>) -> Result<T, i32> {
     let argv = std::iter::once(name.to_string()).chain(args);
     T::try_parse_from(argv).map_err(|e| {
-        // clap's first paragraph is the error ("error: ..." and maybe a
-        // continuation line); the rest is usage and tips.
-        let rendered = e.render().to_string();
-        let why = rendered
-            .split("\n\n")
-            .next()
-            .unwrap_or_default()
-            .lines()
-            .map(str::trim)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let why = why.trim_start_matches("error: ");
-        shell.error(format!("{name}: {why}"));
+        shell.error(format!("{name}: {}", clap_error(&e)));
         usage(shell, name).unwrap_or(2)
     })
+}
+
+/// The one-line reason of a clap error, without clap's `error: ` and its
+/// usage and tips.
+pub(crate) fn clap_error(e: &clap::Error) -> String {
+    // clap's first paragraph is the error ("error: ..." and maybe a
+    // continuation line); the rest is usage and tips.
+    let rendered = e.render().to_string();
+    let why = rendered
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    why.trim_start_matches("error: ").to_string()
 }
 
 /// `nsh: NAME: usage: USAGE`, status 2.
