@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use proto::v1::cluster_client::ClusterClient;
 use proto::v1::processes_client::ProcessesClient;
+use proto::v1::services_client::ServicesClient;
 use proto::v1::{
-    GetRequest, InputChunk, ListRequest, NodeInfo, NodesRequest, OutputStream, ProcessInfo,
-    ReadOutputRequest, SignalRequest,
+    GetRequest, InputChunk, ListRequest, ListServicesRequest, NodeInfo, NodesRequest, OutputStream,
+    ProcessInfo, ReadOutputRequest, ServiceInfo, SignalRequest,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -74,6 +75,8 @@ pub trait Backend: Send + Sync + 'static {
     fn get(&self, pid: i32, with_env: bool) -> impl Future<Output = FsResult<ProcessInfo>> + Send;
     /// Every member.
     fn nodes(&self) -> impl Future<Output = FsResult<Vec<NodeInfo>>> + Send;
+    /// Every service with its replicas.
+    fn list_services(&self) -> impl Future<Output = FsResult<Vec<ServiceInfo>>> + Send;
     /// Up to `max` bytes of output from `offset`, waiting for output to
     /// come if there is none yet; empty once the stream has ended.
     fn read_output(
@@ -138,6 +141,12 @@ impl Backend for ApiBackend {
         let mut client = ClusterClient::new(self.channel.clone());
         let reply = bounded(client.nodes(timed(NodesRequest {}))).await?;
         Ok(reply.into_inner().nodes)
+    }
+
+    async fn list_services(&self) -> FsResult<Vec<ServiceInfo>> {
+        let mut client = ServicesClient::new(self.channel.clone());
+        let reply = bounded(client.list_services(timed(ListServicesRequest {}))).await?;
+        Ok(reply.into_inner().services)
     }
 
     async fn read_output(

@@ -15,6 +15,9 @@
 //!   cluster-wide values, `task/<tid>/`, `statm`, `comm`, `ctty`; and
 //!   `self`, `thread-self` and the caller's own PID are symlinks into the
 //!   host's real /proc, bound at [`DEFAULT_HOST_PROC`] by the helper.
+//! - `svc/` has a directory per service with `spec` and `replicas`
+//!   (services.rs); its inodes come from a table of the names seen, since
+//!   a name is not a number.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +28,7 @@ use dashmap::DashMap;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use proto::Gpid;
-use proto::v1::{NodeInfo, OutputStream, ProcessInfo, ProcessState};
+use proto::v1::{NodeInfo, OutputStream, ProcessInfo, ProcessState, ServiceInfo};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, FsError, FsResult};
@@ -43,9 +46,11 @@ const SELF: u64 = 4;
 const THREAD_SELF: u64 = 5;
 const SYS: u64 = 6;
 const SYS_KERNEL: u64 = 7;
+const SVC: u64 = 8;
 const GLOBAL_BASE: u64 = 16;
 const SYS_FILE_BASE: u64 = 32;
 const NODE_BASE: u64 = 1 << 48;
+const SVC_BASE: u64 = 1 << 49;
 const HOST_PID_BASE: u64 = 1 << 47;
 const TASK_DIR: u64 = 0x40;
 const TASK: u64 = 0x80;
@@ -176,6 +181,17 @@ const NODE_FILES: [(NodeFile, &str); 4] = [
     (NodeFile::Procs, "procs"),
 ];
 
+/// Files in a service directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SvcFile {
+    /// The spec as `key: value` lines.
+    Spec,
+    /// The replicas as a table.
+    Replicas,
+}
+
+const SVC_FILES: [(SvcFile, &str); 2] = [(SvcFile::Spec, "spec"), (SvcFile::Replicas, "replicas")];
+
 /// What an inode is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entry {
@@ -213,6 +229,12 @@ pub enum Entry {
     Task(i32),
     /// `/proc/<pid>/task/<tid>/<file>`.
     TaskFile(i32, PidFile),
+    /// `/svc`.
+    SvcDir,
+    /// `/svc/<name>`, by the name's number (see services.rs).
+    Service(u32),
+    /// `/svc/<name>/<file>`.
+    ServiceFile(u32, SvcFile),
 }
 
 impl Entry {
@@ -244,6 +266,12 @@ impl Entry {
             Entry::TaskDir(pid) => ((pid as u64) << 8) | TASK_DIR,
             Entry::Task(pid) => ((pid as u64) << 8) | TASK,
             Entry::TaskFile(pid, f) => ((pid as u64) << 8) | TASK | file_index(f),
+            Entry::SvcDir => SVC,
+            Entry::Service(id) => SVC_BASE | (u64::from(id) << 8),
+            Entry::ServiceFile(id, f) => {
+                let n = SVC_FILES.iter().position(|(x, _)| *x == f).unwrap_or(0) as u64 + 1;
+                SVC_BASE | (u64::from(id) << 8) | n
+            }
         }
     }
 
@@ -257,6 +285,7 @@ impl Entry {
             THREAD_SELF => Some(Entry::ThreadSelfLink),
             SYS => Some(Entry::SysDir),
             SYS_KERNEL => Some(Entry::SysKernelDir),
+            SVC => Some(Entry::SvcDir),
             i if (GLOBAL_BASE..GLOBAL_BASE + GLOBAL_FILES.len() as u64).contains(&i) => {
                 Some(Entry::Global(GLOBAL_FILES[(i - GLOBAL_BASE) as usize].0))
             }
@@ -265,6 +294,15 @@ impl Entry {
             }
             i if (HOST_PID_BASE..NODE_BASE).contains(&i) => {
                 u32::try_from(i - HOST_PID_BASE).ok().map(Entry::HostPid)
+            }
+            i if i >= SVC_BASE => {
+                let id = u32::try_from((i - SVC_BASE) >> 8).ok()?;
+                match (i & 0xff) as usize {
+                    0 => Some(Entry::Service(id)),
+                    n => SVC_FILES
+                        .get(n - 1)
+                        .map(|(f, _)| Entry::ServiceFile(id, *f)),
+                }
             }
             i if i >= NODE_BASE => {
                 let slot = ((i - NODE_BASE) >> 8) as u32;
@@ -362,6 +400,11 @@ pub struct NefeleFs<B> {
     processes: Mutex<Option<Cached<HashMap<i32, ProcessInfo>>>>,
     /// The last Nodes answer; same rule.
     nodes: Mutex<Option<Cached<Vec<NodeInfo>>>>,
+    /// The last ListServices answer; same rule.
+    services: Mutex<Option<Cached<Vec<ServiceInfo>>>>,
+    /// The numbers of the service names seen (their inodes); held only to
+    /// look a name or number up or add one.
+    service_ids: Mutex<services::ServiceIds>,
     handles: DashMap<u64, Handle>,
     next_handle: AtomicU64,
     /// Where the caller sees the host's real /proc (see DEFAULT_HOST_PROC).
@@ -397,6 +440,8 @@ impl<B: Backend> NefeleFs<B> {
             refreshing: Mutex::new(None),
             processes: Mutex::new(None),
             nodes: Mutex::new(None),
+            services: Mutex::new(None),
+            service_ids: Mutex::new(services::ServiceIds::default()),
             handles: DashMap::new(),
             next_handle: AtomicU64::new(1),
             host_proc: host_proc.trim_end_matches('/').to_string(),
@@ -551,7 +596,11 @@ impl<B: Backend> NefeleFs<B> {
             | Entry::ProcDir
             | Entry::NodesDir
             | Entry::SysDir
-            | Entry::SysKernelDir => Ok(dir(ino)),
+            | Entry::SysKernelDir
+            | Entry::SvcDir => Ok(dir(ino)),
+            e @ (Entry::Service(id) | Entry::ServiceFile(id, _)) => {
+                Ok(services::attr(&self.service(id).await?, e))
+            }
             Entry::SelfLink | Entry::ThreadSelfLink | Entry::HostPid(_) => Ok(Attr {
                 kind: Kind::Symlink,
                 perm: 0o777,
@@ -599,6 +648,7 @@ impl<B: Backend> NefeleFs<B> {
             Entry::Root => match name {
                 "proc" => Ok(dir(PROC)),
                 "nodes" => Ok(dir(NODES)),
+                "svc" => Ok(dir(SVC)),
                 _ => Err(FsError::NotFound),
             },
             Entry::ProcDir => {
@@ -671,6 +721,18 @@ impl<B: Backend> NefeleFs<B> {
                     .0;
                 self.getattr(Entry::NodeFile(slot, file).ino()).await
             }
+            Entry::SvcDir => {
+                let (id, info) = self.service_named(name).await?;
+                Ok(services::attr(&info, Entry::Service(id)))
+            }
+            Entry::Service(id) => {
+                let file = SVC_FILES
+                    .iter()
+                    .find(|(_, n)| *n == name)
+                    .ok_or(FsError::NotFound)?
+                    .0;
+                self.getattr(Entry::ServiceFile(id, file).ino()).await
+            }
             _ => Err(FsError::NotFound),
         }
     }
@@ -684,6 +746,7 @@ impl<B: Backend> NefeleFs<B> {
             Entry::TaskDir(pid) => Entry::Pid(pid).ino(),
             Entry::Task(pid) => Entry::TaskDir(pid).ino(),
             Entry::SysKernelDir => SYS,
+            Entry::Service(_) => SVC,
             _ => ROOT,
         };
         let mut out = vec![
@@ -694,6 +757,7 @@ impl<B: Backend> NefeleFs<B> {
             Entry::Root => {
                 out.push((PROC, Kind::Dir, "proc".into()));
                 out.push((NODES, Kind::Dir, "nodes".into()));
+                out.push((SVC, Kind::Dir, "svc".into()));
             }
             Entry::ProcDir => {
                 let table = self.process_table().await?;
@@ -753,6 +817,17 @@ impl<B: Backend> NefeleFs<B> {
                     out.push((Entry::NodeFile(slot, f).ino(), Kind::File, name.to_string()));
                 }
             }
+            Entry::SvcDir => out.extend(self.service_entries().await?),
+            Entry::Service(id) => {
+                self.service(id).await?;
+                for (f, name) in SVC_FILES {
+                    out.push((
+                        Entry::ServiceFile(id, f).ino(),
+                        Kind::File,
+                        name.to_string(),
+                    ));
+                }
+            }
             _ => return Err(FsError::NotDir),
         }
         Ok(out)
@@ -803,6 +878,7 @@ impl<B: Backend> NefeleFs<B> {
             },
             Entry::TaskFile(pid, f) => Handle::Snapshot(self.render_pid_file(pid, f).await?),
             Entry::NodeFile(slot, f) => Handle::Snapshot(self.render_node_file(slot, f).await?),
+            Entry::ServiceFile(id, f) => Handle::Snapshot(self.render_service_file(id, f).await?),
             Entry::Global(g) => Handle::Snapshot(self.render_global(g).await?),
             Entry::Sys(SysFile::PidMax) => Handle::Snapshot(format!("{PID_MAX}\n").into_bytes()),
             Entry::Sys(SysFile::Osrelease) => {
@@ -1037,5 +1113,6 @@ pub fn signal_by_name(name: &str) -> Option<i32> {
     })
 }
 
+mod services;
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,16 @@
 //! The contents of generated files, in the layouts Linux uses for /proc so
 //! that programs written for /proc parse them: `status` (tab-separated
 //! `Key:\tvalue` lines), `stat` (52 fields, comm in parentheses), NUL-ended
-//! `cmdline` and `environ`, and the node files. Pure functions over API
-//! types; fs.rs calls them.
+//! `cmdline` and `environ`, the node files, and the service files (`spec`
+//! as `key: value` lines, `replicas` as the table `svc ls NAME` prints).
+//! Pure functions over API types; fs.rs calls them.
 
 use std::fmt::Write;
 
-use proto::v1::{NodeInfo, NodeState, ProcessInfo, ProcessState};
+use proto::v1::{
+    NodeInfo, NodeState, ProcessInfo, ProcessState, ReplicaInfo, ReplicaState, RestartPolicy,
+    ServiceInfo,
+};
 
 /// Clock ticks per second in /proc (USER_HZ).
 pub const TICKS_PER_SEC: u64 = 100;
@@ -293,6 +297,191 @@ pub fn node_meminfo(node: &NodeInfo) -> String {
     )
 }
 
+/// A word as a shell reads it back: bare when it is made of safe
+/// characters only, else in single quotes (`'\''` for a quote), or in
+/// `$'...'` when it holds control characters, so that it stays on one line.
+pub fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        return word.to_string();
+    }
+    if !word.chars().any(char::is_control) {
+        return format!("'{}'", word.replace('\'', r"'\''"));
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\n' => out.push_str(r"\n"),
+            '\t' => out.push_str(r"\t"),
+            '\r' => out.push_str(r"\r"),
+            '\\' => out.push_str(r"\\"),
+            '\'' => out.push_str(r"\'"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A value on one line: backslashes and line breaks escaped (`\\`, `\n`,
+/// `\r`).
+fn one_line(value: &str) -> String {
+    value
+        .replace('\\', r"\\")
+        .replace('\n', r"\n")
+        .replace('\r', r"\r")
+}
+
+/// A restart policy as `svc run --restart` spells it.
+pub fn restart_word(policy: i32) -> &'static str {
+    match RestartPolicy::try_from(policy).unwrap_or(RestartPolicy::Unspecified) {
+        RestartPolicy::Unspecified | RestartPolicy::Always => "always",
+        RestartPolicy::OnFailure => "on-failure",
+        RestartPolicy::Never => "never",
+    }
+}
+
+/// A replica state as `svc ls` words it.
+pub fn replica_state_word(state: i32) -> &'static str {
+    match ReplicaState::try_from(state).unwrap_or(ReplicaState::Unspecified) {
+        ReplicaState::Unspecified => "unknown",
+        ReplicaState::Pending => "pending",
+        ReplicaState::Running => "running",
+        ReplicaState::Backoff => "backoff",
+        ReplicaState::CrashLoop => "crash-loop",
+        ReplicaState::Done => "done",
+        ReplicaState::Unschedulable => "unschedulable",
+    }
+}
+
+/// `/nefele/svc/<name>/spec`: `key: value` lines in a fixed order (`name`,
+/// `command` as shell words, `replicas`, `restart`, `cwd`), then one
+/// `constraints: KEY=VALUE` line per constraint and one `env: K=V` line per
+/// variable, each sorted; values on one line (see [`one_line`]).
+pub fn service_spec(info: &ServiceInfo) -> String {
+    let spec = info.spec.clone().unwrap_or_default();
+    let command: Vec<String> = spec.argv.iter().map(|w| shell_word(w)).collect();
+    let mut out = format!(
+        "name: {}\ncommand: {}\nreplicas: {}\nrestart: {}\ncwd: {}\n",
+        spec.name,
+        command.join(" "),
+        spec.replicas,
+        restart_word(spec.restart),
+        one_line(&spec.cwd),
+    );
+    for (key, map) in [("constraints", &spec.constraints), ("env", &spec.env)] {
+        let mut pairs: Vec<(&String, &String)> = map.iter().collect();
+        pairs.sort();
+        for (k, v) in pairs {
+            let _ = writeln!(out, "{key}: {}={}", one_line(k), one_line(v));
+        }
+    }
+    out
+}
+
+/// A duration as `svc ls` shows AGE and NEXT: `45s`, `12m`, `5h`, `3d`.
+pub fn short_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    if s < 120 {
+        format!("{s}s")
+    } else if s < 120 * 60 {
+        format!("{}m", s / 60)
+    } else if s < 48 * 3600 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86_400)
+    }
+}
+
+fn replica_row(r: &ReplicaInfo, now_ms: u64) -> Vec<String> {
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let state = ReplicaState::try_from(r.state).unwrap_or(ReplicaState::Unspecified);
+    let age = if state == ReplicaState::Running && r.started_ms > 0 {
+        short_duration(now_ms.saturating_sub(r.started_ms))
+    } else {
+        "-".to_string()
+    };
+    let next = if matches!(state, ReplicaState::Backoff | ReplicaState::CrashLoop)
+        && r.next_start_ms > 0
+    {
+        short_duration(r.next_start_ms.saturating_sub(now_ms))
+    } else {
+        "-".to_string()
+    };
+    vec![
+        r.index.to_string(),
+        replica_state_word(r.state).to_string(),
+        dash(&r.node),
+        if r.pid > 0 {
+            r.pid.to_string()
+        } else {
+            "-".to_string()
+        },
+        r.restarts.to_string(),
+        age,
+        next,
+        r.last_status.map_or("-".to_string(), |s| s.to_string()),
+        dash(&one_line(&r.error)),
+    ]
+}
+
+/// `/nefele/svc/<name>/replicas`: the table `svc ls NAME` prints, a header
+/// and one line per replica by index (`INDEX STATE NODE PID RESTARTS AGE
+/// NEXT EXIT ERROR`, `-` where there is nothing to show).
+pub fn service_replicas(info: &ServiceInfo, now_ms: u64) -> String {
+    const HEADERS: [(&str, bool); 9] = [
+        ("INDEX", true),
+        ("STATE", false),
+        ("NODE", false),
+        ("PID", true),
+        ("RESTARTS", true),
+        ("AGE", true),
+        ("NEXT", true),
+        ("EXIT", true),
+        ("ERROR", false),
+    ];
+    let mut replicas: Vec<&ReplicaInfo> = info.replicas.iter().collect();
+    replicas.sort_by_key(|r| r.index);
+    let header: Vec<String> = HEADERS.iter().map(|(h, _)| h.to_string()).collect();
+    let rows: Vec<Vec<String>> = std::iter::once(header)
+        .chain(replicas.iter().map(|r| replica_row(r, now_ms)))
+        .collect();
+    let mut widths = [0usize; HEADERS.len()];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            let width = widths[i];
+            match i {
+                0 => {}
+                _ => out.push(' '),
+            }
+            if HEADERS[i].1 {
+                let _ = write!(out, "{cell:>width$}");
+            } else if i == HEADERS.len() - 1 {
+                out.push_str(cell);
+            } else {
+                let _ = write!(out, "{cell:<width$}");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +572,63 @@ mod tests {
             ..ProcessInfo::default()
         };
         assert_eq!(comm(&info), "abcdefghijklmno");
+    }
+
+    fn web() -> ServiceInfo {
+        ServiceInfo {
+            spec: Some(proto::v1::ServiceSpec {
+                name: "web".into(),
+                argv: vec!["sh".into(), "-c".into(), "echo it's\nme".into()],
+                env: [("PATH".into(), "/bin".into()), ("A".into(), "x y".into())]
+                    .into_iter()
+                    .collect(),
+                cwd: "/srv".into(),
+                replicas: 2,
+                restart: RestartPolicy::OnFailure as i32,
+                constraints: [("zone".into(), "eu".into())].into_iter().collect(),
+            }),
+            replicas: vec![
+                ReplicaInfo {
+                    index: 1,
+                    state: ReplicaState::CrashLoop as i32,
+                    restarts: 12,
+                    next_start_ms: 64_000,
+                    last_status: Some(127),
+                    error: "x: not found".into(),
+                    ..ReplicaInfo::default()
+                },
+                ReplicaInfo {
+                    index: 0,
+                    state: ReplicaState::Running as i32,
+                    node: "n1".into(),
+                    pid: 10_000_001,
+                    started_ms: 1_000,
+                    ..ReplicaInfo::default()
+                },
+            ],
+            created_ms: 1,
+        }
+    }
+
+    #[test]
+    fn service_spec_is_key_value_lines() {
+        assert_eq!(
+            service_spec(&web()),
+            "name: web\ncommand: sh -c $'echo it\\'s\\nme'\nreplicas: 2\nrestart: on-failure\n\
+             cwd: /srv\nconstraints: zone=eu\nenv: A=x y\nenv: PATH=/bin\n"
+        );
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("/usr/bin/env"), "/usr/bin/env");
+    }
+
+    #[test]
+    fn service_replicas_is_the_svc_ls_table() {
+        assert_eq!(
+            service_replicas(&web(), 61_000),
+            "INDEX STATE      NODE      PID RESTARTS AGE NEXT EXIT ERROR\n\
+             \x20   0 running    n1   10000001        0 60s    -    - -\n\
+             \x20   1 crash-loop -           -       12   -   3s  127 x: not found\n"
+        );
     }
 }

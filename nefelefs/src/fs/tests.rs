@@ -2,7 +2,10 @@
 
 use std::sync::Mutex;
 
-use proto::v1::{NodeInfo, NodeState, OutputStream, ProcessInfo, ProcessState};
+use proto::v1::{
+    NodeInfo, NodeState, OutputStream, ProcessInfo, ProcessState, ReplicaInfo, ReplicaState,
+    ServiceInfo, ServiceSpec,
+};
 
 use super::*;
 
@@ -11,6 +14,8 @@ struct Memory {
     processes: Vec<ProcessInfo>,
     hidden: Vec<ProcessInfo>,
     nodes: Vec<NodeInfo>,
+    services: Mutex<Vec<ServiceInfo>>,
+    service_lists: Mutex<usize>,
     down: bool,
     signals: Mutex<Vec<(i32, i32)>>,
     input: Mutex<Vec<(i32, Vec<u8>)>>,
@@ -43,6 +48,13 @@ impl Backend for Memory {
     }
     async fn nodes(&self) -> FsResult<Vec<NodeInfo>> {
         Ok(self.nodes.clone())
+    }
+    async fn list_services(&self) -> FsResult<Vec<ServiceInfo>> {
+        if self.down {
+            return Err(FsError::Io("down".into()));
+        }
+        *self.service_lists.lock().unwrap() += 1;
+        Ok(self.services.lock().unwrap().clone())
     }
     async fn read_output(
         &self,
@@ -122,6 +134,11 @@ fn inodes_round_trip() {
         Entry::PidFile(i32::MAX, PidFile::Exit),
         Entry::NodeDir(214),
         Entry::NodeFile(3, NodeFile::Procs),
+        Entry::SvcDir,
+        Entry::Service(0),
+        Entry::Service(u32::MAX),
+        Entry::ServiceFile(7, SvcFile::Spec),
+        Entry::ServiceFile(u32::MAX, SvcFile::Replicas),
     ] {
         assert_eq!(Entry::from_ino(e.ino()), Some(e), "{e:?}");
     }
@@ -133,7 +150,7 @@ async fn the_tree_lists_processes_and_nodes() {
     let fs = fs();
     assert_eq!(
         names(&fs.readdir(ROOT).await.unwrap()),
-        [".", "..", "proc", "nodes"]
+        [".", "..", "proc", "nodes", "svc"]
     );
     let proc_ino = fs.lookup(ROOT, "proc", 1).await.unwrap().ino;
     assert_eq!(
@@ -387,4 +404,159 @@ async fn procps_finds_tasks_and_global_files() {
     let fh = fs.open(global.ino, true, false).await.unwrap();
     let text = String::from_utf8(fs.read(fh, 0, 1 << 16).await.unwrap()).unwrap();
     assert!(text.starts_with("cpu ") && text.contains("\nbtime "));
+}
+
+fn service(name: &str, replicas: &[(i32, ReplicaState)]) -> ServiceInfo {
+    ServiceInfo {
+        spec: Some(ServiceSpec {
+            name: name.into(),
+            argv: vec!["sleep".into(), "1000".into()],
+            cwd: "/".into(),
+            replicas: replicas.len() as u32,
+            ..ServiceSpec::default()
+        }),
+        replicas: replicas
+            .iter()
+            .enumerate()
+            .map(|(i, (pid, state))| ReplicaInfo {
+                index: i as u32,
+                state: *state as i32,
+                pid: *pid,
+                node: if *pid > 0 { "n1".into() } else { String::new() },
+                error: if *state == ReplicaState::Unschedulable {
+                    "no node matches zone=mars".into()
+                } else {
+                    String::new()
+                },
+                ..ReplicaInfo::default()
+            })
+            .collect(),
+        created_ms: 5_000,
+    }
+}
+
+async fn read_path(fs: &NefeleFs<Memory>, path: &[&str]) -> FsResult<String> {
+    let mut ino = ROOT;
+    for name in path {
+        ino = fs.lookup(ino, name, 1).await?.ino;
+    }
+    let fh = fs.open(ino, true, false).await?;
+    let bytes = fs.read(fh, 0, 1 << 16).await?;
+    fs.release(fh);
+    Ok(String::from_utf8(bytes).unwrap())
+}
+
+#[tokio::test]
+async fn services_have_a_directory_with_spec_and_replicas() {
+    let fs = fs();
+    *fs.backend.services.lock().unwrap() = vec![
+        service(
+            "web",
+            &[
+                (10_000_001, ReplicaState::Running),
+                (0, ReplicaState::Pending),
+            ],
+        ),
+        service("mars", &[(0, ReplicaState::Unschedulable)]),
+        // A name the API would refuse never becomes an entry.
+        service("..", &[]),
+    ];
+    let svc = fs.lookup(ROOT, "svc", 1).await.unwrap();
+    assert_eq!(svc.kind, Kind::Dir);
+    let entries = fs.readdir(svc.ino).await.unwrap();
+    assert_eq!(names(&entries), [".", "..", "mars", "web"]);
+    let web = fs.lookup(svc.ino, "web", 1).await.unwrap();
+    assert_eq!(web.ino, entries[3].0, "lookup and readdir agree");
+    assert_eq!((web.kind, web.perm), (Kind::Dir, 0o555));
+    assert_eq!(web.mtime, UNIX_EPOCH + Duration::from_secs(5));
+    assert_eq!(
+        names(&fs.readdir(web.ino).await.unwrap()),
+        [".", "..", "spec", "replicas"]
+    );
+    assert_eq!(
+        read_path(&fs, &["svc", "web", "spec"]).await.unwrap(),
+        "name: web\ncommand: sleep 1000\nreplicas: 2\nrestart: always\ncwd: /\n"
+    );
+    let replicas = read_path(&fs, &["svc", "web", "replicas"]).await.unwrap();
+    let lines: Vec<Vec<&str>> = replicas
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0][..4], ["INDEX", "STATE", "NODE", "PID"]);
+    assert_eq!(lines[1][..4], ["0", "running", "n1", "10000001"]);
+    assert_eq!(lines[2][..4], ["1", "pending", "-", "-"]);
+    let mars = read_path(&fs, &["svc", "mars", "replicas"]).await.unwrap();
+    assert!(
+        mars.contains(" unschedulable ") && mars.ends_with(" no node matches zone=mars\n"),
+        "{mars}"
+    );
+    assert_eq!(
+        fs.lookup(svc.ino, "nope", 1).await.unwrap_err(),
+        FsError::NotFound
+    );
+    assert_eq!(
+        fs.lookup(svc.ino, "..", 1).await.unwrap_err(),
+        FsError::NotFound
+    );
+    assert_eq!(
+        fs.lookup(web.ino, "bogus", 1).await.unwrap_err(),
+        FsError::NotFound
+    );
+    assert_eq!(
+        fs.open(web.ino, true, false).await.unwrap_err(),
+        FsError::IsDir
+    );
+    let spec = fs.lookup(web.ino, "spec", 1).await.unwrap();
+    assert_eq!(
+        fs.open(spec.ino, true, true).await.unwrap_err(),
+        FsError::Denied,
+        "service files are read-only"
+    );
+}
+
+#[tokio::test]
+async fn new_services_are_found_and_removed_ones_vanish() {
+    let fs = fs();
+    *fs.backend.services.lock().unwrap() = vec![service("a", &[])];
+    let svc = fs.lookup(ROOT, "svc", 1).await.unwrap().ino;
+    assert_eq!(names(&fs.readdir(svc).await.unwrap())[2..], ["a"]);
+    fs.readdir(svc).await.unwrap();
+    assert_eq!(
+        *fs.backend.service_lists.lock().unwrap(),
+        1,
+        "one ListServices serves both listings"
+    );
+    // Created after the (still fresh) listing: found all the same.
+    fs.backend
+        .services
+        .lock()
+        .unwrap()
+        .push(service("b", &[(20_000_005, ReplicaState::Running)]));
+    let b = fs.lookup(svc, "b", 1).await.unwrap();
+    // Removed: its directory and files are gone once the listing is
+    // older than LIST_TTL (here: dropped).
+    let a = fs.lookup(svc, "a", 1).await.unwrap();
+    fs.backend
+        .services
+        .lock()
+        .unwrap()
+        .retain(|s| s.spec.as_ref().unwrap().name != "a");
+    *fs.services.lock().unwrap() = None;
+    assert_eq!(fs.getattr(a.ino).await.unwrap_err(), FsError::NotFound);
+    assert_eq!(
+        fs.getattr(Entry::ServiceFile(9999, SvcFile::Spec).ino())
+            .await
+            .unwrap_err(),
+        FsError::NotFound,
+        "a number never given"
+    );
+    // Created again under the same name: the same inode.
+    fs.backend.services.lock().unwrap().push(service("a", &[]));
+    assert_eq!(fs.lookup(svc, "a", 1).await.unwrap().ino, a.ino);
+    assert_ne!(a.ino, b.ino);
+    let down = NefeleFs::new(Memory {
+        down: true,
+        ..Memory::default()
+    });
+    assert!(matches!(down.readdir(SVC).await, Err(FsError::Io(_))));
 }
