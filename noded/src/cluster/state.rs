@@ -238,6 +238,12 @@ impl ClusterState {
     }
 }
 
+fn no_such_service(name: &str) -> Reply {
+    Reply::Refused {
+        reason: format!("{name}: no such service"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,11 +294,5 @@ mod tests {
         assert!(s.members[&2].left);
         assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: 3 });
         assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: 4 });
-    }
-}
-
-fn no_such_service(name: &str) -> Reply {
-    Reply::Refused {
-        reason: format!("{name}: no such service"),
     }
 }
