@@ -8,6 +8,7 @@ mod convert;
 mod follow;
 mod processes;
 mod route;
+mod services;
 mod status;
 
 use std::collections::BTreeMap;
@@ -48,7 +49,10 @@ pub fn routes(state: Arc<ApiState>, raft: RaftApi) -> anyhow::Result<Routes> {
         .add_service(ProcessesServer::new(processes::ProcessesApi::new(
             state.clone(),
         )))
-        .add_service(ClusterServer::new(cluster::ClusterApi::new(state)))
+        .add_service(ClusterServer::new(cluster::ClusterApi::new(state.clone())))
+        .add_service(proto::v1::services_server::ServicesServer::new(
+            services::ServicesApi::new(state),
+        ))
         .add_service(RaftServer::new(raft).max_decoding_message_size(64 << 20))
         .add_service(reflection);
     Ok(builder.routes())

@@ -7,6 +7,7 @@ pub mod gossip;
 pub mod peers;
 pub mod raft_net;
 pub mod raft_store;
+pub mod services;
 pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers};
 use proto::v1::cluster_client::ClusterClient;
-use proto::v1::{JoinReply, JoinRequest, LeaveRequest};
+use proto::v1::{JoinReply, JoinRequest, LeaveRequest, RaftMessage};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
@@ -267,6 +268,23 @@ impl Cluster {
                     forwarded_request(LeaveRequest { slot: slot as u32 }, Some(WRITE_TIMEOUT));
                 client.leave(req).await?;
                 Ok(Reply::Done)
+            }
+            // Everything else goes through the leader's internal Write RPC.
+            command => {
+                let json = serde_json::to_vec(&command)
+                    .map_err(|e| Status::internal(format!("cannot encode a store write: {e}")))?;
+                let channel = self
+                    .peers
+                    .channel(leader_addr)
+                    .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                let mut raft = proto::v1::raft_client::RaftClient::new(channel);
+                let reply = raft
+                    .write(forwarded_request(RaftMessage { json }, Some(WRITE_TIMEOUT)))
+                    .await?
+                    .into_inner();
+                serde_json::from_slice(&reply.json)
+                    .map_err(|e| Status::internal(format!("bad reply from the leader: {e}")))
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod pid_alloc;
 pub mod process;
 pub mod pty;
 pub mod records;
+pub mod services;
 pub mod supervisor;
 pub mod table;
 
@@ -191,6 +192,15 @@ pub async fn run(
     .await
     .context("cannot start gossip")?;
     cluster.spawn_reconciler(background.clone());
+    services::spawn(
+        cluster.clone(),
+        proto::connect_lazy_to(
+            &proto::Addr::Tcp(listen_addr.clone()),
+            Duration::from_millis(config.limits.forward_timeout_ms),
+        ),
+        Duration::from_millis(config.limits.stop_grace_ms),
+        background.clone(),
+    );
     spawn_announce(cluster.clone(), config.labels.clone(), background.clone());
 
     let addr_file = data.path.join(LISTEN_ADDR_FILE);

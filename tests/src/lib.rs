@@ -254,6 +254,15 @@ impl Node {
         Ok(ClusterClient::new(connect(&self.addr()).await?))
     }
 
+    /// A Services client over the Unix socket.
+    pub async fn services(
+        &self,
+    ) -> anyhow::Result<proto::v1::services_client::ServicesClient<Channel>> {
+        Ok(proto::v1::services_client::ServicesClient::new(
+            connect(&self.addr()).await?,
+        ))
+    }
+
     /// Kills noded with SIGKILL, as a crash would.
     pub fn crash(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {

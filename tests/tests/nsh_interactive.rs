@@ -104,6 +104,10 @@ async fn prompt_ctrl_c_ctrl_z_fg() -> anyhow::Result<()> {
         .await
         .map_err(|e| e.context(sh.transcript.clone()))?;
     sh.expect(&format!("{n0}:"), TIMEOUT)?;
+    // `ps` shows it stopped.
+    sh.send(&format!("ps -o pid,stat,cmd | grep -w {}\r", sleeper.pid))?;
+    sh.expect(&format!("{} T    sleep 302", sleeper.pid), TIMEOUT)?;
+    sh.expect(&format!("{n0}:"), TIMEOUT)?;
     sh.send("jobs\r")?;
     sh.expect("Stopped                 sleep 302", TIMEOUT)?;
     sh.expect(&format!("{n0}:"), TIMEOUT)?;

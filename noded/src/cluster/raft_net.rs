@@ -202,4 +202,14 @@ impl RaftService for RaftApi {
         let req: InstallSnapshotRequest<TypeConfig> = decode(request.into_inner())?;
         encode(&self.raft()?.install_snapshot(req).await)
     }
+
+    async fn write(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let command: super::state::Command = decode(request.into_inner())?;
+        match self.raft()?.client_write(command).await {
+            Ok(response) => encode(&response.data),
+            Err(e) => Err(Status::unavailable(format!(
+                "this node is not the store's leader: {e}"
+            ))),
+        }
+    }
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::services::{Replica, Service, ServiceSpec};
+
 /// Largest slot (SPEC §1).
 pub const MAX_SLOT: u64 = proto::MAX_SLOT as u64;
 
@@ -44,6 +46,23 @@ pub enum Command {
         /// Its slot.
         slot: u64,
     },
+    /// A new service (refused if the name is taken).
+    CreateService { spec: ServiceSpec, created_ms: u64 },
+    /// A service's replica count changes.
+    ScaleService { name: String, replicas: u32 },
+    /// A service goes, with its replica records.
+    RemoveService { name: String },
+    /// The reconciler records a replica. `expected_pid` fences the write:
+    /// it applies only if the record still names that PID, so a stale
+    /// leader's late write cannot undo a newer one.
+    SetReplica {
+        name: String,
+        index: u32,
+        expected_pid: i32,
+        replica: Replica,
+    },
+    /// The reconciler forgets a replica above the replica count.
+    DropReplica { name: String, index: u32 },
 }
 
 /// What applying a command returned.
@@ -71,6 +90,9 @@ pub struct ClusterState {
     pub members: BTreeMap<u64, Member>,
     /// The highest slot ever given; slots are never given twice.
     pub last_slot: u64,
+    /// Services by name (absent in snapshots from before services).
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
 }
 
 impl ClusterState {
@@ -91,6 +113,60 @@ impl ClusterState {
                 None => Reply::Refused {
                     reason: format!("no member with slot {slot}"),
                 },
+            },
+            Command::CreateService { spec, created_ms } => {
+                if self.services.contains_key(&spec.name) {
+                    return Reply::Refused {
+                        reason: format!("{}: service already exists", spec.name),
+                    };
+                }
+                self.services.insert(
+                    spec.name.clone(),
+                    Service {
+                        spec: spec.clone(),
+                        created_ms: *created_ms,
+                        replicas: BTreeMap::new(),
+                    },
+                );
+                Reply::Done
+            }
+            Command::ScaleService { name, replicas } => match self.services.get_mut(name) {
+                Some(service) => {
+                    service.spec.replicas = *replicas;
+                    Reply::Done
+                }
+                None => no_such_service(name),
+            },
+            Command::RemoveService { name } => match self.services.remove(name) {
+                Some(_) => Reply::Done,
+                None => no_such_service(name),
+            },
+            Command::SetReplica {
+                name,
+                index,
+                expected_pid,
+                replica,
+            } => match self.services.get_mut(name) {
+                Some(service) => {
+                    let current = service.replicas.get(index).map_or(0, |r| r.pid);
+                    if current != *expected_pid {
+                        return Reply::Refused {
+                            reason: format!(
+                                "{name}/{index}: replica changed (pid {current}, not {expected_pid})"
+                            ),
+                        };
+                    }
+                    service.replicas.insert(*index, replica.clone());
+                    Reply::Done
+                }
+                None => no_such_service(name),
+            },
+            Command::DropReplica { name, index } => match self.services.get_mut(name) {
+                Some(service) => {
+                    service.replicas.remove(index);
+                    Reply::Done
+                }
+                None => no_such_service(name),
             },
         }
     }
@@ -159,6 +235,12 @@ impl ClusterState {
     /// The member with this name.
     pub fn by_name(&self, name: &str) -> Option<&Member> {
         self.members.values().find(|m| m.name == name)
+    }
+}
+
+fn no_such_service(name: &str) -> Reply {
+    Reply::Refused {
+        reason: format!("{name}: no such service"),
     }
 }
 

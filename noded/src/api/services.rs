@@ -1,0 +1,246 @@
+//! The `Services` RPCs (SPEC §7): checks, then store writes (forwarded to
+//! the store's leader by `Cluster::write`); reads answer from this node's
+//! copy of the store. The reconciler (`crate::services`) does the rest.
+
+use std::sync::Arc;
+
+use proto::v1::services_server::Services;
+use proto::v1::{
+    CreateServiceRequest, GetServiceRequest, ListServicesReply, ListServicesRequest,
+    RemoveServiceReply, RemoveServiceRequest, ReplicaInfo, ScaleServiceRequest, ServiceInfo,
+};
+use tonic::{Request, Response, Status};
+
+use super::ApiState;
+use crate::cluster::services::{self, Replica, ReplicaState, Restart, Service, ServiceSpec};
+use crate::cluster::state::{Command, Reply};
+
+/// Largest replica count accepted.
+const MAX_REPLICAS: u32 = 10_000;
+
+pub struct ServicesApi {
+    state: Arc<ApiState>,
+}
+
+impl ServicesApi {
+    pub fn new(state: Arc<ApiState>) -> Self {
+        ServicesApi { state }
+    }
+
+    async fn write(&self, command: Command) -> Result<(), Status> {
+        match self.state.cluster.write(command, false).await? {
+            Reply::Refused { reason } if reason.ends_with("no such service") => {
+                Err(Status::not_found(reason))
+            }
+            Reply::Refused { reason } if reason.ends_with("already exists") => {
+                Err(Status::already_exists(reason))
+            }
+            Reply::Refused { reason } => Err(Status::failed_precondition(reason)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The service as this node's store copy has it; after a write, waits
+    /// briefly for the copy to catch up.
+    async fn read(&self, name: &str, present: bool) -> Result<ServiceInfo, Status> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let found = self.state.cluster.peers.state().services.get(name).cloned();
+            match found {
+                Some(service) => return Ok(info(&service, &self.node_names())),
+                None if !present || tokio::time::Instant::now() >= deadline => {
+                    return Err(Status::not_found(format!("{name}: no such service")));
+                }
+                None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    fn node_names(&self) -> std::collections::BTreeMap<u64, String> {
+        self.state
+            .cluster
+            .peers
+            .state()
+            .members
+            .into_iter()
+            .map(|(slot, m)| (slot, m.name))
+            .collect()
+    }
+}
+
+fn spec_from_wire(wire: proto::v1::ServiceSpec) -> Result<ServiceSpec, Status> {
+    if !services::valid_name(&wire.name) {
+        return Err(Status::invalid_argument(format!(
+            "{:?}: a service name is 1 to 64 letters, digits, '-', '_' or '.'",
+            wire.name
+        )));
+    }
+    if wire.argv.is_empty() || wire.argv[0].is_empty() {
+        return Err(Status::invalid_argument("a service needs a command"));
+    }
+    if wire.replicas > MAX_REPLICAS {
+        return Err(Status::invalid_argument(format!(
+            "{} replicas: at most {MAX_REPLICAS}",
+            wire.replicas
+        )));
+    }
+    let restart = match proto::v1::RestartPolicy::try_from(wire.restart) {
+        Ok(proto::v1::RestartPolicy::OnFailure) => Restart::OnFailure,
+        Ok(proto::v1::RestartPolicy::Never) => Restart::Never,
+        Ok(_) => Restart::Always,
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "restart policy {}: unknown",
+                wire.restart
+            )));
+        }
+    };
+    Ok(ServiceSpec {
+        name: wire.name,
+        argv: wire.argv,
+        env: wire.env.into_iter().collect(),
+        cwd: if wire.cwd.is_empty() {
+            "/".to_string()
+        } else {
+            wire.cwd
+        },
+        replicas: wire.replicas,
+        restart,
+        constraints: wire.constraints.into_iter().collect(),
+    })
+}
+
+fn spec_to_wire(spec: &ServiceSpec) -> proto::v1::ServiceSpec {
+    proto::v1::ServiceSpec {
+        name: spec.name.clone(),
+        argv: spec.argv.clone(),
+        env: spec.env.clone().into_iter().collect(),
+        cwd: spec.cwd.clone(),
+        replicas: spec.replicas,
+        restart: match spec.restart {
+            Restart::Always => proto::v1::RestartPolicy::Always,
+            Restart::OnFailure => proto::v1::RestartPolicy::OnFailure,
+            Restart::Never => proto::v1::RestartPolicy::Never,
+        } as i32,
+        constraints: spec.constraints.clone().into_iter().collect(),
+    }
+}
+
+fn replica_to_wire(
+    index: u32,
+    r: &Replica,
+    nodes: &std::collections::BTreeMap<u64, String>,
+) -> ReplicaInfo {
+    use proto::v1::ReplicaState as W;
+    ReplicaInfo {
+        index,
+        state: match r.state {
+            ReplicaState::Pending => W::Pending,
+            ReplicaState::Running => W::Running,
+            ReplicaState::Backoff => W::Backoff,
+            ReplicaState::CrashLoop => W::CrashLoop,
+            ReplicaState::Done => W::Done,
+            ReplicaState::Unschedulable => W::Unschedulable,
+        } as i32,
+        node: nodes.get(&r.slot).cloned().unwrap_or_default(),
+        pid: r.pid,
+        restarts: r.restarts,
+        started_ms: r.started_ms,
+        next_start_ms: r.next_start_ms,
+        last_status: r.last_status,
+        error: r.error.clone(),
+    }
+}
+
+/// The wire view of a service: one replica per index below the count (a
+/// not yet recorded one is pending).
+fn info(service: &Service, nodes: &std::collections::BTreeMap<u64, String>) -> ServiceInfo {
+    let replicas = (0..service.spec.replicas)
+        .map(|i| {
+            let record = service.replicas.get(&i).cloned().unwrap_or_default();
+            replica_to_wire(i, &record, nodes)
+        })
+        .collect();
+    ServiceInfo {
+        spec: Some(spec_to_wire(&service.spec)),
+        replicas,
+        created_ms: service.created_ms,
+    }
+}
+
+#[tonic::async_trait]
+impl Services for ServicesApi {
+    async fn create_service(
+        &self,
+        request: Request<CreateServiceRequest>,
+    ) -> Result<Response<ServiceInfo>, Status> {
+        let wire = request
+            .into_inner()
+            .spec
+            .ok_or_else(|| Status::invalid_argument("a service needs a spec"))?;
+        let spec = spec_from_wire(wire)?;
+        let name = spec.name.clone();
+        let created_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.write(Command::CreateService { spec, created_ms })
+            .await?;
+        Ok(Response::new(self.read(&name, true).await?))
+    }
+
+    async fn scale_service(
+        &self,
+        request: Request<ScaleServiceRequest>,
+    ) -> Result<Response<ServiceInfo>, Status> {
+        let req = request.into_inner();
+        let replicas = u32::try_from(req.replicas)
+            .ok()
+            .filter(|n| *n <= MAX_REPLICAS)
+            .ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "{}: replica count must be 0 to {MAX_REPLICAS}",
+                    req.replicas
+                ))
+            })?;
+        self.write(Command::ScaleService {
+            name: req.name.clone(),
+            replicas,
+        })
+        .await?;
+        Ok(Response::new(self.read(&req.name, true).await?))
+    }
+
+    async fn remove_service(
+        &self,
+        request: Request<RemoveServiceRequest>,
+    ) -> Result<Response<RemoveServiceReply>, Status> {
+        let name = request.into_inner().name;
+        self.write(Command::RemoveService { name }).await?;
+        Ok(Response::new(RemoveServiceReply {}))
+    }
+
+    async fn get_service(
+        &self,
+        request: Request<GetServiceRequest>,
+    ) -> Result<Response<ServiceInfo>, Status> {
+        let name = request.into_inner().name;
+        Ok(Response::new(self.read(&name, false).await?))
+    }
+
+    async fn list_services(
+        &self,
+        _request: Request<ListServicesRequest>,
+    ) -> Result<Response<ListServicesReply>, Status> {
+        let nodes = self.node_names();
+        let services = self
+            .state
+            .cluster
+            .peers
+            .state()
+            .services
+            .values()
+            .map(|s| info(s, &nodes))
+            .collect();
+        Ok(Response::new(ListServicesReply { services }))
+    }
+}

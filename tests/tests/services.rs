@@ -1,0 +1,405 @@
+//! Services on a real 3-node cluster, through the API (SPEC §7): replicas
+//! spread and carry their identity, restarts back off and show a crash
+//! loop, the replicas of a node killed with SIGKILL run elsewhere within
+//! seconds and each index runs once after it returns, and killing the
+//! store's leader neither loses nor duplicates a service.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use proto::v1::services_client::ServicesClient;
+use proto::v1::{
+    CreateServiceRequest, GetRequest, GetServiceRequest, ListRequest, ProcessState,
+    RemoveServiceRequest, ReplicaState, ScaleServiceRequest, ServiceInfo, ServiceSpec,
+};
+use tests::{TIMEOUT, TestCluster, wait_until};
+use tonic::transport::Channel;
+
+fn spec(name: &str, replicas: u32, argv: &[&str]) -> ServiceSpec {
+    ServiceSpec {
+        name: name.to_string(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        env: [(
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_default(),
+        )]
+        .into(),
+        replicas,
+        ..ServiceSpec::default()
+    }
+}
+
+async fn get(client: &mut ServicesClient<Channel>, name: &str) -> anyhow::Result<ServiceInfo> {
+    Ok(client
+        .get_service(GetServiceRequest {
+            name: name.to_string(),
+        })
+        .await?
+        .into_inner())
+}
+
+/// Waits until every replica of `name` is running; returns the info.
+async fn all_running(
+    client: &ServicesClient<Channel>,
+    name: &str,
+    count: usize,
+) -> anyhow::Result<ServiceInfo> {
+    wait_until(
+        &format!("{count} replicas of {name} running"),
+        TIMEOUT,
+        || {
+            let mut c = client.clone();
+            async move {
+                let info = get(&mut c, name).await.ok()?;
+                (info.replicas.len() == count
+                    && info
+                        .replicas
+                        .iter()
+                        .all(|r| r.state == ReplicaState::Running as i32 && r.pid != 0))
+                .then_some(info)
+            }
+        },
+    )
+    .await
+}
+
+/// The running processes named as replicas of `name`, by index.
+async fn replica_processes(
+    cluster: &TestCluster,
+    node: usize,
+    name: &str,
+) -> anyhow::Result<BTreeMap<u32, Vec<i32>>> {
+    let mut client = cluster.nodes[node].client().await?;
+    let list = client
+        .list(ListRequest {
+            node: String::new(),
+            states: vec![ProcessState::Running as i32],
+        })
+        .await?
+        .into_inner();
+    let mut out: BTreeMap<u32, Vec<i32>> = BTreeMap::new();
+    for p in list.processes {
+        if let Some(index) = p
+            .name
+            .strip_prefix(&format!("svc/{name}/"))
+            .and_then(|i| i.parse().ok())
+        {
+            out.entry(index).or_default().push(p.pid);
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_spread_scale_and_carry_their_identity() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let mut services = cluster.nodes[1].services().await?;
+    services
+        .create_service(CreateServiceRequest {
+            spec: Some(spec("web", 5, &["sleep", "1000"])),
+        })
+        .await?;
+    let info = all_running(&services, "web", 5).await?;
+    let nodes: BTreeSet<&str> = info.replicas.iter().map(|r| r.node.as_str()).collect();
+    assert!(nodes.len() >= 2, "5 replicas on {nodes:?}");
+    let mut processes = cluster.nodes[0].client().await?;
+    for replica in &info.replicas {
+        let p = processes
+            .get(GetRequest {
+                pid: replica.pid,
+                with_env: true,
+            })
+            .await?
+            .into_inner();
+        assert!(
+            p.env.contains(&"NEFELE_SERVICE=web".to_string()),
+            "{:?}",
+            p.env
+        );
+        assert!(
+            p.env.contains(&format!("NEFELE_REPLICA={}", replica.index)),
+            "{:?}",
+            p.env
+        );
+    }
+
+    // A duplicate name is refused.
+    let dup = services
+        .create_service(CreateServiceRequest {
+            spec: Some(spec("web", 1, &["true"])),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), tonic::Code::AlreadyExists, "{dup:?}");
+
+    services
+        .scale_service(ScaleServiceRequest {
+            name: "web".into(),
+            replicas: 8,
+        })
+        .await?;
+    all_running(&services, "web", 8).await?;
+    services
+        .scale_service(ScaleServiceRequest {
+            name: "web".into(),
+            replicas: 2,
+        })
+        .await?;
+    wait_until("2 replicas left, indexes 0 and 1", TIMEOUT, || async {
+        let procs = replica_processes(&cluster, 0, "web").await.ok()?;
+        (procs.keys().copied().collect::<Vec<_>>() == vec![0, 1]
+            && procs.values().all(|p| p.len() == 1))
+        .then_some(())
+    })
+    .await?;
+    let bad = services
+        .scale_service(ScaleServiceRequest {
+            name: "web".into(),
+            replicas: -1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    let unknown = services
+        .scale_service(ScaleServiceRequest {
+            name: "nope".into(),
+            replicas: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+    services
+        .remove_service(RemoveServiceRequest { name: "web".into() })
+        .await?;
+    wait_until("no replica left", TIMEOUT, || async {
+        replica_processes(&cluster, 0, "web")
+            .await
+            .ok()?
+            .is_empty()
+            .then_some(())
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_replicas_restart_and_crash_loops_back_off() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let mut services = cluster.nodes[0].services().await?;
+    services
+        .create_service(CreateServiceRequest {
+            spec: Some(spec("one", 1, &["sleep", "1000"])),
+        })
+        .await?;
+    let info = all_running(&services, "one", 1).await?;
+    let first = info.replicas[0].pid;
+    let mut processes = cluster.nodes[0].client().await?;
+    tests::signal(&mut processes, first, libc::SIGKILL).await?;
+    let info = wait_until("the killed replica back", TIMEOUT, || {
+        let mut c = services.clone();
+        async move {
+            let info = get(&mut c, "one").await.ok()?;
+            let r = &info.replicas[0];
+            (r.state == ReplicaState::Running as i32 && r.pid != first).then_some(info)
+        }
+    })
+    .await?;
+    assert_eq!(info.replicas[0].restarts, 1);
+    assert_eq!(info.replicas[0].last_status, Some(128 + libc::SIGKILL));
+
+    // A command that fails at once: restarts spaced by a growing backoff,
+    // and the state says crash loop.
+    services
+        .create_service(CreateServiceRequest {
+            spec: Some(spec("crash", 1, &["sh", "-c", "exit 3"])),
+        })
+        .await?;
+    let replica = wait_until("a crash loop", Duration::from_secs(60), || {
+        let mut c = services.clone();
+        async move {
+            let info = get(&mut c, "crash").await.ok()?;
+            let r = info.replicas[0].clone();
+            (r.state == ReplicaState::CrashLoop as i32).then_some(r)
+        }
+    })
+    .await?;
+    assert!(replica.restarts >= 3, "{replica:?}");
+    assert_eq!(replica.last_status, Some(3));
+    assert!(
+        replica.next_start_ms > 0,
+        "a crash-looping replica has a next start"
+    );
+    // Not hundreds of restarts: the backoff holds it.
+    let later = wait_until("some more seconds of crash loop", TIMEOUT, || {
+        let mut c = services.clone();
+        async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            get(&mut c, "crash").await.ok()
+        }
+    })
+    .await?;
+    assert!(
+        later.replicas[0].restarts <= replica.restarts + 2,
+        "backoff: {} then {}",
+        replica.restarts,
+        later.replicas[0].restarts
+    );
+
+    // A command that does not exist reports the error and backs off too.
+    services
+        .create_service(CreateServiceRequest {
+            spec: Some(spec("missing", 1, &["/no/such/command"])),
+        })
+        .await?;
+    let missing = wait_until("the missing command's error", TIMEOUT, || {
+        let mut c = services.clone();
+        async move {
+            let info = get(&mut c, "missing").await.ok()?;
+            let r = info.replicas[0].clone();
+            (!r.error.is_empty()).then_some(r)
+        }
+    })
+    .await?;
+    assert!(missing.error.contains("/no/such/command"), "{missing:?}");
+    assert_ne!(missing.state, ReplicaState::Running as i32);
+
+    // Constraints no node matches are reported.
+    let mut mars = spec("mars", 1, &["sleep", "1000"]);
+    mars.constraints = [("zone".to_string(), "mars".to_string())].into();
+    services
+        .create_service(CreateServiceRequest { spec: Some(mars) })
+        .await?;
+    let unplaced = wait_until("unschedulable", TIMEOUT, || {
+        let mut c = services.clone();
+        async move {
+            let info = get(&mut c, "mars").await.ok()?;
+            let r = info.replicas[0].clone();
+            (r.state == ReplicaState::Unschedulable as i32).then_some(r)
+        }
+    })
+    .await?;
+    assert!(unplaced.error.contains("zone=mars"), "{unplaced:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_node_s_replicas_move_and_run_once_after_it_returns() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    let leader = cluster.leader().await?;
+    // The victim is a node that is not the store's leader.
+    let victim = (0..3).find(|i| *i != leader).unwrap_or(1);
+    let asker = (0..3).find(|i| *i != victim).unwrap_or(0);
+    let mut services = cluster.nodes[asker].services().await?;
+    services
+        .create_service(CreateServiceRequest {
+            spec: Some(spec("web", 5, &["sleep", "1000"])),
+        })
+        .await?;
+    let info = all_running(&services, "web", 5).await?;
+    let victim_name = cluster.nodes[victim].name.clone();
+    let on_victim: Vec<u32> = info
+        .replicas
+        .iter()
+        .filter(|r| r.node == victim_name)
+        .map(|r| r.index)
+        .collect();
+    assert!(
+        !on_victim.is_empty(),
+        "spread puts replicas on every node: {info:?}"
+    );
+
+    let killed_at = std::time::Instant::now();
+    cluster.nodes[victim].crash()?;
+    wait_until("the victim's replicas elsewhere", TIMEOUT, || {
+        let mut c = services.clone();
+        let victim_name = victim_name.clone();
+        async move {
+            let info = get(&mut c, "web").await.ok()?;
+            info.replicas
+                .iter()
+                .all(|r| r.state == ReplicaState::Running as i32 && r.node != victim_name)
+                .then_some(())
+        }
+    })
+    .await?;
+    let moved_in = killed_at.elapsed();
+    assert!(
+        moved_in < Duration::from_secs(5),
+        "replicas ran elsewhere {moved_in:?} after the kill"
+    );
+
+    cluster.nodes[victim].restart().await?;
+    cluster.wait_members_up(3).await?;
+    wait_until("exactly 5 replicas, each index once", TIMEOUT, || async {
+        let procs = replica_processes(&cluster, asker, "web").await.ok()?;
+        (procs.len() == 5 && procs.values().all(|p| p.len() == 1)).then_some(())
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_store_leader_keeps_every_service_once() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    // Losing the leader is survivable once all three are voters.
+    wait_until("3 store voters", TIMEOUT, || async {
+        let members = cluster.members(0).await.ok()?;
+        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
+    })
+    .await?;
+    let leader = cluster.leader().await?;
+    let asker = (0..3).find(|i| *i != leader).unwrap_or(0);
+    let mut services = cluster.nodes[asker].services().await?;
+    services
+        .create_service(CreateServiceRequest {
+            spec: Some(spec("api", 3, &["sleep", "1000"])),
+        })
+        .await?;
+    all_running(&services, "api", 3).await?;
+    cluster.nodes[leader].crash()?;
+    // A new leader takes over: the service is still there, at 3 replicas
+    // on the surviving nodes, each index once.
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    wait_until("3 replicas on the survivors", TIMEOUT, || async {
+        let procs = replica_processes(&cluster, survivors[0], "api")
+            .await
+            .ok()?;
+        let mut c = services.clone();
+        let info = get(&mut c, "api").await.ok()?;
+        let dead = cluster.nodes[leader].name.clone();
+        (procs.len() == 3
+            && procs.values().all(|p| p.len() == 1)
+            && info
+                .replicas
+                .iter()
+                .all(|r| r.node != dead && r.state == ReplicaState::Running as i32))
+        .then_some(())
+    })
+    .await
+    .map_err(|e| {
+        let logs: Vec<String> = survivors
+            .iter()
+            .map(|i| {
+                cluster.nodes[*i]
+                    .log()
+                    .lines()
+                    .filter(|l| l.contains("replica") || l.contains("reconciler"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .collect();
+        e.context(logs.join("\n---\n"))
+    })?;
+    let list = services
+        .list_services(proto::v1::ListServicesRequest {})
+        .await?
+        .into_inner();
+    let names: Vec<String> = list
+        .services
+        .iter()
+        .filter_map(|s| s.spec.as_ref().map(|s| s.name.clone()))
+        .collect();
+    assert_eq!(names, vec!["api".to_string()]);
+    Ok(())
+}
