@@ -389,9 +389,12 @@ async fn bad_input_is_reported() -> anyhow::Result<()> {
     wait_running(node, "dup", 1).await?;
 
     // A command that does not exist: its error shows, and it backs off
-    // instead of being retried hundreds of times a second.
-    let created = Instant::now();
+    // instead of being retried hundreds of times a second: the times of
+    // its next attempts grow further apart. A command that fails at once
+    // piles up restarts just as slowly.
     nsh_ok(node, "svc run bad -- /no/such/cmd").await?;
+    let created = Instant::now();
+    nsh_ok(node, "svc run flaky -- false").await?;
     let (info, row) = wait_until("bad to report its failure", CONVERGE, || async {
         let info = service(node, "bad").await?;
         let replica = replicas(&info).first()?.clone();
@@ -412,22 +415,50 @@ async fn bad_input_is_reported() -> anyhow::Result<()> {
     );
     let table = nsh_ok(node, "svc ls bad").await?;
     let line = table.lines().nth(1).unwrap_or_default().to_string();
-    assert!(!line.ends_with(" -"), "the ERROR column explains: {table}");
-    // Watch it for a while: restarts grow slowly.
-    let restarts = std::cell::Cell::new(0);
-    wait_until("a while of backing off", CONVERGE, || async {
+    assert!(
+        line.contains("/no/such/cmd"),
+        "the ERROR column explains: {table}"
+    );
+    let attempts = std::cell::RefCell::new(BTreeSet::new());
+    wait_until("four attempts of bad", CONVERGE, || async {
         let info = service(node, "bad").await?;
-        let replica = replicas(&info).first()?.clone();
-        restarts.set(replica["restarts"].as_u64().unwrap_or(0));
-        (created.elapsed() >= Duration::from_secs(10)).then_some(())
+        let next = replicas(&info).first()?["next_start_ms"].as_u64()?;
+        let mut seen = attempts.borrow_mut();
+        if next > 0 {
+            seen.insert(next);
+        }
+        (seen.len() >= 4).then_some(())
     })
     .await?;
-    let restarts = restarts.get();
-    let seconds = created.elapsed().as_secs();
+    let attempts: Vec<u64> = attempts.into_inner().into_iter().collect();
+    let gaps: Vec<u64> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(
-        restarts <= 2 * seconds,
-        "{restarts} restarts in {seconds} s is not backing off"
+        gaps.iter().all(|g| *g >= 500) && gaps[gaps.len() - 1] > gaps[0] * 3 / 2,
+        "attempts do not back off: gaps of {gaps:?} ms"
     );
+    wait_until("flaky to restart three times", CONVERGE, || async {
+        let info = service(node, "flaky").await?;
+        (replicas(&info).first()?["restarts"].as_u64()? >= 3).then_some(())
+    })
+    .await?;
+    let took = created.elapsed();
+    assert!(
+        took >= Duration::from_secs(4),
+        "three restarts within {took:?} is not backing off"
+    );
+    let row = ls_row(node, "flaky").await?;
+    assert!(
+        ["backoff", "crash-loop"].contains(&row[2].as_str()),
+        "svc ls shows it: {row:?}"
+    );
+    let table = nsh_ok(node, "svc ls flaky").await?;
+    let exit = table
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(7))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(exit, "1", "EXIT shows false's status: {table}");
 
     // Constraints no node matches: unschedulable, with a reason.
     nsh_ok(node, "svc run mars -r 2 --on zone=mars -- sleep 1000").await?;

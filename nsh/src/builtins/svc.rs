@@ -11,9 +11,10 @@
 //! `mkdir`: they return once the store has the new desired state, and the
 //! cluster converges on it in the background (`svc ls` shows how far it
 //! got, and why not). A replica's environment is the shell's exported
-//! variables, as a foreground command gets, minus the ones the cluster sets
-//! for each process (`NEFELE_PID`, ...), plus `-e`; its working directory
-//! is the shell's unless `--cwd` (relative to the shell's) says otherwise.
+//! variables, as a foreground command gets, minus the ones set for each
+//! process (`NEFELE_PID`, ..., `_`), with `PWD` naming the replicas'
+//! directory, plus `-e`; that directory is the shell's unless `--cwd`
+//! (relative to the shell's) says otherwise.
 //!
 //! Errors are `nsh: svc: NAME: WHY`: status 1 for what the cluster refused
 //! (`no such service`, `service already exists`) or could not answer, 2
@@ -231,15 +232,16 @@ fn key_value(pair: &str) -> Option<(String, String)> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
 }
 
-/// Variables the cluster sets for each process itself: not taken from the
-/// shell into a service's spec (the shell's would name the wrong process or
-/// node).
+/// Variables set for each process by the cluster (or, `_`, by the shell
+/// that starts it): not taken from the shell into a service's spec, where
+/// they would name the wrong process, node or command.
 const PER_PROCESS: &[&str] = &[
     "NEFELE_PID",
     "NEFELE_NODE",
     "NEFELE_ADDR",
     "NEFELE_SERVICE",
     "NEFELE_REPLICA",
+    "_",
 ];
 
 /// `--restart` values.
@@ -320,12 +322,21 @@ fn run(shell: &mut Shell, args: Vec<String>) -> Status {
         };
         constraints.insert(k, v);
     }
+    let cwd = match &args.cwd {
+        Some(dir) => shell.cwd.join(dir),
+        None => shell.cwd.clone(),
+    };
+    let cwd = cwd.to_string_lossy().into_owned();
     let mut env: HashMap<String, String> = shell
         .vars
         .exported()
         .into_iter()
         .filter(|(k, _)| !PER_PROCESS.contains(&k.as_str()))
         .collect();
+    // An exported PWD names the replicas' directory, not the shell's.
+    if let Some(pwd) = env.get_mut("PWD") {
+        pwd.clone_from(&cwd);
+    }
     for pair in &args.env {
         let Some((k, v)) = key_value(pair) else {
             shell.error(format!("svc: -e {pair}: expected K=V"));
@@ -333,15 +344,11 @@ fn run(shell: &mut Shell, args: Vec<String>) -> Status {
         };
         env.insert(k, v);
     }
-    let cwd = match &args.cwd {
-        Some(dir) => shell.cwd.join(dir),
-        None => shell.cwd.clone(),
-    };
     let spec = ServiceSpec {
         name: args.name.clone(),
         argv: args.cmd,
         env,
-        cwd: cwd.to_string_lossy().into_owned(),
+        cwd,
         replicas,
         restart: RestartPolicy::from(args.restart) as i32,
         constraints,
