@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use tests::TestCluster;
-use tests::bench::{machine, stop_all, utc_now, verdict};
+use tests::bench::{async_main, env_count, machine, stop_all, utc_now, verdict};
 
 /// Lines of each script.
 const LINES: usize = 500;
@@ -30,35 +30,8 @@ const SSH_TARGET: f64 = 10.0;
 const SSH_RUNS: usize = 20;
 
 fn main() -> ExitCode {
-    for name in ["noded", "nsh"] {
-        if !tests::bin_dir().join(name).exists() {
-            eprintln!(
-                "nsh_script bench: {name} not found in {}; build first:\n\n    cargo build \
-                 --release --bins",
-                tests::bin_dir().display()
-            );
-            return ExitCode::FAILURE;
-        }
-    }
-    let runs = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|n: &usize| *n > 0)
-        .unwrap_or(5);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("nsh_script bench: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(runs)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("nsh_script bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let count = env_count("BENCH_RUNS", 5);
+    async_main("nsh_script", &["noded", "nsh"], run(count))
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {

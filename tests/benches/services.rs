@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use proto::v1::services_client::ServicesClient;
 use proto::v1::{CreateServiceRequest, GetServiceRequest, ReplicaState, ServiceSpec};
-use tests::bench::{machine, stop_all, utc_now, verdict};
+use tests::bench::{async_main, env_count, machine, stop_all, utc_now, verdict};
 use tests::{TIMEOUT, TestCluster, wait_until};
 use tonic::transport::Channel;
 
@@ -26,29 +26,8 @@ const TARGET: Duration = Duration::from_secs(5);
 const SETTLE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    if !tests::bin_dir().join("noded").exists() {
-        eprintln!("services bench: build first: cargo build --release --bins");
-        return ExitCode::FAILURE;
-    }
-    let rounds = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|n: &usize| *n > 0)
-        .unwrap_or(5);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("services bench: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(rounds)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("services bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let count = env_count("BENCH_ROUNDS", 5);
+    async_main("services", &["noded"], run(count))
 }
 
 async fn get(client: &mut ServicesClient<Channel>) -> anyhow::Result<proto::v1::ServiceInfo> {

@@ -136,3 +136,41 @@ pub fn utc_now() -> String {
         rest % 3600 / 60
     )
 }
+
+/// `main` of a benchmark that drives release-built binaries from async
+/// code: checks that `binaries` were built, runs `run` on a fresh runtime
+/// and turns an error into a message and a failure exit code.
+pub fn async_main<F>(bench: &str, binaries: &[&str], run: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    for name in binaries {
+        if !crate::bin_dir().join(name).exists() {
+            eprintln!(
+                "{bench} bench: {name} not found in {}; build first:\n\n    cargo build \
+                 --release --bins",
+                crate::bin_dir().display()
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{bench} bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A positive count from environment variable `var`, else `default`.
+pub fn env_count(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(default)
+}
