@@ -695,15 +695,9 @@ pub fn build_companions_if_missing() {
     let release = dir.file_name().is_some_and(|n| n == "release");
     eprintln!("nsh: --dev: building noded and nefelefs first (cargo build)");
     let mut command = std::process::Command::new(cargo);
-    command.current_dir(manifest_dir).args([
-        "build",
-        "--bin",
-        "noded",
-        "--bin",
-        "nefelefs",
-        "--bin",
-        "nefele-proc-exec",
-    ]);
+    command
+        .current_dir(manifest_dir)
+        .args(["build", "-p", "noded", "-p", "nefelefs"]);
     if release {
         command.arg("--release");
     }
