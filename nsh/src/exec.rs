@@ -404,16 +404,7 @@ impl Shell {
             }
             ast::Command::Compound(compound, redirects) => {
                 self.tracker.pipeline_started(None);
-                let saved = self.fds.clone();
-                if let Some(list) = redirects
-                    && let Err(status) = self.apply_redirects(&list.0)
-                {
-                    self.fds = saved;
-                    return Ok(status);
-                }
-                let result = self.run_compound(compound);
-                self.fds = saved;
-                result
+                self.with_redirects(redirects.as_ref(), |sh| sh.run_compound(compound))
             }
             ast::Command::Function(definition) => {
                 let name = definition.fname.value.clone();
@@ -421,19 +412,29 @@ impl Shell {
                     .insert(name, Arc::new(definition.body.clone()));
                 Ok(0)
             }
-            ast::Command::ExtendedTest(test, redirects) => {
-                let saved = self.fds.clone();
-                if let Some(list) = redirects
-                    && let Err(status) = self.apply_redirects(&list.0)
-                {
-                    self.fds = saved;
-                    return Ok(status);
-                }
-                let result = crate::builtins::test::extended(self, &test.expr);
-                self.fds = saved;
-                result
-            }
+            ast::Command::ExtendedTest(test, redirects) => self
+                .with_redirects(redirects.as_ref(), |sh| {
+                    crate::builtins::test::extended(sh, &test.expr)
+                }),
         }
+    }
+
+    /// Runs `body` with `redirects` applied, then puts the fds back.
+    fn with_redirects(
+        &mut self,
+        redirects: Option<&ast::RedirectList>,
+        body: impl FnOnce(&mut Self) -> Status,
+    ) -> Status {
+        let saved = self.fds.clone();
+        if let Some(list) = redirects
+            && let Err(status) = self.apply_redirects(&list.0)
+        {
+            self.fds = saved;
+            return Ok(status);
+        }
+        let result = body(self);
+        self.fds = saved;
+        result
     }
 
     fn run_compound(&mut self, compound: &CompoundCommand) -> Status {
