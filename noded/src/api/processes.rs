@@ -172,7 +172,7 @@ impl Processes for ProcessesApi {
                 .target_node(&req.node, &HashMap::new(), forwarded)
                 .await?;
             return match target {
-                Target::Local => Ok(Response::new(self.local_list(&req.states))),
+                Target::Local => Ok(Response::new(self.local_list(&req))),
                 Target::Remote {
                     node: name,
                     mut client,
@@ -186,9 +186,8 @@ impl Processes for ProcessesApi {
                 }
             };
         }
-        let mut reply = self.local_list(&req.states);
         if forwarded {
-            return Ok(Response::new(reply));
+            return Ok(Response::new(self.local_list(&req)));
         }
         let peers = &self.state.cluster.peers;
         let mut asks = Vec::new();
@@ -199,6 +198,7 @@ impl Processes for ProcessesApi {
             let one = ListRequest {
                 node: member.name.clone(),
                 states: req.states.clone(),
+                brief: req.brief,
             };
             let timeout = LIST_NODE_TIMEOUT;
             asks.push(async move {
@@ -225,7 +225,14 @@ impl Processes for ProcessesApi {
                 (member.name, result)
             });
         }
-        for (node, result) in futures::future::join_all(asks).await {
+        // The other nodes work on their parts while this one reads its own
+        // (most of a List is each node reading /proc/<pid>/stat): the asks
+        // are polled first, so they are on their way before the local part
+        // starts.
+        let (answers, mut reply) = futures::join!(futures::future::join_all(asks), async {
+            self.local_list(&req)
+        });
+        for (node, result) in answers {
             match result {
                 Ok(r) => {
                     reply.processes.extend(r.processes);
@@ -427,18 +434,28 @@ impl Processes for ProcessesApi {
 }
 
 impl ProcessesApi {
-    fn local_list(&self, states: &[i32]) -> ListReply {
-        let states: Vec<i32> = states
+    fn local_list(&self, req: &ListRequest) -> ListReply {
+        let states: Vec<i32> = req
+            .states
             .iter()
             .copied()
             .filter(|s| *s != ProcessState::Unspecified as i32)
             .collect();
+        // A brief listing skips reading each process's /proc/<pid>/stat;
+        // filtering by state needs it (stopped or not).
+        let brief = req.brief && states.is_empty();
         let processes = self
             .state
             .table
             .list()
             .iter()
-            .map(|p| self.info(p))
+            .map(|p| {
+                if brief {
+                    convert::brief_process_info(p, self.node())
+                } else {
+                    self.info(p)
+                }
+            })
             .filter(|info| states.is_empty() || states.contains(&info.state))
             .collect();
         ListReply {
