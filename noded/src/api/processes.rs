@@ -226,12 +226,15 @@ impl Processes for ProcessesApi {
             });
         }
         // The other nodes work on their parts while this one reads its own
-        // (most of a List is each node reading /proc/<pid>/stat): the asks
-        // are polled first, so they are on their way before the local part
-        // starts.
-        let (answers, mut reply) = futures::join!(futures::future::join_all(asks), async {
-            self.local_list(&req)
-        });
+        // (most of a List is each node reading /proc/<pid>/stat): the local
+        // part runs on a blocking thread, so this task sends the asks at
+        // once.
+        let local = {
+            let (state, req) = (self.state.clone(), req.clone());
+            tokio::task::spawn_blocking(move || local_list(&state, &req))
+        };
+        let (answers, local) = futures::join!(futures::future::join_all(asks), local);
+        let mut reply = local.map_err(|e| Status::internal(format!("listing failed: {e}")))?;
         for (node, result) in answers {
             match result {
                 Ok(r) => {
@@ -435,33 +438,38 @@ impl Processes for ProcessesApi {
 
 impl ProcessesApi {
     fn local_list(&self, req: &ListRequest) -> ListReply {
-        let states: Vec<i32> = req
-            .states
-            .iter()
-            .copied()
-            .filter(|s| *s != ProcessState::Unspecified as i32)
-            .collect();
-        // A brief listing skips reading each process's /proc/<pid>/stat;
-        // filtering by state needs it (stopped or not).
-        let brief = req.brief && states.is_empty();
-        let processes = self
-            .state
-            .table
-            .list()
-            .iter()
-            .map(|p| {
-                if brief {
-                    convert::brief_process_info(p, self.node())
-                } else {
-                    self.info(p)
-                }
-            })
-            .filter(|info| states.is_empty() || states.contains(&info.state))
-            .collect();
-        ListReply {
-            processes,
-            unreachable: Vec::new(),
-        }
+        local_list(&self.state, req)
+    }
+}
+
+/// This node's part of a List.
+fn local_list(state: &ApiState, req: &ListRequest) -> ListReply {
+    let node = &state.table.ctx().name;
+    let states: Vec<i32> = req
+        .states
+        .iter()
+        .copied()
+        .filter(|s| *s != ProcessState::Unspecified as i32)
+        .collect();
+    // A brief listing skips reading each process's /proc/<pid>/stat;
+    // filtering by state needs it (stopped or not).
+    let brief = req.brief && states.is_empty();
+    let processes = state
+        .table
+        .list()
+        .iter()
+        .map(|p| {
+            if brief {
+                convert::brief_process_info(p, node)
+            } else {
+                convert::process_info(p, node, false)
+            }
+        })
+        .filter(|info| states.is_empty() || states.contains(&info.state))
+        .collect();
+    ListReply {
+        processes,
+        unreachable: Vec::new(),
     }
 }
 
