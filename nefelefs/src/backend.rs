@@ -69,8 +69,10 @@ pub type FsResult<T> = Result<T, FsError>;
 
 /// What the filesystem needs from the cluster.
 pub trait Backend: Send + Sync + 'static {
-    /// Every process of the cluster.
-    fn list(&self) -> impl Future<Output = FsResult<Vec<ProcessInfo>>> + Send;
+    /// Every process of the cluster; `brief` leaves out the live host
+    /// figures (state is running for a stopped process, no CPU time or
+    /// memory), which is cheaper for the nodes.
+    fn list(&self, brief: bool) -> impl Future<Output = FsResult<Vec<ProcessInfo>>> + Send;
     /// One process (with its environment if asked).
     fn get(&self, pid: i32, with_env: bool) -> impl Future<Output = FsResult<ProcessInfo>> + Send;
     /// Every member.
@@ -127,8 +129,12 @@ async fn bounded<T>(call: impl Future<Output = Result<T, Status>>) -> FsResult<T
 }
 
 impl Backend for ApiBackend {
-    async fn list(&self) -> FsResult<Vec<ProcessInfo>> {
-        let reply = bounded(self.processes().list(timed(ListRequest::default()))).await?;
+    async fn list(&self, brief: bool) -> FsResult<Vec<ProcessInfo>> {
+        let request = ListRequest {
+            brief,
+            ..ListRequest::default()
+        };
+        let reply = bounded(self.processes().list(timed(request))).await?;
         Ok(reply.into_inner().processes)
     }
 

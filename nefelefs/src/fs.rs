@@ -5,11 +5,14 @@
 //!
 //! - Inodes are computed, not stored: a PID directory is `pid << 8`, its
 //!   files `pid << 8 | n`; node directories live above `1 << 48` by slot.
-//! - `proc/` is listed from one List call cached for [`LIST_TTL`]; a PID
-//!   missing from that snapshot is still found (lookup asks for it).
-//! - Generated files are rendered when opened (a snapshot) and read with
-//!   direct I/O at size 0, as Linux's /proc; `stdout`/`stderr` report the
-//!   bytes captured so far, and a read at the end waits for more.
+//! - `proc/` is listed from one brief List call (no host figures) cached
+//!   for [`LIST_TTL`]; files that need the figures use a full List, cached
+//!   alike. A PID missing from a listing is still found (lookup asks for it).
+//! - A process's generated files ([`is_sized`]) report their real size and
+//!   serve the rendering that size came from; the other generated files are
+//!   rendered when opened (a snapshot) and read with direct I/O at size 0,
+//!   as Linux's /proc; `stdout`/`stderr` report the bytes captured so far,
+//!   and a read at the end waits for more.
 //! - For unmodified procps (docs/procps.md) `proc/` also has the global
 //!   files the tools read (`stat`, `uptime`, `meminfo`, ...) with
 //!   cluster-wide values, `task/<tid>/`, `statm`, `comm`, `ctty`; and
@@ -368,6 +371,9 @@ pub struct Attr {
 enum Handle {
     /// Rendered at open.
     Snapshot(Vec<u8>),
+    /// A file of a process that reports its real size (see
+    /// [`is_sized`]): reads serve the rendering that size was taken from.
+    Sized(u64),
     /// Captured output, read through; `cancel` ends reads still waiting
     /// when the file is closed.
     Output {
@@ -398,6 +404,10 @@ pub struct NefeleFs<B> {
     /// The last List, by PID; replaced when older than LIST_TTL. Held only
     /// to copy the Arc.
     processes: Mutex<Option<Cached<HashMap<i32, ProcessInfo>>>>,
+    /// The same for brief Lists (no host figures), which serve what needs
+    /// only PIDs and owners: listings and attributes.
+    brief_refreshing: Mutex<Option<Shared<BoxFuture<'static, FsResult<ProcessTable>>>>>,
+    brief_processes: Mutex<Option<Cached<HashMap<i32, ProcessInfo>>>>,
     /// The last Nodes answer; same rule.
     nodes: Mutex<Option<Cached<Vec<NodeInfo>>>>,
     /// The last ListServices answer; same rule.
@@ -407,6 +417,13 @@ pub struct NefeleFs<B> {
     service_ids: Mutex<services::ServiceIds>,
     handles: DashMap<u64, Handle>,
     next_handle: AtomicU64,
+    /// The last rendering of each sized file, by inode: the one whose size
+    /// the kernel was last told, so reads match it.
+    rendered: DashMap<u64, Arc<Vec<u8>>>,
+    /// Environments by PID, with the start time of the process they belong
+    /// to: a process's environment never changes, so one Get serves it for
+    /// the process's life (procps reads every process's `environ`).
+    environs: DashMap<i32, (u64, Arc<Vec<u8>>)>,
     /// Where the caller sees the host's real /proc (see DEFAULT_HOST_PROC).
     host_proc: String,
 }
@@ -439,11 +456,15 @@ impl<B: Backend> NefeleFs<B> {
             backend: Arc::new(backend),
             refreshing: Mutex::new(None),
             processes: Mutex::new(None),
+            brief_refreshing: Mutex::new(None),
+            brief_processes: Mutex::new(None),
             nodes: Mutex::new(None),
             services: Mutex::new(None),
             service_ids: Mutex::new(services::ServiceIds::default()),
             handles: DashMap::new(),
             next_handle: AtomicU64::new(1),
+            rendered: DashMap::new(),
+            environs: DashMap::new(),
             host_proc: host_proc.trim_end_matches('/').to_string(),
         }
     }
@@ -464,7 +485,14 @@ impl<B: Backend> NefeleFs<B> {
             .unwrap_or(0)
     }
 
-    async fn process_table(&self) -> FsResult<Arc<HashMap<i32, ProcessInfo>>> {
+    async fn process_table(&self) -> FsResult<ProcessTable> {
+        self.listing(false).await
+    }
+
+    /// Every process with at least its PID, owner and start time: the full
+    /// listing while it is fresh, else a brief one (cheaper for the nodes:
+    /// `ls proc/` needs no CPU times).
+    async fn pid_table(&self) -> FsResult<ProcessTable> {
         if let Some(c) = self
             .processes
             .lock()
@@ -474,14 +502,29 @@ impl<B: Backend> NefeleFs<B> {
         {
             return Ok(c.value.clone());
         }
+        self.listing(true).await
+    }
+
+    /// A full or brief listing, from the cache while fresh.
+    async fn listing(&self, brief: bool) -> FsResult<ProcessTable> {
+        let (refreshing, processes) = if brief {
+            (&self.brief_refreshing, &self.brief_processes)
+        } else {
+            (&self.refreshing, &self.processes)
+        };
+        if let Some(c) = processes.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && c.at.elapsed() < LIST_TTL
+        {
+            return Ok(c.value.clone());
+        }
         let refresh = {
-            let mut slot = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = refreshing.lock().unwrap_or_else(|e| e.into_inner());
             match slot.as_ref() {
                 Some(pending) => pending.clone(),
                 None => {
                     let backend = self.backend.clone();
                     let pending = async move {
-                        let list = backend.list().await?;
+                        let list = backend.list(brief).await?;
                         Ok(Arc::new(
                             list.into_iter()
                                 .map(|p| (p.pid, p))
@@ -496,21 +539,41 @@ impl<B: Backend> NefeleFs<B> {
             }
         };
         let result = refresh.await;
-        self.refreshing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        refreshing.lock().unwrap_or_else(|e| e.into_inner()).take();
         let table = result?;
-        *self.processes.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
+        // Renderings of processes no longer listed go.
+        self.rendered
+            .retain(|ino, _| table.contains_key(&((*ino >> 8) as i32)));
+        self.environs.retain(|pid, _| table.contains_key(pid));
+        *processes.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
             at: Instant::now(),
             value: table.clone(),
         });
         Ok(table)
     }
 
-    /// Forgets the cached List (after a write changed a process).
-    fn invalidate(&self) {
+    /// Forgets the cached List and the renderings of `pid` (after a write
+    /// changed it).
+    fn invalidate(&self, pid: i32) {
         *self.processes.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .brief_processes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        for ino in sized_inos(pid) {
+            self.rendered.remove(&ino);
+        }
+    }
+
+    /// How much longer the cached List serves: the longest the kernel may
+    /// keep the size of a sized file, so content is never older than the
+    /// List's lifetime.
+    pub fn listing_time_left(&self) -> Duration {
+        self.processes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(Duration::ZERO, |c| LIST_TTL.saturating_sub(c.at.elapsed()))
     }
 
     async fn node_list(&self) -> FsResult<Arc<Vec<NodeInfo>>> {
@@ -540,6 +603,15 @@ impl<B: Backend> NefeleFs<B> {
         match table.get(&pid) {
             Some(info) => Ok(info.clone()),
             // Started after the listing: ask for it.
+            None => self.backend.get(pid, false).await,
+        }
+    }
+
+    /// A process's PID, owner and start time (what attributes need): from
+    /// a fresh listing, full or brief, else asked for.
+    async fn listed(&self, pid: i32) -> FsResult<ProcessInfo> {
+        match self.pid_table().await?.get(&pid) {
+            Some(info) => Ok(info.clone()),
             None => self.backend.get(pid, false).await,
         }
     }
@@ -608,20 +680,28 @@ impl<B: Backend> NefeleFs<B> {
             }),
             Entry::Global(_) | Entry::Sys(_) => Ok(file(ino)),
             e @ (Entry::TaskDir(pid) | Entry::Task(pid)) => {
-                let info = self.process(pid).await?;
+                let info = self.listed(pid).await?;
                 Ok(Attr {
                     kind: Kind::Dir,
                     perm: 0o555,
                     ..self.pid_attr(&info, e)
                 })
             }
-            e @ Entry::TaskFile(pid, _) => Ok(self.pid_attr(&self.process(pid).await?, e)),
+            e @ (Entry::TaskFile(pid, f) | Entry::PidFile(pid, f)) if is_sized(ino) => {
+                let info = self.process(pid).await?;
+                let bytes = Arc::new(self.render_info(&info, f).await);
+                let mut attr = self.pid_attr(&info, e);
+                attr.size = bytes.len() as u64;
+                self.rendered.insert(ino, bytes);
+                Ok(attr)
+            }
+            e @ Entry::TaskFile(pid, _) => Ok(self.pid_attr(&self.listed(pid).await?, e)),
             e @ (Entry::Pid(pid) | Entry::PidFile(pid, _)) => {
                 let info = if matches!(e, Entry::PidFile(_, PidFile::Stdout | PidFile::Stderr)) {
                     // Sizes of captured output must be current (tail -f).
                     self.backend.get(pid, false).await?
                 } else {
-                    self.process(pid).await?
+                    self.listed(pid).await?
                 };
                 Ok(self.pid_attr(&info, e))
             }
@@ -665,7 +745,7 @@ impl<B: Backend> NefeleFs<B> {
                     return self.getattr(e.ino()).await;
                 }
                 if let Ok(pid) = name.parse::<Gpid>() {
-                    let info = self.process(pid.as_raw()).await?;
+                    let info = self.listed(pid.as_raw()).await?;
                     return Ok(self.pid_attr(&info, Entry::Pid(info.pid)));
                 }
                 // The caller's own host PID (procps looks itself up).
@@ -760,7 +840,7 @@ impl<B: Backend> NefeleFs<B> {
                 out.push((SVC, Kind::Dir, "svc".into()));
             }
             Entry::ProcDir => {
-                let table = self.process_table().await?;
+                let table = self.pid_table().await?;
                 let mut pids: Vec<i32> = table.keys().copied().collect();
                 pids.sort_unstable();
                 out.extend(
@@ -775,11 +855,11 @@ impl<B: Backend> NefeleFs<B> {
                 }
             }
             Entry::TaskDir(pid) => {
-                self.process(pid).await?;
+                self.listed(pid).await?;
                 out.push((Entry::Task(pid).ino(), Kind::Dir, pid.to_string()));
             }
             Entry::Task(pid) => {
-                self.process(pid).await?;
+                self.listed(pid).await?;
                 for f in TASK_FILES {
                     let name = PID_FILES
                         .iter()
@@ -795,7 +875,7 @@ impl<B: Backend> NefeleFs<B> {
                 }
             }
             Entry::Pid(pid) => {
-                self.process(pid).await?;
+                self.listed(pid).await?;
                 for (f, name) in PID_FILES {
                     let kind = if matches!(f, PidFile::Cwd | PidFile::Exe) {
                         Kind::Symlink
@@ -833,6 +913,34 @@ impl<B: Backend> NefeleFs<B> {
         Ok(out)
     }
 
+    /// A directory's entries with their attributes (for READDIRPLUS), `.`
+    /// and `..` first. Attributes come from the caches, as a lookup's would;
+    /// captured output reports the listed size (its TTL is zero anyway).
+    pub async fn readdir_plus(&self, ino: u64) -> FsResult<Vec<(Attr, String)>> {
+        let entries = self.readdir(ino).await?;
+        // The listing `proc/` was just read from (no copy per process).
+        let table = if ino == PROC {
+            Some(self.pid_table().await?)
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (child, _, name) in entries {
+            let attr = match (Entry::from_ino(child), &table) {
+                _ if name == "." || name == ".." => dir(child),
+                (Some(e @ Entry::Pid(pid)), Some(table)) if table.contains_key(&pid) => {
+                    self.pid_attr(&table[&pid], e)
+                }
+                (Some(e @ Entry::PidFile(pid, PidFile::Stdout | PidFile::Stderr)), _) => {
+                    self.pid_attr(&self.listed(pid).await?, e)
+                }
+                _ => self.getattr(child).await?,
+            };
+            out.push((attr, name));
+        }
+        Ok(out)
+    }
+
     /// The target of a symlink: `cwd`, `exe`, or (for the calling thread
     /// `caller`) `self`, `thread-self` and its own PID, into the host's /proc.
     pub async fn readlink(&self, ino: u64, caller: u32) -> FsResult<String> {
@@ -841,8 +949,8 @@ impl<B: Backend> NefeleFs<B> {
             Entry::SelfLink => Ok(format!("{}/{}", self.host_proc, tgid())),
             Entry::ThreadSelfLink => Ok(format!("{}/{}/task/{caller}", self.host_proc, tgid())),
             Entry::HostPid(n) => Ok(format!("{}/{n}", self.host_proc)),
-            Entry::PidFile(pid, PidFile::Cwd) => Ok(self.process(pid).await?.cwd),
-            Entry::PidFile(pid, PidFile::Exe) => Ok(self.process(pid).await?.exe),
+            Entry::PidFile(pid, PidFile::Cwd) => Ok(self.listed(pid).await?.cwd),
+            Entry::PidFile(pid, PidFile::Exe) => Ok(self.listed(pid).await?.exe),
             _ => Err(FsError::Invalid("not a symlink".into())),
         }
     }
@@ -870,12 +978,12 @@ impl<B: Backend> NefeleFs<B> {
                 },
                 PidFile::Stdin => Handle::Stdin { pid },
                 PidFile::Ctl => Handle::Ctl { pid },
-                PidFile::Environ => Handle::Snapshot(render::nul_separated(
-                    &self.backend.get(pid, true).await?.env,
-                )),
+                PidFile::Environ => Handle::Snapshot(self.environ(pid).await?.to_vec()),
                 PidFile::Cwd | PidFile::Exe => return Err(FsError::Invalid("a symlink".into())),
+                _ if is_sized(ino) => self.sized_handle(ino).await?,
                 other => Handle::Snapshot(self.render_pid_file(pid, other).await?),
             },
+            Entry::TaskFile(..) if is_sized(ino) => self.sized_handle(ino).await?,
             Entry::TaskFile(pid, f) => Handle::Snapshot(self.render_pid_file(pid, f).await?),
             Entry::NodeFile(slot, f) => Handle::Snapshot(self.render_node_file(slot, f).await?),
             Entry::ServiceFile(id, f) => Handle::Snapshot(self.render_service_file(id, f).await?),
@@ -891,19 +999,45 @@ impl<B: Backend> NefeleFs<B> {
         Ok(fh)
     }
 
+    /// A process's environment, from the cache if it is the same process
+    /// (PIDs are not reused, but the start time makes sure).
+    async fn environ(&self, pid: i32) -> FsResult<Arc<Vec<u8>>> {
+        let started = self.listed(pid).await?.start_time_ms;
+        if let Some(env) = self.environs.get(&pid).filter(|e| e.0 == started) {
+            return Ok(env.1.clone());
+        }
+        let info = self.backend.get(pid, true).await?;
+        let env = Arc::new(render::nul_separated(&info.env));
+        self.environs.insert(pid, (info.start_time_ms, env.clone()));
+        Ok(env)
+    }
+
+    /// A handle on a sized file, rendered now unless the kernel already has
+    /// its size (then that rendering is the one read).
+    async fn sized_handle(&self, ino: u64) -> FsResult<Handle> {
+        if !self.rendered.contains_key(&ino) {
+            self.getattr(ino).await?;
+        }
+        Ok(Handle::Sized(ino))
+    }
+
     async fn render_pid_file(&self, pid: i32, file: PidFile) -> FsResult<Vec<u8>> {
         let info = self.process(pid).await?;
-        Ok(match file {
-            PidFile::Status => render::status(&info).into_bytes(),
-            PidFile::Stat => render::stat(&info, self.cluster_boot_ms().await).into_bytes(),
-            PidFile::Statm => render::statm(&info).into_bytes(),
-            PidFile::Comm => format!("{}\n", render::comm(&info)).into_bytes(),
+        Ok(self.render_info(&info, file).await)
+    }
+
+    async fn render_info(&self, info: &ProcessInfo, file: PidFile) -> Vec<u8> {
+        match file {
+            PidFile::Status => render::status(info).into_bytes(),
+            PidFile::Stat => render::stat(info, self.cluster_boot_ms().await).into_bytes(),
+            PidFile::Statm => render::statm(info).into_bytes(),
+            PidFile::Comm => format!("{}\n", render::comm(info)).into_bytes(),
             PidFile::Ctty => Vec::new(),
             PidFile::Cmdline => render::nul_separated(&info.argv),
             PidFile::Node => format!("{}\n", info.node).into_bytes(),
-            PidFile::Exit => render::exit(&info).into_bytes(),
+            PidFile::Exit => render::exit(info).into_bytes(),
             _ => Vec::new(),
-        })
+        }
     }
 
     async fn render_global(&self, file: GlobalFile) -> FsResult<Vec<u8>> {
@@ -975,11 +1109,26 @@ impl<B: Backend> NefeleFs<B> {
     /// Reads from an open file. Output files wait at their end until more
     /// is written or the process is done.
     pub async fn read(&self, fh: u64, offset: u64, size: usize) -> FsResult<Vec<u8>> {
+        let slice = |bytes: &[u8]| {
+            let start = (offset as usize).min(bytes.len());
+            let end = (start + size).min(bytes.len());
+            bytes[start..end].to_vec()
+        };
         let target = match self.handles.get(&fh).as_deref() {
-            Some(Handle::Snapshot(bytes)) => {
-                let start = (offset as usize).min(bytes.len());
-                let end = (start + size).min(bytes.len());
-                return Ok(bytes[start..end].to_vec());
+            Some(Handle::Snapshot(bytes)) => return Ok(slice(bytes)),
+            Some(Handle::Sized(ino)) => {
+                let ino = *ino;
+                if let Some(bytes) = self.rendered.get(&ino).map(|b| b.clone()) {
+                    return Ok(slice(&bytes));
+                }
+                // Dropped since the open (a write to ctl): render afresh.
+                self.getattr(ino).await?;
+                let bytes = self
+                    .rendered
+                    .get(&ino)
+                    .map(|b| b.clone())
+                    .unwrap_or_default();
+                return Ok(slice(&bytes));
             }
             Some(Handle::Output {
                 pid,
@@ -1005,6 +1154,7 @@ impl<B: Backend> NefeleFs<B> {
             Some(_) => return Err(FsError::Denied),
             None => return Err(FsError::BadHandle),
         };
+        let (Ok(pid) | Err(pid)) = target;
         match target {
             Ok(pid) => self.backend.write_input(pid, data.to_vec()).await?,
             Err(pid) => {
@@ -1024,7 +1174,7 @@ impl<B: Backend> NefeleFs<B> {
                 }
             }
         }
-        self.invalidate();
+        self.invalidate(pid);
         Ok(data.len())
     }
 
@@ -1034,6 +1184,39 @@ impl<B: Backend> NefeleFs<B> {
             cancel.cancel();
         }
     }
+}
+
+/// Whether an inode is a process's file that reports its real size and is
+/// read through the kernel's page cache (`status`, `stat`, `cmdline`, ...),
+/// rather than size 0 with direct I/O. Its content is the rendering its
+/// size was taken from, so the two always agree.
+pub fn is_sized(ino: u64) -> bool {
+    matches!(
+        Entry::from_ino(ino),
+        Some(Entry::PidFile(_, f) | Entry::TaskFile(_, f)) if matches!(
+            f,
+            PidFile::Status
+                | PidFile::Stat
+                | PidFile::Statm
+                | PidFile::Comm
+                | PidFile::Ctty
+                | PidFile::Cmdline
+                | PidFile::Node
+                | PidFile::Exit
+        )
+    )
+}
+
+/// The inodes of `pid`'s sized files (see [`is_sized`]).
+pub fn sized_inos(pid: i32) -> impl Iterator<Item = u64> {
+    PID_FILES.iter().flat_map(move |(f, _)| {
+        [
+            Entry::PidFile(pid, *f).ino(),
+            Entry::TaskFile(pid, *f).ino(),
+        ]
+        .into_iter()
+        .filter(|ino| is_sized(*ino))
+    })
 }
 
 /// The thread group (process) of a host thread id, from the host's /proc.

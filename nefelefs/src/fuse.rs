@@ -1,32 +1,47 @@
-//! The thin FUSE adapter: each kernel request becomes a task on the tokio
-//! runtime that asks the model (fs.rs) and replies, so FUSE threads never
-//! wait (a read at the end of a running process's stdout may wait for
-//! minutes). Errors become errno values here, and only here.
+//! The thin FUSE adapter: each kernel request asks the model (fs.rs) and
+//! replies, on the FUSE thread when the answer is cached, else from a task
+//! on the tokio runtime, so FUSE threads never wait (a read at the end of a
+//! running process's stdout may wait for minutes). Listings come with
+//! attributes (READDIRPLUS). Errors become errno values here, and only
+//! here.
 
 use std::ffi::OsStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Context;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    INodeNo, InitFlags, KernelConfig, LockOwner, Notifier, OpenFlags, ReplyAttr, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request,
+    TimeOrNow, WriteFlags,
 };
 use tokio::runtime::Handle;
 
 use crate::backend::{Backend, FsError};
-use crate::fs::{Attr, Kind, NefeleFs};
+use crate::fs::{Attr, Kind, NefeleFs, is_sized, sized_inos};
 
 /// How long the kernel may keep an entry or attributes: directories and
-/// generated files (always size 0) for a second, like the listing cache;
-/// captured output (whose size grows) and the caller-specific `self` links
-/// not at all.
-fn ttl(a: &Attr) -> Duration {
-    if a.kind == Kind::Symlink || a.size > 0 || is_output(a.ino) {
+/// size-0 generated files for a second, like the listing cache; sized
+/// files of a process (`status`, `stat`, ...) for what is left of the
+/// listing they were rendered from, so their size and content are never
+/// older than it; captured output (whose size grows) and the
+/// caller-specific `self` links not at all.
+fn ttl<B: Backend>(fs: &NefeleFs<B>, a: &Attr) -> Duration {
+    if is_sized(a.ino) {
+        fs.listing_time_left()
+    } else if a.kind == Kind::Symlink || a.size > 0 || is_output(a.ino) {
         Duration::ZERO
     } else {
         Duration::from_secs(1)
+    }
+}
+
+fn file_type(kind: Kind) -> FileType {
+    match kind {
+        Kind::Dir => FileType::Directory,
+        Kind::File => FileType::RegularFile,
+        Kind::Symlink => FileType::Symlink,
     }
 }
 
@@ -57,11 +72,6 @@ pub fn errno(e: &FsError) -> Errno {
 }
 
 fn file_attr(a: &Attr) -> FileAttr {
-    let kind = match a.kind {
-        Kind::Dir => FileType::Directory,
-        Kind::File => FileType::RegularFile,
-        Kind::Symlink => FileType::Symlink,
-    };
     FileAttr {
         ino: INodeNo(a.ino),
         size: a.size,
@@ -70,7 +80,7 @@ fn file_attr(a: &Attr) -> FileAttr {
         mtime: a.mtime,
         ctime: a.mtime,
         crtime: a.mtime,
-        kind,
+        kind: file_type(a.kind),
         perm: a.perm,
         nlink: if a.kind == Kind::Dir { 2 } else { 1 },
         uid: a.uid,
@@ -85,6 +95,9 @@ fn file_attr(a: &Attr) -> FileAttr {
 pub struct Adapter<B> {
     fs: Arc<NefeleFs<B>>,
     runtime: Handle,
+    /// Tells the kernel to drop what it keeps of a process's files after
+    /// a write changed the process; set once the session runs.
+    notifier: Arc<OnceLock<Notifier>>,
 }
 
 impl<B: Backend> Adapter<B> {
@@ -93,7 +106,15 @@ impl<B: Backend> Adapter<B> {
         Adapter {
             fs: Arc::new(fs),
             runtime,
+            notifier: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Where to put the session's notifier (`Session::notifier`) once
+    /// mounted. Without one, the kernel keeps the sizes of a process's
+    /// `status` and the like after a write to `ctl` until they expire.
+    pub fn notifier_slot(&self) -> Arc<OnceLock<Notifier>> {
+        self.notifier.clone()
     }
 
     /// Runs a request's work. It is polled once right here first: when
@@ -121,12 +142,24 @@ impl<B: Backend> Adapter<B> {
 }
 
 impl<B: Backend> Filesystem for Adapter<B> {
+    /// Directory listings come with attributes (READDIRPLUS), so listing
+    /// `proc/` also looks up every PID.
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        if config
+            .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS)
+            .is_err()
+        {
+            tracing::info!("the kernel has no READDIRPLUS; listings come without attributes");
+        }
+        Ok(())
+    }
+
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_string_lossy().into_owned();
         let caller = req.pid();
         self.spawn(|fs| async move {
             match fs.lookup(parent.0, &name, caller).await {
-                Ok(a) => reply.entry(&ttl(&a), &file_attr(&a), Generation(0)),
+                Ok(a) => reply.entry(&ttl(&fs, &a), &file_attr(&a), Generation(0)),
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -135,7 +168,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         self.spawn(|fs| async move {
             match fs.getattr(ino.0).await {
-                Ok(a) => reply.attr(&ttl(&a), &file_attr(&a)),
+                Ok(a) => reply.attr(&ttl(&fs, &a), &file_attr(&a)),
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -183,6 +216,9 @@ impl<B: Backend> Filesystem for Adapter<B> {
         let (read, write) = (access != libc::O_WRONLY, access != libc::O_RDONLY);
         self.spawn(|fs| async move {
             match fs.open(ino.0, read, write).await {
+                // Sized files go through the page cache (dropped at each
+                // open): one READ, and the kernel knows where the end is.
+                Ok(fh) if is_sized(ino.0) => reply.opened(FileHandle(fh), FopenFlags::empty()),
                 // Direct I/O: reads reach us whatever size was reported.
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
                 Err(e) => reply.error(errno(&e)),
@@ -212,7 +248,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _offset: u64,
         data: &[u8],
@@ -222,9 +258,22 @@ impl<B: Backend> Filesystem for Adapter<B> {
         reply: ReplyWrite,
     ) {
         let data = data.to_vec();
+        let notifier = self.notifier.clone();
         self.spawn(|fs| async move {
             match fs.write(fh.0, &data).await {
-                Ok(n) => reply.written(n as u32),
+                Ok(n) => {
+                    // The process changed: the kernel must ask again for the
+                    // sizes (and so the content) of its sized files.
+                    if let (Some(notifier), Some(crate::fs::Entry::PidFile(pid, _))) =
+                        (notifier.get(), crate::fs::Entry::from_ino(ino.0))
+                    {
+                        for file in sized_inos(pid) {
+                            // Not cached by the kernel: nothing to drop.
+                            let _ = notifier.inval_inode(INodeNo(file), 0, 0);
+                        }
+                    }
+                    reply.written(n as u32)
+                }
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -258,12 +307,32 @@ impl<B: Backend> Filesystem for Adapter<B> {
                     for (i, (child, kind, name)) in
                         entries.into_iter().enumerate().skip(offset as usize)
                     {
-                        let kind = match kind {
-                            Kind::Dir => FileType::Directory,
-                            Kind::File => FileType::RegularFile,
-                            Kind::Symlink => FileType::Symlink,
-                        };
-                        if reply.add(INodeNo(child), (i + 1) as u64, kind, name) {
+                        if reply.add(INodeNo(child), (i + 1) as u64, file_type(kind), name) {
+                            break;
+                        }
+                    }
+                    reply.ok();
+                }
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        self.spawn(|fs| async move {
+            match fs.readdir_plus(ino.0).await {
+                Ok(entries) => {
+                    for (i, (attr, name)) in entries.into_iter().enumerate().skip(offset as usize) {
+                        let ttl = ttl(&fs, &attr);
+                        let (ino, offset) = (INodeNo(attr.ino), (i + 1) as u64);
+                        if reply.add(ino, offset, name, &ttl, &file_attr(&attr), Generation(0)) {
                             break;
                         }
                     }

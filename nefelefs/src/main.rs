@@ -56,8 +56,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         ApiBackend::new(&addr)
     };
     let adapter = Adapter::new(NefeleFs::new(backend), runtime.handle().clone());
+    let notifier = adapter.notifier_slot();
     let session = fuser::spawn_mount(adapter, &mountpoint, &nefelefs::mount::config())
         .with_context(|| format!("cannot mount at {}", mountpoint.display()))?;
+    let _ = notifier.set(session.notifier());
     tracing::info!(mountpoint = %mountpoint.display(), node = %addr, "mounted");
 
     runtime.block_on(async {

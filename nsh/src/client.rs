@@ -143,6 +143,7 @@ impl Client {
         self.call(api.list(ListRequest {
             node: node.to_string(),
             states: Vec::new(),
+            brief: false,
         }))
     }
 

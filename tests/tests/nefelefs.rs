@@ -145,6 +145,9 @@ async fn stdin_ctl_and_stdout_work_on_remote_processes() -> anyhow::Result<()> {
     // ctl: stop, cont, kill; junk is EINVAL.
     let sleeper = spawn_on(&cluster, 1, &["sleep", "1000"], false).await?;
     let ctl = format!("{p}/{}/ctl", sleeper.pid);
+    // Read first, so the kernel holds status's size: the write must drop it.
+    let (_, status, _) = sh(&format!("grep State {p}/{}/status", sleeper.pid))?;
+    assert_eq!(status.trim(), "State:\tS (sleeping)");
     assert_eq!(sh(&format!("echo stop > {ctl}"))?.0, 0);
     wait_for_state(&c, sleeper.pid, ProcessState::Stopped).await?;
     let (_, status, _) = sh(&format!("grep State {p}/{}/status", sleeper.pid))?;

@@ -191,6 +191,7 @@ async fn scripts_print_what_bash_prints() -> anyhow::Result<()> {
             let request = ListRequest {
                 node: String::new(),
                 states: live.to_vec(),
+                brief: false,
             };
             let list = client.list(request).await.ok()?.into_inner();
             list.processes.is_empty().then_some(())
@@ -201,6 +202,7 @@ async fn scripts_print_what_bash_prints() -> anyhow::Result<()> {
         let request = ListRequest {
             node: String::new(),
             states: live.to_vec(),
+            brief: false,
         };
         let list = client.list(request).await?.into_inner();
         let argvs: Vec<_> = list.processes.iter().map(|p| p.argv.join(" ")).collect();

@@ -74,6 +74,7 @@ async fn replica_processes(
         .list(ListRequest {
             node: String::new(),
             states: vec![ProcessState::Running as i32],
+            brief: false,
         })
         .await?
         .into_inner();

@@ -23,7 +23,7 @@ struct Memory {
 }
 
 impl Backend for Memory {
-    async fn list(&self) -> FsResult<Vec<ProcessInfo>> {
+    async fn list(&self, _brief: bool) -> FsResult<Vec<ProcessInfo>> {
         if self.down {
             return Err(FsError::Io("down".into()));
         }
@@ -268,9 +268,14 @@ async fn generated_files_are_snapshots_of_linux_layouts() {
         .unwrap();
     assert_eq!(
         (attr.size, attr.perm),
-        (0, 0o444),
-        "generated files are size 0, as /proc"
+        (status.len() as u64, 0o444),
+        "a process's generated files report the size of what a read returns"
     );
+    let environ = fs
+        .getattr(Entry::PidFile(pid, PidFile::Environ).ino())
+        .await
+        .unwrap();
+    assert_eq!(environ.size, 0, "environ is size 0, as /proc");
     let out = fs
         .getattr(Entry::PidFile(pid, PidFile::Stdout).ino())
         .await

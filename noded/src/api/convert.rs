@@ -5,7 +5,7 @@ use proto::Gpid;
 use proto::v1::{ProcessInfo, ProcessState, SpawnRequest, StdinMode};
 use tonic::Status;
 
-use crate::process::{Process, Status as ProcStatus};
+use crate::process::{Process, Snapshot, Status as ProcStatus};
 use crate::records::Outcome;
 use crate::supervisor::SpawnSpec;
 
@@ -53,7 +53,20 @@ fn wire_state(status: &ProcStatus, stopped: bool) -> ProcessState {
 
 /// Describes a process.
 pub fn process_info(process: &Process, node: &str, with_env: bool) -> ProcessInfo {
-    let snap = process.snapshot();
+    info_of(process, node, with_env, process.snapshot())
+}
+
+/// A process's description without its live host figures (a brief List):
+/// no read of the host's /proc, so a stopped process shows as running.
+pub fn brief_process_info(process: &Process, node: &str) -> ProcessInfo {
+    let snap = Snapshot {
+        status: process.status(),
+        host: None,
+    };
+    info_of(process, node, false, snap)
+}
+
+fn info_of(process: &Process, node: &str, with_env: bool, snap: Snapshot) -> ProcessInfo {
     let r = &process.record;
     let mut info = ProcessInfo {
         pid: process.gpid.as_raw(),

@@ -172,7 +172,7 @@ impl Processes for ProcessesApi {
                 .target_node(&req.node, &HashMap::new(), forwarded)
                 .await?;
             return match target {
-                Target::Local => Ok(Response::new(self.local_list(&req.states))),
+                Target::Local => Ok(Response::new(self.local_list(&req))),
                 Target::Remote {
                     node: name,
                     mut client,
@@ -186,9 +186,8 @@ impl Processes for ProcessesApi {
                 }
             };
         }
-        let mut reply = self.local_list(&req.states);
         if forwarded {
-            return Ok(Response::new(reply));
+            return Ok(Response::new(self.local_list(&req)));
         }
         let peers = &self.state.cluster.peers;
         let mut asks = Vec::new();
@@ -199,6 +198,7 @@ impl Processes for ProcessesApi {
             let one = ListRequest {
                 node: member.name.clone(),
                 states: req.states.clone(),
+                brief: req.brief,
             };
             let timeout = LIST_NODE_TIMEOUT;
             asks.push(async move {
@@ -225,7 +225,17 @@ impl Processes for ProcessesApi {
                 (member.name, result)
             });
         }
-        for (node, result) in futures::future::join_all(asks).await {
+        // The other nodes work on their parts while this one reads its own
+        // (most of a List is each node reading /proc/<pid>/stat): the local
+        // part runs on a blocking thread, so this task sends the asks at
+        // once.
+        let local = {
+            let (state, req) = (self.state.clone(), req.clone());
+            tokio::task::spawn_blocking(move || local_list(&state, &req))
+        };
+        let (answers, local) = futures::join!(futures::future::join_all(asks), local);
+        let mut reply = local.map_err(|e| Status::internal(format!("listing failed: {e}")))?;
+        for (node, result) in answers {
             match result {
                 Ok(r) => {
                     reply.processes.extend(r.processes);
@@ -427,24 +437,39 @@ impl Processes for ProcessesApi {
 }
 
 impl ProcessesApi {
-    fn local_list(&self, states: &[i32]) -> ListReply {
-        let states: Vec<i32> = states
-            .iter()
-            .copied()
-            .filter(|s| *s != ProcessState::Unspecified as i32)
-            .collect();
-        let processes = self
-            .state
-            .table
-            .list()
-            .iter()
-            .map(|p| self.info(p))
-            .filter(|info| states.is_empty() || states.contains(&info.state))
-            .collect();
-        ListReply {
-            processes,
-            unreachable: Vec::new(),
-        }
+    fn local_list(&self, req: &ListRequest) -> ListReply {
+        local_list(&self.state, req)
+    }
+}
+
+/// This node's part of a List.
+fn local_list(state: &ApiState, req: &ListRequest) -> ListReply {
+    let node = &state.table.ctx().name;
+    let states: Vec<i32> = req
+        .states
+        .iter()
+        .copied()
+        .filter(|s| *s != ProcessState::Unspecified as i32)
+        .collect();
+    // A brief listing skips reading each process's /proc/<pid>/stat;
+    // filtering by state needs it (stopped or not).
+    let brief = req.brief && states.is_empty();
+    let processes = state
+        .table
+        .list()
+        .iter()
+        .map(|p| {
+            if brief {
+                convert::brief_process_info(p, node)
+            } else {
+                convert::process_info(p, node, false)
+            }
+        })
+        .filter(|info| states.is_empty() || states.contains(&info.state))
+        .collect();
+    ListReply {
+        processes,
+        unreachable: Vec::new(),
     }
 }
 

@@ -379,6 +379,7 @@ pub fn ps(shell: &mut Shell, args: Vec<String>) -> Status {
     let request = ListRequest {
         node: args.node.clone().unwrap_or_default(),
         states,
+        brief: false,
     };
     let mut api = client.processes();
     let reply = match client.call(api.list(request)) {

@@ -84,6 +84,7 @@ impl Sampler {
         let list = client.call(api.list(ListRequest {
             node: String::new(),
             states: vec![ProcessState::Running as i32, ProcessState::Stopped as i32],
+            brief: false,
         }))?;
         let now = Instant::now();
         let now_ms = ps::now_ms();
