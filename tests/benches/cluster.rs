@@ -70,16 +70,6 @@ const SETTLE: Duration = Duration::from_secs(5);
 const DOWN_TARGET: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
-    let noded = tests::bin_dir().join("noded");
-    if !noded.exists() {
-        eprintln!(
-            "cluster bench: {} not found. The bench starts the release-built noded; build it \
-             first:\n\n    cargo build --release --bins\n\nthen run `cargo bench -p tests \
-             --bench cluster` again.",
-            noded.display()
-        );
-        return ExitCode::FAILURE;
-    }
     let iters = match std::env::var("BENCH_ITERS") {
         Ok(s) => match s.trim().parse::<usize>() {
             Ok(n) if n > 0 => n,
@@ -90,28 +80,11 @@ fn main() -> ExitCode {
         },
         Err(_) => DEFAULT_ITERS,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cluster bench: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     // The clusters live inside `run`: on error or panic they are dropped
     // there, which stops every noded and kills what they started.
-    match runtime.block_on(run(iters)) {
-        Ok(report) => {
-            report.print();
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("cluster bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench::async_main("cluster", &["noded"], async {
+        run(iters).await.map(|report| report.print())
+    })
 }
 
 /// Everything measured, for the report.

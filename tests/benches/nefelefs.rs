@@ -70,39 +70,12 @@ const COLD_PAUSE: Duration = Duration::from_millis(1_200);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    for name in ["noded", "nefelefs"] {
-        let path = tests::bin_dir().join(name);
-        if !path.exists() {
-            eprintln!(
-                "nefelefs bench: {} not found: run `cargo build --release --bins` first",
-                path.display()
-            );
-            return ExitCode::FAILURE;
-        }
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("nefelefs bench: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     // The cluster and the mount live inside `run`: on error or panic they
     // are dropped there, which unmounts, stops every noded and kills what
     // they started.
-    match runtime.block_on(run()) {
-        Ok(report) => {
-            report.print();
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("nefelefs bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench::async_main("nefelefs", &["noded", "nefelefs"], async {
+        run().await.map(|report| report.print())
+    })
 }
 
 /// Everything measured, for the report.

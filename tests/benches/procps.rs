@@ -28,24 +28,7 @@ const COLD: Duration = Duration::from_millis(1_100);
 const TARGET: f64 = 3.0;
 
 fn main() -> ExitCode {
-    let dir = tests::bin_dir();
-    for bin in ["noded", "nefelefs", "nefele-proc-exec"] {
-        if !dir.join(bin).exists() {
-            eprintln!(
-                "procps bench: {} is missing: run `cargo build --release --bins` first",
-                dir.join(bin).display()
-            );
-            return ExitCode::FAILURE;
-        }
-    }
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime starts");
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("procps bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    tests::bench::async_main("procps", &["noded", "nefelefs", "nefele-proc-exec"], run())
 }
 
 /// Runs a command, reads its output to the end, returns time and lines.
