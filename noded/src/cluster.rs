@@ -438,9 +438,9 @@ impl Cluster {
         let metrics = self.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership().clone();
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
-        let state = self.peers.state();
+        let members = self.peers.members();
 
-        for m in state.members.values().filter(|m| !m.left) {
+        for m in members.values().filter(|m| !m.left) {
             if membership.get_node(&m.slot).is_none()
                 && let Err(e) = self
                     .raft
@@ -451,8 +451,7 @@ impl Cluster {
                 return;
             }
         }
-        let gone: BTreeSet<u64> = state
-            .members
+        let gone: BTreeSet<u64> = members
             .values()
             .filter(|m| m.left && membership.get_node(&m.slot).is_some())
             .map(|m| m.slot)
@@ -475,7 +474,7 @@ impl Cluster {
             }
         }
 
-        let active = state.members.values().filter(|m| !m.left).count();
+        let active = members.values().filter(|m| !m.left).count();
         let wanted = if active >= 5 { 5 } else { active.min(3) };
         if voters.len() >= wanted {
             return;

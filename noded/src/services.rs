@@ -313,7 +313,7 @@ impl Reconciler {
     ) {
         let now = now_ms();
         // The store as it is now: placements made earlier in this tick count.
-        let fresh = self.cluster.peers.state().services.get(name).cloned();
+        let fresh = self.cluster.peers.service(name);
         let Some(node) = place(fresh.as_ref().unwrap_or(service), index, view) else {
             let wanted: Vec<String> = service
                 .spec

@@ -21,22 +21,37 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Why a call to the cluster failed, worded for `nsh: WHAT: WHY`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
-    #[error("{0}")]
-    Status(String),
+    /// The node answered with an error status.
+    #[error("{message}")]
+    Status { code: tonic::Code, message: String },
     #[error("no answer from the node within {0:?}")]
     Timeout(Duration),
-    #[error("{why}")]
-    Connect { addr: String, why: String },
+    #[error("{0}")]
+    Connect(String),
 }
 
 impl ClientError {
     pub fn from_status(status: &tonic::Status) -> Self {
-        ClientError::Status(status.message().to_string())
+        ClientError::Status {
+            code: status.code(),
+            message: status.message().to_string(),
+        }
+    }
+
+    /// A failure of nsh's own (not the node's).
+    pub fn internal(message: String) -> Self {
+        ClientError::Status {
+            code: tonic::Code::Internal,
+            message,
+        }
     }
 
     /// Whether the API said the PID does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ClientError::Status(m) if m.contains("no such process") || m.contains("not found"))
+        matches!(self, ClientError::Status { code, message }
+            if *code == tonic::Code::NotFound
+                || message.contains("no such process")
+                || message.contains("not found"))
     }
 }
 
@@ -60,8 +75,6 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 #[derive(Clone)]
 pub struct Client {
     channel: Channel,
-    /// The address we connected to, for messages and for local children.
-    pub addr: String,
 }
 
 impl Client {
@@ -72,21 +85,11 @@ impl Client {
             Some(a) => a.parse::<proto::Addr>(),
             None => proto::default_addr(),
         }
-        .map_err(|e| ClientError::Connect {
-            addr: addr.unwrap_or_default().to_string(),
-            why: e.to_string(),
-        })?;
-        let shown = addr.to_string();
+        .map_err(|e| ClientError::Connect(e.to_string()))?;
         let channel = runtime()
             .block_on(proto::connect_timeout(&addr, Duration::from_secs(5)))
-            .map_err(|e| ClientError::Connect {
-                addr: shown.clone(),
-                why: e.to_string(),
-            })?;
-        Ok(Client {
-            channel,
-            addr: shown,
-        })
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        Ok(Client { channel })
     }
 
     pub fn processes(&self) -> ProcessesClient<Channel> {

@@ -15,7 +15,6 @@ mod simple;
 mod tty;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use brush_parser::ast::{self, CompoundCommand, SeparatorOperator};
 
@@ -260,7 +259,7 @@ impl Shell {
         let client = self.client().ok();
         for pid in members.iter().filter_map(|m| m.pid) {
             if let Some(client) = client
-                && m_alive(members, pid)
+                && member_alive(members, pid)
             {
                 let _ = client.signal(pid, nix::sys::signal::Signal::SIGSTOP as i32);
             }
@@ -747,13 +746,8 @@ fn fires_err_trap(pipeline: &ast::Pipeline) -> bool {
 }
 
 /// Whether the member with cluster PID `pid` has not ended yet.
-fn m_alive(members: &[Member], pid: i32) -> bool {
+fn member_alive(members: &[Member], pid: i32) -> bool {
     members
         .iter()
         .any(|m| m.pid == Some(pid) && m.exit.get().is_none())
-}
-
-/// Whether Ctrl-C was pressed since the flag was last cleared.
-pub fn interrupted() -> bool {
-    signals::INTERRUPTED.load(Ordering::Relaxed)
 }

@@ -176,10 +176,16 @@ impl RelayError {
 
 /// Turns a Spawn failure into what bash would say.
 fn spawn_error(target: &Target, argv0: &str, status: &tonic::Status) -> RelayError {
-    let message = status.message();
-    match status.code() {
+    classify_spawn_error(&target.label(), argv0, status.code(), status.message())
+}
+
+/// What a Spawn of `argv0` on `node` that failed with `code` and `message`
+/// means, as bash would say it (the interpreter words its spawn errors the
+/// same way).
+pub fn classify_spawn_error(node: &str, argv0: &str, code: Code, message: &str) -> RelayError {
+    match code {
         Code::NotFound if message.starts_with("no such node") => {
-            RelayError::NoSuchNode(target.label())
+            RelayError::NoSuchNode(node.to_string())
         }
         Code::NotFound if message.starts_with("no such executable") => RelayError::NotFound {
             cmd: argv0.to_string(),
@@ -198,7 +204,7 @@ fn spawn_error(target: &Target, argv0: &str, status: &tonic::Status) -> RelayErr
             },
         },
         code => RelayError::Spawn {
-            node: target.label(),
+            node: node.to_string(),
             code,
             message: message.to_string(),
         },

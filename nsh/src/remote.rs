@@ -44,24 +44,19 @@ pub fn status_of(info: &ProcessInfo) -> i32 {
     0
 }
 
-/// The error a failed spawn prints, bash-like: `CMD: command not found`
-/// (127) or `CMD: why` (126).
-pub fn spawn_failure(argv0: &str, e: &ClientError) -> (String, i32) {
-    let text = e.to_string();
-    let missing = text.contains("no such executable")
-        || text.contains("not found")
-        || text.contains("No such file");
-    if missing && argv0.contains('/') {
-        (format!("{argv0}: No such file or directory"), 127)
-    } else if missing {
-        (format!("{argv0}: command not found"), 127)
-    } else if text.contains("ermission denied") {
-        (format!("{argv0}: Permission denied"), 126)
-    } else if matches!(e, ClientError::Status(_)) && text.contains("no such node") {
-        (text, 1)
-    } else {
-        (format!("{argv0}: {text}"), 126)
+/// The error a failed spawn of `argv0` on `node` prints and its status,
+/// worded as `nsh @NODE CMD` words them (`CMD: command not found`, 127;
+/// `CMD: Permission denied`, 126; `@NODE: no such node`, 1); anything else
+/// is `CMD: why`, 126.
+pub fn spawn_failure(node: &str, argv0: &str, e: &ClientError) -> (String, i32) {
+    if let ClientError::Status { code, message } = e {
+        let node = node.trim_start_matches('@');
+        match crate::relay::classify_spawn_error(node, argv0, *code, message) {
+            crate::relay::RelayError::Spawn { .. } => {}
+            known => return (known.to_string(), known.status()),
+        }
     }
+    (format!("{argv0}: {e}"), 126)
 }
 
 /// Starts a cluster process and its pumps; returns at once.
@@ -147,7 +142,7 @@ pub fn attach_process(
                 tracker.ended(pid);
                 exit.set(status);
             })
-            .map_err(|e| ClientError::Status(format!("cannot start a thread: {e}")))?;
+            .map_err(|e| ClientError::internal(format!("cannot start a thread: {e}")))?;
     }
     let mut input_done = None;
     if let Some(input) = stdin {
@@ -160,7 +155,7 @@ pub fn attach_process(
                 pump_input(pid, &input, &tx, &exit);
                 done.set(0);
             })
-            .map_err(|e| ClientError::Status(format!("cannot start a thread: {e}")))?;
+            .map_err(|e| ClientError::internal(format!("cannot start a thread: {e}")))?;
     }
     Ok(Member {
         pid: Some(pid),

@@ -50,7 +50,7 @@ impl Cluster for ClusterApi {
             local: cluster.name.clone(),
             ..NodesReply::default()
         };
-        for m in cluster.peers.state().members.into_values() {
+        for m in cluster.peers.members().into_values() {
             let mut info = NodeInfo {
                 name: m.name.clone(),
                 slot: m.slot as u32,

@@ -191,7 +191,7 @@ impl Processes for ProcessesApi {
         }
         let peers = &self.state.cluster.peers;
         let mut asks = Vec::new();
-        for member in peers.state().members.into_values() {
+        for member in peers.members().into_values() {
             if member.slot == self.state.cluster.slot || member.left {
                 continue;
             }

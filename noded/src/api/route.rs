@@ -149,9 +149,9 @@ impl ApiState {
     fn least_loaded(&self, labels: &HashMap<String, String>) -> Result<Member, Status> {
         let peers = &self.cluster.peers;
         let live = peers.live();
-        let state = peers.state();
+        let members = peers.members();
         let mut best: Option<((u32, u64, i64), Member)> = None;
-        for m in state.members.values().filter(|m| !m.left) {
+        for m in members.values().filter(|m| !m.left) {
             if !labels.iter().all(|(k, v)| m.labels.get(k) == Some(v)) {
                 continue;
             }

@@ -45,7 +45,7 @@ impl ServicesApi {
     async fn read(&self, name: &str, present: bool) -> Result<ServiceInfo, Status> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
-            let found = self.state.cluster.peers.state().services.get(name).cloned();
+            let found = self.state.cluster.peers.service(name);
             match found {
                 Some(service) => return Ok(info(&service, &self.node_names())),
                 None if !present || tokio::time::Instant::now() >= deadline => {
@@ -60,8 +60,7 @@ impl ServicesApi {
         self.state
             .cluster
             .peers
-            .state()
-            .members
+            .members()
             .into_iter()
             .map(|(slot, m)| (slot, m.name))
             .collect()
@@ -236,8 +235,7 @@ impl Services for ServicesApi {
             .state
             .cluster
             .peers
-            .state()
-            .services
+            .services()
             .values()
             .map(|s| info(s, &nodes))
             .collect();

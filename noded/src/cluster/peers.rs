@@ -2,7 +2,7 @@
 //! store, liveness and load from gossip, and a cache of gRPC channels to
 //! peers. Routing (router.rs) and the raft network read it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
+use super::services::Service;
 use super::state::{ClusterState, Member};
 use crate::hostproc::MachineLoad;
 
@@ -60,9 +61,24 @@ impl Peers {
         }
     }
 
-    /// The members as the store has them now.
+    /// The whole store as it is now (members and services, one snapshot).
     pub fn state(&self) -> ClusterState {
         self.state.borrow().clone()
+    }
+
+    /// The members as the store has them now, by slot.
+    pub fn members(&self) -> BTreeMap<u64, Member> {
+        self.state.borrow().members.clone()
+    }
+
+    /// A service as the store has it now.
+    pub fn service(&self, name: &str) -> Option<Service> {
+        self.state.borrow().services.get(name).cloned()
+    }
+
+    /// Every service as the store has it now, by name.
+    pub fn services(&self) -> BTreeMap<String, Service> {
+        self.state.borrow().services.clone()
     }
 
     /// A member by slot.

@@ -75,7 +75,10 @@ pub(crate) fn pid_error(name: &str, pid: i32, e: &ClientError) -> String {
 
 fn status_error(status: &tonic::Status) -> ClientError {
     if status.code() == tonic::Code::NotFound {
-        ClientError::Status(format!("not found: {}", status.message()))
+        ClientError::Status {
+            code: tonic::Code::NotFound,
+            message: format!("not found: {}", status.message()),
+        }
     } else {
         ClientError::from_status(status)
     }

@@ -129,7 +129,8 @@ pub fn run(shell: &mut Shell, args: Vec<String>) -> Status {
     let info = match client.call(api.spawn(request)) {
         Ok(info) => info,
         Err(e) => {
-            let (message, status) = remote::spawn_failure(&args.cmd[0], &e);
+            let (message, status) =
+                remote::spawn_failure(args.node.as_deref().unwrap_or(""), &args.cmd[0], &e);
             shell.error(format!("run: {message}"));
             return Ok(status);
         }

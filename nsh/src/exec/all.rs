@@ -12,11 +12,12 @@ use crate::remote::{self, Launch};
 use crate::shell::Shell;
 
 /// Starts the command on every node; the returned member ends when all do.
+/// One input cannot feed several processes, so (like ssh fan-out tools)
+/// `@all` gives its processes no stdin.
 pub fn start_all(
     shell: &mut Shell,
     client: &Client,
     launch: &Launch,
-    stdin: Option<Fd>,
     stdout: Fd,
     stderr: Fd,
 ) -> Member {
@@ -33,10 +34,6 @@ pub fn start_all(
             };
         }
     };
-    if stdin.is_some() && nodes.len() > 1 {
-        // One input cannot feed several processes; like ssh fan-out tools,
-        // @all gives its processes no stdin.
-    }
     let mut parts = Vec::new();
     for node in nodes.iter().filter(|n| n.state == NodeState::Up as i32) {
         let mut launch = launch.clone();
@@ -66,7 +63,7 @@ pub fn start_all(
                 parts.push((member, printers));
             }
             Err(e) => {
-                let (message, _) = remote::spawn_failure(&launch.argv[0], &e);
+                let (message, _) = remote::spawn_failure(&launch.node, &launch.argv[0], &e);
                 shell.error(format!("{}: {message}", node.name));
             }
         }
@@ -89,7 +86,6 @@ pub fn start_all(
         }
         cell.set(status);
     });
-    let _ = stdin;
     Member {
         pid: None,
         exit,

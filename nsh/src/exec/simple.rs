@@ -457,19 +457,12 @@ impl Shell {
             }
         };
         crate::signals::set_client(&client);
+        if external.place == Place::All {
+            return crate::exec::all::start_all(self, &client, &external.launch, stdout, stderr);
+        }
         let no_input = (stdin.loop_input && !external.stdin_own)
             || (!self.tracker.is_foreground() && stdin.is_terminal());
         let stdin = (!no_input).then_some(stdin);
-        if external.place == Place::All {
-            return crate::exec::all::start_all(
-                self,
-                &client,
-                &external.launch,
-                stdin,
-                stdout,
-                stderr,
-            );
-        }
         match remote::start_remote(
             &client,
             &external.launch,
@@ -480,7 +473,8 @@ impl Shell {
         ) {
             Ok(member) => member,
             Err(e) => {
-                let (message, status) = remote::spawn_failure(&external.launch.argv[0], &e);
+                let (message, status) =
+                    remote::spawn_failure(&external.launch.node, &external.launch.argv[0], &e);
                 self.error(message);
                 failed(status)
             }

@@ -55,7 +55,7 @@ impl Shell {
         let info = match client.call(api.spawn(request)) {
             Ok(info) => info,
             Err(e) => {
-                let (message, status) = remote::spawn_failure(&argv0, &e);
+                let (message, status) = remote::spawn_failure(&external.launch.node, &argv0, &e);
                 self.error(message);
                 return Ok(status);
             }
