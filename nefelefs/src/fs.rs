@@ -8,11 +8,14 @@
 //! - `proc/` is listed from one brief List call (no host figures) cached
 //!   for [`LIST_TTL`]; files that need the figures use a full List, cached
 //!   alike. A PID missing from a listing is still found (lookup asks for it).
-//! - A process's generated files ([`is_sized`]) report their real size and
-//!   serve the rendering that size came from; the other generated files are
-//!   rendered when opened (a snapshot) and read with direct I/O at size 0,
-//!   as Linux's /proc; `stdout`/`stderr` report the bytes captured so far,
-//!   and a read at the end waits for more.
+//! - A process's generated files ([`NefeleFs::is_sized`]) report their real
+//!   size and serve the rendering that size came from (fuse.rs stores it in
+//!   the kernel's page cache); the other generated files are rendered when
+//!   opened (a snapshot) and read with direct I/O at size 0, as Linux's
+//!   /proc; `stdout`/`stderr` report the bytes captured so far, and a read
+//!   at the end waits for more.
+//! - [`View::Procps`] serves only `proc/`, as its root, for tools bound
+//!   over /proc: every file sized, none that needs an open file.
 //! - For unmodified procps (docs/procps.md) `proc/` also has the global
 //!   files the tools read (`stat`, `uptime`, `meminfo`, ...) with
 //!   cluster-wide values, `task/<tid>/`, `statm`, `comm`, `ctty`; and
@@ -387,6 +390,18 @@ enum Handle {
     Ctl { pid: i32 },
 }
 
+/// Which tree a [`NefeleFs`] serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// The whole tree of SPEC §4, for people and scripts (`/nefele`).
+    Full,
+    /// Only `proc/`, as the root, for `nefele-proc-exec` to bind over
+    /// /proc: every file is sized (the kernel sends no OPEN on this
+    /// connection, so there is no direct I/O), and the files that need an
+    /// open file (`stdout`, `stderr`, `stdin`, `ctl`) are left out.
+    Procps,
+}
+
 /// Processes by PID, as one List returned them.
 type ProcessTable = Arc<HashMap<i32, ProcessInfo>>;
 
@@ -426,6 +441,7 @@ pub struct NefeleFs<B> {
     environs: DashMap<i32, (u64, Arc<Vec<u8>>)>,
     /// Where the caller sees the host's real /proc (see DEFAULT_HOST_PROC).
     host_proc: String,
+    view: View,
 }
 
 fn ms_to_time(ms: u64) -> SystemTime {
@@ -452,6 +468,12 @@ impl<B: Backend> NefeleFs<B> {
 
     /// A filesystem whose `self` links point into `host_proc`.
     pub fn with_host_proc(backend: B, host_proc: &str) -> Self {
+        Self::with_view(backend, host_proc, View::Full)
+    }
+
+    /// A filesystem serving `view`, whose `self` links point into
+    /// `host_proc`.
+    pub fn with_view(backend: B, host_proc: &str, view: View) -> Self {
         NefeleFs {
             backend: Arc::new(backend),
             refreshing: Mutex::new(None),
@@ -466,7 +488,58 @@ impl<B: Backend> NefeleFs<B> {
             rendered: DashMap::new(),
             environs: DashMap::new(),
             host_proc: host_proc.trim_end_matches('/').to_string(),
+            view,
         }
+    }
+
+    /// The tree this filesystem serves.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// What an inode is in this view: the procps view's root is `proc/`.
+    fn entry_of(&self, ino: u64) -> FsResult<Entry> {
+        match Entry::from_ino(ino).ok_or(FsError::NotFound)? {
+            Entry::Root if self.view == View::Procps => Ok(Entry::ProcDir),
+            e => Ok(e),
+        }
+    }
+
+    /// Whether a process's file is served in this view.
+    fn shows(&self, file: PidFile) -> bool {
+        self.view == View::Full
+            || !matches!(
+                file,
+                PidFile::Stdout | PidFile::Stderr | PidFile::Stdin | PidFile::Ctl
+            )
+    }
+
+    /// Whether an inode is a sized file here: it reports its real size,
+    /// rendered when its attributes are asked for, and reads serve that
+    /// rendering ([`Self::rendering`]) through the kernel's page cache.
+    /// In the full view, a process's generated files; in the procps view,
+    /// every regular file.
+    pub fn is_sized(&self, ino: u64) -> bool {
+        match (self.view, Entry::from_ino(ino)) {
+            (View::Procps, Some(Entry::Global(_) | Entry::Sys(_))) => true,
+            (View::Procps, Some(Entry::PidFile(_, f))) => !matches!(f, PidFile::Cwd | PidFile::Exe),
+            _ => is_sized(ino),
+        }
+    }
+
+    /// The rendering of a sized file whose size the kernel was last told.
+    pub fn rendering(&self, ino: u64) -> Option<Arc<Vec<u8>>> {
+        self.rendered.get(&ino).map(|b| b.clone())
+    }
+
+    /// The content of a sized file: the rendering the kernel has the size
+    /// of, else a fresh one.
+    async fn sized_content(&self, ino: u64) -> FsResult<Arc<Vec<u8>>> {
+        if let Some(bytes) = self.rendering(ino) {
+            return Ok(bytes);
+        }
+        self.getattr(ino).await?;
+        Ok(self.rendering(ino).unwrap_or_default())
     }
 
     /// The cluster's boot time: the earliest node boot (ms), so START and
@@ -490,9 +563,14 @@ impl<B: Backend> NefeleFs<B> {
     }
 
     /// Every process with at least its PID, owner and start time: the full
-    /// listing while it is fresh, else a brief one (cheaper for the nodes:
-    /// `ls proc/` needs no CPU times).
+    /// listing while it is fresh, else (in the full view) a brief one
+    /// (cheaper for the nodes: `ls proc/` needs no CPU times).
     async fn pid_table(&self) -> FsResult<ProcessTable> {
+        // The tools that read the procps view read every process's `stat`
+        // right after listing: one full List serves both.
+        if self.view == View::Procps {
+            return self.process_table().await;
+        }
         if let Some(c) = self
             .processes
             .lock()
@@ -678,6 +756,12 @@ impl<B: Backend> NefeleFs<B> {
                 perm: 0o777,
                 ..dir(ino)
             }),
+            Entry::Global(g) if self.view == View::Procps => {
+                self.sized_attr(file(ino), self.render_global(g).await?)
+            }
+            Entry::Sys(f) if self.view == View::Procps => {
+                self.sized_attr(file(ino), render_sys(f)?)
+            }
             Entry::Global(_) | Entry::Sys(_) => Ok(file(ino)),
             e @ (Entry::TaskDir(pid) | Entry::Task(pid)) => {
                 let info = self.listed(pid).await?;
@@ -687,13 +771,10 @@ impl<B: Backend> NefeleFs<B> {
                     ..self.pid_attr(&info, e)
                 })
             }
-            e @ (Entry::TaskFile(pid, f) | Entry::PidFile(pid, f)) if is_sized(ino) => {
+            e @ (Entry::TaskFile(pid, f) | Entry::PidFile(pid, f)) if self.is_sized(ino) => {
                 let info = self.process(pid).await?;
-                let bytes = Arc::new(self.render_info(&info, f).await);
-                let mut attr = self.pid_attr(&info, e);
-                attr.size = bytes.len() as u64;
-                self.rendered.insert(ino, bytes);
-                Ok(attr)
+                let bytes = self.render_info(&info, f).await?;
+                self.sized_attr(self.pid_attr(&info, e), bytes)
             }
             e @ Entry::TaskFile(pid, _) => Ok(self.pid_attr(&self.listed(pid).await?, e)),
             e @ (Entry::Pid(pid) | Entry::PidFile(pid, _)) => {
@@ -721,10 +802,18 @@ impl<B: Backend> NefeleFs<B> {
         }
     }
 
+    /// The attributes of a sized file rendered as `bytes`, which reads
+    /// serve from now on.
+    fn sized_attr(&self, mut attr: Attr, bytes: Vec<u8>) -> FsResult<Attr> {
+        attr.size = bytes.len() as u64;
+        self.rendered.insert(attr.ino, Arc::new(bytes));
+        Ok(attr)
+    }
+
     /// Looks `name` up in directory `parent`, for the process (thread)
     /// `caller`.
     pub async fn lookup(&self, parent: u64, name: &str, caller: u32) -> FsResult<Attr> {
-        match Entry::from_ino(parent).ok_or(FsError::NotFound)? {
+        match self.entry_of(parent)? {
             Entry::Root => match name {
                 "proc" => Ok(dir(PROC)),
                 "nodes" => Ok(dir(NODES)),
@@ -780,7 +869,7 @@ impl<B: Backend> NefeleFs<B> {
             Entry::Pid(pid) => {
                 let file = PID_FILES
                     .iter()
-                    .find(|(_, n)| *n == name)
+                    .find(|(f, n)| *n == name && self.shows(*f))
                     .ok_or(FsError::NotFound)?
                     .0;
                 self.getattr(Entry::PidFile(pid, file).ino()).await
@@ -819,7 +908,7 @@ impl<B: Backend> NefeleFs<B> {
 
     /// A directory's entries, `.` and `..` first.
     pub async fn readdir(&self, ino: u64) -> FsResult<Vec<(u64, Kind, String)>> {
-        let entry = Entry::from_ino(ino).ok_or(FsError::NotFound)?;
+        let entry = self.entry_of(ino)?;
         let parent = match entry {
             Entry::Pid(_) | Entry::SysDir => PROC,
             Entry::NodeDir(_) => NODES,
@@ -876,7 +965,7 @@ impl<B: Backend> NefeleFs<B> {
             }
             Entry::Pid(pid) => {
                 self.listed(pid).await?;
-                for (f, name) in PID_FILES {
+                for (f, name) in PID_FILES.into_iter().filter(|(f, _)| self.shows(*f)) {
                     let kind = if matches!(f, PidFile::Cwd | PidFile::Exe) {
                         Kind::Symlink
                     } else {
@@ -919,7 +1008,7 @@ impl<B: Backend> NefeleFs<B> {
     pub async fn readdir_plus(&self, ino: u64) -> FsResult<Vec<(Attr, String)>> {
         let entries = self.readdir(ino).await?;
         // The listing `proc/` was just read from (no copy per process).
-        let table = if ino == PROC {
+        let table = if self.entry_of(ino)? == Entry::ProcDir {
             Some(self.pid_table().await?)
         } else {
             None
@@ -978,20 +1067,16 @@ impl<B: Backend> NefeleFs<B> {
                 },
                 PidFile::Stdin => Handle::Stdin { pid },
                 PidFile::Ctl => Handle::Ctl { pid },
-                PidFile::Environ => Handle::Snapshot(self.environ(pid).await?.to_vec()),
                 PidFile::Cwd | PidFile::Exe => return Err(FsError::Invalid("a symlink".into())),
-                _ if is_sized(ino) => self.sized_handle(ino).await?,
+                _ if self.is_sized(ino) => self.sized_handle(ino).await?,
                 other => Handle::Snapshot(self.render_pid_file(pid, other).await?),
             },
-            Entry::TaskFile(..) if is_sized(ino) => self.sized_handle(ino).await?,
+            Entry::TaskFile(..) if self.is_sized(ino) => self.sized_handle(ino).await?,
             Entry::TaskFile(pid, f) => Handle::Snapshot(self.render_pid_file(pid, f).await?),
             Entry::NodeFile(slot, f) => Handle::Snapshot(self.render_node_file(slot, f).await?),
             Entry::ServiceFile(id, f) => Handle::Snapshot(self.render_service_file(id, f).await?),
             Entry::Global(g) => Handle::Snapshot(self.render_global(g).await?),
-            Entry::Sys(SysFile::PidMax) => Handle::Snapshot(format!("{PID_MAX}\n").into_bytes()),
-            Entry::Sys(SysFile::Osrelease) => {
-                Handle::Snapshot(host_file("/proc/sys/kernel/osrelease")?)
-            }
+            Entry::Sys(f) => Handle::Snapshot(render_sys(f)?),
             _ => return Err(FsError::IsDir),
         };
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
@@ -1023,11 +1108,12 @@ impl<B: Backend> NefeleFs<B> {
 
     async fn render_pid_file(&self, pid: i32, file: PidFile) -> FsResult<Vec<u8>> {
         let info = self.process(pid).await?;
-        Ok(self.render_info(&info, file).await)
+        self.render_info(&info, file).await
     }
 
-    async fn render_info(&self, info: &ProcessInfo, file: PidFile) -> Vec<u8> {
-        match file {
+    async fn render_info(&self, info: &ProcessInfo, file: PidFile) -> FsResult<Vec<u8>> {
+        Ok(match file {
+            PidFile::Environ => self.environ(info.pid).await?.to_vec(),
             PidFile::Status => render::status(info).into_bytes(),
             PidFile::Stat => render::stat(info, self.cluster_boot_ms().await).into_bytes(),
             PidFile::Statm => render::statm(info).into_bytes(),
@@ -1037,7 +1123,7 @@ impl<B: Backend> NefeleFs<B> {
             PidFile::Node => format!("{}\n", info.node).into_bytes(),
             PidFile::Exit => render::exit(info).into_bytes(),
             _ => Vec::new(),
-        }
+        })
     }
 
     async fn render_global(&self, file: GlobalFile) -> FsResult<Vec<u8>> {
@@ -1116,19 +1202,10 @@ impl<B: Backend> NefeleFs<B> {
         };
         let target = match self.handles.get(&fh).as_deref() {
             Some(Handle::Snapshot(bytes)) => return Ok(slice(bytes)),
+            // Rendered afresh if dropped since the open (a write to ctl).
             Some(Handle::Sized(ino)) => {
                 let ino = *ino;
-                if let Some(bytes) = self.rendered.get(&ino).map(|b| b.clone()) {
-                    return Ok(slice(&bytes));
-                }
-                // Dropped since the open (a write to ctl): render afresh.
-                self.getattr(ino).await?;
-                let bytes = self
-                    .rendered
-                    .get(&ino)
-                    .map(|b| b.clone())
-                    .unwrap_or_default();
-                return Ok(slice(&bytes));
+                return Ok(slice(&self.sized_content(ino).await?));
             }
             Some(Handle::Output {
                 pid,
@@ -1143,6 +1220,17 @@ impl<B: Backend> NefeleFs<B> {
             // Closed while waiting (the reader was killed): stop asking.
             _ = target.2.cancelled() => Err(FsError::BadHandle),
         }
+    }
+
+    /// Reads a sized file without an open handle (the procps view, whose
+    /// kernel sends no OPEN).
+    pub async fn read_unopened(&self, ino: u64, offset: u64, size: usize) -> FsResult<Vec<u8>> {
+        if !self.is_sized(ino) {
+            return Err(FsError::BadHandle);
+        }
+        let bytes = self.sized_content(ino).await?;
+        let start = (offset as usize).min(bytes.len());
+        Ok(bytes[start..(start + size).min(bytes.len())].to_vec())
     }
 
     /// Writes to an open file: `stdin` passes data on, `ctl` takes a
@@ -1196,6 +1284,7 @@ pub fn is_sized(ino: u64) -> bool {
         Some(Entry::PidFile(_, f) | Entry::TaskFile(_, f)) if matches!(
             f,
             PidFile::Status
+                | PidFile::Environ
                 | PidFile::Stat
                 | PidFile::Statm
                 | PidFile::Comm
@@ -1207,6 +1296,26 @@ pub fn is_sized(ino: u64) -> bool {
     )
 }
 
+/// Whether an inode is a process's file whose content never changes while
+/// the process lives (it comes from the spawn record: `cmdline`, `environ`,
+/// `comm`, `ctty`, `node`), so the kernel may keep it for as long as the
+/// process is listed ([`IMMUTABLE_TTL`]): `ps` then looks up only `stat`
+/// and `status` again.
+pub fn is_immutable(ino: u64) -> bool {
+    matches!(
+        Entry::from_ino(ino),
+        Some(Entry::PidFile(_, f) | Entry::TaskFile(_, f)) if matches!(
+            f,
+            PidFile::Cmdline | PidFile::Environ | PidFile::Comm | PidFile::Ctty | PidFile::Node
+        )
+    )
+}
+
+/// How long the kernel may keep an immutable file ([`is_immutable`]). A
+/// process that ends takes them with it: its directory's entry expires
+/// with the listing, and its next lookup fails.
+pub const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
+
 /// The inodes of `pid`'s sized files (see [`is_sized`]).
 pub fn sized_inos(pid: i32) -> impl Iterator<Item = u64> {
     PID_FILES.iter().flat_map(move |(f, _)| {
@@ -1217,6 +1326,14 @@ pub fn sized_inos(pid: i32) -> impl Iterator<Item = u64> {
         .into_iter()
         .filter(|ino| is_sized(*ino))
     })
+}
+
+/// The content of a `proc/sys/kernel/` file.
+fn render_sys(file: SysFile) -> FsResult<Vec<u8>> {
+    match file {
+        SysFile::PidMax => Ok(format!("{PID_MAX}\n").into_bytes()),
+        SysFile::Osrelease => host_file("/proc/sys/kernel/osrelease"),
+    }
 }
 
 /// The thread group (process) of a host thread id, from the host's /proc.

@@ -4,6 +4,13 @@
 //! running process's stdout may wait for minutes). Listings come with
 //! attributes (READDIRPLUS). Errors become errno values here, and only
 //! here.
+//!
+//! Sized files (`status`, `stat`, ...) cost no READ: whenever the kernel is
+//! told the size of one, the rendering of that size is first stored in its
+//! page cache (FUSE_NOTIFY_STORE), and the kernel keeps pages until told
+//! otherwise (FUSE_EXPLICIT_INVAL_DATA, FOPEN_KEEP_CACHE). The procps view
+//! answers OPEN with ENOSYS, so its kernel sends no OPEN or RELEASE at all:
+//! a cold `ps` costs one LOOKUP per file it reads.
 
 use std::ffi::OsStr;
 use std::sync::{Arc, OnceLock};
@@ -19,16 +26,19 @@ use fuser::{
 use tokio::runtime::Handle;
 
 use crate::backend::{Backend, FsError};
-use crate::fs::{Attr, Kind, NefeleFs, is_sized, sized_inos};
+use crate::fs::{Attr, IMMUTABLE_TTL, Kind, NefeleFs, View, is_immutable, sized_inos};
 
-/// How long the kernel may keep an entry or attributes: directories and
+/// How long the kernel may keep an entry or attributes: a process's
+/// immutable files for as long as it lives; directories and
 /// size-0 generated files for a second, like the listing cache; sized
 /// files of a process (`status`, `stat`, ...) for what is left of the
 /// listing they were rendered from, so their size and content are never
 /// older than it; captured output (whose size grows) and the
 /// caller-specific `self` links not at all.
 fn ttl<B: Backend>(fs: &NefeleFs<B>, a: &Attr) -> Duration {
-    if is_sized(a.ino) {
+    if is_immutable(a.ino) {
+        IMMUTABLE_TTL
+    } else if fs.is_sized(a.ino) {
         fs.listing_time_left()
     } else if a.kind == Kind::Symlink || a.size > 0 || is_output(a.ino) {
         Duration::ZERO
@@ -117,6 +127,25 @@ impl<B: Backend> Adapter<B> {
         self.notifier.clone()
     }
 
+    /// Before the kernel is told the size of a sized file: puts the
+    /// rendering of that size in its page cache, so reads need no READ.
+    /// An inode the kernel does not know yet cannot be stored to (its
+    /// first read asks); a failed store leaves no stale pages, since the
+    /// kernel then has none or drops them.
+    fn store(fs: &NefeleFs<B>, notifier: &OnceLock<Notifier>, ino: u64) {
+        let (Some(notifier), Some(bytes)) = (notifier.get(), fs.rendering(ino)) else {
+            return;
+        };
+        if bytes.is_empty() || !fs.is_sized(ino) {
+            return;
+        }
+        if let Err(e) = notifier.store(INodeNo(ino), 0, &bytes)
+            && e.raw_os_error() != Some(libc::ENOENT)
+        {
+            let _ = notifier.inval_inode(INodeNo(ino), 0, 0);
+        }
+    }
+
     /// Runs a request's work. It is polled once right here first: when
     /// everything it needs is cached it completes on the FUSE thread, with
     /// no hand-off; only work that waits (a call to a node, output still to
@@ -151,24 +180,36 @@ impl<B: Backend> Filesystem for Adapter<B> {
         {
             tracing::info!("the kernel has no READDIRPLUS; listings come without attributes");
         }
+        // Pages of sized files stay until replaced (store) or dropped
+        // (inval_inode); without this, a changed size would drop what was
+        // just stored. Older kernels simply read more.
+        let _ = config.add_capabilities(InitFlags::FUSE_EXPLICIT_INVAL_DATA);
         Ok(())
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_string_lossy().into_owned();
         let caller = req.pid();
+        let notifier = self.notifier.clone();
         self.spawn(|fs| async move {
             match fs.lookup(parent.0, &name, caller).await {
-                Ok(a) => reply.entry(&ttl(&fs, &a), &file_attr(&a), Generation(0)),
+                Ok(a) => {
+                    Self::store(&fs, &notifier, a.ino);
+                    reply.entry(&ttl(&fs, &a), &file_attr(&a), Generation(0))
+                }
                 Err(e) => reply.error(errno(&e)),
             }
         });
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let notifier = self.notifier.clone();
         self.spawn(|fs| async move {
             match fs.getattr(ino.0).await {
-                Ok(a) => reply.attr(&ttl(&fs, &a), &file_attr(&a)),
+                Ok(a) => {
+                    Self::store(&fs, &notifier, a.ino);
+                    reply.attr(&ttl(&fs, &a), &file_attr(&a))
+                }
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -211,14 +252,24 @@ impl<B: Backend> Filesystem for Adapter<B> {
         });
     }
 
+    /// The procps view has no open files: ENOSYS tells the kernel to stop
+    /// sending OPEN and RELEASE (FUSE_NO_OPEN_SUPPORT); reads then come
+    /// with handle 0 and are served by inode. Writes are refused by the
+    /// modes (every file there is read-only).
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.fs.view() == View::Procps {
+            reply.error(Errno::from_i32(libc::ENOSYS));
+            return;
+        }
         let access = flags.0 & libc::O_ACCMODE;
         let (read, write) = (access != libc::O_WRONLY, access != libc::O_RDONLY);
         self.spawn(|fs| async move {
             match fs.open(ino.0, read, write).await {
-                // Sized files go through the page cache (dropped at each
-                // open): one READ, and the kernel knows where the end is.
-                Ok(fh) if is_sized(ino.0) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                // Sized files go through the page cache, which holds the
+                // rendering of the size the kernel has (see `store`).
+                Ok(fh) if fs.is_sized(ino.0) => {
+                    reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
+                }
                 // Direct I/O: reads reach us whatever size was reported.
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
                 Err(e) => reply.error(errno(&e)),
@@ -229,7 +280,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -238,7 +289,12 @@ impl<B: Backend> Filesystem for Adapter<B> {
         reply: ReplyData,
     ) {
         self.spawn(|fs| async move {
-            match fs.read(fh.0, offset, size as usize).await {
+            let read = if fh.0 == 0 {
+                fs.read_unopened(ino.0, offset, size as usize).await
+            } else {
+                fs.read(fh.0, offset, size as usize).await
+            };
+            match read {
                 Ok(bytes) => reply.data(&bytes),
                 Err(e) => reply.error(errno(&e)),
             }
@@ -326,10 +382,12 @@ impl<B: Backend> Filesystem for Adapter<B> {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        let notifier = self.notifier.clone();
         self.spawn(|fs| async move {
             match fs.readdir_plus(ino.0).await {
                 Ok(entries) => {
                     for (i, (attr, name)) in entries.into_iter().enumerate().skip(offset as usize) {
+                        Self::store(&fs, &notifier, attr.ino);
                         let ttl = ttl(&fs, &attr);
                         let (ino, offset) = (INodeNo(attr.ino), (i + 1) as u64);
                         if reply.add(ino, offset, name, &ttl, &file_attr(&attr), Generation(0)) {

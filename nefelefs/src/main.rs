@@ -1,14 +1,18 @@
 //! The nefelefs binary: `nefelefs [--addr ADDR] [MOUNTPOINT]` mounts the
-//! cluster in the foreground and unmounts cleanly on SIGTERM or SIGINT.
+//! cluster in the foreground, with its procps view beside it (see
+//! [`nefelefs::mount::procps_view_path`]), and unmounts both cleanly on
+//! SIGTERM or SIGINT.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use fuser::BackgroundSession;
 use nefelefs::backend::ApiBackend;
-use nefelefs::fs::NefeleFs;
+use nefelefs::fs::{DEFAULT_HOST_PROC, NefeleFs, View};
 use nefelefs::fuse::Adapter;
+use tokio::runtime::Runtime;
 
 /// The cluster's processes as files.
 #[derive(Debug, Parser)]
@@ -50,17 +54,16 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     let mountpoint = std::path::absolute(&args.mountpoint)?;
     nefelefs::mount::prepare(&mountpoint)?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let backend = {
-        let _enter = runtime.enter();
-        ApiBackend::new(&addr)
-    };
-    let adapter = Adapter::new(NefeleFs::new(backend), runtime.handle().clone());
-    let notifier = adapter.notifier_slot();
-    let session = fuser::spawn_mount(adapter, &mountpoint, &nefelefs::mount::config())
-        .with_context(|| format!("cannot mount at {}", mountpoint.display()))?;
-    let _ = notifier.set(session.notifier());
+    let runtime = Runtime::new().context("cannot start the async runtime")?;
+    let session = mount(&runtime, &addr, &mountpoint, View::Full)?;
     tracing::info!(mountpoint = %mountpoint.display(), node = %addr, "mounted");
+    // Without the procps view, nefele-proc-exec binds the full view's
+    // proc/ instead: slower, but the same content.
+    let view_path = nefelefs::mount::procps_view_path(&std::fs::canonicalize(&mountpoint)?);
+    let procps = nefelefs::mount::prepare(&view_path)
+        .and_then(|()| mount(&runtime, &addr, &view_path, View::Procps))
+        .inspect_err(|e| tracing::warn!("no procps view: {e:#}"))
+        .ok();
 
     runtime.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
@@ -82,8 +85,40 @@ fn run(args: Args) -> anyhow::Result<()> {
         Ok(())
     })?;
     tracing::info!("unmounting");
+    if let Some(procps) = procps {
+        if !procps.guard.is_finished()
+            && let Err(e) = procps.umount_and_join()
+        {
+            tracing::warn!("cannot unmount the procps view: {e}");
+        }
+        let _ = std::fs::remove_dir(&view_path);
+    }
     if !session.guard.is_finished() {
         session.umount_and_join().context("cannot unmount")?;
     }
     Ok(())
+}
+
+/// Mounts `view` of the cluster at `at`, served on `runtime`.
+fn mount(
+    runtime: &Runtime,
+    addr: &proto::Addr,
+    at: &Path,
+    view: View,
+) -> anyhow::Result<BackgroundSession> {
+    let backend = {
+        let _enter = runtime.enter();
+        ApiBackend::new(addr)
+    };
+    let fs = NefeleFs::with_view(backend, DEFAULT_HOST_PROC, view);
+    let adapter = Adapter::new(fs, runtime.handle().clone());
+    let notifier = adapter.notifier_slot();
+    let config = match view {
+        View::Full => nefelefs::mount::config(),
+        View::Procps => nefelefs::mount::config_named("nefele-procps"),
+    };
+    let session = fuser::spawn_mount(adapter, at, &config)
+        .with_context(|| format!("cannot mount at {}", at.display()))?;
+    let _ = notifier.set(session.notifier());
+    Ok(session)
 }

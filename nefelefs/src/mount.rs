@@ -1,17 +1,39 @@
 //! Mounting: clearing a stale mount left by a crash at the mount point,
-//! refusing to stack on a live one, and the FUSE session settings.
+//! refusing to stack on a live one, the FUSE session settings, and where
+//! the procps view of a mount lives.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use fuser::{Config, MountOption, SessionACL};
 
-/// The mount options nefelefs uses: named `nefele` (type `fuse.nefelefs`),
-/// readable by every user when mounted by root.
+/// Where nefelefs mounted at `mountpoint` (absolute) mounts its procps
+/// view, which `nefele-proc-exec` binds over /proc: under
+/// `/run/nefele/procps/`, named by the mount point with `%` and `/`
+/// escaped (`/nefele` gives `/run/nefele/procps/%2Fnefele`).
+pub fn procps_view_path(mountpoint: &Path) -> PathBuf {
+    let escaped = mountpoint
+        .to_string_lossy()
+        .replace('%', "%25")
+        .replace('/', "%2F");
+    Path::new(PROCPS_VIEWS).join(escaped)
+}
+
+/// The directory of the procps views.
+pub const PROCPS_VIEWS: &str = "/run/nefele/procps";
+
+/// The mount options of the full view: named `nefele` (type
+/// `fuse.nefelefs`), readable by every user when mounted by root.
 pub fn config() -> Config {
+    config_named("nefele")
+}
+
+/// The same options with another file system name (the procps view is
+/// `nefele-procps`).
+pub fn config_named(name: &str) -> Config {
     let mut config = Config::default();
     config.mount_options = vec![
-        MountOption::FSName("nefele".into()),
+        MountOption::FSName(name.into()),
         MountOption::Subtype("nefelefs".into()),
         MountOption::NoDev,
         MountOption::NoSuid,

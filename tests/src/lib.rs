@@ -507,10 +507,13 @@ fn run_ip(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A real nefelefs mount of a node, in a temp dir; unmounted on drop.
+/// A real nefelefs mount of a node, in a temp dir, with its procps view;
+/// both unmounted on drop.
 pub struct Mount {
     /// Where it is mounted.
     pub path: PathBuf,
+    /// Where its procps view is mounted (`nefele-proc-exec` binds it).
+    pub procps_view: PathBuf,
     _dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -530,14 +533,20 @@ impl Mount {
             .stderr(log)
             .spawn()
             .context("cannot start nefelefs")?;
+        let procps_view =
+            nefelefs::mount::procps_view_path(&std::fs::canonicalize(dir.path())?.join("nefele"));
         let mount = Mount {
             path,
+            procps_view,
             _dir: dir,
             child: Some(child),
         };
-        let probe = mount.path.join("proc");
-        wait_until("the mount", TIMEOUT, || {
-            let ok = is_mount_point(&mount.path) && probe.exists();
+        let (probe, view_probe) = (mount.path.join("proc"), mount.procps_view.join("self"));
+        wait_until("the mount and its procps view", TIMEOUT, || {
+            let ok = is_mount_point(&mount.path)
+                && probe.exists()
+                && is_mount_point(&mount.procps_view)
+                && view_probe.symlink_metadata().is_ok();
             async move { ok.then_some(()) }
         })
         .await?;
@@ -572,9 +581,12 @@ impl Drop for Mount {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if is_mount_point(&self.path) {
-            let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+        for path in [&self.procps_view, &self.path] {
+            if is_mount_point(path) {
+                let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
+            }
         }
+        let _ = std::fs::remove_dir(&self.procps_view);
     }
 }
 

@@ -3,7 +3,7 @@
 //! on a three-node cluster with processes on every node.
 
 use proto::v1::SpawnRequest;
-use tests::{Mount, TestCluster, binary, request, signal, wait_for_state};
+use tests::{Mount, TIMEOUT, TestCluster, binary, request, signal, wait_for_state, wait_until};
 
 /// Runs `argv` with the cluster view of `mount` as /proc.
 fn proc_exec(mount: &Mount, argv: &[&str]) -> anyhow::Result<String> {
@@ -88,6 +88,22 @@ async fn procps_shows_every_nodes_processes() -> anyhow::Result<()> {
     let out = proc_exec(&mount, &["ps", "-eo", "pid,stat,rss,etime,cmd"])?;
     let cols = row(&out, 0, &stopped.pid.to_string()).expect("stopped process listed");
     assert!(cols[1].starts_with('T'), "{cols:?}");
+    // Continued, it shows S once the view's listing has expired: the
+    // kernel's cached stat is replaced, not kept.
+    signal(&mut c, stopped.pid, libc::SIGCONT).await?;
+    wait_for_state(&c, stopped.pid, proto::v1::ProcessState::Running).await?;
+    let pid = stopped.pid.to_string();
+    wait_until("ps to show the continued process", TIMEOUT, || {
+        let stat = proc_exec(&mount, &["ps", "-o", "stat=", "-p", &pid]).unwrap_or_default();
+        async move { stat.trim().starts_with('S').then_some(()) }
+    })
+    .await?;
+    // The helper used the procps view: no files that need an open file.
+    let files = proc_exec(&mount, &["ls", &format!("/proc/{}", b.pid)])?;
+    assert!(
+        files.contains("status") && !files.contains("stdout") && !files.contains("ctl"),
+        "{files}"
+    );
     let cols = row(&out, 0, &b.pid.to_string()).expect("remote process listed");
     assert!(cols[1].starts_with('S'), "{cols:?}");
     assert!(

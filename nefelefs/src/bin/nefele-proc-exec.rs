@@ -4,8 +4,10 @@
 //!
 //! In a private mount namespace it binds the host's real /proc at
 //! `/run/nefele/hostproc` (where nefelefs points `self` and the caller's own
-//! PID), binds `DIR/proc` (a nefelefs mount, default `/nefele`) over
-//! `/proc`, and execs CMD. It needs root (CAP_SYS_ADMIN).
+//! PID), binds the procps view of the nefelefs mounted at DIR (default
+//! `/nefele`; see `nefelefs::mount::procps_view_path`) over `/proc`, and
+//! execs CMD. Without that view it binds `DIR/proc`: the same files, at
+//! about twice the cost per file. It needs root (CAP_SYS_ADMIN).
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
@@ -56,14 +58,19 @@ fn run() -> anyhow::Result<Never> {
     if args.is_empty() {
         return Err(usage());
     }
-    let cluster_proc = view.join("proc");
-    if cluster_proc.join("self").symlink_metadata().is_err() {
+    let full_proc = view.join("proc");
+    if full_proc.join("self").symlink_metadata().is_err() {
         bail!(
             "no nefelefs mount at {}: start `nefelefs {}` first",
             view.display(),
             view.display()
         );
     }
+    let procps_view = std::fs::canonicalize(&view)
+        .map(|v| nefelefs::mount::procps_view_path(&v))
+        .ok()
+        .filter(|v| v.join("self").symlink_metadata().is_ok());
+    let cluster_proc = procps_view.unwrap_or(full_proc);
     let host_proc = Path::new(nefelefs::fs::DEFAULT_HOST_PROC);
 
     unshare(CloneFlags::CLONE_NEWNS).context("cannot make a mount namespace (needs root)")?;

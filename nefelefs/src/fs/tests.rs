@@ -98,7 +98,12 @@ fn process(pid: i32, node: &str) -> ProcessInfo {
 }
 
 fn fs() -> NefeleFs<Memory> {
-    NefeleFs::new(Memory {
+    NefeleFs::new(memory())
+}
+
+/// Two processes on two nodes, and one started after the listing.
+fn memory() -> Memory {
+    Memory {
         processes: vec![process(10_000_001, "n1"), process(20_000_005, "n2")],
         hidden: vec![process(10_000_009, "n1")],
         nodes: vec![
@@ -116,7 +121,7 @@ fn fs() -> NefeleFs<Memory> {
             },
         ],
         ..Memory::default()
-    })
+    }
 }
 
 fn names(entries: &[(u64, Kind, String)]) -> Vec<&str> {
@@ -275,7 +280,10 @@ async fn generated_files_are_snapshots_of_linux_layouts() {
         .getattr(Entry::PidFile(pid, PidFile::Environ).ino())
         .await
         .unwrap();
-    assert_eq!(environ.size, 0, "environ is size 0, as /proc");
+    assert_eq!(
+        environ.size, 8,
+        "environ reports its size (procps reads it)"
+    );
     let out = fs
         .getattr(Entry::PidFile(pid, PidFile::Stdout).ino())
         .await
@@ -409,6 +417,48 @@ async fn procps_finds_tasks_and_global_files() {
     let fh = fs.open(global.ino, true, false).await.unwrap();
     let text = String::from_utf8(fs.read(fh, 0, 1 << 16).await.unwrap()).unwrap();
     assert!(text.starts_with("cpu ") && text.contains("\nbtime "));
+}
+
+#[tokio::test]
+async fn the_procps_view_is_proc_with_every_file_sized() {
+    let full = fs();
+    let fs = NefeleFs::with_view(memory(), DEFAULT_HOST_PROC, View::Procps);
+    let listing = fs.readdir(ROOT).await.unwrap();
+    let root = names(&listing);
+    assert!(
+        root.contains(&"20000005") && root.contains(&"self") && root.contains(&"uptime"),
+        "the root is proc/: {root:?}"
+    );
+    let pid = fs.lookup(ROOT, "20000005", 1).await.unwrap();
+    let listing = fs.readdir(pid.ino).await.unwrap();
+    let files = names(&listing).join(" ");
+    for gone in ["stdout", "stderr", "stdin", "ctl"] {
+        assert!(!files.contains(gone), "{gone} needs an open file: {files}");
+        assert_eq!(
+            fs.lookup(pid.ino, gone, 1).await.unwrap_err(),
+            FsError::NotFound
+        );
+    }
+    // No OPEN reaches this view: reads come by inode, and the size told
+    // at lookup is the length of what they return.
+    for (dir, name) in [(pid.ino, "stat"), (pid.ino, "environ"), (ROOT, "uptime")] {
+        let attr = fs.lookup(dir, name, 1).await.unwrap();
+        assert!(fs.is_sized(attr.ino), "{name} is sized");
+        let bytes = fs.read_unopened(attr.ino, 0, 1 << 16).await.unwrap();
+        assert_eq!(attr.size, bytes.len() as u64, "{name}");
+        assert!(!bytes.is_empty(), "{name}");
+        assert_eq!(fs.rendering(attr.ino).as_deref(), Some(&bytes), "{name}");
+    }
+    let cwd = fs.lookup(pid.ino, "cwd", 1).await.unwrap();
+    assert!(!fs.is_sized(cwd.ino), "symlinks are not files");
+    assert_eq!(
+        fs.read_unopened(cwd.ino, 0, 10).await.unwrap_err(),
+        FsError::BadHandle
+    );
+    assert!(
+        !full.is_sized(Entry::Global(GlobalFile::Uptime).ino()),
+        "the full view serves global files at size 0 with direct I/O"
+    );
 }
 
 fn service(name: &str, replicas: &[(i32, ReplicaState)]) -> ServiceInfo {
