@@ -59,6 +59,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(mountpoint = %mountpoint.display(), node = %addr, "mounted");
     // Without the procps view, nefele-proc-exec binds the full view's
     // proc/ instead: slower, but the same content.
+    nefelefs::mount::sweep_dead_views();
     let view_path = nefelefs::mount::procps_view_path(&std::fs::canonicalize(&mountpoint)?);
     let procps = nefelefs::mount::prepare(&view_path)
         .and_then(|()| mount(&runtime, &addr, &view_path, View::Procps))

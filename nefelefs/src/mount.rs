@@ -22,6 +22,24 @@ pub fn procps_view_path(mountpoint: &Path) -> PathBuf {
 /// The directory of the procps views.
 pub const PROCPS_VIEWS: &str = "/run/nefele/procps";
 
+/// Clears the procps views of nefelefs processes that died without
+/// unmounting (a crash or SIGKILL leaves a dead FUSE mount, ENOTCONN).
+/// Live views and anything else are left alone.
+pub fn sweep_dead_views() {
+    let Ok(entries) = std::fs::read_dir(PROCPS_VIEWS) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if let Err(e) = std::fs::metadata(&path)
+            && e.raw_os_error() == Some(libc::ENOTCONN)
+        {
+            tracing::info!(view = %path.display(), "clearing a dead procps view");
+            let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
+}
+
 /// The mount options of the full view: named `nefele` (type
 /// `fuse.nefelefs`), readable by every user when mounted by root.
 pub fn config() -> Config {
