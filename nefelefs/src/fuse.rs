@@ -7,8 +7,9 @@
 //!
 //! Sized files (`status`, `stat`, ...) cost no READ: whenever the kernel is
 //! told the size of one, the rendering of that size is first stored in its
-//! page cache (FUSE_NOTIFY_STORE), and the kernel keeps pages until told
-//! otherwise (FUSE_EXPLICIT_INVAL_DATA, FOPEN_KEEP_CACHE). The procps view
+//! page cache (FUSE_NOTIFY_STORE, made on the notices thread, see
+//! notices.rs), and the kernel keeps pages until told otherwise
+//! (FUSE_EXPLICIT_INVAL_DATA, FOPEN_KEEP_CACHE). The procps view
 //! answers OPEN with ENOSYS, so its kernel sends no OPEN or RELEASE at all:
 //! a cold `ps` costs one LOOKUP per file it reads.
 
@@ -27,6 +28,7 @@ use tokio::runtime::Handle;
 
 use crate::backend::{Backend, FsError};
 use crate::fs::{Attr, IMMUTABLE_TTL, Kind, NefeleFs, View, is_immutable, sized_inos};
+use crate::notices::{Notice, Notices};
 
 /// How long the kernel may keep an entry or attributes: a process's
 /// immutable files for as long as it lives; directories and
@@ -105,45 +107,26 @@ fn file_attr(a: &Attr) -> FileAttr {
 pub struct Adapter<B> {
     fs: Arc<NefeleFs<B>>,
     runtime: Handle,
-    /// Tells the kernel to drop what it keeps of a process's files after
-    /// a write changed the process; set once the session runs.
-    notifier: Arc<OnceLock<Notifier>>,
+    /// Page-cache stores and invalidations, and the replies after them.
+    notices: Arc<Notices>,
 }
 
 impl<B: Backend> Adapter<B> {
     /// Serves `fs`, running its work on `runtime`.
-    pub fn new(fs: NefeleFs<B>, runtime: Handle) -> Self {
-        Adapter {
+    pub fn new(fs: NefeleFs<B>, runtime: Handle) -> std::io::Result<Self> {
+        Ok(Adapter {
             fs: Arc::new(fs),
             runtime,
-            notifier: Arc::new(OnceLock::new()),
-        }
+            notices: Arc::new(Notices::start()?),
+        })
     }
 
     /// Where to put the session's notifier (`Session::notifier`) once
-    /// mounted. Without one, the kernel keeps the sizes of a process's
-    /// `status` and the like after a write to `ctl` until they expire.
+    /// mounted. Without one, nothing is stored in the page cache (sized
+    /// files are read with READ) and a write to `ctl` leaves the kernel
+    /// the sizes of the process's files until they expire.
     pub fn notifier_slot(&self) -> Arc<OnceLock<Notifier>> {
-        self.notifier.clone()
-    }
-
-    /// Before the kernel is told the size of a sized file: puts the
-    /// rendering of that size in its page cache, so reads need no READ.
-    /// An inode the kernel does not know yet cannot be stored to (its
-    /// first read asks); a failed store leaves no stale pages, since the
-    /// kernel then has none or drops them.
-    fn store(fs: &NefeleFs<B>, notifier: &OnceLock<Notifier>, ino: u64) {
-        let (Some(notifier), Some(bytes)) = (notifier.get(), fs.rendering(ino)) else {
-            return;
-        };
-        if bytes.is_empty() || !fs.is_sized(ino) {
-            return;
-        }
-        if let Err(e) = notifier.store(INodeNo(ino), 0, &bytes)
-            && e.raw_os_error() != Some(libc::ENOENT)
-        {
-            let _ = notifier.inval_inode(INodeNo(ino), 0, 0);
-        }
+        self.notices.slot()
     }
 
     /// Runs a request's work. It is polled once right here first: when
@@ -170,6 +153,17 @@ impl<B: Backend> Adapter<B> {
     }
 }
 
+/// The stores to make before the kernel is told the attributes of `inos`:
+/// the renderings of the sized files among them.
+fn stores<B: Backend>(fs: &NefeleFs<B>, inos: impl IntoIterator<Item = u64>) -> Vec<Notice> {
+    inos.into_iter()
+        .filter(|ino| fs.is_sized(*ino))
+        .filter_map(|ino| fs.rendering(ino).map(|bytes| (ino, bytes)))
+        .filter(|(_, bytes)| !bytes.is_empty())
+        .map(|(ino, bytes)| Notice::Store(ino, bytes))
+        .collect()
+}
+
 impl<B: Backend> Filesystem for Adapter<B> {
     /// Directory listings come with attributes (READDIRPLUS), so listing
     /// `proc/` also looks up every PID.
@@ -190,12 +184,14 @@ impl<B: Backend> Filesystem for Adapter<B> {
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_string_lossy().into_owned();
         let caller = req.pid();
-        let notifier = self.notifier.clone();
+        let notices = self.notices.clone();
         self.spawn(|fs| async move {
             match fs.lookup(parent.0, &name, caller).await {
                 Ok(a) => {
-                    Self::store(&fs, &notifier, a.ino);
-                    reply.entry(&ttl(&fs, &a), &file_attr(&a), Generation(0))
+                    let (ttl, attr) = (ttl(&fs, &a), file_attr(&a));
+                    notices.then(stores(&fs, [a.ino]), move || {
+                        reply.entry(&ttl, &attr, Generation(0))
+                    });
                 }
                 Err(e) => reply.error(errno(&e)),
             }
@@ -203,12 +199,12 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let notifier = self.notifier.clone();
+        let notices = self.notices.clone();
         self.spawn(|fs| async move {
             match fs.getattr(ino.0).await {
                 Ok(a) => {
-                    Self::store(&fs, &notifier, a.ino);
-                    reply.attr(&ttl(&fs, &a), &file_attr(&a))
+                    let (ttl, attr) = (ttl(&fs, &a), file_attr(&a));
+                    notices.then(stores(&fs, [a.ino]), move || reply.attr(&ttl, &attr));
                 }
                 Err(e) => reply.error(errno(&e)),
             }
@@ -314,21 +310,19 @@ impl<B: Backend> Filesystem for Adapter<B> {
         reply: ReplyWrite,
     ) {
         let data = data.to_vec();
-        let notifier = self.notifier.clone();
+        let notices = self.notices.clone();
         self.spawn(|fs| async move {
             match fs.write(fh.0, &data).await {
                 Ok(n) => {
                     // The process changed: the kernel must ask again for the
                     // sizes (and so the content) of its sized files.
-                    if let (Some(notifier), Some(crate::fs::Entry::PidFile(pid, _))) =
-                        (notifier.get(), crate::fs::Entry::from_ino(ino.0))
-                    {
-                        for file in sized_inos(pid) {
-                            // Not cached by the kernel: nothing to drop.
-                            let _ = notifier.inval_inode(INodeNo(file), 0, 0);
+                    let dropped = match crate::fs::Entry::from_ino(ino.0) {
+                        Some(crate::fs::Entry::PidFile(pid, _)) => {
+                            sized_inos(pid).map(Notice::Inval).collect()
                         }
-                    }
-                    reply.written(n as u32)
+                        _ => Vec::new(),
+                    };
+                    notices.then(dropped, move || reply.written(n as u32));
                 }
                 Err(e) => reply.error(errno(&e)),
             }
@@ -382,19 +376,20 @@ impl<B: Backend> Filesystem for Adapter<B> {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let notifier = self.notifier.clone();
+        let notices = self.notices.clone();
         self.spawn(|fs| async move {
             match fs.readdir_plus(ino.0).await {
                 Ok(entries) => {
+                    let mut sent = Vec::new();
                     for (i, (attr, name)) in entries.into_iter().enumerate().skip(offset as usize) {
-                        Self::store(&fs, &notifier, attr.ino);
                         let ttl = ttl(&fs, &attr);
                         let (ino, offset) = (INodeNo(attr.ino), (i + 1) as u64);
                         if reply.add(ino, offset, name, &ttl, &file_attr(&attr), Generation(0)) {
                             break;
                         }
+                        sent.push(attr.ino);
                     }
-                    reply.ok();
+                    notices.then(stores(&fs, sent), move || reply.ok());
                 }
                 Err(e) => reply.error(errno(&e)),
             }

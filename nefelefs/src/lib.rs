@@ -2,10 +2,12 @@
 //! `ls`, `cat`, `grep`, `tail -f` and `echo > ctl` work on every node's
 //! processes. A pure filesystem model (`fs`, rendering in `render`) is fed
 //! by a [`backend::Backend`] (the gRPC API in production) and served by a
-//! thin FUSE adapter (`fuse`); `main.rs` mounts it.
+//! thin FUSE adapter (`fuse`), whose kernel notifications go through
+//! `notices`; `main.rs` mounts it.
 
 pub mod backend;
 pub mod fs;
 pub mod fuse;
 pub mod mount;
+pub mod notices;
 pub mod render;

@@ -112,7 +112,8 @@ fn mount(
         ApiBackend::new(addr)
     };
     let fs = NefeleFs::with_view(backend, DEFAULT_HOST_PROC, view);
-    let adapter = Adapter::new(fs, runtime.handle().clone());
+    let adapter = Adapter::new(fs, runtime.handle().clone())
+        .context("cannot start the notification thread")?;
     let notifier = adapter.notifier_slot();
     let config = match view {
         View::Full => nefelefs::mount::config(),
