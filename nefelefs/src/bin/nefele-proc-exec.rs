@@ -44,7 +44,8 @@ fn run() -> anyhow::Result<Never> {
             "-h" | "--help" => {
                 println!("usage: nefele-proc-exec [--view DIR] CMD [ARGS...]");
                 println!(
-                    "Run CMD with the Nefele cluster's processes (DIR/proc, a nefelefs mount) as /proc."
+                    "Run CMD with the Nefele cluster's processes as /proc: the procps view of the\n\
+                     nefelefs mounted at DIR (default /nefele), else DIR/proc."
                 );
                 std::process::exit(0);
             }
