@@ -360,7 +360,7 @@ pub fn replica_state_word(state: i32) -> &'static str {
 /// `/nefele/svc/<name>/spec`: `key: value` lines in a fixed order (`name`,
 /// `command` as shell words, `replicas`, `restart`, `cwd`), then one
 /// `constraints: KEY=VALUE` line per constraint and one `env: K=V` line per
-/// variable, each sorted; values on one line (see [`one_line`]).
+/// variable, each sorted; values on one line (newlines escaped).
 pub fn service_spec(info: &ServiceInfo) -> String {
     let spec = info.spec.clone().unwrap_or_default();
     let command: Vec<String> = spec.argv.iter().map(|w| shell_word(w)).collect();

@@ -1,0 +1,357 @@
+//! The inode scheme: what each inode number is ([`Entry`]), computed
+//! rather than stored, and which files are sized or immutable.
+//!
+//! A PID directory is `pid << 8`, its files `pid << 8 | n`, its `task/`
+//! entries `pid << 8 | 0x40` and up; node directories live above `1 << 48`
+//! by slot, service directories above `1 << 49` by the name's number; the
+//! fixed directories and `proc/`'s global files have small numbers.
+
+use std::time::Duration;
+
+use proto::Gpid;
+
+/// Root directory inode.
+pub const ROOT: u64 = 1;
+pub(super) const PROC: u64 = 2;
+pub(super) const NODES: u64 = 3;
+pub(super) const SELF: u64 = 4;
+pub(super) const THREAD_SELF: u64 = 5;
+pub(super) const SYS: u64 = 6;
+pub(super) const SYS_KERNEL: u64 = 7;
+pub(super) const SVC: u64 = 8;
+pub(super) const GLOBAL_BASE: u64 = 16;
+pub(super) const SYS_FILE_BASE: u64 = 32;
+pub(super) const NODE_BASE: u64 = 1 << 48;
+pub(super) const SVC_BASE: u64 = 1 << 49;
+pub(super) const HOST_PID_BASE: u64 = 1 << 47;
+pub(super) const TASK_DIR: u64 = 0x40;
+pub(super) const TASK: u64 = 0x80;
+
+/// Global files of `proc/`, as the tools read them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GlobalFile {
+    /// `btime` is the cluster's boot time (the earliest node's).
+    Stat,
+    /// Seconds since the cluster's boot time.
+    Uptime,
+    /// Memory of all nodes that are up, summed.
+    Meminfo,
+    /// Load of all nodes that are up, summed; process counts of the cluster.
+    Loadavg,
+    /// The mount host's CPUs.
+    Cpuinfo,
+}
+
+pub(super) const GLOBAL_FILES: [(GlobalFile, &str); 5] = [
+    (GlobalFile::Stat, "stat"),
+    (GlobalFile::Uptime, "uptime"),
+    (GlobalFile::Meminfo, "meminfo"),
+    (GlobalFile::Loadavg, "loadavg"),
+    (GlobalFile::Cpuinfo, "cpuinfo"),
+];
+
+/// Files of `proc/sys/kernel/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SysFile {
+    /// Wide enough for every cluster PID, so columns line up.
+    PidMax,
+    /// The mount host's kernel release.
+    Osrelease,
+}
+
+pub(super) const SYS_FILES: [(SysFile, &str); 2] = [
+    (SysFile::PidMax, "pid_max"),
+    (SysFile::Osrelease, "osrelease"),
+];
+
+/// `pid_max` as served: as many digits as the largest cluster PID.
+pub const PID_MAX: &str = "2147483647";
+
+/// Files in a process directory, in listing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PidFile {
+    /// Linux status layout.
+    Status,
+    /// Linux stat layout.
+    Stat,
+    /// argv, NUL-ended.
+    Cmdline,
+    /// Environment, NUL-ended.
+    Environ,
+    /// Node name.
+    Node,
+    /// Symlink to the working directory.
+    Cwd,
+    /// Symlink to the executable.
+    Exe,
+    /// Captured stdout.
+    Stdout,
+    /// Captured stderr.
+    Stderr,
+    /// Writes go to stdin.
+    Stdin,
+    /// Control commands.
+    Ctl,
+    /// Exit status.
+    Exit,
+    /// Memory in pages, as Linux's statm.
+    Statm,
+    /// The command name.
+    Comm,
+    /// The controlling terminal, empty without one.
+    Ctty,
+}
+
+/// Files of `task/<tid>/`.
+pub(super) const TASK_FILES: [PidFile; 5] = [
+    PidFile::Status,
+    PidFile::Stat,
+    PidFile::Statm,
+    PidFile::Cmdline,
+    PidFile::Comm,
+];
+
+pub(super) const PID_FILES: [(PidFile, &str); 15] = [
+    (PidFile::Status, "status"),
+    (PidFile::Stat, "stat"),
+    (PidFile::Cmdline, "cmdline"),
+    (PidFile::Environ, "environ"),
+    (PidFile::Node, "node"),
+    (PidFile::Cwd, "cwd"),
+    (PidFile::Exe, "exe"),
+    (PidFile::Stdout, "stdout"),
+    (PidFile::Stderr, "stderr"),
+    (PidFile::Stdin, "stdin"),
+    (PidFile::Ctl, "ctl"),
+    (PidFile::Exit, "exit"),
+    (PidFile::Statm, "statm"),
+    (PidFile::Comm, "comm"),
+    (PidFile::Ctty, "ctty"),
+];
+
+/// Files in a node directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeFile {
+    /// State, slot, address, labels, uptime.
+    Status,
+    /// As /proc/loadavg.
+    Loadavg,
+    /// As /proc/meminfo.
+    Meminfo,
+    /// Its PIDs, one a line.
+    Procs,
+}
+
+pub(super) const NODE_FILES: [(NodeFile, &str); 4] = [
+    (NodeFile::Status, "status"),
+    (NodeFile::Loadavg, "loadavg"),
+    (NodeFile::Meminfo, "meminfo"),
+    (NodeFile::Procs, "procs"),
+];
+
+/// Files in a service directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SvcFile {
+    /// The spec as `key: value` lines.
+    Spec,
+    /// The replicas as a table.
+    Replicas,
+}
+
+pub(super) const SVC_FILES: [(SvcFile, &str); 2] =
+    [(SvcFile::Spec, "spec"), (SvcFile::Replicas, "replicas")];
+
+/// What an inode is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// `/`.
+    Root,
+    /// `/proc`.
+    ProcDir,
+    /// `/nodes`.
+    NodesDir,
+    /// `/proc/<pid>`.
+    Pid(i32),
+    /// `/proc/<pid>/<file>`.
+    PidFile(i32, PidFile),
+    /// `/nodes/<name>`, by slot.
+    NodeDir(u32),
+    /// `/nodes/<name>/<file>`, by slot.
+    NodeFile(u32, NodeFile),
+    /// `/proc/self`: a symlink to the caller's /proc entry.
+    SelfLink,
+    /// `/proc/thread-self`.
+    ThreadSelfLink,
+    /// `/proc/<host pid>` of the caller itself: a symlink.
+    HostPid(u32),
+    /// `/proc/<global file>`.
+    Global(GlobalFile),
+    /// `/proc/sys`.
+    SysDir,
+    /// `/proc/sys/kernel`.
+    SysKernelDir,
+    /// `/proc/sys/kernel/<file>`.
+    Sys(SysFile),
+    /// `/proc/<pid>/task`.
+    TaskDir(i32),
+    /// `/proc/<pid>/task/<tid>` (one task per process: tid = pid).
+    Task(i32),
+    /// `/proc/<pid>/task/<tid>/<file>`.
+    TaskFile(i32, PidFile),
+    /// `/svc`.
+    SvcDir,
+    /// `/svc/<name>`, by the name's number (see services.rs).
+    Service(u32),
+    /// `/svc/<name>/<file>`.
+    ServiceFile(u32, SvcFile),
+}
+
+impl Entry {
+    /// Its inode number.
+    pub fn ino(self) -> u64 {
+        let file_index =
+            |f: PidFile| PID_FILES.iter().position(|(p, _)| *p == f).unwrap_or(0) as u64 + 1;
+        let node_index =
+            |f: NodeFile| NODE_FILES.iter().position(|(p, _)| *p == f).unwrap_or(0) as u64 + 1;
+        match self {
+            Entry::Root => ROOT,
+            Entry::ProcDir => PROC,
+            Entry::NodesDir => NODES,
+            Entry::Pid(pid) => (pid as u64) << 8,
+            Entry::PidFile(pid, f) => ((pid as u64) << 8) | file_index(f),
+            Entry::NodeDir(slot) => NODE_BASE | (u64::from(slot) << 8),
+            Entry::NodeFile(slot, f) => NODE_BASE | (u64::from(slot) << 8) | node_index(f),
+            Entry::SelfLink => SELF,
+            Entry::ThreadSelfLink => THREAD_SELF,
+            Entry::HostPid(pid) => HOST_PID_BASE | u64::from(pid),
+            Entry::Global(g) => {
+                GLOBAL_BASE + GLOBAL_FILES.iter().position(|(x, _)| *x == g).unwrap_or(0) as u64
+            }
+            Entry::SysDir => SYS,
+            Entry::SysKernelDir => SYS_KERNEL,
+            Entry::Sys(f) => {
+                SYS_FILE_BASE + SYS_FILES.iter().position(|(x, _)| *x == f).unwrap_or(0) as u64
+            }
+            Entry::TaskDir(pid) => ((pid as u64) << 8) | TASK_DIR,
+            Entry::Task(pid) => ((pid as u64) << 8) | TASK,
+            Entry::TaskFile(pid, f) => ((pid as u64) << 8) | TASK | file_index(f),
+            Entry::SvcDir => SVC,
+            Entry::Service(id) => SVC_BASE | (u64::from(id) << 8),
+            Entry::ServiceFile(id, f) => {
+                let n = SVC_FILES.iter().position(|(x, _)| *x == f).unwrap_or(0) as u64 + 1;
+                SVC_BASE | (u64::from(id) << 8) | n
+            }
+        }
+    }
+
+    /// The entry of an inode number.
+    pub fn from_ino(ino: u64) -> Option<Entry> {
+        match ino {
+            ROOT => Some(Entry::Root),
+            PROC => Some(Entry::ProcDir),
+            NODES => Some(Entry::NodesDir),
+            SELF => Some(Entry::SelfLink),
+            THREAD_SELF => Some(Entry::ThreadSelfLink),
+            SYS => Some(Entry::SysDir),
+            SYS_KERNEL => Some(Entry::SysKernelDir),
+            SVC => Some(Entry::SvcDir),
+            i if (GLOBAL_BASE..GLOBAL_BASE + GLOBAL_FILES.len() as u64).contains(&i) => {
+                Some(Entry::Global(GLOBAL_FILES[(i - GLOBAL_BASE) as usize].0))
+            }
+            i if (SYS_FILE_BASE..SYS_FILE_BASE + SYS_FILES.len() as u64).contains(&i) => {
+                Some(Entry::Sys(SYS_FILES[(i - SYS_FILE_BASE) as usize].0))
+            }
+            i if (HOST_PID_BASE..NODE_BASE).contains(&i) => {
+                u32::try_from(i - HOST_PID_BASE).ok().map(Entry::HostPid)
+            }
+            i if i >= SVC_BASE => {
+                let id = u32::try_from((i - SVC_BASE) >> 8).ok()?;
+                match (i & 0xff) as usize {
+                    0 => Some(Entry::Service(id)),
+                    n => SVC_FILES
+                        .get(n - 1)
+                        .map(|(f, _)| Entry::ServiceFile(id, *f)),
+                }
+            }
+            i if i >= NODE_BASE => {
+                let slot = ((i - NODE_BASE) >> 8) as u32;
+                match (i & 0xff) as usize {
+                    0 => Some(Entry::NodeDir(slot)),
+                    n => NODE_FILES
+                        .get(n - 1)
+                        .map(|(f, _)| Entry::NodeFile(slot, *f)),
+                }
+            }
+            i => {
+                let pid = i32::try_from(i >> 8).ok()?;
+                Gpid::from_raw(i64::from(pid)).ok()?;
+                let low = i & 0xff;
+                match low {
+                    0 => Some(Entry::Pid(pid)),
+                    TASK_DIR => Some(Entry::TaskDir(pid)),
+                    TASK => Some(Entry::Task(pid)),
+                    n if n > TASK => PID_FILES
+                        .get((n - TASK - 1) as usize)
+                        .map(|(f, _)| Entry::TaskFile(pid, *f)),
+                    n => PID_FILES
+                        .get(n as usize - 1)
+                        .map(|(f, _)| Entry::PidFile(pid, *f)),
+                }
+            }
+        }
+    }
+}
+
+/// Whether an inode is a process's file that reports its real size and is
+/// read through the kernel's page cache (`status`, `stat`, `cmdline`, ...),
+/// rather than size 0 with direct I/O. Its content is the rendering its
+/// size was taken from, so the two always agree.
+pub fn is_sized(ino: u64) -> bool {
+    matches!(
+        Entry::from_ino(ino),
+        Some(Entry::PidFile(_, f) | Entry::TaskFile(_, f)) if matches!(
+            f,
+            PidFile::Status
+                | PidFile::Environ
+                | PidFile::Stat
+                | PidFile::Statm
+                | PidFile::Comm
+                | PidFile::Ctty
+                | PidFile::Cmdline
+                | PidFile::Node
+                | PidFile::Exit
+        )
+    )
+}
+
+/// Whether an inode is a process's file whose content never changes while
+/// the process lives (it comes from the spawn record: `cmdline`, `environ`,
+/// `comm`, `ctty`, `node`), so the kernel may keep it for as long as the
+/// process is listed ([`IMMUTABLE_TTL`]): `ps` then looks up only `stat`
+/// and `status` again.
+pub fn is_immutable(ino: u64) -> bool {
+    matches!(
+        Entry::from_ino(ino),
+        Some(Entry::PidFile(_, f) | Entry::TaskFile(_, f)) if matches!(
+            f,
+            PidFile::Cmdline | PidFile::Environ | PidFile::Comm | PidFile::Ctty | PidFile::Node
+        )
+    )
+}
+
+/// How long the kernel may keep an immutable file ([`is_immutable`]). A
+/// process that ends takes them with it: its directory's entry expires
+/// with the listing, and its next lookup fails.
+pub const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
+
+/// The inodes of `pid`'s sized files (see [`is_sized`]).
+pub fn sized_inos(pid: i32) -> impl Iterator<Item = u64> {
+    PID_FILES.iter().flat_map(move |(f, _)| {
+        [
+            Entry::PidFile(pid, *f).ino(),
+            Entry::TaskFile(pid, *f).ino(),
+        ]
+        .into_iter()
+        .filter(|ino| is_sized(*ino))
+    })
+}
