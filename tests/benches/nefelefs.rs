@@ -142,7 +142,9 @@ async fn fill_mount_and_measure(
 
     eprintln!("stopping nefelefs");
     let status = mount.stop().await;
-    let mounted_after = tests::is_mount_point(&mount.path);
+    // Either of the two mounts (the full view, the procps view) left.
+    let mounted_after =
+        tests::is_mount_point(&mount.path) || tests::is_mount_point(&mount.procps_view);
     let dir = mount
         .path
         .parent()
@@ -529,7 +531,7 @@ impl Report {
         }
         let c = &self.cleanup;
         println!(
-            "Setup: {} processes started in {:.1} s ({SPAWN_IN_FLIGHT} in flight). Cleanup: {} found on the host before the stop, {} after; mount point mounted after SIGTERM: {}; mount temp dir left: {}.",
+            "Setup: {} processes started in {:.1} s ({SPAWN_IN_FLIGHT} in flight). Cleanup: {} found on the host before the stop, {} after; mount or procps view mounted after SIGTERM: {}; mount temp dir left: {}.",
             NODES * PROCS_PER_NODE,
             self.fill.as_secs_f64(),
             c.host_before,
