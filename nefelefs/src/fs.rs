@@ -45,7 +45,7 @@ mod inode;
 use inode::*;
 pub use inode::{
     Entry, GlobalFile, IMMUTABLE_TTL, NodeFile, PID_MAX, PidFile, ROOT, SvcFile, SysFile,
-    is_immutable, is_sized, sized_inos,
+    is_immutable, sized_inos,
 };
 
 /// How long one List (and one Nodes) answer serves directory listings and
@@ -92,7 +92,7 @@ enum Handle {
     /// Rendered at open.
     Snapshot(Vec<u8>),
     /// A file of a process that reports its real size (see
-    /// [`is_sized`]): reads serve the rendering that size was taken from.
+    /// [`NefeleFs::is_sized`]): reads serve the rendering that size was taken from.
     Sized(u64),
     /// Captured output, read through; `cancel` ends reads still waiting
     /// when the file is closed.
@@ -240,7 +240,7 @@ impl<B: Backend> NefeleFs<B> {
         match (self.view, Entry::from_ino(ino)) {
             (View::Procps, Some(Entry::Global(_) | Entry::Sys(_))) => true,
             (View::Procps, Some(Entry::PidFile(_, f))) => !matches!(f, PidFile::Cwd | PidFile::Exe),
-            _ => is_sized(ino),
+            _ => is_sized_process_file(ino),
         }
     }
 

@@ -306,7 +306,7 @@ impl Entry {
 /// read through the kernel's page cache (`status`, `stat`, `cmdline`, ...),
 /// rather than size 0 with direct I/O. Its content is the rendering its
 /// size was taken from, so the two always agree.
-pub fn is_sized(ino: u64) -> bool {
+pub fn is_sized_process_file(ino: u64) -> bool {
     matches!(
         Entry::from_ino(ino),
         Some(Entry::PidFile(_, f) | Entry::TaskFile(_, f)) if matches!(
@@ -344,7 +344,7 @@ pub fn is_immutable(ino: u64) -> bool {
 /// with the listing, and its next lookup fails.
 pub const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
 
-/// The inodes of `pid`'s sized files (see [`is_sized`]).
+/// The inodes of `pid`'s sized files (in the full view).
 pub fn sized_inos(pid: i32) -> impl Iterator<Item = u64> {
     PID_FILES.iter().flat_map(move |(f, _)| {
         [
@@ -352,6 +352,6 @@ pub fn sized_inos(pid: i32) -> impl Iterator<Item = u64> {
             Entry::TaskFile(pid, *f).ino(),
         ]
         .into_iter()
-        .filter(|ino| is_sized(*ino))
+        .filter(|ino| is_sized_process_file(*ino))
     })
 }
