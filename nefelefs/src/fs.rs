@@ -474,10 +474,10 @@ impl<B: Backend> NefeleFs<B> {
                 ..dir(ino)
             }),
             Entry::Global(g) if self.view == View::Procps => {
-                self.sized_attr(file(ino), self.render_global(g).await?)
+                Ok(self.sized_attr(file(ino), self.render_global(g).await?))
             }
             Entry::Sys(f) if self.view == View::Procps => {
-                self.sized_attr(file(ino), render_sys(f)?)
+                Ok(self.sized_attr(file(ino), render_sys(f)?))
             }
             Entry::Global(_) | Entry::Sys(_) => Ok(file(ino)),
             e @ (Entry::TaskDir(pid) | Entry::Task(pid)) => {
@@ -491,7 +491,7 @@ impl<B: Backend> NefeleFs<B> {
             e @ (Entry::TaskFile(pid, f) | Entry::PidFile(pid, f)) if self.is_sized(ino) => {
                 let info = self.process(pid).await?;
                 let bytes = self.render_info(&info, f).await?;
-                self.sized_attr(self.pid_attr(&info, e), bytes)
+                Ok(self.sized_attr(self.pid_attr(&info, e), bytes))
             }
             e @ Entry::TaskFile(pid, _) => Ok(self.pid_attr(&self.listed(pid).await?, e)),
             e @ (Entry::Pid(pid) | Entry::PidFile(pid, _)) => {
@@ -521,10 +521,10 @@ impl<B: Backend> NefeleFs<B> {
 
     /// The attributes of a sized file rendered as `bytes`, which reads
     /// serve from now on.
-    fn sized_attr(&self, mut attr: Attr, bytes: Vec<u8>) -> FsResult<Attr> {
+    fn sized_attr(&self, mut attr: Attr, bytes: Vec<u8>) -> Attr {
         attr.size = bytes.len() as u64;
         self.rendered.insert(attr.ino, Arc::new(bytes));
-        Ok(attr)
+        attr
     }
 
     /// Looks `name` up in directory `parent`, for the process (thread)
@@ -912,11 +912,7 @@ impl<B: Backend> NefeleFs<B> {
     /// Reads from an open file. Output files wait at their end until more
     /// is written or the process is done.
     pub async fn read(&self, fh: u64, offset: u64, size: usize) -> FsResult<Vec<u8>> {
-        let slice = |bytes: &[u8]| {
-            let start = (offset as usize).min(bytes.len());
-            let end = (start + size).min(bytes.len());
-            bytes[start..end].to_vec()
-        };
+        let slice = |bytes: &[u8]| slice(bytes, offset, size);
         let target = match self.handles.get(&fh).as_deref() {
             Some(Handle::Snapshot(bytes)) => return Ok(slice(bytes)),
             // Rendered afresh if dropped since the open (a write to ctl).
@@ -945,9 +941,7 @@ impl<B: Backend> NefeleFs<B> {
         if !self.is_sized(ino) {
             return Err(FsError::BadHandle);
         }
-        let bytes = self.sized_content(ino).await?;
-        let start = (offset as usize).min(bytes.len());
-        Ok(bytes[start..(start + size).min(bytes.len())].to_vec())
+        Ok(slice(&self.sized_content(ino).await?, offset, size))
     }
 
     /// Writes to an open file: `stdin` passes data on, `ctl` takes a
@@ -989,6 +983,14 @@ impl<B: Backend> NefeleFs<B> {
             cancel.cancel();
         }
     }
+}
+
+/// Up to `size` bytes of `bytes` from `offset` (none past the end).
+fn slice(bytes: &[u8], offset: u64, size: usize) -> Vec<u8> {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    bytes[start..start.saturating_add(size).min(bytes.len())].to_vec()
 }
 
 /// The content of a `proc/sys/kernel/` file.

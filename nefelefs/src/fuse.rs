@@ -154,10 +154,9 @@ impl<B: Backend> Adapter<B> {
 }
 
 /// The stores to make before the kernel is told the attributes of `inos`:
-/// the renderings of the sized files among them.
+/// the renderings of the sized files among them (only sized files have one).
 fn stores<B: Backend>(fs: &NefeleFs<B>, inos: impl IntoIterator<Item = u64>) -> Vec<Notice> {
     inos.into_iter()
-        .filter(|ino| fs.is_sized(*ino))
         .filter_map(|ino| fs.rendering(ino).map(|bytes| (ino, bytes)))
         .filter(|(_, bytes)| !bytes.is_empty())
         .map(|(ino, bytes)| Notice::Store(ino, bytes))
@@ -262,7 +261,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         self.spawn(|fs| async move {
             match fs.open(ino.0, read, write).await {
                 // Sized files go through the page cache, which holds the
-                // rendering of the size the kernel has (see `store`).
+                // rendering of the size the kernel has (see notices.rs).
                 Ok(fh) if fs.is_sized(ino.0) => {
                     reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
                 }

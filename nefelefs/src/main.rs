@@ -57,10 +57,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     let runtime = Runtime::new().context("cannot start the async runtime")?;
     let session = mount(&runtime, &addr, &mountpoint, View::Full)?;
     tracing::info!(mountpoint = %mountpoint.display(), node = %addr, "mounted");
-    // Without the procps view, nefele-proc-exec binds the full view's
-    // proc/ instead: slower, but the same content.
     nefelefs::mount::sweep_dead_views();
     let view_path = nefelefs::mount::procps_view_path(&std::fs::canonicalize(&mountpoint)?);
+    // Without the procps view, nefele-proc-exec binds the full view's
+    // proc/ instead: slower, but the same content.
     let procps = nefelefs::mount::prepare(&view_path)
         .and_then(|()| mount(&runtime, &addr, &view_path, View::Procps))
         .inspect_err(|e| tracing::warn!("no procps view: {e:#}"))
