@@ -38,6 +38,19 @@ fn node_load(l: &MachineLoad) -> NodeLoad {
     }
 }
 
+impl ClusterApi {
+    /// Fills in what this node knows first-hand about itself: it is up,
+    /// where it listens, its load and its processes.
+    fn describe_local(&self, info: &mut NodeInfo, load: &MachineLoad) {
+        info.state = NodeState::Up as i32;
+        info.address = self.state.listen_addr.clone();
+        info.load = Some(node_load(load));
+        info.process_count = self.state.table.running_count() as u32;
+        info.started_at_ms = self.state.started_at_ms;
+        info.boot_time_ms = hostproc::boot_time_ms();
+    }
+}
+
 #[tonic::async_trait]
 impl Cluster for ClusterApi {
     async fn nodes(&self, _request: Request<NodesRequest>) -> Result<Response<NodesReply>, Status> {
@@ -59,12 +72,7 @@ impl Cluster for ClusterApi {
                 ..NodeInfo::default()
             };
             if m.slot == cluster.slot {
-                info.state = NodeState::Up as i32;
-                info.address = self.state.listen_addr.clone();
-                info.load = Some(node_load(&local));
-                info.process_count = self.state.table.running_count() as u32;
-                info.started_at_ms = self.state.started_at_ms;
-                info.boot_time_ms = hostproc::boot_time_ms();
+                self.describe_local(&mut info, &local);
             } else if m.left {
                 info.state = NodeState::Left as i32;
             } else if let Some(p) = live.get(&m.slot) {
@@ -86,17 +94,14 @@ impl Cluster for ClusterApi {
         }
         if reply.nodes.iter().all(|n| n.slot as u64 != cluster.slot) {
             // Not yet in the store (it is announcing itself): still list it.
-            reply.nodes.push(NodeInfo {
+            let mut info = NodeInfo {
                 name: cluster.name.clone(),
                 slot: cluster.slot as u32,
-                address: self.state.listen_addr.clone(),
-                state: NodeState::Up as i32,
                 labels: self.state.labels.clone().into_iter().collect(),
-                process_count: self.state.table.running_count() as u32,
-                started_at_ms: self.state.started_at_ms,
-                boot_time_ms: hostproc::boot_time_ms(),
                 ..NodeInfo::default()
-            });
+            };
+            self.describe_local(&mut info, &local);
+            reply.nodes.push(info);
         }
         Ok(Response::new(reply))
     }
