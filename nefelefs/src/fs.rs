@@ -913,25 +913,28 @@ impl<B: Backend> NefeleFs<B> {
     /// is written or the process is done.
     pub async fn read(&self, fh: u64, offset: u64, size: usize) -> FsResult<Vec<u8>> {
         let slice = |bytes: &[u8]| slice(bytes, offset, size);
+        // The handle table's guard ends with this statement, so no lock
+        // is held while the backend is asked.
         let target = match self.handles.get(&fh).as_deref() {
             Some(Handle::Snapshot(bytes)) => return Ok(slice(bytes)),
-            // Rendered afresh if dropped since the open (a write to ctl).
-            Some(Handle::Sized(ino)) => {
-                let ino = *ino;
-                return Ok(slice(&self.sized_content(ino).await?));
-            }
+            Some(Handle::Sized(ino)) => Err(*ino),
             Some(Handle::Output {
                 pid,
                 stream,
                 cancel,
-            }) => (*pid, *stream, cancel.clone()),
+            }) => Ok((*pid, *stream, cancel.clone())),
             Some(Handle::Stdin { .. } | Handle::Ctl { .. }) => return Err(FsError::Denied),
             None => return Err(FsError::BadHandle),
         };
+        let (pid, stream, cancel) = match target {
+            Ok(output) => output,
+            // Rendered afresh if dropped since the open (a write to ctl).
+            Err(ino) => return Ok(slice(&self.sized_content(ino).await?)),
+        };
         tokio::select! {
-            r = self.backend.read_output(target.0, target.1, offset, size) => r,
+            r = self.backend.read_output(pid, stream, offset, size) => r,
             // Closed while waiting (the reader was killed): stop asking.
-            _ = target.2.cancelled() => Err(FsError::BadHandle),
+            _ = cancel.cancelled() => Err(FsError::BadHandle),
         }
     }
 

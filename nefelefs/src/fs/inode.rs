@@ -209,10 +209,8 @@ pub enum Entry {
 impl Entry {
     /// Its inode number.
     pub fn ino(self) -> u64 {
-        let file_index =
-            |f: PidFile| PID_FILES.iter().position(|(p, _)| *p == f).unwrap_or(0) as u64 + 1;
-        let node_index =
-            |f: NodeFile| NODE_FILES.iter().position(|(p, _)| *p == f).unwrap_or(0) as u64 + 1;
+        // Files in a directory are numbered from 1 (0 is the directory).
+        let file_index = |f: PidFile| index_in(&PID_FILES, f) + 1;
         match self {
             Entry::Root => ROOT,
             Entry::ProcDir => PROC,
@@ -220,26 +218,23 @@ impl Entry {
             Entry::Pid(pid) => (pid as u64) << 8,
             Entry::PidFile(pid, f) => ((pid as u64) << 8) | file_index(f),
             Entry::NodeDir(slot) => NODE_BASE | (u64::from(slot) << 8),
-            Entry::NodeFile(slot, f) => NODE_BASE | (u64::from(slot) << 8) | node_index(f),
+            Entry::NodeFile(slot, f) => {
+                NODE_BASE | (u64::from(slot) << 8) | (index_in(&NODE_FILES, f) + 1)
+            }
             Entry::SelfLink => SELF,
             Entry::ThreadSelfLink => THREAD_SELF,
             Entry::HostPid(pid) => HOST_PID_BASE | u64::from(pid),
-            Entry::Global(g) => {
-                GLOBAL_BASE + GLOBAL_FILES.iter().position(|(x, _)| *x == g).unwrap_or(0) as u64
-            }
+            Entry::Global(g) => GLOBAL_BASE + index_in(&GLOBAL_FILES, g),
             Entry::SysDir => SYS,
             Entry::SysKernelDir => SYS_KERNEL,
-            Entry::Sys(f) => {
-                SYS_FILE_BASE + SYS_FILES.iter().position(|(x, _)| *x == f).unwrap_or(0) as u64
-            }
+            Entry::Sys(f) => SYS_FILE_BASE + index_in(&SYS_FILES, f),
             Entry::TaskDir(pid) => ((pid as u64) << 8) | TASK_DIR,
             Entry::Task(pid) => ((pid as u64) << 8) | TASK,
             Entry::TaskFile(pid, f) => ((pid as u64) << 8) | TASK | file_index(f),
             Entry::SvcDir => SVC,
             Entry::Service(id) => SVC_BASE | (u64::from(id) << 8),
             Entry::ServiceFile(id, f) => {
-                let n = SVC_FILES.iter().position(|(x, _)| *x == f).unwrap_or(0) as u64 + 1;
-                SVC_BASE | (u64::from(id) << 8) | n
+                SVC_BASE | (u64::from(id) << 8) | (index_in(&SVC_FILES, f) + 1)
             }
         }
     }
@@ -300,6 +295,12 @@ impl Entry {
             }
         }
     }
+}
+
+/// Where `file` stands in a table of files and their names (every file
+/// has a row, so the fallback 0 is never taken).
+fn index_in<F: PartialEq>(table: &[(F, &str)], file: F) -> u64 {
+    table.iter().position(|(f, _)| *f == file).unwrap_or(0) as u64
 }
 
 /// Whether an inode is a process's file that reports its real size and is
