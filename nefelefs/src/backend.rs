@@ -103,10 +103,11 @@ pub struct ApiBackend {
 impl ApiBackend {
     /// A backend talking to the node at `addr`; it connects lazily, so the
     /// filesystem mounts (and answers EIO) even while the node is down.
-    pub fn new(addr: &proto::Addr) -> Self {
-        ApiBackend {
-            channel: proto::connect_lazy_to(addr, CALL_TIMEOUT),
-        }
+    /// A TLS address needs the cluster CA (`NEFELE_CA`).
+    pub fn new(addr: &proto::Addr) -> Result<Self, proto::ConnectError> {
+        Ok(ApiBackend {
+            channel: proto::connect_lazy_to(addr, CALL_TIMEOUT)?,
+        })
     }
 
     fn processes(&self) -> ProcessesClient<Channel> {

@@ -22,9 +22,12 @@ use tokio::runtime::Runtime;
     about = "Mount the Nefele cluster's processes as files (SPEC §4)"
 )]
 struct Args {
-    /// Node to talk to: unix:/path/to.sock or http://host:port [default: $NEFELE_ADDR, else the default socket]
+    /// Node to talk to: unix:/path/to.sock, https://host:port (TLS) or http://host:port (--insecure nodes) [default: $NEFELE_ADDR, else the default socket]
     #[arg(long, value_name = "ADDR")]
     addr: Option<String>,
+    /// The cluster CA (PEM) to verify a node reached over TLS [default: $NEFELE_CA]
+    #[arg(long, value_name = "FILE", env = "NEFELE_CA")]
+    ca: Option<PathBuf>,
     /// Where to mount
     #[arg(default_value = "/nefele")]
     mountpoint: PathBuf,
@@ -48,6 +51,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(ca) = &args.ca {
+        // SAFETY: no other thread runs yet (the runtime starts below), so
+        // nothing reads the environment concurrently.
+        unsafe { std::env::set_var("NEFELE_CA", ca) };
+    }
     let addr = match &args.addr {
         Some(a) => a.parse()?,
         None => proto::default_addr()?,
@@ -109,7 +117,7 @@ fn mount(
 ) -> anyhow::Result<BackgroundSession> {
     let backend = {
         let _enter = runtime.enter();
-        ApiBackend::new(addr)
+        ApiBackend::new(addr)?
     };
     let fs = NefeleFs::with_view(backend, DEFAULT_HOST_PROC, view);
     let adapter = Adapter::new(fs, runtime.handle().clone())

@@ -10,6 +10,7 @@ mod processes;
 mod route;
 mod services;
 mod status;
+mod tokens;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,10 +37,12 @@ pub struct ApiState {
     pub labels: BTreeMap<String, String>,
     /// When this noded started, ms since the epoch.
     pub started_at_ms: u64,
+    /// The cluster's certificates (`None` with `--insecure`).
+    pub tls: Option<Arc<crate::tls::ClusterTls>>,
 }
 
-/// The routes of every service (the internal Raft one included), plus gRPC
-/// server reflection.
+/// The routes of every service (the internal Raft one included: it checks
+/// its callers itself, see auth.rs), plus gRPC server reflection.
 pub fn routes(state: Arc<ApiState>, raft: RaftApi) -> anyhow::Result<Routes> {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -51,7 +54,10 @@ pub fn routes(state: Arc<ApiState>, raft: RaftApi) -> anyhow::Result<Routes> {
         )))
         .add_service(ClusterServer::new(cluster::ClusterApi::new(state.clone())))
         .add_service(proto::v1::services_server::ServicesServer::new(
-            services::ServicesApi::new(state),
+            services::ServicesApi::new(state.clone()),
+        ))
+        .add_service(proto::v1::tokens_server::TokensServer::new(
+            tokens::TokensApi::new(state),
         ))
         .add_service(RaftServer::new(raft).max_decoding_message_size(64 << 20))
         .add_service(reflection);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers};
 use proto::v1::cluster_client::ClusterClient;
-use proto::v1::{JoinReply, JoinRequest, LeaveRequest, RaftMessage};
+use proto::v1::{JoinReply, JoinRequest, RaftMessage};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
@@ -25,6 +25,32 @@ use self::peers::Peers;
 use self::raft_net::{NetworkFactory, RaftApi};
 use self::raft_store::{LogStore, StateMachine};
 use self::state::{Command, Reply};
+use crate::auth::Caller;
+use crate::tls::ClusterTls;
+use crate::tokens::Token;
+
+/// Now, in ms since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An error with its sources, as one line: transport errors hide the
+/// useful part (a TLS refusal) in their sources.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
 
 openraft::declare_raft_types!(
     /// Types of Nefele's raft: commands change the cluster state.
@@ -104,20 +130,25 @@ impl std::fmt::Debug for Cluster {
 impl Cluster {
     /// Asks the members at `seeds` to let this node join (or come back with
     /// `slot`), retrying until one answers or [`JOIN_TIMEOUT`] passes.
-    /// Refusals (a taken name) are final.
+    /// Refusals (a taken name, a bad token, a node of another cluster) are
+    /// final. `tls` verifies the members (a joining node pins the CA
+    /// fingerprint of its token; `None` in `--insecure` clusters).
     pub async fn join_via(
         seeds: &[String],
         req: JoinRequest,
         local_ip: Option<std::net::IpAddr>,
+        tls: Option<&proto::tls::ClientTls>,
     ) -> anyhow::Result<JoinReply> {
         let deadline = Instant::now() + JOIN_TIMEOUT;
         let mut last_error = String::from("no member to ask");
         loop {
             for seed in seeds {
-                let hostport = seed.trim_start_matches("http://");
+                let hostport = seed
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://");
                 let attempt = async {
                     let channel =
-                        proto::connect_lazy(hostport, peers::PEER_CONNECT_TIMEOUT, local_ip)?;
+                        proto::connect_lazy(hostport, peers::PEER_CONNECT_TIMEOUT, local_ip, tls)?;
                     let mut request = tonic::Request::new(req.clone());
                     request.set_timeout(WRITE_TIMEOUT);
                     Ok::<_, anyhow::Error>(ClusterClient::new(channel).join(request).await)
@@ -127,12 +158,24 @@ impl Cluster {
                     Ok(Err(status))
                         if matches!(
                             status.code(),
-                            Code::AlreadyExists | Code::FailedPrecondition
+                            Code::AlreadyExists
+                                | Code::FailedPrecondition
+                                | Code::PermissionDenied
+                                | Code::Unauthenticated
+                                | Code::InvalidArgument
                         ) =>
                     {
                         anyhow::bail!("cannot join the cluster: {}", status.message());
                     }
-                    Ok(Err(status)) => last_error = format!("{seed}: {}", status.message()),
+                    Ok(Err(status)) => {
+                        let why = error_chain(&status);
+                        if why.contains("another cluster") {
+                            anyhow::bail!(
+                                "cannot join through {seed}: the node there is of another cluster (its CA is not the one the token names)"
+                            );
+                        }
+                        last_error = format!("{seed}: {why}");
+                    }
                     Err(e) => last_error = format!("{seed}: {e:#}"),
                 }
             }
@@ -152,6 +195,7 @@ impl Cluster {
         addr: &str,
         found: bool,
         raft_api: &RaftApi,
+        tls: Option<proto::tls::ClientTls>,
     ) -> anyhow::Result<Arc<Cluster>> {
         let dir = data_dir.join("raft");
         let log = LogStore::open(&dir)?;
@@ -161,7 +205,7 @@ impl Cluster {
             .ok()
             .map(|a| a.ip())
             .filter(|ip| !ip.is_unspecified());
-        let peers = Arc::new(Peers::new(slot, local_ip, sm.subscribe()));
+        let peers = Arc::new(Peers::new(slot, local_ip, sm.subscribe(), tls));
         let config = openraft::Config {
             cluster_name: "nefele".into(),
             heartbeat_interval: 200,
@@ -179,7 +223,7 @@ impl Cluster {
             sm,
         )
         .await?;
-        raft_api.set(raft.clone());
+        raft_api.set(raft.clone(), peers.clone());
         if found && !raft.is_initialized().await? {
             raft.initialize(BTreeMap::from([(slot, BasicNode::new(addr))]))
                 .await?;
@@ -235,69 +279,57 @@ impl Cluster {
         )))
     }
 
+    /// Hands a write to the leader through its internal `Raft.Write`.
     async fn forward(&self, leader_addr: &str, command: Command) -> Result<Reply, Status> {
+        let json = serde_json::to_vec(&command)
+            .map_err(|e| Status::internal(format!("cannot encode a store write: {e}")))?;
         let channel = self
             .peers
             .channel(leader_addr)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        let mut client = ClusterClient::new(channel);
-        match command {
-            Command::Join {
-                name,
-                addr,
-                labels,
-                slot,
-            } => {
-                let req = forwarded_request(
-                    JoinRequest {
-                        name,
-                        address: addr,
-                        labels: labels.into_iter().collect(),
-                        slot: slot.unwrap_or(0) as u32,
-                    },
-                    Some(WRITE_TIMEOUT),
-                );
-                let reply = client.join(req).await?.into_inner();
-                Ok(Reply::Joined {
-                    slot: u64::from(reply.slot),
-                })
-            }
-            Command::Leave { slot } => {
-                let req =
-                    forwarded_request(LeaveRequest { slot: slot as u32 }, Some(WRITE_TIMEOUT));
-                client.leave(req).await?;
-                Ok(Reply::Done)
-            }
-            // Everything else goes through the leader's internal Write RPC.
-            command => {
-                let json = serde_json::to_vec(&command)
-                    .map_err(|e| Status::internal(format!("cannot encode a store write: {e}")))?;
-                let channel = self
-                    .peers
-                    .channel(leader_addr)
-                    .await
-                    .map_err(|e| Status::unavailable(e.to_string()))?;
-                let mut raft = proto::v1::raft_client::RaftClient::new(channel);
-                let reply = raft
-                    .write(forwarded_request(RaftMessage { json }, Some(WRITE_TIMEOUT)))
-                    .await?
-                    .into_inner();
-                serde_json::from_slice(&reply.json)
-                    .map_err(|e| Status::internal(format!("bad reply from the leader: {e}")))
-            }
-        }
+        let mut raft = proto::v1::raft_client::RaftClient::new(channel);
+        let reply = raft
+            .write(forwarded_request(RaftMessage { json }, Some(WRITE_TIMEOUT)))
+            .await?
+            .into_inner();
+        serde_json::from_slice(&reply.json)
+            .map_err(|e| Status::internal(format!("bad reply from the leader: {e}")))
     }
 
-    /// Handles a Join: records the member, and (on the leader) makes it a
-    /// raft learner; the reconcile task promotes it to voter when due.
-    pub async fn join(&self, req: JoinRequest, forwarded: bool) -> Result<JoinReply, Status> {
+    /// Handles a Join (docs/design/security.md). A new node with a token is
+    /// admitted by the store's leader: it checks the token, signs the node's
+    /// certificate and writes the member with that certificate pinned and
+    /// the token's proof (checked again when applied). A returning node
+    /// must be the node it says it is (its certificate). In `--insecure`
+    /// clusters (`tls` is `None`) nodes join without tokens.
+    pub async fn join(
+        &self,
+        req: JoinRequest,
+        caller: &Caller,
+        forwarded: bool,
+        tls: Option<&ClusterTls>,
+    ) -> Result<JoinReply, Status> {
         crate::config::validate_name(&req.name)
             .map_err(|e| Status::invalid_argument(format!("join: {e:#}")))?;
-        if req.address.parse::<std::net::SocketAddr>().is_err() {
-            return Err(Status::invalid_argument(format!(
-                "join: invalid address {:?}",
-                req.address
+        let addr: std::net::SocketAddr = req.address.parse().map_err(|_| {
+            Status::invalid_argument(format!("join: invalid address {:?}", req.address))
+        })?;
+        if !req.token.is_empty() {
+            return self.admit(req, addr, forwarded, tls).await;
+        }
+        if !caller.is_node() {
+            return Err(Status::unauthenticated(
+                "joining needs a join token (`noded --join ADDR --token TOKEN`; make one with `noded token create` on a member)",
+            ));
+        }
+        if let Caller::Node { name } = caller
+            && *name != req.name
+            && !forwarded
+        {
+            return Err(Status::permission_denied(format!(
+                "node {name} cannot join as {:?}",
+                req.name
             )));
         }
         let command = Command::Join {
@@ -305,31 +337,118 @@ impl Cluster {
             addr: req.address.clone(),
             labels: req.labels.into_iter().collect(),
             slot: (req.slot != 0).then_some(u64::from(req.slot)),
+            cert: None,
+            token: None,
         };
         match self.write(command, forwarded).await? {
+            Reply::Joined { slot } => Ok(self.joined(slot)),
+            Reply::Refused { reason } => Err(join_refusal(reason)),
+            Reply::Done => Err(Status::internal("join: unexpected reply")),
+        }
+    }
+
+    /// A new node with a token: on the leader, check, certify, record.
+    async fn admit(
+        &self,
+        req: JoinRequest,
+        addr: std::net::SocketAddr,
+        forwarded: bool,
+        tls: Option<&ClusterTls>,
+    ) -> Result<JoinReply, Status> {
+        let tls = tls.ok_or_else(|| {
+            Status::failed_precondition(
+                "this cluster runs without TLS (--insecure): join it with --insecure and no token",
+            )
+        })?;
+        let token: Token = req
+            .token
+            .parse()
+            .map_err(|e: crate::tokens::MalformedToken| Status::invalid_argument(e.to_string()))?;
+        if token.ca_fingerprint != tls.ca_fingerprint {
+            return Err(Status::permission_denied(
+                "the token is for another cluster: its CA fingerprint is not this cluster's",
+            ));
+        }
+        if !self.is_leader() {
+            if forwarded {
+                return Err(Status::unavailable(
+                    "this node is not the store's leader (any more)",
+                ));
+            }
+            let leader = self
+                .raft
+                .metrics()
+                .borrow()
+                .current_leader
+                .and_then(|l| self.peers.addr_of(l))
+                .ok_or_else(|| Status::unavailable("the cluster has no leader yet"))?;
+            let channel = self
+                .peers
+                .channel(&leader)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let reply = ClusterClient::new(channel)
+                .join(forwarded_request(req, Some(WRITE_TIMEOUT)))
+                .await?;
+            return Ok(reply.into_inner());
+        }
+        let now = now_ms();
+        let proof = token.proof(now);
+        crate::tokens::check(self.peers.state().tokens.get(&token.id), &proof)
+            .map_err(Status::permission_denied)?;
+        if req.public_key.is_empty() {
+            return Err(Status::invalid_argument("join: no public key to certify"));
+        }
+        let certificate = tls
+            .issue_for(&req.name, &req.public_key, &[addr.ip()])
+            .map_err(|e| Status::invalid_argument(format!("join: {e:#}")))?;
+        let der = proto::tls::certs_from_pem(certificate.as_bytes())
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let command = Command::Join {
+            name: req.name.clone(),
+            addr: req.address.clone(),
+            labels: req.labels.into_iter().collect(),
+            slot: None,
+            cert: Some(proto::tls::hex(&proto::tls::fingerprint(&der[0]))),
+            token: Some(proof),
+        };
+        match self.write(command, true).await? {
             Reply::Joined { slot } => {
-                if self.is_leader() {
-                    let _ = self
-                        .raft
-                        .add_learner(slot, BasicNode::new(&req.address), false)
-                        .await;
-                }
-                let member_addresses = self
-                    .peers
-                    .state()
-                    .members
-                    .values()
-                    .filter(|m| !m.left)
-                    .map(|m| m.addr.clone())
-                    .collect();
+                let _ = self
+                    .raft
+                    .add_learner(slot, BasicNode::new(&req.address), false)
+                    .await;
+                tracing::info!(node = %req.name, slot, token = %token.id, "admitted a new node");
                 Ok(JoinReply {
-                    slot: slot as u32,
-                    member_addresses,
-                    cluster_id: self.cluster_id(),
+                    certificate,
+                    ca_certificate: tls.ca_pem.clone(),
+                    ca_key: tls.ca_key_pem().to_string(),
+                    ..self.joined(slot)
                 })
+            }
+            Reply::Refused { reason } if reason.contains("token") => {
+                Err(Status::permission_denied(reason))
             }
             Reply::Refused { reason } => Err(join_refusal(reason)),
             Reply::Done => Err(Status::internal("join: unexpected reply")),
+        }
+    }
+
+    /// The reply to a node that joined with `slot`.
+    fn joined(&self, slot: u64) -> JoinReply {
+        let member_addresses = self
+            .peers
+            .state()
+            .members
+            .values()
+            .filter(|m| !m.left)
+            .map(|m| m.addr.clone())
+            .collect();
+        JoinReply {
+            slot: slot as u32,
+            member_addresses,
+            cluster_id: self.cluster_id(),
+            ..JoinReply::default()
         }
     }
 

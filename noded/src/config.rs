@@ -11,13 +11,26 @@ use serde::Deserialize;
 /// Default TCP address of the API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
+/// The config file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG: &str = "/etc/nefele/noded.toml";
+
 /// Everything `run` needs, resolved.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Node name; `None` keeps the one in the data dir, or the host name.
     pub name: Option<String>,
-    /// TCP address to serve the API on (port 0 picks a free port).
+    /// TCP address to serve the API on (port 0 picks a free port); a
+    /// wildcard (`0.0.0.0`, `[::]`) serves on every interface.
     pub listen: String,
+    /// The address peers and clients are told to dial (`--advertise`);
+    /// `None`: the listen address, or for a wildcard listen the address of
+    /// the default route's interface.
+    pub advertise: Option<String>,
+    /// Plain-text TCP, no certificates, every TCP peer trusted as a node
+    /// (`--insecure`): tests and loopback development only.
+    pub insecure: bool,
+    /// The join token of a new node (`--token`).
+    pub token: Option<String>,
     /// Members to join; empty starts or resumes a cluster of its own.
     pub join: Vec<String>,
     /// Where records, output and identity live.
@@ -98,6 +111,12 @@ pub struct FileConfig {
     pub name: Option<String>,
     /// As `--listen`.
     pub listen: Option<String>,
+    /// As `--advertise`.
+    pub advertise: Option<String>,
+    /// As `--insecure`.
+    pub insecure: bool,
+    /// As `--token`.
+    pub token: Option<String>,
     /// As `--join` (repeatable).
     pub join: Vec<String>,
     /// As `--data-dir`.
@@ -117,6 +136,47 @@ impl FileConfig {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
+}
+
+/// The address to advertise for a node bound to `listen`: `advertise` if
+/// given (a host name is resolved once, here), the listen address if it is
+/// a real one, else (a wildcard) the address this machine uses on its
+/// default route, found by asking the kernel which source address it
+/// would use toward a documentation address (nothing is sent).
+pub fn advertise_addr(
+    listen: std::net::SocketAddr,
+    advertise: Option<&str>,
+) -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    if let Some(given) = advertise {
+        let addr = given
+            .to_socket_addrs()
+            .with_context(|| format!("--advertise {given}: expected HOST:PORT"))?
+            .next()
+            .with_context(|| format!("--advertise {given}: the name has no address"))?;
+        if addr.ip().is_unspecified() {
+            bail!("--advertise {given}: peers cannot dial a wildcard address");
+        }
+        return Ok(addr);
+    }
+    if !listen.ip().is_unspecified() {
+        return Ok(listen);
+    }
+    let probe: SocketAddr = if listen.is_ipv4() {
+        "192.0.2.1:9".parse()?
+    } else {
+        "[2001:db8::1]:9".parse()?
+    };
+    let bind: SocketAddr = if listen.is_ipv4() {
+        "0.0.0.0:0".parse()?
+    } else {
+        "[::]:0".parse()?
+    };
+    let socket = std::net::UdpSocket::bind(bind)?;
+    socket.connect(probe).with_context(|| {
+        format!("--listen {listen}: this machine has no default route to take an address from; give --advertise HOST:PORT")
+    })?;
+    Ok(SocketAddr::new(socket.local_addr()?.ip(), listen.port()))
 }
 
 /// Names that no node may take (SPEC §3).

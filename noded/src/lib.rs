@@ -4,6 +4,7 @@
 //! and calls [`run`]; tests and benchmarks start the binary.
 
 pub mod api;
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod error;
@@ -15,9 +16,12 @@ pub mod pid_alloc;
 pub mod process;
 pub mod pty;
 pub mod records;
+pub mod security;
 pub mod services;
 pub mod supervisor;
 pub mod table;
+pub mod tls;
+pub mod tokens;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -26,8 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
@@ -38,7 +41,6 @@ use crate::identity::DataDir;
 use crate::records::Journal;
 use crate::supervisor::NodeContext;
 use crate::table::ProcessTable;
-use proto::v1::JoinRequest;
 
 /// How often old exit records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -70,41 +72,50 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let listen = tcp.local_addr()?;
-    if listen.ip().is_unspecified() {
-        bail!(
-            "--listen {listen}: peers need an address they can reach; listen on one of this machine's addresses"
-        );
+    let advertise = config::advertise_addr(listen, config.advertise.as_deref())?;
+    if listen.ip().is_unspecified() && config.advertise.is_none() {
+        tracing::info!(%listen, %advertise, "listening on every interface; advertising the default route's address (set --advertise to choose)");
     }
-    let listen_addr = listen.to_string();
+    if config.insecure && !advertise.ip().is_loopback() {
+        tracing::warn!(%advertise, "--insecure on a non-loopback address: anyone who reaches this port can act as a node of the cluster");
+    }
+    let listen_addr = advertise.to_string();
     let socket_path = absolute(&config.socket)?;
     let unix = bind_socket(&socket_path)?;
 
-    // A new node joining gets its slot from the cluster before anything
-    // that needs it (PIDs, raft id) starts.
+    let mut tls = security::load_tls(&config, &data)?;
+    // A new node joining gets its slot (and, with TLS, its certificate)
+    // from the cluster before anything that needs it (PIDs, raft id) starts.
     let mut seeds: Vec<String> = config
         .join
         .iter()
-        .map(|s| s.trim_start_matches("http://").to_string())
+        .map(|s| {
+            s.trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .to_string()
+        })
         .collect();
     if data.identity.slot == 0 {
-        let reply = Cluster::join_via(
-            &config.join,
-            JoinRequest {
-                name: name.clone(),
-                address: listen_addr.clone(),
-                labels: config.labels.clone().into_iter().collect(),
-                slot: 0,
-            },
-            Some(listen.ip()).filter(|ip| !ip.is_unspecified()),
-        )
-        .await?;
+        let (reply, joined_tls) = security::join_new(&config, &name, advertise, &data.path).await?;
         data.save_slot(reply.slot, &reply.cluster_id)?;
         seeds.extend(reply.member_addresses);
+        tls = joined_tls.or(tls);
+    } else if joining && config.token.is_some() {
+        tracing::info!("this node is already a member: --token is not needed and was ignored");
     }
+    let tls = tls.map(Arc::new);
     let slot = u64::from(data.identity.slot);
     let raft_api = RaftApi::default();
-    let cluster =
-        Cluster::start(&data.path, &name, slot, &listen_addr, !joining, &raft_api).await?;
+    let cluster = Cluster::start(
+        &data.path,
+        &name,
+        slot,
+        &listen_addr,
+        !joining,
+        &raft_api,
+        tls.as_ref().map(|t| t.client.clone()),
+    )
+    .await?;
     // Data dirs from before cluster ids share one.
     let cluster_id = Some(data.identity.cluster_id.clone())
         .filter(|c| !c.is_empty())
@@ -143,6 +154,7 @@ pub async fn run(
         started_at_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
+        tls: tls.clone(),
     });
     let routes = api::routes(state, raft_api)?;
 
@@ -158,14 +170,11 @@ pub async fn run(
     let tcp_server = tokio::spawn(log_failure(
         "tcp",
         server().serve_with_incoming_shutdown(
-            // serve_with_incoming ignores Server::tcp_nodelay: set it on each
-            // accepted connection, or Nagle holds back the end of replies.
-            TcpListenerStream::new(tcp).map(|conn| {
-                conn.and_then(|c| {
-                    c.set_nodelay(true)?;
-                    Ok(c)
-                })
-            }),
+            tls::incoming(
+                tcp,
+                tls.as_ref().map(|t| t.server.clone()),
+                stop_serving.clone(),
+            ),
             stop_serving.clone().cancelled_owned(),
         ),
     ));
@@ -183,6 +192,7 @@ pub async fn run(
         &name,
         slot,
         listen,
+        advertise,
         seeds,
         Duration::from_millis(config.limits.down_after_ms),
         cluster.peers.clone(),
@@ -194,21 +204,30 @@ pub async fn run(
     cluster.spawn_reconciler(background.clone());
     services::spawn(
         cluster.clone(),
+        // The reconciler acts through this node's own socket.
         proto::connect_lazy_to(
-            &proto::Addr::Tcp(listen_addr.clone()),
+            &proto::Addr::Unix(socket_path.clone()),
             Duration::from_millis(config.limits.forward_timeout_ms),
-        ),
+        )?,
         Duration::from_millis(config.limits.stop_grace_ms),
         background.clone(),
     );
-    spawn_announce(cluster.clone(), config.labels.clone(), background.clone());
+    spawn_announce(
+        cluster.clone(),
+        config.labels.clone(),
+        tls.as_ref().map(|t| proto::tls::hex(&t.node_fingerprint)),
+        background.clone(),
+    );
 
     let addr_file = data.path.join(LISTEN_ADDR_FILE);
-    records::write_atomically(&addr_file, format!("http://{listen_addr}\n").as_bytes())?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    records::write_atomically(&addr_file, format!("{scheme}://{listen_addr}\n").as_bytes())?;
     tracing::info!(
         node = %ctx.name,
         slot = ctx.slot,
-        listen = %listen_addr,
+        listen = %listen,
+        advertise = %listen_addr,
+        tls = tls.is_some(),
         socket = %socket_path.display(),
         data_dir = %data.path.display(),
         "noded serving"
@@ -254,6 +273,7 @@ pub async fn run(
 fn spawn_announce(
     cluster: Arc<Cluster>,
     labels: std::collections::BTreeMap<String, String>,
+    cert: Option<String>,
     stop: CancellationToken,
 ) {
     tokio::spawn(async move {
@@ -262,6 +282,8 @@ fn spawn_announce(
             addr: cluster.addr.clone(),
             labels,
             slot: Some(cluster.slot),
+            cert,
+            token: None,
         };
         loop {
             match cluster.write(command.clone(), false).await {

@@ -1,10 +1,13 @@
 //! The noded binary: flags (SPEC §2), logging, signals; everything else is
-//! in the library's `run`.
+//! in the library's `run`. `noded token ...` manages join tokens through
+//! the local node's socket (token_cmd.rs).
+
+mod token_cmd;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use noded::config::{self, Config, FileConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -13,18 +16,35 @@ use tokio_util::sync::CancellationToken;
 #[command(
     name = "noded",
     version,
-    about = "Nefele node daemon: runs and supervises cluster processes"
+    about = "Nefele node daemon: runs and supervises cluster processes",
+    args_conflicts_with_subcommands = true
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
     /// Node name, unique in the cluster [default: the host name, or the one in the data dir]
     #[arg(long)]
     name: Option<String>,
-    /// Address for the gRPC API (peers and clients) [default: 127.0.0.1:7070]
+    /// Address for the gRPC API (peers and clients); 0.0.0.0:PORT or [::]:PORT serves on every interface [default: 127.0.0.1:7070]
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
+    /// Address peers and clients dial [default: the listen address; for a wildcard listen, the default route's address]
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
     /// Join the cluster this member belongs to (repeatable)
     #[arg(long, value_name = "HOST:PORT")]
     join: Vec<String>,
+    /// Join token of a new node (`noded token create` on a member); not needed on restarts
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "NEFELE_JOIN_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// No TLS and no certificates: plain-text TCP, every TCP peer trusted as a node (tests and loopback development only)
+    #[arg(long)]
+    insecure: bool,
     /// Data directory [default: /var/lib/nefele for root, else ~/.local/share/nefele]
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -34,15 +54,24 @@ struct Args {
     /// Node label for placement (repeatable)
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = config::parse_label)]
     labels: Vec<(String, String)>,
-    /// TOML config file; flags override it
+    /// TOML config file; flags override it [default: /etc/nefele/noded.toml if it exists]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Join tokens: make, list and revoke them (root, on the node's socket)
+    #[command(subcommand)]
+    Token(token_cmd::TokenCmd),
+}
+
 impl Args {
     fn into_config(self) -> anyhow::Result<Config> {
+        let default_config = std::path::Path::new(config::DEFAULT_CONFIG);
         let file = match &self.config {
             Some(path) => FileConfig::load(path)?,
+            None if default_config.exists() => FileConfig::load(default_config)?,
             None => FileConfig::default(),
         };
         let mut labels = file.labels;
@@ -57,6 +86,9 @@ impl Args {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| config::DEFAULT_LISTEN.to_string()),
+            advertise: self.advertise.or(file.advertise),
+            insecure: self.insecure || file.insecure,
+            token: self.token.or(file.token),
             join: if self.join.is_empty() {
                 file.join
             } else {
@@ -84,7 +116,12 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match start(Args::parse()) {
+    let mut args = Args::parse();
+    let result = match args.command.take() {
+        Some(Cmd::Token(cmd)) => token_cmd::run(cmd),
+        None => start(args),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("noded: {e:#}");

@@ -7,15 +7,17 @@ use crate::shell::{Flow, Shell};
 use crate::signals;
 
 const USAGE: &str = "\
-usage: nsh [--addr ADDR] [-euxf] [-o OPTION]
-       nsh [--addr ADDR] -c 'COMMANDS' [NAME [ARG...]]
-       nsh [--addr ADDR] FILE [ARG...]
-       nsh [--addr ADDR] @NODE CMD [ARG...]
+usage: nsh [--addr ADDR] [--ca FILE] [-euxf] [-o OPTION]
+       nsh [--addr ADDR] [--ca FILE] -c 'COMMANDS' [NAME [ARG...]]
+       nsh [--addr ADDR] [--ca FILE] FILE [ARG...]
+       nsh [--addr ADDR] [--ca FILE] @NODE CMD [ARG...]
        nsh --dev [N] [-c 'COMMANDS']
 
 The cluster shell: a POSIX/bash shell whose commands run as cluster
-processes. ADDR is unix:/path.sock or http://host:port (default: NEFELE_ADDR,
-else the node's default socket).
+processes. ADDR is unix:/path.sock, https://host:port (TLS; host:port too)
+or http://host:port (a node run with --insecure); default: NEFELE_ADDR,
+else the node's default socket. Over TLS the node is verified with the
+cluster CA in FILE (default: NEFELE_CA).
 ";
 
 /// Runs nsh with `args` (without argv[0]); returns the exit status.
@@ -39,6 +41,12 @@ pub fn main(args: Vec<String>) -> i32 {
             "--addr" => match it.next() {
                 Some(a) => addr = Some(a),
                 None => return usage_error("--addr needs an address"),
+            },
+            "--ca" => match it.next() {
+                // SAFETY: nsh has started no thread while it reads its
+                // arguments, so nothing reads the environment concurrently.
+                Some(file) => unsafe { std::env::set_var("NEFELE_CA", file) },
+                None => return usage_error("--ca needs a file"),
             },
             "--dev" => {
                 let n = match it.peek().map(|n| n.parse::<usize>()) {

@@ -356,6 +356,9 @@ impl DevCluster {
             .arg(&data_dir)
             .arg("--socket")
             .arg(&socket)
+            // A private cluster on loopback, gone when the shell exits:
+            // plain text, no certificates (docs/design/security.md).
+            .arg("--insecure")
             .stdin(Stdio::null())
             .stdout(
                 log_file

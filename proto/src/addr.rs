@@ -1,6 +1,7 @@
-//! Where a client finds its node: `NEFELE_ADDR` (`unix:/path/to.sock` or
-//! `http://host:port`), else the default socket (SPEC §2), and the one
-//! [`connect`] that turns such an address into a gRPC channel.
+//! Where a client finds its node: `NEFELE_ADDR` (`unix:/path/to.sock`,
+//! `https://host:port` or `host:port` over TLS, `http://host:port` in plain
+//! text for nodes run with `--insecure`), else the default socket (SPEC §2),
+//! and the one [`connect`] that turns such an address into a gRPC channel.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -11,6 +12,8 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::tls::{ClientTls, TlsError};
+
 /// How long [`connect`] waits for a node before giving up.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -19,13 +22,18 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Addr {
     /// A Unix socket path.
     Unix(PathBuf),
-    /// A TCP address, `host:port`.
+    /// A TCP address, `host:port`, in plain text (`http://`: only nodes
+    /// run with `--insecure` accept it).
     Tcp(String),
+    /// A TCP address, `host:port`, over TLS (`https://` or no scheme).
+    Tls(String),
 }
 
 /// Why an address could not be parsed.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid node address {0:?}: expected unix:/path/to.sock, http://host:port or host:port")]
+#[error(
+    "invalid node address {0:?}: expected unix:/path/to.sock, https://host:port, host:port or http://host:port"
+)]
 pub struct AddrError(String);
 
 /// Why a node could not be reached.
@@ -34,6 +42,14 @@ pub enum ConnectError {
     /// The address itself is wrong.
     #[error(transparent)]
     Addr(#[from] AddrError),
+    /// TLS could not be set up (the CA file, a key).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// A TLS address but nothing to verify the node with.
+    #[error(
+        "{0} is a TLS address but no cluster CA is known: set NEFELE_CA to the cluster's ca.pem (a node keeps it in DATA_DIR/tls/ca.pem), or use http:// for a node run with --insecure"
+    )]
+    NoCa(Addr),
     /// The node did not accept the connection.
     #[error("cannot reach node at {addr}: {source}")]
     Transport {
@@ -56,11 +72,17 @@ impl FromStr for Addr {
             }
             return Ok(Addr::Unix(PathBuf::from(path)));
         }
-        let hostport = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+        let (plain, rest) = match s.strip_prefix("http://") {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix("https://").unwrap_or(s)),
+        };
+        let hostport = rest.trim_end_matches('/');
         match hostport.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-                Ok(Addr::Tcp(hostport.to_string()))
-            }
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(if plain {
+                Addr::Tcp(hostport.to_string())
+            } else {
+                Addr::Tls(hostport.to_string())
+            }),
             _ => Err(bad()),
         }
     }
@@ -71,6 +93,7 @@ impl fmt::Display for Addr {
         match self {
             Addr::Unix(path) => write!(f, "unix:{}", path.display()),
             Addr::Tcp(hostport) => write!(f, "http://{hostport}"),
+            Addr::Tls(hostport) => write!(f, "https://{hostport}"),
         }
     }
 }
@@ -100,96 +123,125 @@ pub async fn connect(addr: &Addr) -> Result<Channel, ConnectError> {
     connect_timeout(addr, DEFAULT_CONNECT_TIMEOUT).await
 }
 
-/// Connects to a node, waiting at most `timeout` for the connection.
+/// Connects to a node, waiting at most `timeout` for the connection. A TLS
+/// address verifies the node against `NEFELE_CA`.
 pub async fn connect_timeout(addr: &Addr, timeout: Duration) -> Result<Channel, ConnectError> {
+    let tls = match addr {
+        Addr::Tls(_) => {
+            Some(ClientTls::from_env()?.ok_or_else(|| ConnectError::NoCa(addr.clone()))?)
+        }
+        _ => None,
+    };
+    connect_with(addr, tls.as_ref(), timeout).await
+}
+
+/// Connects to a node, waiting at most `timeout`; a TLS address is
+/// verified with `tls` (required for one).
+pub async fn connect_with(
+    addr: &Addr,
+    tls: Option<&ClientTls>,
+    timeout: Duration,
+) -> Result<Channel, ConnectError> {
     let transport = |source| ConnectError::Transport {
         addr: addr.clone(),
         source,
     };
+    let endpoint = endpoint(addr)?.connect_timeout(timeout);
     match addr {
-        Addr::Tcp(hostport) => Endpoint::from_shared(format!("http://{hostport}"))
-            .map_err(transport)?
-            .connect_timeout(timeout)
-            .tcp_nodelay(true)
-            .connect()
-            .await
-            .map_err(transport),
-        Addr::Unix(path) => {
-            let path = path.clone();
-            // The URI is required by the API but unused: the connector below
-            // decides where to go.
-            Endpoint::from_static("http://localhost")
-                .connect_timeout(timeout)
-                .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                    let path = path.clone();
-                    async move {
-                        let stream = tokio::net::UnixStream::connect(path).await?;
-                        Ok::<_, std::io::Error>(TokioIo::new(stream))
-                    }
-                }))
+        Addr::Tcp(_) => endpoint.connect().await.map_err(transport),
+        Addr::Tls(_) => {
+            let tls = tls.ok_or_else(|| ConnectError::NoCa(addr.clone()))?;
+            endpoint
+                .connect_with_connector(tls.connector(None, timeout))
                 .await
                 .map_err(transport)
         }
+        Addr::Unix(path) => endpoint
+            .connect_with_connector(unix_connector(path.clone()))
+            .await
+            .map_err(transport),
     }
+}
+
+/// The endpoint for an address. Over TLS and Unix sockets the URI only
+/// names the host and port: the connectors decide how to get there.
+fn endpoint(addr: &Addr) -> Result<Endpoint, AddrError> {
+    match addr {
+        Addr::Tcp(hostport) | Addr::Tls(hostport) => {
+            Endpoint::from_shared(format!("http://{hostport}"))
+                .map(|e| e.tcp_nodelay(true))
+                .map_err(|_| AddrError(hostport.clone()))
+        }
+        Addr::Unix(_) => Ok(Endpoint::from_static("http://localhost")),
+    }
+}
+
+fn unix_connector(
+    path: PathBuf,
+) -> impl tower::Service<
+    tonic::transport::Uri,
+    Response = TokioIo<tokio::net::UnixStream>,
+    Error = std::io::Error,
+    Future = impl Future + Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |_: tonic::transport::Uri| {
+        let path = path.clone();
+        async move {
+            let stream = tokio::net::UnixStream::connect(path).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(stream))
+        }
+    })
 }
 
 /// A channel to a node's TCP address that connects on first use (and
 /// reconnects after failures), waiting at most `timeout` each time. For
 /// node-to-node traffic, where a peer may be down when the channel is made;
-/// `local` is the address to connect from (a node's own listen address, so
-/// its peers see one address for it).
+/// `local` is the address to connect from (a node's own address, so its
+/// peers see one address for it); `tls` verifies the peer and presents this
+/// node's certificate (`None`: plain text, for `--insecure` clusters).
 pub fn connect_lazy(
     hostport: &str,
     timeout: Duration,
     local: Option<IpAddr>,
+    tls: Option<&ClientTls>,
 ) -> Result<Channel, AddrError> {
-    Endpoint::from_shared(format!("http://{hostport}"))
-        .map_err(|_| AddrError(hostport.to_string()))
-        .map(|e| {
-            e.connect_timeout(timeout)
-                .tcp_nodelay(true)
-                .local_address(local)
-                // Pings notice a peer that vanished (power loss, cable) on
-                // idle connections and open streams.
-                .http2_keep_alive_interval(timeout)
-                .keep_alive_timeout(timeout)
-                .keep_alive_while_idle(true)
-                .connect_lazy()
-        })
+    let endpoint = Endpoint::from_shared(format!("http://{hostport}"))
+        .map_err(|_| AddrError(hostport.to_string()))?
+        .connect_timeout(timeout)
+        .tcp_nodelay(true)
+        .local_address(local)
+        // Pings notice a peer that vanished (power loss, cable) on
+        // idle connections and open streams.
+        .http2_keep_alive_interval(timeout)
+        .keep_alive_timeout(timeout)
+        .keep_alive_while_idle(true);
+    Ok(match tls {
+        Some(tls) => endpoint.connect_with_connector_lazy(tls.connector(local, timeout)),
+        None => endpoint.connect_lazy(),
+    })
 }
 
 /// A channel to any node address that connects on first use and
 /// reconnects after failures, waiting at most `timeout` each time, and
 /// pings the node every `timeout` so a dead peer is noticed on idle
 /// streams too. For long-lived clients (nefelefs) that must keep working
-/// across node restarts.
-pub fn connect_lazy_to(addr: &Addr, timeout: Duration) -> Channel {
-    let tune = |e: Endpoint| {
-        e.connect_timeout(timeout)
-            .http2_keep_alive_interval(timeout)
-            .keep_alive_timeout(timeout)
-            .keep_alive_while_idle(true)
-    };
-    match addr {
-        Addr::Tcp(hostport) => match Endpoint::from_shared(format!("http://{hostport}")) {
-            Ok(e) => tune(e.tcp_nodelay(true)).connect_lazy(),
-            // Addr parsing already checked host:port; fall back to a
-            // channel that fails on use.
-            Err(_) => tune(Endpoint::from_static("http://invalid.invalid:1")).connect_lazy(),
-        },
-        Addr::Unix(path) => {
-            let path = path.clone();
-            tune(Endpoint::from_static("http://localhost")).connect_with_connector_lazy(
-                tower::service_fn(move |_: tonic::transport::Uri| {
-                    let path = path.clone();
-                    async move {
-                        let stream = tokio::net::UnixStream::connect(path).await?;
-                        Ok::<_, std::io::Error>(TokioIo::new(stream))
-                    }
-                }),
-            )
+/// across node restarts. A TLS address is verified against `NEFELE_CA`.
+pub fn connect_lazy_to(addr: &Addr, timeout: Duration) -> Result<Channel, ConnectError> {
+    let endpoint = endpoint(addr)?
+        .connect_timeout(timeout)
+        .http2_keep_alive_interval(timeout)
+        .keep_alive_timeout(timeout)
+        .keep_alive_while_idle(true);
+    Ok(match addr {
+        Addr::Tcp(_) => endpoint.connect_lazy(),
+        Addr::Tls(_) => {
+            let tls = ClientTls::from_env()?.ok_or_else(|| ConnectError::NoCa(addr.clone()))?;
+            endpoint.connect_with_connector_lazy(tls.connector(None, timeout))
         }
-    }
+        Addr::Unix(path) => endpoint.connect_with_connector_lazy(unix_connector(path.clone())),
+    })
 }
 
 #[cfg(test)]
@@ -212,7 +264,11 @@ mod tests {
         );
         assert_eq!(
             "localhost:7070".parse::<Addr>().unwrap(),
-            Addr::Tcp("localhost:7070".into())
+            Addr::Tls("localhost:7070".into())
+        );
+        assert_eq!(
+            "https://10.0.0.1:7070/".parse::<Addr>().unwrap(),
+            Addr::Tls("10.0.0.1:7070".into())
         );
         assert!("unix:".parse::<Addr>().is_err());
         assert!("http://host".parse::<Addr>().is_err());
@@ -221,7 +277,11 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["unix:/a/b.sock", "http://127.0.0.1:1"] {
+        for s in [
+            "unix:/a/b.sock",
+            "http://127.0.0.1:1",
+            "https://127.0.0.1:1",
+        ] {
             assert_eq!(s.parse::<Addr>().unwrap().to_string(), s);
         }
     }

@@ -5,10 +5,11 @@
 
 mod addr;
 mod gpid;
+pub mod tls;
 
 pub use addr::{
-    Addr, AddrError, ConnectError, connect, connect_lazy, connect_lazy_to, connect_timeout,
-    default_addr, default_socket_path,
+    Addr, AddrError, ConnectError, DEFAULT_CONNECT_TIMEOUT, connect, connect_lazy, connect_lazy_to,
+    connect_timeout, connect_with, default_addr, default_socket_path,
 };
 pub use gpid::{Gpid, GpidError, MAX_SERIAL, MAX_SLOT, max_serial};
 

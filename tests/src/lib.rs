@@ -95,6 +95,13 @@ pub struct NodeOptions {
     pub ip: Option<String>,
     /// Network namespace to run in (`ip netns exec`).
     pub netns: Option<String>,
+    /// Join token for a new node (`--token`); [`TestCluster`] and
+    /// [`Node::join_options`] fill it in.
+    pub token: Option<String>,
+    /// Run without TLS (`--insecure`).
+    pub insecure: bool,
+    /// Extra command-line arguments.
+    pub args: Vec<String>,
 }
 
 /// A running (or crashed) noded under test, with its own temp dir.
@@ -181,6 +188,13 @@ impl Node {
         for seed in &self.options.join {
             cmd.arg("--join").arg(seed);
         }
+        if let Some(token) = &self.options.token {
+            cmd.arg("--token").arg(token);
+        }
+        if self.options.insecure {
+            cmd.arg("--insecure");
+        }
+        cmd.args(&self.options.args);
         cmd.arg("--name")
             .arg(&self.name)
             .arg("--listen")
@@ -225,7 +239,7 @@ impl Node {
         if let Err(e) = started {
             bail!("{e}\nnoded log:\n{}", self.log());
         }
-        if let Ok(Addr::Tcp(hostport)) = self.tcp_addr() {
+        if let Ok(Addr::Tcp(hostport) | Addr::Tls(hostport)) = self.tcp_addr() {
             self.port = hostport.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
         }
         Ok(())
@@ -234,9 +248,51 @@ impl Node {
     /// The TCP address as `host:port`, for `--join`.
     pub fn hostport(&self) -> String {
         match self.tcp_addr() {
-            Ok(Addr::Tcp(hostport)) => hostport,
+            Ok(Addr::Tcp(hostport) | Addr::Tls(hostport)) => hostport,
             _ => String::new(),
         }
+    }
+
+    /// The cluster CA this node holds (`DATA_DIR/tls/ca.pem`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir().join("tls/ca.pem")
+    }
+
+    /// A channel to the node's TCP address, verified with its CA (or
+    /// plain text for an `--insecure` node).
+    pub async fn tcp_channel(&self) -> anyhow::Result<Channel> {
+        let addr = self.tcp_addr()?;
+        let tls = match addr {
+            Addr::Tls(_) => Some(proto::tls::ClientTls::from_ca_file(&self.ca_file())?),
+            _ => None,
+        };
+        Ok(proto::connect_with(&addr, tls.as_ref(), proto::DEFAULT_CONNECT_TIMEOUT).await?)
+    }
+
+    /// Makes a join token on this node (through its socket, as root).
+    pub async fn join_token(&self) -> anyhow::Result<String> {
+        let mut tokens = proto::v1::tokens_client::TokensClient::new(connect(&self.addr()).await?);
+        Ok(tokens
+            .create_token(proto::v1::CreateTokenRequest { ttl_ms: 0 })
+            .await?
+            .into_inner()
+            .token)
+    }
+
+    /// Options for a new node joining the cluster through this one: its
+    /// address and, unless it runs `--insecure`, a fresh join token.
+    pub async fn join_options(&self) -> anyhow::Result<NodeOptions> {
+        let token = if self.options.insecure {
+            None
+        } else {
+            Some(self.join_token().await?)
+        };
+        Ok(NodeOptions {
+            join: vec![self.hostport()],
+            token,
+            insecure: self.options.insecure,
+            ..NodeOptions::default()
+        })
     }
 
     /// A Processes client over the Unix socket.
@@ -244,9 +300,9 @@ impl Node {
         Ok(ProcessesClient::new(connect(&self.addr()).await?))
     }
 
-    /// A Processes client over TCP.
+    /// A Processes client over TCP (TLS verified with the node's CA).
     pub async fn tcp_client(&self) -> anyhow::Result<ProcessesClient<Channel>> {
-        Ok(ProcessesClient::new(connect(&self.tcp_addr()?).await?))
+        Ok(ProcessesClient::new(self.tcp_channel().await?))
     }
 
     /// A Cluster client over the Unix socket.
@@ -367,16 +423,17 @@ impl TestCluster {
             ..options(0)
         })
         .await?;
-        let seed = first.hostport();
         let mut cluster = TestCluster { nodes: vec![first] };
         cluster.wait_members_up(1).await?;
         // The founder lists itself before its own registration is in the
         // store; joiners must wait for the store to have a leader, or one
         // could be handed the founder's slot.
         cluster.leader().await?;
+        let join = cluster.nodes[0].join_options().await?;
         let joins = (1..n).map(|i| {
             Node::start_with(NodeOptions {
-                join: vec![seed.clone()],
+                join: join.join.clone(),
+                token: join.token.clone(),
                 ..options(i)
             })
         });

@@ -189,12 +189,7 @@ async fn killing_the_store_leader_keeps_the_cluster_working() -> anyhow::Result<
     let new_leader = cluster.leader().await?;
     assert_ne!(cluster.nodes[new_leader].name, old_leader);
     // Joins and spawns work again.
-    let seed = cluster.nodes[survivor].hostport();
-    let newcomer = Node::start_with(NodeOptions {
-        join: vec![seed],
-        ..NodeOptions::default()
-    })
-    .await?;
+    let newcomer = Node::start_with(cluster.nodes[survivor].join_options().await?).await?;
     wait_state(&cluster, survivor, &newcomer.name, NodeState::Up).await?;
     let p = spawn_on(&cluster, survivor, &newcomer.name, &["true"]).await?;
     assert_eq!(
@@ -263,6 +258,7 @@ async fn a_killed_node_is_marked_down_and_comes_back_with_its_slot() -> anyhow::
 async fn a_duplicate_name_is_refused() -> anyhow::Result<()> {
     let cluster = TestCluster::start(2).await?;
     let dir = tempfile::tempdir()?;
+    let token = cluster.nodes[0].join_token().await?;
     let out = std::process::Command::new(tests::binary("noded"))
         .args([
             "--name",
@@ -271,6 +267,8 @@ async fn a_duplicate_name_is_refused() -> anyhow::Result<()> {
             "127.0.0.1:0",
             "--join",
             &cluster.nodes[0].hostport(),
+            "--token",
+            &token,
         ])
         .arg("--data-dir")
         .arg(dir.path().join("data"))

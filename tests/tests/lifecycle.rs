@@ -210,7 +210,7 @@ async fn the_api_is_served_on_tcp_with_reflection() -> anyhow::Result<()> {
     let p = spawn(&mut client, &["sh", "-c", "exit 0"]).await?;
     assert_eq!(wait(&mut client, p.pid).await?.exit_code, Some(0));
 
-    let channel = proto::connect(&node.tcp_addr()?).await?;
+    let channel = node.tcp_channel().await?;
     let req = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),

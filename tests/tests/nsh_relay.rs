@@ -17,7 +17,7 @@ use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use proto::v1::{ListRequest, ProcessInfo, ProcessState};
-use tests::{Node, NodeOptions, TIMEOUT, TestCluster, binary, host_alive, wait_until};
+use tests::{Node, TIMEOUT, TestCluster, binary, host_alive, wait_until};
 
 /// A cluster of two nodes. The second joins only once the first is in the
 /// store: noded lists a founder as a member before its own announcement is
@@ -44,11 +44,7 @@ async fn two_nodes() -> anyhow::Result<TestCluster> {
         }
     })
     .await?;
-    let second = Node::start_with(NodeOptions {
-        join: vec![first.hostport()],
-        ..NodeOptions::default()
-    })
-    .await?;
+    let second = Node::start_with(first.join_options().await?).await?;
     let cluster = TestCluster {
         nodes: vec![first, second],
     };

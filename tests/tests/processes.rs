@@ -432,10 +432,7 @@ async fn nodes_describes_this_node() -> anyhow::Result<()> {
         (node.name.as_str(), 1, 1)
     );
     assert_eq!(me.state, proto::v1::NodeState::Up as i32);
-    assert_eq!(
-        format!("http://{}", me.address),
-        node.tcp_addr()?.to_string()
-    );
+    assert_eq!(me.address, node.hostport());
     assert!(me.load.as_ref().is_some_and(|l| l.mem_total_bytes > 0));
     Ok(())
 }

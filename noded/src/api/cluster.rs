@@ -11,6 +11,8 @@ use proto::v1::{
 use tonic::{Request, Response, Status};
 
 use super::ApiState;
+use super::route::is_forwarded;
+use crate::auth::Caller;
 use crate::cluster::state::{Command, Reply};
 use crate::hostproc::{self, MachineLoad};
 
@@ -107,24 +109,46 @@ impl Cluster for ClusterApi {
     }
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinReply>, Status> {
-        let forwarded = request.metadata().contains_key(crate::cluster::FORWARDED);
+        let cluster = &self.state.cluster;
+        let caller = Caller::of(&request, &cluster.peers);
+        let forwarded = is_forwarded(&request, &caller);
         Ok(Response::new(
-            self.state
-                .cluster
-                .join(request.into_inner(), forwarded)
+            cluster
+                .join(
+                    request.into_inner(),
+                    &caller,
+                    forwarded,
+                    self.state.tls.as_deref(),
+                )
                 .await?,
         ))
     }
 
     async fn leave(&self, request: Request<LeaveRequest>) -> Result<Response<LeaveReply>, Status> {
-        let forwarded = request.metadata().contains_key(crate::cluster::FORWARDED);
+        let cluster = &self.state.cluster;
+        let caller = Caller::of(&request, &cluster.peers);
+        let forwarded = is_forwarded(&request, &caller);
         let slot = u64::from(request.into_inner().slot);
-        match self
-            .state
-            .cluster
-            .write(Command::Leave { slot }, forwarded)
-            .await?
-        {
+        // A node leaves itself; root on a node's socket removes any node
+        // (its certificate then stops being accepted).
+        let allowed = match &caller {
+            Caller::Node { name } => {
+                forwarded || cluster.peers.member(slot).is_some_and(|m| m.name == *name)
+            }
+            Caller::Insecure { .. } => true,
+            other => other.is_local_root(),
+        };
+        if !allowed {
+            tracing::warn!(?caller, slot, "leave refused");
+            return Err(if matches!(caller, Caller::Local { .. }) {
+                Status::permission_denied("only root may remove a node from the cluster")
+            } else {
+                Status::unauthenticated(
+                    "leave is internal to the cluster: it answers only to the leaving node's certificate",
+                )
+            });
+        }
+        match cluster.write(Command::Leave { slot }, forwarded).await? {
             Reply::Refused { reason } => Err(Status::not_found(reason)),
             _ => Ok(Response::new(LeaveReply {})),
         }

@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::ApiState;
 use super::convert::{self, gpid};
 use super::follow::{self, Cursor};
-use super::route::{Target, is_forwarded, outgoing, remote_error};
+use super::route::{Target, outgoing, remote_error};
 use crate::error::ProcError;
 use crate::output::Stream as LogStream;
 use crate::process::{Input, Process};
@@ -62,7 +62,7 @@ impl ProcessesApi {
 #[tonic::async_trait]
 impl Processes for ProcessesApi {
     async fn spawn(&self, request: Request<SpawnRequest>) -> Result<Response<ProcessInfo>, Status> {
-        let forwarded = is_forwarded(&request);
+        let forwarded = self.state.forwarded(&request);
         let mut req = request.into_inner();
         let (target, node) = self
             .state
@@ -92,7 +92,7 @@ impl Processes for ProcessesApi {
         &self,
         request: Request<SignalRequest>,
     ) -> Result<Response<SignalReply>, Status> {
-        let forwarded = is_forwarded(&request);
+        let forwarded = self.state.forwarded(&request);
         let req = request.into_inner();
         if !(0..=supervisor::MAX_SIGNAL).contains(&req.signal) {
             return Err(ProcError::InvalidSignal(req.signal).into());
@@ -114,7 +114,7 @@ impl Processes for ProcessesApi {
     }
 
     async fn wait(&self, request: Request<WaitRequest>) -> Result<Response<ProcessInfo>, Status> {
-        let forwarded = is_forwarded(&request);
+        let forwarded = self.state.forwarded(&request);
         let req = request.into_inner();
         if let Target::Remote { node, mut client } =
             self.state.target_pid(gpid(req.pid)?, forwarded).await?
@@ -142,7 +142,7 @@ impl Processes for ProcessesApi {
     }
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<ProcessInfo>, Status> {
-        let forwarded = is_forwarded(&request);
+        let forwarded = self.state.forwarded(&request);
         let req = request.into_inner();
         match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
             Target::Local => {
@@ -164,7 +164,7 @@ impl Processes for ProcessesApi {
     }
 
     async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListReply>, Status> {
-        let forwarded = is_forwarded(&request);
+        let forwarded = self.state.forwarded(&request);
         let mut req = request.into_inner();
         if !req.node.is_empty() {
             let (target, node) = self
@@ -257,7 +257,7 @@ impl Processes for ProcessesApi {
         &self,
         request: Request<ReadOutputRequest>,
     ) -> Result<Response<Self::ReadOutputStream>, Status> {
-        let forwarded = is_forwarded(&request);
+        let forwarded = self.state.forwarded(&request);
         let req = request.into_inner();
         if let Target::Remote { node, mut client } =
             self.state.target_pid(gpid(req.pid)?, forwarded).await?
@@ -329,7 +329,7 @@ impl Processes for ProcessesApi {
         &self,
         request: Request<Streaming<InputChunk>>,
     ) -> Result<Response<WriteInputReply>, Status> {
-        let forwarded = is_forwarded(&request);
+        let forwarded = self.state.forwarded(&request);
         let mut chunks = request.into_inner();
         let Some(first) = chunks.message().await? else {
             return Err(Status::invalid_argument(
@@ -377,7 +377,7 @@ impl Processes for ProcessesApi {
         &self,
         request: Request<Streaming<AttachRequest>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
-        let forwarded = is_forwarded(&request);
+        let forwarded = self.state.forwarded(&request);
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(ATTACH_START_TIMEOUT, inbound.message())
             .await

@@ -12,6 +12,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 use super::ApiState;
+use crate::auth::Caller;
 use crate::cluster::FORWARDED;
 use crate::cluster::state::Member;
 
@@ -28,9 +29,10 @@ pub enum Target {
     },
 }
 
-/// Whether a request was forwarded by another node.
-pub fn is_forwarded<T>(request: &Request<T>) -> bool {
-    request.metadata().contains_key(FORWARDED)
+/// Whether a request was forwarded by another node: the mark counts only
+/// from a node (a client setting it is ignored).
+pub fn is_forwarded<T>(request: &Request<T>, caller: &Caller) -> bool {
+    request.metadata().contains_key(FORWARDED) && caller.is_node()
 }
 
 pub use crate::cluster::forwarded_request as outgoing;
@@ -50,6 +52,16 @@ pub fn remote_error(node: &str, status: Status) -> Status {
 }
 
 impl ApiState {
+    /// Who sent `request` (see auth.rs).
+    pub fn caller<T>(&self, request: &Request<T>) -> Caller {
+        Caller::of(request, &self.cluster.peers)
+    }
+
+    /// Whether `request` was forwarded by another node.
+    pub fn forwarded<T>(&self, request: &Request<T>) -> bool {
+        is_forwarded(request, &self.caller(request))
+    }
+
     /// Deadline for forwarded unary calls.
     pub fn forward_timeout(&self) -> Duration {
         Duration::from_millis(self.table.ctx().limits.forward_timeout_ms)

@@ -30,6 +30,7 @@ pub async fn start(
     name: &str,
     slot: u64,
     listen: SocketAddr,
+    advertise: SocketAddr,
     seeds: Vec<String>,
     down_after: Duration,
     peers: Arc<Peers>,
@@ -47,7 +48,7 @@ pub async fn start(
     let phi_threshold =
         (down_after.as_secs_f64() / GOSSIP_INTERVAL.as_secs_f64() * 2.0 / 3.0).max(2.0);
     let config = ChitchatConfig {
-        chitchat_id: ChitchatId::new(name.to_string(), generation, listen),
+        chitchat_id: ChitchatId::new(name.to_string(), generation, advertise),
         cluster_id: cluster_id.to_string(),
         gossip_interval: GOSSIP_INTERVAL,
         listen_addr: listen,
@@ -66,7 +67,7 @@ pub async fn start(
     };
     let initial = vec![
         ("slot".to_string(), slot.to_string()),
-        ("addr".to_string(), listen.to_string()),
+        ("addr".to_string(), advertise.to_string()),
         ("boot_ms".to_string(), hostproc::boot_time_ms().to_string()),
         ("started_ms".to_string(), generation.to_string()),
     ];

@@ -42,6 +42,8 @@ pub struct Peers {
     /// Live peers by slot, replaced by the gossip task; held only to copy.
     live: RwLock<HashMap<u64, PeerLoad>>,
     channels: DashMap<String, Channel>,
+    /// TLS toward peers (`None`: an `--insecure` cluster).
+    tls: Option<proto::tls::ClientTls>,
 }
 
 impl Peers {
@@ -51,6 +53,7 @@ impl Peers {
         me: u64,
         local_ip: Option<std::net::IpAddr>,
         state: watch::Receiver<ClusterState>,
+        tls: Option<proto::tls::ClientTls>,
     ) -> Self {
         Peers {
             me,
@@ -58,6 +61,28 @@ impl Peers {
             state,
             live: RwLock::new(HashMap::new()),
             channels: DashMap::new(),
+            tls,
+        }
+    }
+
+    /// TLS toward peers (`None`: an `--insecure` cluster).
+    pub fn tls(&self) -> Option<&proto::tls::ClientTls> {
+        self.tls.as_ref()
+    }
+
+    /// Whether a verified node certificate may act as node `name`: the
+    /// store must pin this fingerprint for that name. Before this node's
+    /// store holds any member (a new node catching up), any certificate of
+    /// the cluster CA is accepted; a member that left is refused.
+    pub fn cert_allowed(&self, name: &str, fingerprint: &[u8; 32]) -> bool {
+        let state = self.state.borrow();
+        match state.by_name(name) {
+            Some(m) if m.left => false,
+            Some(m) => m
+                .cert
+                .as_deref()
+                .is_none_or(|pinned| pinned == proto::tls::hex(fingerprint)),
+            None => state.members.is_empty(),
         }
     }
 
@@ -127,7 +152,8 @@ impl Peers {
         if let Some(c) = self.channels.get(addr) {
             return Ok(c.clone());
         }
-        let channel = proto::connect_lazy(addr, PEER_CONNECT_TIMEOUT, self.local_ip)?;
+        let channel =
+            proto::connect_lazy(addr, PEER_CONNECT_TIMEOUT, self.local_ip, self.tls.as_ref())?;
         self.channels.insert(addr.to_string(), channel.clone());
         Ok(channel)
     }

@@ -148,24 +148,30 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     }
 }
 
-/// The internal `Raft` gRPC service. Until this node's raft exists (a
-/// joining node learns its id first), messages are refused as Unavailable
-/// and the leader retries.
+/// The internal `Raft` gRPC service: it answers only to nodes of this
+/// cluster (`auth::require_node`). Until this node's raft exists (a joining
+/// node learns its id first), messages are refused as Unavailable and the
+/// leader retries.
 #[derive(Clone, Default)]
 pub struct RaftApi {
-    raft: Arc<OnceLock<RaftNode>>,
+    started: Arc<OnceLock<(RaftNode, Arc<Peers>)>>,
 }
 
 impl RaftApi {
-    /// Hands messages to `raft` from now on.
-    pub fn set(&self, raft: RaftNode) {
-        let _ = self.raft.set(raft);
+    /// Hands messages to `raft` from now on; `peers` knows which node
+    /// certificates are pinned.
+    pub fn set(&self, raft: RaftNode, peers: Arc<Peers>) {
+        let _ = self.started.set((raft, peers));
     }
 
-    fn raft(&self) -> Result<&RaftNode, Status> {
-        self.raft
+    /// The raft instance, once the caller is known to be a node.
+    fn raft<T>(&self, request: &Request<T>) -> Result<&RaftNode, Status> {
+        let (raft, peers) = self
+            .started
             .get()
-            .ok_or_else(|| Status::unavailable("raft is not started on this node yet"))
+            .ok_or_else(|| Status::unavailable("raft is not started on this node yet"))?;
+        crate::auth::require_node(request, peers, "the raft service")?;
+        Ok(raft)
     }
 }
 
@@ -186,26 +192,30 @@ impl RaftService for RaftApi {
         &self,
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
+        let raft = self.raft(&request)?;
         let req: AppendEntriesRequest<TypeConfig> = decode(request.into_inner())?;
-        encode(&self.raft()?.append_entries(req).await)
+        encode(&raft.append_entries(req).await)
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let raft = self.raft(&request)?;
         let req: VoteRequest<NodeId> = decode(request.into_inner())?;
-        encode(&self.raft()?.vote(req).await)
+        encode(&raft.vote(req).await)
     }
 
     async fn install_snapshot(
         &self,
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
+        let raft = self.raft(&request)?;
         let req: InstallSnapshotRequest<TypeConfig> = decode(request.into_inner())?;
-        encode(&self.raft()?.install_snapshot(req).await)
+        encode(&raft.install_snapshot(req).await)
     }
 
     async fn write(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let raft = self.raft(&request)?;
         let command: super::state::Command = decode(request.into_inner())?;
-        match self.raft()?.client_write(command).await {
+        match raft.client_write(command).await {
             Ok(response) => encode(&response.data),
             Err(e) => Err(Status::unavailable(format!(
                 "this node is not the store's leader: {e}"

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::services::{Replica, Service, ServiceSpec};
+use crate::tokens::{self, TokenProof, TokenRecord};
 
 /// Largest slot (SPEC §1).
 pub const MAX_SLOT: u64 = proto::MAX_SLOT as u64;
@@ -24,6 +25,11 @@ pub struct Member {
     pub labels: BTreeMap<String, String>,
     /// Left the cluster cleanly (SIGTERM); its slot is not given again.
     pub left: bool,
+    /// SHA-256 (hex) of its node certificate: the only certificate
+    /// internal services accept for this name (`None` in `--insecure`
+    /// clusters and for members from before TLS).
+    #[serde(default)]
+    pub cert: Option<String>,
 }
 
 /// A change to the cluster state.
@@ -40,6 +46,25 @@ pub enum Command {
         labels: BTreeMap<String, String>,
         /// The slot it had, if it had one.
         slot: Option<u64>,
+        /// SHA-256 (hex) of the certificate just issued to it (new nodes);
+        /// `None` keeps the one recorded.
+        #[serde(default)]
+        cert: Option<String>,
+        /// A new node's token, checked when this is applied.
+        #[serde(default)]
+        token: Option<TokenProof>,
+    },
+    /// A join token is made.
+    AddToken {
+        /// Its id.
+        id: String,
+        /// What the store keeps of it.
+        record: TokenRecord,
+    },
+    /// A token is revoked: forgotten, so no join can use it.
+    RevokeToken {
+        /// Its id.
+        id: String,
     },
     /// A node leaves cleanly.
     Leave {
@@ -93,6 +118,9 @@ pub struct ClusterState {
     /// Services by name (absent in snapshots from before services).
     #[serde(default)]
     pub services: BTreeMap<String, Service>,
+    /// Join tokens by id (absent in snapshots from before TLS).
+    #[serde(default)]
+    pub tokens: BTreeMap<String, TokenRecord>,
 }
 
 impl ClusterState {
@@ -104,7 +132,30 @@ impl ClusterState {
                 addr,
                 labels,
                 slot,
-            } => self.join(name, addr, labels, *slot),
+                cert,
+                token,
+            } => {
+                if let Some(proof) = token {
+                    // The token is checked again here, in log order, so a
+                    // join that raced a revocation is refused.
+                    if let Err(reason) = tokens::check(self.tokens.get(&proof.id), proof) {
+                        return Reply::Refused { reason };
+                    }
+                    // Expired tokens go once one is used after expiry.
+                    self.tokens.retain(|_, t| t.expires_ms > proof.now_ms);
+                }
+                self.join(name, addr, labels, *slot, cert.clone())
+            }
+            Command::AddToken { id, record } => {
+                self.tokens.insert(id.clone(), record.clone());
+                Reply::Done
+            }
+            Command::RevokeToken { id } => match self.tokens.remove(id) {
+                Some(_) => Reply::Done,
+                None => Reply::Refused {
+                    reason: format!("no token with id {id}"),
+                },
+            },
             Command::Leave { slot } => match self.members.get_mut(slot) {
                 Some(m) => {
                     m.left = true;
@@ -177,6 +228,7 @@ impl ClusterState {
         addr: &str,
         labels: &BTreeMap<String, String>,
         slot: Option<u64>,
+        cert: Option<String>,
     ) -> Reply {
         let same_name = self
             .members
@@ -214,6 +266,7 @@ impl ClusterState {
             };
         }
         self.last_slot = self.last_slot.max(slot);
+        let cert = cert.or_else(|| self.members.get(&slot).and_then(|m| m.cert.clone()));
         self.members.insert(
             slot,
             Member {
@@ -222,6 +275,7 @@ impl ClusterState {
                 addr: addr.to_string(),
                 labels: labels.clone(),
                 left: false,
+                cert,
             },
         );
         Reply::Joined { slot }
@@ -254,6 +308,8 @@ mod tests {
             addr: format!("{name}:1"),
             labels: BTreeMap::new(),
             slot,
+            cert: None,
+            token: None,
         })
     }
 
@@ -269,6 +325,8 @@ mod tests {
             addr: "elsewhere:1".into(),
             labels: BTreeMap::new(),
             slot: None,
+            cert: None,
+            token: None,
         });
         assert!(matches!(dup, Reply::Refused { reason } if reason.contains("already a member")));
         // b restarts with its data dir: same slot, new address.
@@ -277,6 +335,8 @@ mod tests {
             addr: "b:2".into(),
             labels: BTreeMap::new(),
             slot: Some(2),
+            cert: None,
+            token: None,
         });
         assert_eq!(back, Reply::Joined { slot: 2 });
         assert_eq!(s.members[&2].addr, "b:2");
@@ -294,5 +354,57 @@ mod tests {
         assert!(s.members[&2].left);
         assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: 3 });
         assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: 4 });
+    }
+
+    #[test]
+    fn a_token_join_is_checked_when_applied_and_pins_the_certificate() {
+        let mut s = ClusterState::default();
+        join(&mut s, "a", Some(1));
+        let token = crate::tokens::Token::generate([0; 32]).unwrap();
+        let record = TokenRecord {
+            kind: "join".into(),
+            secret_sha256: crate::tokens::secret_hash(&token.secret),
+            created_ms: 0,
+            expires_ms: 1000,
+        };
+        s.apply(&Command::AddToken {
+            id: token.id.clone(),
+            record,
+        });
+        let with = |proof: TokenProof| Command::Join {
+            name: "b".into(),
+            addr: "b:1".into(),
+            labels: BTreeMap::new(),
+            slot: None,
+            cert: Some("f1".into()),
+            token: Some(proof),
+        };
+        let mut wrong = token.clone();
+        wrong.secret = "1".repeat(32);
+        let before = s.clone();
+        assert!(matches!(
+            s.apply(&with(wrong.proof(5))),
+            Reply::Refused { .. }
+        ));
+        assert_eq!(s, before, "a refused join changes nothing");
+        assert_eq!(s.apply(&with(token.proof(5))), Reply::Joined { slot: 2 });
+        assert_eq!(s.members[&2].cert.as_deref(), Some("f1"));
+        // Coming back without a new certificate keeps the pinned one.
+        join(&mut s, "b", Some(2));
+        assert_eq!(s.members[&2].cert.as_deref(), Some("f1"));
+        // Revoked: refused.
+        assert_eq!(
+            s.apply(&Command::RevokeToken {
+                id: token.id.clone()
+            }),
+            Reply::Done
+        );
+        let mut again = with(token.proof(6));
+        if let Command::Join { name, .. } = &mut again {
+            *name = "c".into();
+        }
+        assert!(
+            matches!(s.apply(&again), Reply::Refused { reason } if reason.contains("unknown or revoked"))
+        );
     }
 }

@@ -1,0 +1,115 @@
+//! Who is calling (SPEC §9, docs/design/security.md): a [`Caller`] is made
+//! from what the transport proved (the Unix socket's peer credentials, a
+//! verified node certificate, nothing) where the request enters, never
+//! from metadata a client can set. Handlers ask it, not the headers.
+//!
+//! Internal services (raft, joins, forwarded writes) answer only to
+//! [`Caller::Node`]: a certificate of this cluster's CA whose fingerprint is
+//! the one the store pinned for that node name.
+
+use std::net::SocketAddr;
+
+use tonic::transport::server::UdsConnectInfo;
+use tonic::{Request, Status};
+
+use crate::cluster::peers::Peers;
+use crate::tls::ConnInfo;
+
+/// Who sent a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A process on this machine, through the Unix socket; the kernel
+    /// vouches for its uid and gid.
+    Local {
+        /// Its user id.
+        uid: u32,
+        /// Its group id.
+        gid: u32,
+    },
+    /// A node of this cluster (its certificate, verified and pinned).
+    Node {
+        /// The node's name.
+        name: String,
+    },
+    /// A TCP client over TLS with no node certificate.
+    Remote {
+        /// Its address.
+        addr: Option<SocketAddr>,
+    },
+    /// A TCP peer of a node run with `--insecure`: no TLS, so nothing is
+    /// proved, and it is trusted as a node (loopback development only).
+    Insecure {
+        /// Its address.
+        addr: Option<SocketAddr>,
+    },
+}
+
+impl Caller {
+    /// Identifies the caller of `request`; a node certificate counts only
+    /// if it is the one the store pinned for its name (`peers`).
+    pub fn of<T>(request: &Request<T>, peers: &Peers) -> Caller {
+        let ext = request.extensions();
+        if let Some(uds) = ext.get::<UdsConnectInfo>() {
+            return match uds.peer_cred {
+                Some(cred) => Caller::Local {
+                    uid: cred.uid(),
+                    gid: cred.gid(),
+                },
+                // The kernel always gives credentials on a Unix socket;
+                // without them, trust nothing.
+                None => Caller::Remote { addr: None },
+            };
+        }
+        let Some(conn) = ext.get::<ConnInfo>() else {
+            return Caller::Remote { addr: None };
+        };
+        if !conn.tls {
+            return Caller::Insecure { addr: conn.remote };
+        }
+        match &conn.peer {
+            Some(peer) if peers.cert_allowed(&peer.name, &peer.fingerprint) => Caller::Node {
+                name: peer.name.clone(),
+            },
+            Some(peer) => {
+                tracing::warn!(
+                    node = %peer.name,
+                    remote = ?conn.remote,
+                    "a node certificate that the store does not pin for its name (revoked or replaced)"
+                );
+                Caller::Remote { addr: conn.remote }
+            }
+            None => Caller::Remote { addr: conn.remote },
+        }
+    }
+
+    /// Whether internal services answer it.
+    pub fn is_node(&self) -> bool {
+        matches!(self, Caller::Node { .. } | Caller::Insecure { .. })
+    }
+
+    /// Whether it is root on this machine (the socket's uid 0).
+    pub fn is_local_root(&self) -> bool {
+        matches!(self, Caller::Local { uid: 0, .. })
+    }
+}
+
+/// Refuses everyone but nodes: the check of every internal RPC.
+pub fn require_node<T>(request: &Request<T>, peers: &Peers, what: &str) -> Result<Caller, Status> {
+    let caller = Caller::of(request, peers);
+    if caller.is_node() {
+        return Ok(caller);
+    }
+    tracing::warn!(
+        ?caller,
+        what,
+        "internal call refused: not a node of this cluster"
+    );
+    Err(match caller {
+        Caller::Local { .. } => Status::permission_denied(format!(
+            "{what} is internal to the cluster: it answers only to nodes, not to clients on the socket"
+        )),
+        _ => Status::unauthenticated(format!(
+            "{what} is internal to the cluster: it answers only to a node certificate of this cluster"
+        )),
+    })
+}

@@ -1,0 +1,319 @@
+//! TLS for everything that dials a node over TCP (SPEC §9): clients verify
+//! the node against the cluster's CA (`NEFELE_CA`, a PEM file), or against
+//! a CA fingerprint (a join token carries one); nodes also present their
+//! own certificate. rustls on ring: no OpenSSL, no C build.
+//!
+//! Every node certificate names [`NODE_SERVER_NAME`], and clients verify
+//! that name, not the address they dialled: all nodes of a cluster are
+//! equally the right peer, and addresses change (wildcard listens, NAT).
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use sha2::{Digest, Sha256};
+
+/// The DNS name every node certificate carries and every client verifies.
+pub const NODE_SERVER_NAME: &str = "node.nefele";
+
+/// The ALPN protocol of gRPC over TLS.
+const ALPN_H2: &[u8] = b"h2";
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A PEM document held no usable certificate or key.
+    #[error("{0}")]
+    Pem(String),
+    /// rustls refused the configuration.
+    #[error("tls configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// The SHA-256 fingerprint of a DER certificate.
+pub fn fingerprint(der: &[u8]) -> [u8; 32] {
+    Sha256::digest(der).into()
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses 64 hex digits into a fingerprint.
+pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The certificates of a PEM document.
+pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem(format!("invalid certificate PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem("no certificate in the PEM document".into()));
+    }
+    Ok(certs)
+}
+
+/// The private key of a PEM document.
+pub fn key_from_pem(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| TlsError::Pem(format!("invalid key PEM: {e}")))
+}
+
+/// The crypto provider everything uses (ring).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    // rustls marks ring's provider deprecated because ring has no
+    // post-quantum key exchange; the alternative (aws-lc-rs) needs a C and
+    // cmake build, which this project avoids. Revisit when ring has one.
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// How a client decides that the node it reached is of its cluster.
+#[derive(Clone)]
+pub struct ClientTls {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientTls")
+    }
+}
+
+impl ClientTls {
+    /// Trusts the CA certificates in `ca_pem`; presents `identity` (a
+    /// certificate chain and key, both PEM) if given, as nodes do.
+    pub fn new(ca_pem: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<Self, TlsError> {
+        let mut roots = RootCertStore::empty();
+        for cert in certs_from_pem(ca_pem)? {
+            roots
+                .add(cert)
+                .map_err(|e| TlsError::Pem(format!("unusable CA certificate: {e}")))?;
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots);
+        let config = match identity {
+            Some((chain, key)) => {
+                builder.with_client_auth_cert(certs_from_pem(chain)?, key_from_pem(key)?)?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Self::finish(config))
+    }
+
+    /// Trusts a node whose chain includes the CA certificate with this
+    /// SHA-256 fingerprint (and verifies the node against that CA), as a
+    /// joining node or a client holding only a token does. No trust on
+    /// first use: without the fingerprint there is nothing to trust.
+    pub fn pinned(ca_fingerprint: [u8; 32]) -> Result<Self, TlsError> {
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedCa {
+                fingerprint: ca_fingerprint,
+                provider: provider(),
+            }))
+            .with_no_client_auth();
+        Ok(Self::finish(config))
+    }
+
+    /// Reads the CA from a PEM file.
+    pub fn from_ca_file(path: &Path) -> Result<Self, TlsError> {
+        let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::new(&pem, None)
+    }
+
+    /// The client TLS of `NEFELE_CA` (a PEM file with the cluster's CA),
+    /// if set.
+    pub fn from_env() -> Result<Option<Self>, TlsError> {
+        match std::env::var_os("NEFELE_CA") {
+            Some(path) if !path.is_empty() => Self::from_ca_file(Path::new(&path)).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn finish(mut config: rustls::ClientConfig) -> Self {
+        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        ClientTls {
+            config: Arc::new(config),
+        }
+    }
+
+    /// A tower connector for tonic that dials `host:port` from the URI,
+    /// from `local` if given, and runs the TLS handshake, all within
+    /// `timeout`.
+    pub(crate) fn connector(
+        &self,
+        local: Option<IpAddr>,
+        timeout: Duration,
+    ) -> impl tower::Service<
+        tonic::transport::Uri,
+        Response = TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+        Error = std::io::Error,
+        Future = impl Future + Send,
+    > + Clone
+    + Send
+    + 'static {
+        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        tower::service_fn(move |uri: tonic::transport::Uri| {
+            let connector = connector.clone();
+            async move {
+                let work = async {
+                    let tcp = dial(&uri, local).await?;
+                    let name = ServerName::try_from(NODE_SERVER_NAME)
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                    connector.connect(name, tcp).await
+                };
+                match tokio::time::timeout(timeout, work).await {
+                    Ok(result) => result.map(TokioIo::new),
+                    Err(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no TLS connection to {uri} within {timeout:?}"),
+                    )),
+                }
+            }
+        })
+    }
+}
+
+/// Opens a TCP connection to the URI's host and port, from `local`.
+async fn dial(
+    uri: &tonic::transport::Uri,
+    local: Option<IpAddr>,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let bad = || std::io::Error::other(format!("no host:port in {uri}"));
+    let host = uri.host().ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().ok_or_else(bad)?;
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        if let Some(ip) = local.filter(|ip| ip.is_ipv4() == addr.is_ipv4()) {
+            socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        }
+        match socket.connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("{host} has no address"))))
+}
+
+/// Verifies a server against the CA in its own chain whose fingerprint is
+/// pinned.
+#[derive(Debug)]
+struct PinnedCa {
+    fingerprint: [u8; 32],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let ca = intermediates
+            .iter()
+            .find(|c| fingerprint(c) == self.fingerprint)
+            .ok_or_else(|| {
+                rustls::Error::General(format!(
+                    "the node's CA is not the one the token names (fingerprint {}): a node of another cluster",
+                    hex(&self.fingerprint)
+                ))
+            })?;
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.clone().into_owned())?;
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
+        verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_round_trip_through_hex() {
+        let fp = fingerprint(b"x");
+        assert_eq!(parse_fingerprint(&hex(&fp)), Some(fp));
+        assert_eq!(parse_fingerprint("zz"), None);
+        assert_eq!(parse_fingerprint(&"g".repeat(64)), None);
+    }
+}
