@@ -320,7 +320,7 @@ impl Cluster {
         }
         if !caller.is_node() {
             return Err(Status::unauthenticated(
-                "joining needs a join token (`noded --join ADDR --token TOKEN`; make one with `noded token create` on a member)",
+                "join is internal to the cluster: a new node needs a join token (`noded --join ADDR --token TOKEN`; make one with `noded token create` on a member), a returning one its node certificate",
             ));
         }
         if let Caller::Node { name } = caller

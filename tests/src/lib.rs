@@ -102,6 +102,8 @@ pub struct NodeOptions {
     pub insecure: bool,
     /// Extra command-line arguments.
     pub args: Vec<String>,
+    /// Port to listen on (default: a free one, chosen by the kernel).
+    pub port: Option<u16>,
 }
 
 /// A running (or crashed) noded under test, with its own temp dir.
@@ -198,7 +200,10 @@ impl Node {
         cmd.arg("--name")
             .arg(&self.name)
             .arg("--listen")
-            .arg(format!("{ip}:{}", self.port.unwrap_or(0)))
+            .arg(format!(
+                "{ip}:{}",
+                self.port.or(self.options.port).unwrap_or(0)
+            ))
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("--socket")
@@ -540,6 +545,34 @@ impl Netns {
     pub fn heal(&self, ip: &str) -> anyhow::Result<()> {
         self.exec(&["ip", "rule", "del", "pref", "10", "from", ip, "prohibit"])?;
         self.exec(&["ip", "rule", "del", "pref", "10", "to", ip, "prohibit"])
+    }
+
+    /// Connects this namespace and `other` with a veth pair, as two
+    /// machines on one link: `ip` here and `other_ip` there (both in
+    /// `prefix`, e.g. 24), each side's default route on the link.
+    pub fn link(&self, other: &Netns, ip: &str, other_ip: &str, prefix: u8) -> anyhow::Result<()> {
+        let here = format!("v{}", NEXT_NODE.fetch_add(1, Ordering::Relaxed));
+        let there = format!("{here}p");
+        run_ip(&[
+            "link",
+            "add",
+            &here,
+            "netns",
+            &self.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &there,
+            "netns",
+            &other.name,
+        ])?;
+        for (ns, dev, addr) in [(self, &here, ip), (other, &there, other_ip)] {
+            ns.exec(&["ip", "addr", "add", &format!("{addr}/{prefix}"), "dev", dev])?;
+            ns.exec(&["ip", "link", "set", dev, "up"])?;
+            ns.exec(&["ip", "route", "add", "default", "dev", dev])?;
+        }
+        Ok(())
     }
 }
 

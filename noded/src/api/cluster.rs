@@ -131,14 +131,17 @@ impl Cluster for ClusterApi {
         let slot = u64::from(request.into_inner().slot);
         // A node leaves itself; root on a node's socket removes any node
         // (its certificate then stops being accepted).
-        let allowed = match &caller {
-            Caller::Node { name } => {
-                forwarded || cluster.peers.member(slot).is_some_and(|m| m.name == *name)
+        let command = match &caller {
+            Caller::Node { name }
+                if forwarded || cluster.peers.member(slot).is_some_and(|m| m.name == *name) =>
+            {
+                Some(Command::Leave { slot })
             }
-            Caller::Insecure { .. } => true,
-            other => other.is_local_root(),
+            Caller::Insecure { .. } => Some(Command::Leave { slot }),
+            other if other.is_local_root() => Some(Command::Remove { slot }),
+            _ => None,
         };
-        if !allowed {
+        let Some(command) = command else {
             tracing::warn!(?caller, slot, "leave refused");
             return Err(if matches!(caller, Caller::Local { .. }) {
                 Status::permission_denied("only root may remove a node from the cluster")
@@ -147,8 +150,14 @@ impl Cluster for ClusterApi {
                     "leave is internal to the cluster: it answers only to the leaving node's certificate",
                 )
             });
+        };
+        if matches!(command, Command::Remove { .. }) {
+            tracing::warn!(
+                slot,
+                "removing a node from the cluster (root on the socket)"
+            );
         }
-        match cluster.write(Command::Leave { slot }, forwarded).await? {
+        match cluster.write(command, forwarded).await? {
             Reply::Refused { reason } => Err(Status::not_found(reason)),
             _ => Ok(Response::new(LeaveReply {})),
         }

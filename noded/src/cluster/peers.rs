@@ -73,11 +73,11 @@ impl Peers {
     /// Whether a verified node certificate may act as node `name`: the
     /// store must pin this fingerprint for that name. Before this node's
     /// store holds any member (a new node catching up), any certificate of
-    /// the cluster CA is accepted; a member that left is refused.
+    /// the cluster CA is accepted; a removed member is refused.
     pub fn cert_allowed(&self, name: &str, fingerprint: &[u8; 32]) -> bool {
         let state = self.state.borrow();
         match state.by_name(name) {
-            Some(m) if m.left => false,
+            Some(m) if m.removed => false,
             Some(m) => m
                 .cert
                 .as_deref()

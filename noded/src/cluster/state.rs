@@ -30,6 +30,10 @@ pub struct Member {
     /// clusters and for members from before TLS).
     #[serde(default)]
     pub cert: Option<String>,
+    /// Removed by an administrator: its certificate is refused and it
+    /// cannot come back with its data dir (a new token makes a new member).
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// A change to the cluster state.
@@ -66,8 +70,13 @@ pub enum Command {
         /// Its id.
         id: String,
     },
-    /// A node leaves cleanly.
+    /// A node leaves cleanly (it may come back with its data dir).
     Leave {
+        /// Its slot.
+        slot: u64,
+    },
+    /// An administrator removes a node for good (revokes it).
+    Remove {
         /// Its slot.
         slot: u64,
     },
@@ -156,15 +165,21 @@ impl ClusterState {
                     reason: format!("no token with id {id}"),
                 },
             },
-            Command::Leave { slot } => match self.members.get_mut(slot) {
-                Some(m) => {
-                    m.left = true;
-                    Reply::Done
+            Command::Leave { slot } | Command::Remove { slot } => {
+                match self.members.get_mut(slot) {
+                    Some(m) => {
+                        m.left = true;
+                        if matches!(command, Command::Remove { .. }) {
+                            m.removed = true;
+                            m.cert = None;
+                        }
+                        Reply::Done
+                    }
+                    None => Reply::Refused {
+                        reason: format!("no member with slot {slot}"),
+                    },
                 }
-                None => Reply::Refused {
-                    reason: format!("no member with slot {slot}"),
-                },
-            },
+            }
             Command::CreateService { spec, created_ms } => {
                 if self.services.contains_key(&spec.name) {
                     return Reply::Refused {
@@ -235,6 +250,15 @@ impl ClusterState {
             .values()
             .find(|m| m.name == name)
             .map(|m| (m.slot, m.left));
+        if let Some(slot) = slot
+            && self.members.get(&slot).is_some_and(|m| m.removed)
+        {
+            return Reply::Refused {
+                reason: format!(
+                    "slot {slot} was removed from the cluster: join again as a new node (a fresh data dir and a token)"
+                ),
+            };
+        }
         let slot = match (slot, same_name) {
             // Coming back with its data dir: same slot, new address.
             (Some(slot), Some((existing, _))) if existing == slot => slot,
@@ -276,6 +300,7 @@ impl ClusterState {
                 labels: labels.clone(),
                 left: false,
                 cert,
+                removed: false,
             },
         );
         Reply::Joined { slot }
