@@ -190,12 +190,7 @@ async fn bad_tokens_are_refused_clearly_and_leave_no_trace() -> anyhow::Result<(
         ..NodeOptions::default()
     })
     .await?;
-    assert!(
-        member_names(seed)
-            .await?
-            .iter()
-            .any(|n| *n == newcomer.name)
-    );
+    assert!(member_names(seed).await?.contains(&newcomer.name));
     Ok(())
 }
 
