@@ -29,7 +29,7 @@ use anyhow::{Context, bail, ensure};
 use prost::Message;
 use proto::v1::processes_client::ProcessesClient;
 use proto::v1::{ListReply, ListRequest, NodeState, NodesRequest, ProcessState, WaitRequest};
-use tests::bench::{self, host_processes, stop_all, utc_now, verdict};
+use tests::bench::{self, Stats, host_processes, stop_all, utc_now, verdict};
 use tests::{TIMEOUT, TestCluster, request};
 use tonic::transport::Channel;
 
@@ -131,30 +131,6 @@ struct PathResult {
 struct SpawnResult {
     local: PathResult,
     remote: PathResult,
-}
-
-/// Median and p90 of some samples, in µs.
-#[derive(Clone, Copy)]
-struct Stats {
-    median: f64,
-    p90: f64,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<f64>) -> Stats {
-        assert!(!samples.is_empty(), "at least one sample");
-        samples.sort_by(f64::total_cmp);
-        let n = samples.len();
-        let median = if n % 2 == 1 {
-            samples[n / 2]
-        } else {
-            (samples[n / 2 - 1] + samples[n / 2]) / 2.0
-        };
-        // Nearest rank.
-        let rank = (0.9 * n as f64).ceil() as usize;
-        let p90 = samples[rank.clamp(1, n) - 1];
-        Stats { median, p90 }
-    }
 }
 
 /// One way to run `/bin/true`: where to ask for it, and where it must run.

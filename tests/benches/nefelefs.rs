@@ -42,7 +42,7 @@ use anyhow::{Context, bail, ensure};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use proto::v1::{ListRequest, ProcessState};
-use tests::bench::{self, host_processes, stop_all};
+use tests::bench::{self, Stats, host_processes, stop_all};
 use tests::{Mount, TestCluster};
 use tokio::process::Command;
 
@@ -197,30 +197,6 @@ async fn fill(cluster: &TestCluster) -> anyhow::Result<Duration> {
 
 // ---------------------------------------------------------------------------
 // Measuring
-
-/// Median and p90 of some samples, in ms.
-#[derive(Clone, Copy)]
-struct Stats {
-    median: f64,
-    p90: f64,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<f64>) -> Stats {
-        assert!(!samples.is_empty(), "at least one sample");
-        samples.sort_by(f64::total_cmp);
-        let n = samples.len();
-        let median = if n % 2 == 1 {
-            samples[n / 2]
-        } else {
-            (samples[n / 2 - 1] + samples[n / 2]) / 2.0
-        };
-        // Nearest rank.
-        let rank = (0.9 * n as f64).ceil() as usize;
-        let p90 = samples[rank.clamp(1, n) - 1];
-        Stats { median, p90 }
-    }
-}
 
 /// One command, on the mount and on the host.
 struct CommandResult {

@@ -166,6 +166,32 @@ where
     }
 }
 
+/// Median and 90th percentile of some samples (in whatever unit they are).
+#[derive(Clone, Copy, Debug)]
+pub struct Stats {
+    /// The median.
+    pub median: f64,
+    /// The 90th percentile (nearest rank).
+    pub p90: f64,
+}
+
+impl Stats {
+    /// The statistics of `samples` (at least one).
+    pub fn of(mut samples: Vec<f64>) -> Stats {
+        assert!(!samples.is_empty(), "at least one sample");
+        samples.sort_by(f64::total_cmp);
+        let n = samples.len();
+        let median = if n % 2 == 1 {
+            samples[n / 2]
+        } else {
+            (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+        };
+        let rank = (0.9 * n as f64).ceil() as usize;
+        let p90 = samples[rank.clamp(1, n) - 1];
+        Stats { median, p90 }
+    }
+}
+
 /// A positive count from environment variable `var`, else `default`.
 pub fn env_count(var: &str, default: usize) -> usize {
     std::env::var(var)

@@ -136,15 +136,17 @@ impl Peers {
                 .contains_key(&slot)
     }
 
-    /// The current address of a member: what it gossips, else the store's.
+    /// The current address of a member: the store's (written by the node
+    /// itself over mTLS), else what it gossips. Gossip is unauthenticated
+    /// UDP, so it never overrides the store (docs/design/security.md).
     pub fn addr_of(&self, slot: u64) -> Option<String> {
-        let gossiped = self
-            .live
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&slot)
-            .map(|p| p.addr.clone());
-        gossiped.or_else(|| self.member(slot).map(|m| m.addr))
+        self.member(slot).map(|m| m.addr).or_else(|| {
+            self.live
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&slot)
+                .map(|p| p.addr.clone())
+        })
     }
 
     /// A channel to `addr`, made once and reused; it connects lazily.

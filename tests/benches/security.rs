@@ -1,0 +1,177 @@
+//! What TLS between nodes costs (issue #13), over real, release-built
+//! `noded` processes started by the test harness on loopback, in one run,
+//! printed as Markdown for docs/PERFORMANCE.md ("## Security"); progress
+//! goes to stderr.
+//!
+//! 1. **Remote spawn + wait, mTLS vs plain text**: two 2-node clusters, one
+//!    with TLS (the default) and one with `--insecure`. Spawn `/bin/true` on
+//!    node 1 through node 0's Unix socket (forwarded node to node), then
+//!    Wait for it, alternating between the clusters so that drift in the
+//!    machine's load hits both alike. Target: the mTLS median at most 1.2x
+//!    the plain-text one (peers keep one TLS connection each; nothing is
+//!    renegotiated per request).
+//! 2. **Cluster formation**: start 5 nodes (founder, then 4 joining at
+//!    once) until all list 5 members up, with TLS (tokens, certificates
+//!    issued at join) and with `--insecure`, alternating. Reported, with
+//!    the ratio; no target is set by the issue.
+//!
+//! `cargo build --release --bins && cargo bench -p tests --bench security`.
+//! `BENCH_ITERS` sets spawn + waits per cluster (default 300),
+//! `BENCH_ROUNDS` formation rounds per mode (default 3).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use proto::v1::processes_client::ProcessesClient;
+use proto::v1::{ProcessState, SpawnRequest, WaitRequest};
+use tests::bench::{self, Stats, utc_now, verdict};
+use tests::{NodeOptions, TIMEOUT, TestCluster, request};
+use tonic::transport::Channel;
+
+/// Unmeasured spawn + waits per cluster.
+const WARMUP: usize = 50;
+/// Target: mTLS median over plain-text median.
+const TLS_TARGET: f64 = 1.2;
+/// Nodes of the formation measurement.
+const FORMATION_NODES: usize = 5;
+
+fn main() -> ExitCode {
+    let iters = bench::env_count("BENCH_ITERS", 300);
+    let rounds = bench::env_count("BENCH_ROUNDS", 3);
+    bench::async_main("security", &["noded"], async move {
+        let spawn = spawn_wait(iters).await?;
+        let formation = formation(rounds).await?;
+        print(iters, rounds, &spawn, &formation);
+        Ok(())
+    })
+}
+
+fn options(insecure: bool) -> NodeOptions {
+    NodeOptions {
+        insecure,
+        ..NodeOptions::default()
+    }
+}
+
+/// Spawn + wait of `/bin/true` on node 1 of `cluster`, asked of node 0;
+/// returns the µs it took.
+async fn one(client: &mut ProcessesClient<Channel>, cluster: &TestCluster) -> anyhow::Result<f64> {
+    let target = cluster.nodes[1].name.clone();
+    let req = SpawnRequest {
+        node: target.clone(),
+        ..request(&["/bin/true"])
+    };
+    let start = Instant::now();
+    let p = client.spawn(req).await.context("Spawn")?.into_inner();
+    let done = client
+        .wait(WaitRequest {
+            pid: p.pid,
+            timeout_ms: TIMEOUT.as_millis() as u64,
+        })
+        .await
+        .context("Wait")?
+        .into_inner();
+    let us = start.elapsed().as_secs_f64() * 1e6;
+    ensure!(p.node == target, "ran on {:?}, not {target:?}", p.node);
+    ensure!(
+        done.state() == ProcessState::Exited && done.exit_code == Some(0),
+        "/bin/true ended as {:?}",
+        done.state()
+    );
+    Ok(us)
+}
+
+struct SpawnResult {
+    tls: Stats,
+    plain: Stats,
+}
+
+async fn spawn_wait(iters: usize) -> anyhow::Result<SpawnResult> {
+    eprintln!("starting a 2-node TLS cluster and a 2-node --insecure cluster");
+    let tls = TestCluster::start_with(2, options(false)).await?;
+    let plain = TestCluster::start_with(2, options(true)).await?;
+    let mut tls_client = tls.nodes[0].client().await?;
+    let mut plain_client = plain.nodes[0].client().await?;
+    let (mut tls_us, mut plain_us) = (Vec::new(), Vec::new());
+    eprintln!("remote spawn + wait: {WARMUP} warm-up + {iters} per cluster");
+    for i in 0..WARMUP + iters {
+        let (a, b) = if i % 2 == 0 {
+            let a = one(&mut tls_client, &tls).await?;
+            (a, one(&mut plain_client, &plain).await?)
+        } else {
+            let b = one(&mut plain_client, &plain).await?;
+            (one(&mut tls_client, &tls).await?, b)
+        };
+        if i >= WARMUP {
+            tls_us.push(a);
+            plain_us.push(b);
+        }
+    }
+    Ok(SpawnResult {
+        tls: Stats::of(tls_us),
+        plain: Stats::of(plain_us),
+    })
+}
+
+struct FormationResult {
+    tls: Stats,
+    plain: Stats,
+}
+
+/// Time from starting the founder to every node listing all members up.
+async fn form(insecure: bool) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let cluster = TestCluster::start_with(FORMATION_NODES, options(insecure)).await?;
+    let took = start.elapsed();
+    drop(cluster);
+    Ok(took)
+}
+
+async fn formation(rounds: usize) -> anyhow::Result<FormationResult> {
+    let (mut tls, mut plain) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        eprintln!("formation of {FORMATION_NODES} nodes, round {}", round + 1);
+        tls.push(form(false).await?.as_secs_f64() * 1e3);
+        plain.push(form(true).await?.as_secs_f64() * 1e3);
+    }
+    Ok(FormationResult {
+        tls: Stats::of(tls),
+        plain: Stats::of(plain),
+    })
+}
+
+fn print(iters: usize, rounds: usize, spawn: &SpawnResult, formation: &FormationResult) {
+    println!("### Security bench, {} ({})\n", utc_now(), bench::machine());
+    println!(
+        "Remote spawn + wait of `/bin/true` through node 0's socket to node 1, {iters} per cluster, alternating:\n"
+    );
+    println!("| node to node | median µs | p90 µs |");
+    println!("|---|---|---|");
+    for (name, s) in [
+        ("mTLS", spawn.tls),
+        ("plain text (--insecure)", spawn.plain),
+    ] {
+        println!("| {name} | {:.0} | {:.0} |", s.median, s.p90);
+    }
+    let ratio = spawn.tls.median / spawn.plain.median;
+    println!(
+        "\nTarget (mTLS median at most {TLS_TARGET}x plain text): {ratio:.2}x, {}\n",
+        verdict(ratio <= TLS_TARGET)
+    );
+    println!(
+        "Formation of {FORMATION_NODES} nodes (founder, then 4 joining at once, until all list 5 up), {rounds} rounds each:\n"
+    );
+    println!("| cluster | median ms | p90 ms |");
+    println!("|---|---|---|");
+    for (name, s) in [
+        ("TLS (tokens, certificates)", formation.tls),
+        ("plain text (--insecure)", formation.plain),
+    ] {
+        println!("| {name} | {:.0} | {:.0} |", s.median, s.p90);
+    }
+    println!(
+        "\nTLS formation / plain: {:.2}x",
+        formation.tls.median / formation.plain.median
+    );
+}
