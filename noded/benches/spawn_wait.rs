@@ -74,7 +74,7 @@ fn run() -> Result<(), String> {
 
     let rows = runtime.block_on(async {
         let unix = connect(&Addr::Unix(noded.socket.clone())).await?;
-        let tcp = connect(&noded.tcp).await?;
+        let tcp = connect_tls(&noded.tcp, &noded.data_dir).await?;
         let targets = [
             ("baseline", Target::Baseline),
             ("unix", Target::Api(unix)),
@@ -117,6 +117,8 @@ struct Noded {
     child: Child,
     socket: PathBuf,
     tcp: Addr,
+    /// Its data dir (the certificates the TCP client presents).
+    data_dir: PathBuf,
     /// Declared last: removed only after the child has stopped.
     _dir: tempfile::TempDir,
 }
@@ -155,6 +157,7 @@ impl Noded {
             child,
             socket,
             tcp: Addr::Tcp(String::new()),
+            data_dir: data_dir.clone(),
             _dir: dir,
         };
         noded.tcp = noded.wait_until_serving(&data_dir.join(noded::LISTEN_ADDR_FILE), &log_path)?;
@@ -237,6 +240,23 @@ fn read_log(path: &Path) -> String {
         .find(|i| text.is_char_boundary(*i))
         .unwrap_or(text.len());
     text[start..].to_string()
+}
+
+/// Over TLS, as a node: the API over TCP answers only to node
+/// certificates until user tokens exist (docs/design/security.md).
+async fn connect_tls(addr: &Addr, data_dir: &Path) -> Result<ProcessesClient<Channel>, String> {
+    let read = |f: &str| {
+        std::fs::read(data_dir.join("tls").join(f)).map_err(|e| format!("cannot read {f}: {e}"))
+    };
+    let tls = proto::tls::ClientTls::new(
+        &read("ca.pem")?,
+        Some((&read("node.pem")?, &read("node.key")?)),
+    )
+    .map_err(|e| e.to_string())?;
+    let channel = proto::connect_with(addr, Some(&tls), proto::DEFAULT_CONNECT_TIMEOUT)
+        .await
+        .map_err(|e| format!("cannot connect to noded: {e}"))?;
+    Ok(ProcessesClient::new(channel))
 }
 
 async fn connect(addr: &Addr) -> Result<ProcessesClient<Channel>, String> {

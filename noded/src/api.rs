@@ -47,15 +47,21 @@ pub fn routes(state: Arc<ApiState>, raft: RaftApi) -> anyhow::Result<Routes> {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    let guard = crate::auth::public_api_guard(state.cluster.peers.clone());
     let mut builder = Routes::builder();
     builder
-        .add_service(ProcessesServer::new(processes::ProcessesApi::new(
-            state.clone(),
-        )))
-        .add_service(ClusterServer::new(cluster::ClusterApi::new(state.clone())))
-        .add_service(proto::v1::services_server::ServicesServer::new(
-            services::ServicesApi::new(state.clone()),
+        .add_service(ProcessesServer::with_interceptor(
+            processes::ProcessesApi::new(state.clone()),
+            guard.clone(),
         ))
+        // Join answers new nodes (tokens) too: the service checks callers.
+        .add_service(ClusterServer::new(cluster::ClusterApi::new(state.clone())))
+        .add_service(
+            proto::v1::services_server::ServicesServer::with_interceptor(
+                services::ServicesApi::new(state.clone()),
+                guard,
+            ),
+        )
         .add_service(proto::v1::tokens_server::TokensServer::new(
             tokens::TokensApi::new(state),
         ))

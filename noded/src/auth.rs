@@ -93,6 +93,33 @@ impl Caller {
     }
 }
 
+/// Whether `caller` may use the public API (processes, services, the
+/// members list): local users on the socket and nodes. Over TCP a client
+/// without a node certificate is refused until user tokens exist (issue
+/// #14): with TLS alone anyone who has the (public) CA certificate could
+/// start processes as root.
+pub fn may_use_public_api(caller: &Caller) -> Result<(), Status> {
+    match caller {
+        Caller::Local { .. } | Caller::Node { .. } | Caller::Insecure { .. } => Ok(()),
+        Caller::Remote { .. } => {
+            tracing::warn!(?caller, "public API over TCP refused: no node certificate");
+            Err(Status::unauthenticated(
+                "over TCP this node answers only to node certificates (user tokens are not implemented yet): use the Unix socket on a node, e.g. `ssh NODE nsh`",
+            ))
+        }
+    }
+}
+
+/// The interceptor of the public services: [`may_use_public_api`].
+pub fn public_api_guard(
+    peers: std::sync::Arc<Peers>,
+) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
+    move |request: Request<()>| {
+        may_use_public_api(&Caller::of(&request, &peers))?;
+        Ok(request)
+    }
+}
+
 /// Refuses everyone but nodes: the check of every internal RPC.
 pub fn require_node<T>(request: &Request<T>, peers: &Peers, what: &str) -> Result<Caller, Status> {
     let caller = Caller::of(request, peers);

@@ -1,8 +1,8 @@
 //! The noded binary: flags (SPEC §2), logging, signals; everything else is
-//! in the library's `run`. `noded token ...` manages join tokens through
-//! the local node's socket (token_cmd.rs).
+//! in the library's `run`. `noded token ...` and `noded node rm` act
+//! through the local node's socket (admin_cmd.rs).
 
-mod token_cmd;
+mod admin_cmd;
 
 use std::path::PathBuf;
 
@@ -63,7 +63,10 @@ struct Args {
 enum Cmd {
     /// Join tokens: make, list and revoke them (root, on the node's socket)
     #[command(subcommand)]
-    Token(token_cmd::TokenCmd),
+    Token(admin_cmd::TokenCmd),
+    /// Members: remove one for good (root, on the node's socket)
+    #[command(subcommand)]
+    Node(admin_cmd::NodeCmd),
 }
 
 impl Args {
@@ -118,7 +121,8 @@ fn main() -> std::process::ExitCode {
         .init();
     let mut args = Args::parse();
     let result = match args.command.take() {
-        Some(Cmd::Token(cmd)) => token_cmd::run(cmd),
+        Some(Cmd::Token(cmd)) => admin_cmd::run(cmd),
+        Some(Cmd::Node(cmd)) => admin_cmd::run_node(cmd),
         None => start(args),
     };
     match result {

@@ -264,11 +264,18 @@ impl Node {
     }
 
     /// A channel to the node's TCP address, verified with its CA (or
-    /// plain text for an `--insecure` node).
+    /// plain text for an `--insecure` node). Over TLS it presents the
+    /// node's own certificate: until user tokens exist, only nodes may use
+    /// the API over TCP.
     pub async fn tcp_channel(&self) -> anyhow::Result<Channel> {
         let addr = self.tcp_addr()?;
         let tls = match addr {
-            Addr::Tls(_) => Some(proto::tls::ClientTls::from_ca_file(&self.ca_file())?),
+            Addr::Tls(_) => {
+                let ca = std::fs::read(self.ca_file())?;
+                let cert = std::fs::read(self.data_dir().join("tls/node.pem"))?;
+                let key = std::fs::read(self.data_dir().join("tls/node.key"))?;
+                Some(proto::tls::ClientTls::new(&ca, Some((&cert, &key)))?)
+            }
             _ => None,
         };
         Ok(proto::connect_with(&addr, tls.as_ref(), proto::DEFAULT_CONNECT_TIMEOUT).await?)

@@ -317,12 +317,28 @@ async fn clients_cannot_call_internal_services_and_nothing_changes() -> anyhow::
         .expect_err("leave");
     assert_eq!(leave.code(), Code::Unauthenticated, "{leave:?}");
 
+    // Nor the public API: TLS alone proves nothing about the client.
+    let spawn = tests::spawn(
+        &mut proto::v1::processes_client::ProcessesClient::new(client_without_cert(node).await?),
+        &["true"],
+    )
+    .await
+    .expect_err("spawn over TCP without credentials");
+    let status = spawn.downcast_ref::<tonic::Status>().expect("a status");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let nodes = ClusterClient::new(client_without_cert(node).await?)
+        .nodes(NodesRequest {})
+        .await
+        .expect_err("nodes over TCP without credentials");
+    assert_eq!(nodes.code(), Code::Unauthenticated, "{nodes:?}");
+
     assert_eq!(member_names(node).await?, members);
     assert_eq!(token_ids(node).await?, ids);
     cluster.wait_members_up(2).await?;
 
-    // The forwarding mark is a node's: set by a client it is ignored, so a
-    // Get of node 2's PID through node 1 is still forwarded and answered.
+    // The forwarding mark is a node's: set by a client (here on the
+    // socket) it is ignored, so a Get of node 2's PID through node 1 is
+    // still forwarded and answered.
     let p = {
         let req = SpawnRequest {
             node: cluster.nodes[1].name.clone(),
@@ -338,7 +354,7 @@ async fn clients_cannot_call_internal_services_and_nothing_changes() -> anyhow::
         "nefele-forwarded",
         tonic::metadata::MetadataValue::from_static("1"),
     );
-    let info = node.tcp_client().await?.get(get).await?.into_inner();
+    let info = node.client().await?.get(get).await?.into_inner();
     assert_eq!(info.node, cluster.nodes[1].name);
     node.client()
         .await?
@@ -407,33 +423,45 @@ fn free_port() -> anyhow::Result<u16> {
 
 #[tokio::test]
 async fn a_wildcard_listen_with_advertise_joins_and_serves() -> anyhow::Result<()> {
-    let port = free_port()?;
-    let first = Node::start_with(NodeOptions {
+    let wildcard = |port: u16| NodeOptions {
         ip: Some("0.0.0.0".into()),
         port: Some(port),
         args: vec!["--advertise".into(), format!("127.0.0.1:{port}")],
         ..NodeOptions::default()
+    };
+    // A founder on every interface, and a node on every interface joining it.
+    let (p1, p2) = (free_port()?, free_port()?);
+    let first = Node::start_with(wildcard(p1)).await?;
+    assert_eq!(first.hostport(), format!("127.0.0.1:{p1}"));
+    let join = first.join_options().await?;
+    let second = Node::start_with(NodeOptions {
+        join: join.join,
+        token: join.token,
+        ..wildcard(p2)
     })
     .await?;
-    assert_eq!(first.hostport(), format!("127.0.0.1:{port}"));
-    let second = Node::start_with(first.join_options().await?).await?;
+    assert_eq!(second.hostport(), format!("127.0.0.1:{p2}"));
     let cluster = TestCluster {
         nodes: vec![first, second],
     };
     cluster.wait_members_up(2).await?;
-    let members = cluster.members(1).await?;
-    let founder = members
-        .iter()
-        .find(|m| m.name == cluster.nodes[0].name)
-        .expect("the founder is a member");
-    assert_eq!(founder.address, format!("127.0.0.1:{port}"));
-    let req = SpawnRequest {
-        node: cluster.nodes[0].name.clone(),
-        ..request(&["true"])
-    };
-    let mut client = cluster.nodes[1].tcp_client().await?;
-    let p = client.spawn(req).await?.into_inner();
-    assert_eq!(wait(&mut client, p.pid).await?.exit_code, Some(0));
+    let members = cluster.members(0).await?;
+    for (node, port) in [(0, p1), (1, p2)] {
+        let m = members
+            .iter()
+            .find(|m| m.name == cluster.nodes[node].name)
+            .expect("a member");
+        assert_eq!(m.address, format!("127.0.0.1:{port}"));
+    }
+    for (via, on) in [(0, 1), (1, 0)] {
+        let req = SpawnRequest {
+            node: cluster.nodes[on].name.clone(),
+            ..request(&["true"])
+        };
+        let mut client = cluster.nodes[via].tcp_client().await?;
+        let p = client.spawn(req).await?.into_inner();
+        assert_eq!(wait(&mut client, p.pid).await?.exit_code, Some(0));
+    }
     Ok(())
 }
 

@@ -55,7 +55,8 @@ impl ClusterApi {
 
 #[tonic::async_trait]
 impl Cluster for ClusterApi {
-    async fn nodes(&self, _request: Request<NodesRequest>) -> Result<Response<NodesReply>, Status> {
+    async fn nodes(&self, request: Request<NodesRequest>) -> Result<Response<NodesReply>, Status> {
+        crate::auth::may_use_public_api(&self.state.caller(&request))?;
         let cluster = &self.state.cluster;
         let local = tokio::task::spawn_blocking(hostproc::machine_load)
             .await

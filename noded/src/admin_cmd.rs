@@ -1,5 +1,6 @@
-//! `noded token create|ls|revoke`: join tokens through the local node's
-//! Unix socket (the node checks that the caller is root).
+//! `noded token create|ls|revoke` and `noded node rm`: administration
+//! through the local node's Unix socket (the node checks that the caller is
+//! root).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +39,54 @@ pub enum TokenCmd {
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
     },
+}
+
+/// What to do with members.
+#[derive(Debug, Subcommand)]
+pub enum NodeCmd {
+    /// Remove a node for good: it leaves the store, its certificate stops
+    /// being accepted and it cannot come back with its data dir (revoking a
+    /// lost or compromised machine)
+    Rm {
+        /// The node's name
+        name: String,
+        /// The node's socket [default: the default socket]
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+}
+
+/// Runs a node command.
+pub fn run_node(cmd: NodeCmd) -> anyhow::Result<()> {
+    let NodeCmd::Rm { name, socket } = cmd;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let addr = proto::Addr::Unix(socket.unwrap_or_else(proto::default_socket_path));
+        let mut client =
+            proto::v1::cluster_client::ClusterClient::new(proto::connect(&addr).await?);
+        let status = |s: tonic::Status| anyhow::anyhow!("{}", s.message());
+        let nodes = client
+            .nodes(proto::v1::NodesRequest {})
+            .await
+            .map_err(status)?
+            .into_inner();
+        let Some(member) = nodes.nodes.iter().find(|n| n.name == name) else {
+            bail!("no member named {name:?}");
+        };
+        if member.name == nodes.local {
+            bail!(
+                "{name} is the node this socket belongs to: stop it and run this on another member"
+            );
+        }
+        client
+            .leave(proto::v1::LeaveRequest { slot: member.slot })
+            .await
+            .map_err(status)?;
+        println!("removed {name} (slot {})", member.slot);
+        Ok(())
+    })
 }
 
 /// Parses `90s`, `30m`, `24h`, `7d` or plain seconds.
