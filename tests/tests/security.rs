@@ -423,21 +423,22 @@ fn free_port() -> anyhow::Result<u16> {
 
 #[tokio::test]
 async fn a_wildcard_listen_with_advertise_joins_and_serves() -> anyhow::Result<()> {
-    let wildcard = |port: u16| NodeOptions {
-        ip: Some("0.0.0.0".into()),
+    let wildcard = |ip: &str, port: u16| NodeOptions {
+        ip: Some(ip.into()),
         port: Some(port),
         args: vec!["--advertise".into(), format!("127.0.0.1:{port}")],
         ..NodeOptions::default()
     };
-    // A founder on every interface, and a node on every interface joining it.
+    // A founder on every IPv4 interface, and a node on every interface
+    // (IPv6 and v4-mapped) joining it.
     let (p1, p2) = (free_port()?, free_port()?);
-    let first = Node::start_with(wildcard(p1)).await?;
+    let first = Node::start_with(wildcard("0.0.0.0", p1)).await?;
     assert_eq!(first.hostport(), format!("127.0.0.1:{p1}"));
     let join = first.join_options().await?;
     let second = Node::start_with(NodeOptions {
         join: join.join,
         token: join.token,
-        ..wildcard(p2)
+        ..wildcard("[::]", p2)
     })
     .await?;
     assert_eq!(second.hostport(), format!("127.0.0.1:{p2}"));
