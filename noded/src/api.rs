@@ -39,6 +39,8 @@ pub struct ApiState {
     pub started_at_ms: u64,
     /// The cluster's certificates (`None` with `--insecure`).
     pub tls: Option<Arc<crate::tls::ClusterTls>>,
+    /// `--admin-group`.
+    pub admin_group: Option<String>,
 }
 
 /// The routes of every service (the internal Raft one included: it checks

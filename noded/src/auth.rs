@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 
+use tonic::metadata::MetadataValue;
 use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Status};
 
@@ -139,4 +140,96 @@ pub fn require_node<T>(request: &Request<T>, peers: &Peers, what: &str) -> Resul
             "{what} is internal to the cluster: it answers only to a node certificate of this cluster"
         )),
     })
+}
+
+/// Metadata naming the user a node forwards a request for (counted only
+/// from nodes, and from root on the socket, who may act for any user).
+pub const USER_HEADER: &str = "nefele-user";
+/// Metadata saying the forwarded user is an administrator.
+pub const ADMIN_HEADER: &str = "nefele-admin";
+
+/// The user a request acts for: whose processes it sees, and as whom the
+/// processes it starts run (SPEC §9 "Users").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The Unix user name (the same on every node).
+    pub user: String,
+    /// Sees and acts on every user's processes: root, members of
+    /// `--admin-group`, and nodes acting for themselves.
+    pub admin: bool,
+}
+
+impl Principal {
+    /// root, an administrator.
+    pub fn root() -> Principal {
+        Principal {
+            user: "root".into(),
+            admin: true,
+        }
+    }
+
+    /// Whether this principal may see and act on a process of `owner`.
+    pub fn may_see(&self, owner: &str) -> bool {
+        self.admin || self.user == owner
+    }
+
+    /// Marks an outgoing (forwarded) request as acting for this principal.
+    pub fn stamp<T>(&self, request: &mut Request<T>) {
+        if let Ok(user) = MetadataValue::try_from(self.user.as_str()) {
+            request.metadata_mut().insert(USER_HEADER, user);
+        }
+        if self.admin {
+            request
+                .metadata_mut()
+                .insert(ADMIN_HEADER, MetadataValue::from_static("1"));
+        }
+    }
+}
+
+/// Who a request acts for. Local users are who the kernel says; a node (or
+/// root on the socket) may name the user it acts for in [`USER_HEADER`];
+/// anyone else setting it is ignored. `admin_group` members and root are
+/// administrators.
+pub fn principal<T>(
+    request: &Request<T>,
+    caller: &Caller,
+    admin_group: Option<&str>,
+) -> Result<Principal, Status> {
+    let named = || {
+        let user = request.metadata().get(USER_HEADER)?.to_str().ok()?;
+        (!user.is_empty()).then(|| Principal {
+            user: user.to_string(),
+            admin: request.metadata().contains_key(ADMIN_HEADER),
+        })
+    };
+    match caller {
+        Caller::Node { .. } | Caller::Insecure { .. } => {
+            Ok(named().unwrap_or_else(Principal::root))
+        }
+        Caller::Local { uid: 0, .. } => Ok(named().unwrap_or_else(Principal::root)),
+        Caller::Local { uid, .. } => {
+            let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(*uid))
+                .ok()
+                .flatten()
+                .ok_or_else(|| {
+                    Status::permission_denied(format!("uid {uid} has no user name on this node"))
+                })?;
+            let admin = admin_group.is_some_and(|group| in_group(&user, group));
+            Ok(Principal {
+                user: user.name,
+                admin,
+            })
+        }
+        Caller::Remote { .. } => Err(Status::unauthenticated(
+            "over TCP this node answers only to node certificates",
+        )),
+    }
+}
+
+/// Whether `user` belongs to `group` (as its primary group or a member).
+fn in_group(user: &nix::unistd::User, group: &str) -> bool {
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(g)) => g.gid == user.gid || g.mem.contains(&user.name),
+        _ => false,
+    }
 }

@@ -31,6 +31,9 @@ pub struct Config {
     pub insecure: bool,
     /// The join token of a new node (`--token`).
     pub token: Option<String>,
+    /// Members of this group see and act on every user's processes, as
+    /// root does (`--admin-group`).
+    pub admin_group: Option<String>,
     /// Members to join; empty starts or resumes a cluster of its own.
     pub join: Vec<String>,
     /// Where records, output and identity live.
@@ -117,6 +120,8 @@ pub struct FileConfig {
     pub insecure: bool,
     /// As `--token`.
     pub token: Option<String>,
+    /// As `--admin-group`.
+    pub admin_group: Option<String>,
     /// As `--join` (repeatable).
     pub join: Vec<String>,
     /// As `--data-dir`.

@@ -40,6 +40,16 @@ pub enum ProcError {
     /// The node named in a request is not a member.
     #[error("no such node {0:?}")]
     NoSuchNode(String),
+    /// The user a process is to run as has no account on its node.
+    #[error(
+        "user {user} does not exist on node {node}: create it there (the same name on every node)"
+    )]
+    NoSuchUser {
+        /// The user name.
+        user: String,
+        /// The node.
+        node: String,
+    },
     /// The node is stopping and takes no new work.
     #[error("node {0} is shutting down")]
     ShuttingDown(String),

@@ -104,6 +104,13 @@ pub async fn run(
         tracing::info!("this node is already a member: --token is not needed and was ignored");
     }
     let tls = tls.map(Arc::new);
+    if !nix::unistd::geteuid().is_root() {
+        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
+        tracing::info!(user = %me, "noded is not root: every process it starts runs as {me}, whoever asks");
+    }
     let slot = u64::from(data.identity.slot);
     let raft_api = RaftApi::default();
     let cluster = Cluster::start(
@@ -155,6 +162,7 @@ pub async fn run(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
         tls: tls.clone(),
+        admin_group: config.admin_group.clone(),
     });
     let routes = api::routes(state, raft_api)?;
 
@@ -320,7 +328,10 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Binds the Unix socket, replacing a stale one left by a crash but never
-/// one a live noded still serves on. The socket is private to its owner.
+/// one a live noded still serves on. A root noded opens it to every local
+/// user (each is identified by the kernel and sees only their own
+/// processes, SPEC §9); a non-root noded keeps it private to its owner,
+/// since everything it starts runs as that owner.
 fn bind_socket(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -334,7 +345,12 @@ fn bind_socket(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     }
     let listener = tokio::net::UnixListener::bind(path)
         .with_context(|| format!("cannot bind socket {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot restrict socket {}", path.display()))?;
+    let mode = if nix::unistd::geteuid().is_root() {
+        0o666
+    } else {
+        0o600
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of socket {}", path.display()))?;
     Ok(listener)
 }

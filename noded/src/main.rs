@@ -42,6 +42,9 @@ struct Args {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// Members of GROUP see and act on every user's processes, as root does
+    #[arg(long, value_name = "GROUP")]
+    admin_group: Option<String>,
     /// No TLS and no certificates: plain-text TCP, every TCP peer trusted as a node (tests and loopback development only)
     #[arg(long)]
     insecure: bool,
@@ -92,6 +95,7 @@ impl Args {
             advertise: self.advertise.or(file.advertise),
             insecure: self.insecure || file.insecure,
             token: self.token.or(file.token),
+            admin_group: self.admin_group.or(file.admin_group),
             join: if self.join.is_empty() {
                 file.join
             } else {

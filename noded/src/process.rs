@@ -77,6 +77,15 @@ pub struct Process {
 }
 
 impl Process {
+    /// The user it belongs to (records from before users: root).
+    pub fn owner(&self) -> &str {
+        if self.record.user.is_empty() {
+            "root"
+        } else {
+            &self.record.user
+        }
+    }
+
     /// The host PID, which is also the process group id.
     pub fn host_pid(&self) -> Pid {
         Pid::from_raw(self.record.host_pid)

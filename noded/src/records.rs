@@ -54,6 +54,10 @@ pub struct SpawnRecord {
     pub uid: u32,
     /// Effective gid.
     pub gid: u32,
+    /// The user it runs for (SPEC §9): who may see and act on it. Empty in
+    /// records from before users, which were root's.
+    #[serde(default)]
+    pub user: String,
     /// Started with output backpressure; written only when set, so other
     /// records stay as they were.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -292,6 +296,7 @@ mod tests {
             host_start_ticks: 7,
             uid: 0,
             gid: 0,
+            user: String::new(),
             output_backpressure: false,
         }
     }

@@ -349,6 +349,14 @@ impl Reconciler {
             name: process_name(name, index),
             ..SpawnRequest::default()
         };
+        // Replicas run as the service's owner: the reconciler, root on the
+        // socket, names that user.
+        let mut request = tonic::Request::new(request);
+        crate::auth::Principal {
+            user: service.spec.owner().to_string(),
+            admin: false,
+        }
+        .stamp(&mut request);
         let spawned = tokio::time::timeout(CALL_TIMEOUT, self.api.spawn(request)).await;
         let next = match spawned {
             Ok(Ok(reply)) => {

@@ -90,6 +90,52 @@ pub struct SpawnSpec {
     /// Hold the process back like a pipe writer while its output is not
     /// delivered to a reader (output.rs).
     pub output_backpressure: bool,
+    /// The user who asked: the process runs as this user (resolved by name
+    /// on this node) and belongs to them. Empty: root.
+    pub user: String,
+}
+
+/// As whom a process runs: a user's uid, gid and groups as this node's
+/// user database has them, and what login would set in the environment.
+#[derive(Clone, Debug)]
+pub struct RunAs {
+    /// The user name.
+    pub user: String,
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary gid.
+    pub gid: u32,
+    /// Its supplementary groups.
+    pub groups: Vec<nix::unistd::Gid>,
+    /// Its home directory.
+    pub home: String,
+    /// Its login shell.
+    pub shell: String,
+}
+
+impl RunAs {
+    /// Looks `user` up on this node (`node` names it in errors).
+    pub fn resolve(user: &str, node: &str) -> Result<RunAs, ProcError> {
+        let no_such = || ProcError::NoSuchUser {
+            user: user.to_string(),
+            node: node.to_string(),
+        };
+        let entry = nix::unistd::User::from_name(user)
+            .ok()
+            .flatten()
+            .ok_or_else(no_such)?;
+        let name = std::ffi::CString::new(user).map_err(|_| no_such())?;
+        let groups =
+            nix::unistd::getgrouplist(&name, entry.gid).unwrap_or_else(|_| vec![entry.gid]);
+        Ok(RunAs {
+            user: entry.name,
+            uid: entry.uid.as_raw(),
+            gid: entry.gid.as_raw(),
+            groups,
+            home: entry.dir.display().to_string(),
+            shell: entry.shell.display().to_string(),
+        })
+    }
 }
 
 /// A request that passed validation: where the executable is, and the
@@ -100,12 +146,14 @@ pub struct Prepared {
     exe: PathBuf,
     cwd: PathBuf,
     ppid: Option<Gpid>,
+    /// `None`: as noded itself (root asked, or noded is not root).
+    run_as: Option<RunAs>,
 }
 
 /// Checks a spawn request before any PID is spent on it: argv and env
 /// shape and size, the working directory, and the executable (looked up in
 /// the request's PATH like execvp).
-pub fn prepare(spec: SpawnSpec, limits: &Limits) -> Result<Prepared, ProcError> {
+pub fn prepare(spec: SpawnSpec, limits: &Limits, node: &str) -> Result<Prepared, ProcError> {
     let invalid = |m: String| Err(ProcError::InvalidArgument(m));
     if spec.argv.is_empty() {
         return invalid("empty argv: name a program to run".into());
@@ -184,11 +232,18 @@ pub fn prepare(spec: SpawnSpec, limits: &Limits) -> Result<Prepared, ProcError> 
     };
     let path_var = spec.env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
     let exe = resolve_executable(&spec.argv[0], &cwd, path_var)?;
+    // A non-root noded runs everything as itself (it cannot switch users).
+    let run_as = match spec.user.as_str() {
+        "" | "root" => None,
+        user if nix::unistd::geteuid().is_root() => Some(RunAs::resolve(user, node)?),
+        _ => None,
+    };
     Ok(Prepared {
         spec,
         exe,
         cwd,
         ppid,
+        run_as,
     })
 }
 
@@ -252,6 +307,7 @@ pub fn start(
         exe,
         cwd,
         ppid,
+        run_as,
     } = prepared;
     let dir = records::proc_dir(&ctx.data_dir, gpid);
     let mut env = spec.env.clone();
@@ -259,6 +315,37 @@ pub fn start(
         .or_insert_with(|| DEFAULT_PATH.into());
     if spec.tty.is_some() {
         env.entry("TERM".into()).or_insert_with(|| "xterm".into());
+    }
+    // As login does: for another user, always; for root, unless given.
+    let login = run_as.as_ref().map_or_else(
+        || {
+            let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten();
+            me.map(|u| {
+                (
+                    u.name,
+                    u.dir.display().to_string(),
+                    u.shell.display().to_string(),
+                    false,
+                )
+            })
+        },
+        |r| Some((r.user.clone(), r.home.clone(), r.shell.clone(), true)),
+    );
+    if let Some((user, home, shell, force)) = login {
+        for (key, value) in [
+            ("HOME", home),
+            ("USER", user.clone()),
+            ("LOGNAME", user),
+            ("SHELL", shell),
+        ] {
+            if force {
+                env.insert(key.into(), value);
+            } else {
+                env.entry(key.into()).or_insert(value);
+            }
+        }
     }
     env.insert("NEFELE_PID".into(), gpid.to_string());
     env.insert("NEFELE_NODE".into(), ctx.name.clone());
@@ -276,6 +363,24 @@ pub fn start(
         c
     };
     command.env_clear().envs(&env).current_dir(&cwd);
+    if let Some(r) = &run_as {
+        let (uid, gid, groups) = (
+            nix::unistd::Uid::from_raw(r.uid),
+            nix::unistd::Gid::from_raw(r.gid),
+            r.groups.clone(),
+        );
+        // SAFETY: setgroups, setgid and setuid are async-signal-safe; the
+        // closure allocates nothing (the groups were collected before).
+        // Groups and gid go first, while the child still may change them.
+        unsafe {
+            command.pre_exec(move || {
+                nix::unistd::setgroups(&groups)?;
+                nix::unistd::setgid(gid)?;
+                nix::unistd::setuid(uid)?;
+                Ok(())
+            });
+        }
+    }
 
     let pty = match spec.tty {
         Some((rows, cols)) => {
@@ -324,9 +429,14 @@ pub fn start(
     // anything can fail, so the child is never left unwatched.
     let pidfd = open_pidfd(host_pid);
 
-    let (uid, gid) = (
-        nix::unistd::geteuid().as_raw(),
-        nix::unistd::getegid().as_raw(),
+    let (uid, gid) = run_as.as_ref().map_or_else(
+        || {
+            (
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            )
+        },
+        |r| (r.uid, r.gid),
     );
     let record = SpawnRecord {
         pid: gpid.as_raw(),
@@ -343,6 +453,11 @@ pub fn start(
         host_start_ticks: hostproc::stat(host_pid).map_or(0, |s| s.start_ticks),
         uid,
         gid,
+        user: if spec.user.is_empty() {
+            "root".into()
+        } else {
+            spec.user.clone()
+        },
         output_backpressure: spec.output_backpressure,
     };
     if let Err(e) = ctx.journal.record_spawn(&record) {

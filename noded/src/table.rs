@@ -68,7 +68,7 @@ impl ProcessTable {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(ProcError::ShuttingDown(self.ctx.name.clone()));
         }
-        let prepared = supervisor::prepare(spec, &self.ctx.limits)?;
+        let prepared = supervisor::prepare(spec, &self.ctx.limits, &self.ctx.name)?;
         let gpid = {
             let mut alloc = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
             alloc.allocate(|g| self.procs.contains_key(&g))?

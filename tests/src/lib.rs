@@ -258,6 +258,14 @@ impl Node {
         }
     }
 
+    /// Lets every local user reach the node's socket (its temp dir is
+    /// private by default); the socket itself is open to all (SPEC §9).
+    pub fn open_to_local_users(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        Ok(())
+    }
+
     /// The cluster CA this node holds (`DATA_DIR/tls/ca.pem`).
     pub fn ca_file(&self) -> PathBuf {
         self.data_dir().join("tls/ca.pem")

@@ -36,6 +36,7 @@ pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
         stdin_pipe,
         ppid,
         output_backpressure: req.output_backpressure,
+        user: String::new(),
     })
 }
 
@@ -82,6 +83,7 @@ fn info_of(process: &Process, node: &str, with_env: bool, snap: Snapshot) -> Pro
         stdin_pipe: r.stdin_pipe,
         uid: r.uid,
         gid: r.gid,
+        user: process.owner().to_string(),
         exe: r.exe.clone(),
         stdout_bytes: process.stdout.pos().end,
         stderr_bytes: process.stderr.pos().end,

@@ -21,6 +21,7 @@ use super::ApiState;
 use super::convert::{self, gpid};
 use super::follow::{self, Cursor};
 use super::route::{Target, outgoing, remote_error};
+use crate::auth::Principal;
 use crate::error::ProcError;
 use crate::output::Stream as LogStream;
 use crate::process::{Input, Process};
@@ -50,8 +51,15 @@ impl ProcessesApi {
         &self.state.table.ctx().name
     }
 
-    fn process(&self, raw: i32) -> Result<Arc<Process>, Status> {
-        Ok(self.state.table.get(gpid(raw)?)?)
+    /// A process of this node that `principal` may see; another user's
+    /// is as unknown as a PID that does not exist (SPEC §9).
+    fn process(&self, raw: i32, principal: &Principal) -> Result<Arc<Process>, Status> {
+        let gpid = gpid(raw)?;
+        let process = self.state.table.get(gpid)?;
+        if !principal.may_see(process.owner()) {
+            return Err(ProcError::NoSuchProcess(gpid).into());
+        }
+        Ok(process)
     }
 
     fn info(&self, p: &Process) -> ProcessInfo {
@@ -63,6 +71,7 @@ impl ProcessesApi {
 impl Processes for ProcessesApi {
     async fn spawn(&self, request: Request<SpawnRequest>) -> Result<Response<ProcessInfo>, Status> {
         let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
         let mut req = request.into_inner();
         let (target, node) = self
             .state
@@ -70,7 +79,8 @@ impl Processes for ProcessesApi {
             .await?;
         match target {
             Target::Local => {
-                let spec = convert::spawn_spec(req)?;
+                let mut spec = convert::spawn_spec(req)?;
+                spec.user = principal.user.clone();
                 let process = self.state.table.spawn(spec).await?;
                 Ok(Response::new(self.info(&process)))
             }
@@ -81,7 +91,7 @@ impl Processes for ProcessesApi {
                 req.node = node;
                 let timeout = Some(self.state.forward_timeout());
                 client
-                    .spawn(outgoing(req, timeout))
+                    .spawn(outgoing(req, timeout, &principal))
                     .await
                     .map_err(|e| remote_error(&name, e))
             }
@@ -93,20 +103,21 @@ impl Processes for ProcessesApi {
         request: Request<SignalRequest>,
     ) -> Result<Response<SignalReply>, Status> {
         let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
         let req = request.into_inner();
         if !(0..=supervisor::MAX_SIGNAL).contains(&req.signal) {
             return Err(ProcError::InvalidSignal(req.signal).into());
         }
         match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
             Target::Local => {
-                let process = self.process(req.pid)?;
+                let process = self.process(req.pid, &principal)?;
                 supervisor::signal(&process, req.signal)?;
                 Ok(Response::new(SignalReply {}))
             }
             Target::Remote { node, mut client } => {
                 let timeout = Some(self.state.forward_timeout());
                 client
-                    .signal(outgoing(req, timeout))
+                    .signal(outgoing(req, timeout, &principal))
                     .await
                     .map_err(|e| remote_error(&node, e))
             }
@@ -115,17 +126,18 @@ impl Processes for ProcessesApi {
 
     async fn wait(&self, request: Request<WaitRequest>) -> Result<Response<ProcessInfo>, Status> {
         let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
         let req = request.into_inner();
         if let Target::Remote { node, mut client } =
             self.state.target_pid(gpid(req.pid)?, forwarded).await?
         {
             // The owner enforces timeout_ms; the call itself may be long.
             return client
-                .wait(outgoing(req, None))
+                .wait(outgoing(req, None, &principal))
                 .await
                 .map_err(|e| remote_error(&node, e));
         }
-        let process = self.process(req.pid)?;
+        let process = self.process(req.pid, &principal)?;
         if req.timeout_ms == 0 {
             process.finished().await;
         } else if tokio::time::timeout(Duration::from_millis(req.timeout_ms), process.finished())
@@ -143,10 +155,11 @@ impl Processes for ProcessesApi {
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<ProcessInfo>, Status> {
         let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
         let req = request.into_inner();
         match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
             Target::Local => {
-                let process = self.process(req.pid)?;
+                let process = self.process(req.pid, &principal)?;
                 Ok(Response::new(convert::process_info(
                     &process,
                     self.node(),
@@ -156,7 +169,7 @@ impl Processes for ProcessesApi {
             Target::Remote { node, mut client } => {
                 let timeout = Some(self.state.forward_timeout());
                 client
-                    .get(outgoing(req, timeout))
+                    .get(outgoing(req, timeout, &principal))
                     .await
                     .map_err(|e| remote_error(&node, e))
             }
@@ -165,6 +178,7 @@ impl Processes for ProcessesApi {
 
     async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListReply>, Status> {
         let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
         let mut req = request.into_inner();
         if !req.node.is_empty() {
             let (target, node) = self
@@ -172,7 +186,7 @@ impl Processes for ProcessesApi {
                 .target_node(&req.node, &HashMap::new(), forwarded)
                 .await?;
             return match target {
-                Target::Local => Ok(Response::new(self.local_list(&req))),
+                Target::Local => Ok(Response::new(self.local_list(&req, &principal))),
                 Target::Remote {
                     node: name,
                     mut client,
@@ -180,14 +194,14 @@ impl Processes for ProcessesApi {
                     req.node = node;
                     let timeout = Some(self.state.forward_timeout());
                     client
-                        .list(outgoing(req, timeout))
+                        .list(outgoing(req, timeout, &principal))
                         .await
                         .map_err(|e| remote_error(&name, e))
                 }
             };
         }
         if forwarded {
-            return Ok(Response::new(self.local_list(&req)));
+            return Ok(Response::new(self.local_list(&req, &principal)));
         }
         let peers = &self.state.cluster.peers;
         let mut asks = Vec::new();
@@ -201,6 +215,7 @@ impl Processes for ProcessesApi {
                 brief: req.brief,
             };
             let timeout = LIST_NODE_TIMEOUT;
+            let principal = &principal;
             asks.push(async move {
                 let answer = async {
                     let (target, _) = self
@@ -209,7 +224,7 @@ impl Processes for ProcessesApi {
                         .await?;
                     match target {
                         Target::Remote { mut client, .. } => Ok(client
-                            .list(outgoing(one, Some(timeout)))
+                            .list(outgoing(one, Some(timeout), principal))
                             .await?
                             .into_inner()),
                         Target::Local => Ok(ListReply::default()),
@@ -230,8 +245,8 @@ impl Processes for ProcessesApi {
         // part runs on a blocking thread, so this task sends the asks at
         // once.
         let local = {
-            let (state, req) = (self.state.clone(), req.clone());
-            tokio::task::spawn_blocking(move || local_list(&state, &req))
+            let (state, req, principal) = (self.state.clone(), req.clone(), principal.clone());
+            tokio::task::spawn_blocking(move || local_list(&state, &req, &principal))
         };
         let (answers, local) = futures::join!(futures::future::join_all(asks), local);
         let mut reply = local.map_err(|e| Status::internal(format!("listing failed: {e}")))?;
@@ -258,18 +273,19 @@ impl Processes for ProcessesApi {
         request: Request<ReadOutputRequest>,
     ) -> Result<Response<Self::ReadOutputStream>, Status> {
         let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
         let req = request.into_inner();
         if let Target::Remote { node, mut client } =
             self.state.target_pid(gpid(req.pid)?, forwarded).await?
         {
             let stream = client
-                .read_output(outgoing(req, None))
+                .read_output(outgoing(req, None, &principal))
                 .await
                 .map_err(|e| remote_error(&node, e))?
                 .into_inner();
             return Ok(Response::new(Box::pin(stream)));
         }
-        let process = self.process(req.pid)?;
+        let process = self.process(req.pid, &principal)?;
         let stream = match OutputStream::try_from(req.stream) {
             Ok(OutputStream::Stdout) => LogStream::Stdout,
             Ok(OutputStream::Stderr) => LogStream::Stderr,
@@ -330,6 +346,7 @@ impl Processes for ProcessesApi {
         request: Request<Streaming<InputChunk>>,
     ) -> Result<Response<WriteInputReply>, Status> {
         let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
         let mut chunks = request.into_inner();
         let Some(first) = chunks.message().await? else {
             return Err(Status::invalid_argument(
@@ -344,11 +361,11 @@ impl Processes for ProcessesApi {
                 .filter_map(|c| futures::future::ready(c.ok()));
             let all = futures::stream::once(async { first }).chain(rest);
             return client
-                .write_input(outgoing(all, None))
+                .write_input(outgoing(all, None, &principal))
                 .await
                 .map_err(|e| remote_error(&node, e));
         }
-        let process = self.process(first.pid)?;
+        let process = self.process(first.pid, &principal)?;
         if process.input.is_none() {
             return Err(ProcError::NoStdin(process.gpid).into());
         }
@@ -378,6 +395,7 @@ impl Processes for ProcessesApi {
         request: Request<Streaming<AttachRequest>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
         let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(ATTACH_START_TIMEOUT, inbound.message())
             .await
@@ -401,13 +419,13 @@ impl Processes for ProcessesApi {
                 .filter_map(|c| futures::future::ready(c.ok()));
             let all = futures::stream::once(async { first }).chain(rest);
             let stream = client
-                .attach(outgoing(all, None))
+                .attach(outgoing(all, None, &principal))
                 .await
                 .map_err(|e| remote_error(&node, e))?
                 .into_inner();
             return Ok(Response::new(Box::pin(stream)));
         }
-        let process = self.process(start.pid)?;
+        let process = self.process(start.pid, &principal)?;
         let (tx, rx) = mpsc::channel(16);
         let input = tokio::spawn(attach_input(process.clone(), inbound, tx.clone()));
         let node = self.node().to_string();
@@ -437,13 +455,13 @@ impl Processes for ProcessesApi {
 }
 
 impl ProcessesApi {
-    fn local_list(&self, req: &ListRequest) -> ListReply {
-        local_list(&self.state, req)
+    fn local_list(&self, req: &ListRequest, principal: &Principal) -> ListReply {
+        local_list(&self.state, req, principal)
     }
 }
 
-/// This node's part of a List.
-fn local_list(state: &ApiState, req: &ListRequest) -> ListReply {
+/// This node's part of a List: the processes `principal` may see.
+fn local_list(state: &ApiState, req: &ListRequest, principal: &Principal) -> ListReply {
     let node = &state.table.ctx().name;
     let states: Vec<i32> = req
         .states
@@ -458,6 +476,7 @@ fn local_list(state: &ApiState, req: &ListRequest) -> ListReply {
         .table
         .list()
         .iter()
+        .filter(|p| principal.may_see(p.owner()))
         .map(|p| {
             if brief {
                 convert::brief_process_info(p, node)

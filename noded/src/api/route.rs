@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 use super::ApiState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::cluster::FORWARDED;
 use crate::cluster::state::Member;
 
@@ -35,7 +35,12 @@ pub fn is_forwarded<T>(request: &Request<T>, caller: &Caller) -> bool {
     request.metadata().contains_key(FORWARDED) && caller.is_node()
 }
 
-pub use crate::cluster::forwarded_request as outgoing;
+/// A request forwarded to another node, acting for `principal`.
+pub fn outgoing<T>(message: T, timeout: Option<Duration>, principal: &Principal) -> Request<T> {
+    let mut request = crate::cluster::forwarded_request(message, timeout);
+    principal.stamp(&mut request);
+    request
+}
 
 /// A failure talking to another node, said so that the user sees which
 /// node; statuses the owner returned pass through unchanged.
@@ -55,6 +60,11 @@ impl ApiState {
     /// Who sent `request` (see auth.rs).
     pub fn caller<T>(&self, request: &Request<T>) -> Caller {
         Caller::of(request, &self.cluster.peers)
+    }
+
+    /// The user `request` acts for (see auth.rs).
+    pub fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        crate::auth::principal(request, &self.caller(request), self.admin_group.as_deref())
     }
 
     /// Whether `request` was forwarded by another node.

@@ -12,6 +12,7 @@ use proto::v1::{
 use tonic::{Request, Response, Status};
 
 use super::ApiState;
+use crate::auth::Principal;
 use crate::cluster::services::{self, Replica, ReplicaState, Restart, Service, ServiceSpec};
 use crate::cluster::state::{Command, Reply};
 
@@ -40,12 +41,22 @@ impl ServicesApi {
         }
     }
 
-    /// The service as this node's store copy has it; after a write, waits
-    /// briefly for the copy to catch up.
-    async fn read(&self, name: &str, present: bool) -> Result<ServiceInfo, Status> {
+    /// The service as this node's store copy has it, if `principal` may
+    /// see it; after a write, waits briefly for the copy to catch up.
+    async fn read(
+        &self,
+        name: &str,
+        present: bool,
+        principal: &Principal,
+    ) -> Result<ServiceInfo, Status> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
-            let found = self.state.cluster.peers.service(name);
+            let found = self
+                .state
+                .cluster
+                .peers
+                .service(name)
+                .filter(|s| principal.may_see(s.spec.owner()));
             match found {
                 Some(service) => return Ok(info(&service, &self.node_names())),
                 None if !present || tokio::time::Instant::now() >= deadline => {
@@ -106,6 +117,7 @@ fn spec_from_wire(wire: proto::v1::ServiceSpec) -> Result<ServiceSpec, Status> {
         replicas: wire.replicas,
         restart,
         constraints: wire.constraints.into_iter().collect(),
+        owner: String::new(),
     })
 }
 
@@ -173,25 +185,29 @@ impl Services for ServicesApi {
         &self,
         request: Request<CreateServiceRequest>,
     ) -> Result<Response<ServiceInfo>, Status> {
+        let principal = self.state.principal(&request)?;
         let wire = request
             .into_inner()
             .spec
             .ok_or_else(|| Status::invalid_argument("a service needs a spec"))?;
-        let spec = spec_from_wire(wire)?;
+        let mut spec = spec_from_wire(wire)?;
+        spec.owner = principal.user.clone();
         let name = spec.name.clone();
         let created_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         self.write(Command::CreateService { spec, created_ms })
             .await?;
-        Ok(Response::new(self.read(&name, true).await?))
+        Ok(Response::new(self.read(&name, true, &principal).await?))
     }
 
     async fn scale_service(
         &self,
         request: Request<ScaleServiceRequest>,
     ) -> Result<Response<ServiceInfo>, Status> {
+        let principal = self.state.principal(&request)?;
         let req = request.into_inner();
+        self.read(&req.name, false, &principal).await?;
         let replicas = u32::try_from(req.replicas)
             .ok()
             .filter(|n| *n <= MAX_REPLICAS)
@@ -206,14 +222,16 @@ impl Services for ServicesApi {
             replicas,
         })
         .await?;
-        Ok(Response::new(self.read(&req.name, true).await?))
+        Ok(Response::new(self.read(&req.name, true, &principal).await?))
     }
 
     async fn remove_service(
         &self,
         request: Request<RemoveServiceRequest>,
     ) -> Result<Response<RemoveServiceReply>, Status> {
+        let principal = self.state.principal(&request)?;
         let name = request.into_inner().name;
+        self.read(&name, false, &principal).await?;
         self.write(Command::RemoveService { name }).await?;
         Ok(Response::new(RemoveServiceReply {}))
     }
@@ -222,14 +240,16 @@ impl Services for ServicesApi {
         &self,
         request: Request<GetServiceRequest>,
     ) -> Result<Response<ServiceInfo>, Status> {
+        let principal = self.state.principal(&request)?;
         let name = request.into_inner().name;
-        Ok(Response::new(self.read(&name, false).await?))
+        Ok(Response::new(self.read(&name, false, &principal).await?))
     }
 
     async fn list_services(
         &self,
-        _request: Request<ListServicesRequest>,
+        request: Request<ListServicesRequest>,
     ) -> Result<Response<ListServicesReply>, Status> {
+        let principal = self.state.principal(&request)?;
         let nodes = self.node_names();
         let services = self
             .state
@@ -237,6 +257,7 @@ impl Services for ServicesApi {
             .peers
             .services()
             .values()
+            .filter(|s| principal.may_see(s.spec.owner()))
             .map(|s| info(s, &nodes))
             .collect();
         Ok(Response::new(ListServicesReply { services }))

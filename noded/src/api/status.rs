@@ -15,9 +15,10 @@ impl From<ProcError> for Status {
             ProcError::InvalidSignal(_) | ProcError::InvalidArgument(_) => Code::InvalidArgument,
             ProcError::NotExecutable { .. } => Code::PermissionDenied,
             ProcError::ShuttingDown(_) => Code::Unavailable,
-            ProcError::NoStdin(_) | ProcError::StdinClosed(_) | ProcError::NoTerminal(_) => {
-                Code::FailedPrecondition
-            }
+            ProcError::NoStdin(_)
+            | ProcError::StdinClosed(_)
+            | ProcError::NoTerminal(_)
+            | ProcError::NoSuchUser { .. } => Code::FailedPrecondition,
             ProcError::WaitTimeout { .. } => Code::DeadlineExceeded,
             ProcError::Alloc(_) => Code::ResourceExhausted,
             ProcError::Os { .. } => Code::Internal,

@@ -29,6 +29,21 @@ pub struct ServiceSpec {
     pub restart: Restart,
     /// Node labels a node must have to run a replica.
     pub constraints: BTreeMap<String, String>,
+    /// The user who made it (SPEC §9): its replicas run as this user, and
+    /// only this user, root and administrators see it. Empty: root.
+    #[serde(default)]
+    pub owner: String,
+}
+
+impl ServiceSpec {
+    /// The user it belongs to.
+    pub fn owner(&self) -> &str {
+        if self.owner.is_empty() {
+            "root"
+        } else {
+            &self.owner
+        }
+    }
 }
 
 /// The lifecycle state of one replica.

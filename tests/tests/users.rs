@@ -1,0 +1,280 @@
+//! Users and tenants (SPEC §9, issue #14): on a 3-node cluster, real local
+//! users made for the test (removed after) run nsh against a node's socket;
+//! their processes run as themselves on any node, and each sees and acts
+//! on only their own; root and members of --admin-group see all; services
+//! belong to their creator; forged identity headers are ignored.
+
+use std::process::Command;
+
+use proto::v1::{ListRequest, SpawnRequest};
+use tests::{Node, NodeOptions, TestCluster, request, wait};
+use tonic::Code;
+
+/// Local users and a group made for one test, deleted on drop.
+struct Accounts {
+    users: Vec<String>,
+    group: String,
+}
+
+impl Accounts {
+    /// Users `{prefix}a`, `{prefix}b`, `{prefix}c`; c is in the group
+    /// `{prefix}adm`.
+    fn create() -> anyhow::Result<Accounts> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = format!("nt{}x{n}", std::process::id() % 100_000);
+        let group = format!("{prefix}adm");
+        let mut accounts = Accounts {
+            users: Vec::new(),
+            group: String::new(),
+        };
+        run("groupadd", &[&group])?;
+        accounts.group = group.clone();
+        for (suffix, extra) in [("a", None), ("b", None), ("c", Some(&group))] {
+            let user = format!("{prefix}{suffix}");
+            let mut args = vec!["-m", "-s", "/bin/sh"];
+            if let Some(g) = extra {
+                args.extend(["-G", g]);
+            }
+            args.push(&user);
+            run("useradd", &args)?;
+            accounts.users.push(user);
+        }
+        Ok(accounts)
+    }
+}
+
+impl Drop for Accounts {
+    fn drop(&mut self) {
+        for user in &self.users {
+            let _ = Command::new("pkill").args(["-KILL", "-u", user]).status();
+            let _ = Command::new("userdel").args(["-r", user]).output();
+        }
+        if !self.group.is_empty() {
+            let _ = Command::new("groupdel").arg(&self.group).output();
+        }
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(program).args(args).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Runs `nsh -c SCRIPT` as `user` against `node`'s socket; returns the
+/// status, stdout and stderr.
+fn nsh_as(user: &str, node: &Node, script: &str) -> anyhow::Result<(i32, String, String)> {
+    let out = Command::new("timeout")
+        .args([
+            "-s", "KILL", "60", "setpriv", "--reuid", user, "--regid", user,
+        ])
+        .arg("--init-groups")
+        .arg(tests::binary("nsh"))
+        .args(["-c", script])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", format!("/home/{user}"))
+        .env("NEFELE_ADDR", node.addr().to_string())
+        .current_dir("/")
+        .output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// A 3-node cluster whose sockets every local user can reach, with the
+/// test's admin group.
+async fn cluster(accounts: &Accounts) -> anyhow::Result<TestCluster> {
+    let cluster = TestCluster::start_with(
+        3,
+        NodeOptions {
+            args: vec!["--admin-group".into(), accounts.group.clone()],
+            ..NodeOptions::default()
+        },
+    )
+    .await?;
+    for node in &cluster.nodes {
+        node.open_to_local_users()?;
+    }
+    Ok(cluster)
+}
+
+#[tokio::test]
+async fn each_user_runs_as_themselves_and_sees_only_their_own() -> anyhow::Result<()> {
+    let accounts = Accounts::create()?;
+    let (a, b, c) = (&accounts.users[0], &accounts.users[1], &accounts.users[2]);
+    let cluster = cluster(&accounts).await?;
+    let (n1, n2) = (&cluster.nodes[0], cluster.nodes[1].name.clone());
+
+    // A's command on another node runs as A, with A's login environment.
+    let (status, out, err) = nsh_as(
+        a,
+        n1,
+        &format!("@{n2} id -un; @{n2} sh -c 'echo $HOME $USER'"),
+    )?;
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, format!("{a}\n/home/{a} {a}\n"));
+
+    // A leaves a process running on node 2.
+    let (status, out, err) = nsh_as(a, n1, &format!("run -n {n2} -d -- sleep 4242"))?;
+    assert_eq!(status, 0, "{err}");
+    let pid: i32 = out
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {out:?}"));
+
+    // B does not see it, cannot signal it, read it, or wait for it.
+    let (_, out, _) = nsh_as(b, n1, "ps -e -o pid,user,cmd")?;
+    assert!(!out.contains(&pid.to_string()), "{out}");
+    for (script, expected) in [
+        (
+            format!("kill {pid}"),
+            format!("nsh: kill: ({pid}) - No such process"),
+        ),
+        (format!("logs {pid}"), format!("({pid}) - No such process")),
+    ] {
+        let (status, _, err) = nsh_as(b, n1, &script)?;
+        assert_eq!(status, 1, "{script}: {err}");
+        assert!(err.contains(&expected), "{script}: {err}");
+    }
+
+    // A sees it, as running and as theirs; root and the admin sees A's too.
+    let (_, out, _) = nsh_as(a, n1, "ps -e -o pid,user,cmd")?;
+    assert!(out.contains(&format!("{pid} {a}")), "{out}");
+    let (_, out, _) = nsh_as(c, n1, "ps -e -o pid,user,cmd")?;
+    assert!(out.contains(&format!("{pid} {a}")), "admin: {out}");
+    let all = n1
+        .client()
+        .await?
+        .list(ListRequest::default())
+        .await?
+        .into_inner()
+        .processes;
+    let mine = all.iter().find(|p| p.pid == pid).expect("root sees A's");
+    assert_eq!(mine.user, *a);
+    let host_uid = nix::unistd::User::from_name(a)?.map(|u| u.uid.as_raw());
+    assert_eq!(Some(mine.uid), host_uid);
+
+    // Services are their creator's.
+    let (status, _, err) = nsh_as(a, n1, "svc run web -r 1 -- sleep 4343")?;
+    assert_eq!(status, 0, "{err}");
+    let (_, out, _) = nsh_as(b, n1, "svc ls")?;
+    assert!(!out.contains("web"), "{out}");
+    let (status, _, err) = nsh_as(b, n1, "svc rm web")?;
+    assert_ne!(status, 0);
+    assert!(err.contains("no such service"), "{err}");
+    let (_, out, _) = nsh_as(a, n1, "svc ls")?;
+    assert!(out.contains("web"), "{out}");
+    tests::wait_until("A's replica to run as A", tests::TIMEOUT, || async {
+        let list = n1
+            .client()
+            .await
+            .ok()?
+            .list(ListRequest::default())
+            .await
+            .ok()?;
+        list.into_inner()
+            .processes
+            .iter()
+            .any(|p| p.argv.join(" ") == "sleep 4343" && p.user == *a)
+            .then_some(())
+    })
+    .await?;
+    let (status, _, err) = nsh_as(a, n1, &format!("svc rm web; kill {pid}"))?;
+    assert_eq!(status, 0, "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn identity_cannot_be_forged_and_unknown_users_are_refused() -> anyhow::Result<()> {
+    let accounts = Accounts::create()?;
+    let (a, b) = (&accounts.users[0], &accounts.users[1]);
+    let cluster = cluster(&accounts).await?;
+    let n1 = &cluster.nodes[0];
+
+    // B presents headers claiming to be A, an administrator: ignored.
+    let python = r#"
+import sys, grpc
+ch = grpc.insecure_channel("unix:" + sys.argv[1])
+spawn = ch.unary_unary("/nefele.v1.Processes/Spawn",
+    request_serializer=lambda x: x, response_deserializer=lambda x: x)
+req = b"\x0a\x05sleep\x0a\x044444"
+spawn(req, metadata=[("nefele-user", sys.argv[2]), ("nefele-admin", "1"),
+                     ("nefele-forwarded", "1")], timeout=30)
+"#;
+    let out = Command::new("timeout")
+        .args([
+            "-s",
+            "KILL",
+            "60",
+            "setpriv",
+            "--reuid",
+            b,
+            "--regid",
+            b,
+            "--init-groups",
+        ])
+        .args(["/usr/bin/python3", "-c", python])
+        .arg(n1.socket())
+        .arg(a)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "python3 with grpcio is needed (CI installs python3-grpcio): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = n1
+        .client()
+        .await?
+        .list(ListRequest::default())
+        .await?
+        .into_inner()
+        .processes;
+    let forged = all
+        .iter()
+        .find(|p| p.argv.join(" ") == "sleep 4444")
+        .expect("the spawn ran");
+    assert_eq!(forged.user, *b, "the process is B's, not A's");
+
+    // Root may act for a user; one that does not exist on the process's
+    // node is a clear error naming the node, and nothing starts.
+    let mut req = tonic::Request::new(SpawnRequest {
+        node: cluster.nodes[2].name.clone(),
+        ..request(&["true"])
+    });
+    req.metadata_mut()
+        .insert("nefele-user", "nosuchuser".parse().expect("ascii"));
+    let err = n1
+        .client()
+        .await?
+        .spawn(req)
+        .await
+        .expect_err("no such user");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(
+        err.message().contains("nosuchuser") && err.message().contains(&cluster.nodes[2].name),
+        "{err:?}"
+    );
+    // And root's own processes still run as root.
+    let mut client = n1.client().await?;
+    let p = client.spawn(request(&["id", "-u"])).await?.into_inner();
+    assert_eq!(wait(&mut client, p.pid).await?.exit_code, Some(0));
+    assert_eq!((p.uid, p.user.as_str()), (0, "root"));
+    for p in all.iter().filter(|p| p.argv.join(" ") == "sleep 4444") {
+        client
+            .signal(proto::v1::SignalRequest {
+                pid: p.pid,
+                signal: 9,
+            })
+            .await?;
+    }
+    Ok(())
+}
