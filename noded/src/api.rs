@@ -46,9 +46,14 @@ pub struct ApiState {
 /// The routes of every service (the internal Raft one included: it checks
 /// its callers itself, see auth.rs), plus gRPC server reflection.
 pub fn routes(state: Arc<ApiState>, raft: RaftApi) -> anyhow::Result<Routes> {
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both reflection versions: older generic clients (grpcio-reflection,
+    // older grpcurl, GUIs) speak only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let reflection = reflection().build_v1()?;
     let guard = crate::auth::public_api_guard(state.cluster.peers.clone());
     let mut builder = Routes::builder();
     builder
@@ -68,6 +73,7 @@ pub fn routes(state: Arc<ApiState>, raft: RaftApi) -> anyhow::Result<Routes> {
             tokens::TokensApi::new(state),
         ))
         .add_service(RaftServer::new(raft).max_decoding_message_size(64 << 20))
-        .add_service(reflection);
+        .add_service(reflection)
+        .add_service(reflection_v1alpha);
     Ok(builder.routes())
 }

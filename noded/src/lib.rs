@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod authority;
 pub mod cluster;
 pub mod config;
 pub mod error;
@@ -30,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
 
@@ -189,7 +191,7 @@ pub async fn run(
     let unix_server = tokio::spawn(log_failure(
         "unix socket",
         server().serve_with_incoming_shutdown(
-            UnixListenerStream::new(unix),
+            UnixListenerStream::new(unix).map(|conn| conn.map(authority::AuthorityFix::new)),
             stop_serving.clone().cancelled_owned(),
         ),
     ));

@@ -71,6 +71,20 @@ pub fn bin_dir() -> PathBuf {
     }
 }
 
+/// The Python that has grpcio, for tests that call the API as a generic
+/// client would: `NEFELE_TEST_PYTHON`, else the virtualenv `.ci/run` makes
+/// (`target/ci-python`), else `python3`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("NEFELE_TEST_PYTHON") {
+        return p.into();
+    }
+    let venv = bin_dir().join("../ci-python/bin/python");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("python3")
+}
+
 /// Path of a workspace binary, checked to exist.
 pub fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);

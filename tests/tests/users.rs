@@ -222,13 +222,14 @@ spawn(req, metadata=[("nefele-user", sys.argv[2]), ("nefele-admin", "1"),
             b,
             "--init-groups",
         ])
-        .args(["/usr/bin/python3", "-c", python])
+        .arg(tests::python())
+        .args(["-c", python])
         .arg(n1.socket())
         .arg(a)
         .output()?;
     assert!(
         out.status.success(),
-        "python3 with grpcio is needed (CI installs python3-grpcio): {}",
+        "python with grpcio is needed (.ci/run installs it in target/ci-python): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let all = n1
