@@ -192,8 +192,7 @@ fn fix_header_block(frames: &mut [u8]) {
             return;
         };
         if is_authority && !huffman {
-            for k in value_start..value_start + value_len {
-                let p = positions[k];
+            for &p in &positions[value_start..value_start + value_len] {
                 if matches!(frames[p], b'%' | b'/' | b'\\' | b' ') {
                     frames[p] = b'_';
                 }
