@@ -283,6 +283,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_file_parses() {
+        let file: FileConfig = toml::from_str(include_str!("../../packaging/noded.toml"))
+            .expect("packaging/noded.toml is a valid config");
+        assert_eq!(file.listen.as_deref(), Some("0.0.0.0:7070"));
+    }
+
+    #[test]
     fn labels_need_a_key() {
         assert_eq!(parse_label("zone=a").unwrap(), ("zone".into(), "a".into()));
         assert!(parse_label("=a").is_err());

@@ -242,6 +242,10 @@ pub async fn run(
         data_dir = %data.path.display(),
         "noded serving"
     );
+    // systemd's Type=notify: ready now (a no-op without NOTIFY_SOCKET). The
+    // variable stays set: children never see it (their environment is
+    // cleared), and removing it would race other threads.
+    notify_service_manager(&[sd_notify::NotifyState::Ready]);
 
     let janitor = {
         let (table, shutdown) = (table.clone(), shutdown.clone());
@@ -260,6 +264,7 @@ pub async fn run(
 
     shutdown.cancelled().await;
     tracing::info!("shutting down");
+    notify_service_manager(&[sd_notify::NotifyState::Stopping]);
     table.stop_all(config.limits.stop_grace()).await;
     janitor.abort();
     cluster.leave(LEAVE_TIMEOUT).await;
@@ -310,6 +315,13 @@ fn spawn_announce(
             }
         }
     });
+}
+
+/// Tells systemd (if it started this noded) how it is doing.
+fn notify_service_manager(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::warn!(error = %e, "cannot notify the service manager");
+    }
 }
 
 async fn log_failure(

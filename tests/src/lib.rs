@@ -118,6 +118,8 @@ pub struct NodeOptions {
     pub args: Vec<String>,
     /// Port to listen on (default: a free one, chosen by the kernel).
     pub port: Option<u16>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 /// A running (or crashed) noded under test, with its own temp dir.
@@ -211,6 +213,7 @@ impl Node {
             cmd.arg("--insecure");
         }
         cmd.args(&self.options.args);
+        cmd.envs(self.options.env.iter().cloned());
         cmd.arg("--name")
             .arg(&self.name)
             .arg("--listen")
