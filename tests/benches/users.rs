@@ -169,8 +169,9 @@ fn main() -> ExitCode {
             mine_ms.push(ms);
             mine_n = n;
         }
+        // Both also list the `/bin/true` runs of part 1 (exit records).
         ensure!(
-            all_n >= 2 * PROCS_PER_USER && mine_n == PROCS_PER_USER,
+            all_n >= 2 * PROCS_PER_USER && mine_n >= PROCS_PER_USER && 2 * mine_n == all_n,
             "root listed {all_n}, the user {mine_n}"
         );
         let (root, as_user) = (Stats::of(root_us), Stats::of(user_us));
