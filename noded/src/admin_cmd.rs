@@ -13,11 +13,15 @@ use proto::v1::{CreateTokenRequest, ListTokensRequest, RevokeTokenRequest, Token
 /// What to do with tokens.
 #[derive(Debug, Subcommand)]
 pub enum TokenCmd {
-    /// Make a join token and print it (the only time its secret is shown)
+    /// Make a join token (or with --user a user token) and print it (the
+    /// only time its secret is shown)
     Create {
-        /// How long it works: 90s, 30m, 24h, 7d [default: 24h]
+        /// How long it works: 90s, 30m, 24h, 7d [default: 24h, 90d for a user token]
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         ttl: Option<Duration>,
+        /// A user token: its holder acts as this Unix user over TCP
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
         /// The node's socket [default: the default socket]
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
@@ -123,10 +127,11 @@ pub fn run(cmd: TokenCmd) -> anyhow::Result<()> {
         let mut client = TokensClient::new(proto::connect(&addr).await?);
         let status = |s: tonic::Status| anyhow::anyhow!("{}", s.message());
         match cmd {
-            TokenCmd::Create { ttl, .. } => {
+            TokenCmd::Create { ttl, user, .. } => {
                 let reply = client
                     .create_token(CreateTokenRequest {
                         ttl_ms: ttl.map_or(0, |t| t.as_millis() as u64),
+                        user: user.unwrap_or_default(),
                     })
                     .await
                     .map_err(status)?
@@ -159,7 +164,7 @@ fn print_tokens(tokens: &[TokenInfo], json: bool) {
             .iter()
             .map(|t| {
                 serde_json::json!({
-                    "id": t.id, "kind": t.kind,
+                    "id": t.id, "kind": t.kind, "user": t.user,
                     "created_ms": t.created_ms, "expires_ms": t.expires_ms,
                 })
             })
@@ -170,14 +175,14 @@ fn print_tokens(tokens: &[TokenInfo], json: bool) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    println!("{:<16}  {:<4}  EXPIRES", "ID", "KIND");
+    println!("{:<16}  {:<4}  {:<12}  EXPIRES", "ID", "KIND", "USER");
     for t in tokens {
         let left = if t.expires_ms <= now {
             "expired".to_string()
         } else {
             format!("in {}", human(t.expires_ms - now))
         };
-        println!("{:<16}  {:<4}  {left}", t.id, t.kind);
+        println!("{:<16}  {:<4}  {:<12}  {left}", t.id, t.kind, t.user);
     }
 }
 

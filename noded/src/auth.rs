@@ -14,7 +14,7 @@ use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Status};
 
 use crate::cluster::peers::Peers;
-use crate::tls::ConnInfo;
+use crate::tls::{ConnInfo, PeerId};
 
 /// Who sent a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +30,12 @@ pub enum Caller {
     /// A node of this cluster (its certificate, verified and pinned).
     Node {
         /// The node's name.
+        name: String,
+    },
+    /// A client over TLS with a user certificate whose token is still
+    /// valid in the store (re-checked on every request).
+    User {
+        /// The user name.
         name: String,
     },
     /// A TCP client over TLS with no node certificate.
@@ -67,19 +73,28 @@ impl Caller {
         if !conn.tls {
             return Caller::Insecure { addr: conn.remote };
         }
-        match &conn.peer {
-            Some(peer) if peers.cert_allowed(&peer.name, &peer.fingerprint) => Caller::Node {
-                name: peer.name.clone(),
-            },
-            Some(peer) => {
+        let Some(peer) = &conn.peer else {
+            return Caller::Remote { addr: conn.remote };
+        };
+        match &peer.id {
+            PeerId::Node(name) if peers.cert_allowed(name, &peer.fingerprint) => {
+                Caller::Node { name: name.clone() }
+            }
+            PeerId::Node(name) => {
                 tracing::warn!(
-                    node = %peer.name,
+                    node = %name,
                     remote = ?conn.remote,
                     "a node certificate that the store does not pin for its name (revoked or replaced)"
                 );
                 Caller::Remote { addr: conn.remote }
             }
-            None => Caller::Remote { addr: conn.remote },
+            PeerId::User { name, token } => match peers.user_token_valid(token, name) {
+                Ok(()) => Caller::User { name: name.clone() },
+                Err(why) => {
+                    tracing::warn!(user = %name, token = %token, remote = ?conn.remote, why, "a user certificate refused");
+                    Caller::Remote { addr: conn.remote }
+                }
+            },
         }
     }
 
@@ -95,17 +110,19 @@ impl Caller {
 }
 
 /// Whether `caller` may use the public API (processes, services, the
-/// members list): local users on the socket and nodes. Over TCP a client
-/// without a node certificate is refused until user tokens exist (issue
-/// #14): with TLS alone anyone who has the (public) CA certificate could
-/// start processes as root.
+/// members list): local users on the socket, nodes, and clients with a
+/// user certificate. TLS alone identifies nobody (the CA certificate is
+/// public), so a client without credentials is refused.
 pub fn may_use_public_api(caller: &Caller) -> Result<(), Status> {
     match caller {
-        Caller::Local { .. } | Caller::Node { .. } | Caller::Insecure { .. } => Ok(()),
+        Caller::Local { .. }
+        | Caller::Node { .. }
+        | Caller::User { .. }
+        | Caller::Insecure { .. } => Ok(()),
         Caller::Remote { .. } => {
-            tracing::warn!(?caller, "public API over TCP refused: no node certificate");
+            tracing::warn!(?caller, "public API over TCP refused: no credentials");
             Err(Status::unauthenticated(
-                "over TCP this node answers only to node certificates (user tokens are not implemented yet): use the Unix socket on a node, e.g. `ssh NODE nsh`",
+                "over TCP a client needs a user token (NEFELE_TOKEN, nsh --token, ~/.config/nefele/token; made with `noded token create --user NAME`), or the Unix socket on a node",
             ))
         }
     }
@@ -207,6 +224,18 @@ pub fn principal<T>(
             Ok(named().unwrap_or_else(Principal::root))
         }
         Caller::Local { uid: 0, .. } => Ok(named().unwrap_or_else(Principal::root)),
+        Caller::User { name } => {
+            let admin = admin_group.is_some_and(|group| {
+                nix::unistd::User::from_name(name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|u| in_group(&u, group))
+            });
+            Ok(Principal {
+                user: name.clone(),
+                admin,
+            })
+        }
         Caller::Local { uid, .. } => {
             let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(*uid))
                 .ok()
@@ -221,7 +250,7 @@ pub fn principal<T>(
             })
         }
         Caller::Remote { .. } => Err(Status::unauthenticated(
-            "over TCP this node answers only to node certificates",
+            "over TCP a client needs a user token or a node certificate",
         )),
     }
 }

@@ -40,6 +40,12 @@ pub const TLS_DIR: &str = "tls";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prefix of the URI SAN that names a node in its certificate.
 const NODE_URI: &str = "nefele://node/";
+/// Prefixes of the URI SANs of a user's client certificate: the user, and
+/// the token it was certified with (checked again on every request).
+const USER_URI: &str = "nefele://user/";
+const TOKEN_URI: &str = "nefele://token/";
+/// Longest life of a user's client certificate.
+pub const USER_CERT_MS: u64 = 24 * 3600 * 1000;
 /// Certificates are valid this long (rotation: docs/design/security.md).
 const VALIDITY_DAYS: i64 = 3650;
 
@@ -250,6 +256,41 @@ impl ClusterTls {
         &self.ca_key_pem
     }
 
+    /// Signs a client certificate for `user`, certified with token
+    /// `token_id`, valid for `valid_ms` (from now).
+    pub fn issue_user(
+        &self,
+        user: &str,
+        token_id: &str,
+        public_key_der: &[u8],
+        valid_ms: u64,
+    ) -> anyhow::Result<String> {
+        let key = SubjectPublicKeyInfo::from_der(public_key_der)
+            .map_err(|e| anyhow::anyhow!("unusable public key: {e}"))?;
+        let ca_key = KeyPair::from_pem(&self.ca_key_pem).context("unusable CA key")?;
+        let issuer =
+            Issuer::from_ca_cert_pem(&self.ca_pem, ca_key).context("unusable CA certificate")?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, user);
+        params.distinguished_name = dn;
+        params.subject_alt_names = vec![
+            SanType::URI(format!("{USER_URI}{user}").try_into()?),
+            SanType::URI(format!("{TOKEN_URI}{token_id}").try_into()?),
+        ];
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::minutes(5);
+        params.not_after = now + time::Duration::milliseconds(valid_ms as i64);
+        let cert = params
+            .signed_by(&key, &issuer)
+            .context("cannot sign the client certificate")?;
+        Ok(cert.pem())
+    }
+
     /// Signs a certificate for node `name` with the given public key
     /// (SubjectPublicKeyInfo, DER); `hosts` are its addresses.
     pub fn issue_for(
@@ -307,15 +348,41 @@ fn issue(
     Ok(cert.pem())
 }
 
-/// The node a certificate names (its `nefele://node/NAME` URI SAN).
-pub fn node_name_of(cert_der: &[u8]) -> Option<String> {
+/// Whom a certificate of the cluster CA names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerId {
+    /// A node (`nefele://node/NAME`).
+    Node(String),
+    /// A user's client (`nefele://user/NAME`), certified with a token
+    /// (`nefele://token/ID`).
+    User {
+        /// The user name.
+        name: String,
+        /// The token's id.
+        token: String,
+    },
+}
+
+/// Whom a certificate names, from its URI SANs.
+pub fn identity_of(cert_der: &[u8]) -> Option<PeerId> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
     let san = cert.subject_alternative_name().ok()??;
-    san.value.general_names.iter().find_map(|n| match n {
-        x509_parser::extensions::GeneralName::URI(uri) => {
-            uri.strip_prefix(NODE_URI).map(str::to_string)
-        }
-        _ => None,
+    let uris: Vec<&str> = san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::URI(uri) => Some(*uri),
+            _ => None,
+        })
+        .collect();
+    let find = |prefix: &str| uris.iter().find_map(|u| u.strip_prefix(prefix));
+    if let Some(node) = find(NODE_URI) {
+        return Some(PeerId::Node(node.to_string()));
+    }
+    Some(PeerId::User {
+        name: find(USER_URI)?.to_string(),
+        token: find(TOKEN_URI)?.to_string(),
     })
 }
 
@@ -330,11 +397,11 @@ pub struct ConnInfo {
     pub peer: Option<PeerCert>,
 }
 
-/// A verified node certificate.
+/// A verified certificate of the cluster CA.
 #[derive(Clone, Debug)]
 pub struct PeerCert {
-    /// The node it names.
-    pub name: String,
+    /// Whom it names.
+    pub id: PeerId,
     /// SHA-256 of the certificate.
     pub fingerprint: [u8; 32],
 }
@@ -493,7 +560,7 @@ async fn handshake(
         .and_then(|certs| certs.first())
         .and_then(|leaf| {
             Some(PeerCert {
-                name: node_name_of(leaf)?,
+                id: identity_of(leaf)?,
                 fingerprint: fingerprint(leaf),
             })
         });
@@ -543,7 +610,7 @@ mod tests {
         assert_eq!(tls.ca_fingerprint, again.ca_fingerprint);
         let node = std::fs::read(dir.path().join("tls/node.pem")).unwrap();
         let der = certs_from_pem(&node).unwrap();
-        assert_eq!(node_name_of(&der[0]).as_deref(), Some("n1"));
+        assert_eq!(identity_of(&der[0]), Some(PeerId::Node("n1".into())));
         let mode = std::fs::metadata(dir.path().join("tls/ca.key"))
             .unwrap()
             .permissions()
@@ -561,8 +628,23 @@ mod tests {
                 .unwrap();
         assert_eq!(joined.ca_fingerprint, tls.ca_fingerprint);
         assert_eq!(
-            node_name_of(&certs_from_pem(pem.as_bytes()).unwrap()[0]).as_deref(),
-            Some("n2")
+            identity_of(&certs_from_pem(pem.as_bytes()).unwrap()[0]),
+            Some(PeerId::Node("n2".into()))
+        );
+        let user = tls
+            .issue_user(
+                "alice",
+                "0123456789abcdef",
+                &key.subject_public_key_info(),
+                60_000,
+            )
+            .unwrap();
+        assert_eq!(
+            identity_of(&certs_from_pem(user.as_bytes()).unwrap()[0]),
+            Some(PeerId::User {
+                name: "alice".into(),
+                token: "0123456789abcdef".into()
+            })
         );
     }
 }

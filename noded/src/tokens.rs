@@ -13,6 +13,8 @@ use subtle::ConstantTimeEq;
 const PREFIX: &str = "N1";
 /// Default lifetime of a join token.
 pub const DEFAULT_TTL_MS: u64 = 24 * 3600 * 1000;
+/// Default lifetime of a user token.
+pub const DEFAULT_USER_TTL_MS: u64 = 90 * 24 * 3600 * 1000;
 /// Longest lifetime a token may be given.
 pub const MAX_TTL_MS: u64 = 366 * 24 * 3600 * 1000;
 
@@ -118,6 +120,9 @@ pub struct TokenRecord {
     pub created_ms: u64,
     /// When it stops working, ms since the epoch.
     pub expires_ms: u64,
+    /// A user token's user ("" for join tokens).
+    #[serde(default)]
+    pub user: String,
 }
 
 /// What a join carries into the store to prove its token; checked when the
@@ -133,17 +138,26 @@ pub struct TokenProof {
     pub now_ms: u64,
 }
 
-/// Checks a proof against the token the store has under its id (`None`:
-/// unknown or revoked). The error is what the joining node is told.
+/// Checks a proof against the join token the store has under its id
+/// (`None`: unknown or revoked). The error is what the joining node is told.
 pub fn check(record: Option<&TokenRecord>, proof: &TokenProof) -> Result<(), String> {
+    check_kind(record, proof, "join")
+}
+
+/// Checks a proof against a token of `kind` ("join" or "user").
+pub fn check_kind(
+    record: Option<&TokenRecord>,
+    proof: &TokenProof,
+    kind: &str,
+) -> Result<(), String> {
     let Some(record) = record else {
         return Err(format!(
             "token {} is unknown or revoked (make one with `noded token create` on a member)",
             proof.id
         ));
     };
-    if record.kind != "join" {
-        return Err(format!("token {} is not a join token", proof.id));
+    if record.kind != kind {
+        return Err(format!("token {} is not a {kind} token", proof.id));
     }
     if proof.now_ms >= record.expires_ms {
         return Err(format!(
@@ -192,8 +206,10 @@ mod tests {
             secret_sha256: secret_hash(&token.secret),
             created_ms: 0,
             expires_ms: 1000,
+            user: String::new(),
         };
         check(Some(&record), &token.proof(999)).unwrap();
+        assert!(check_kind(Some(&record), &token.proof(1), "user").is_err());
         assert!(
             check(Some(&record), &token.proof(1000))
                 .unwrap_err()

@@ -7,7 +7,7 @@ use crate::shell::{Flow, Shell};
 use crate::signals;
 
 const USAGE: &str = "\
-usage: nsh [--addr ADDR] [--ca FILE] [-euxf] [-o OPTION]
+usage: nsh [--addr ADDR] [--ca FILE] [--token TOKEN] [-euxf] [-o OPTION]
        nsh [--addr ADDR] [--ca FILE] -c 'COMMANDS' [NAME [ARG...]]
        nsh [--addr ADDR] [--ca FILE] FILE [ARG...]
        nsh [--addr ADDR] [--ca FILE] @NODE CMD [ARG...]
@@ -17,7 +17,9 @@ The cluster shell: a POSIX/bash shell whose commands run as cluster
 processes. ADDR is unix:/path.sock, https://host:port (TLS; host:port too)
 or http://host:port (a node run with --insecure); default: NEFELE_ADDR,
 else the node's default socket. Over TLS the node is verified with the
-cluster CA in FILE (default: NEFELE_CA).
+cluster CA in FILE (default: NEFELE_CA, else the fingerprint in the token);
+a user token (default: NEFELE_TOKEN, else ~/.config/nefele/token; made with
+`noded token create --user NAME`) makes the shell act as that user.
 ";
 
 /// Runs nsh with `args` (without argv[0]); returns the exit status.
@@ -41,6 +43,12 @@ pub fn main(args: Vec<String>) -> i32 {
             "--addr" => match it.next() {
                 Some(a) => addr = Some(a),
                 None => return usage_error("--addr needs an address"),
+            },
+            // Not put in the environment: the shell's exported variables
+            // reach every cluster process it starts.
+            "--token" => match it.next() {
+                Some(token) => proto::tls::set_client_token(token),
+                None => return usage_error("--token needs a token"),
             },
             "--ca" => match it.next() {
                 // SAFETY: nsh has started no thread while it reads its

@@ -45,9 +45,12 @@ pub enum ConnectError {
     /// TLS could not be set up (the CA file, a key).
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The node refused the user token.
+    #[error("the node refused the user token: {0}")]
+    Token(String),
     /// A TLS address but nothing to verify the node with.
     #[error(
-        "{0} is a TLS address but no cluster CA is known: set NEFELE_CA to the cluster's ca.pem (a node keeps it in DATA_DIR/tls/ca.pem), or use http:// for a node run with --insecure"
+        "{0} is a TLS address but no cluster CA is known: give a user token (NEFELE_TOKEN, nsh --token; it carries the CA's fingerprint), or set NEFELE_CA to the cluster's ca.pem (a node keeps it in DATA_DIR/tls/ca.pem), or use http:// for a node run with --insecure"
     )]
     NoCa(Addr),
     /// The node did not accept the connection.
@@ -124,15 +127,35 @@ pub async fn connect(addr: &Addr) -> Result<Channel, ConnectError> {
 }
 
 /// Connects to a node, waiting at most `timeout` for the connection. A TLS
-/// address verifies the node against `NEFELE_CA`.
+/// address verifies the node against `NEFELE_CA` (or the CA fingerprint in
+/// the user token) and, with a user token (`NEFELE_TOKEN` or
+/// `~/.config/nefele/token`), acts as its user: the token buys a client
+/// certificate from the node first (`Tokens.Certify`).
 pub async fn connect_timeout(addr: &Addr, timeout: Duration) -> Result<Channel, ConnectError> {
-    let tls = match addr {
-        Addr::Tls(_) => {
-            Some(ClientTls::from_env()?.ok_or_else(|| ConnectError::NoCa(addr.clone()))?)
-        }
-        _ => None,
+    let Addr::Tls(_) = addr else {
+        return connect_with(addr, None, timeout).await;
     };
-    connect_with(addr, tls.as_ref(), timeout).await
+    let token = crate::tls::client_token();
+    let trust = crate::tls::trust_from_env(token.as_deref())?
+        .ok_or_else(|| ConnectError::NoCa(addr.clone()))?;
+    let anonymous = ClientTls::with(&trust, None)?;
+    let Some(token) = token else {
+        return connect_with(addr, Some(&anonymous), timeout).await;
+    };
+    let (public_key, key_pem) = crate::tls::new_client_key()?;
+    let channel = connect_with(addr, Some(&anonymous), timeout).await?;
+    let mut request = tonic::Request::new(crate::v1::CertifyRequest { token, public_key });
+    request.set_timeout(timeout);
+    let reply = crate::v1::tokens_client::TokensClient::new(channel)
+        .certify(request)
+        .await
+        .map_err(|status| ConnectError::Token(status.message().to_string()))?
+        .into_inner();
+    let tls = ClientTls::with(
+        &trust,
+        Some((reply.certificate.as_bytes(), key_pem.as_bytes())),
+    )?;
+    connect_with(addr, Some(&tls), timeout).await
 }
 
 /// Connects to a node, waiting at most `timeout`; a TLS address is

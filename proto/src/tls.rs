@@ -105,26 +105,21 @@ impl std::fmt::Debug for ClientTls {
     }
 }
 
+/// What a client trusts: the CA certificates it holds, or the CA whose
+/// fingerprint a token carries.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// CA certificates (PEM).
+    Ca(Vec<u8>),
+    /// The SHA-256 of the CA certificate.
+    Fingerprint([u8; 32]),
+}
+
 impl ClientTls {
     /// Trusts the CA certificates in `ca_pem`; presents `identity` (a
     /// certificate chain and key, both PEM) if given, as nodes do.
     pub fn new(ca_pem: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<Self, TlsError> {
-        let mut roots = RootCertStore::empty();
-        for cert in certs_from_pem(ca_pem)? {
-            roots
-                .add(cert)
-                .map_err(|e| TlsError::Pem(format!("unusable CA certificate: {e}")))?;
-        }
-        let builder = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-        let config = match identity {
-            Some((chain, key)) => {
-                builder.with_client_auth_cert(certs_from_pem(chain)?, key_from_pem(key)?)?
-            }
-            None => builder.with_no_client_auth(),
-        };
-        Ok(Self::finish(config))
+        Self::with(&Trust::Ca(ca_pem.to_vec()), identity)
     }
 
     /// Trusts a node whose chain includes the CA certificate with this
@@ -132,14 +127,36 @@ impl ClientTls {
     /// joining node or a client holding only a token does. No trust on
     /// first use: without the fingerprint there is nothing to trust.
     pub fn pinned(ca_fingerprint: [u8; 32]) -> Result<Self, TlsError> {
-        let config = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedCa {
-                fingerprint: ca_fingerprint,
-                provider: provider(),
-            }))
-            .with_no_client_auth();
+        Self::with(&Trust::Fingerprint(ca_fingerprint), None)
+    }
+
+    /// Trusts `trust`; presents `identity` (certificate chain and key, PEM).
+    pub fn with(trust: &Trust, identity: Option<(&[u8], &[u8])>) -> Result<Self, TlsError> {
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?;
+        let builder = match trust {
+            Trust::Ca(ca_pem) => {
+                let mut roots = RootCertStore::empty();
+                for cert in certs_from_pem(ca_pem)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| TlsError::Pem(format!("unusable CA certificate: {e}")))?;
+                }
+                builder.with_root_certificates(roots)
+            }
+            Trust::Fingerprint(fingerprint) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedCa {
+                    fingerprint: *fingerprint,
+                    provider: provider(),
+                })),
+        };
+        let config = match identity {
+            Some((chain, key)) => {
+                builder.with_client_auth_cert(certs_from_pem(chain)?, key_from_pem(key)?)?
+            }
+            None => builder.with_no_client_auth(),
+        };
         Ok(Self::finish(config))
     }
 
@@ -155,10 +172,10 @@ impl ClientTls {
     /// The client TLS of `NEFELE_CA` (a PEM file with the cluster's CA),
     /// if set.
     pub fn from_env() -> Result<Option<Self>, TlsError> {
-        match std::env::var_os("NEFELE_CA") {
-            Some(path) if !path.is_empty() => Self::from_ca_file(Path::new(&path)).map(Some),
-            _ => Ok(None),
-        }
+        Ok(match trust_from_env(None)? {
+            Some(trust) => Some(Self::with(&trust, None)?),
+            None => None,
+        })
     }
 
     fn finish(mut config: rustls::ClientConfig) -> Self {
@@ -203,6 +220,61 @@ impl ClientTls {
             }
         })
     }
+}
+
+/// A token given on a command line (`nsh --token`), kept out of the
+/// environment so that it does not reach child processes.
+static GIVEN_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the token [`client_token`] returns first.
+pub fn set_client_token(token: String) {
+    let _ = GIVEN_TOKEN.set(token.trim().to_string());
+}
+
+/// The user token a client presents over TCP: one given with
+/// [`set_client_token`], else `NEFELE_TOKEN`, else the file
+/// `~/.config/nefele/token`.
+pub fn client_token() -> Option<String> {
+    if let Some(token) = GIVEN_TOKEN.get() {
+        return Some(token.clone());
+    }
+    if let Some(token) = std::env::var("NEFELE_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        return Some(token.trim().to_string());
+    }
+    let home = std::env::var_os("HOME")?;
+    let text = std::fs::read_to_string(Path::new(&home).join(".config/nefele/token")).ok()?;
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+/// The CA fingerprint a token carries (`N1.<fingerprint>.<id>.<secret>`).
+pub fn token_fingerprint(token: &str) -> Option<[u8; 32]> {
+    let mut parts = token.split('.');
+    (parts.next()? == "N1").then_some(())?;
+    parse_fingerprint(parts.next()?)
+}
+
+/// What a client trusts: `NEFELE_CA` if set, else the fingerprint in
+/// `token`.
+pub fn trust_from_env(token: Option<&str>) -> Result<Option<Trust>, TlsError> {
+    if let Some(path) = std::env::var_os("NEFELE_CA").filter(|p| !p.is_empty()) {
+        let pem = std::fs::read(&path).map_err(|source| TlsError::Read {
+            path: Path::new(&path).display().to_string(),
+            source,
+        })?;
+        return Ok(Some(Trust::Ca(pem)));
+    }
+    Ok(token.and_then(token_fingerprint).map(Trust::Fingerprint))
+}
+
+/// A new key for a client certificate: (SubjectPublicKeyInfo DER, key PEM).
+pub fn new_client_key() -> Result<(Vec<u8>, String), TlsError> {
+    use rcgen::PublicKeyData;
+    let key =
+        rcgen::KeyPair::generate().map_err(|e| TlsError::Pem(format!("cannot make a key: {e}")))?;
+    Ok((key.subject_public_key_info(), key.serialize_pem()))
 }
 
 /// Opens a TCP connection to the URI's host and port, from `local`.

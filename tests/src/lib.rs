@@ -310,7 +310,7 @@ impl Node {
     pub async fn join_token(&self) -> anyhow::Result<String> {
         let mut tokens = proto::v1::tokens_client::TokensClient::new(connect(&self.addr()).await?);
         Ok(tokens
-            .create_token(proto::v1::CreateTokenRequest { ttl_ms: 0 })
+            .create_token(proto::v1::CreateTokenRequest::default())
             .await?
             .into_inner()
             .token)

@@ -138,7 +138,10 @@ async fn bad_tokens_are_refused_clearly_and_leave_no_trace() -> anyhow::Result<(
         .revoke_token(RevokeTokenRequest { id: revoked_id })
         .await?;
     let expired = tokens_api
-        .create_token(CreateTokenRequest { ttl_ms: 1 })
+        .create_token(CreateTokenRequest {
+            ttl_ms: 1,
+            ..CreateTokenRequest::default()
+        })
         .await?
         .into_inner()
         .token;

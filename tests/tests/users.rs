@@ -280,3 +280,155 @@ spawn(req, metadata=[("nefele-user", sys.argv[2]), ("nefele-admin", "1"),
     }
     Ok(())
 }
+
+/// A user token made by root on `node`.
+async fn user_token(node: &Node, user: &str) -> anyhow::Result<String> {
+    let mut tokens =
+        proto::v1::tokens_client::TokensClient::new(proto::connect(&node.addr()).await?);
+    Ok(tokens
+        .create_token(proto::v1::CreateTokenRequest {
+            user: user.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .token)
+}
+
+/// Runs `nsh --addr https://NODE --token TOKEN -c SCRIPT` (as root: the
+/// token, not the local uid, says who acts), with no CA but the token's
+/// fingerprint.
+fn nsh_tcp(node: &Node, token: &str, script: &str) -> anyhow::Result<(i32, String, String)> {
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "60"])
+        .arg(tests::binary("nsh"))
+        .args([
+            "--addr",
+            &node.tcp_addr()?.to_string(),
+            "--token",
+            token,
+            "-c",
+            script,
+        ])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", "/nonexistent")
+        .current_dir("/")
+        .output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// A channel to `node` over TLS with a client certificate bought with
+/// `token` (what nsh does when it connects).
+async fn certified(node: &Node, token: &str) -> anyhow::Result<tonic::transport::Channel> {
+    let fingerprint = proto::tls::token_fingerprint(token).expect("a token");
+    let trust = proto::tls::Trust::Fingerprint(fingerprint);
+    let anonymous = proto::tls::ClientTls::with(&trust, None)?;
+    let addr = node.tcp_addr()?;
+    let channel = proto::connect_with(&addr, Some(&anonymous), tests::TIMEOUT).await?;
+    let (public_key, key) = proto::tls::new_client_key()?;
+    let reply = proto::v1::tokens_client::TokensClient::new(channel)
+        .certify(proto::v1::CertifyRequest {
+            token: token.into(),
+            public_key,
+        })
+        .await?
+        .into_inner();
+    let tls =
+        proto::tls::ClientTls::with(&trust, Some((reply.certificate.as_bytes(), key.as_bytes())))?;
+    Ok(proto::connect_with(&addr, Some(&tls), tests::TIMEOUT).await?)
+}
+
+#[tokio::test]
+async fn over_tcp_a_user_token_acts_as_its_user_until_revoked() -> anyhow::Result<()> {
+    let accounts = Accounts::create()?;
+    let (a, b) = (&accounts.users[0], &accounts.users[1]);
+    let cluster = cluster(&accounts).await?;
+    let (n1, n2) = (&cluster.nodes[0], cluster.nodes[1].name.clone());
+    let (token_a, token_b) = (user_token(n1, a).await?, user_token(n1, b).await?);
+
+    // The token alone (no CA file, run by root) makes the shell act as A.
+    let (status, out, err) = nsh_tcp(n1, &token_a, &format!("@{n2} id -un; run -d -- sleep 4545"))?;
+    assert_eq!(status, 0, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(a.as_str()), "{out}");
+    let pid: i32 = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {out:?}"));
+    // Same rules as on the socket: B neither sees nor signals it.
+    let (_, out, _) = nsh_tcp(&cluster.nodes[2], &token_b, "ps -e -o pid,user")?;
+    assert!(!out.contains(&pid.to_string()), "{out}");
+    let (status, _, err) = nsh_tcp(n1, &token_b, &format!("kill {pid}"))?;
+    assert_eq!(status, 1);
+    assert!(err.contains("No such process"), "{err}");
+    let (_, out, _) = nsh_tcp(n1, &token_a, "ps -e -o pid,user")?;
+    assert!(out.contains(&format!("{pid} {a}")), "{out}");
+
+    // Connections made before the revocation stop working too, on every
+    // node, within seconds.
+    let mut open = Vec::new();
+    for node in &cluster.nodes {
+        open.push(proto::v1::processes_client::ProcessesClient::new(
+            certified(node, &token_a).await?,
+        ));
+    }
+    let id = token_a.split('.').nth(2).unwrap_or_default().to_string();
+    proto::v1::tokens_client::TokensClient::new(proto::connect(&n1.addr()).await?)
+        .revoke_token(proto::v1::RevokeTokenRequest { id })
+        .await?;
+    for client in &mut open {
+        tests::wait_until("the revoked token to be refused", tests::TIMEOUT, || {
+            let mut client = client.clone();
+            async move {
+                match client.list(ListRequest::default()).await {
+                    Err(s) if s.code() == Code::Unauthenticated => Some(()),
+                    _ => None,
+                }
+            }
+        })
+        .await?;
+    }
+    for node in &cluster.nodes {
+        // `nodes` needs the cluster (`true` would not connect at all).
+        let (status, _, err) = nsh_tcp(node, &token_a, "nodes")?;
+        assert_ne!(status, 0);
+        assert!(err.contains("unknown or revoked"), "{err}");
+    }
+    // Wrong secrets, join tokens and junk are refused with a reason.
+    let mut wrong = token_b.clone();
+    wrong.replace_range(
+        wrong.len() - 4..,
+        if wrong.ends_with("0000") {
+            "1111"
+        } else {
+            "0000"
+        },
+    );
+    let join = n1.join_token().await?;
+    for (token, expected) in [
+        (wrong.as_str(), "wrong secret"),
+        (join.as_str(), "not a user token"),
+        ("N1.junk", "no cluster CA is known"),
+    ] {
+        let (status, _, err) = nsh_tcp(n1, token, "nodes")?;
+        assert_ne!(status, 0, "{token}");
+        assert!(err.contains(expected), "{token}: {err}");
+    }
+    // A token of a user this node does not have: a clear error, naming it.
+    let ghost = user_token(n1, "nefeleghost").await?;
+    let (status, _, err) = nsh_tcp(n1, &ghost, &format!("@{n2} true"))?;
+    assert_ne!(status, 0);
+    assert!(err.contains("nefeleghost") && err.contains(&n2), "{err}");
+    let (status, _, err) = nsh_tcp(n1, &token_b, &format!("kill {pid} 2>/dev/null; true"))?;
+    assert_eq!(status, 0, "{err}");
+    n1.client()
+        .await?
+        .signal(proto::v1::SignalRequest { pid, signal: 9 })
+        .await?;
+    Ok(())
+}

@@ -1,13 +1,15 @@
-//! The `Tokens` service (SPEC §9): join tokens, made, listed and revoked by
-//! root on a node's Unix socket (`noded token ...`). Tokens live in the
-//! store, so every node sees a revocation as soon as it is committed.
+//! The `Tokens` service (SPEC §9): join and user tokens, made, listed and
+//! revoked by root on a node's Unix socket (`noded token ...`), and
+//! `Certify`, which trades a user token for a client certificate. Tokens
+//! live in the store, so every node sees a revocation as soon as it is
+//! committed.
 
 use std::sync::Arc;
 
 use proto::v1::tokens_server::Tokens;
 use proto::v1::{
-    CreateTokenReply, CreateTokenRequest, ListTokensReply, ListTokensRequest, RevokeTokenReply,
-    RevokeTokenRequest, TokenInfo,
+    CertifyReply, CertifyRequest, CreateTokenReply, CreateTokenRequest, ListTokensReply,
+    ListTokensRequest, RevokeTokenReply, RevokeTokenRequest, TokenInfo,
 };
 use tonic::{Request, Response, Status};
 
@@ -15,6 +17,15 @@ use super::ApiState;
 use crate::cluster::now_ms;
 use crate::cluster::state::{Command, Reply};
 use crate::tokens::{self, Token, TokenRecord};
+
+/// A Unix user name as useradd accepts it (and nothing a URI would mangle).
+fn valid_user_name(name: &str) -> bool {
+    name.len() <= 32
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
 
 /// Implementation of `nefele.v1.Tokens`.
 pub struct TokensApi {
@@ -46,6 +57,7 @@ fn info(id: &str, record: &TokenRecord) -> TokenInfo {
         kind: record.kind.clone(),
         created_ms: record.created_ms,
         expires_ms: record.expires_ms,
+        user: record.user.clone(),
     }
 }
 
@@ -61,8 +73,16 @@ impl Tokens for TokensApi {
                 "this cluster runs without TLS (--insecure): nodes join it without tokens",
             )
         })?;
-        let ttl_ms = match request.into_inner().ttl_ms {
-            0 => tokens::DEFAULT_TTL_MS,
+        let req = request.into_inner();
+        let user = req.user.trim().to_string();
+        if !user.is_empty() && !valid_user_name(&user) {
+            return Err(Status::invalid_argument(format!(
+                "invalid user name {user:?}"
+            )));
+        }
+        let ttl_ms = match req.ttl_ms {
+            0 if user.is_empty() => tokens::DEFAULT_TTL_MS,
+            0 => tokens::DEFAULT_USER_TTL_MS,
             t if t > tokens::MAX_TTL_MS => {
                 return Err(Status::invalid_argument(
                     "a token may live at most 366 days",
@@ -74,10 +94,11 @@ impl Tokens for TokensApi {
             .map_err(|e| Status::internal(format!("cannot make a secret: {e}")))?;
         let now = now_ms();
         let record = TokenRecord {
-            kind: "join".into(),
+            kind: if user.is_empty() { "join" } else { "user" }.into(),
             secret_sha256: tokens::secret_hash(&token.secret),
             created_ms: now,
             expires_ms: now + ttl_ms,
+            user,
         };
         let command = Command::AddToken {
             id: token.id.clone(),
@@ -86,7 +107,7 @@ impl Tokens for TokensApi {
         match self.state.cluster.write(command, false).await? {
             Reply::Refused { reason } => Err(Status::failed_precondition(reason)),
             _ => {
-                tracing::info!(token = %token.id, ttl_ms, "made a join token");
+                tracing::info!(token = %token.id, kind = %record.kind, user = %record.user, ttl_ms, "made a token");
                 Ok(Response::new(CreateTokenReply {
                     token: token.to_string(),
                     info: Some(info(&token.id, &record)),
@@ -130,5 +151,43 @@ impl Tokens for TokensApi {
                 Ok(Response::new(RevokeTokenReply {}))
             }
         }
+    }
+
+    async fn certify(
+        &self,
+        request: Request<CertifyRequest>,
+    ) -> Result<Response<CertifyReply>, Status> {
+        let tls = self.state.tls.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "this cluster runs without TLS (--insecure): no certificates",
+            )
+        })?;
+        let req = request.into_inner();
+        let token: Token = req
+            .token
+            .parse()
+            .map_err(|e: tokens::MalformedToken| Status::invalid_argument(e.to_string()))?;
+        if token.ca_fingerprint != tls.ca_fingerprint {
+            return Err(Status::permission_denied(
+                "the token is for another cluster: its CA fingerprint is not this cluster's",
+            ));
+        }
+        let now = now_ms();
+        let state = self.state.cluster.peers.state();
+        let record = state.tokens.get(&token.id);
+        if let Err(why) = tokens::check_kind(record, &token.proof(now), "user") {
+            tracing::warn!(token = %token.id, why, "certify refused");
+            return Err(Status::permission_denied(why));
+        }
+        let record = record.ok_or_else(|| Status::internal("token vanished"))?;
+        let valid_ms = crate::tls::USER_CERT_MS.min(record.expires_ms.saturating_sub(now));
+        let certificate = tls
+            .issue_user(&record.user, &token.id, &req.public_key, valid_ms)
+            .map_err(|e| Status::invalid_argument(format!("certify: {e:#}")))?;
+        Ok(Response::new(CertifyReply {
+            certificate,
+            user: record.user.clone(),
+            expires_ms: now + valid_ms,
+        }))
     }
 }

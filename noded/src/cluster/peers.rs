@@ -70,6 +70,22 @@ impl Peers {
         self.tls.as_ref()
     }
 
+    /// Whether user token `id` is still good for `user`: known to the
+    /// store, a user token of that user, not expired.
+    pub fn user_token_valid(&self, id: &str, user: &str) -> Result<(), &'static str> {
+        let state = self.state.borrow();
+        let Some(record) = state.tokens.get(id) else {
+            return Err("token unknown or revoked");
+        };
+        if record.kind != "user" || record.user != user {
+            return Err("not this user's token");
+        }
+        if record.expires_ms <= crate::cluster::now_ms() {
+            return Err("token expired");
+        }
+        Ok(())
+    }
+
     /// Whether a verified node certificate may act as node `name`: the
     /// store must pin this fingerprint for that name. Before this node's
     /// store holds any member (a new node catching up), any certificate of

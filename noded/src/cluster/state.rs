@@ -391,6 +391,7 @@ mod tests {
             secret_sha256: crate::tokens::secret_hash(&token.secret),
             created_ms: 0,
             expires_ms: 1000,
+            user: String::new(),
         };
         s.apply(&Command::AddToken {
             id: token.id.clone(),
