@@ -70,19 +70,36 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
 /// Runs `nsh -c SCRIPT` as `user` against `node`'s socket; returns the
 /// status, stdout and stderr.
 fn nsh_as(user: &str, node: &Node, script: &str) -> anyhow::Result<(i32, String, String)> {
-    let out = Command::new("timeout")
-        .args([
-            "-s", "KILL", "60", "setpriv", "--reuid", user, "--regid", user,
-        ])
-        .arg("--init-groups")
-        .arg(tests::binary("nsh"))
-        .args(["-c", script])
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", format!("/home/{user}"))
-        .env("NEFELE_ADDR", node.addr().to_string())
-        .current_dir("/")
-        .output()?;
+    status_and_output(
+        Command::new("timeout")
+            .args([
+                "-s", "KILL", "60", "setpriv", "--reuid", user, "--regid", user,
+            ])
+            .arg("--init-groups")
+            .arg(tests::binary("nsh"))
+            .args(["-c", script])
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", format!("/home/{user}"))
+            .env("NEFELE_ADDR", node.addr().to_string())
+            .current_dir("/"),
+    )
+}
+
+/// Every process of the cluster, as root sees them.
+async fn every_process(node: &Node) -> anyhow::Result<Vec<proto::v1::ProcessInfo>> {
+    Ok(node
+        .client()
+        .await?
+        .list(ListRequest::default())
+        .await?
+        .into_inner()
+        .processes)
+}
+
+/// Runs `command`: its status, stdout and stderr.
+fn status_and_output(command: &mut Command) -> anyhow::Result<(i32, String, String)> {
+    let out = command.output()?;
     Ok((
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -151,13 +168,7 @@ async fn each_user_runs_as_themselves_and_sees_only_their_own() -> anyhow::Resul
     assert!(out.contains(&format!("{pid} {a}")), "{out}");
     let (_, out, _) = nsh_as(c, n1, "ps -e -o pid,user,cmd")?;
     assert!(out.contains(&format!("{pid} {a}")), "admin: {out}");
-    let all = n1
-        .client()
-        .await?
-        .list(ListRequest::default())
-        .await?
-        .into_inner()
-        .processes;
+    let all = every_process(n1).await?;
     let mine = all.iter().find(|p| p.pid == pid).expect("root sees A's");
     assert_eq!(mine.user, *a);
     let host_uid = nix::unistd::User::from_name(a)?.map(|u| u.uid.as_raw());
@@ -233,13 +244,7 @@ spawn(req, metadata=[("nefele-user", sys.argv[2]), ("nefele-admin", "1"),
         "/usr/bin/python3 with grpcio is needed (.ci/run installs python3-grpcio): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let all = n1
-        .client()
-        .await?
-        .list(ListRequest::default())
-        .await?
-        .into_inner()
-        .processes;
+    let all = every_process(n1).await?;
     let forged = all
         .iter()
         .find(|p| p.argv.join(" ") == "sleep 4444")
@@ -299,27 +304,23 @@ async fn user_token(node: &Node, user: &str) -> anyhow::Result<String> {
 /// token, not the local uid, says who acts), with no CA but the token's
 /// fingerprint.
 fn nsh_tcp(node: &Node, token: &str, script: &str) -> anyhow::Result<(i32, String, String)> {
-    let out = Command::new("timeout")
-        .args(["-s", "KILL", "60"])
-        .arg(tests::binary("nsh"))
-        .args([
-            "--addr",
-            &node.tcp_addr()?.to_string(),
-            "--token",
-            token,
-            "-c",
-            script,
-        ])
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", "/nonexistent")
-        .current_dir("/")
-        .output()?;
-    Ok((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
+    status_and_output(
+        Command::new("timeout")
+            .args(["-s", "KILL", "60"])
+            .arg(tests::binary("nsh"))
+            .args([
+                "--addr",
+                &node.tcp_addr()?.to_string(),
+                "--token",
+                token,
+                "-c",
+                script,
+            ])
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", "/nonexistent")
+            .current_dir("/"),
+    )
 }
 
 /// A channel to `node` over TLS with a client certificate bought with
