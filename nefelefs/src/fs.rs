@@ -122,6 +122,29 @@ pub enum View {
 /// Processes by PID, as one List returned them.
 type ProcessTable = Arc<HashMap<i32, ProcessInfo>>;
 
+/// Who is looking (SPEC §9): root and administrators see every process;
+/// a user only their own, another user's PID being as absent as one that
+/// does not exist (ENOENT).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    /// Root or an administrator.
+    All,
+    /// A user, by name.
+    User(String),
+}
+
+/// The process an inode belongs to: `proc/<pid>` and everything in it.
+pub fn pid_of(ino: u64) -> Option<i32> {
+    match Entry::from_ino(ino)? {
+        Entry::Pid(pid)
+        | Entry::PidFile(pid, _)
+        | Entry::TaskDir(pid)
+        | Entry::Task(pid)
+        | Entry::TaskFile(pid, _) => Some(pid),
+        _ => None,
+    }
+}
+
 struct Cached<T> {
     at: Instant,
     value: Arc<T>,
@@ -717,6 +740,41 @@ impl<B: Backend> NefeleFs<B> {
             _ => return Err(FsError::NotDir),
         }
         Ok(out)
+    }
+
+    /// Whether `viewer` may see inode `ino` (only a process's own files
+    /// are anyone's; a PID the listing does not know is no user's).
+    pub async fn visible(&self, ino: u64, viewer: &Viewer) -> bool {
+        let (Viewer::User(user), Some(pid)) = (viewer, pid_of(ino)) else {
+            return true;
+        };
+        match self.pid_table().await {
+            Ok(table) => table.get(&pid).is_some_and(|p| p.user == *user),
+            Err(_) => false,
+        }
+    }
+
+    /// Keeps the entries of a directory listing that `viewer` may see.
+    pub async fn only_visible<T>(
+        &self,
+        entries: Vec<T>,
+        ino_of: impl Fn(&T) -> u64,
+        viewer: &Viewer,
+    ) -> Vec<T> {
+        let Viewer::User(user) = viewer else {
+            return entries;
+        };
+        let table = self.pid_table().await.ok();
+        entries
+            .into_iter()
+            .filter(|e| match pid_of(ino_of(e)) {
+                None => true,
+                Some(pid) => table
+                    .as_ref()
+                    .and_then(|t| t.get(&pid))
+                    .is_some_and(|p| p.user == *user),
+            })
+            .collect()
     }
 
     /// A directory's entries with their attributes (for READDIRPLUS), `.`

@@ -27,7 +27,9 @@ use fuser::{
 use tokio::runtime::Handle;
 
 use crate::backend::{Backend, FsError};
-use crate::fs::{Attr, IMMUTABLE_TTL, Kind, NefeleFs, View, is_immutable, sized_inos};
+use crate::fs::{
+    Attr, IMMUTABLE_TTL, Kind, NefeleFs, View, Viewer, is_immutable, pid_of, sized_inos,
+};
 use crate::notices::{Notice, Notices};
 
 /// How long the kernel may keep an entry or attributes: a process's
@@ -38,7 +40,12 @@ use crate::notices::{Notice, Notices};
 /// older than it; captured output (whose size grows) and the
 /// caller-specific `self` links not at all.
 fn ttl<B: Backend>(fs: &NefeleFs<B>, a: &Attr) -> Duration {
-    if is_immutable(a.ino) {
+    if fs.view() == View::Full && is_pid_dir(a.ino) {
+        // Every path walk through a process's directory comes back here,
+        // where the caller's right to see it is checked: the kernel's
+        // dentry cache is shared by all users (SPEC §9).
+        Duration::ZERO
+    } else if is_immutable(a.ino) {
         IMMUTABLE_TTL
     } else if fs.is_sized(a.ino) {
         fs.listing_time_left()
@@ -47,6 +54,11 @@ fn ttl<B: Backend>(fs: &NefeleFs<B>, a: &Attr) -> Duration {
     } else {
         Duration::from_secs(1)
     }
+}
+
+/// Whether an inode is a `proc/<pid>` directory.
+fn is_pid_dir(ino: u64) -> bool {
+    pid_of(ino).is_some_and(|pid| crate::fs::Entry::Pid(pid).ino() == ino)
 }
 
 fn file_type(kind: Kind) -> FileType {
@@ -109,6 +121,8 @@ pub struct Adapter<B> {
     runtime: Handle,
     /// Page-cache stores and invalidations, and the replies after them.
     notices: Arc<Notices>,
+    /// Members of this group see every user's processes, as root does.
+    admin_group: Option<String>,
 }
 
 impl<B: Backend> Adapter<B> {
@@ -118,7 +132,37 @@ impl<B: Backend> Adapter<B> {
             fs: Arc::new(fs),
             runtime,
             notices: Arc::new(Notices::start()?),
+            admin_group: None,
         })
+    }
+
+    /// Members of `group` see every user's processes (noded's
+    /// `--admin-group`).
+    pub fn with_admin_group(mut self, group: Option<String>) -> Self {
+        self.admin_group = group;
+        self
+    }
+
+    /// Who makes `req`: in the full view, root and administrators see all,
+    /// other users their own processes; the procps view is root's.
+    fn viewer(&self, req: &Request) -> Viewer {
+        let uid = req.uid();
+        if uid == 0 || self.fs.view() == View::Procps {
+            return Viewer::All;
+        }
+        let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+            // No name for the uid: it owns nothing.
+            return Viewer::User(String::new());
+        };
+        let admin = self.admin_group.as_deref().is_some_and(|group| {
+            matches!(nix::unistd::Group::from_name(group), Ok(Some(g))
+                if g.gid == user.gid || g.mem.contains(&user.name))
+        });
+        if admin {
+            Viewer::All
+        } else {
+            Viewer::User(user.name)
+        }
     }
 
     /// Where to put the session's notifier (`Session::notifier`) once
@@ -183,9 +227,13 @@ impl<B: Backend> Filesystem for Adapter<B> {
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_string_lossy().into_owned();
         let caller = req.pid();
+        let viewer = self.viewer(req);
         let notices = self.notices.clone();
         self.spawn(|fs| async move {
             match fs.lookup(parent.0, &name, caller).await {
+                Ok(a) if !fs.visible(a.ino, &viewer).await => {
+                    reply.error(Errno::from_i32(libc::ENOENT))
+                }
                 Ok(a) => {
                     let (ttl, attr) = (ttl(&fs, &a), file_attr(&a));
                     notices.then(stores(&fs, [a.ino]), move || {
@@ -197,9 +245,13 @@ impl<B: Backend> Filesystem for Adapter<B> {
         });
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let notices = self.notices.clone();
+        let viewer = self.viewer(req);
         self.spawn(|fs| async move {
+            if !fs.visible(ino.0, &viewer).await {
+                return reply.error(Errno::from_i32(libc::ENOENT));
+            }
             match fs.getattr(ino.0).await {
                 Ok(a) => {
                     let (ttl, attr) = (ttl(&fs, &a), file_attr(&a));
@@ -251,14 +303,18 @@ impl<B: Backend> Filesystem for Adapter<B> {
     /// sending OPEN and RELEASE (FUSE_NO_OPEN_SUPPORT); reads then come
     /// with handle 0 and are served by inode. Writes are refused by the
     /// modes (every file there is read-only).
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         if self.fs.view() == View::Procps {
             reply.error(Errno::from_i32(libc::ENOSYS));
             return;
         }
         let access = flags.0 & libc::O_ACCMODE;
         let (read, write) = (access != libc::O_WRONLY, access != libc::O_RDONLY);
+        let viewer = self.viewer(req);
         self.spawn(|fs| async move {
+            if !fs.visible(ino.0, &viewer).await {
+                return reply.error(Errno::from_i32(libc::ENOENT));
+            }
             match fs.open(ino.0, read, write).await {
                 // Sized files go through the page cache, which holds the
                 // rendering of the size the kernel has (see notices.rs).
@@ -344,15 +400,17 @@ impl<B: Backend> Filesystem for Adapter<B> {
 
     fn readdir(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        let viewer = self.viewer(req);
         self.spawn(|fs| async move {
             match fs.readdir(ino.0).await {
                 Ok(entries) => {
+                    let entries = fs.only_visible(entries, |e| e.0, &viewer).await;
                     for (i, (child, kind, name)) in
                         entries.into_iter().enumerate().skip(offset as usize)
                     {
@@ -369,16 +427,18 @@ impl<B: Backend> Filesystem for Adapter<B> {
 
     fn readdirplus(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
         let notices = self.notices.clone();
+        let viewer = self.viewer(req);
         self.spawn(|fs| async move {
             match fs.readdir_plus(ino.0).await {
                 Ok(entries) => {
+                    let entries = fs.only_visible(entries, |e| e.0.ino, &viewer).await;
                     let mut sent = Vec::new();
                     for (i, (attr, name)) in entries.into_iter().enumerate().skip(offset as usize) {
                         let ttl = ttl(&fs, &attr);

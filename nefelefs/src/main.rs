@@ -28,6 +28,10 @@ struct Args {
     /// The cluster CA (PEM) to verify a node reached over TLS [default: $NEFELE_CA]
     #[arg(long, value_name = "FILE", env = "NEFELE_CA")]
     ca: Option<PathBuf>,
+    /// Members of GROUP see every user's processes, as root does (give
+    /// noded's --admin-group); other users see only their own
+    #[arg(long, value_name = "GROUP")]
+    admin_group: Option<String>,
     /// Where to mount
     #[arg(default_value = "/nefele")]
     mountpoint: PathBuf,
@@ -63,14 +67,20 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mountpoint = std::path::absolute(&args.mountpoint)?;
     nefelefs::mount::prepare(&mountpoint)?;
     let runtime = Runtime::new().context("cannot start the async runtime")?;
-    let session = mount(&runtime, &addr, &mountpoint, View::Full)?;
+    let session = mount(
+        &runtime,
+        &addr,
+        &mountpoint,
+        View::Full,
+        args.admin_group.clone(),
+    )?;
     tracing::info!(mountpoint = %mountpoint.display(), node = %addr, "mounted");
     nefelefs::mount::sweep_dead_views();
     let view_path = nefelefs::mount::procps_view_path(&std::fs::canonicalize(&mountpoint)?);
     // Without the procps view, nefele-proc-exec binds the full view's
     // proc/ instead: slower, but the same content.
     let procps = nefelefs::mount::prepare(&view_path)
-        .and_then(|()| mount(&runtime, &addr, &view_path, View::Procps))
+        .and_then(|()| mount(&runtime, &addr, &view_path, View::Procps, None))
         .inspect_err(|e| tracing::warn!("no procps view: {e:#}"))
         .ok();
 
@@ -114,6 +124,7 @@ fn mount(
     addr: &proto::Addr,
     at: &Path,
     view: View,
+    admin_group: Option<String>,
 ) -> anyhow::Result<BackgroundSession> {
     let backend = {
         let _enter = runtime.enter();
@@ -121,7 +132,8 @@ fn mount(
     };
     let fs = NefeleFs::with_view(backend, DEFAULT_HOST_PROC, view);
     let adapter = Adapter::new(fs, runtime.handle().clone())
-        .context("cannot start the notification thread")?;
+        .context("cannot start the notification thread")?
+        .with_admin_group(admin_group);
     let notifier = adapter.notifier_slot();
     let config = match view {
         View::Full => nefelefs::mount::config(),

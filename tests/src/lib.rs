@@ -643,12 +643,21 @@ pub struct Mount {
 impl Mount {
     /// Mounts the cluster as seen by `node`.
     pub async fn start(node: &Node) -> anyhow::Result<Mount> {
+        Self::start_with(node, &[]).await
+    }
+
+    /// The same with extra nefelefs arguments; the mount's temp dir is
+    /// open to every local user (the mount itself allows other users).
+    pub async fn start_with(node: &Node, args: &[&str]) -> anyhow::Result<Mount> {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new().prefix("nefele-mnt-").tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
         let path = dir.path().join("nefele");
         let log = std::fs::File::create(dir.path().join("nefelefs.log"))?;
         let child = Command::new(binary("nefelefs"))
             .arg("--addr")
             .arg(node.addr().to_string())
+            .args(args)
             .arg(&path)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

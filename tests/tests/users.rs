@@ -433,3 +433,65 @@ async fn over_tcp_a_user_token_acts_as_its_user_until_revoked() -> anyhow::Resul
         .await?;
     Ok(())
 }
+
+/// Runs `sh -c SCRIPT` as `user`: status and stdout+stderr.
+fn sh_as(user: &str, script: &str) -> anyhow::Result<(i32, String)> {
+    let (status, out, err) = status_and_output(
+        Command::new("timeout")
+            .args([
+                "-s", "KILL", "30", "setpriv", "--reuid", user, "--regid", user,
+            ])
+            .args(["--init-groups", "sh", "-c", script])
+            .current_dir("/"),
+    )?;
+    Ok((status, out + &err))
+}
+
+#[tokio::test]
+async fn nefelefs_shows_each_user_only_their_own_processes() -> anyhow::Result<()> {
+    let accounts = Accounts::create()?;
+    let (a, b, c) = (&accounts.users[0], &accounts.users[1], &accounts.users[2]);
+    let cluster = cluster(&accounts).await?;
+    let n1 = &cluster.nodes[0];
+    let mount = tests::Mount::start_with(n1, &["--admin-group", &accounts.group]).await?;
+    let proc_dir = mount.path.join("proc");
+
+    let n2 = cluster.nodes[1].name.clone();
+    let (status, out, err) = nsh_as(a, n1, &format!("run -n {n2} -d -- sleep 4646"))?;
+    assert_eq!(status, 0, "{err}");
+    let pid: i32 = out.trim().parse()?;
+    let dir = proc_dir.join(pid.to_string());
+    let cmdline = format!("tr '\\0' ' ' < {}/cmdline", dir.display());
+    let listing = format!("ls {}", proc_dir.display());
+
+    // Root looks first, so the kernel's caches hold the directory.
+    let root_sees = std::fs::read_dir(&proc_dir)?
+        .flatten()
+        .any(|e| e.file_name() == pid.to_string().as_str());
+    assert!(root_sees);
+    assert!(std::fs::read(dir.join("cmdline"))?.starts_with(b"sleep"));
+
+    // B: not listed, not reachable by name (ENOENT), whatever is cached.
+    let (_, out) = sh_as(b, &listing)?;
+    assert!(!out.contains(&pid.to_string()), "{out}");
+    for file in ["cmdline", "stdout", "status"] {
+        let (status, out) = sh_as(b, &format!("cat {}/{file}", dir.display()))?;
+        assert_ne!(status, 0, "{file}: {out}");
+        assert!(out.contains("No such file or directory"), "{file}: {out}");
+    }
+    let (status, _) = sh_as(b, &format!("test -e {}", dir.display()))?;
+    assert_ne!(status, 0);
+
+    // A and the administrator: listed and readable.
+    for user in [a, c] {
+        let (_, out) = sh_as(user, &listing)?;
+        assert!(out.contains(&pid.to_string()), "{user}: {out}");
+        let (status, out) = sh_as(user, &cmdline)?;
+        assert_eq!((status, out.trim()), (0, "sleep 4646"), "{user}");
+    }
+    n1.client()
+        .await?
+        .signal(proto::v1::SignalRequest { pid, signal: 9 })
+        .await?;
+    Ok(())
+}
