@@ -182,6 +182,12 @@ pub struct NefeleFs<B> {
     /// Where the caller sees the host's real /proc (see DEFAULT_HOST_PROC).
     host_proc: String,
     view: View,
+    /// The administrators' group: in the full view, a process's directory
+    /// is `dr-xr-x---`, its user's and this group's (else `dr-x------`).
+    admin_gid: Option<u32>,
+    /// This machine's uid of each user name seen (processes record the uid
+    /// on their own node; files here are owned by the local one).
+    local_uids: DashMap<String, Option<u32>>,
 }
 
 fn ms_to_time(ms: u64) -> SystemTime {
@@ -229,10 +235,30 @@ impl<B: Backend> NefeleFs<B> {
             environs: DashMap::new(),
             host_proc: host_proc.trim_end_matches('/').to_string(),
             view,
+            admin_gid: None,
+            local_uids: DashMap::new(),
         }
     }
 
     /// The tree this filesystem serves.
+    /// Sets the administrators' group (see `admin_gid`).
+    pub fn set_admin_gid(&mut self, gid: Option<u32>) {
+        self.admin_gid = gid;
+    }
+
+    /// This machine's uid for `user`, if it has one.
+    fn local_uid(&self, user: &str) -> Option<u32> {
+        if let Some(uid) = self.local_uids.get(user) {
+            return *uid;
+        }
+        let uid = nix::unistd::User::from_name(user)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw());
+        self.local_uids.insert(user.to_string(), uid);
+        uid
+    }
+
     pub fn view(&self) -> View {
         self.view
     }
@@ -453,7 +479,24 @@ impl<B: Backend> NefeleFs<B> {
             gid: info.gid,
             mtime: ms_to_time(info.start_time_ms),
         };
+        let full = self.view == View::Full;
+        if full && let Some(uid) = self.local_uid(&info.user) {
+            attr.uid = uid;
+        }
         match entry {
+            // In the full view only its user (and root, and the admin
+            // group) may enter a process's directory: the kernel checks
+            // this mode even on entries another user's lookup left in its
+            // shared caches, where nefelefs is not asked (SPEC §9).
+            Entry::Pid(_) if full => {
+                attr.kind = Kind::Dir;
+                attr.perm = if self.admin_gid.is_some() {
+                    0o550
+                } else {
+                    0o500
+                };
+                attr.gid = self.admin_gid.unwrap_or(info.gid);
+            }
             Entry::Pid(_) => {
                 attr.kind = Kind::Dir;
                 attr.perm = 0o555;

@@ -27,9 +27,7 @@ use fuser::{
 use tokio::runtime::Handle;
 
 use crate::backend::{Backend, FsError};
-use crate::fs::{
-    Attr, IMMUTABLE_TTL, Kind, NefeleFs, View, Viewer, is_immutable, pid_of, sized_inos,
-};
+use crate::fs::{Attr, IMMUTABLE_TTL, Kind, NefeleFs, View, Viewer, is_immutable, sized_inos};
 use crate::notices::{Notice, Notices};
 
 /// How long the kernel may keep an entry or attributes: a process's
@@ -40,12 +38,7 @@ use crate::notices::{Notice, Notices};
 /// older than it; captured output (whose size grows) and the
 /// caller-specific `self` links not at all.
 fn ttl<B: Backend>(fs: &NefeleFs<B>, a: &Attr) -> Duration {
-    if fs.view() == View::Full && is_pid_dir(a.ino) {
-        // Every path walk through a process's directory comes back here,
-        // where the caller's right to see it is checked: the kernel's
-        // dentry cache is shared by all users (SPEC §9).
-        Duration::ZERO
-    } else if is_immutable(a.ino) {
+    if is_immutable(a.ino) {
         IMMUTABLE_TTL
     } else if fs.is_sized(a.ino) {
         fs.listing_time_left()
@@ -54,11 +47,6 @@ fn ttl<B: Backend>(fs: &NefeleFs<B>, a: &Attr) -> Duration {
     } else {
         Duration::from_secs(1)
     }
-}
-
-/// Whether an inode is a `proc/<pid>` directory.
-fn is_pid_dir(ino: u64) -> bool {
-    pid_of(ino).is_some_and(|pid| crate::fs::Entry::Pid(pid).ino() == ino)
 }
 
 fn file_type(kind: Kind) -> FileType {

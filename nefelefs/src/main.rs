@@ -130,7 +130,19 @@ fn mount(
         let _enter = runtime.enter();
         ApiBackend::new(addr)?
     };
-    let fs = NefeleFs::with_view(backend, DEFAULT_HOST_PROC, view);
+    let mut fs = NefeleFs::with_view(backend, DEFAULT_HOST_PROC, view);
+    let admin_gid = match &admin_group {
+        Some(name) => Some(
+            nix::unistd::Group::from_name(name)
+                .ok()
+                .flatten()
+                .with_context(|| format!("--admin-group {name}: no such group on this machine"))?
+                .gid
+                .as_raw(),
+        ),
+        None => None,
+    };
+    fs.set_admin_gid(admin_gid);
     let adapter = Adapter::new(fs, runtime.handle().clone())
         .context("cannot start the notification thread")?
         .with_admin_group(admin_group);
