@@ -64,7 +64,7 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Join tokens: make, list and revoke them (root, on the node's socket)
+    /// Join and user tokens: make, list and revoke them (root, on the node's socket)
     #[command(subcommand)]
     Token(admin_cmd::TokenCmd),
     /// Members: remove one for good (root, on the node's socket)

@@ -139,7 +139,7 @@ impl Column {
             Column::Ppid => info.ppid.to_string(),
             Column::Node => info.node.clone(),
             Column::HostPid => info.host_pid.to_string(),
-            Column::User => users.name(info.uid),
+            Column::User => users.of(info),
             Column::Stat => stat(info).to_string(),
             Column::Time => cpu_time(info.cpu_time_ms),
             Column::Rss => (info.rss_bytes / 1024).to_string(),
@@ -170,7 +170,7 @@ impl Column {
             Column::Ppid => Value::from(info.ppid),
             Column::Node => Value::from(info.node.clone()),
             Column::HostPid => Value::from(info.host_pid),
-            Column::User => Value::from(users.name(info.uid)),
+            Column::User => Value::from(users.of(info)),
             Column::Stat => Value::from(stat(info)),
             Column::Time => Value::from(info.cpu_time_ms),
             Column::Rss => Value::from(info.rss_bytes),
@@ -210,6 +210,16 @@ fn parse_columns(values: &[String]) -> Result<Vec<Column>, String> {
 pub(crate) struct Users(HashMap<u32, String>);
 
 impl Users {
+    /// The user a process belongs to: the name the cluster recorded (the
+    /// same on every node), else its uid's name on this machine.
+    pub(crate) fn of(&mut self, info: &ProcessInfo) -> String {
+        if info.user.is_empty() {
+            self.name(info.uid)
+        } else {
+            info.user.clone()
+        }
+    }
+
     pub(crate) fn name(&mut self, uid: u32) -> String {
         self.0
             .entry(uid)

@@ -199,7 +199,7 @@ fn render(snapshot: &Snapshot, users: &mut Users, rows: Option<usize>) -> Vec<St
             vec![
                 r.info.pid.to_string(),
                 r.info.node.clone(),
-                users.name(r.info.uid),
+                users.of(&r.info),
                 ps::stat(&r.info).to_string(),
                 format!("{:.1}", r.cpu),
                 (r.info.rss_bytes / 1024).to_string(),
