@@ -1,4 +1,5 @@
-//! Generates the `nefele.v1` messages, clients and servers with a vendored
+//! Generates the `nefele.v1` messages, clients and servers, and the
+//! `nefele.keeper.v1` messages (noded and its keeper), with a vendored
 //! `protoc`, so building needs no system protobuf compiler.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -10,6 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("nefele_descriptor.bin"))
         .compile_protos(&["proto/nefele/v1/nefele.proto"], &["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_protos(&["proto/nefele/keeper/v1/keeper.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

@@ -42,6 +42,12 @@ pub struct Config {
     pub socket: PathBuf,
     /// Labels for placement.
     pub labels: BTreeMap<String, String>,
+    /// Stop every process when noded stops or dies (`--stop-processes`);
+    /// by default they outlive it, held by the keeper.
+    pub stop_processes: bool,
+    /// Leave the cluster for good on SIGTERM (`--leave-on-exit`); by default
+    /// a stop is a restart: the node shows down, then comes back.
+    pub leave_on_exit: bool,
     /// Tunables with documented defaults.
     pub limits: Limits,
 }
@@ -130,6 +136,10 @@ pub struct FileConfig {
     pub socket: Option<PathBuf>,
     /// As `--label` (repeatable).
     pub labels: BTreeMap<String, String>,
+    /// As `--stop-processes`.
+    pub stop_processes: bool,
+    /// As `--leave-on-exit`.
+    pub leave_on_exit: bool,
     /// Tunables.
     pub limits: Limits,
 }

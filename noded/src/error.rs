@@ -73,6 +73,9 @@ pub enum ProcError {
     /// No PID left.
     #[error(transparent)]
     Alloc(#[from] crate::pid_alloc::AllocError),
+    /// The node's keeper is gone or does not answer.
+    #[error("{0}")]
+    Keeper(String),
     /// An operating-system failure.
     #[error("{context}: {source}")]
     Os {

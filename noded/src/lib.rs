@@ -9,9 +9,9 @@ pub mod authority;
 pub mod cluster;
 pub mod config;
 pub mod error;
-pub mod guardian;
 pub mod hostproc;
 pub mod identity;
+pub mod keeper;
 pub mod output;
 pub mod pid_alloc;
 pub mod process;
@@ -38,7 +38,6 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::Cluster;
 use crate::cluster::raft_net::RaftApi;
 use crate::config::Config;
-use crate::guardian::Guardian;
 use crate::identity::DataDir;
 use crate::records::Journal;
 use crate::supervisor::NodeContext;
@@ -56,17 +55,11 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 pub const LISTEN_ADDR_FILE: &str = "listen.addr";
 
 /// Runs a node until `shutdown` is cancelled, then stops in this order:
-/// refuse spawns, SIGTERM every process group (SIGKILL after the grace
-/// period), leave the cluster, stop raft and gossip, stop serving (open
-/// streams get a bounded drain), remove the socket.
-///
-/// `guardian` must have been started before the async runtime (see
-/// guardian.rs); it kills the processes if this noded dies.
-pub async fn run(
-    config: Config,
-    guardian: Guardian,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// refuse spawns; with `--stop-processes`, SIGTERM every process group
+/// (SIGKILL after the grace period), else leave them to the keeper; with
+/// `--leave-on-exit`, leave the cluster; stop raft and gossip, stop serving
+/// (open streams get a bounded drain), remove the socket.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let joining = !config.join.is_empty();
     let mut data = DataDir::open(&config.data_dir, config.name.as_deref(), joining)?;
     let name = data.identity.name.clone();
@@ -152,9 +145,10 @@ pub async fn run(
         api_addr: format!("unix:{}", socket_path.display()),
         limits: config.limits.clone(),
         journal: Arc::new(journal),
-        guardian: Arc::new(guardian),
+        stop_processes: config.stop_processes,
     });
-    let table = Arc::new(ProcessTable::open(ctx.clone(), stored)?);
+    let connected = keeper::client::connect(&data.path, config.stop_processes).await?;
+    let table = ProcessTable::open(ctx.clone(), stored, connected)?;
     let state = Arc::new(api::ApiState {
         table: table.clone(),
         cluster: cluster.clone(),
@@ -265,9 +259,19 @@ pub async fn run(
     shutdown.cancelled().await;
     tracing::info!("shutting down");
     notify_service_manager(&[sd_notify::NotifyState::Stopping]);
-    table.stop_all(config.limits.stop_grace()).await;
+    if config.stop_processes {
+        table.stop_all(config.limits.stop_grace()).await;
+    } else {
+        table.stop_accepting();
+        tracing::info!(
+            running = table.running_count(),
+            "leaving the processes to the keeper"
+        );
+    }
     janitor.abort();
-    cluster.leave(LEAVE_TIMEOUT).await;
+    if config.leave_on_exit {
+        cluster.leave(LEAVE_TIMEOUT).await;
+    }
     background.cancel();
     let _ = cluster.raft.shutdown().await;
     let _ = gossip.shutdown().await;

@@ -45,6 +45,12 @@ struct Args {
     /// Members of GROUP see and act on every user's processes, as root does
     #[arg(long, value_name = "GROUP")]
     admin_group: Option<String>,
+    /// Stop every process of this node when noded stops or dies (by default they outlive it, held by the keeper)
+    #[arg(long)]
+    stop_processes: bool,
+    /// Leave the cluster for good on SIGTERM (by default a stop is a restart: the node shows down, then comes back)
+    #[arg(long)]
+    leave_on_exit: bool,
     /// No TLS and no certificates: plain-text TCP, every TCP peer trusted as a node (tests and loopback development only)
     #[arg(long)]
     insecure: bool,
@@ -70,6 +76,13 @@ enum Cmd {
     /// Members: remove one for good (root, on the node's socket)
     #[command(subcommand)]
     Node(admin_cmd::NodeCmd),
+    /// The node's keeper, which holds its processes (noded starts it)
+    #[command(hide = true)]
+    Keeper {
+        /// The data directory whose processes it keeps
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 impl Args {
@@ -94,6 +107,8 @@ impl Args {
                 .unwrap_or_else(|| config::DEFAULT_LISTEN.to_string()),
             advertise: self.advertise.or(file.advertise),
             insecure: self.insecure || file.insecure,
+            stop_processes: self.stop_processes || file.stop_processes,
+            leave_on_exit: self.leave_on_exit || file.leave_on_exit,
             token: self.token.or(file.token),
             admin_group: self.admin_group.or(file.admin_group),
             join: if self.join.is_empty() {
@@ -127,6 +142,7 @@ fn main() -> std::process::ExitCode {
     let result = match args.command.take() {
         Some(Cmd::Token(cmd)) => admin_cmd::run(cmd),
         Some(Cmd::Node(cmd)) => admin_cmd::run_node(cmd),
+        Some(Cmd::Keeper { data_dir }) => noded::keeper::server::run(&data_dir),
         None => start(args),
     };
     match result {
@@ -140,13 +156,11 @@ fn main() -> std::process::ExitCode {
 
 fn start(args: Args) -> anyhow::Result<()> {
     let config = args.into_config()?;
-    // Before the runtime: the guardian is forked while noded has one thread.
-    let guardian = noded::guardian::Guardian::start().context("cannot start the guardian")?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));
-        noded::run(config, guardian, shutdown).await
+        noded::run(config, shutdown).await
     })
 }
 

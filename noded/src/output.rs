@@ -64,9 +64,9 @@ struct Segments {
 
 /// How far readers have taken a windowed log.
 #[derive(Clone, Copy, Debug, Default)]
-struct Flow {
+pub(crate) struct Flow {
     /// The furthest offset delivered to any reader.
-    delivered: u64,
+    pub(crate) delivered: u64,
     /// The window no longer applies (the process has exited).
     lifted: bool,
 }
@@ -301,6 +301,57 @@ impl OutputLog {
             Some(window) => window.flow.borrow().delivered.min(end),
             None => end,
         }
+    }
+
+    /// Wakes when readers take a windowed log further (`None` without a
+    /// window).
+    pub(crate) fn flow(&self) -> Option<watch::Receiver<Flow>> {
+        self.window.as_ref().map(|w| w.flow.subscribe())
+    }
+
+    /// The segments on disk as `(base, len)`, oldest first.
+    pub fn segments(&self) -> Vec<(u64, u64)> {
+        self.segments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .list
+            .iter()
+            .map(|s| (s.base, s.len))
+            .collect()
+    }
+
+    /// The furthest offset delivered to a reader (0 without a window).
+    pub fn delivered_offset(&self) -> u64 {
+        self.window
+            .as_ref()
+            .map_or(0, |w| w.flow.borrow().delivered)
+    }
+
+    /// Makes this log a reader's copy of one written by another process
+    /// (the keeper): takes its segments, whether it is final and how far
+    /// readers took it. Wakes followers when it grew or closed.
+    pub fn mirror(&self, segments: &[(u64, u64)], closed: bool, delivered: u64) {
+        if let Some(&(base, len)) = segments.last() {
+            let mut seg = self.segments.lock().unwrap_or_else(|e| e.into_inner());
+            seg.list = segments
+                .iter()
+                .map(|&(base, len)| Segment { base, len })
+                .collect();
+            drop(seg);
+            self.pos.send_if_modified(|p| {
+                let next = LogPos {
+                    end: p.end.max(base + len),
+                    closed: p.closed || closed,
+                };
+                let changed = next != *p;
+                *p = next;
+                changed
+            });
+        } else if closed {
+            self.pos
+                .send_if_modified(|p| !std::mem::replace(&mut p.closed, true));
+        }
+        self.delivered(delivered);
     }
 
     /// Reads up to `max` bytes from `offset` (blocking file I/O). Returns the

@@ -1,10 +1,11 @@
 //! One cluster process as noded knows it: its spawn record, captured output,
-//! input channel and status. The supervisor (supervisor.rs) creates it and
-//! is the only writer of its status; the API reads it.
+//! input channel and status. The keeper holds the process itself; the
+//! supervisor (supervisor.rs) creates this view, the process table writes
+//! its status from the keeper's events, and the API reads it. Signals,
+//! stdin and terminal resizes go to the keeper.
 
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use nix::unistd::Pid;
 use proto::Gpid;
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::error::ProcError;
 use crate::hostproc::{self, HostStat};
+use crate::keeper::client::{KeeperLink, LinkError};
 use crate::output::{OutputLog, Stream};
 use crate::records::{ExitRecord, SpawnRecord};
 
@@ -63,17 +65,15 @@ pub struct Process {
     pub stdout: Arc<OutputLog>,
     /// Captured stderr.
     pub stderr: Arc<OutputLog>,
-    /// Published by the supervisor's reaper, watched by Wait and Attach.
+    /// Published by the process table from the keeper's exit event (or
+    /// when the process is found lost), watched by Wait and Attach.
     pub(crate) status: watch::Sender<Status>,
-    /// True once the leader is reaped. Signals take this lock and check it,
-    /// and the reaper reaps under it, so a signal can never reach a process
-    /// group whose id the kernel has recycled.
-    pub(crate) reaped: Mutex<bool>,
-    /// Feeds the stdin writer task; `None` without a stdin pipe or terminal.
+    /// Feeds the task that forwards stdin to the keeper; `None` without a
+    /// stdin pipe or terminal.
     pub(crate) input: Option<mpsc::Sender<Input>>,
-    /// The terminal's master side, for resizing; `None` without a terminal
-    /// and once the process has finished (the reaper closes it).
-    pub(crate) pty_master: Mutex<Option<OwnedFd>>,
+    /// The keeper holding it while it runs; `None` for a record of a process
+    /// that ended under an earlier noded.
+    pub(crate) keeper: Option<Arc<KeeperLink>>,
 }
 
 impl Process {
@@ -147,13 +147,57 @@ impl Process {
     }
 
     /// Resizes its terminal.
-    pub fn resize(&self, rows: u32, cols: u32) -> Result<(), ProcError> {
-        let master = self.pty_master.lock().unwrap_or_else(|e| e.into_inner());
-        let master = master.as_ref().ok_or(if self.record.tty {
-            ProcError::Exited(self.gpid)
-        } else {
-            ProcError::NoTerminal(self.gpid)
-        })?;
-        crate::pty::resize(master, rows, cols).map_err(|e| ProcError::os("resize terminal", e))
+    pub async fn resize(&self, rows: u32, cols: u32) -> Result<(), ProcError> {
+        if !self.record.tty {
+            return Err(ProcError::NoTerminal(self.gpid));
+        }
+        let keeper = self.live_keeper()?;
+        let body = proto::keeper::to_keeper::Body::Resize(proto::keeper::Resize {
+            pid: self.gpid.as_raw(),
+            rows,
+            cols,
+        });
+        keeper
+            .request(body, Some(crate::keeper::client::REQUEST_TIMEOUT))
+            .await
+            .map(drop)
+            .map_err(|e| self.link_error("resize terminal", e))
+    }
+
+    /// Sends `signal` (0..=64; 0 only checks) to the process's group.
+    pub async fn signal(&self, signal: i32) -> Result<(), ProcError> {
+        if !(0..=crate::supervisor::MAX_SIGNAL).contains(&signal) {
+            return Err(ProcError::InvalidSignal(signal));
+        }
+        let keeper = self.live_keeper()?;
+        let body = proto::keeper::to_keeper::Body::Signal(proto::keeper::Signal {
+            pid: self.gpid.as_raw(),
+            signal,
+        });
+        keeper
+            .request(body, Some(crate::keeper::client::REQUEST_TIMEOUT))
+            .await
+            .map(drop)
+            .map_err(|e| self.link_error("signal process", e))
+    }
+
+    /// The keeper, while the process runs.
+    fn live_keeper(&self) -> Result<&Arc<KeeperLink>, ProcError> {
+        match &self.keeper {
+            Some(k) if !self.is_finished() => Ok(k),
+            _ => Err(ProcError::Exited(self.gpid)),
+        }
+    }
+
+    /// What a failed keeper request means for this process.
+    pub(crate) fn link_error(&self, what: &str, e: LinkError) -> ProcError {
+        match e {
+            LinkError::Failed { errno, .. } if errno == libc::ESRCH => ProcError::Exited(self.gpid),
+            LinkError::Failed { errno, message } if errno != 0 => ProcError::os(
+                format!("{what} {} ({message})", self.gpid),
+                std::io::Error::from_raw_os_error(errno),
+            ),
+            other => ProcError::Keeper(format!("{what} {}: {other}", self.gpid)),
+        }
     }
 }

@@ -1,53 +1,38 @@
-//! The only module that spawns, signals and reaps. Each child leads its own
-//! process group (a terminal child its own session), so signals go to the
-//! group and its children get them too. Per child, one reaper task owns the
-//! pidfd and publishes the status; pump tasks copy output into the logs; a
-//! writer task feeds stdin.
+//! Starting processes: checks a spawn request (argv, environment, working
+//! directory, the executable as execvp would find it, the user), builds the
+//! environment and hands the spawn to the node's keeper (keeper/), which
+//! owns the process. Here too: noded's view of a kept process (logs that
+//! mirror the keeper's, stdin forwarding), recording exits, and processes
+//! found lost (their keeper gone), whose leftovers are killed.
 //!
-//! When noded dies, the guardian (guardian.rs) kills every group at once;
-//! at the next start [`restore`] kills anything of a group that escaped and
-//! records the process as `lost` (docs/design/processes.md).
-//!
-//! Children are started without a `pre_exec` hook where possible, so std
-//! uses `posix_spawn` (vfork-like) rather than fork: only terminal children,
-//! which need `setsid` and a controlling terminal, are forked.
+//! Each child leads its own process group (a terminal child its own
+//! session), so signals go to the group and its children get them too.
+//! docs/design/processes.md has the whole design.
 
 use std::collections::BTreeMap;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::unistd::{AccessFlags, Pid, access};
 use proto::Gpid;
-use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::pipe;
+use proto::keeper as k;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Limits;
 use crate::error::ProcError;
-use crate::guardian::Guardian;
 use crate::hostproc;
+use crate::keeper::client::{self, KeeperLink, LinkError};
 use crate::output::{OutputLog, Stream};
 use crate::process::{Input, Process, Status};
-use crate::pty;
 use crate::records::Journal;
 use crate::records::{self, ExitRecord, Outcome, SpawnRecord, StoredProcess};
 
 /// PATH given to processes whose environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// How long the reaper waits, after the leader exited, for the output pipes
-/// to reach end-of-file before publishing the exit (a background child that
-/// keeps them open must not delay Wait for ever).
-const OUTPUT_DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// Queued stdin messages per process before writers wait.
 const STDIN_QUEUE: usize = 64;
-/// Largest read from an output pipe or terminal.
-const PUMP_BUF: usize = 64 << 10;
 /// Largest signal number Linux accepts.
 pub const MAX_SIGNAL: i32 = 64;
 
@@ -66,8 +51,8 @@ pub struct NodeContext {
     pub limits: Limits,
     /// Where spawns and exits are recorded.
     pub journal: Arc<Journal>,
-    /// Kills the process groups if noded dies.
-    pub guardian: Arc<Guardian>,
+    /// Stop every process when noded stops (`--stop-processes`).
+    pub stop_processes: bool,
 }
 
 /// A spawn request, in domain terms.
@@ -296,9 +281,11 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Starts a prepared process as `gpid`.
-pub fn start(
+/// Starts a prepared process as `gpid` through the keeper. The caller puts
+/// it in the table (events for it may already be on their way).
+pub async fn start(
     ctx: &Arc<NodeContext>,
+    keeper: &Arc<KeeperLink>,
     gpid: Gpid,
     prepared: Prepared,
 ) -> Result<Arc<Process>, ProcError> {
@@ -309,7 +296,6 @@ pub fn start(
         ppid,
         run_as,
     } = prepared;
-    let dir = records::proc_dir(&ctx.data_dir, gpid);
     let mut env = spec.env.clone();
     env.entry("PATH".into())
         .or_insert_with(|| DEFAULT_PATH.into());
@@ -351,84 +337,15 @@ pub fn start(
     env.insert("NEFELE_NODE".into(), ctx.name.clone());
     env.insert("NEFELE_ADDR".into(), ctx.api_addr.clone());
 
-    let mut command = if runs_with_shell(&exe) {
-        // What execvp does with a file that has no `#!` and is no binary:
-        // /bin/sh runs it as a script (bash does the same).
-        let mut c = std::process::Command::new("/bin/sh");
-        c.arg0(&spec.argv[0]).arg(&exe).args(&spec.argv[1..]);
-        c
+    // What execvp does with a file that has no `#!` and is no binary:
+    // /bin/sh runs it as a script (bash does the same).
+    let (program, argv) = if runs_with_shell(&exe) {
+        let mut argv = vec![spec.argv[0].clone(), exe.display().to_string()];
+        argv.extend(spec.argv[1..].iter().cloned());
+        ("/bin/sh".to_string(), argv)
     } else {
-        let mut c = std::process::Command::new(&exe);
-        c.arg0(&spec.argv[0]).args(&spec.argv[1..]);
-        c
+        (exe.display().to_string(), spec.argv.clone())
     };
-    command.env_clear().envs(&env).current_dir(&cwd);
-    if let Some(r) = &run_as {
-        let (uid, gid, groups) = (
-            nix::unistd::Uid::from_raw(r.uid),
-            nix::unistd::Gid::from_raw(r.gid),
-            r.groups.clone(),
-        );
-        // SAFETY: setgroups, setgid and setuid are async-signal-safe; the
-        // closure allocates nothing (the groups were collected before).
-        // Groups and gid go first, while the child still may change them.
-        unsafe {
-            command.pre_exec(move || {
-                nix::unistd::setgroups(&groups)?;
-                nix::unistd::setgid(gid)?;
-                nix::unistd::setuid(uid)?;
-                Ok(())
-            });
-        }
-    }
-
-    let pty = match spec.tty {
-        Some((rows, cols)) => {
-            let pty = pty::open(rows, cols).map_err(|e| ProcError::os("open terminal", e))?;
-            // Everything that can fail is done before the child exists, so
-            // a failure never leaves a child running untracked.
-            let master_for_io = pty
-                .master
-                .try_clone()
-                .map_err(|e| ProcError::os("open terminal", e))?;
-            let slave = || {
-                pty.slave
-                    .try_clone()
-                    .map(Stdio::from)
-                    .map_err(|e| ProcError::os("open terminal", e))
-            };
-            command.stdin(slave()?).stdout(slave()?).stderr(slave()?);
-            // SAFETY: the closure only makes async-signal-safe calls
-            // (setsid, ioctl).
-            unsafe {
-                command.pre_exec(pty::become_session_leader_with_ctty);
-            }
-            Some((pty, master_for_io))
-        }
-        None => {
-            command
-                .stdin(if spec.stdin_pipe {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                })
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .process_group(0);
-            None
-        }
-    };
-
-    // posix_spawn (or, with a terminal, fork) returns once the child has
-    // exec'd: a short block of this worker thread, like a small file write.
-    let mut child = command.spawn().map_err(|e| spawn_error(&exe, e))?;
-    drop(command);
-    let host_pid = Pid::from_raw(child.id() as i32);
-    ctx.guardian.watch(host_pid);
-    // The pidfd is how the reaper learns of the exit; open it before
-    // anything can fail, so the child is never left unwatched.
-    let pidfd = open_pidfd(host_pid);
-
     let (uid, gid) = run_as.as_ref().map_or_else(
         || {
             (
@@ -438,7 +355,7 @@ pub fn start(
         },
         |r| (r.uid, r.gid),
     );
-    let record = SpawnRecord {
+    let mut record = SpawnRecord {
         pid: gpid.as_raw(),
         ppid: ppid.map_or(0, Gpid::as_raw),
         name: spec.name.clone(),
@@ -449,8 +366,8 @@ pub fn start(
         tty: spec.tty.is_some(),
         stdin_pipe: spec.tty.is_some() || spec.stdin_pipe,
         start_time_ms: now_ms(),
-        host_pid: host_pid.as_raw(),
-        host_start_ticks: hostproc::stat(host_pid).map_or(0, |s| s.start_ticks),
+        host_pid: 0,
+        host_start_ticks: 0,
         uid,
         gid,
         user: if spec.user.is_empty() {
@@ -460,77 +377,239 @@ pub fn start(
         },
         output_backpressure: spec.output_backpressure,
     };
+    let (rows, cols) = spec.tty.unwrap_or((0, 0));
+    let request = k::Spawn {
+        pid: gpid.as_raw(),
+        exe: program,
+        argv,
+        env: record.env.clone(),
+        cwd: record.cwd.clone(),
+        tty: spec.tty.is_some(),
+        rows,
+        cols,
+        stdin_pipe: spec.stdin_pipe,
+        run_as: run_as.as_ref().map(|r| k::Credentials {
+            uid: r.uid,
+            gid: r.gid,
+            groups: r.groups.iter().map(|g| g.as_raw()).collect(),
+        }),
+        output_cap: ctx.limits.output_cap_bytes,
+        output_window: if spec.output_backpressure {
+            ctx.limits.output_window()
+        } else {
+            0
+        },
+        record: serde_json::to_vec(&record).unwrap_or_default(),
+    };
+    let reply = keeper
+        .request(
+            k::to_keeper::Body::Spawn(request),
+            Some(client::REQUEST_TIMEOUT),
+        )
+        .await;
+    let spawned = match reply {
+        Ok(k::reply::Body::Spawned(s)) => s,
+        Ok(_) => return Err(ProcError::Keeper("the keeper answered Spawn oddly".into())),
+        Err(LinkError::Failed { errno, message }) => {
+            return Err(spawn_error(&exe, errno, &message));
+        }
+        Err(e) => return Err(ProcError::Keeper(format!("cannot start {gpid}: {e}"))),
+    };
+    record.host_pid = spawned.host_pid;
+    record.host_start_ticks = spawned.host_start_ticks;
     if let Err(e) = ctx.journal.record_spawn(&record) {
         tracing::warn!(pid = %gpid, error = %e, "cannot save spawn record; exit may not survive a restart");
     }
+    Ok(view(ctx, record, Status::Running, keeper, true))
+}
 
+/// noded's view of a process the keeper holds: logs that mirror the
+/// keeper's, the status, and (while it runs) the tasks that forward stdin
+/// and reader progress to the keeper.
+pub fn view(
+    ctx: &NodeContext,
+    record: SpawnRecord,
+    status: Status,
+    keeper: &Arc<KeeperLink>,
+    stdin_open: bool,
+) -> Arc<Process> {
+    let gpid = Gpid::from_raw(i64::from(record.pid)).expect("a valid PID");
+    let dir = records::proc_dir(&ctx.data_dir, gpid);
     let cap = ctx.limits.output_cap_bytes;
     let log = |stream| {
-        Arc::new(if spec.output_backpressure {
+        Arc::new(if record.output_backpressure {
             OutputLog::with_window(&dir, stream, cap, ctx.limits.output_window())
         } else {
             OutputLog::new(&dir, stream, cap)
         })
     };
     let (stdout, stderr) = (log(Stream::Stdout), log(Stream::Stderr));
-    let (status, _) = watch::channel(Status::Running);
-    let (input, input_rx) = if record.stdin_pipe {
+    let running = matches!(status, Status::Running);
+    let (input, input_rx) = if running && stdin_open && record.stdin_pipe {
         let (tx, rx) = mpsc::channel(STDIN_QUEUE);
         (Some(tx), Some(rx))
     } else {
         (None, None)
     };
-
-    let mut pty_master = None;
-    let mut pty_io = None;
-    if let Some((pty, master_for_io)) = pty {
-        drop(pty.slave);
-        pty_io = Some(master_for_io);
-        pty_master = Some(pty.master);
-    }
     let process = Arc::new(Process {
         gpid,
         record,
         dir,
-        stdout: stdout.clone(),
-        stderr: stderr.clone(),
-        status,
-        reaped: Mutex::new(false),
+        stdout,
+        stderr,
+        status: watch::Sender::new(status),
         input,
-        pty_master: Mutex::new(pty_master),
+        keeper: Some(keeper.clone()),
     });
-
-    match pty_io {
-        Some(master) => {
-            stderr.close();
-            let input_fd = master.try_clone().ok();
-            tokio::spawn(pump_terminal(master, stdout));
-            if let (Some(fd), Some(rx)) = (input_fd, input_rx) {
-                tokio::spawn(feed_terminal(fd, rx, process.status.subscribe()));
-            }
+    if running {
+        if let Some(rx) = input_rx {
+            tokio::spawn(forward_input(
+                gpid,
+                keeper.clone(),
+                rx,
+                process.status.subscribe(),
+            ));
         }
-        None => {
-            match child.stdout.take() {
-                Some(out) => {
-                    tokio::spawn(pump_pipe(out.into(), stdout));
-                }
-                None => stdout.close(),
-            }
-            match child.stderr.take() {
-                Some(err) => {
-                    tokio::spawn(pump_pipe(err.into(), stderr));
-                }
-                None => stderr.close(),
-            }
-            if let (Some(stdin), Some(rx)) = (child.stdin.take(), input_rx) {
-                tokio::spawn(feed_pipe(stdin.into(), rx, process.status.subscribe()));
+        if process.record.output_backpressure {
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                tokio::spawn(forward_delivery(process.clone(), keeper.clone(), stream));
             }
         }
     }
-    // `child` is dropped without waiting: the reaper below owns the exit.
-    drop(child);
-    tokio::spawn(reap(process.clone(), pidfd, ctx.clone()));
-    Ok(process)
+    process
+}
+
+/// Forwards queued stdin to the keeper, one message at a time, so a
+/// process that does not read holds its writers back like a full pipe.
+async fn forward_input(
+    gpid: Gpid,
+    keeper: Arc<KeeperLink>,
+    mut rx: mpsc::Receiver<Input>,
+    mut status: watch::Receiver<Status>,
+) {
+    loop {
+        let input = tokio::select! {
+            input = rx.recv() => match input {
+                Some(input) => input,
+                None => return,
+            },
+            _ = status.wait_for(|s| matches!(s, Status::Finished(_))) => return,
+        };
+        let (data, eof) = match input {
+            Input::Data(data) => (data, false),
+            Input::Eof => (Vec::new(), true),
+        };
+        let body = k::to_keeper::Body::Stdin(k::Stdin {
+            pid: gpid.as_raw(),
+            data,
+            eof,
+        });
+        if keeper.request(body, None).await.is_err() || eof {
+            break;
+        }
+    }
+}
+
+/// Tells the keeper how far readers took a windowed log.
+async fn forward_delivery(process: Arc<Process>, keeper: Arc<KeeperLink>, stream: Stream) {
+    let Some(mut flow) = process.log(stream).flow() else {
+        return;
+    };
+    let mut status = process.status.subscribe();
+    loop {
+        tokio::select! {
+            changed = flow.changed() => if changed.is_err() { return },
+            _ = status.wait_for(|s| matches!(s, Status::Finished(_))) => return,
+            _ = keeper.gone.cancelled() => return,
+        }
+        let offset = flow.borrow_and_update().delivered;
+        keeper.notify(k::to_keeper::Body::Delivered(k::Delivered {
+            pid: process.gpid.as_raw(),
+            stream: match stream {
+                Stream::Stdout => k::Stream::Stdout,
+                Stream::Stderr => k::Stream::Stderr,
+            } as i32,
+            offset,
+        }));
+    }
+}
+
+/// Brings a log up to where the keeper says it stands.
+pub fn mirror_output(process: &Process, output: &k::Output) {
+    let stream = match k::Stream::try_from(output.stream) {
+        Ok(k::Stream::Stderr) => Stream::Stderr,
+        _ => Stream::Stdout,
+    };
+    let segments: Vec<(u64, u64)> = output.segments.iter().map(|s| (s.base, s.len)).collect();
+    process
+        .log(stream)
+        .mirror(&segments, output.closed, output.delivered);
+}
+
+/// The exit record of a keeper's exit event.
+pub fn exit_record(exited: &k::Exited) -> ExitRecord {
+    let outcome = match &exited.outcome {
+        Some(k::exited::Outcome::Code(code)) => Outcome::Exited { code: *code },
+        Some(k::exited::Outcome::Signal(signal)) => Outcome::Killed {
+            signal: *signal,
+            core_dumped: exited.core_dumped,
+        },
+        Some(k::exited::Outcome::Lost(reason)) => Outcome::Lost {
+            reason: reason.clone(),
+        },
+        None => Outcome::Lost {
+            reason: "the keeper gave no outcome".into(),
+        },
+    };
+    ExitRecord {
+        outcome,
+        end_time_ms: exited.end_time_ms,
+        cpu_time_ms: exited.cpu_time_ms,
+        rss_bytes: exited.rss_bytes,
+    }
+}
+
+/// Records and publishes an exit: journal first, then the logs are final
+/// and Wait returns.
+pub fn finish(ctx: &NodeContext, process: &Process, exit: ExitRecord) {
+    if process.is_finished() {
+        return;
+    }
+    if let Err(e) = ctx.journal.record_exit(process.gpid.as_raw(), &exit) {
+        tracing::warn!(pid = %process.gpid, error = %e, "cannot save exit record");
+    }
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let log = process.log(stream);
+        log.mirror(&[], true, 0);
+        log.lift_window();
+    }
+    tracing::debug!(pid = %process.gpid, outcome = ?exit.outcome, "process finished");
+    process.status.send_replace(Status::Finished(exit));
+}
+
+/// A process whose keeper is gone: whatever is left of its group is killed
+/// and it is recorded as lost.
+pub fn lose(ctx: &NodeContext, process: &Process, why: &str) {
+    if process.is_finished() {
+        return;
+    }
+    let killed = kill_leftovers(&process.record);
+    tracing::warn!(pid = %process.gpid, killed, "process lost: {why}");
+    finish(ctx, process, lost_record(why, killed));
+}
+
+fn lost_record(why: &str, killed: usize) -> ExitRecord {
+    let reason = if killed > 0 {
+        format!("{why}; killed {killed} leftover process(es)")
+    } else {
+        why.to_string()
+    };
+    ExitRecord {
+        outcome: Outcome::Lost { reason },
+        end_time_ms: now_ms(),
+        cpu_time_ms: 0,
+        rss_bytes: 0,
+    }
 }
 
 /// Whether `exe` is a text file without `#!` (the kernel answers ENOEXEC
@@ -547,307 +626,32 @@ fn runs_with_shell(exe: &Path) -> bool {
     !(head.starts_with(b"\x7fELF") || head.starts_with(b"#!") || head.contains(&0))
 }
 
-fn spawn_error(exe: &Path, e: std::io::Error) -> ProcError {
+fn spawn_error(exe: &Path, errno: i32, message: &str) -> ProcError {
     let path = exe.display().to_string();
-    match e.raw_os_error().map(Errno::from_raw) {
-        Some(Errno::ENOENT) => ProcError::NoSuchExecutable(format!("{path} (or its interpreter)")),
-        Some(Errno::EACCES) => ProcError::NotExecutable {
+    match Errno::from_raw(errno) {
+        Errno::ENOENT => ProcError::NoSuchExecutable(format!("{path} (or its interpreter)")),
+        Errno::EACCES => ProcError::NotExecutable {
             path,
             why: "permission denied".into(),
         },
-        Some(Errno::ENOEXEC) => ProcError::NotExecutable {
+        Errno::ENOEXEC => ProcError::NotExecutable {
             path,
             why: "exec format error".into(),
         },
-        Some(Errno::E2BIG) => ProcError::InvalidArgument("argument list too long".into()),
-        _ => ProcError::os(format!("spawn {path}"), e),
+        Errno::E2BIG => ProcError::InvalidArgument("argument list too long".into()),
+        _ if errno != 0 => ProcError::os(
+            format!("spawn {path} ({message})"),
+            std::io::Error::from_raw_os_error(errno),
+        ),
+        _ => ProcError::Keeper(format!("spawn {path}: {message}")),
     }
 }
 
-fn open_pidfd(pid: Pid) -> std::io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: pidfd_open takes a pid and flags; on success it returns a new
-    // file descriptor that nobody else owns.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    let fd = Errno::result(fd)? as i32;
-    // SAFETY: `fd` was just returned by the kernel and is owned here.
-    let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    register(owned)
-}
-
-/// Registers an owned descriptor with the reactor.
-fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: an OwnedFd is open and keeps referring to the same file
-    // description until it is dropped, which happens with the AsyncFd.
-    Ok(unsafe { AsyncFd::register(fd) }?)
-}
-
-/// Waits for the leader to exit, reaps it, lets the output drain, records
-/// the exit and publishes it. The only reaper of each child.
-async fn reap(
-    process: Arc<Process>,
-    pidfd: std::io::Result<AsyncFd<OwnedFd>>,
-    ctx: Arc<NodeContext>,
-) {
-    let pid = process.host_pid();
-    let (outcome, cpu_time_ms, rss_bytes) = loop {
-        match &pidfd {
-            Ok(fd) => match fd.readable().await {
-                Ok(mut guard) => guard.clear_ready(),
-                Err(e) => {
-                    tracing::warn!(pid = %process.gpid, error = %e, "pidfd wait failed; polling");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-        if let Some(done) = try_reap(&process, pid) {
-            ctx.guardian.forget(pid);
-            break done;
-        }
-    };
-    // With backpressure, the pumps may be holding the rest of the output
-    // in the pipes for a reader: the process is gone, so read it all now
-    // (it stays readable in the log) rather than make the exit wait.
-    process.stdout.lift_window();
-    process.stderr.lift_window();
-    let grace = tokio::time::sleep(OUTPUT_DRAIN_GRACE);
-    tokio::pin!(grace);
-    for log in [&process.stdout, &process.stderr] {
-        let mut pos = log.subscribe();
-        tokio::select! {
-            _ = pos.wait_for(|p| p.closed) => {}
-            _ = &mut grace => {}
-        }
-    }
-    // The terminal is of no use once the process is gone: close it now
-    // rather than when the record is pruned (a day later).
-    process
-        .pty_master
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
-    let exit = ExitRecord {
-        outcome,
-        end_time_ms: now_ms(),
-        cpu_time_ms,
-        rss_bytes,
-    };
-    if let Err(e) = ctx.journal.record_exit(process.gpid.as_raw(), &exit) {
-        tracing::warn!(pid = %process.gpid, error = %e, "cannot save exit record");
-    }
-    tracing::debug!(pid = %process.gpid, outcome = ?exit.outcome, "process finished");
-    process.status.send_replace(Status::Finished(exit));
-}
-
-/// One non-blocking wait4 under the signal lock.
-fn try_reap(process: &Process, pid: Pid) -> Option<(Outcome, u64, u64)> {
-    let mut reaped = process.reaped.lock().unwrap_or_else(|e| e.into_inner());
-    let mut status = 0;
-    // SAFETY: rusage is plain data, fully written by wait4 on success.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers to locals; WNOHANG never blocks.
-    let rc = unsafe { libc::wait4(pid.as_raw(), &mut status, libc::WNOHANG, &mut usage) };
-    match rc {
-        0 => None,
-        -1 => {
-            let errno = Errno::last();
-            if errno == Errno::EINTR {
-                return None;
-            }
-            *reaped = true;
-            tracing::error!(pid = %process.gpid, %errno, "cannot reap process");
-            Some((
-                Outcome::Lost {
-                    reason: format!("cannot reap: {errno}"),
-                },
-                0,
-                0,
-            ))
-        }
-        _ => {
-            *reaped = true;
-            let outcome = if libc::WIFEXITED(status) {
-                Outcome::Exited {
-                    code: libc::WEXITSTATUS(status),
-                }
-            } else if libc::WIFSIGNALED(status) {
-                Outcome::Killed {
-                    signal: libc::WTERMSIG(status),
-                    core_dumped: libc::WCOREDUMP(status),
-                }
-            } else {
-                return None;
-            };
-            let ms = |tv: libc::timeval| tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000;
-            Some((
-                outcome,
-                ms(usage.ru_utime) + ms(usage.ru_stime),
-                usage.ru_maxrss as u64 * 1024,
-            ))
-        }
-    }
-}
-
-/// Sends `signal` (0..=64; 0 only checks) to the process's group.
-pub fn signal(process: &Process, signal: i32) -> Result<(), ProcError> {
-    if !(0..=MAX_SIGNAL).contains(&signal) {
-        return Err(ProcError::InvalidSignal(signal));
-    }
-    let reaped = process.reaped.lock().unwrap_or_else(|e| e.into_inner());
-    if *reaped {
-        return Err(ProcError::Exited(process.gpid));
-    }
-    // SAFETY: killpg takes two integers. The group is ours: its leader is
-    // not reaped (checked under the lock the reaper takes), so its id
-    // cannot have been recycled.
-    let rc = unsafe { libc::killpg(process.record.host_pid, signal) };
-    match Errno::result(rc) {
-        Ok(_) => Ok(()),
-        Err(Errno::ESRCH) => Err(ProcError::Exited(process.gpid)),
-        Err(e) => Err(ProcError::os(format!("signal process {}", process.gpid), e)),
-    }
-}
-
-/// Copies a pipe into a log until end-of-file, then closes the log. With a
-/// window, it reads only while the log has room, so a process whose output
-/// is not delivered blocks on its full pipe.
-async fn pump_pipe(fd: OwnedFd, log: Arc<OutputLog>) {
-    if let Ok(mut rx) = pipe::Receiver::from_owned_fd(fd) {
-        let mut buf = vec![0; PUMP_BUF];
-        let mut warned = false;
-        loop {
-            let room = log.room(PUMP_BUF).await;
-            match rx.read(&mut buf[..room]).await {
-                Ok(0) => break,
-                Ok(n) => append(&log, &buf[..n], &mut warned),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "output pipe read failed");
-                    break;
-                }
-            }
-        }
-    }
-    log.close();
-}
-
-fn append(log: &OutputLog, data: &[u8], warned: &mut bool) {
-    if let Err(e) = log.append(data)
-        && !*warned
-    {
-        *warned = true;
-        tracing::warn!(error = %e, "cannot store output; dropping it");
-    }
-}
-
-fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-    Ok(())
-}
-
-/// Copies a terminal's output into a log until the terminal is gone (EIO
-/// once no process has it open), then closes the log. A window holds the
-/// process back as in [`pump_pipe`].
-async fn pump_terminal(master: OwnedFd, log: Arc<OutputLog>) {
-    let fd = match set_nonblocking(&master).and_then(|_| register(master)) {
-        Ok(fd) => fd,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch terminal");
-            log.close();
-            return;
-        }
-    };
-    let mut buf = vec![0; PUMP_BUF];
-    let mut warned = false;
-    loop {
-        let room = log.room(PUMP_BUF).await;
-        let Ok(mut guard) = fd.readable().await else {
-            break;
-        };
-        match guard.try_io(|inner| {
-            nix::unistd::read(inner.get_ref(), &mut buf[..room]).map_err(std::io::Error::from)
-        }) {
-            Ok(Ok(0)) => break,
-            Ok(Ok(n)) => append(&log, &buf[..n], &mut warned),
-            Ok(Err(e)) if e.raw_os_error() == Some(libc::EINTR) => {}
-            Ok(Err(_)) => break, // EIO: every slave closed
-            Err(_would_block) => {}
-        }
-    }
-    log.close();
-}
-
-/// Feeds a stdin pipe until EOF is asked for, the reader goes away, or the
-/// process finishes; dropping the pipe closes the process's stdin.
-async fn feed_pipe(
-    fd: OwnedFd,
-    mut rx: mpsc::Receiver<Input>,
-    mut status: watch::Receiver<Status>,
-) {
-    let Ok(mut tx) = pipe::Sender::from_owned_fd(fd) else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            input = rx.recv() => match input {
-                Some(Input::Data(data)) => {
-                    if tx.write_all(&data).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Input::Eof) | None => break,
-            },
-            _ = finished(&mut status) => break,
-        }
-    }
-}
-
-/// Resolves once the status says finished.
-async fn finished(status: &mut watch::Receiver<Status>) {
-    let _ = status.wait_for(|s| matches!(s, Status::Finished(_))).await;
-}
-
-/// Feeds a terminal: data is typed in, EOF is Ctrl-D.
-async fn feed_terminal(
-    master: OwnedFd,
-    mut rx: mpsc::Receiver<Input>,
-    mut status: watch::Receiver<Status>,
-) {
-    let fd = match set_nonblocking(&master).and_then(|_| register(master)) {
-        Ok(fd) => fd,
-        Err(_) => return,
-    };
-    loop {
-        let data = tokio::select! {
-            input = rx.recv() => match input {
-                Some(Input::Data(data)) => data,
-                Some(Input::Eof) => pty::EOF_CHAR.to_vec(),
-                None => break,
-            },
-            _ = finished(&mut status) => break,
-        };
-        let mut rest = &data[..];
-        while !rest.is_empty() {
-            let Ok(mut guard) = fd.writable().await else {
-                return;
-            };
-            match guard.try_io(|inner| {
-                nix::unistd::write(inner.get_ref(), rest).map_err(std::io::Error::from)
-            }) {
-                Ok(Ok(n)) => rest = &rest[n..],
-                Ok(Err(e)) if e.raw_os_error() == Some(libc::EINTR) => {}
-                Ok(Err(_)) => return,
-                Err(_would_block) => {}
-            }
-        }
-    }
-}
-
-/// Brings back a process from the records of an earlier run. A process
-/// without an exit record was running when noded died: whatever is left of
-/// its group is killed now and it is recorded as lost.
+/// Brings back a process from the records of an earlier run that the keeper
+/// does not hold: one that ended (its record says how), or one that was
+/// running when noded died and has no keeper any more (a reboot, or the
+/// keeper died too): whatever is left of its group is killed now and it is
+/// recorded as lost.
 /// Records with an invalid PID (hand-edited files) are skipped.
 pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>> {
     let gpid = Gpid::from_raw(i64::from(stored.spawn.pid)).ok()?;
@@ -856,20 +660,8 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
         Some(exit) => exit,
         None => {
             let killed = kill_leftovers(&stored.spawn);
-            let reason = if killed > 0 {
-                format!(
-                    "noded stopped while it ran; killed {killed} leftover process(es) at restart"
-                )
-            } else {
-                "noded stopped while it ran; it was gone at restart".to_string()
-            };
             tracing::warn!(pid = %gpid, killed, "process lost while noded was down");
-            let exit = ExitRecord {
-                outcome: Outcome::Lost { reason },
-                end_time_ms: now_ms(),
-                cpu_time_ms: 0,
-                rss_bytes: 0,
-            };
+            let exit = lost_record("its keeper was gone when noded started", killed);
             if let Err(e) = ctx.journal.record_exit(gpid.as_raw(), &exit) {
                 tracing::warn!(pid = %gpid, error = %e, "cannot save exit record");
             }
@@ -885,9 +677,8 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
         record: stored.spawn,
         dir,
         status,
-        reaped: Mutex::new(true),
         input: None,
-        pty_master: Mutex::new(None),
+        keeper: None,
     }))
 }
 

@@ -1,22 +1,32 @@
 //! The process table: every process this node knows, running or kept as an
 //! exit record, keyed by cluster PID. It allocates PIDs, hands spawns to the
-//! supervisor, answers lookups, stops everything at shutdown and prunes old
-//! exit records. The API (api/) is its only caller besides `run`.
+//! supervisor, adopts what the keeper holds at start, applies the keeper's
+//! events (output grew, a process ended), finds everything lost when the
+//! keeper dies (and starts a new one), stops everything when asked and
+//! prunes old exit records. The API (api/) is its only caller besides `run`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use proto::Gpid;
+use proto::keeper as k;
+use tokio::sync::{mpsc, watch};
 
 use crate::error::ProcError;
+use crate::keeper::client::{self, Connected, Event, KeeperLink};
 use crate::pid_alloc::PidAllocator;
 use crate::process::{Process, Status};
-use crate::records::StoredProcess;
+use crate::records::{SpawnRecord, StoredProcess};
 
 use crate::supervisor::{self, NodeContext, SpawnSpec};
+
+/// How long a spawn waits for a new keeper after one died.
+const KEEPER_WAIT: Duration = Duration::from_secs(15);
+/// How long to wait between attempts to start a new keeper.
+const KEEPER_RETRY: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for processes to be reaped after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(5);
@@ -31,31 +41,163 @@ pub struct ProcessTable {
     alloc: Mutex<PidAllocator>,
     /// Cleared when shutdown begins: no new spawns.
     accepting: AtomicBool,
+    /// The keeper new processes are given to (replaced when one dies).
+    keeper: watch::Sender<Arc<KeeperLink>>,
+    /// Events for processes whose spawn is in flight (the keeper may report
+    /// output before the spawn's reply is handled), by raw PID. An entry
+    /// exists exactly while its spawn is in flight.
+    early: Mutex<HashMap<i32, Vec<Event>>>,
 }
 
 impl ProcessTable {
-    /// Builds the table from the records of earlier runs, recovering
-    /// processes that were running when noded died.
-    pub fn open(ctx: Arc<NodeContext>, stored: Vec<StoredProcess>) -> anyhow::Result<Self> {
+    /// Builds the table from the records of earlier runs and what the
+    /// keeper holds: kept processes are adopted (running, or with the exit
+    /// they had while noded was away); others that were running are lost.
+    /// Then follows the keeper's events.
+    pub fn open(
+        ctx: Arc<NodeContext>,
+        stored: Vec<StoredProcess>,
+        connected: Connected,
+    ) -> anyhow::Result<Arc<Self>> {
+        let Connected {
+            link,
+            welcome,
+            events,
+        } = connected;
         let procs = DashMap::new();
         let mut highest = 0;
+        let mut kept: HashMap<i32, k::Kept> =
+            welcome.processes.into_iter().map(|p| (p.pid, p)).collect();
+        let mut adopted = 0;
         for s in stored {
-            if let Some(p) = supervisor::restore(&ctx, s) {
+            let held = kept.remove(&s.spawn.pid);
+            let process = match held {
+                Some(held) if s.exit.is_none() => {
+                    adopted += 1;
+                    Some(adopt(&ctx, &link, s.spawn, held))
+                }
+                other => {
+                    if let Some(held) = other {
+                        forget(&link, held.pid);
+                    }
+                    supervisor::restore(&ctx, s)
+                }
+            };
+            if let Some(p) = process {
                 if p.gpid.slot() == ctx.slot {
                     highest = highest.max(p.gpid.serial());
                 }
                 procs.insert(p.gpid, p);
             }
         }
+        // Kept, but the journal lost the spawn line (noded died right after
+        // the spawn): the keeper has the record.
+        for (_, held) in kept {
+            let Ok(mut record) = serde_json::from_slice::<SpawnRecord>(&held.record) else {
+                tracing::warn!(
+                    pid = held.pid,
+                    "the keeper holds a process without a readable record; stopping it"
+                );
+                link.notify(k::to_keeper::Body::Signal(k::Signal {
+                    pid: held.pid,
+                    signal: libc::SIGKILL,
+                }));
+                continue;
+            };
+            record.host_pid = held.host_pid;
+            record.host_start_ticks = held.host_start_ticks;
+            if let Err(e) = ctx.journal.record_spawn(&record) {
+                tracing::warn!(pid = held.pid, error = %e, "cannot save spawn record");
+            }
+            adopted += 1;
+            let p = adopt(&ctx, &link, record, held);
+            if p.gpid.slot() == ctx.slot {
+                highest = highest.max(p.gpid.serial());
+            }
+            procs.insert(p.gpid, p);
+        }
+        if adopted > 0 {
+            tracing::info!(adopted, "adopted the processes the keeper held");
+        }
         let alloc = PidAllocator::open(&ctx.data_dir, ctx.slot, highest);
-        let table = ProcessTable {
+        let table = Arc::new(ProcessTable {
             ctx,
             procs,
             alloc: Mutex::new(alloc),
             accepting: AtomicBool::new(true),
-        };
+            keeper: watch::Sender::new(link.clone()),
+            early: Mutex::new(HashMap::new()),
+        });
         table.prune();
+        tokio::spawn(table.clone().follow_keeper(link, events));
         Ok(table)
+    }
+
+    /// Applies the keeper's events until it is gone; then every process it
+    /// held is lost, and a new keeper is started for what comes next.
+    async fn follow_keeper(
+        self: Arc<Self>,
+        mut link: Arc<KeeperLink>,
+        mut events: mpsc::UnboundedReceiver<Event>,
+    ) {
+        loop {
+            while let Some(event) = events.recv().await {
+                self.apply(event, &link);
+            }
+            if !self.accepting.load(Ordering::SeqCst) && self.ctx.stop_processes {
+                return; // shutting down: the keeper stopped with us
+            }
+            tracing::error!("the node's keeper is gone; its processes are lost");
+            for p in self.list() {
+                if p.keeper.as_ref().is_some_and(|l| Arc::ptr_eq(l, &link)) {
+                    supervisor::lose(&self.ctx, &p, "its keeper died");
+                }
+            }
+            let connected = loop {
+                match client::connect(&self.ctx.data_dir, self.ctx.stop_processes).await {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start a new keeper; retrying");
+                        tokio::time::sleep(KEEPER_RETRY).await;
+                    }
+                }
+            };
+            // A fresh keeper holds nothing; anything it does hold is not
+            // ours to guess about.
+            for held in &connected.welcome.processes {
+                forget(&connected.link, held.pid);
+            }
+            link = connected.link;
+            events = connected.events;
+            self.keeper.send_replace(link.clone());
+        }
+    }
+
+    /// One event from the keeper.
+    fn apply(&self, event: Event, link: &Arc<KeeperLink>) {
+        let pid = match &event {
+            Event::Output(o) => o.pid,
+            Event::Exited(e) => e.pid,
+        };
+        let mut early = self.early.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(waiting) = early.get_mut(&pid) {
+            waiting.push(event);
+            return;
+        }
+        drop(early);
+        let Some(process) = Gpid::from_raw(i64::from(pid))
+            .ok()
+            .and_then(|g| self.procs.get(&g).map(|p| p.clone()))
+        else {
+            return;
+        };
+        match event {
+            Event::Output(o) => supervisor::mirror_output(&process, &o),
+            Event::Exited(e) => {
+                supervisor::finish(&self.ctx, &process, supervisor::exit_record(&e));
+                forget(link, pid);
+            }
+        }
     }
 
     /// This node's context.
@@ -73,12 +215,40 @@ impl ProcessTable {
             let mut alloc = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
             alloc.allocate(|g| self.procs.contains_key(&g))?
         };
-        let process = supervisor::start(&self.ctx, gpid, prepared)?;
-        self.procs.insert(gpid, process.clone());
-        if !self.accepting.load(Ordering::SeqCst) {
+        // Right after a keeper died, wait for its successor.
+        let mut current = self.keeper.subscribe();
+        let keeper =
+            match tokio::time::timeout(KEEPER_WAIT, current.wait_for(|k| !k.gone.is_cancelled()))
+                .await
+            {
+                Ok(Ok(k)) => k.clone(),
+                _ => {
+                    return Err(ProcError::Keeper(format!(
+                        "node {} has no keeper to start processes (see keeper.log in its data dir)",
+                        self.ctx.name
+                    )));
+                }
+            };
+        let raw = gpid.as_raw();
+        self.early
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(raw, Vec::new());
+        let started = supervisor::start(&self.ctx, &keeper, gpid, prepared).await;
+        let (process, waiting) = {
+            let mut early = self.early.lock().unwrap_or_else(|e| e.into_inner());
+            let waiting = early.remove(&raw).unwrap_or_default();
+            let process = started?;
+            self.procs.insert(gpid, process.clone());
+            (process, waiting)
+        };
+        for event in waiting {
+            self.apply(event, &keeper);
+        }
+        if !self.accepting.load(Ordering::SeqCst) && self.ctx.stop_processes {
             // Shutdown began while this spawn was in flight and may have
             // missed it: do not leave it behind.
-            let _ = supervisor::signal(&process, libc::SIGKILL);
+            let _ = process.signal(libc::SIGKILL).await;
             return Err(ProcError::ShuttingDown(self.ctx.name.clone()));
         }
         tracing::debug!(pid = %gpid, host_pid = process.record.host_pid, argv = ?process.record.argv, "spawned");
@@ -114,6 +284,11 @@ impl ProcessTable {
             .count()
     }
 
+    /// Refuses new spawns from now on (shutdown).
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+    }
+
     /// Shutdown: refuse new spawns, SIGTERM every group, wait up to `grace`,
     /// SIGKILL what is left, and wait for the exits to be recorded.
     pub async fn stop_all(&self, grace: Duration) {
@@ -128,9 +303,9 @@ impl ProcessTable {
         }
         tracing::info!(count = running.len(), "stopping processes");
         for p in &running {
-            let _ = supervisor::signal(p, libc::SIGTERM);
+            let _ = p.signal(libc::SIGTERM).await;
             // A stopped group would never see the SIGTERM.
-            let _ = supervisor::signal(p, libc::SIGCONT);
+            let _ = p.signal(libc::SIGCONT).await;
         }
         let all_finished = futures::future::join_all(running.iter().map(|p| p.finished()));
         if tokio::time::timeout(grace, all_finished).await.is_ok() {
@@ -138,7 +313,7 @@ impl ProcessTable {
         }
         for p in running.iter().filter(|p| !p.is_finished()) {
             tracing::warn!(pid = %p.gpid, "still running after the grace period; killing");
-            let _ = supervisor::signal(p, libc::SIGKILL);
+            let _ = p.signal(libc::SIGKILL).await;
         }
         let all_finished = futures::future::join_all(running.iter().map(|p| p.finished()));
         if tokio::time::timeout(KILL_WAIT, all_finished).await.is_err() {
@@ -182,4 +357,32 @@ impl ProcessTable {
             tracing::warn!(error = %e, "cannot remove pruned records from the journal");
         }
     }
+}
+
+/// Tells the keeper it may drop a process whose exit is recorded.
+fn forget(link: &KeeperLink, pid: i32) {
+    link.notify(k::to_keeper::Body::Forget(k::Forget { pid }));
+}
+
+/// Adopts a process the keeper holds: running, or ended while noded was
+/// away (its exit is recorded now).
+fn adopt(
+    ctx: &NodeContext,
+    link: &Arc<KeeperLink>,
+    mut record: SpawnRecord,
+    held: k::Kept,
+) -> Arc<Process> {
+    record.host_pid = held.host_pid;
+    if record.host_start_ticks == 0 {
+        record.host_start_ticks = held.host_start_ticks;
+    }
+    let process = supervisor::view(ctx, record, Status::Running, link, held.stdin_open);
+    for output in [&held.stdout, &held.stderr].into_iter().flatten() {
+        supervisor::mirror_output(&process, output);
+    }
+    if let Some(exited) = &held.exited {
+        supervisor::finish(ctx, &process, supervisor::exit_record(exited));
+        forget(link, held.pid);
+    }
+    process
 }

@@ -359,6 +359,9 @@ impl DevCluster {
             // A private cluster on loopback, gone when the shell exits:
             // plain text, no certificates (docs/design/security.md).
             .arg("--insecure")
+            // Nothing outlives the shell: each node's processes stop with
+            // its noded, even a killed one (its keeper is bound to it).
+            .arg("--stop-processes")
             .stdin(Stdio::null())
             .stdout(
                 log_file

@@ -19,5 +19,12 @@ pub mod v1 {
     tonic::include_proto!("nefele.v1");
 }
 
+/// Generated messages of `nefele.keeper.v1`, the local protocol between
+/// noded and its keeper (not part of the public API).
+#[allow(missing_docs, clippy::all)]
+pub mod keeper {
+    tonic::include_proto!("nefele.keeper.v1");
+}
+
 /// Encoded descriptors of the API, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("nefele_descriptor");

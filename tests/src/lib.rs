@@ -390,17 +390,25 @@ impl Node {
         self.launch().await
     }
 
-    /// The host PID of this noded's guardian (the child that kills the
-    /// process groups when noded dies).
-    pub fn guardian_pid(&self) -> Option<Pid> {
-        let noded = self.pid()?;
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
-            let ppid = rest.split_whitespace().nth(1)?.parse::<i32>().ok()?;
-            (comm == "noded-guardian" && ppid == noded.as_raw()).then(|| Pid::from_raw(pid))
-        })
+    /// The host PID of the keeper holding this node's processes, if one
+    /// runs (from `DATA_DIR/keeper.pid`).
+    pub fn keeper_pid(&self) -> Option<Pid> {
+        let text = std::fs::read_to_string(self.data_dir().join("keeper.pid")).ok()?;
+        let pid = Pid::from_raw(text.trim().parse().ok()?);
+        host_alive(pid).then_some(pid)
+    }
+
+    /// Stops the keeper with SIGTERM (it kills every process group it holds
+    /// and exits) and waits for it to go.
+    pub fn stop_keeper(&self) {
+        let Some(keeper) = self.keeper_pid() else {
+            return;
+        };
+        let _ = kill(keeper, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while host_alive(keeper) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Host processes still running that this node started (found by the
@@ -426,6 +434,8 @@ impl Drop for Node {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Processes outlive noded by design: the test ends them.
+        self.stop_keeper();
         for pid in self.leftover_processes() {
             let _ = kill(pid, Signal::SIGKILL);
         }

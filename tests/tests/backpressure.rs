@@ -266,6 +266,7 @@ async fn a_terminal_is_held_back_too() -> anyhow::Result<()> {
 async fn noded_stops_promptly_with_a_blocked_writer_that_ignores_sigterm() -> anyhow::Result<()> {
     let mut node = Node::start_with(NodeOptions {
         config: "[limits]\nstop_grace_ms = 1000\n".into(),
+        args: vec!["--stop-processes".into()],
         ..NodeOptions::default()
     })
     .await?;

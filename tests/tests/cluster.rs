@@ -241,8 +241,12 @@ async fn a_killed_node_is_marked_down_and_comes_back_with_its_slot() -> anyhow::
         members.iter().find(|m| m.name == name).map(|m| m.slot),
         Some(slot)
     );
-    let lost = get(&mut c, before.pid).await?;
-    assert_eq!(state(&lost), ProcessState::Lost);
+    let back = get(&mut c, before.pid).await?;
+    assert_eq!(
+        (state(&back), back.host_pid),
+        (ProcessState::Running, before.host_pid),
+        "its process outlived noded and was adopted"
+    );
     let after = spawn_on(&cluster, 0, &name, &["true"]).await?;
     assert_eq!(after.pid as u32 / 10_000_000, slot);
     assert!(
@@ -355,8 +359,34 @@ async fn an_isolated_node_is_marked_down_and_comes_back_when_healed() -> anyhow:
 }
 
 #[tokio::test]
-async fn a_node_stopped_with_sigterm_leaves_cleanly() -> anyhow::Result<()> {
+async fn a_node_stopped_with_sigterm_is_restarting_not_leaving() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(3).await?;
+    let name = cluster.nodes[2].name.clone();
+    let p = spawn_on(&cluster, 0, &name, &["sleep", "1000"]).await?;
+    let slot = p.pid as u32 / 10_000_000;
+    assert!(cluster.nodes[2].stop().await?.success());
+    wait_state(&cluster, 0, &name, NodeState::Down).await?;
+    cluster.nodes[2].restart().await?;
+    wait_state(&cluster, 0, &name, NodeState::Up).await?;
+    let members = cluster.members(0).await?;
+    let member = members.iter().find(|m| m.name == name).expect("listed");
+    assert_eq!(member.slot, slot, "the same slot");
+    assert!(member.store_voter, "still a voter");
+    let back = get(&mut cluster.nodes[0].client().await?, p.pid).await?;
+    assert_eq!(state(&back), ProcessState::Running);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_node_stopped_with_leave_on_exit_leaves_cleanly() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start_with(
+        3,
+        NodeOptions {
+            args: vec!["--leave-on-exit".into()],
+            ..NodeOptions::default()
+        },
+    )
+    .await?;
     let name = cluster.nodes[2].name.clone();
     assert!(cluster.nodes[2].stop().await?.success());
     wait_state(&cluster, 0, &name, NodeState::Left).await?;

@@ -51,9 +51,11 @@ async fn exit_records_and_output_survive_a_restart() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn sigterm_stops_every_process_group_and_exits_zero() -> anyhow::Result<()> {
+async fn with_stop_processes_sigterm_stops_every_process_group_and_exits_zero() -> anyhow::Result<()>
+{
     let mut node = Node::start_with(NodeOptions {
         config: "[limits]\nstop_grace_ms = 1000\n".into(),
+        args: vec!["--stop-processes".into()],
         ..NodeOptions::default()
     })
     .await?;
@@ -99,8 +101,13 @@ async fn sigterm_stops_every_process_group_and_exits_zero() -> anyhow::Result<()
 }
 
 #[tokio::test]
-async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow::Result<()> {
-    let mut node = Node::start().await?;
+async fn with_stop_processes_processes_of_a_killed_noded_are_killed_and_recorded_as_lost()
+-> anyhow::Result<()> {
+    let mut node = Node::start_with(NodeOptions {
+        args: vec!["--stop-processes".into()],
+        ..NodeOptions::default()
+    })
+    .await?;
     let mut client = node.client().await?;
     let p = spawn(&mut client, &["sh", "-c", "sleep 1000 & echo $!; wait"]).await?;
     let grandchild = wait_for_stdout(&client, p.pid, |out| out.trim().parse().ok()).await?;
@@ -111,7 +118,7 @@ async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow
 
     node.crash()?;
     wait_until(
-        "the guardian to kill the whole group when noded dies",
+        "the keeper to kill the whole group when noded dies",
         TIMEOUT,
         || async move { (!host_alive(leader) && !host_alive(grandchild)).then_some(()) },
     )
@@ -123,7 +130,7 @@ async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow
     let lost = get(&mut client, p.pid).await?;
     assert_eq!(state(&lost), ProcessState::Lost);
     assert!(
-        lost.lost_reason.contains("noded stopped while it ran"),
+        lost.lost_reason.contains("keeper was gone"),
         "{}",
         lost.lost_reason
     );
@@ -131,39 +138,6 @@ async fn processes_of_a_killed_noded_are_killed_and_recorded_as_lost() -> anyhow
     assert_eq!(
         (state(&kept), kept.exit_code),
         (ProcessState::Exited, Some(0))
-    );
-    Ok(())
-}
-
-#[tokio::test]
-async fn leftovers_are_killed_at_restart_when_the_guardian_died_too() -> anyhow::Result<()> {
-    let mut node = Node::start().await?;
-    let mut client = node.client().await?;
-    let p = spawn(&mut client, &["sh", "-c", "sleep 1000 & echo $!; wait"]).await?;
-    let grandchild: i32 = wait_for_stdout(&client, p.pid, |out| out.trim().parse().ok()).await?;
-    let guardian = node.guardian_pid().expect("noded has a guardian");
-    nix::sys::signal::kill(guardian, nix::sys::signal::Signal::SIGKILL)?;
-    wait_until("the guardian to die", TIMEOUT, || async move {
-        (!host_alive(guardian)).then_some(())
-    })
-    .await?;
-    drop(client);
-    node.crash()?;
-    assert!(
-        host_alive(Pid::from_raw(p.host_pid)),
-        "nothing killed the group yet"
-    );
-
-    node.restart().await?;
-    assert!(!host_alive(Pid::from_raw(grandchild)));
-    assert!(!host_alive(Pid::from_raw(p.host_pid)));
-    assert!(node.leftover_processes().is_empty());
-    let lost = get(&mut node.client().await?, p.pid).await?;
-    assert_eq!(state(&lost), ProcessState::Lost);
-    assert!(
-        lost.lost_reason.contains("killed 2 leftover"),
-        "{}",
-        lost.lost_reason
     );
     Ok(())
 }

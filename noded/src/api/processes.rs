@@ -111,7 +111,7 @@ impl Processes for ProcessesApi {
         match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
             Target::Local => {
                 let process = self.process(req.pid, &principal)?;
-                supervisor::signal(&process, req.signal)?;
+                process.signal(req.signal).await?;
                 Ok(Response::new(SignalReply {}))
             }
             Target::Remote { node, mut client } => {
@@ -510,8 +510,8 @@ async fn attach_input(
             Some(R::Stdin(data)) => process.write_input(Input::Data(data)).await,
             Some(R::StdinEof(true)) => process.write_input(Input::Eof).await,
             Some(R::StdinEof(false)) | None => Ok(()),
-            Some(R::Resize(size)) => process.resize(size.rows, size.cols),
-            Some(R::Signal(sig)) => supervisor::signal(&process, sig),
+            Some(R::Resize(size)) => process.resize(size.rows, size.cols).await,
+            Some(R::Signal(sig)) => process.signal(sig).await,
             Some(R::Start(_)) => Err(ProcError::InvalidArgument(
                 "attach: start sent twice".into(),
             )),

@@ -14,7 +14,7 @@ impl From<ProcError> for Status {
             | ProcError::NoSuchNode(_) => Code::NotFound,
             ProcError::InvalidSignal(_) | ProcError::InvalidArgument(_) => Code::InvalidArgument,
             ProcError::NotExecutable { .. } => Code::PermissionDenied,
-            ProcError::ShuttingDown(_) => Code::Unavailable,
+            ProcError::ShuttingDown(_) | ProcError::Keeper(_) => Code::Unavailable,
             ProcError::NoStdin(_)
             | ProcError::StdinClosed(_)
             | ProcError::NoTerminal(_)

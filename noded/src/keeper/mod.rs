@@ -1,0 +1,51 @@
+//! Keepers: what owns a node's processes while they run, so that noded can
+//! stop, crash or be upgraded without touching them (SPEC §2, §10).
+//!
+//! One keeper per node (per data dir) is a small single-threaded process,
+//! started by noded as `noded keeper` when none answers, in a session of its
+//! own. It is the parent (and subreaper) of every process, holds their
+//! stdin pipes and terminal masters, copies their output into the logs under
+//! `DATA_DIR/procs/`, and reaps them. noded talks to it over
+//! `DATA_DIR/keeper.sock` with the messages of `nefele.keeper.v1`
+//! (proto/proto/nefele/keeper/v1/keeper.proto), length-delimited.
+//!
+//! - [`server`] is the keeper process.
+//! - [`client`] is noded's side: the connection, requests and events.
+//!
+//! docs/design/processes.md explains the design and every crash case.
+
+pub mod client;
+pub mod server;
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+/// Largest message: a spawn request carries argv and environment, which
+/// noded limits far below this.
+const MAX_FRAME: usize = 64 << 20;
+
+/// The keeper's socket in a data dir.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("keeper.sock")
+}
+
+/// The file holding the running keeper's host PID.
+pub fn pid_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("keeper.pid")
+}
+
+/// The keeper's own log (its stderr).
+pub fn log_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("keeper.log")
+}
+
+/// Length-delimited framing of one connection.
+fn framed<T: AsyncRead + AsyncWrite>(io: T) -> Framed<T, LengthDelimitedCodec> {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_framed(io)
+}

@@ -1,0 +1,924 @@
+//! The keeper process (`noded keeper --data-dir DIR`): one per data dir,
+//! single-threaded, the parent and subreaper of the node's processes.
+//!
+//! It forks each child (from a small process, so the fork is cheap even when
+//! the child must switch users), copies output into the logs with one shared
+//! buffer, feeds stdin, reaps on SIGCHLD and holds each exit until noded has
+//! recorded it (`Forget`). Children get `PR_SET_PDEATHSIG`: if the keeper
+//! itself is killed, the processes die with it and noded reports them lost,
+//! rather than leaving them running with nobody to take their output.
+//!
+//! It lives while it holds a process or noded is connected. With a bound
+//! connection (noded --stop-processes), the end of the connection kills every
+//! process group and the keeper. SIGTERM does the same: it is how an
+//! administrator stops a node's processes for good without noded.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::{SinkExt, StreamExt};
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use prost::Message;
+use proto::keeper as k;
+use tokio::io::unix::AsyncFd;
+use tokio::net::unix::pipe;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::hostproc;
+use crate::output::{OutputLog, Stream};
+use crate::process::Input;
+use crate::pty;
+use crate::records;
+
+/// How long a finished process's output may take to reach end-of-file (a
+/// background child that keeps the pipes open must not delay the exit).
+const OUTPUT_DRAIN_GRACE: Duration = Duration::from_secs(1);
+/// Queued stdin messages per process.
+const STDIN_QUEUE: usize = 16;
+/// Largest read from an output pipe or terminal.
+const PUMP_BUF: usize = 64 << 10;
+/// How long a new connection has to say Hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+thread_local! {
+    /// The one read buffer of every pump: the keeper has one thread and a
+    /// pump never holds it across an await, so each kept process costs no
+    /// buffer of its own.
+    static PUMP: RefCell<Vec<u8>> = RefCell::new(vec![0; PUMP_BUF]);
+}
+
+/// Runs the keeper for `data_dir` until it has nothing left to keep.
+/// Returns at once if another keeper holds the data dir.
+pub fn run(data_dir: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot become a subreaper: processes that fork away are reparented to init");
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("keeper.lock"))
+        .with_context(|| format!("cannot open the keeper lock in {}", data_dir.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        tracing::info!("another keeper holds {}; exiting", data_dir.display());
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the keeper's runtime")?;
+    let result = runtime.block_on(serve(data_dir.to_path_buf()));
+    drop(lock);
+    result
+}
+
+/// One process the keeper holds.
+#[derive(Debug)]
+struct Kept {
+    pid: i32,
+    host_pid: i32,
+    host_start_ticks: u64,
+    /// noded's spawn record, opaque here.
+    record: Vec<u8>,
+    stdout: Arc<OutputLog>,
+    stderr: Arc<OutputLog>,
+    stdin: Mutex<Option<mpsc::Sender<Input>>>,
+    /// The terminal's master, for resizing; closed once it has finished.
+    pty: Mutex<Option<OwnedFd>>,
+    /// Set (on the keeper's only thread) when the leader is reaped; a
+    /// signal checks it first, so it never reaches a recycled group id.
+    reaped: AtomicBool,
+    /// Where the reaper sends the wait status.
+    on_reaped: Mutex<Option<oneshot::Sender<Reaped>>>,
+    /// The exit once final (reaped and output drained).
+    exited: watch::Sender<Option<k::Exited>>,
+}
+
+impl Kept {
+    fn log(&self, stream: Stream) -> &Arc<OutputLog> {
+        match stream {
+            Stream::Stdout => &self.stdout,
+            Stream::Stderr => &self.stderr,
+        }
+    }
+}
+
+/// What wait4 said.
+#[derive(Debug)]
+struct Reaped {
+    status: i32,
+    cpu_time_ms: u64,
+    rss_bytes: u64,
+}
+
+/// The current noded connection.
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    tx: mpsc::UnboundedSender<k::FromKeeper>,
+    bound: bool,
+}
+
+#[derive(Debug)]
+struct Keeper {
+    data_dir: PathBuf,
+    procs: Mutex<HashMap<i32, Arc<Kept>>>,
+    /// Host PID of each leader not yet reaped.
+    by_host: Mutex<HashMap<i32, Arc<Kept>>>,
+    conn: Mutex<Option<Conn>>,
+    next_conn: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn serve(data_dir: PathBuf) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::signal::unix::{SignalKind, signal};
+    let socket = super::socket_path(&data_dir);
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    records::write_atomically(
+        &super::pid_path(&data_dir),
+        format!("{}\n", std::process::id()).as_bytes(),
+    )?;
+    // Before any child exists, so no SIGCHLD is missed.
+    let children = signal(SignalKind::child())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let keeper = Arc::new(Keeper {
+        data_dir,
+        procs: Mutex::new(HashMap::new()),
+        by_host: Mutex::new(HashMap::new()),
+        conn: Mutex::new(None),
+        next_conn: AtomicU64::new(1),
+    });
+    tokio::spawn(reap_children(keeper.clone(), children));
+    tracing::info!(pid = std::process::id(), "keeper ready");
+    let me = nix::unistd::geteuid().as_raw();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    // The socket is 0600; check anyway: only our own user
+                    // (noded) may drive the keeper.
+                    match stream.peer_cred() {
+                        Ok(cred) if cred.uid() == me => {
+                            tokio::spawn(connection(keeper.clone(), stream));
+                        }
+                        _ => tracing::warn!("refused a connection from another user"),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = term.recv() => {
+                keeper.kill_all();
+                keeper.exit("SIGTERM: killed every process");
+            }
+            _ = hangup.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    }
+}
+
+impl Keeper {
+    /// Sends to the current noded, if one is connected.
+    fn send(&self, body: k::from_keeper::Body) {
+        if let Some(conn) = lock(&self.conn).as_ref() {
+            let _ = conn.tx.send(k::FromKeeper { body: Some(body) });
+        }
+    }
+
+    /// SIGKILLs every process group not yet reaped.
+    fn kill_all(&self) {
+        for kept in lock(&self.by_host).values() {
+            // SAFETY: killpg with integers; the group's leader is not reaped
+            // (it is in `by_host`), so the id is still its own.
+            unsafe { libc::killpg(kept.host_pid, libc::SIGKILL) };
+        }
+    }
+
+    /// Removes the socket and pid file and exits the process.
+    fn exit(&self, why: &str) -> ! {
+        let _ = std::fs::remove_file(super::socket_path(&self.data_dir));
+        let _ = std::fs::remove_file(super::pid_path(&self.data_dir));
+        tracing::info!("keeper exits: {why}");
+        std::process::exit(0)
+    }
+
+    /// Exits if nothing is left to keep and nobody is connected.
+    fn exit_if_idle(&self) {
+        if lock(&self.conn).is_none() && lock(&self.procs).is_empty() {
+            self.exit("no process left and noded is gone");
+        }
+    }
+
+    /// Everything noded needs to adopt the processes.
+    fn welcome(&self) -> k::Welcome {
+        let mut processes: Vec<k::Kept> = lock(&self.procs)
+            .values()
+            .map(|kept| k::Kept {
+                pid: kept.pid,
+                host_pid: kept.host_pid,
+                host_start_ticks: kept.host_start_ticks,
+                record: kept.record.clone(),
+                stdout: Some(output_state(kept, Stream::Stdout)),
+                stderr: Some(output_state(kept, Stream::Stderr)),
+                exited: kept.exited.borrow().clone(),
+                stdin_open: lock(&kept.stdin).is_some(),
+            })
+            .collect();
+        processes.sort_by_key(|p| p.pid);
+        k::Welcome {
+            version: super::VERSION,
+            keeper_pid: std::process::id() as i32,
+            processes,
+        }
+    }
+
+    fn get(&self, pid: i32) -> Result<Arc<Kept>, Failure> {
+        lock(&self.procs)
+            .get(&pid)
+            .cloned()
+            .ok_or_else(|| Failure::new(libc::ESRCH, format!("no process {pid} is kept here")))
+    }
+
+    /// Answers one request; stdin replies come later, from their own task.
+    fn handle(self: &Arc<Self>, msg: k::ToKeeper, tx: &mpsc::UnboundedSender<k::FromKeeper>) {
+        use k::reply::Body as R;
+        use k::to_keeper::Body as B;
+        let id = msg.id;
+        let reply = |body: Result<R, Failure>| {
+            let body = body.unwrap_or_else(|f| f.into());
+            let _ = tx.send(k::FromKeeper {
+                body: Some(k::from_keeper::Body::Reply(k::Reply {
+                    id,
+                    body: Some(body),
+                })),
+            });
+        };
+        match msg.body {
+            None | Some(B::Hello(_)) => {
+                reply(Err(Failure::new(libc::EINVAL, "unexpected message".into())))
+            }
+            Some(B::Spawn(spawn)) => reply(self.spawn(spawn).map(R::Spawned)),
+            Some(B::Signal(s)) => reply(self.signal(s.pid, s.signal).map(|()| R::Ok(true))),
+            Some(B::Resize(r)) => reply(self.resize(r).map(|()| R::Ok(true))),
+            Some(B::Delivered(d)) => {
+                if let Ok(kept) = self.get(d.pid) {
+                    kept.log(stream_of(d.stream)).delivered(d.offset);
+                }
+                reply(Ok(R::Ok(true)));
+            }
+            Some(B::Forget(f)) => {
+                let removed = {
+                    let mut procs = lock(&self.procs);
+                    match procs.get(&f.pid) {
+                        Some(kept) if kept.exited.borrow().is_some() => procs.remove(&f.pid),
+                        _ => None,
+                    }
+                };
+                reply(Ok(R::Ok(removed.is_some())));
+            }
+            Some(B::Stdin(input)) => {
+                let sender = self.get(input.pid).map(|kept| lock(&kept.stdin).clone());
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let result = match sender {
+                        Err(f) => Err(f),
+                        Ok(None) => Err(Failure::new(libc::EPIPE, "stdin is closed".into())),
+                        Ok(Some(sender)) => {
+                            let mut sent = true;
+                            if !input.data.is_empty() {
+                                sent = sender.send(Input::Data(input.data)).await.is_ok();
+                            }
+                            if sent && input.eof {
+                                sent = sender.send(Input::Eof).await.is_ok();
+                            }
+                            if sent {
+                                Ok(R::Ok(true))
+                            } else {
+                                Err(Failure::new(libc::EPIPE, "stdin is closed".into()))
+                            }
+                        }
+                    };
+                    let body = result.unwrap_or_else(|f| f.into());
+                    let _ = tx.send(k::FromKeeper {
+                        body: Some(k::from_keeper::Body::Reply(k::Reply {
+                            id,
+                            body: Some(body),
+                        })),
+                    });
+                });
+            }
+        }
+    }
+
+    fn signal(&self, pid: i32, signal: i32) -> Result<(), Failure> {
+        let kept = self.get(pid)?;
+        if kept.reaped.load(Ordering::SeqCst) {
+            return Err(Failure::new(libc::ESRCH, "the process has exited".into()));
+        }
+        // SAFETY: killpg with integers. Reaping happens on this same thread,
+        // so the leader cannot be reaped between the check and the call.
+        let rc = unsafe { libc::killpg(kept.host_pid, signal) };
+        Errno::result(rc)
+            .map(drop)
+            .map_err(|e| Failure::new(e as i32, e.desc().into()))
+    }
+
+    fn resize(&self, r: k::Resize) -> Result<(), Failure> {
+        let kept = self.get(r.pid)?;
+        let pty = lock(&kept.pty);
+        let master = pty
+            .as_ref()
+            .ok_or_else(|| Failure::new(libc::ENOTTY, "no terminal".into()))?;
+        pty::resize(master, r.rows, r.cols).map_err(|e| Failure::new(e as i32, e.desc().into()))
+    }
+
+    /// Starts a process. Everything that can fail is done before the child
+    /// exists, so a failure never leaves a child running untracked.
+    fn spawn(self: &Arc<Self>, s: k::Spawn) -> Result<k::Spawned, Failure> {
+        if s.argv.is_empty() {
+            return Err(Failure::new(libc::EINVAL, "empty argv".into()));
+        }
+        if lock(&self.procs).contains_key(&s.pid) {
+            return Err(Failure::new(
+                libc::EEXIST,
+                format!("process {} is already kept", s.pid),
+            ));
+        }
+        let mut command = std::process::Command::new(&s.exe);
+        command
+            .arg0(&s.argv[0])
+            .args(&s.argv[1..])
+            .env_clear()
+            .envs(s.env.iter().filter_map(|e| e.split_once('=')))
+            .current_dir(&s.cwd);
+        let keeper_pid = nix::unistd::getpid().as_raw();
+        let creds = s.run_as.map(|c| {
+            (
+                nix::unistd::Uid::from_raw(c.uid),
+                nix::unistd::Gid::from_raw(c.gid),
+                c.groups
+                    .into_iter()
+                    .map(nix::unistd::Gid::from_raw)
+                    .collect::<Vec<_>>(),
+            )
+        });
+        // SAFETY: between fork and exec the closure makes only
+        // async-signal-safe calls (prctl, getppid, setgroups, setgid,
+        // setuid) and allocates nothing (the groups were collected before).
+        unsafe {
+            command.pre_exec(move || {
+                // Die with the keeper: nobody else could take the output and
+                // the exit. The check covers a keeper that died before prctl.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+                    || libc::getppid() != keeper_pid
+                {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                if let Some((uid, gid, groups)) = &creds {
+                    // Groups and gid first, while the child may still change them.
+                    nix::unistd::setgroups(groups)?;
+                    nix::unistd::setgid(*gid)?;
+                    nix::unistd::setuid(*uid)?;
+                }
+                Ok(())
+            });
+        }
+        let os = |what: &str, e: std::io::Error| {
+            Failure::new(e.raw_os_error().unwrap_or(0), format!("{what}: {e}"))
+        };
+        let terminal = if s.tty {
+            let pty = pty::open(s.rows, s.cols)
+                .map_err(|e| Failure::new(e as i32, format!("open terminal: {}", e.desc())))?;
+            let slave = || {
+                pty.slave
+                    .try_clone()
+                    .map(Stdio::from)
+                    .map_err(|e| os("open terminal", e))
+            };
+            command.stdin(slave()?).stdout(slave()?).stderr(slave()?);
+            // SAFETY: the closure only makes async-signal-safe calls
+            // (setsid, ioctl).
+            unsafe {
+                command.pre_exec(pty::become_session_leader_with_ctty);
+            }
+            Some(pty)
+        } else {
+            command
+                .stdin(if s.stdin_pipe {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0);
+            None
+        };
+        let mut child = command.spawn().map_err(|e| os("spawn", e))?;
+        drop(command);
+        let host_pid = child.id() as i32;
+        let host_start_ticks = hostproc::stat(Pid::from_raw(host_pid)).map_or(0, |s| s.start_ticks);
+
+        let gpid = proto::Gpid::from_raw(i64::from(s.pid)).ok();
+        let dir = match gpid {
+            Some(g) => records::proc_dir(&self.data_dir, g),
+            None => records::procs_dir(&self.data_dir).join(s.pid.to_string()),
+        };
+        let cap = s.output_cap.max(2);
+        let log = |stream| {
+            Arc::new(if s.output_window > 0 {
+                OutputLog::with_window(&dir, stream, cap, s.output_window)
+            } else {
+                OutputLog::new(&dir, stream, cap)
+            })
+        };
+        let (on_reaped, reaped_rx) = oneshot::channel();
+        let (stdin_tx, stdin_rx) = if s.tty || s.stdin_pipe {
+            let (tx, rx) = mpsc::channel(STDIN_QUEUE);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let kept = Arc::new(Kept {
+            pid: s.pid,
+            host_pid,
+            host_start_ticks,
+            record: s.record,
+            stdout: log(Stream::Stdout),
+            stderr: log(Stream::Stderr),
+            stdin: Mutex::new(stdin_tx),
+            pty: Mutex::new(None),
+            reaped: AtomicBool::new(false),
+            on_reaped: Mutex::new(Some(on_reaped)),
+            exited: watch::Sender::new(None),
+        });
+        // Registered before the next await, so the reaper (same thread)
+        // always finds it.
+        lock(&self.by_host).insert(host_pid, kept.clone());
+        lock(&self.procs).insert(s.pid, kept.clone());
+
+        match terminal {
+            Some(pty) => {
+                drop(pty.slave);
+                kept.stderr.close();
+                match (pty.master.try_clone(), pty.master.try_clone()) {
+                    (Ok(output), Ok(input)) => {
+                        tokio::spawn(pump_terminal(output, kept.stdout.clone()));
+                        if let Some(rx) = stdin_rx {
+                            tokio::spawn(feed_terminal(input, rx, kept.exited.subscribe()));
+                        }
+                    }
+                    _ => kept.stdout.close(),
+                }
+                *lock(&kept.pty) = Some(pty.master);
+            }
+            None => {
+                match child.stdout.take() {
+                    Some(out) => {
+                        tokio::spawn(pump_pipe(out.into(), kept.stdout.clone()));
+                    }
+                    None => kept.stdout.close(),
+                }
+                match child.stderr.take() {
+                    Some(err) => {
+                        tokio::spawn(pump_pipe(err.into(), kept.stderr.clone()));
+                    }
+                    None => kept.stderr.close(),
+                }
+                if let (Some(stdin), Some(rx)) = (child.stdin.take(), stdin_rx) {
+                    tokio::spawn(feed_pipe(stdin.into(), rx, kept.exited.subscribe()));
+                }
+            }
+        }
+        // The reaper below owns the exit, not `child`.
+        drop(child);
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            tokio::spawn(report_output(self.clone(), kept.clone(), stream));
+        }
+        tokio::spawn(finish(self.clone(), kept, reaped_rx));
+        Ok(k::Spawned {
+            host_pid,
+            host_start_ticks,
+        })
+    }
+}
+
+/// A failed request.
+#[derive(Debug)]
+struct Failure {
+    errno: i32,
+    message: String,
+}
+
+impl Failure {
+    fn new(errno: i32, message: String) -> Self {
+        Failure { errno, message }
+    }
+}
+
+impl From<Failure> for k::reply::Body {
+    fn from(f: Failure) -> Self {
+        k::reply::Body::Failure(k::Failure {
+            errno: f.errno,
+            message: f.message,
+        })
+    }
+}
+
+fn stream_of(raw: i32) -> Stream {
+    match k::Stream::try_from(raw) {
+        Ok(k::Stream::Stderr) => Stream::Stderr,
+        _ => Stream::Stdout,
+    }
+}
+
+fn wire_stream(stream: Stream) -> k::Stream {
+    match stream {
+        Stream::Stdout => k::Stream::Stdout,
+        Stream::Stderr => k::Stream::Stderr,
+    }
+}
+
+fn output_state(kept: &Kept, stream: Stream) -> k::Output {
+    let log = kept.log(stream);
+    k::Output {
+        pid: kept.pid,
+        stream: wire_stream(stream) as i32,
+        segments: log
+            .segments()
+            .into_iter()
+            .map(|(base, len)| k::Segment { base, len })
+            .collect(),
+        closed: log.pos().closed,
+        delivered: log.delivered_offset(),
+    }
+}
+
+/// One connection from noded: Hello, then requests until it ends.
+async fn connection(keeper: Arc<Keeper>, stream: UnixStream) {
+    let (mut sink, mut source) =
+        StreamExt::split::<tokio_util::bytes::Bytes>(super::framed(stream));
+    let (tx, mut rx) = mpsc::unbounded_channel::<k::FromKeeper>();
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if sink.send(msg.encode_to_vec().into()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, source.next()).await {
+        Ok(Some(Ok(frame))) => k::ToKeeper::decode(frame.freeze()).ok(),
+        _ => None,
+    };
+    let Some((hello_id, hello)) = hello.and_then(|m| match m.body {
+        Some(k::to_keeper::Body::Hello(h)) => Some((m.id, h)),
+        _ => None,
+    }) else {
+        tracing::warn!("a connection did not start with Hello; closed");
+        return;
+    };
+    let reply = |body| k::FromKeeper {
+        body: Some(k::from_keeper::Body::Reply(k::Reply {
+            id: hello_id,
+            body: Some(body),
+        })),
+    };
+    if hello.version != super::VERSION {
+        let _ = tx.send(reply(k::reply::Body::Failure(k::Failure {
+            errno: libc::EPROTONOSUPPORT,
+            message: format!(
+                "this keeper speaks version {}, not {}",
+                super::VERSION,
+                hello.version
+            ),
+        })));
+        drop(tx);
+        let _ = writer.await;
+        return;
+    }
+    let id = keeper.next_conn.fetch_add(1, Ordering::SeqCst);
+    {
+        // Taking over and listing happen with no await in between, so the
+        // Welcome is first on the new connection and every later change
+        // follows it.
+        let mut conn = lock(&keeper.conn);
+        if conn.is_some() {
+            tracing::info!("a new noded connected; the previous connection is dropped");
+        }
+        *conn = Some(Conn {
+            id,
+            tx: tx.clone(),
+            bound: hello.bound,
+        });
+        let _ = tx.send(reply(k::reply::Body::Welcome(keeper.welcome())));
+    }
+    tracing::info!(bound = hello.bound, "noded connected");
+    while let Some(frame) = source.next().await {
+        let Ok(frame) = frame else { break };
+        match k::ToKeeper::decode(frame.freeze()) {
+            Ok(msg) => keeper.handle(msg, &tx),
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable message; closing the connection");
+                break;
+            }
+        }
+    }
+    let bound = {
+        let mut conn = lock(&keeper.conn);
+        match conn.as_ref() {
+            Some(c) if c.id == id => conn.take().map(|c| c.bound),
+            _ => None,
+        }
+    };
+    writer.abort();
+    match bound {
+        Some(true) => {
+            keeper.kill_all();
+            keeper.exit("noded is gone and asked for its processes to stop with it");
+        }
+        Some(false) => {
+            tracing::info!("noded disconnected; keeping the processes");
+            keeper.exit_if_idle();
+        }
+        None => {}
+    }
+}
+
+/// Reaps every child that has ended, on each SIGCHLD: kept leaders (their
+/// status goes to their `finish` task) and orphans the keeper adopted as
+/// subreaper (nothing to report).
+async fn reap_children(keeper: Arc<Keeper>, mut children: tokio::signal::unix::Signal) {
+    loop {
+        loop {
+            let mut status = 0;
+            // SAFETY: rusage is plain data, fully written by wait4 on success.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: valid pointers to locals; WNOHANG never blocks.
+            let pid = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut usage) };
+            if pid <= 0 {
+                break;
+            }
+            let Some(kept) = lock(&keeper.by_host).remove(&pid) else {
+                continue;
+            };
+            kept.reaped.store(true, Ordering::SeqCst);
+            let ms = |tv: libc::timeval| tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000;
+            if let Some(tx) = lock(&kept.on_reaped).take() {
+                let _ = tx.send(Reaped {
+                    status,
+                    cpu_time_ms: ms(usage.ru_utime) + ms(usage.ru_stime),
+                    rss_bytes: usage.ru_maxrss as u64 * 1024,
+                });
+            }
+        }
+        if children.recv().await.is_none() {
+            return;
+        }
+    }
+}
+
+/// After the reap: lets the output drain, closes the terminal, publishes the
+/// exit and tells noded (final output positions first).
+async fn finish(keeper: Arc<Keeper>, kept: Arc<Kept>, reaped: oneshot::Receiver<Reaped>) {
+    let reaped = reaped.await;
+    // With backpressure the pumps may be holding output in the pipes for a
+    // reader: the process is gone, so read it all now.
+    kept.stdout.lift_window();
+    kept.stderr.lift_window();
+    let grace = tokio::time::sleep(OUTPUT_DRAIN_GRACE);
+    tokio::pin!(grace);
+    for log in [&kept.stdout, &kept.stderr] {
+        let mut pos = log.subscribe();
+        tokio::select! {
+            _ = pos.wait_for(|p| p.closed) => {}
+            _ = &mut grace => {}
+        }
+    }
+    lock(&kept.pty).take();
+    lock(&kept.stdin).take();
+    let end_time_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut exited = k::Exited {
+        pid: kept.pid,
+        end_time_ms,
+        ..Default::default()
+    };
+    match reaped {
+        Ok(r) => {
+            exited.cpu_time_ms = r.cpu_time_ms;
+            exited.rss_bytes = r.rss_bytes;
+            exited.outcome = Some(if libc::WIFSIGNALED(r.status) {
+                exited.core_dumped = libc::WCOREDUMP(r.status);
+                k::exited::Outcome::Signal(libc::WTERMSIG(r.status))
+            } else {
+                k::exited::Outcome::Code(libc::WEXITSTATUS(r.status))
+            });
+        }
+        Err(_) => exited.outcome = Some(k::exited::Outcome::Lost("not reaped".into())),
+    }
+    kept.exited.send_replace(Some(exited.clone()));
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        keeper.send(k::from_keeper::Body::Output(output_state(&kept, stream)));
+    }
+    keeper.send(k::from_keeper::Body::Exited(exited));
+}
+
+/// Tells noded each time a log grows or closes.
+async fn report_output(keeper: Arc<Keeper>, kept: Arc<Kept>, stream: Stream) {
+    let mut pos = kept.log(stream).subscribe();
+    while pos.changed().await.is_ok() {
+        let closed = pos.borrow_and_update().closed;
+        keeper.send(k::from_keeper::Body::Output(output_state(&kept, stream)));
+        if closed {
+            return;
+        }
+    }
+}
+
+fn append(log: &OutputLog, data: &[u8], warned: &mut bool) {
+    if let Err(e) = log.append(data)
+        && !*warned
+    {
+        *warned = true;
+        tracing::warn!(error = %e, "cannot store output; dropping it");
+    }
+}
+
+/// Copies a pipe into a log until end-of-file, then closes the log. With a
+/// window, it reads only while the log has room, so a process whose output
+/// is not delivered blocks on its full pipe.
+async fn pump_pipe(fd: OwnedFd, log: Arc<OutputLog>) {
+    if let Ok(rx) = pipe::Receiver::from_owned_fd(fd) {
+        let mut warned = false;
+        loop {
+            let room = log.room(PUMP_BUF).await;
+            if rx.readable().await.is_err() {
+                break;
+            }
+            let read = PUMP.with_borrow_mut(|buf| match rx.try_read(&mut buf[..room]) {
+                Ok(0) => Some(0),
+                Ok(n) => {
+                    append(&log, &buf[..n], &mut warned);
+                    Some(n)
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Some(usize::MAX)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "output pipe read failed");
+                    None
+                }
+            });
+            if matches!(read, Some(0) | None) {
+                break;
+            }
+        }
+    }
+    log.close();
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Registers an owned descriptor with the reactor.
+fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: an OwnedFd is open and keeps referring to the same file
+    // description until it is dropped, which happens with the AsyncFd.
+    Ok(unsafe { AsyncFd::register(fd) }?)
+}
+
+/// Copies a terminal's output into a log until the terminal is gone (EIO
+/// once no process has it open), then closes the log.
+async fn pump_terminal(master: OwnedFd, log: Arc<OutputLog>) {
+    let fd = match set_nonblocking(&master).and_then(|_| register(master)) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch terminal");
+            log.close();
+            return;
+        }
+    };
+    let mut warned = false;
+    loop {
+        let room = log.room(PUMP_BUF).await;
+        let Ok(mut guard) = fd.readable().await else {
+            break;
+        };
+        let read = PUMP.with_borrow_mut(|buf| {
+            match guard.try_io(|inner| {
+                nix::unistd::read(inner.get_ref(), &mut buf[..room]).map_err(std::io::Error::from)
+            }) {
+                Ok(Ok(0)) => false,
+                Ok(Ok(n)) => {
+                    append(&log, &buf[..n], &mut warned);
+                    true
+                }
+                Ok(Err(e)) => e.raw_os_error() == Some(libc::EINTR), // EIO: every slave closed
+                Err(_would_block) => true,
+            }
+        });
+        if !read {
+            break;
+        }
+    }
+    log.close();
+}
+
+/// Resolves once the process has finished.
+async fn finished(exited: &mut watch::Receiver<Option<k::Exited>>) {
+    let _ = exited.wait_for(Option::is_some).await;
+}
+
+/// Feeds a stdin pipe until EOF is asked for, the reader goes away, or the
+/// process finishes; dropping the pipe closes the process's stdin.
+async fn feed_pipe(
+    fd: OwnedFd,
+    mut rx: mpsc::Receiver<Input>,
+    mut exited: watch::Receiver<Option<k::Exited>>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let Ok(mut tx) = pipe::Sender::from_owned_fd(fd) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            input = rx.recv() => match input {
+                Some(Input::Data(data)) => {
+                    if tx.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Input::Eof) | None => break,
+            },
+            _ = finished(&mut exited) => break,
+        }
+    }
+}
+
+/// Feeds a terminal: data is typed in, EOF is Ctrl-D.
+async fn feed_terminal(
+    master: OwnedFd,
+    mut rx: mpsc::Receiver<Input>,
+    mut exited: watch::Receiver<Option<k::Exited>>,
+) {
+    let fd = match set_nonblocking(&master).and_then(|_| register(master)) {
+        Ok(fd) => fd,
+        Err(_) => return,
+    };
+    loop {
+        let data = tokio::select! {
+            input = rx.recv() => match input {
+                Some(Input::Data(data)) => data,
+                Some(Input::Eof) => pty::EOF_CHAR.to_vec(),
+                None => break,
+            },
+            _ = finished(&mut exited) => break,
+        };
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let Ok(mut guard) = fd.writable().await else {
+                return;
+            };
+            match guard.try_io(|inner| {
+                nix::unistd::write(inner.get_ref(), rest).map_err(std::io::Error::from)
+            }) {
+                Ok(Ok(n)) => rest = &rest[n..],
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Ok(Err(_)) => return,
+                Err(_would_block) => {}
+            }
+        }
+    }
+}

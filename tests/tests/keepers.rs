@@ -1,0 +1,297 @@
+//! Processes outlive noded (SPEC §2, §10): a crash, a planned restart or an
+//! upgrade of the daemon stops nothing; the keeper holds the processes and
+//! the next noded adopts them. Only the keeper's own death (or a reboot)
+//! loses them, and then they are reported lost, never left unaccounted.
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use proto::v1::{
+    AttachRequest, AttachStart, InputChunk, OutputStream, ProcessState, StdinMode, TerminalSize,
+    attach_event, attach_request,
+};
+use tests::{
+    Node, TIMEOUT, get, host_alive, read_output, request, signal, spawn, state, wait,
+    wait_for_stdout, wait_until,
+};
+
+/// A shell loop printing 0, 1, 2, ... every 100 ms.
+const COUNTER: &str = "i=0; while :; do echo $i; i=$((i+1)); sleep 0.1; done";
+
+/// The numbers a counter printed, checked to be 0, 1, 2, ... with no gap.
+fn counted(out: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(out);
+    let numbers: Vec<usize> = text.lines().map(|l| l.parse().expect("a number")).collect();
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(*n, i, "the output has a gap or a repeat: {text}");
+    }
+    numbers.len()
+}
+
+/// How noded goes away in a test.
+#[derive(Clone, Copy, Debug)]
+enum Away {
+    Crash,
+    Stop,
+}
+
+async fn go_away(node: &mut Node, how: Away) -> anyhow::Result<()> {
+    match how {
+        Away::Crash => node.crash(),
+        Away::Stop => {
+            let status = node.stop().await?;
+            anyhow::ensure!(status.success(), "noded exits 0 on SIGTERM: {status}");
+            Ok(())
+        }
+    }
+}
+
+/// The whole story of issue #15 for one way of going away: a counter, a
+/// stdin pipe and a process that exits while noded is away.
+async fn processes_survive(how: Away) -> anyhow::Result<()> {
+    let mut node = Node::start().await?;
+    let mut client = node.client().await?;
+    let counter = spawn(&mut client, &["sh", "-c", COUNTER]).await?;
+    let mut cat = request(&["cat"]);
+    cat.stdin = StdinMode::Pipe as i32;
+    let cat = client.spawn(cat).await?.into_inner();
+    let trigger = node.data_dir().join("exit-now");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; echo bye; exit 7",
+        trigger.display()
+    );
+    let sevens = spawn(&mut client, &["sh", "-c", &script]).await?;
+    wait_for_stdout(&client, counter.pid, |out| {
+        (out.lines().count() >= 3).then_some(())
+    })
+    .await?;
+    drop(client);
+
+    go_away(&mut node, how).await?;
+    let leader = Pid::from_raw(counter.host_pid);
+    assert!(host_alive(leader), "the counter outlives noded");
+    assert!(host_alive(Pid::from_raw(cat.host_pid)));
+    // While noded is away: one process ends, the counter keeps counting.
+    std::fs::write(&trigger, b"")?;
+    let sevens_host = Pid::from_raw(sevens.host_pid);
+    wait_until(
+        "the process to exit while noded is away",
+        TIMEOUT,
+        || async { (!host_alive(sevens_host)).then_some(()) },
+    )
+    .await?;
+    let log = node
+        .data_dir()
+        .join(format!("procs/{}/stdout.0", counter.pid));
+    let before = std::fs::read(&log)?.len();
+    wait_until("the counter to write while noded is away", TIMEOUT, || {
+        let log = log.clone();
+        async move { (std::fs::read(&log).ok()?.len() > before + 8).then_some(()) }
+    })
+    .await?;
+
+    node.restart().await?;
+    let mut client = node.client().await?;
+    let back = get(&mut client, counter.pid).await?;
+    assert_eq!(state(&back), ProcessState::Running, "{back:?}");
+    assert_eq!(back.host_pid, counter.host_pid, "the same host process");
+    let ended = get(&mut client, sevens.pid).await?;
+    assert_eq!(
+        (state(&ended), ended.exit_code),
+        (ProcessState::Exited, Some(7)),
+        "the real exit status of a process that ended while noded was away"
+    );
+    assert_eq!(
+        read_output(&mut client, sevens.pid, OutputStream::Stdout).await?,
+        b"bye\n"
+    );
+    // Output followed live after the restart, with nothing missing.
+    let seen = wait_for_stdout(&client, counter.pid, |out| {
+        let n = out.lines().count();
+        (n >= 3 + 20).then_some(out.as_bytes().to_vec())
+    })
+    .await?;
+    let whole_lines = seen.iter().rposition(|b| *b == b'\n').expect("a line") + 1;
+    counted(&seen[..whole_lines]);
+
+    // stdin is still connected.
+    let chunks = [
+        InputChunk {
+            pid: cat.pid,
+            data: b"still here\n".to_vec(),
+            eof: false,
+        },
+        InputChunk {
+            pid: cat.pid,
+            data: Vec::new(),
+            eof: true,
+        },
+    ];
+    client.write_input(futures::stream::iter(chunks)).await?;
+    let cat_done = wait(&mut client, cat.pid).await?;
+    assert_eq!(cat_done.exit_code, Some(0));
+    assert_eq!(
+        read_output(&mut client, cat.pid, OutputStream::Stdout).await?,
+        b"still here\n"
+    );
+
+    // Signal and Wait work on the adopted process.
+    signal(&mut client, counter.pid, libc::SIGTERM).await?;
+    let done = wait(&mut client, counter.pid).await?;
+    assert_eq!(
+        (state(&done), done.signal),
+        (ProcessState::Killed, Some(libc::SIGTERM))
+    );
+    counted(&read_output(&mut client, counter.pid, OutputStream::Stdout).await?);
+    assert!(!host_alive(leader));
+
+    let next = spawn(&mut client, &["true"]).await?;
+    assert!(next.pid > sevens.pid, "PIDs are not reused");
+    Ok(())
+}
+
+#[tokio::test]
+async fn processes_outlive_a_crashed_noded_and_are_adopted() -> anyhow::Result<()> {
+    processes_survive(Away::Crash).await
+}
+
+#[tokio::test]
+async fn processes_outlive_a_planned_restart_and_are_adopted() -> anyhow::Result<()> {
+    processes_survive(Away::Stop).await
+}
+
+/// Reads attach events until `done` says the output is what it waits for.
+async fn read_until(
+    events: &mut tonic::Streaming<proto::v1::AttachEvent>,
+    out: &mut Vec<u8>,
+    done: impl Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    while !done(&String::from_utf8_lossy(out)) {
+        match tokio::time::timeout(TIMEOUT, events.message())
+            .await??
+            .and_then(|e| e.event)
+        {
+            Some(attach_event::Event::Stdout(c)) => out.extend(c.data),
+            Some(attach_event::Event::Error(e)) => anyhow::bail!("attach error: {e}"),
+            other => anyhow::bail!(
+                "unexpected {other:?} after {:?}",
+                String::from_utf8_lossy(out)
+            ),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_terminal_process_can_be_attached_again_after_a_restart() -> anyhow::Result<()> {
+    let mut node = Node::start().await?;
+    let mut client = node.client().await?;
+    let mut req = request(&["sh"]);
+    req.tty = Some(TerminalSize { rows: 24, cols: 80 });
+    let p = client.spawn(req).await?.into_inner();
+    node.crash()?;
+    node.restart().await?;
+    let mut client = node.client().await?;
+
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let msg = |r| AttachRequest { request: Some(r) };
+    tx.send(msg(attach_request::Request::Start(AttachStart {
+        pid: p.pid,
+        replay: false,
+    })))
+    .await?;
+    let mut events = client
+        .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    tx.send(msg(attach_request::Request::Stdin(
+        b"echo $((6*7))-after\n".to_vec(),
+    )))
+    .await?;
+    let mut out = Vec::new();
+    read_until(&mut events, &mut out, |o| o.contains("42-after")).await?;
+    tx.send(msg(attach_request::Request::Resize(TerminalSize {
+        rows: 30,
+        cols: 100,
+    })))
+    .await?;
+    tx.send(msg(attach_request::Request::Stdin(b"stty size\n".to_vec())))
+        .await?;
+    read_until(&mut events, &mut out, |o| o.contains("30 100")).await?;
+    tx.send(msg(attach_request::Request::Stdin(b"exit 3\n".to_vec())))
+        .await?;
+    let exit = loop {
+        match tokio::time::timeout(TIMEOUT, events.message())
+            .await??
+            .and_then(|e| e.event)
+        {
+            Some(attach_event::Event::Exit(info)) => break info,
+            Some(_) => continue,
+            None => anyhow::bail!("the stream ended without an exit"),
+        }
+    };
+    assert_eq!(exit.exit_code, Some(3));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_keeper_leaves_its_processes_lost_and_stopped() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let mut client = node.client().await?;
+    let p = spawn(&mut client, &["sh", "-c", "sleep 1000 & echo $!; wait"]).await?;
+    let grandchild: i32 = wait_for_stdout(&client, p.pid, |out| out.trim().parse().ok()).await?;
+    let keeper = node.keeper_pid().expect("a keeper runs");
+    kill(keeper, Signal::SIGKILL)?;
+
+    let lost = wait_until("the process to be reported lost", TIMEOUT, || {
+        let mut c = client.clone();
+        async move {
+            let info = get(&mut c, p.pid).await.ok()?;
+            (state(&info) == ProcessState::Lost).then_some(info)
+        }
+    })
+    .await?;
+    assert!(
+        lost.lost_reason.contains("keeper died"),
+        "{}",
+        lost.lost_reason
+    );
+    assert!(
+        !host_alive(Pid::from_raw(p.host_pid)),
+        "the leader died with its keeper"
+    );
+    assert!(
+        !host_alive(Pid::from_raw(grandchild)),
+        "what the leader started is stopped too"
+    );
+    assert!(node.leftover_processes().is_empty());
+
+    // A new keeper takes the next processes.
+    let next = spawn(&mut client, &["sh", "-c", "echo fresh"]).await?;
+    wait(&mut client, next.pid).await?;
+    assert_eq!(
+        read_output(&mut client, next.pid, OutputStream::Stdout).await?,
+        b"fresh\n"
+    );
+    assert_ne!(node.keeper_pid(), Some(keeper));
+    Ok(())
+}
+
+#[tokio::test]
+async fn stopping_the_keeper_stops_every_process() -> anyhow::Result<()> {
+    let mut node = Node::start().await?;
+    let mut client = node.client().await?;
+    let p = spawn(&mut client, &["sh", "-c", "sleep 1000 & wait"]).await?;
+    drop(client);
+    node.stop().await?;
+    assert!(host_alive(Pid::from_raw(p.host_pid)));
+    node.stop_keeper();
+    assert!(node.keeper_pid().is_none(), "the keeper exits on SIGTERM");
+    assert!(
+        node.leftover_processes().is_empty(),
+        "and takes every group with it"
+    );
+    node.restart().await?;
+    let info = get(&mut node.client().await?, p.pid).await?;
+    assert_eq!(state(&info), ProcessState::Lost);
+    Ok(())
+}
