@@ -60,6 +60,40 @@ pub enum NodeCmd {
     },
 }
 
+/// How long `noded leave` waits for noded to stop its processes and exit.
+const LEAVE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `noded leave`: the node on `socket` stops its processes, leaves the
+/// cluster for good and exits; returns once it has.
+pub fn run_leave(socket: Option<PathBuf>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let socket = socket.unwrap_or_else(proto::default_socket_path);
+    runtime.block_on(async {
+        let addr = proto::Addr::Unix(socket.clone());
+        let mut client =
+            proto::v1::cluster_client::ClusterClient::new(proto::connect(&addr).await?);
+        client
+            .leave(proto::v1::LeaveRequest {
+                slot: 0,
+                this_node: true,
+            })
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+        eprintln!("noded is stopping its processes and leaving the cluster");
+        let deadline = tokio::time::Instant::now() + LEAVE_WAIT;
+        while socket.exists() {
+            if tokio::time::Instant::now() > deadline {
+                bail!("noded did not exit within {LEAVE_WAIT:?}; see its log");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        println!("left the cluster");
+        Ok(())
+    })
+}
+
 /// Runs a node command.
 pub fn run_node(cmd: NodeCmd) -> anyhow::Result<()> {
     let NodeCmd::Rm { name, socket } = cmd;
@@ -85,7 +119,10 @@ pub fn run_node(cmd: NodeCmd) -> anyhow::Result<()> {
             );
         }
         client
-            .leave(proto::v1::LeaveRequest { slot: member.slot })
+            .leave(proto::v1::LeaveRequest {
+                slot: member.slot,
+                this_node: false,
+            })
             .await
             .map_err(status)?;
         println!("removed {name} (slot {})", member.slot);

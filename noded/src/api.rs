@@ -41,6 +41,11 @@ pub struct ApiState {
     pub tls: Option<Arc<crate::tls::ClusterTls>>,
     /// `--admin-group`.
     pub admin_group: Option<String>,
+    /// Cancelled to stop noded (`noded leave`).
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Set by `noded leave`: stop the processes and leave the cluster at
+    /// shutdown, whatever the flags say.
+    pub decommission: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The routes of every service (the internal Raft one included: it checks

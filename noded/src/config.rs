@@ -78,6 +78,10 @@ pub struct Limits {
     pub max_arg_bytes: usize,
     /// A node silent (no gossip) for this long is marked down.
     pub down_after_ms: u64,
+    /// A service replica on a down node is started elsewhere once the node
+    /// has been down this long: a node that is only restarting (its
+    /// processes kept by its keeper) is back before that.
+    pub replica_move_after_ms: u64,
     /// How long a request forwarded to another node may take.
     pub forward_timeout_ms: u64,
 }
@@ -93,6 +97,7 @@ impl Default for Limits {
             max_spawn_bytes: 1 << 20,
             max_arg_bytes: 128 << 10,
             down_after_ms: 3_000,
+            replica_move_after_ms: 10_000,
             forward_timeout_ms: 10_000,
         }
     }

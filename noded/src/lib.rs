@@ -12,6 +12,7 @@ pub mod error;
 pub mod hostproc;
 pub mod identity;
 pub mod keeper;
+pub mod lost;
 pub mod output;
 pub mod pid_alloc;
 pub mod process;
@@ -149,6 +150,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     });
     let connected = keeper::client::connect(&data.path, config.stop_processes).await?;
     let table = ProcessTable::open(ctx.clone(), stored, connected)?;
+    let decommission = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let state = Arc::new(api::ApiState {
         table: table.clone(),
         cluster: cluster.clone(),
@@ -159,6 +161,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .map_or(0, |d| d.as_millis() as u64),
         tls: tls.clone(),
         admin_group: config.admin_group.clone(),
+        shutdown: shutdown.clone(),
+        decommission: decommission.clone(),
     });
     let routes = api::routes(state, raft_api)?;
 
@@ -206,6 +210,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     .await
     .context("cannot start gossip")?;
     cluster.spawn_reconciler(background.clone());
+    lost::spawn_publisher(table.clone(), cluster.clone(), background.clone());
     services::spawn(
         cluster.clone(),
         // The reconciler acts through this node's own socket.
@@ -214,6 +219,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Duration::from_millis(config.limits.forward_timeout_ms),
         )?,
         Duration::from_millis(config.limits.stop_grace_ms),
+        Duration::from_millis(config.limits.replica_move_after_ms),
         background.clone(),
     );
     spawn_announce(
@@ -259,7 +265,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     shutdown.cancelled().await;
     tracing::info!("shutting down");
     notify_service_manager(&[sd_notify::NotifyState::Stopping]);
-    if config.stop_processes {
+    let decommission = decommission.load(std::sync::atomic::Ordering::SeqCst);
+    if config.stop_processes || decommission {
         table.stop_all(config.limits.stop_grace()).await;
     } else {
         table.stop_accepting();
@@ -269,7 +276,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         );
     }
     janitor.abort();
-    if config.leave_on_exit {
+    if config.leave_on_exit || decommission {
         cluster.leave(LEAVE_TIMEOUT).await;
     }
     background.cancel();

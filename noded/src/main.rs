@@ -76,6 +76,12 @@ enum Cmd {
     /// Members: remove one for good (root, on the node's socket)
     #[command(subcommand)]
     Node(admin_cmd::NodeCmd),
+    /// Decommission this node: stop its processes, leave the cluster for good, exit (root, on the node's socket)
+    Leave {
+        /// The node's socket [default: the default socket]
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
     /// The node's keeper, which holds its processes (noded starts it)
     #[command(hide = true)]
     Keeper {
@@ -142,6 +148,7 @@ fn main() -> std::process::ExitCode {
     let result = match args.command.take() {
         Some(Cmd::Token(cmd)) => admin_cmd::run(cmd),
         Some(Cmd::Node(cmd)) => admin_cmd::run_node(cmd),
+        Some(Cmd::Leave { socket }) => admin_cmd::run_leave(socket),
         Some(Cmd::Keeper { data_dir }) => noded::keeper::server::run(&data_dir),
         None => start(args),
     };

@@ -5,8 +5,10 @@
 //! node's own API (so placement and forwarding are the same as a user's).
 //!
 //! The rules (docs/design/services.md):
-//! - a replica whose node is down is started again elsewhere at once (not a
-//!   restart: no backoff, the counter does not move);
+//! - a replica whose node has been down for `replica_move_after_ms` (10 s)
+//!   is started again elsewhere (not a restart: no backoff, the counter
+//!   does not move); a node that is only restarting is back sooner, and
+//!   its keeper kept the replica running;
 //! - a replica whose process ended restarts per its policy after a backoff
 //!   of 1 s doubling to 30 s, reset after 10 s of stable run; three quick
 //!   ends in a row make it `crash_loop`;
@@ -65,12 +67,15 @@ pub fn spawn(
     cluster: Arc<Cluster>,
     api: Channel,
     stop_grace: Duration,
+    move_after: Duration,
     shutdown: CancellationToken,
 ) {
     let mut reconciler = Reconciler {
         cluster,
         api: ProcessesClient::new(api),
         stop_grace,
+        move_after,
+        down_since: HashMap::new(),
         stopping: Arc::new(std::sync::Mutex::new(HashSet::new())),
     };
     tokio::spawn(async move {
@@ -93,6 +98,10 @@ struct Reconciler {
     /// would.
     api: ProcessesClient<Channel>,
     stop_grace: Duration,
+    /// How long a node must be down before its replicas move.
+    move_after: Duration,
+    /// When this reconciler first saw each down member down.
+    down_since: HashMap<u64, std::time::Instant>,
     /// PIDs being stopped, so each gets one stop task.
     stopping: Arc<std::sync::Mutex<HashSet<i32>>>,
 }
@@ -105,6 +114,8 @@ struct View {
     live: HashMap<i32, ProcessInfo>,
     /// Whether every up node answered the List.
     complete: bool,
+    /// Down members whose replicas may move (down long enough).
+    gone: HashSet<u64>,
 }
 
 impl Reconciler {
@@ -143,6 +154,23 @@ impl Reconciler {
             })
             .map(|(slot, m)| (*slot, m.clone()))
             .collect();
+        let now = std::time::Instant::now();
+        self.down_since.retain(|slot, _| !up.contains_key(slot));
+        let mut gone = HashSet::new();
+        for (slot, m) in &state.members {
+            if up.contains_key(slot) {
+                continue;
+            }
+            if m.left {
+                // Left for good: nothing to wait for.
+                gone.insert(*slot);
+                continue;
+            }
+            let since = *self.down_since.entry(*slot).or_insert(now);
+            if now.duration_since(since) >= self.move_after {
+                gone.insert(*slot);
+            }
+        }
         let request = ListRequest {
             node: String::new(),
             states: vec![ProcessState::Running as i32, ProcessState::Stopped as i32],
@@ -170,7 +198,12 @@ impl Reconciler {
             })
             .map(|p| (p.pid, p))
             .collect();
-        Some(View { up, live, complete })
+        Some(View {
+            up,
+            live,
+            complete,
+            gone,
+        })
     }
 
     /// Brings one replica toward its spec.
@@ -186,7 +219,11 @@ impl Reconciler {
         match record.state {
             ReplicaState::Running => {
                 if !view.up.contains_key(&record.slot) {
-                    // Its node is down: start it elsewhere now. The old
+                    if !view.gone.contains(&record.slot) {
+                        // Down only briefly (maybe restarting): wait.
+                        return;
+                    }
+                    // Its node stayed down: start it elsewhere now. The old
                     // process is fenced if the node comes back.
                     tracing::info!(
                         service = name,

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::unistd::{AccessFlags, Pid, access};
@@ -98,9 +98,33 @@ pub struct RunAs {
     pub shell: String,
 }
 
+/// How long a user's lookup is reused (as nscd does): a change to the user
+/// database applies to spawns within this time.
+const RUN_AS_TTL: Duration = Duration::from_secs(5);
+
+/// Recent lookups by user name.
+static RUN_AS_CACHE: std::sync::LazyLock<dashmap::DashMap<String, (Instant, RunAs)>> =
+    std::sync::LazyLock::new(dashmap::DashMap::new);
+
 impl RunAs {
-    /// Looks `user` up on this node (`node` names it in errors).
+    /// Looks `user` up on this node (`node` names it in errors), reusing a
+    /// lookup younger than [`RUN_AS_TTL`].
     pub fn resolve(user: &str, node: &str) -> Result<RunAs, ProcError> {
+        if let Some(hit) = RUN_AS_CACHE.get(user)
+            && hit.0.elapsed() < RUN_AS_TTL
+        {
+            return Ok(hit.1.clone());
+        }
+        let found = Self::look_up(user, node)?;
+        if RUN_AS_CACHE.len() > 10_000 {
+            RUN_AS_CACHE.clear();
+        }
+        RUN_AS_CACHE.insert(user.to_string(), (Instant::now(), found.clone()));
+        Ok(found)
+    }
+
+    /// Reads the user database.
+    fn look_up(user: &str, node: &str) -> Result<RunAs, ProcError> {
         let no_such = || ProcError::NoSuchUser {
             user: user.to_string(),
             node: node.to_string(),
@@ -593,7 +617,7 @@ pub fn lose(ctx: &NodeContext, process: &Process, why: &str) {
     if process.is_finished() {
         return;
     }
-    let killed = kill_leftovers(&process.record);
+    let killed = kill_leftovers(&ctx.data_dir, &process.record);
     tracing::warn!(pid = %process.gpid, killed, "process lost: {why}");
     finish(ctx, process, lost_record(why, killed));
 }
@@ -659,7 +683,7 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
     let exit = match stored.exit {
         Some(exit) => exit,
         None => {
-            let killed = kill_leftovers(&stored.spawn);
+            let killed = kill_leftovers(&ctx.data_dir, &stored.spawn);
             tracing::warn!(pid = %gpid, killed, "process lost while noded was down");
             let exit = lost_record("its keeper was gone when noded started", killed);
             if let Err(e) = ctx.journal.record_exit(gpid.as_raw(), &exit) {
@@ -682,9 +706,19 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
     }))
 }
 
-/// SIGKILLs every host process still in the lost process's group that
-/// carries its NEFELE_PID and NEFELE_ADDR: only what noded started.
-fn kill_leftovers(spawn: &SpawnRecord) -> usize {
+/// SIGKILLs what is left of a lost process: everything in its cgroup, and
+/// every host process still in its group that carries its NEFELE_PID and
+/// NEFELE_ADDR (only what noded started).
+fn kill_leftovers(data_dir: &Path, spawn: &SpawnRecord) -> usize {
+    let cgroup = crate::keeper::cgroup::of(data_dir, spawn.pid);
+    let in_cgroup = crate::keeper::cgroup::members(&cgroup);
+    let killed = crate::keeper::cgroup::kill_and_remove(&cgroup);
+    killed + kill_group_leftovers(spawn, &in_cgroup)
+}
+
+/// The part of [`kill_leftovers`] that finds processes by group and
+/// environment, skipping `done` (already killed).
+fn kill_group_leftovers(spawn: &SpawnRecord, done: &[i32]) -> usize {
     let marker = |key: &str| {
         spawn
             .env
@@ -708,6 +742,9 @@ fn kill_leftovers(spawn: &SpawnRecord) -> usize {
         else {
             continue;
         };
+        if done.contains(&host) {
+            continue;
+        }
         let host = Pid::from_raw(host);
         let Some(stat) = hostproc::stat(host) else {
             continue;

@@ -426,3 +426,36 @@ async fn twenty_nodes_form_a_cluster_and_list_works() -> anyhow::Result<()> {
     assert_eq!((listed.processes.len(), nodes.len()), (20, 20));
     Ok(())
 }
+
+#[tokio::test]
+async fn noded_leave_stops_the_processes_and_leaves_for_good() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    let name = cluster.nodes[2].name.clone();
+    let p = spawn_on(&cluster, 0, &name, &["sleep", "1000"]).await?;
+    let out = tokio::process::Command::new(tests::binary("noded"))
+        .arg("leave")
+        .arg("--socket")
+        .arg(cluster.nodes[2].socket())
+        .output()
+        .await?;
+    assert!(
+        out.status.success(),
+        "noded leave: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !tests::host_alive(nix::unistd::Pid::from_raw(p.host_pid)),
+        "its processes were stopped"
+    );
+    let status = cluster.nodes[2].stop().await;
+    assert!(status.is_err() || status?.success(), "noded exited");
+    wait_state(&cluster, 0, &name, NodeState::Left).await?;
+    assert!(cluster.nodes[2].leftover_processes().is_empty());
+    wait_until(
+        "the keeper to exit with nothing to keep",
+        TIMEOUT,
+        || async { cluster.nodes[2].keeper_pid().is_none().then_some(()) },
+    )
+    .await?;
+    Ok(())
+}

@@ -286,12 +286,117 @@ async fn stopping_the_keeper_stops_every_process() -> anyhow::Result<()> {
     assert!(host_alive(Pid::from_raw(p.host_pid)));
     node.stop_keeper();
     assert!(node.keeper_pid().is_none(), "the keeper exits on SIGTERM");
-    assert!(
-        node.leftover_processes().is_empty(),
-        "and takes every group with it"
-    );
+    wait_until(
+        "the keeper to take every group with it",
+        TIMEOUT,
+        || async { node.leftover_processes().is_empty().then_some(()) },
+    )
+    .await?;
     node.restart().await?;
     let info = get(&mut node.client().await?, p.pid).await?;
     assert_eq!(state(&info), ProcessState::Lost);
+    Ok(())
+}
+
+/// One length-delimited message to the keeper's socket, and its answer.
+fn exchange(
+    stream: &mut std::os::unix::net::UnixStream,
+    frame: &[u8],
+) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::{Read, Write};
+    stream.write_all(&(frame.len() as u32).to_be_bytes())?;
+    stream.write_all(frame)?;
+    let mut len = [0u8; 4];
+    match stream.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut body = vec![0; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body)?;
+    Ok(Some(body))
+}
+
+#[tokio::test]
+async fn the_keeper_refuses_another_protocol_version_and_junk() -> anyhow::Result<()> {
+    use prost::Message;
+    use proto::keeper as k;
+    let node = Node::start().await?;
+    let mut client = node.client().await?;
+    let p = spawn(&mut client, &["sleep", "1000"]).await?;
+    let socket = node.data_dir().join("keeper.sock");
+    let connect = || -> anyhow::Result<std::os::unix::net::UnixStream> {
+        let s = std::os::unix::net::UnixStream::connect(&socket)?;
+        s.set_read_timeout(Some(TIMEOUT))?;
+        Ok(s)
+    };
+
+    // A noded of another protocol version is told so, and adopts nothing.
+    let hello = k::ToKeeper {
+        id: 1,
+        body: Some(k::to_keeper::Body::Hello(k::Hello {
+            version: 999,
+            bound: true,
+        })),
+    };
+    let answer = exchange(&mut connect()?, &hello.encode_to_vec())?.expect("an answer");
+    let reply = k::FromKeeper::decode(answer.as_slice())?;
+    let Some(k::from_keeper::Body::Reply(k::Reply {
+        body: Some(k::reply::Body::Failure(f)),
+        ..
+    })) = reply.body
+    else {
+        panic!("expected a refusal, got {reply:?}");
+    };
+    assert_eq!(f.errno, libc::EPROTONOSUPPORT, "{}", f.message);
+
+    // Junk instead of Hello: the connection is closed.
+    assert_eq!(exchange(&mut connect()?, b"\xff\xfe junk")?, None);
+
+    // Neither harmed the keeper nor its processes (the "bound" Hello of
+    // the wrong version bound nothing).
+    signal(&mut client, p.pid, 0).await?;
+    assert_eq!(
+        state(&get(&mut client, p.pid).await?),
+        ProcessState::Running
+    );
+    let q = spawn(&mut client, &["sh", "-c", "echo ok"]).await?;
+    wait(&mut client, q.pid).await?;
+    assert_eq!(
+        read_output(&mut client, q.pid, OutputStream::Stdout).await?,
+        b"ok\n"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn stopping_a_process_stops_what_left_its_group() -> anyhow::Result<()> {
+    if !std::path::Path::new("/sys/fs/cgroup/pids").is_dir() {
+        eprintln!("skipped: no cgroup v1 pids hierarchy on this machine");
+        return Ok(());
+    }
+    let node = Node::start().await?;
+    let mut client = node.client().await?;
+    // `setsid` puts the sleep in a session and group of its own: a signal to
+    // the process's group does not reach it.
+    let p = spawn(
+        &mut client,
+        &["sh", "-c", "setsid sleep 1000 & echo $!; wait"],
+    )
+    .await?;
+    let escaped: i32 = wait_for_stdout(&client, p.pid, |out| out.trim().parse().ok()).await?;
+    let escaped = Pid::from_raw(escaped);
+    wait_until("the sleep to run in its own session", TIMEOUT, || async {
+        let stat = std::fs::read_to_string(format!("/proc/{escaped}/stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        (fields.get(2) == Some(&escaped.to_string().as_str())).then_some(())
+    })
+    .await?;
+    signal(&mut client, p.pid, libc::SIGTERM).await?;
+    wait(&mut client, p.pid).await?;
+    wait_until("the escaped process to be stopped too", TIMEOUT, || async {
+        (!host_alive(escaped)).then_some(())
+    })
+    .await?;
     Ok(())
 }

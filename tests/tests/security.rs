@@ -315,7 +315,10 @@ async fn clients_cannot_call_internal_services_and_nothing_changes() -> anyhow::
     }
     // Leave over TCP without a node certificate.
     let leave = ClusterClient::new(client_without_cert(node).await?)
-        .leave(LeaveRequest { slot: 2 })
+        .leave(LeaveRequest {
+            slot: 2,
+            this_node: false,
+        })
         .await
         .expect_err("leave");
     assert_eq!(leave.code(), Code::Unauthenticated, "{leave:?}");
@@ -406,7 +409,13 @@ async fn node_certificates_of_another_cluster_or_of_a_removed_node_are_refused()
         .find(|m| m.name == removed.name)
         .map(|m| m.slot)
         .unwrap_or_default();
-    node.cluster().await?.leave(LeaveRequest { slot }).await?;
+    node.cluster()
+        .await?
+        .leave(LeaveRequest {
+            slot,
+            this_node: false,
+        })
+        .await?;
     let as_removed = ClientTls::new(&ca, Some((&chain, &key)))?;
     let channel = connect_with(&node.tcp_addr()?, Some(&as_removed), TIMEOUT).await?;
     for (what, status) in internal_calls(channel).await {

@@ -1,8 +1,9 @@
 //! Services on a real 3-node cluster, through the API (SPEC §7): replicas
 //! spread and carry their identity, restarts back off and show a crash
-//! loop, the replicas of a node killed with SIGKILL run elsewhere within
-//! seconds and each index runs once after it returns, and killing the
-//! store's leader neither loses nor duplicates a service.
+//! loop, the replicas of a node that stays down run elsewhere and each index
+//! runs once after it returns, a node that only restarts keeps its replicas
+//! (listed as lost meanwhile), and killing the store's leader neither loses
+//! nor duplicates a service.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use proto::v1::{
     CreateServiceRequest, GetRequest, GetServiceRequest, ListRequest, ProcessState,
     RemoveServiceRequest, ReplicaState, ScaleServiceRequest, ServiceInfo, ServiceSpec,
 };
-use tests::{TIMEOUT, TestCluster, wait_until};
+use tests::{NodeOptions, TIMEOUT, TestCluster, wait_until};
 use tonic::transport::Channel;
 
 fn spec(name: &str, replicas: u32, argv: &[&str]) -> ServiceSpec {
@@ -286,7 +287,15 @@ async fn killed_replicas_restart_and_crash_loops_back_off() -> anyhow::Result<()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_node_s_replicas_move_and_run_once_after_it_returns() -> anyhow::Result<()> {
-    let mut cluster = TestCluster::start(3).await?;
+    // Replicas move once their node has been down this long (default 10 s).
+    let mut cluster = TestCluster::start_with(
+        3,
+        NodeOptions {
+            config: "[limits]\nreplica_move_after_ms = 1000\n".into(),
+            ..NodeOptions::default()
+        },
+    )
+    .await?;
     let leader = cluster.leader().await?;
     // The victim is a node that is not the store's leader.
     let victim = (0..3).find(|i| *i != leader).unwrap_or(1);
@@ -337,6 +346,90 @@ async fn a_lost_node_s_replicas_move_and_run_once_after_it_returns() -> anyhow::
         (procs.len() == 5 && procs.values().all(|p| p.len() == 1)).then_some(())
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarting_node_keeps_its_replicas_and_they_show_lost_meanwhile() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    let leader = cluster.leader().await?;
+    let victim = (0..3).find(|i| *i != leader).unwrap_or(1);
+    let asker = (0..3).find(|i| *i != victim).unwrap_or(0);
+    let mut services = cluster.nodes[asker].services().await?;
+    services
+        .create_service(CreateServiceRequest {
+            spec: Some(spec("kept", 3, &["sleep", "1000"])),
+        })
+        .await?;
+    let before = all_running(&services, "kept", 3).await?;
+    let victim_name = cluster.nodes[victim].name.clone();
+    let on_victim: Vec<(u32, i32)> = before
+        .replicas
+        .iter()
+        .filter(|r| r.node == victim_name)
+        .map(|r| (r.index, r.pid))
+        .collect();
+    assert!(!on_victim.is_empty(), "{before:?}");
+    // The cluster knows what the victim runs before it goes.
+    let count = on_victim.len() as u32;
+    wait_until("the victim's processes in the store", TIMEOUT, || async {
+        let members = cluster.members(asker).await.ok()?;
+        members
+            .iter()
+            .any(|m| m.name == victim_name && m.published_processes >= count)
+            .then_some(())
+    })
+    .await?;
+
+    assert!(cluster.nodes[victim].stop().await?.success());
+    let mut procs = cluster.nodes[asker].client().await?;
+    wait_until("the victim's replicas listed as lost", TIMEOUT, || {
+        let mut procs = procs.clone();
+        let on_victim = on_victim.clone();
+        async move {
+            let list = procs.list(ListRequest::default()).await.ok()?.into_inner();
+            on_victim
+                .iter()
+                .all(|(_, pid)| {
+                    list.processes.iter().any(|p| {
+                        p.pid == *pid
+                            && p.state == ProcessState::Lost as i32
+                            && p.lost_reason.contains("is down")
+                    })
+                })
+                .then_some(())
+        }
+    })
+    .await?;
+
+    cluster.nodes[victim].restart().await?;
+    cluster.wait_members_up(3).await?;
+    let after = all_running(&services, "kept", 3).await?;
+    for (index, pid) in &on_victim {
+        let replica = after
+            .replicas
+            .iter()
+            .find(|r| r.index == *index)
+            .expect("the replica");
+        assert_eq!(
+            (replica.pid, replica.restarts),
+            (*pid, 0),
+            "a restart of its node neither moved nor restarted the replica"
+        );
+    }
+    let list = procs.list(ListRequest::default()).await?.into_inner();
+    for (_, pid) in &on_victim {
+        let p = list
+            .processes
+            .iter()
+            .find(|p| p.pid == *pid)
+            .expect("listed");
+        assert_eq!(
+            p.state,
+            ProcessState::Running as i32,
+            "running again: {p:?}"
+        );
+    }
     Ok(())
 }
 

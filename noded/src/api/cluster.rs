@@ -66,12 +66,14 @@ impl Cluster for ClusterApi {
             local: cluster.name.clone(),
             ..NodesReply::default()
         };
-        for m in cluster.peers.members().into_values() {
+        let state = cluster.peers.state();
+        for m in state.members.values().cloned() {
             let mut info = NodeInfo {
                 name: m.name.clone(),
                 slot: m.slot as u32,
                 address: m.addr.clone(),
                 labels: m.labels.into_iter().collect(),
+                published_processes: state.processes.get(&m.slot).map_or(0, |p| p.len() as u32),
                 ..NodeInfo::default()
             };
             if m.slot == cluster.slot {
@@ -129,7 +131,21 @@ impl Cluster for ClusterApi {
         let cluster = &self.state.cluster;
         let caller = Caller::of(&request, &cluster.peers);
         let forwarded = is_forwarded(&request, &caller);
-        let slot = u64::from(request.into_inner().slot);
+        let request = request.into_inner();
+        if request.this_node {
+            if !caller.is_local_root() {
+                return Err(Status::permission_denied(
+                    "only root on the node's socket may make it leave the cluster",
+                ));
+            }
+            tracing::warn!("noded leave: stopping the processes, leaving the cluster for good");
+            self.state
+                .decommission
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            self.state.shutdown.cancel();
+            return Ok(Response::new(LeaveReply {}));
+        }
+        let slot = u64::from(request.slot);
         // A node leaves itself; root on a node's socket removes any node
         // (its certificate then stops being accepted).
         let command = match &caller {

@@ -256,10 +256,19 @@ impl Processes for ProcessesApi {
                     reply.processes.extend(r.processes);
                     reply.unreachable.extend(r.unreachable);
                 }
-                Err(status) => reply.unreachable.push(UnreachableNode {
-                    node,
-                    error: status.message().to_string(),
-                }),
+                Err(status) => {
+                    // What it last published shows as lost (SPEC §10).
+                    reply.processes.extend(crate::lost::lost_on(
+                        &self.state.cluster.peers.state(),
+                        &node,
+                        &principal,
+                        &req.states,
+                    ));
+                    reply.unreachable.push(UnreachableNode {
+                        node,
+                        error: status.message().to_string(),
+                    });
+                }
             }
         }
         reply.processes.sort_by_key(|p| p.pid);

@@ -3,6 +3,7 @@
 //! so every node's copy is the same; raft (raft_store.rs) decides the order.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -97,7 +98,48 @@ pub enum Command {
     },
     /// The reconciler forgets a replica above the replica count.
     DropReplica { name: String, index: u32 },
+    /// A node publishes the processes it runs, so that the others can show
+    /// them as `lost` while it is down (SPEC §10).
+    SetProcesses {
+        /// Its slot.
+        slot: u64,
+        /// Its running processes, by PID.
+        processes: Arc<Vec<ProcSummary>>,
+    },
 }
+
+/// What the cluster remembers of a running process, to list it as `lost`
+/// while its node is down.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProcSummary {
+    /// Cluster PID.
+    pub pid: i32,
+    /// Parent cluster PID, 0 if none.
+    pub ppid: i32,
+    /// Host PID on its node.
+    pub host_pid: i32,
+    /// Display name.
+    pub name: String,
+    /// argv, cut to [`SUMMARY_ARGV_BYTES`] in all.
+    pub argv: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// Resolved executable.
+    pub exe: String,
+    /// The user it belongs to.
+    pub user: String,
+    /// Its uid and gid.
+    pub uid: u32,
+    /// Its gid.
+    pub gid: u32,
+    /// Start time, ms since the epoch.
+    pub start_time_ms: u64,
+    /// Runs under a terminal.
+    pub tty: bool,
+}
+
+/// Most bytes of argv a [`ProcSummary`] keeps.
+pub const SUMMARY_ARGV_BYTES: usize = 1024;
 
 /// What applying a command returned.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -130,6 +172,10 @@ pub struct ClusterState {
     /// Join tokens by id (absent in snapshots from before TLS).
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenRecord>,
+    /// The running processes each node last published, by slot (shared,
+    /// so copies of the state stay cheap).
+    #[serde(default)]
+    pub processes: BTreeMap<u64, Arc<Vec<ProcSummary>>>,
 }
 
 impl ClusterState {
@@ -166,6 +212,7 @@ impl ClusterState {
                 },
             },
             Command::Leave { slot } | Command::Remove { slot } => {
+                self.processes.remove(slot);
                 match self.members.get_mut(slot) {
                     Some(m) => {
                         m.left = true;
@@ -234,6 +281,16 @@ impl ClusterState {
                 }
                 None => no_such_service(name),
             },
+            Command::SetProcesses { slot, processes } => {
+                if self.members.get(slot).is_some_and(|m| !m.left) {
+                    self.processes.insert(*slot, processes.clone());
+                    Reply::Done
+                } else {
+                    Reply::Refused {
+                        reason: format!("no member with slot {slot}"),
+                    }
+                }
+            }
         }
     }
 

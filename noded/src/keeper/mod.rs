@@ -10,10 +10,12 @@
 //! (proto/proto/nefele/keeper/v1/keeper.proto), length-delimited.
 //!
 //! - [`server`] is the keeper process.
+//! - [`cgroup`] gives each process a cgroup, to stop what escaped its group.
 //! - [`client`] is noded's side: the connection, requests and events.
 //!
 //! docs/design/processes.md explains the design and every crash case.
 
+pub mod cgroup;
 pub mod client;
 pub mod server;
 

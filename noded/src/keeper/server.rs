@@ -33,6 +33,7 @@ use tokio::net::unix::pipe;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::cgroup;
 use crate::hostproc;
 use crate::output::{OutputLog, Stream};
 use crate::process::Input;
@@ -97,6 +98,8 @@ struct Kept {
     stdin: Mutex<Option<mpsc::Sender<Input>>>,
     /// The terminal's master, for resizing; closed once it has finished.
     pty: Mutex<Option<OwnedFd>>,
+    /// Its cgroup, if the machine has them (cgroup.rs).
+    cgroup: Option<PathBuf>,
     /// Set (on the keeper's only thread) when the leader is reaped; a
     /// signal checks it first, so it never reaches a recycled group id.
     reaped: AtomicBool,
@@ -134,6 +137,8 @@ struct Conn {
 #[derive(Debug)]
 struct Keeper {
     data_dir: PathBuf,
+    /// Whether processes get a cgroup each.
+    cgroups: bool,
     procs: Mutex<HashMap<i32, Arc<Kept>>>,
     /// Host PID of each leader not yet reaped.
     by_host: Mutex<HashMap<i32, Arc<Kept>>>,
@@ -161,7 +166,9 @@ async fn serve(data_dir: PathBuf) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    let cgroups = cgroup::prepare(&data_dir);
     let keeper = Arc::new(Keeper {
+        cgroups,
         data_dir,
         procs: Mutex::new(HashMap::new()),
         by_host: Mutex::new(HashMap::new()),
@@ -207,17 +214,41 @@ impl Keeper {
         }
     }
 
-    /// SIGKILLs every process group not yet reaped.
+    /// SIGKILLs every process group not yet reaped, and everything in the
+    /// processes' cgroups.
     fn kill_all(&self) {
         for kept in lock(&self.by_host).values() {
             // SAFETY: killpg with integers; the group's leader is not reaped
             // (it is in `by_host`), so the id is still its own.
             unsafe { libc::killpg(kept.host_pid, libc::SIGKILL) };
         }
+        let dirs: Vec<PathBuf> = lock(&self.procs)
+            .values()
+            .filter_map(|k| k.cgroup.clone())
+            .collect();
+        for dir in &dirs {
+            cgroup::kill_all(dir);
+        }
+        // Give them a moment to go, so their cgroups can be removed.
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while dirs.iter().any(|d| !cgroup::members(d).is_empty())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for dir in &dirs {
+            cgroup::remove(dir);
+        }
     }
 
     /// Removes the socket and pid file and exits the process.
     fn exit(&self, why: &str) -> ! {
+        for kept in lock(&self.procs).values() {
+            if let Some(dir) = &kept.cgroup {
+                cgroup::remove(dir);
+            }
+        }
+        cgroup::remove(&cgroup::root(&self.data_dir));
         let _ = std::fs::remove_file(super::socket_path(&self.data_dir));
         let _ = std::fs::remove_file(super::pid_path(&self.data_dir));
         tracing::info!("keeper exits: {why}");
@@ -296,6 +327,9 @@ impl Keeper {
                         _ => None,
                     }
                 };
+                if let Some(dir) = removed.as_ref().and_then(|k| k.cgroup.as_ref()) {
+                    cgroup::remove(dir);
+                }
                 reply(Ok(R::Ok(removed.is_some())));
             }
             Some(B::Stdin(input)) => {
@@ -342,7 +376,23 @@ impl Keeper {
         let rc = unsafe { libc::killpg(kept.host_pid, signal) };
         Errno::result(rc)
             .map(drop)
-            .map_err(|e| Failure::new(e as i32, e.desc().into()))
+            .map_err(|e| Failure::new(e as i32, e.desc().into()))?;
+        // Stopping a process stops what it started, even what left its
+        // group; other signals are job control and go to the group only.
+        if matches!(signal, libc::SIGTERM | libc::SIGKILL)
+            && let Some(dir) = &kept.cgroup
+        {
+            let escaped = cgroup::signal_escaped(dir, kept.host_pid, signal);
+            if escaped > 0 {
+                tracing::info!(
+                    pid,
+                    signal,
+                    escaped,
+                    "signalled processes that left the group"
+                );
+            }
+        }
+        Ok(())
     }
 
     fn resize(&self, r: k::Resize) -> Result<(), Failure> {
@@ -374,6 +424,8 @@ impl Keeper {
             .envs(s.env.iter().filter_map(|e| e.split_once('=')))
             .current_dir(&s.cwd);
         let keeper_pid = nix::unistd::getpid().as_raw();
+        let cgroup_dir = self.cgroups.then(|| cgroup::of(&self.data_dir, s.pid));
+        let cgroup_procs = cgroup_dir.as_deref().and_then(cgroup::create);
         let creds = s.run_as.map(|c| {
             (
                 nix::unistd::Uid::from_raw(c.uid),
@@ -389,18 +441,23 @@ impl Keeper {
         // setuid) and allocates nothing (the groups were collected before).
         unsafe {
             command.pre_exec(move || {
-                // Die with the keeper: nobody else could take the output and
-                // the exit. The check covers a keeper that died before prctl.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
-                    || libc::getppid() != keeper_pid
-                {
-                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                // Into its cgroup first, while still root.
+                if let Some(procs) = &cgroup_procs {
+                    cgroup::join(procs);
                 }
                 if let Some((uid, gid, groups)) = &creds {
                     // Groups and gid first, while the child may still change them.
                     nix::unistd::setgroups(groups)?;
                     nix::unistd::setgid(*gid)?;
                     nix::unistd::setuid(*uid)?;
+                }
+                // Die with the keeper: nobody else could take the output and
+                // the exit. After the credentials change, which clears it;
+                // the check covers a keeper that died before prctl.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+                    || libc::getppid() != keeper_pid
+                {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 Ok(())
             });
@@ -436,7 +493,15 @@ impl Keeper {
                 .process_group(0);
             None
         };
-        let mut child = command.spawn().map_err(|e| os("spawn", e))?;
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                if let Some(dir) = &cgroup_dir {
+                    cgroup::remove(dir);
+                }
+                return Err(os("spawn", e));
+            }
+        };
         drop(command);
         let host_pid = child.id() as i32;
         let host_start_ticks = hostproc::stat(Pid::from_raw(host_pid)).map_or(0, |s| s.start_ticks);
@@ -470,6 +535,7 @@ impl Keeper {
             stderr: log(Stream::Stderr),
             stdin: Mutex::new(stdin_tx),
             pty: Mutex::new(None),
+            cgroup: cgroup_dir,
             reaped: AtomicBool::new(false),
             on_reaped: Mutex::new(Some(on_reaped)),
             exited: watch::Sender::new(None),
