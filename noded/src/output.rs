@@ -117,6 +117,15 @@ impl OutputLog {
 
     /// The log of a process from an earlier run of noded, closed.
     pub fn restore(dir: &Path, stream: Stream, cap: u64) -> Self {
+        let mut list = Self::scan(dir, stream);
+        if list.is_empty() {
+            list.push(Segment { base: 0, len: 0 });
+        }
+        Self::with_segments(dir, stream, cap, list, true)
+    }
+
+    /// The segments of `stream` on disk, oldest first.
+    fn scan(dir: &Path, stream: Stream) -> Vec<Segment> {
         let prefix = format!("{}.", stream.name());
         let mut list: Vec<Segment> = std::fs::read_dir(dir)
             .into_iter()
@@ -132,10 +141,7 @@ impl OutputLog {
             })
             .collect();
         list.sort_by_key(|s| s.base);
-        if list.is_empty() {
-            list.push(Segment { base: 0, len: 0 });
-        }
-        Self::with_segments(dir, stream, cap, list, true)
+        list
     }
 
     fn with_segments(
@@ -375,7 +381,16 @@ impl OutputLog {
             let want = (seg.base + seg.len - offset).min(max as u64) as usize;
             let file = match File::open(self.segment_path(seg.base)) {
                 Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    // Rotated away since the list was taken (by the keeper,
+                    // whose next report may not be here yet): what is on
+                    // disk now is the truth.
+                    let on_disk = Self::scan(&self.dir, self.stream);
+                    if !on_disk.is_empty() {
+                        self.segments.lock().unwrap_or_else(|e| e.into_inner()).list = on_disk;
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             let mut buf = vec![0; want];
@@ -505,6 +520,36 @@ mod tests {
         let log = OutputLog::with_window(dir.path(), Stream::Stdout, 20, 1_000);
         log.append(&[b'x'; 10]).unwrap();
         assert_eq!(now(log.room(64)), None, "window clamped to half the cap");
+    }
+
+    #[test]
+    fn a_mirror_reads_what_another_writer_wrote_even_across_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = OutputLog::new(dir.path(), Stream::Stdout, 20);
+        let reader = OutputLog::new(dir.path(), Stream::Stdout, 20);
+        writer.append(b"0123456789").unwrap();
+        reader.mirror(&writer.segments(), false, 0);
+        assert_eq!(reader.pos().end, 10);
+        assert_eq!(reader.read_at(0, 100).unwrap(), (0, b"0123456789".to_vec()));
+        // The writer rotates twice; the reader's report is stale.
+        writer.append(b"abcdefghij").unwrap();
+        writer.append(b"ABCDEFGHIJ").unwrap();
+        assert_eq!(
+            reader.read_at(0, 100).unwrap(),
+            (10, b"abcdefghij".to_vec())
+        );
+        reader.mirror(&writer.segments(), true, 0);
+        assert_eq!(
+            reader.pos(),
+            LogPos {
+                end: 30,
+                closed: true
+            }
+        );
+        assert_eq!(
+            reader.read_at(20, 100).unwrap(),
+            (20, b"ABCDEFGHIJ".to_vec())
+        );
     }
 
     #[test]
