@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use proto::v1::processes_client::ProcessesClient;
-use proto::v1::{ListRequest, ProcessState, WaitRequest};
+use proto::v1::{ListRequest, ProcessState};
 use tests::bench::{self, Stats, utc_now, verdict};
 use tests::{Node, TIMEOUT, request};
 use tonic::transport::Channel;
@@ -35,27 +35,9 @@ const ADOPT_TARGET: Duration = Duration::from_secs(1);
 const RESTARTS: usize = 5;
 
 async fn through_noded(client: &mut ProcessesClient<Channel>) -> anyhow::Result<f64> {
-    let start = Instant::now();
-    let p = client
-        .spawn(request(&["/bin/true"]))
-        .await
-        .context("Spawn")?
-        .into_inner();
-    let done = client
-        .wait(WaitRequest {
-            pid: p.pid,
-            timeout_ms: TIMEOUT.as_millis() as u64,
-        })
-        .await
-        .context("Wait")?
-        .into_inner();
-    let us = start.elapsed().as_secs_f64() * 1e6;
-    ensure!(
-        done.state() == ProcessState::Exited && done.exit_code == Some(0),
-        "/bin/true ended as {:?}",
-        done.state()
-    );
-    Ok(us)
+    Ok(bench::spawn_wait(client, request(&["/bin/true"]), None)
+        .await?
+        .0)
 }
 
 async fn plain() -> anyhow::Result<f64> {

@@ -22,11 +22,11 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
+use proto::v1::SpawnRequest;
 use proto::v1::processes_client::ProcessesClient;
-use proto::v1::{ProcessState, SpawnRequest, WaitRequest};
 use tests::bench::{self, Stats, utc_now, verdict};
-use tests::{NodeOptions, TIMEOUT, TestCluster, request};
+use tests::{NodeOptions, TestCluster, request};
 use tonic::transport::Channel;
 
 /// Unmeasured spawn + waits per cluster.
@@ -62,23 +62,8 @@ async fn one(client: &mut ProcessesClient<Channel>, cluster: &TestCluster) -> an
         node: target.clone(),
         ..request(&["/bin/true"])
     };
-    let start = Instant::now();
-    let p = client.spawn(req).await.context("Spawn")?.into_inner();
-    let done = client
-        .wait(WaitRequest {
-            pid: p.pid,
-            timeout_ms: TIMEOUT.as_millis() as u64,
-        })
-        .await
-        .context("Wait")?
-        .into_inner();
-    let us = start.elapsed().as_secs_f64() * 1e6;
+    let (us, p) = bench::spawn_wait(client, req, None).await?;
     ensure!(p.node == target, "ran on {:?}, not {target:?}", p.node);
-    ensure!(
-        done.state() == ProcessState::Exited && done.exit_code == Some(0),
-        "/bin/true ended as {:?}",
-        done.state()
-    );
     Ok(us)
 }
 

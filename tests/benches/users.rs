@@ -18,12 +18,12 @@
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use futures::StreamExt;
 use proto::v1::processes_client::ProcessesClient;
-use proto::v1::{ListRequest, ProcessState, SpawnRequest, WaitRequest};
-use tests::bench::{self, Stats, utc_now, verdict};
-use tests::{Node, TIMEOUT, request};
+use proto::v1::{ListRequest, SpawnRequest};
+use tests::bench::{self, Stats, as_user, utc_now, verdict};
+use tests::{Node, request};
 use tonic::transport::Channel;
 
 const WARMUP: usize = 50;
@@ -58,44 +58,11 @@ impl Drop for Account {
     }
 }
 
-/// A request for `user` (root on the socket may name one), or as root.
-fn as_user<T>(message: T, user: Option<&str>) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(message);
-    if let Some(user) = user
-        && let Ok(value) = user.parse()
-    {
-        req.metadata_mut().insert("nefele-user", value);
-    }
-    req
-}
-
 async fn spawn_wait(
     client: &mut ProcessesClient<Channel>,
     user: Option<&str>,
 ) -> anyhow::Result<f64> {
-    let start = Instant::now();
-    let p = client
-        .spawn(as_user(request(&["/bin/true"]), user))
-        .await
-        .context("Spawn")?
-        .into_inner();
-    let done = client
-        .wait(as_user(
-            WaitRequest {
-                pid: p.pid,
-                timeout_ms: TIMEOUT.as_millis() as u64,
-            },
-            user,
-        ))
-        .await
-        .context("Wait")?
-        .into_inner();
-    let us = start.elapsed().as_secs_f64() * 1e6;
-    ensure!(
-        done.state() == ProcessState::Exited && done.exit_code == Some(0),
-        "/bin/true ended as {:?}",
-        done.state()
-    );
+    let (us, p) = bench::spawn_wait(client, request(&["/bin/true"]), user).await?;
     ensure!(p.user == user.unwrap_or("root"), "ran as {:?}", p.user);
     Ok(us)
 }

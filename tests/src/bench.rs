@@ -6,9 +6,54 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, ensure};
 use futures::StreamExt;
-use proto::v1::SpawnRequest;
+use proto::v1::processes_client::ProcessesClient;
+use proto::v1::{ProcessInfo, ProcessState, SpawnRequest, WaitRequest};
+use tonic::transport::Channel;
 
-use crate::{TestCluster, request};
+use crate::{TIMEOUT, TestCluster, request};
+
+/// A request for `user` (root on the socket may name one), or as root.
+pub fn as_user<T>(message: T, user: Option<&str>) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    if let Some(user) = user
+        && let Ok(value) = user.parse()
+    {
+        req.metadata_mut().insert("nefele-user", value);
+    }
+    req
+}
+
+/// Spawn + Wait of `req` (for `user`, see [`as_user`]), which must exit 0;
+/// returns the µs from before Spawn to the Wait reply, and the Spawn reply.
+pub async fn spawn_wait(
+    client: &mut ProcessesClient<Channel>,
+    req: SpawnRequest,
+    user: Option<&str>,
+) -> anyhow::Result<(f64, ProcessInfo)> {
+    let start = Instant::now();
+    let p = client
+        .spawn(as_user(req, user))
+        .await
+        .context("Spawn")?
+        .into_inner();
+    let wait = WaitRequest {
+        pid: p.pid,
+        timeout_ms: TIMEOUT.as_millis() as u64,
+    };
+    let done = client
+        .wait(as_user(wait, user))
+        .await
+        .context("Wait")?
+        .into_inner();
+    let us = start.elapsed().as_secs_f64() * 1e6;
+    ensure!(
+        done.state() == ProcessState::Exited && done.exit_code == Some(0),
+        "{:?} ended as {:?}",
+        p.argv,
+        done.state()
+    );
+    Ok((us, p))
+}
 
 /// Starts `per_node` processes running `argv` on every node of `cluster`,
 /// each asked of its own node with `node: <its name>`, `in_flight` at a

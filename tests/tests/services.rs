@@ -285,6 +285,27 @@ async fn killed_replicas_restart_and_crash_loops_back_off() -> anyhow::Result<()
     Ok(())
 }
 
+/// Service `name` of `replicas` sleeps, running on a 3-node cluster; returns
+/// a node that is not the store's leader (the victim), another node (the
+/// asker), the asker's Services client and the running service.
+async fn service_and_victim(
+    cluster: &TestCluster,
+    name: &str,
+    replicas: u32,
+) -> anyhow::Result<(usize, usize, ServicesClient<Channel>, ServiceInfo)> {
+    let leader = cluster.leader().await?;
+    let victim = (0..3).find(|i| *i != leader).unwrap_or(1);
+    let asker = (0..3).find(|i| *i != victim).unwrap_or(0);
+    let mut services = cluster.nodes[asker].services().await?;
+    services
+        .create_service(CreateServiceRequest {
+            spec: Some(spec(name, replicas, &["sleep", "1000"])),
+        })
+        .await?;
+    let info = all_running(&services, name, replicas as usize).await?;
+    Ok((victim, asker, services, info))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_node_s_replicas_move_and_run_once_after_it_returns() -> anyhow::Result<()> {
     // Replicas move once their node has been down this long (default 10 s).
@@ -296,17 +317,7 @@ async fn a_lost_node_s_replicas_move_and_run_once_after_it_returns() -> anyhow::
         },
     )
     .await?;
-    let leader = cluster.leader().await?;
-    // The victim is a node that is not the store's leader.
-    let victim = (0..3).find(|i| *i != leader).unwrap_or(1);
-    let asker = (0..3).find(|i| *i != victim).unwrap_or(0);
-    let mut services = cluster.nodes[asker].services().await?;
-    services
-        .create_service(CreateServiceRequest {
-            spec: Some(spec("web", 5, &["sleep", "1000"])),
-        })
-        .await?;
-    let info = all_running(&services, "web", 5).await?;
+    let (victim, asker, services, info) = service_and_victim(&cluster, "web", 5).await?;
     let victim_name = cluster.nodes[victim].name.clone();
     let on_victim: Vec<u32> = info
         .replicas
@@ -352,16 +363,7 @@ async fn a_lost_node_s_replicas_move_and_run_once_after_it_returns() -> anyhow::
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarting_node_keeps_its_replicas_and_they_show_lost_meanwhile() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(3).await?;
-    let leader = cluster.leader().await?;
-    let victim = (0..3).find(|i| *i != leader).unwrap_or(1);
-    let asker = (0..3).find(|i| *i != victim).unwrap_or(0);
-    let mut services = cluster.nodes[asker].services().await?;
-    services
-        .create_service(CreateServiceRequest {
-            spec: Some(spec("kept", 3, &["sleep", "1000"])),
-        })
-        .await?;
-    let before = all_running(&services, "kept", 3).await?;
+    let (victim, asker, services, before) = service_and_victim(&cluster, "kept", 3).await?;
     let victim_name = cluster.nodes[victim].name.clone();
     let on_victim: Vec<(u32, i32)> = before
         .replicas
