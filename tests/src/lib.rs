@@ -120,6 +120,8 @@ pub struct NodeOptions {
     pub port: Option<u16>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// The noded binary to run (default: the workspace's).
+    pub noded: Option<PathBuf>,
 }
 
 /// A running (or crashed) noded under test, with its own temp dir.
@@ -190,6 +192,14 @@ impl Node {
         self.child.as_ref().map(|c| Pid::from_raw(c.id() as i32))
     }
 
+    /// The noded binary this node runs.
+    fn noded(&self) -> PathBuf {
+        self.options
+            .noded
+            .clone()
+            .unwrap_or_else(|| binary("noded"))
+    }
+
     /// The command line that starts this node.
     pub fn command(&self) -> Command {
         let config = self.dir.path().join("noded.toml");
@@ -197,10 +207,10 @@ impl Node {
         let mut cmd = match &self.options.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(binary("noded"));
+                c.args(["netns", "exec", ns]).arg(self.noded());
                 c
             }
-            None => Command::new(binary("noded")),
+            None => Command::new(self.noded()),
         };
         let ip = self.options.ip.as_deref().unwrap_or("127.0.0.1");
         for seed in &self.options.join {

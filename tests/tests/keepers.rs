@@ -400,3 +400,49 @@ async fn stopping_a_process_stops_what_left_its_group() -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn processes_survive_an_upgrade_in_place() -> anyhow::Result<()> {
+    // The installed binary is replaced as a package manager does (a new
+    // file under the same name) while noded is stopped; the keeper runs on
+    // from the old one and the new noded adopts its processes.
+    let bin = tempfile::tempdir()?;
+    let exe = bin.path().join("noded");
+    std::fs::copy(tests::binary("noded"), &exe)?;
+    let mut node = Node::start_with(tests::NodeOptions {
+        noded: Some(exe.clone()),
+        ..tests::NodeOptions::default()
+    })
+    .await?;
+    let mut client = node.client().await?;
+    let p = spawn(&mut client, &["sh", "-c", COUNTER]).await?;
+    wait_for_stdout(&client, p.pid, |out| {
+        (out.lines().count() >= 2).then_some(())
+    })
+    .await?;
+    let keeper = node.keeper_pid().expect("a keeper runs");
+    drop(client);
+
+    assert!(node.stop().await?.success());
+    std::fs::remove_file(&exe)?;
+    std::fs::copy(tests::binary("noded"), &exe)?;
+    node.restart().await?;
+    let keeper_exe = std::fs::read_link(format!("/proc/{keeper}/exe"))?;
+    assert!(
+        keeper_exe.to_string_lossy().ends_with("(deleted)"),
+        "the keeper still runs the replaced binary: {}",
+        keeper_exe.display()
+    );
+    assert_eq!(node.keeper_pid(), Some(keeper), "the same keeper");
+    let mut client = node.client().await?;
+    let back = get(&mut client, p.pid).await?;
+    assert_eq!(
+        (state(&back), back.host_pid),
+        (ProcessState::Running, p.host_pid)
+    );
+    signal(&mut client, p.pid, libc::SIGKILL).await?;
+    let done = wait(&mut client, p.pid).await?;
+    assert_eq!(done.signal, Some(libc::SIGKILL));
+    counted(&read_output(&mut client, p.pid, OutputStream::Stdout).await?);
+    Ok(())
+}
