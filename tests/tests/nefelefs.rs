@@ -241,7 +241,8 @@ async fn eio_within_seconds(script: &str) -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_dead_node_gives_eio_quickly_and_sigterm_unmounts() -> anyhow::Result<()> {
+async fn a_down_node_s_processes_show_as_lost_a_dead_mount_node_gives_eio_and_sigterm_unmounts()
+-> anyhow::Result<()> {
     let mut cluster = TestCluster::start(2).await?;
     let remote = spawn_on(&cluster, 1, &["sleep", "1000"], false).await?;
     let mut mount = Mount::start(&cluster.nodes[0]).await?;
@@ -251,11 +252,32 @@ async fn a_dead_node_gives_eio_quickly_and_sigterm_unmounts() -> anyhow::Result<
         sh(&format!("cat {p}/{}/status > /dev/null", remote.pid))?.0,
         0
     );
+    let remote_node = cluster.nodes[1].name.clone();
+    tests::wait_until("node 1's processes in the store", TIMEOUT, || async {
+        let members = cluster.members(0).await.ok()?;
+        members
+            .iter()
+            .any(|m| m.name == remote_node && m.published_processes >= 1)
+            .then_some(())
+    })
+    .await?;
 
-    // What was read in the last second may still be served from the
-    // listing cache; after that, reads fail with EIO, each within seconds.
+    // Its node down (noded killed; the keeper keeps the process), the
+    // process is still listed, as lost: State X (dead), exit "lost".
     cluster.nodes[1].crash()?;
-    eio_within_seconds(&format!("cat {p}/{}/status", remote.pid)).await?;
+    let status = format!("{p}/{}/status", remote.pid);
+    tests::wait_until("the remote process shown as lost", TIMEOUT, || async {
+        let (code, out, _) = sh(&format!("cat {status}")).ok()?;
+        (code == 0 && out.contains("State:\tX (dead)")).then_some(())
+    })
+    .await?;
+    let (_, exit, _) = sh(&format!("cat {p}/{}/exit", remote.pid))?;
+    assert_eq!(exit, "lost\n");
+    let (_, listed, _) = sh(&format!("ls {p}"))?;
+    assert!(
+        listed.lines().any(|l| l == remote.pid.to_string()),
+        "{listed}"
+    );
 
     // The mount's own node gone: EIO too, not a hang.
     let local = spawn_on(&cluster, 0, &["true"], false).await?;
