@@ -6,11 +6,11 @@
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use proto::v1::{
-    AttachRequest, AttachStart, InputChunk, OutputStream, ProcessState, StdinMode, TerminalSize,
-    attach_event, attach_request,
+    AttachRequest, AttachStart, InputChunk, OutputStream, ProcessState, SpawnRequest, StdinMode,
+    TerminalSize, attach_event, attach_request,
 };
 use tests::{
-    Node, TIMEOUT, get, host_alive, read_output, request, signal, spawn, state, wait,
+    Node, TIMEOUT, TestCluster, get, host_alive, read_output, request, signal, spawn, state, wait,
     wait_for_stdout, wait_until,
 };
 
@@ -45,28 +45,43 @@ async fn go_away(node: &mut Node, how: Away) -> anyhow::Result<()> {
     }
 }
 
-/// The whole story of issue #15 for one way of going away: a counter, a
-/// stdin pipe and a process that exits while noded is away.
+/// The whole story of issue #15 for one way of going away, on node 2 of a
+/// cluster, watched through node 1: a counter, a stdin pipe and a process
+/// that exits while noded is away.
 async fn processes_survive(how: Away) -> anyhow::Result<()> {
-    let mut node = Node::start().await?;
-    let mut client = node.client().await?;
-    let counter = spawn(&mut client, &["sh", "-c", COUNTER]).await?;
-    let mut cat = request(&["cat"]);
+    let mut cluster = TestCluster::start(2).await?;
+    let n2 = cluster.nodes[1].name.clone();
+    let on_n2 = |argv: &[&str]| SpawnRequest {
+        node: n2.clone(),
+        ..request(argv)
+    };
+    let mut client = cluster.nodes[0].client().await?;
+    let counter = client
+        .spawn(on_n2(&["sh", "-c", COUNTER]))
+        .await?
+        .into_inner();
+    let mut cat = on_n2(&["cat"]);
     cat.stdin = StdinMode::Pipe as i32;
     let cat = client.spawn(cat).await?.into_inner();
-    let trigger = node.data_dir().join("exit-now");
+    let trigger = cluster.nodes[1].data_dir().join("exit-now");
     let script = format!(
         "while [ ! -e {} ]; do sleep 0.05; done; echo bye; exit 7",
         trigger.display()
     );
-    let sevens = spawn(&mut client, &["sh", "-c", &script]).await?;
+    let sevens = client
+        .spawn(on_n2(&["sh", "-c", &script]))
+        .await?
+        .into_inner();
+    assert_eq!(
+        (counter.node.as_str(), sevens.node.as_str()),
+        (n2.as_str(), n2.as_str())
+    );
     wait_for_stdout(&client, counter.pid, |out| {
         (out.lines().count() >= 3).then_some(())
     })
     .await?;
-    drop(client);
 
-    go_away(&mut node, how).await?;
+    go_away(&mut cluster.nodes[1], how).await?;
     let leader = Pid::from_raw(counter.host_pid);
     assert!(host_alive(leader), "the counter outlives noded");
     assert!(host_alive(Pid::from_raw(cat.host_pid)));
@@ -79,7 +94,7 @@ async fn processes_survive(how: Away) -> anyhow::Result<()> {
         || async { (!host_alive(sevens_host)).then_some(()) },
     )
     .await?;
-    let log = node
+    let log = cluster.nodes[1]
         .data_dir()
         .join(format!("procs/{}/stdout.0", counter.pid));
     let before = std::fs::read(&log)?.len();
@@ -89,8 +104,8 @@ async fn processes_survive(how: Away) -> anyhow::Result<()> {
     })
     .await?;
 
-    node.restart().await?;
-    let mut client = node.client().await?;
+    cluster.nodes[1].restart().await?;
+    cluster.wait_members_up(2).await?;
     let back = get(&mut client, counter.pid).await?;
     assert_eq!(state(&back), ProcessState::Running, "{back:?}");
     assert_eq!(back.host_pid, counter.host_pid, "the same host process");
@@ -144,7 +159,7 @@ async fn processes_survive(how: Away) -> anyhow::Result<()> {
     counted(&read_output(&mut client, counter.pid, OutputStream::Stdout).await?);
     assert!(!host_alive(leader));
 
-    let next = spawn(&mut client, &["true"]).await?;
+    let next = client.spawn(on_n2(&["true"])).await?.into_inner();
     assert!(next.pid > sevens.pid, "PIDs are not reused");
     Ok(())
 }
