@@ -128,12 +128,16 @@ pub fn may_use_public_api(caller: &Caller) -> Result<(), Status> {
     }
 }
 
-/// The interceptor of the public services: [`may_use_public_api`].
+/// The interceptor of the public services: [`may_use_public_api`]; the
+/// caller it found goes into the request's extensions.
 pub fn public_api_guard(
     peers: std::sync::Arc<Peers>,
 ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
-    move |request: Request<()>| {
-        may_use_public_api(&Caller::of(&request, &peers))?;
+    move |mut request: Request<()>| {
+        let caller = Caller::of(&request, &peers);
+        may_use_public_api(&caller)?;
+        // The handler reads it from here rather than work it out again.
+        request.extensions_mut().insert(caller);
         Ok(request)
     }
 }

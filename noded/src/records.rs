@@ -135,10 +135,24 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Like [`write_atomically`], but the file and the rename are on disk
 /// (fsynced, with the directory) before it returns. For the raft store.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_durably_with_mode(path, bytes, 0o644)
+}
+
+/// [`write_durably`] of a file created with `mode` (before the umask): the
+/// temporary file has it from the start, so a secret is never readable by
+/// others, even for a moment.
+pub fn write_durably_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let mut file = std::fs::File::create(&tmp)?;
+    // A leftover from a crash may have another mode: start afresh.
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);

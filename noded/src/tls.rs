@@ -14,7 +14,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -117,28 +117,15 @@ impl Files {
             (self.node(), node, false),
             (self.node_key(), node_key, true),
         ] {
-            write_file(&path, text.as_bytes(), if secret { 0o600 } else { 0o644 })
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            crate::records::write_durably_with_mode(
+                &path,
+                text.as_bytes(),
+                if secret { 0o600 } else { 0o644 },
+            )
+            .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
     }
-}
-
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    use std::io::Write;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)
 }
 
 /// A new node key pair (ECDSA P-256).
@@ -267,32 +254,21 @@ impl ClusterTls {
     ) -> anyhow::Result<String> {
         let key = SubjectPublicKeyInfo::from_der(public_key_der)
             .map_err(|e| anyhow::anyhow!("unusable public key: {e}"))?;
-        let ca_key = KeyPair::from_pem(&self.ca_key_pem).context("unusable CA key")?;
-        let issuer =
-            Issuer::from_ca_cert_pem(&self.ca_pem, ca_key).context("unusable CA certificate")?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, user);
-        params.distinguished_name = dn;
-        params.subject_alt_names = vec![
-            SanType::URI(format!("{USER_URI}{user}").try_into()?),
-            SanType::URI(format!("{TOKEN_URI}{token_id}").try_into()?),
-        ];
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.use_authority_key_identifier_extension = true;
+        let mut params = leaf_params(
+            user,
+            vec![
+                SanType::URI(format!("{USER_URI}{user}").try_into()?),
+                SanType::URI(format!("{TOKEN_URI}{token_id}").try_into()?),
+            ],
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+        );
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::minutes(5);
         params.not_after = now + time::Duration::milliseconds(valid_ms as i64);
-        let cert = params
-            .signed_by(&key, &issuer)
-            .context("cannot sign the client certificate")?;
-        Ok(cert.pem())
+        sign(&self.ca_pem, &self.ca_key_pem, params, &key, "client")
     }
 
-    /// Signs a certificate for node `name` with the given public key
-    /// (SubjectPublicKeyInfo, DER); `hosts` are its addresses.
+    /// Signs a node certificate for `name` (the leader, for a joining node).
     pub fn issue_for(
         &self,
         name: &str,
@@ -321,30 +297,55 @@ fn issue(
     key: &impl rcgen::PublicKeyData,
     hosts: &[IpAddr],
 ) -> anyhow::Result<String> {
-    let ca_key = KeyPair::from_pem(ca_key_pem).context("unusable CA key")?;
-    let issuer = Issuer::from_ca_cert_pem(ca_pem, ca_key).context("unusable CA certificate")?;
-    let mut params = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, name);
-    params.distinguished_name = dn;
-    params.subject_alt_names = vec![
+    let mut names = vec![
         SanType::DnsName(NODE_SERVER_NAME.try_into()?),
         SanType::URI(format!("{NODE_URI}{name}").try_into()?),
     ];
-    params
-        .subject_alt_names
-        .extend(hosts.iter().map(|ip| SanType::IpAddress(*ip)));
+    names.extend(hosts.iter().map(|ip| SanType::IpAddress(*ip)));
+    let mut params = leaf_params(
+        name,
+        names,
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    );
+    set_validity(&mut params);
+    sign(ca_pem, ca_key_pem, params, key, "node")
+}
+
+/// A leaf certificate (not a CA, signing only) for `common_name`.
+fn leaf_params(
+    common_name: &str,
+    names: Vec<SanType>,
+    usages: Vec<ExtendedKeyUsagePurpose>,
+) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.subject_alt_names = names;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    params.extended_key_usages = usages;
     params.use_authority_key_identifier_extension = true;
-    set_validity(&mut params);
+    params
+}
+
+/// Signs `params` for `key` with the cluster CA; `what` names the kind of
+/// certificate in errors.
+fn sign(
+    ca_pem: &str,
+    ca_key_pem: &str,
+    params: CertificateParams,
+    key: &impl rcgen::PublicKeyData,
+    what: &str,
+) -> anyhow::Result<String> {
+    let ca_key = KeyPair::from_pem(ca_key_pem).context("unusable CA key")?;
+    let issuer = Issuer::from_ca_cert_pem(ca_pem, ca_key).context("unusable CA certificate")?;
     let cert = params
         .signed_by(key, &issuer)
-        .context("cannot sign the node certificate")?;
+        .with_context(|| format!("cannot sign the {what} certificate"))?;
     Ok(cert.pem())
 }
 

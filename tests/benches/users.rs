@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use anyhow::ensure;
 use futures::StreamExt;
+use proto::v1::ListRequest;
 use proto::v1::processes_client::ProcessesClient;
-use proto::v1::{ListRequest, SpawnRequest};
 use tests::bench::{self, Stats, as_user, utc_now, verdict};
 use tests::{Node, request};
 use tonic::transport::Channel;
@@ -72,12 +72,7 @@ async fn fill(client: &ProcessesClient<Channel>, user: Option<&str>) -> anyhow::
         let mut client = client.clone();
         async move {
             client
-                .spawn(as_user(
-                    SpawnRequest {
-                        ..request(&["sleep", "100000"])
-                    },
-                    user,
-                ))
+                .spawn(as_user(request(&["sleep", "100000"]), user))
                 .await
                 .map(|_| ())
         }

@@ -59,7 +59,11 @@ pub fn remote_error(node: &str, status: Status) -> Status {
 impl ApiState {
     /// Who sent `request` (see auth.rs).
     pub fn caller<T>(&self, request: &Request<T>) -> Caller {
-        Caller::of(request, &self.cluster.peers)
+        match request.extensions().get::<Caller>() {
+            // Found by the public services' interceptor.
+            Some(caller) => caller.clone(),
+            None => Caller::of(request, &self.cluster.peers),
+        }
     }
 
     /// The user `request` acts for (see auth.rs).
