@@ -74,6 +74,9 @@ pub struct Process {
     /// The keeper holding it while it runs; `None` for a record of a process
     /// that ended under an earlier noded.
     pub(crate) keeper: Option<Arc<KeeperLink>>,
+    /// Its exit was taken by a waiter (Wait, or an Attach that received
+    /// it), as a parent reaps a zombie: it leaves default listings.
+    pub(crate) waited: std::sync::atomic::AtomicBool,
 }
 
 impl Process {
@@ -124,6 +127,23 @@ impl Process {
                 std::future::pending::<()>().await;
             }
         }
+    }
+
+    /// Marks the exit as taken (see `waited`).
+    pub fn reap(&self) {
+        self.waited
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether an ended process still shows in default listings: as a
+    /// zombie, while it has a cluster parent that has not waited for it.
+    /// `parent_alive` says whether that parent still runs (a parent that
+    /// ended leaves its zombies to be reaped, as init does).
+    pub fn is_zombie(&self, parent_alive: impl Fn(i32) -> bool) -> bool {
+        self.is_finished()
+            && self.record.ppid != 0
+            && !self.waited.load(std::sync::atomic::Ordering::Relaxed)
+            && parent_alive(self.record.ppid)
     }
 
     /// The log of one stream.

@@ -175,6 +175,7 @@ impl Reconciler {
             node: String::new(),
             states: vec![ProcessState::Running as i32, ProcessState::Stopped as i32],
             brief: false,
+            ended: false,
         };
         let reply = match tokio::time::timeout(CALL_TIMEOUT, self.api.list(request)).await {
             Ok(Ok(reply)) => reply.into_inner(),

@@ -484,6 +484,7 @@ pub fn view(
         status: watch::Sender::new(status),
         input,
         keeper: Some(keeper.clone()),
+        waited: Default::default(),
     });
     if running {
         if let Some(rx) = input_rx {
@@ -703,6 +704,9 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
         status,
         input: None,
         keeper: None,
+        // Ended under an earlier noded: its parent's wait, if any, is gone
+        // with it (as a restart of init reaps everything).
+        waited: true.into(),
     }))
 }
 

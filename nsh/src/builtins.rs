@@ -260,8 +260,8 @@ pub static BUILTINS: &[Builtin] = &[
     ),
     builtin!(
         "ps",
-        "ps [-e] [-n NODE] [-o COLS] [--json]",
-        "list cluster processes (COLS among pid,ppid,node,hostpid,user,stat,time,rss,start,name,cmd; -e also ended ones)",
+        "ps [-e] [--all] [-n NODE] [-o COLS] [--json]",
+        "list cluster processes (COLS among pid,ppid,node,hostpid,user,stat,time,rss,start,name,cmd; -e also zombies, --all every kept exit record)",
         ps::ps
     ),
     builtin!(

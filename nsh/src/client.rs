@@ -147,6 +147,7 @@ impl Client {
             node: node.to_string(),
             states: Vec::new(),
             brief: false,
+            ended: false,
         }))
     }
 

@@ -108,11 +108,14 @@ async fn spawn_rejects_bad_requests_with_clear_errors() -> anyhow::Result<()> {
     assert_eq!(ok.pid, 10_000_001, "failed spawns spend no pid");
     assert_eq!(wait(&mut c, ok.pid).await?.exit_code, Some(0));
     assert_eq!(
-        c.list(ListRequest::default())
-            .await?
-            .into_inner()
-            .processes
-            .len(),
+        c.list(ListRequest {
+            ended: true,
+            ..ListRequest::default()
+        })
+        .await?
+        .into_inner()
+        .processes
+        .len(),
         1
     );
     Ok(())

@@ -164,7 +164,10 @@ async fn two_hundred_concurrent_spawns_are_all_accounted_for() -> anyhow::Result
     }
     let listed = client
         .clone()
-        .list(ListRequest::default())
+        .list(ListRequest {
+            ended: true,
+            ..ListRequest::default()
+        })
         .await?
         .into_inner();
     let listed: HashSet<i32> = listed.processes.iter().map(|p| p.pid).collect();

@@ -172,7 +172,9 @@ async fn ps_and_nodes_show_the_whole_cluster() -> anyhow::Result<()> {
     })
     .await?;
 
-    // Killed, it leaves the default view and shows Z with -e.
+    // Killed, it leaves the default view; with no cluster parent to wait
+    // for it, it is no zombie either (not in -e), but --all shows its
+    // record as Z.
     nsh_ok(via, &format!("kill -KILL {pid}")).await?;
     wait_until("ps to drop the killed process", TIMEOUT, || async {
         let out = nsh(via, "ps").await.ok()?;
@@ -180,7 +182,11 @@ async fn ps_and_nodes_show_the_whole_cluster() -> anyhow::Result<()> {
     })
     .await?;
     let out = nsh_ok(via, "ps -e -o pid,stat,cmd").await?;
-    let row = rows(&out).remove(&pid.to_string()).expect("ps -e keeps it");
+    assert!(!rows(&out).contains_key(&pid.to_string()), "{out}");
+    let out = nsh_ok(via, "ps --all -o pid,stat,cmd").await?;
+    let row = rows(&out)
+        .remove(&pid.to_string())
+        .expect("ps --all keeps it");
     assert_eq!(row[1], "Z", "{out}");
     Ok(())
 }
@@ -237,12 +243,12 @@ async fn logs_run_top_help_history_and_errors() -> anyhow::Result<()> {
     assert!(
         out.lines().any(|l| l
             .trim_start()
-            .starts_with("ps [-e] [-n NODE] [-o COLS] [--json]")),
+            .starts_with("ps [-e] [--all] [-n NODE] [-o COLS] [--json]")),
         "{out}"
     );
     let out = nsh_ok(node, "ps --help").await?;
     assert!(
-        out.starts_with("ps: ps [-e] [-n NODE] [-o COLS] [--json]\n"),
+        out.starts_with("ps: ps [-e] [--all] [-n NODE] [-o COLS] [--json]\n"),
         "{out}"
     );
     let run = nsh(node, "help no-such-builtin").await?;

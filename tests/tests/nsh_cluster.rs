@@ -38,14 +38,14 @@ impl Ctx {
         run(cmd, None, SCRIPT_TIMEOUT).await
     }
 
-    /// Every process the cluster knows, in any state.
+    /// Every process the cluster knows, in any state, ended ones included.
     async fn processes(&self) -> anyhow::Result<Vec<ProcessInfo>> {
         let mut client = self.cluster.nodes[0].client().await?;
-        Ok(client
-            .list(ListRequest::default())
-            .await?
-            .into_inner()
-            .processes)
+        let every = ListRequest {
+            ended: true,
+            ..ListRequest::default()
+        };
+        Ok(client.list(every).await?.into_inner().processes)
     }
 }
 

@@ -42,7 +42,7 @@ async fn running(cluster: &TestCluster, argv: &[&str]) -> anyhow::Result<Vec<Pro
         .list(ListRequest {
             node: String::new(),
             states: vec![ProcessState::Running as i32, ProcessState::Stopped as i32],
-            brief: false,
+            ..ListRequest::default()
         })
         .await?
         .into_inner();

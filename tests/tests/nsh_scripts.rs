@@ -173,7 +173,11 @@ async fn scripts_print_what_bash_prints() -> anyhow::Result<()> {
     // Their external commands really were cluster processes, and none is
     // left running.
     let mut client = cluster.nodes[0].client().await?;
-    let listed = client.list(ListRequest::default()).await?.into_inner();
+    let every = ListRequest {
+        ended: true,
+        ..ListRequest::default()
+    };
+    let listed = client.list(every).await?.into_inner();
     for program in EXTERNALS {
         let ran = listed.processes.iter().any(|p| {
             p.argv
@@ -191,7 +195,7 @@ async fn scripts_print_what_bash_prints() -> anyhow::Result<()> {
             let request = ListRequest {
                 node: String::new(),
                 states: live.to_vec(),
-                brief: false,
+                ..ListRequest::default()
             };
             let list = client.list(request).await.ok()?.into_inner();
             list.processes.is_empty().then_some(())
@@ -202,7 +206,7 @@ async fn scripts_print_what_bash_prints() -> anyhow::Result<()> {
         let request = ListRequest {
             node: String::new(),
             states: live.to_vec(),
-            brief: false,
+            ..ListRequest::default()
         };
         let list = client.list(request).await?.into_inner();
         let argvs: Vec<_> = list.processes.iter().map(|p| p.argv.join(" ")).collect();

@@ -225,6 +225,15 @@ async fn processes_get_their_cluster_environment_and_parent() -> anyhow::Result<
         "NEFELE_PID passed along makes the parent"
     );
     assert_eq!((child.cwd.as_str(), child.name.as_str()), ("/tmp", "child"));
+    // Ended, and its parent has not waited: a zombie, listed as Linux does.
+    wait_until("the child to end", TIMEOUT, || {
+        let mut c = client.clone();
+        async move { (state(&get(&mut c, child.pid).await.ok()?) == ProcessState::Exited).then_some(()) }
+    })
+    .await?;
+    let listed = client.list(ListRequest::default()).await?.into_inner();
+    let pids: Vec<i32> = listed.processes.iter().map(|p| p.pid).collect();
+    assert_eq!(pids, vec![parent.pid, child.pid], "the zombie is listed");
     wait(&mut client, child.pid).await?;
     let out = String::from_utf8(read_output(&mut client, child.pid, OutputStream::Stdout).await?)?;
     let expected = format!(
@@ -246,7 +255,15 @@ async fn processes_get_their_cluster_environment_and_parent() -> anyhow::Result<
     let without = get(&mut client, child.pid).await?;
     assert!(without.env.is_empty());
 
+    // Waited for, it leaves the listing; its record stays.
     let listed = client.list(ListRequest::default()).await?.into_inner();
+    let pids: Vec<i32> = listed.processes.iter().map(|p| p.pid).collect();
+    assert_eq!(pids, vec![parent.pid], "a waited-for child is reaped");
+    let every = ListRequest {
+        ended: true,
+        ..ListRequest::default()
+    };
+    let listed = client.list(every).await?.into_inner();
     let pids: Vec<i32> = listed.processes.iter().map(|p| p.pid).collect();
     assert_eq!(pids, vec![parent.pid, child.pid]);
     let running = ListRequest {

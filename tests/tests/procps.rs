@@ -134,3 +134,35 @@ async fn procps_shows_every_nodes_processes() -> anyhow::Result<()> {
     assert!(out.contains(&edge), "pstree lacks {edge}:\n{out}");
     Ok(())
 }
+
+#[tokio::test]
+async fn commands_nsh_ran_leave_ps_but_keep_their_exit() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(2).await?;
+    let n2 = cluster.nodes[1].name.clone();
+    let dir = tempfile::tempdir()?;
+    let script = format!("for i in $(seq 50); do @{n2} true; done; @{n2} sh -c 'echo $NEFELE_PID'");
+    let mut cmd = tests::nsh::shell_command(
+        &binary("nsh"),
+        &cluster.nodes[0].addr(),
+        dir.path(),
+        dir.path(),
+    );
+    cmd.arg("-c").arg(&script);
+    let run = tests::nsh::run(cmd, None, tests::nsh::SCRIPT_TIMEOUT).await?;
+    assert_eq!(run.status, 0, "{}", run.describe());
+    let last: i32 = run.stdout.trim().parse()?;
+    // Something still runs, as on any machine (procps wants a process).
+    let mut c = cluster.nodes[0].client().await?;
+    let alive = c.spawn(request(&["sleep", "1000"])).await?.into_inner();
+    let mount = Mount::start(&cluster.nodes[0]).await?;
+    // nsh took every exit, as bash reaps its children: no zombies left.
+    let out = proc_exec(&mount, &["ps", "-e", "-o", "pid,stat,comm"])?;
+    let zombies: Vec<&str> = out.lines().filter(|l| l.contains(" Z")).collect();
+    assert!(zombies.is_empty(), "ps -e shows zombies:\n{out}");
+    assert!(row(&out, 0, &last.to_string()).is_none(), "{out}");
+    assert!(row(&out, 0, &alive.pid.to_string()).is_some(), "{out}");
+    // The record is still there by PID.
+    let exit = std::fs::read_to_string(mount.path.join(format!("proc/{last}/exit")))?;
+    assert_eq!(exit, "exited 0\n");
+    Ok(())
+}

@@ -75,7 +75,7 @@ async fn replica_processes(
         .list(ListRequest {
             node: String::new(),
             states: vec![ProcessState::Running as i32],
-            brief: false,
+            ..ListRequest::default()
         })
         .await?
         .into_inner();

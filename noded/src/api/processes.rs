@@ -150,6 +150,7 @@ impl Processes for ProcessesApi {
             }
             .into());
         }
+        process.reap();
         Ok(Response::new(self.info(&process)))
     }
 
@@ -213,6 +214,7 @@ impl Processes for ProcessesApi {
                 node: member.name.clone(),
                 states: req.states.clone(),
                 brief: req.brief,
+                ended: req.ended,
             };
             let timeout = LIST_NODE_TIMEOUT;
             let principal = &principal;
@@ -481,11 +483,31 @@ fn local_list(state: &ApiState, req: &ListRequest, principal: &Principal) -> Lis
     // A brief listing skips reading each process's /proc/<pid>/stat;
     // filtering by state needs it (stopped or not).
     let brief = req.brief && states.is_empty();
-    let processes = state
-        .table
-        .list()
+    // Ended processes: all of them when asked for (`ended`, or a state
+    // only an ended process has), else only zombies.
+    let want_ended = req.ended
+        || states.iter().any(|s| {
+            [
+                ProcessState::Exited,
+                ProcessState::Killed,
+                ProcessState::Lost,
+            ]
+            .iter()
+            .any(|e| *e as i32 == *s)
+        });
+    let all = state.table.list();
+    // A zombie's parent counts as alive if it runs here, or lives on
+    // another node (whose state this node does not know).
+    let parent_alive = |ppid: i32| match proto::Gpid::from_raw(i64::from(ppid)) {
+        Ok(parent) if parent.slot() == state.table.ctx().slot => {
+            state.table.get(parent).is_ok_and(|p| !p.is_finished())
+        }
+        _ => true,
+    };
+    let processes = all
         .iter()
         .filter(|p| principal.may_see(p.owner()))
+        .filter(|p| want_ended || !p.is_finished() || p.is_zombie(parent_alive))
         .map(|p| {
             if brief {
                 convert::brief_process_info(p, node)
@@ -603,7 +625,13 @@ async fn attach_output(
         }
         if finished {
             let info = convert::process_info(&process, &node, false);
-            let _ = tx.send(event(attach_event::Event::Exit(info))).await;
+            if tx
+                .send(event(attach_event::Event::Exit(info)))
+                .await
+                .is_ok()
+            {
+                process.reap();
+            }
             return;
         }
         let [(_, out), (_, err)] = &mut cursors;

@@ -1,15 +1,18 @@
-//! `ps [-e] [-n NODE] [-o COLS] [--json]`: the cluster's processes, from the
-//! `List` RPC (every node, or one with `-n`), as procps-style aligned
-//! columns or as JSON. Also the column and table formatting that `top`
-//! shares.
+//! `ps [-e] [--all] [-n NODE] [-o COLS] [--json]`: the cluster's processes,
+//! from the `List` RPC (every node, or one with `-n`), as procps-style
+//! aligned columns or as JSON. Also the column and table formatting that
+//! `top` shares.
 //!
 //! Which processes: without `-e`, those that are or may still be alive
 //! (running, stopped, and lost ones, whose node is down); with `-e` (or
-//! `-A`), also the ended ones whose exit record the cluster still keeps.
+//! `-A`), also zombies, as Linux has them: ended processes whose cluster
+//! parent lives and has not waited for them (nsh waits for its jobs as
+//! bash does, so theirs leave at once); with `--all`, every ended process
+//! whose exit record the cluster still keeps.
 //!
 //! STAT is one procps letter: the host's own (`R`, `S`, `D`, ...) while the
 //! process runs, `T` when stopped, `Z` once it has ended (exited or
-//! killed: "defunct" until its record is dropped), `X` when lost.
+//! killed), `X` when lost.
 //!
 //! In JSON every object has the chosen columns as keys, with raw values:
 //! numbers for `pid`, `ppid`, `hostpid`, `time` (CPU milliseconds), `rss`
@@ -30,9 +33,12 @@ use crate::shell::{Shell, Status};
 #[derive(Parser, Debug)]
 #[command(name = "ps", disable_help_flag = true, disable_version_flag = true)]
 struct Args {
-    /// Every process, ended ones included.
+    /// Every process, zombies included.
     #[arg(short = 'e', short_alias = 'A')]
     every: bool,
+    /// Also every ended process whose exit record is kept.
+    #[arg(long)]
+    all: bool,
     /// Only the processes of this node.
     #[arg(short = 'n', long = "node", value_name = "NODE")]
     node: Option<String>,
@@ -377,7 +383,7 @@ pub fn ps(shell: &mut Shell, args: Vec<String>) -> Status {
         Ok(c) => c,
         Err(status) => return Ok(status),
     };
-    let states = if args.every {
+    let states = if args.every || args.all {
         Vec::new()
     } else {
         vec![
@@ -390,6 +396,7 @@ pub fn ps(shell: &mut Shell, args: Vec<String>) -> Status {
         node: args.node.clone().unwrap_or_default(),
         states,
         brief: false,
+        ended: args.all,
     };
     let mut api = client.processes();
     let reply = match client.call(api.list(request)) {

@@ -85,6 +85,7 @@ impl Sampler {
             node: String::new(),
             states: vec![ProcessState::Running as i32, ProcessState::Stopped as i32],
             brief: false,
+            ended: false,
         }))?;
         let now = Instant::now();
         let now_ms = ps::now_ms();
