@@ -20,7 +20,7 @@ use crate::io::Fds;
 use crate::jobs::{JobTable, JobTracker};
 use crate::signals;
 use crate::syntax;
-use crate::vars::Vars;
+use crate::vars::{Var, Vars};
 
 /// How a command ended besides an exit status: control flow that unwinds
 /// the interpreter up to the construct that handles it.
@@ -185,7 +185,45 @@ impl Shell {
         if vars.get("IFS").is_none() {
             let _ = vars.set("IFS", " \t\n");
         }
-        let _ = vars.set("PPID", nix::unistd::getppid().to_string());
+        // As bash: whatever the environment said, these are the process's
+        // own, read-only and not exported (UID=xx nsh -c 'echo $UID').
+        for (name, value) in [
+            ("PPID", nix::unistd::getppid().to_string()),
+            ("UID", nix::unistd::getuid().to_string()),
+            ("EUID", nix::unistd::geteuid().to_string()),
+        ] {
+            vars.modify(name, |var| {
+                *var = Var::new(value);
+                var.readonly = true;
+                var.integer = true;
+            });
+        }
+        // Set at startup, changeable, not exported (bash's defaults).
+        for (name, value) in [
+            (
+                "HOSTNAME",
+                nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+            ("OSTYPE", "linux-gnu".to_string()),
+            ("HOSTTYPE", std::env::consts::ARCH.to_string()),
+            (
+                "MACHTYPE",
+                format!("{}-pc-linux-gnu", std::env::consts::ARCH),
+            ),
+        ] {
+            if vars.get(name).is_none() {
+                let _ = vars.set(name, value);
+            }
+        }
+        // `$_` starts as the shell's own path, as bash's does.
+        let me = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "nsh".into());
+        let _ = vars.set("_", me);
+        // bash exports the PWD it sets.
+        vars.modify("PWD", |var| var.exported = true);
         if interactive {
             let _ = vars.set("PS1", "\\u@\\N:\\w\\$ ");
         }

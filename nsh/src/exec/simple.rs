@@ -29,6 +29,8 @@ pub struct Restore {
     vars: Vec<(String, Option<Var>)>,
     /// Process substitutions the command got as paths, open until it ends.
     procsubs: Vec<Exposed>,
+    /// What `$_` becomes once the command has run: its last word.
+    last_word: Option<String>,
 }
 
 /// Where a process runs.
@@ -144,10 +146,15 @@ impl Shell {
             fds: (!redirects.is_empty()).then(|| self.fds.clone()),
             vars: Vec::new(),
             procsubs: Vec::new(),
+            last_word: None,
         };
         if !procsubs.is_empty() {
             restore.procsubs = self.substitute_paths(&mut argv, &procsubs)?;
         }
+        // `$_`: the last word of this command once expanded (empty for an
+        // assignment alone); bound when it has run, so a function still
+        // sees the previous one, as in bash.
+        restore.last_word = Some(argv.last().cloned().unwrap_or_default());
         let mut redirects: Vec<Cow<'_, ast::IoRedirect>> =
             redirects.into_iter().map(Cow::Borrowed).collect();
         if let Err(message) = self.number_fd_variables(&mut redirects, &named) {
@@ -355,6 +362,9 @@ impl Shell {
                     let _ = self.vars.unset(&name);
                 }
             }
+        }
+        if let Some(word) = restore.last_word {
+            let _ = self.vars.set("_", word);
         }
     }
 
