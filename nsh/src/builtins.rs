@@ -8,6 +8,7 @@ pub mod attach;
 pub mod cd;
 pub mod cluster;
 pub mod declare;
+pub mod dirs;
 pub mod echo;
 pub mod flow;
 pub mod help;
@@ -71,6 +72,24 @@ pub static BUILTINS: &[Builtin] = &[
         cd::cd
     ),
     builtin!("pwd", "pwd [-L|-P]", "print the shell's directory", cd::pwd),
+    builtin!(
+        "pushd",
+        "pushd [-n] [DIR]",
+        "change directory, pushing the old one on the stack",
+        dirs::pushd
+    ),
+    builtin!(
+        "popd",
+        "popd [-n]",
+        "pop the directory stack and change to the new top",
+        dirs::popd
+    ),
+    builtin!(
+        "dirs",
+        "dirs [-clpv]",
+        "print (or clear) the directory stack",
+        dirs::dirs
+    ),
     builtin!("test", "test EXPR", "evaluate a condition", test::test),
     builtin!("[", "[ EXPR ]", "evaluate a condition", test::bracket),
     builtin!("exit", "exit [N]", "leave the shell", flow::exit),

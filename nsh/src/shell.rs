@@ -174,6 +174,8 @@ pub struct Shell {
     pub program_depth: u32,
     /// Options for parsing text at run time (`eval`, `source`, `$(..)`).
     pub parser_options: brush_parser::ParserOptions,
+    /// `pushd`'s stack below the current directory, most recent first.
+    pub dirstack: Vec<PathBuf>,
 }
 
 impl Shell {
@@ -255,6 +257,7 @@ impl Shell {
             abandon: false,
             program_depth: 0,
             parser_options: syntax::parser_options(),
+            dirstack: Vec::new(),
         }
     }
 

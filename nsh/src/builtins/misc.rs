@@ -9,8 +9,8 @@ use crate::shell::{Shell, Status};
 
 /// bash builtins nsh does not implement.
 pub const UNSUPPORTED: &[&str] = &[
-    "bind", "caller", "compgen", "complete", "compopt", "dirs", "disown", "enable", "fc", "logout",
-    "popd", "pushd", "suspend", "times", "ulimit",
+    "bind", "caller", "compgen", "complete", "compopt", "disown", "enable", "fc", "logout",
+    "suspend", "times", "ulimit",
 ];
 
 /// `builtin NAME [ARG...]`: runs the builtin, skipping functions.
