@@ -22,3 +22,4 @@ echo "declare: [$_]"
 f() { echo "in f: $_"; }
 f one two
 echo "after f: $_"
+echo -e 'abcd\u0065f \U00000067 \u6|'

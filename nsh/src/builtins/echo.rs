@@ -124,6 +124,29 @@ pub fn backslash_escapes(s: &str, octal_style: Octal) -> (String, bool) {
                     out.push(char::from_u32(value).unwrap_or('?'));
                 }
             }
+            Some(u @ ('u' | 'U')) => {
+                // \uHHHH and \UHHHHHHHH: a Unicode character (UTF-8), from
+                // up to 4 or 8 hex digits, as bash.
+                let max = if u == 'u' { 4 } else { 8 };
+                let mut value: u32 = 0;
+                let mut digits = 0;
+                while digits < max {
+                    match chars.peek().and_then(|c| c.to_digit(16)) {
+                        Some(v) => {
+                            value = value.wrapping_mul(16).wrapping_add(v);
+                            chars.next();
+                            digits += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if digits == 0 {
+                    out.push('\\');
+                    out.push(u);
+                } else {
+                    out.push(char::from_u32(value).unwrap_or('\u{fffd}'));
+                }
+            }
             Some(other) => {
                 out.push('\\');
                 out.push(other);
