@@ -29,7 +29,7 @@ mod fields;
 mod glob;
 mod param;
 mod pattern;
-mod quote;
+pub(crate) mod quote;
 #[cfg(test)]
 mod tests;
 

@@ -1,6 +1,7 @@
 //! `echo` and `printf`, as bash prints them.
 
 use crate::exec::assign::{Assign, AssignValue, split_subscript, valid_name};
+use crate::expand::quote::read_digits;
 use crate::shell::{Shell, Status};
 
 pub fn echo(shell: &mut Shell, args: Vec<String>) -> Status {
@@ -93,31 +94,12 @@ pub fn backslash_escapes(s: &str, octal_style: Octal) -> (String, bool) {
             Some('c') => return (out, true),
             Some('0') if octal_style != Octal::Format => out.push(octal(&mut chars, 3)),
             Some(d @ '0'..='7') if octal_style != Octal::Echo => {
-                let mut value = d.to_digit(8).unwrap_or(0);
-                for _ in 0..2 {
-                    match chars.peek().and_then(|c| c.to_digit(8)) {
-                        Some(v) => {
-                            value = value * 8 + v;
-                            chars.next();
-                        }
-                        None => break,
-                    }
-                }
+                let (rest, digits) = read_digits(&mut chars, 8, 2);
+                let value = d.to_digit(8).unwrap_or(0) * 8u32.pow(digits as u32) + rest;
                 out.push(char::from_u32(value & 0xff).unwrap_or('?'));
             }
             Some('x') => {
-                let mut value = 0;
-                let mut digits = 0;
-                while digits < 2 {
-                    match chars.peek().and_then(|c| c.to_digit(16)) {
-                        Some(v) => {
-                            value = value * 16 + v;
-                            chars.next();
-                            digits += 1;
-                        }
-                        None => break,
-                    }
-                }
+                let (value, digits) = read_digits(&mut chars, 16, 2);
                 if digits == 0 {
                     out.push_str("\\x");
                 } else {
@@ -127,19 +109,7 @@ pub fn backslash_escapes(s: &str, octal_style: Octal) -> (String, bool) {
             Some(u @ ('u' | 'U')) => {
                 // \uHHHH and \UHHHHHHHH: a Unicode character (UTF-8), from
                 // up to 4 or 8 hex digits, as bash.
-                let max = if u == 'u' { 4 } else { 8 };
-                let mut value: u32 = 0;
-                let mut digits = 0;
-                while digits < max {
-                    match chars.peek().and_then(|c| c.to_digit(16)) {
-                        Some(v) => {
-                            value = value.wrapping_mul(16).wrapping_add(v);
-                            chars.next();
-                            digits += 1;
-                        }
-                        None => break,
-                    }
-                }
+                let (value, digits) = read_digits(&mut chars, 16, if u == 'u' { 4 } else { 8 });
                 if digits == 0 {
                     out.push('\\');
                     out.push(u);
@@ -158,16 +128,7 @@ pub fn backslash_escapes(s: &str, octal_style: Octal) -> (String, bool) {
 }
 
 fn octal(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, max: usize) -> char {
-    let mut value = 0;
-    for _ in 0..max {
-        match chars.peek().and_then(|c| c.to_digit(8)) {
-            Some(v) => {
-                value = value * 8 + v;
-                chars.next();
-            }
-            None => break,
-        }
-    }
+    let (value, _) = read_digits(chars, 8, max);
     char::from_u32(value & 0xff).unwrap_or('?')
 }
 

@@ -2,6 +2,28 @@
 //! `${x@Q}`, and undoing the backslashes of a backquoted command
 //! substitution.
 
+/// Reads up to `max` digits of base `radix` from `chars`: their value and
+/// how many there were (0: none, nothing consumed).
+pub(crate) fn read_digits(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    radix: u32,
+    max: usize,
+) -> (u32, usize) {
+    let mut value = 0u32;
+    let mut digits = 0;
+    while digits < max {
+        match chars.peek().and_then(|d| d.to_digit(radix)) {
+            Some(d) => {
+                value = value.wrapping_mul(radix).wrapping_add(d);
+                chars.next();
+                digits += 1;
+            }
+            None => break,
+        }
+    }
+    (value, digits)
+}
+
 /// Decodes the escapes of ANSI-C quoted text (`$'..'`, `${x@E}`): `\n`,
 /// `\t`, `\\`, `\'`, `\nnn` (octal), `\xHH`, `\uHHHH`, `\UHHHHHHHH`, `\cX`
 /// and the rest of C's. A NUL ends the string, as in bash. A byte value
@@ -30,16 +52,8 @@ pub fn ansi_c(s: &str) -> String {
             'v' => Some('\x0b'),
             '\\' | '\'' | '"' | '?' => Some(e),
             '0'..='7' => {
-                let mut value = e.to_digit(8).unwrap_or(0);
-                for _ in 0..2 {
-                    match chars.peek().and_then(|d| d.to_digit(8)) {
-                        Some(d) => {
-                            value = value * 8 + d;
-                            chars.next();
-                        }
-                        None => break,
-                    }
-                }
+                let (rest, digits) = read_digits(&mut chars, 8, 2);
+                let value = e.to_digit(8).unwrap_or(0) * 8u32.pow(digits as u32) + rest;
                 Some(char::from((value & 0xff) as u8))
             }
             'x' | 'u' | 'U' => {
@@ -48,18 +62,7 @@ pub fn ansi_c(s: &str) -> String {
                     'u' => 4,
                     _ => 8,
                 };
-                let mut value = 0u32;
-                let mut digits = 0;
-                while digits < max {
-                    match chars.peek().and_then(|d| d.to_digit(16)) {
-                        Some(d) => {
-                            value = value.wrapping_mul(16).wrapping_add(d);
-                            chars.next();
-                            digits += 1;
-                        }
-                        None => break,
-                    }
-                }
+                let (value, digits) = read_digits(&mut chars, 16, max);
                 if digits == 0 {
                     out.push('\\');
                     out.push(e);
