@@ -252,7 +252,30 @@ pub(crate) fn find_in_path(shell: &Shell, name: &str) -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
-/// What a name is, for `command -v`/`-V` and `type`.
+/// Every file named `name` in PATH, in order (a name with a `/` is
+/// itself, if it is a file). Like bash's `type`, this does not check that
+/// the file is executable.
+fn find_all_in_path(shell: &Shell, name: &str) -> Vec<String> {
+    let executable = |p: &std::path::Path| p.is_file();
+    if name.contains('/') {
+        return if executable(std::path::Path::new(name)) {
+            vec![name.to_string()]
+        } else {
+            Vec::new()
+        };
+    }
+    shell
+        .vars
+        .get("PATH")
+        .unwrap_or("/usr/bin:/bin")
+        .split(':')
+        .map(|dir| std::path::Path::new(if dir.is_empty() { "." } else { dir }).join(name))
+        .filter(|p| executable(p))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// What a name is, for `command -v`/`-V`.
 enum Kind {
     Keyword,
     Function,
@@ -331,30 +354,99 @@ fn describe(shell: &Shell, name: &str, kind: &Kind) {
     let _ = shell.out(&text);
 }
 
+/// `type [-afptP] NAME...`, as bash: what each name would run as (alias,
+/// keyword, function, builtin, file), the first or (`-a`) all of them;
+/// `-t` one word, `-p` only a file's path, `-P` search PATH whatever the
+/// name is, `-f` skip functions. Status 1 if a name is nothing.
 pub fn type_(shell: &mut Shell, args: Vec<String>) -> Status {
-    let (terse, names) = match args.first().map(String::as_str) {
-        Some("-t") => (true, &args[1..]),
-        _ => (false, &args[..]),
-    };
-    let mut status = 0;
-    for name in names {
-        match kind_of(shell, name) {
-            Some(kind) if terse => {
-                let word = match kind {
-                    Kind::Keyword => "keyword",
-                    Kind::Function => "function",
-                    Kind::Builtin => "builtin",
-                    Kind::File(_) => "file",
-                };
-                let _ = shell.out(&format!("{word}\n"));
+    let mut flags = String::new();
+    let mut names = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.strip_prefix('-') {
+            _ if arg == "--" => {
+                names.extend(args.by_ref());
+                break;
             }
-            Some(kind) => describe(shell, name, &kind),
-            None => {
-                if !terse {
-                    shell.error(format!("type: {name}: not found"));
+            Some(letters) if !letters.is_empty() && names.is_empty() => {
+                if let Some(bad) = letters.chars().find(|c| !"afptP".contains(*c)) {
+                    shell.error(format!("type: -{bad}: invalid option"));
+                    shell.error("type: usage: type [-afptP] name [name ...]");
+                    return Ok(2);
                 }
-                status = 1;
+                flags.push_str(letters);
             }
+            _ => names.push(arg),
+        }
+    }
+    let all = flags.contains('a');
+    let terse = flags.contains('t');
+    let path_only = flags.contains('p');
+    let force_path = flags.contains('P');
+    let no_functions = flags.contains('f');
+    let mut status = 0;
+    for name in &names {
+        let mut found = false;
+        let mut out = String::new();
+        if !force_path {
+            let mut kinds: Vec<(&str, String)> = Vec::new();
+            if let Some(value) = shell.aliases.get(name) {
+                kinds.push(("alias", format!("{name} is aliased to `{value}'\n")));
+            }
+            if KEYWORDS.contains(&name.as_str()) {
+                kinds.push(("keyword", format!("{name} is a shell keyword\n")));
+            }
+            if !no_functions && let Some(body) = shell.functions.get(name) {
+                kinds.push((
+                    "function",
+                    format!("{name} is a function\n{name} () \n{body}\n"),
+                ));
+            }
+            if builtins::is_builtin(name) {
+                kinds.push(("builtin", format!("{name} is a shell builtin\n")));
+            }
+            if !kinds.is_empty() {
+                found = true;
+                for (word, text) in kinds.iter().take(if all { usize::MAX } else { 1 }) {
+                    // -p prints only files: a name that is something else
+                    // first prints nothing (and is found).
+                    if path_only {
+                        continue;
+                    }
+                    out.push_str(if terse { word } else { text });
+                    if terse {
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        if !found || all || force_path {
+            let files = find_all_in_path(shell, name);
+            let files = if all {
+                &files[..]
+            } else {
+                &files[..files.len().min(1)]
+            };
+            for path in files {
+                found = true;
+                if terse {
+                    out.push_str("file\n");
+                } else if path_only || force_path {
+                    out.push_str(&format!("{path}\n"));
+                } else {
+                    out.push_str(&format!("{name} is {path}\n"));
+                }
+            }
+            if force_path && files.is_empty() {
+                found = false;
+            }
+        }
+        let _ = shell.out(&out);
+        if !found {
+            if !terse && !path_only && !force_path {
+                shell.error(format!("type: {name}: not found"));
+            }
+            status = 1;
         }
     }
     Ok(status)
