@@ -176,14 +176,24 @@ fn expand_fields(
         // A field whose glob characters make no pattern (`[` alone) is
         // left alone, without looking at the disk.
         if field.glob && !ctx.noglob() && pattern::has_glob(&field.pattern, extglob) {
+            // GLOBIGNORE (bash): matching paths are dropped, and setting it
+            // turns dotglob on (`.` and `..` stay out regardless).
+            let ignore = ctx
+                .vars()
+                .get("GLOBIGNORE")
+                .filter(|g| !g.is_empty())
+                .map(str::to_string);
             let options = glob::GlobOptions {
                 extglob,
-                dotglob: ctx.dotglob(),
+                dotglob: ctx.dotglob() || ignore.is_some(),
                 globstar: ctx.globstar(),
                 nocase: ctx.nocaseglob(),
                 cwd: ctx.cwd(),
             };
-            let paths = glob::expand(&field.pattern, &options)?;
+            let mut paths = glob::expand(&field.pattern, &options)?;
+            if let Some(ignore) = &ignore {
+                paths.retain(|path| !glob::ignored(path, ignore, extglob));
+            }
             if !paths.is_empty() {
                 out.extend(paths);
                 continue;

@@ -77,6 +77,24 @@ impl GlobOptions {
     }
 }
 
+/// Whether `path` matches one of the colon-separated patterns of
+/// GLOBIGNORE. A `*` does not match a `/`: pattern and path are compared
+/// component by component, as bash does.
+pub fn ignored(path: &str, globignore: &str, extglob: bool) -> bool {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    globignore
+        .split(':')
+        .filter(|p| !p.is_empty())
+        .any(|pattern| {
+            let wanted: Vec<&str> = pattern.split('/').collect();
+            wanted.len() == parts.len()
+                && wanted
+                    .iter()
+                    .zip(&parts)
+                    .all(|(w, p)| pattern::matches(w, p, extglob).unwrap_or(false))
+        })
+}
+
 /// The paths `pattern` matches, sorted (empty when none).
 pub fn expand(pattern_text: &str, options: &GlobOptions) -> Result<Vec<String>, ExpandError> {
     let components: Vec<&str> = split_components(pattern_text);
