@@ -171,17 +171,12 @@ impl Process {
         if !self.record.tty {
             return Err(ProcError::NoTerminal(self.gpid));
         }
-        let keeper = self.live_keeper()?;
         let body = proto::keeper::to_keeper::Body::Resize(proto::keeper::Resize {
             pid: self.gpid.as_raw(),
             rows,
             cols,
         });
-        keeper
-            .request(body, Some(crate::keeper::client::REQUEST_TIMEOUT))
-            .await
-            .map(drop)
-            .map_err(|e| self.link_error("resize terminal", e))
+        self.ask_keeper(body, "resize terminal").await
     }
 
     /// Sends `signal` (0..=64; 0 only checks) to the process's group.
@@ -189,24 +184,29 @@ impl Process {
         if !(0..=crate::supervisor::MAX_SIGNAL).contains(&signal) {
             return Err(ProcError::InvalidSignal(signal));
         }
-        let keeper = self.live_keeper()?;
         let body = proto::keeper::to_keeper::Body::Signal(proto::keeper::Signal {
             pid: self.gpid.as_raw(),
             signal,
         });
+        self.ask_keeper(body, "signal process").await
+    }
+
+    /// Sends a request about this process to its keeper while it runs;
+    /// `what` names the action in errors.
+    async fn ask_keeper(
+        &self,
+        body: proto::keeper::to_keeper::Body,
+        what: &str,
+    ) -> Result<(), ProcError> {
+        let keeper = match &self.keeper {
+            Some(k) if !self.is_finished() => k,
+            _ => return Err(ProcError::Exited(self.gpid)),
+        };
         keeper
             .request(body, Some(crate::keeper::client::REQUEST_TIMEOUT))
             .await
             .map(drop)
-            .map_err(|e| self.link_error("signal process", e))
-    }
-
-    /// The keeper, while the process runs.
-    fn live_keeper(&self) -> Result<&Arc<KeeperLink>, ProcError> {
-        match &self.keeper {
-            Some(k) if !self.is_finished() => Ok(k),
-            _ => Err(ProcError::Exited(self.gpid)),
-        }
+            .map_err(|e| self.link_error(what, e))
     }
 
     /// What a failed keeper request means for this process.

@@ -550,10 +550,7 @@ async fn forward_delivery(process: Arc<Process>, keeper: Arc<KeeperLink>, stream
         let offset = flow.borrow_and_update().delivered;
         keeper.notify(k::to_keeper::Body::Delivered(k::Delivered {
             pid: process.gpid.as_raw(),
-            stream: match stream {
-                Stream::Stdout => k::Stream::Stdout,
-                Stream::Stderr => k::Stream::Stderr,
-            } as i32,
+            stream: crate::keeper::wire_stream(stream),
             offset,
         }));
     }
@@ -561,10 +558,7 @@ async fn forward_delivery(process: Arc<Process>, keeper: Arc<KeeperLink>, stream
 
 /// Brings a log up to where the keeper says it stands.
 pub fn mirror_output(process: &Process, output: &k::Output) {
-    let stream = match k::Stream::try_from(output.stream) {
-        Ok(k::Stream::Stderr) => Stream::Stderr,
-        _ => Stream::Stdout,
-    };
+    let stream = crate::keeper::stream_of(output.stream);
     let segments: Vec<(u64, u64)> = output.segments.iter().map(|s| (s.base, s.len)).collect();
     process
         .log(stream)

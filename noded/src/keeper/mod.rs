@@ -21,8 +21,11 @@ pub mod server;
 
 use std::path::{Path, PathBuf};
 
+use proto::keeper as k;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+use crate::output::Stream;
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
@@ -50,4 +53,20 @@ fn framed<T: AsyncRead + AsyncWrite>(io: T) -> Framed<T, LengthDelimitedCodec> {
     LengthDelimitedCodec::builder()
         .max_frame_length(MAX_FRAME)
         .new_framed(io)
+}
+
+/// A stream as the protocol carries it (unknown values read as stdout).
+pub fn stream_of(raw: i32) -> Stream {
+    match k::Stream::try_from(raw) {
+        Ok(k::Stream::Stderr) => Stream::Stderr,
+        _ => Stream::Stdout,
+    }
+}
+
+/// The protocol's value of a stream.
+pub fn wire_stream(stream: Stream) -> i32 {
+    match stream {
+        Stream::Stdout => k::Stream::Stdout as i32,
+        Stream::Stderr => k::Stream::Stderr as i32,
+    }
 }

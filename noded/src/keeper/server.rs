@@ -298,13 +298,7 @@ impl Keeper {
         use k::to_keeper::Body as B;
         let id = msg.id;
         let reply = |body: Result<R, Failure>| {
-            let body = body.unwrap_or_else(|f| f.into());
-            let _ = tx.send(k::FromKeeper {
-                body: Some(k::from_keeper::Body::Reply(k::Reply {
-                    id,
-                    body: Some(body),
-                })),
-            });
+            let _ = tx.send(reply_message(id, body.unwrap_or_else(|f| f.into())));
         };
         match msg.body {
             None | Some(B::Hello(_)) => {
@@ -315,7 +309,7 @@ impl Keeper {
             Some(B::Resize(r)) => reply(self.resize(r).map(|()| R::Ok(true))),
             Some(B::Delivered(d)) => {
                 if let Ok(kept) = self.get(d.pid) {
-                    kept.log(stream_of(d.stream)).delivered(d.offset);
+                    kept.log(super::stream_of(d.stream)).delivered(d.offset);
                 }
                 reply(Ok(R::Ok(true)));
             }
@@ -354,13 +348,7 @@ impl Keeper {
                             }
                         }
                     };
-                    let body = result.unwrap_or_else(|f| f.into());
-                    let _ = tx.send(k::FromKeeper {
-                        body: Some(k::from_keeper::Body::Reply(k::Reply {
-                            id,
-                            body: Some(body),
-                        })),
-                    });
+                    let _ = tx.send(reply_message(id, result.unwrap_or_else(|f| f.into())));
                 });
             }
         }
@@ -613,17 +601,13 @@ impl From<Failure> for k::reply::Body {
     }
 }
 
-fn stream_of(raw: i32) -> Stream {
-    match k::Stream::try_from(raw) {
-        Ok(k::Stream::Stderr) => Stream::Stderr,
-        _ => Stream::Stdout,
-    }
-}
-
-fn wire_stream(stream: Stream) -> k::Stream {
-    match stream {
-        Stream::Stdout => k::Stream::Stdout,
-        Stream::Stderr => k::Stream::Stderr,
+/// The reply to request `id`.
+fn reply_message(id: u64, body: k::reply::Body) -> k::FromKeeper {
+    k::FromKeeper {
+        body: Some(k::from_keeper::Body::Reply(k::Reply {
+            id,
+            body: Some(body),
+        })),
     }
 }
 
@@ -631,7 +615,7 @@ fn output_state(kept: &Kept, stream: Stream) -> k::Output {
     let log = kept.log(stream);
     k::Output {
         pid: kept.pid,
-        stream: wire_stream(stream) as i32,
+        stream: super::wire_stream(stream),
         segments: log
             .segments()
             .into_iter()
@@ -665,12 +649,7 @@ async fn connection(keeper: Arc<Keeper>, stream: UnixStream) {
         tracing::warn!("a connection did not start with Hello; closed");
         return;
     };
-    let reply = |body| k::FromKeeper {
-        body: Some(k::from_keeper::Body::Reply(k::Reply {
-            id: hello_id,
-            body: Some(body),
-        })),
-    };
+    let reply = |body| reply_message(hello_id, body);
     if hello.version != super::VERSION {
         let _ = tx.send(reply(k::reply::Body::Failure(k::Failure {
             errno: libc::EPROTONOSUPPORT,

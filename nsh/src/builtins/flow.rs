@@ -237,42 +237,28 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
 
 /// Where a command name would be found on this machine's PATH.
 pub(crate) fn find_in_path(shell: &Shell, name: &str) -> Option<String> {
-    if name.contains('/') {
-        return std::path::Path::new(name)
-            .is_file()
-            .then(|| name.to_string());
-    }
-    shell
-        .vars
-        .get("PATH")
-        .unwrap_or("/usr/bin:/bin")
-        .split(':')
-        .map(|dir| std::path::Path::new(if dir.is_empty() { "." } else { dir }).join(name))
-        .find(|p| p.is_file())
-        .map(|p| p.to_string_lossy().into_owned())
+    path_files(shell, name).next()
 }
 
 /// Every file named `name` in PATH, in order (a name with a `/` is
 /// itself, if it is a file). Like bash's `type`, this does not check that
 /// the file is executable.
-fn find_all_in_path(shell: &Shell, name: &str) -> Vec<String> {
-    let executable = |p: &std::path::Path| p.is_file();
-    if name.contains('/') {
-        return if executable(std::path::Path::new(name)) {
-            vec![name.to_string()]
-        } else {
-            Vec::new()
-        };
-    }
-    shell
-        .vars
-        .get("PATH")
-        .unwrap_or("/usr/bin:/bin")
-        .split(':')
-        .map(|dir| std::path::Path::new(if dir.is_empty() { "." } else { dir }).join(name))
-        .filter(|p| executable(p))
+fn path_files<'a>(shell: &'a Shell, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    let dirs: Vec<&str> = if name.contains('/') {
+        vec![""]
+    } else {
+        shell
+            .vars
+            .get("PATH")
+            .unwrap_or("/usr/bin:/bin")
+            .split(':')
+            .map(|dir| if dir.is_empty() { "." } else { dir })
+            .collect()
+    };
+    dirs.into_iter()
+        .map(move |dir| std::path::Path::new(dir).join(name))
+        .filter(|p| p.is_file())
         .map(|p| p.to_string_lossy().into_owned())
-        .collect()
 }
 
 /// What a name is, for `command -v`/`-V`.
@@ -421,7 +407,7 @@ pub fn type_(shell: &mut Shell, args: Vec<String>) -> Status {
             }
         }
         if !found || all || force_path {
-            let files = find_all_in_path(shell, name);
+            let files: Vec<String> = path_files(shell, name).collect();
             let files = if all {
                 &files[..]
             } else {
