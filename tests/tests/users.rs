@@ -504,3 +504,37 @@ async fn nefelefs_shows_each_user_only_their_own_processes() -> anyhow::Result<(
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn only_root_may_make_a_node_leave() -> anyhow::Result<()> {
+    let accounts = Accounts::create()?;
+    let (b, admin) = (&accounts.users[1], &accounts.users[2]);
+    let node = Node::start_with(NodeOptions {
+        args: vec!["--admin-group".into(), accounts.group.clone()],
+        ..NodeOptions::default()
+    })
+    .await?;
+    node.open_to_local_users()?;
+    // A user, and a member of the admin group (who sees every process but
+    // is not root): `noded leave` is refused and the node serves on.
+    for user in [b, admin] {
+        let (status, _, err) = status_and_output(
+            Command::new("timeout")
+                .args([
+                    "-s", "KILL", "60", "setpriv", "--reuid", user, "--regid", user,
+                ])
+                .arg("--init-groups")
+                .arg(tests::binary("noded"))
+                .arg("leave")
+                .arg("--socket")
+                .arg(node.socket()),
+        )?;
+        assert_ne!(status, 0, "{user}: {err}");
+        assert!(err.contains("only root"), "{user}: {err}");
+    }
+    let mut client = node.client().await?;
+    let p = tests::spawn(&mut client, &["true"]).await?;
+    wait(&mut client, p.pid).await?;
+    assert!(node.pid().is_some(), "noded still runs");
+    Ok(())
+}
