@@ -11,3 +11,4 @@ pub mod fuse;
 pub mod mount;
 pub mod notices;
 pub mod render;
+pub mod session;

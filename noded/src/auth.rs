@@ -227,14 +227,17 @@ pub fn principal<T>(
         Caller::Node { .. } | Caller::Insecure { .. } => {
             Ok(named().unwrap_or_else(Principal::root))
         }
-        Caller::Local { uid: 0, .. } => Ok(named().unwrap_or_else(Principal::root)),
+        // root acting for a user (a cluster session's supervisor) gets
+        // that user's rights, administrator ones included.
+        Caller::Local { uid: 0, .. } => Ok(match named() {
+            Some(mut p) => {
+                p.admin = p.admin || admin_group.is_some_and(|group| is_in_group(&p.user, group));
+                p
+            }
+            None => Principal::root(),
+        }),
         Caller::User { name } => {
-            let admin = admin_group.is_some_and(|group| {
-                nix::unistd::User::from_name(name)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|u| in_group(&u, group))
-            });
+            let admin = admin_group.is_some_and(|group| is_in_group(name, group));
             Ok(Principal {
                 user: name.clone(),
                 admin,
@@ -265,4 +268,12 @@ fn in_group(user: &nix::unistd::User, group: &str) -> bool {
         Ok(Some(g)) => g.gid == user.gid || g.mem.contains(&user.name),
         _ => false,
     }
+}
+
+/// Whether the user named `name` is in `group`; an unknown user is not.
+fn is_in_group(name: &str, group: &str) -> bool {
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .is_some_and(|u| in_group(&u, group))
 }

@@ -7,6 +7,7 @@
 //! The binaries must be built first (`cargo build --workspace --bins`, part
 //! of the README's test command); `NEFELE_BIN_DIR` overrides where they are.
 
+pub mod accounts;
 pub mod bench;
 pub mod nsh;
 pub mod pty;

@@ -7,65 +7,9 @@
 use std::process::Command;
 
 use proto::v1::{ListRequest, SpawnRequest};
+use tests::accounts::Accounts;
 use tests::{Node, NodeOptions, TestCluster, request, wait};
 use tonic::Code;
-
-/// Local users and a group made for one test, deleted on drop.
-struct Accounts {
-    users: Vec<String>,
-    group: String,
-}
-
-impl Accounts {
-    /// Users `{prefix}a`, `{prefix}b`, `{prefix}c`; c is in the group
-    /// `{prefix}adm`.
-    fn create() -> anyhow::Result<Accounts> {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let prefix = format!("nt{}x{n}", std::process::id() % 100_000);
-        let group = format!("{prefix}adm");
-        let mut accounts = Accounts {
-            users: Vec::new(),
-            group: String::new(),
-        };
-        run("groupadd", &[&group])?;
-        accounts.group = group.clone();
-        for (suffix, extra) in [("a", None), ("b", None), ("c", Some(&group))] {
-            let user = format!("{prefix}{suffix}");
-            let mut args = vec!["-m", "-s", "/bin/sh"];
-            if let Some(g) = extra {
-                args.extend(["-G", g]);
-            }
-            args.push(&user);
-            run("useradd", &args)?;
-            accounts.users.push(user);
-        }
-        Ok(accounts)
-    }
-}
-
-impl Drop for Accounts {
-    fn drop(&mut self) {
-        for user in &self.users {
-            let _ = Command::new("pkill").args(["-KILL", "-u", user]).status();
-            let _ = Command::new("userdel").args(["-r", user]).output();
-        }
-        if !self.group.is_empty() {
-            let _ = Command::new("groupdel").arg(&self.group).output();
-        }
-    }
-}
-
-fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new(program).args(args).output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
 
 /// Runs `nsh -c SCRIPT` as `user` against `node`'s socket; returns the
 /// status, stdout and stderr.

@@ -1,14 +1,20 @@
-//! `nefele-proc-exec [--view DIR] CMD [ARGS...]`: runs CMD with the
-//! cluster's processes as its /proc, so unmodified procps (`ps`, `top`,
-//! `pgrep`, `pstree`) shows every node's processes (docs/procps.md).
+//! `nefele-proc-exec [--view DIR] [--addr ADDR] CMD [ARGS...]`: runs CMD in
+//! a cluster session (SPEC §11): the cluster's processes are its /proc, so
+//! unmodified procps (`ps`, `top`, `pgrep`, `pstree`) shows every node's
+//! processes (docs/procps.md), and the signals CMD and its descendants
+//! send to cluster PIDs (`kill`, `pkill`, `killall`, top's `k`) reach them
+//! through the node at ADDR (`nefelefs::session`).
 //!
 //! In a private mount namespace it binds the host's real /proc at
 //! `/run/nefele/hostproc` (where nefelefs points `self` and the caller's own
 //! PID), binds the procps view of the nefelefs mounted at DIR (default
 //! `/nefele`; see `nefelefs::mount::procps_view_path`) over `/proc`, and
 //! execs CMD. Without that view it binds `DIR/proc`: the same files, at
-//! about twice the cost per file. It needs root (CAP_SYS_ADMIN).
+//! about twice the cost per file. It needs root (CAP_SYS_ADMIN). Then it
+//! forks CMD under the session's seccomp filter and stays as its
+//! supervisor, exiting as CMD exits.
 
+use std::convert::Infallible;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
@@ -26,26 +32,34 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-enum Never {}
+const USAGE: &str = "usage: nefele-proc-exec [--view DIR] [--addr ADDR] CMD [ARGS...]";
 
 fn usage() -> anyhow::Error {
-    anyhow::anyhow!("usage: nefele-proc-exec [--view DIR] CMD [ARGS...]")
+    anyhow::anyhow!(USAGE)
 }
 
-fn run() -> anyhow::Result<Never> {
+fn run() -> anyhow::Result<Infallible> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut view = PathBuf::from("/nefele");
+    let mut addr = None;
     while let Some(first) = args.first() {
         match first.as_str() {
             "--view" if args.len() >= 2 => {
                 view = PathBuf::from(&args[1]);
                 args.drain(..2);
             }
+            "--addr" if args.len() >= 2 => {
+                addr = Some(args[1].parse::<proto::Addr>()?);
+                args.drain(..2);
+            }
             "-h" | "--help" => {
-                println!("usage: nefele-proc-exec [--view DIR] CMD [ARGS...]");
+                println!("{USAGE}");
                 println!(
-                    "Run CMD with the Nefele cluster's processes as /proc: the procps view of the\n\
-                     nefelefs mounted at DIR (default /nefele), else DIR/proc."
+                    "Run CMD in a Nefele cluster session: the cluster's processes are its /proc\n\
+                     (the procps view of the nefelefs mounted at DIR, default /nefele, else\n\
+                     DIR/proc), and signals that CMD and its children send to cluster PIDs\n\
+                     (kill, pkill, killall, top) reach them through the node at ADDR\n\
+                     (default $NEFELE_ADDR, else the node's socket)."
                 );
                 std::process::exit(0);
             }
@@ -56,9 +70,13 @@ fn run() -> anyhow::Result<Never> {
             _ => break,
         }
     }
-    if args.is_empty() {
+    if args.is_empty() || args[0].starts_with("--") && args[0] != "--" {
         return Err(usage());
     }
+    let addr = match addr {
+        Some(addr) => addr,
+        None => proto::default_addr()?,
+    };
     let full_proc = view.join("proc");
     if full_proc.join("self").symlink_metadata().is_err() {
         bail!(
@@ -108,6 +126,6 @@ fn run() -> anyhow::Result<Never> {
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<_, _>>()
         .context("an argument contains a NUL byte")?;
-    let err = nix::unistd::execvp(&argv[0], &argv).unwrap_err();
-    bail!("cannot run {}: {err}", args[0])
+    let views = [PathBuf::from("/proc"), view.join("proc")];
+    nefelefs::session::run(argv, addr, host_proc.to_path_buf(), &views)
 }
