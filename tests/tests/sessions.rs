@@ -296,3 +296,39 @@ async fn top_kills_a_remote_process_with_k() -> anyhow::Result<()> {
     top.wait_exit(Duration::from_secs(30))?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_session_exits_as_its_command_did() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let mount = Mount::start(&node).await?;
+    let (code, _, _) = session(&node, &mount, "exit 3")?;
+    assert_eq!(code, 3);
+    let (code, _, err) = session_cmd(&node, &mount, &["nosuchcommand-4242"])?;
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("nosuchcommand-4242"), "{err}");
+    // Killed by a signal: the supervisor dies of the same one (and
+    // timeout(1) after it).
+    use std::os::unix::process::ExitStatusExt;
+    let status = session_command(&node, &mount, &["bash", "-c", "kill -TERM $$"]).status()?;
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status}");
+    let (code, _, err) = session_cmd(&node, &mount, &["--no-such-flag"])?;
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("usage"), "{err}");
+
+    // Without a command: the user's shell, reading its commands.
+    use std::io::Write;
+    let mut command = session_command(&node, &mount, &[]);
+    command
+        .env("SHELL", "/bin/bash")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = command.spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"echo \"in a session: $BASH_VERSION\" | cut -c1-13\n")?;
+    let out = child.wait_with_output()?;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in a session:\n");
+    Ok(())
+}

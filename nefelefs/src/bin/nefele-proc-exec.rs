@@ -1,4 +1,4 @@
-//! `nefele-proc-exec [--view DIR] [--addr ADDR] CMD [ARGS...]`: runs CMD in
+//! `nefele-proc-exec [--view DIR] [--addr ADDR] [CMD [ARGS...]]`: runs CMD in
 //! a cluster session (SPEC §11): the cluster's processes are its /proc, so
 //! unmodified procps (`ps`, `top`, `pgrep`, `pstree`) shows every node's
 //! processes (docs/procps.md), and the signals CMD and its descendants
@@ -8,10 +8,10 @@
 //! In a private mount namespace it binds the host's real /proc at
 //! `/run/nefele/hostproc` (where nefelefs points `self` and the caller's own
 //! PID), binds the procps view of the nefelefs mounted at DIR (default
-//! `/nefele`; see `nefelefs::mount::procps_view_path`) over `/proc`, and
-//! execs CMD. Without that view it binds `DIR/proc`: the same files, at
-//! about twice the cost per file. It needs root (CAP_SYS_ADMIN). Then it
-//! forks CMD under the session's seccomp filter and stays as its
+//! `/nefele`; see `nefelefs::mount::procps_view_path`) over `/proc`.
+//! Without that view it binds `DIR/proc`: the same files, at about twice
+//! the cost per file. It needs root (CAP_SYS_ADMIN). Then it forks CMD
+//! (default `$SHELL`) under the session's seccomp filter and stays as its
 //! supervisor, exiting as CMD exits.
 
 use std::convert::Infallible;
@@ -26,13 +26,15 @@ fn main() -> std::process::ExitCode {
     match run() {
         Ok(never) => match never {},
         Err(e) => {
+            // As env(1) and timeout(1): 125 when the launcher itself fails;
+            // 126 and 127 are left to "cannot run" and "not found".
             eprintln!("nefele-proc-exec: {e:#}");
-            std::process::ExitCode::from(127)
+            std::process::ExitCode::from(125)
         }
     }
 }
 
-const USAGE: &str = "usage: nefele-proc-exec [--view DIR] [--addr ADDR] CMD [ARGS...]";
+const USAGE: &str = "usage: nefele-proc-exec [--view DIR] [--addr ADDR] [CMD [ARGS...]]";
 
 fn usage() -> anyhow::Error {
     anyhow::anyhow!(USAGE)
@@ -59,7 +61,8 @@ fn run() -> anyhow::Result<Infallible> {
                      (the procps view of the nefelefs mounted at DIR, default /nefele, else\n\
                      DIR/proc), and signals that CMD and its children send to cluster PIDs\n\
                      (kill, pkill, killall, top) reach them through the node at ADDR\n\
-                     (default $NEFELE_ADDR, else the node's socket)."
+                     (default $NEFELE_ADDR, else the node's socket). Without CMD, runs $SHELL\n\
+                     (else bash): a shell where the standard tools act on the whole cluster."
                 );
                 std::process::exit(0);
             }
@@ -70,8 +73,12 @@ fn run() -> anyhow::Result<Infallible> {
             _ => break,
         }
     }
-    if args.is_empty() || args[0].starts_with("--") && args[0] != "--" {
+    if args.first().is_some_and(|a| a.starts_with("--")) {
         return Err(usage());
+    }
+    if args.is_empty() {
+        // As unshare(1) does: the user's shell, here a cluster shell.
+        args.push(std::env::var("SHELL").unwrap_or_else(|_| "bash".into()));
     }
     let addr = match addr {
         Some(addr) => addr,
