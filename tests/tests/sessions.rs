@@ -170,6 +170,22 @@ except OSError as e:
     );
     assert_eq!(out, want, "{err}");
 
+    // A zombie (ended, its cluster parent has not waited) still exists for
+    // kill(2), as on Linux; once waited for, it is gone.
+    let parent = start_on(&cluster, 1, &["sleep", "4246"], None).await?;
+    let mut child_req = SpawnRequest {
+        node: cluster.nodes[2].name.clone(),
+        ..request(&["true"])
+    };
+    child_req.parent_pid = parent.pid;
+    let child = c.clone().spawn(child_req).await?.into_inner();
+    wait_for_state(&c, child.pid, ProcessState::Exited).await?;
+    let (code, _, err) = session(n0, &mount, &format!("kill -0 {}", child.pid))?;
+    assert_eq!(code, 0, "a zombie: {err}");
+    wait(&mut c.clone(), child.pid).await?;
+    let (code, _, err) = session(n0, &mount, &format!("kill -0 {}", child.pid))?;
+    assert_eq!(code, 1, "reaped: {err}");
+
     // A local PID is the local process, untouched.
     let (_, out, err) = session(n0, &mount, "sleep 300 & kill $!; wait $!; echo $?")?;
     assert_eq!(out, "143\n", "{err}");

@@ -8,7 +8,7 @@
 //! said in one rule, and it would add a C library; seccompiler has no
 //! user-notification action and kills callers of a foreign architecture
 //! (32-bit programs), which a session must leave alone. The program is
-//! short, and `tests` below runs it in the kernel.
+//! short; `tests` below checks its jumps and runs it in the kernel.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -149,7 +149,12 @@ pub fn program() -> Vec<sock_filter> {
 /// default for seccomp'd tasks, which slows every program down): this
 /// filter routes signals, it is not a sandbox.
 pub fn install() -> io::Result<OwnedFd> {
-    let mut filter = program();
+    install_program(&mut program())
+}
+
+/// [`install`] of a program built beforehand: makes no allocation, so a
+/// child forked from a threaded process may call it.
+fn install_program(filter: &mut [sock_filter]) -> io::Result<OwnedFd> {
     let prog = sock_fprog {
         len: filter.len() as u16,
         filter: filter.as_mut_ptr(),
@@ -197,6 +202,136 @@ mod tests {
             // The upper half of the register does not matter: the kernel
             // reads a pid_t.
             assert!(is_cluster_target(cluster as u64 | 0xFFFF_FFFF_0000_0000));
+        }
+    }
+
+    /// A forked child installs the filter and makes signal calls; this
+    /// process receives the caught ones on the listener and fails them
+    /// with E2BIG, an errno no real kill gives, so the child's results
+    /// tell caught calls from the kernel's own answers.
+    #[test]
+    fn the_kernel_hands_over_cluster_signals_only() {
+        use crate::session::notify::{Listener, Reply};
+        use std::os::fd::{AsRawFd, IntoRawFd};
+
+        let mut filter = program();
+        let (mut to_parent, mut to_child) = ([0; 2], [0; 2]);
+        // SAFETY: pipe fills the arrays.
+        assert_eq!(unsafe { libc::pipe(to_parent.as_mut_ptr()) }, 0);
+        assert_eq!(unsafe { libc::pipe(to_child.as_mut_ptr()) }, 0);
+        // SAFETY: the child makes only system calls (no allocation) and
+        // leaves with _exit.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0);
+        if child == 0 {
+            unsafe {
+                libc::close(to_parent[0]);
+                libc::close(to_child[1]);
+            }
+            let write_i32 = |v: i32| unsafe {
+                libc::write(to_parent[1], (&v as *const i32).cast(), 4);
+            };
+            let fd = match install_program(&mut filter) {
+                Ok(fd) => fd.into_raw_fd(),
+                Err(_) => unsafe { libc::_exit(1) },
+            };
+            std::mem::forget(filter);
+            write_i32(fd);
+            let mut go = 0u8;
+            unsafe { libc::read(to_child[0], (&mut go as *mut u8).cast(), 1) };
+            let errno_of = |rc: i64| {
+                if rc == 0 {
+                    0
+                } else {
+                    io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+                }
+            };
+            let me = unsafe { libc::getpid() };
+            for (nr, a, b) in [
+                (libc::SYS_kill, 20_000_001i64, 0i64),
+                (libc::SYS_kill, -20_000_001, 0),
+                (libc::SYS_kill, 4_194_303, 0),
+                (libc::SYS_kill, i64::from(me), 0),
+                (libc::SYS_tkill, 30_000_002, 0),
+                (libc::SYS_pidfd_open, 10_000_000, 0),
+                (libc::SYS_pidfd_open, 9_999_999, 0),
+            ] {
+                write_i32(errno_of(unsafe { libc::syscall(nr, a, b) }));
+            }
+            unsafe { libc::_exit(0) };
+        }
+        unsafe {
+            libc::close(to_parent[1]);
+            libc::close(to_child[0]);
+        }
+        let read_i32 = || {
+            let mut v = 0i32;
+            let n = unsafe { libc::read(to_parent[0], (&mut v as *mut i32).cast(), 4) };
+            assert_eq!(n, 4, "the child wrote its answer");
+            v
+        };
+        // Take the child's listener with pidfd_getfd.
+        let child_fd = read_i32();
+        let listener = unsafe {
+            let pidfd = libc::syscall(libc::SYS_pidfd_open, child, 0) as i32;
+            assert!(pidfd >= 0);
+            let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd, child_fd, 0) as i32;
+            assert!(fd >= 0, "{}", io::Error::last_os_error());
+            libc::close(pidfd);
+            Listener::new(OwnedFd::from_raw_fd(fd))
+        };
+        unsafe { libc::write(to_child[1], b"g".as_ptr().cast(), 1) };
+        let answer_next = || {
+            let mut poll = libc::pollfd {
+                fd: listener.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // Never hang: a call is due at once.
+            assert_eq!(
+                unsafe { libc::poll(&mut poll, 1, 30_000) },
+                1,
+                "a call came"
+            );
+            let call = listener.recv().expect("recv").expect("a call");
+            listener
+                .answer(call.id, Reply::Fail(libc::E2BIG))
+                .expect("answer");
+            call
+        };
+        let caught = [
+            (answer_next(), libc::SYS_kill),
+            (answer_next(), libc::SYS_kill),
+        ];
+        assert_eq!(caught[0].0.args[0] as i32, 20_000_001);
+        assert_eq!(caught[1].0.args[0] as i32, -20_000_001);
+        let mut results = vec![read_i32(), read_i32(), read_i32(), read_i32()];
+        assert_eq!(answer_next().nr, libc::SYS_tkill);
+        results.push(read_i32());
+        assert_eq!(answer_next().nr, libc::SYS_pidfd_open);
+        results.push(read_i32());
+        results.push(read_i32());
+        assert_eq!(
+            results,
+            [
+                libc::E2BIG, // caught
+                libc::E2BIG, // a cluster process group: caught
+                libc::ESRCH, // a free local PID: the kernel's answer
+                0,           // itself: the kernel's answer
+                libc::E2BIG, // tkill of a cluster PID: caught
+                libc::E2BIG, // pidfd_open of a cluster PID: caught
+                libc::ESRCH, // below the cluster range: the kernel's
+            ]
+        );
+        let mut status = 0;
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        unsafe {
+            libc::close(to_parent[0]);
+            libc::close(to_child[1]);
+        }
+        for (call, nr) in caught {
+            assert_eq!(call.nr, nr);
         }
     }
 

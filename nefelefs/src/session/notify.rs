@@ -3,7 +3,7 @@
 //! its caller is still waiting, answer it.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// A caught system call.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +36,12 @@ pub enum Reply {
 #[derive(Debug)]
 pub struct Listener {
     fd: OwnedFd,
+}
+
+impl AsRawFd for Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 impl Listener {

@@ -111,6 +111,10 @@ impl Processes for ProcessesApi {
         match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
             Target::Local => {
                 let process = self.process(req.pid, &principal)?;
+                // As kill(2) of a zombie: it exists, the signal is lost.
+                if process.is_zombie(|ppid| parent_alive(&self.state, ppid)) {
+                    return Ok(Response::new(SignalReply {}));
+                }
                 process.signal(req.signal).await?;
                 Ok(Response::new(SignalReply {}))
             }
@@ -471,6 +475,17 @@ impl ProcessesApi {
     }
 }
 
+/// Whether a zombie's parent counts as alive: it runs here, or lives on
+/// another node (whose state this node does not know).
+fn parent_alive(state: &ApiState, ppid: i32) -> bool {
+    match proto::Gpid::from_raw(i64::from(ppid)) {
+        Ok(parent) if parent.slot() == state.table.ctx().slot => {
+            state.table.get(parent).is_ok_and(|p| !p.is_finished())
+        }
+        _ => true,
+    }
+}
+
 /// This node's part of a List: the processes `principal` may see.
 fn local_list(state: &ApiState, req: &ListRequest, principal: &Principal) -> ListReply {
     let node = &state.table.ctx().name;
@@ -496,14 +511,7 @@ fn local_list(state: &ApiState, req: &ListRequest, principal: &Principal) -> Lis
             .any(|e| *e as i32 == *s)
         });
     let all = state.table.list();
-    // A zombie's parent counts as alive if it runs here, or lives on
-    // another node (whose state this node does not know).
-    let parent_alive = |ppid: i32| match proto::Gpid::from_raw(i64::from(ppid)) {
-        Ok(parent) if parent.slot() == state.table.ctx().slot => {
-            state.table.get(parent).is_ok_and(|p| !p.is_finished())
-        }
-        _ => true,
-    };
+    let parent_alive = |ppid| parent_alive(state, ppid);
     let processes = all
         .iter()
         .filter(|p| principal.may_see(p.owner()))
