@@ -344,95 +344,34 @@ mod tests {
 
     #[test]
     fn decodes_each_caught_call_as_linux_reads_it() {
+        let sig = |pid, signal| Ask::Signal { pid, signal };
+        let fail = Ask::Fail;
+        use libc::{EINVAL, ESRCH};
         let table: &[(i64, &[i64], Ask)] = &[
-            (
-                libc::SYS_kill,
-                &[20000001, 15],
-                Ask::Signal {
-                    pid: 20000001,
-                    signal: 15,
-                },
-            ),
-            (
-                libc::SYS_kill,
-                &[-20000001, 9],
-                Ask::Signal {
-                    pid: 20000001,
-                    signal: 9,
-                },
-            ),
-            (
-                libc::SYS_kill,
-                &[20000001, 0],
-                Ask::Signal {
-                    pid: 20000001,
-                    signal: 0,
-                },
-            ),
-            (
-                libc::SYS_kill,
-                &[20000001, 99],
-                Ask::Signal {
-                    pid: 20000001,
-                    signal: 99,
-                },
-            ),
-            (
-                libc::SYS_kill,
-                &[i32::MIN as i64, 9],
-                Ask::Fail(libc::ESRCH),
-            ),
+            (libc::SYS_kill, &[20000001, 15], sig(20000001, 15)),
+            (libc::SYS_kill, &[-20000001, 9], sig(20000001, 9)),
+            (libc::SYS_kill, &[20000001, 0], sig(20000001, 0)),
+            (libc::SYS_kill, &[20000001, 99], sig(20000001, 99)),
+            (libc::SYS_kill, &[i32::MIN as i64, 9], fail(ESRCH)),
             (libc::SYS_kill, &[1234, 9], Ask::Pass),
-            (
-                libc::SYS_tkill,
-                &[20000001, 10],
-                Ask::Signal {
-                    pid: 20000001,
-                    signal: 10,
-                },
-            ),
-            (libc::SYS_tkill, &[-20000001, 10], Ask::Fail(libc::EINVAL)),
-            (
-                libc::SYS_tgkill,
-                &[20000001, 20000001, 2],
-                Ask::Signal {
-                    pid: 20000001,
-                    signal: 2,
-                },
-            ),
-            (
-                libc::SYS_tgkill,
-                &[20000001, 20000002, 2],
-                Ask::Fail(libc::ESRCH),
-            ),
-            (libc::SYS_tgkill, &[20000001, 0, 2], Ask::Fail(libc::EINVAL)),
+            (libc::SYS_tkill, &[20000001, 10], sig(20000001, 10)),
+            (libc::SYS_tkill, &[-20000001, 10], fail(EINVAL)),
+            (libc::SYS_tgkill, &[20000001, 20000001, 2], sig(20000001, 2)),
+            (libc::SYS_tgkill, &[20000001, 20000002, 2], fail(ESRCH)),
+            (libc::SYS_tgkill, &[20000001, 0, 2], fail(EINVAL)),
             (
                 libc::SYS_rt_sigqueueinfo,
                 &[30000007, 34, 0],
-                Ask::Signal {
-                    pid: 30000007,
-                    signal: 34,
-                },
+                sig(30000007, 34),
             ),
-            (
-                libc::SYS_rt_sigqueueinfo,
-                &[-30000007, 34, 0],
-                Ask::Fail(libc::ESRCH),
-            ),
+            (libc::SYS_rt_sigqueueinfo, &[-30000007, 34, 0], fail(ESRCH)),
             (
                 libc::SYS_rt_tgsigqueueinfo,
                 &[30000007, 30000007, 34, 0],
-                Ask::Signal {
-                    pid: 30000007,
-                    signal: 34,
-                },
+                sig(30000007, 34),
             ),
-            (libc::SYS_pidfd_open, &[30000007, 0], Ask::Fail(libc::ESRCH)),
-            (
-                libc::SYS_pidfd_open,
-                &[-30000007, 0],
-                Ask::Fail(libc::EINVAL),
-            ),
+            (libc::SYS_pidfd_open, &[30000007, 0], fail(ESRCH)),
+            (libc::SYS_pidfd_open, &[-30000007, 0], fail(EINVAL)),
             (
                 libc::SYS_pidfd_send_signal,
                 &[3, 15, 0, 0],
