@@ -28,7 +28,7 @@ mod brace;
 mod fields;
 mod glob;
 mod param;
-mod pattern;
+pub(crate) mod pattern;
 pub(crate) mod quote;
 #[cfg(test)]
 mod tests;

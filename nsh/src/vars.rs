@@ -198,6 +198,23 @@ impl Vars {
         }
     }
 
+    /// `name+=tail` on a scalar, in place (bash's `+=`): a string grows
+    /// without being copied; an array's element 0 or an unset variable
+    /// take the general path of [`Vars::set`].
+    pub fn append(&mut self, name: &str, tail: &str) -> Result<(), ReadonlyError> {
+        if let Some(var) = self.lookup_mut(name) {
+            if var.readonly {
+                return Err(ReadonlyError(name.to_string()));
+            }
+            if let Some(Value::Str(s)) = &mut var.value {
+                s.push_str(tail);
+                return Ok(());
+            }
+        }
+        let joined = format!("{}{tail}", self.get(name).unwrap_or_default());
+        self.set(name, joined)
+    }
+
     /// Replaces the whole value (arrays included) in the visible scope.
     pub fn set_value(&mut self, name: &str, value: Value) -> Result<(), ReadonlyError> {
         match self.lookup_mut(name) {

@@ -8,10 +8,10 @@
 //! `cargo build --release --bins && cargo bench -p tests --bench nsh_loop`
 //! (`BENCH_RUNS=N` for more runs).
 
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 
 /// Unmeasured runs of each shell on each workload first.
 const WARMUP: usize = 1;
@@ -73,32 +73,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs `shell script`, returns the time taken and what it printed.
-fn timed(shell: &std::path::Path, script: &std::path::Path) -> anyhow::Result<(Duration, String)> {
-    let start = Instant::now();
-    let out = Command::new(shell)
-        .arg(script)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("LC_ALL", "C")
-        // No external command runs, so no node is ever asked; an address
-        // that does not exist makes sure of it.
-        .env("NEFELE_ADDR", "unix:/nonexistent/nsh-bench.sock")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {}", shell.display()))?;
-    let took = start.elapsed();
-    ensure!(
-        out.status.success(),
-        "{} {} failed: {}; stderr: {}",
-        shell.display(),
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
-}
-
 fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -136,9 +110,9 @@ fn run() -> anyhow::Result<()> {
         let script = dir.path().join(format!("loop{i}.sh"));
         std::fs::write(&script, text)?;
         eprintln!("{name}: {WARMUP} warm-up + {runs} runs per shell");
-        let (_, expected) = timed(&bash, &script)?;
+        let (_, expected) = tests::bench::run_shell(&bash, &script, &[])?;
         for _ in 0..WARMUP {
-            let (_, got) = timed(&nsh, &script)?;
+            let (_, got) = tests::bench::run_shell(&nsh, &script, &[])?;
             ensure!(
                 got == expected,
                 "nsh printed {got:?}, bash {expected:?} for {name}"
@@ -146,8 +120,8 @@ fn run() -> anyhow::Result<()> {
         }
         let (mut by_nsh, mut by_bash) = (Vec::new(), Vec::new());
         for run in 0..runs {
-            by_bash.push(timed(&bash, &script)?.0);
-            let (took, got) = timed(&nsh, &script)?;
+            by_bash.push(tests::bench::run_shell(&bash, &script, &[])?.0);
+            let (took, got) = tests::bench::run_shell(&nsh, &script, &[])?;
             ensure!(got == expected, "nsh printed {got:?}, bash {expected:?}");
             by_nsh.push(took);
             eprintln!(

@@ -245,3 +245,35 @@ pub fn env_count(var: &str, default: usize) -> usize {
         .filter(|n: &usize| *n > 0)
         .unwrap_or(default)
 }
+
+/// Runs `shell script args...` as the shell benchmarks do (a clean
+/// environment, C locale, no stdin, and a node address that does not
+/// exist, so a script of builtins never reaches a node); returns the
+/// wall time and what it printed. It must succeed.
+pub fn run_shell(
+    shell: &std::path::Path,
+    script: &std::path::Path,
+    args: &[&str],
+) -> anyhow::Result<(Duration, String)> {
+    let start = Instant::now();
+    let out = std::process::Command::new(shell)
+        .arg(script)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LC_ALL", "C")
+        .env("NEFELE_ADDR", "unix:/nonexistent/nsh-bench.sock")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", shell.display()))?;
+    let took = start.elapsed();
+    ensure!(
+        out.status.success(),
+        "{} {} failed: {}; stderr: {}",
+        shell.display(),
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
+}

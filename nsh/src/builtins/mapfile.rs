@@ -118,15 +118,26 @@ fn run(shell: &mut Shell, name: &str, args: Vec<String>) -> Status {
         return Ok(1);
     }
     let lines = read_lines(shell, &o)?;
-    let mut map: BTreeMap<i64, String> = match (o.origin, shell.vars.value(&o.array)) {
-        (Some(_), Some(Value::Indexed(map))) => map.clone(),
-        (Some(_), Some(Value::Str(s))) => [(0, s.clone())].into(),
-        _ => BTreeMap::new(),
+    let numbered = |origin: i64| {
+        lines
+            .into_iter()
+            .enumerate()
+            .map(move |(i, line)| (origin + i as i64, line))
     };
-    let origin = o.origin.unwrap_or(0);
-    for (i, line) in lines.into_iter().enumerate() {
-        map.insert(origin + i as i64, line);
-    }
+    let map: BTreeMap<i64, String> = match (o.origin, shell.vars.value(&o.array)) {
+        (Some(origin), Some(Value::Indexed(map))) => {
+            let mut map = map.clone();
+            map.extend(numbered(origin));
+            map
+        }
+        (Some(origin), Some(Value::Str(s))) => {
+            let mut map: BTreeMap<i64, String> = [(0, s.clone())].into();
+            map.extend(numbered(origin));
+            map
+        }
+        // Built from sorted keys in one go.
+        (origin, _) => numbered(origin.unwrap_or(0)).collect(),
+    };
     if shell.vars.is_assoc(&o.array) {
         shell.error(format!("{name}: {}: not an indexed array", o.array));
         return Ok(1);
@@ -138,6 +149,14 @@ fn run(shell: &mut Shell, name: &str, args: Vec<String>) -> Status {
     Ok(0)
 }
 
+/// Bytes as text, invalid UTF-8 replaced.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 /// The lines to store, the first `skip` dropped.
 fn read_lines(shell: &Shell, o: &Options) -> Result<Vec<String>, crate::shell::Flow> {
     let wanted = if o.count == 0 {
@@ -146,6 +165,7 @@ fn read_lines(shell: &Shell, o: &Options) -> Result<Vec<String>, crate::shell::F
         o.skip + o.count
     };
     let mut lines: Vec<String> = Vec::new();
+    // The start of a line that a read cut off.
     let mut current: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; if o.count == 0 { 64 * 1024 } else { 1 }];
     let mut seen = 0;
@@ -154,26 +174,29 @@ fn read_lines(shell: &Shell, o: &Options) -> Result<Vec<String>, crate::shell::F
         if n == 0 {
             break;
         }
-        for &byte in &buf[..n] {
-            if byte == o.delimiter {
-                if !o.trim {
-                    current.push(byte);
-                }
-                let line = String::from_utf8_lossy(&std::mem::take(&mut current)).into_owned();
-                if seen >= o.skip {
-                    lines.push(line);
-                }
-                seen += 1;
-                if seen >= wanted {
-                    break 'reading;
-                }
-            } else {
-                current.push(byte);
+        let mut rest = &buf[..n];
+        while let Some(at) = rest.iter().position(|&b| b == o.delimiter) {
+            let end = if o.trim { at } else { at + 1 };
+            if seen >= o.skip {
+                let line = if current.is_empty() {
+                    text(&rest[..end])
+                } else {
+                    current.extend_from_slice(&rest[..end]);
+                    text(&current)
+                };
+                lines.push(line);
+            }
+            current.clear();
+            rest = &rest[at + 1..];
+            seen += 1;
+            if seen >= wanted {
+                break 'reading;
             }
         }
+        current.extend_from_slice(rest);
     }
     if !current.is_empty() && seen >= o.skip && seen < wanted {
-        lines.push(String::from_utf8_lossy(&current).into_owned());
+        lines.push(text(&current));
     }
     Ok(lines)
 }

@@ -2,7 +2,7 @@
 //! Reads a byte at a time, as bash does on pipes, so what follows the line
 //! stays for the next reader.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::Ordering;
 
 use crate::shell::{Flow, Shell, Status};
@@ -77,6 +77,50 @@ fn parse(shell: &Shell, args: Vec<String>) -> Result<Options, i32> {
     Ok(o)
 }
 
+/// Whether the shell's fd `fd` is a regular file (seekable, never waits).
+fn is_regular_file(shell: &Shell, fd: i32) -> bool {
+    shell.fds.get(fd).is_some_and(|f| {
+        nix::sys::stat::fstat(f.file.as_fd())
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+    })
+}
+
+/// Bytes read at a time from a regular file (bash reads 128 too): a line
+/// rarely needs two reads, and little is read again after the seek back.
+const CHUNK: usize = 128;
+
+/// Reads from regular file `fd` in chunks, feeding bytes to `feed` until
+/// it reports the line complete, then seeks back over the bytes after
+/// it. Returns whether the line was complete (false at end of file).
+fn read_line_seeking(
+    shell: &Shell,
+    fd: i32,
+    line: &mut Vec<(u8, bool)>,
+    feed: &mut impl FnMut(u8, &mut Vec<(u8, bool)>) -> bool,
+) -> Result<bool, Flow> {
+    let Some(file) = shell.fds.get(fd) else {
+        return Ok(false);
+    };
+    let mut buf = [0u8; CHUNK];
+    loop {
+        if signals::INTERRUPTED.load(Ordering::Relaxed) && shell.tracker.is_foreground() {
+            return Err(Flow::Interrupted(130));
+        }
+        let n = crate::io::read(file.file.as_fd(), &mut buf).unwrap_or(0);
+        if n == 0 {
+            return Ok(false);
+        }
+        if let Some(used) = buf[..n].iter().position(|&b| feed(b, line)) {
+            let back = (n - used - 1) as libc::off_t;
+            if back > 0 {
+                // SAFETY: lseek on a descriptor the shell owns.
+                unsafe { libc::lseek(file.file.as_raw_fd(), -back, libc::SEEK_CUR) };
+            }
+            return Ok(true);
+        }
+    }
+}
+
 /// Reads one byte; `Ok(None)` at end of file or timeout.
 fn read_byte(
     shell: &Shell,
@@ -141,30 +185,45 @@ pub fn read(shell: &mut Shell, args: Vec<String>) -> Status {
     let mut line: Vec<(u8, bool)> = Vec::new();
     let mut complete = false;
     let mut escaped = false;
-    loop {
-        if options.count.is_some_and(|n| line.len() >= n) {
-            complete = true;
-            break;
-        }
-        let Some(byte) = read_byte(shell, options.fd, deadline)? else {
-            break;
-        };
+    // Takes one byte; true once the line is complete.
+    let mut feed = |byte: u8, line: &mut Vec<(u8, bool)>| {
         if escaped {
             escaped = false;
             if byte != b'\n' {
                 line.push((byte, true));
             }
-            continue;
+            return false;
         }
         if byte == b'\\' && !options.raw {
             escaped = true;
-            continue;
+            return false;
         }
         if byte == options.delimiter && !options.exact {
-            complete = true;
-            break;
+            return true;
         }
         line.push((byte, false));
+        false
+    };
+    if options.count.is_none() && deadline.is_none() && is_regular_file(shell, options.fd) {
+        // A regular file is read in chunks, and what follows the line is
+        // given back with a seek, as bash does: later readers of the same
+        // descriptor start right after the line, at a fraction of the
+        // system calls of reading byte by byte.
+        complete = read_line_seeking(shell, options.fd, &mut line, &mut feed)?;
+    } else {
+        loop {
+            if options.count.is_some_and(|n| line.len() >= n) {
+                complete = true;
+                break;
+            }
+            let Some(byte) = read_byte(shell, options.fd, deadline)? else {
+                break;
+            };
+            if feed(byte, &mut line) {
+                complete = true;
+                break;
+            }
+        }
     }
     let text_of = |part: &[(u8, bool)]| {
         String::from_utf8_lossy(&part.iter().map(|(b, _)| *b).collect::<Vec<u8>>()).into_owned()

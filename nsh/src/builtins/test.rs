@@ -110,8 +110,8 @@ fn eval_extended(shell: &mut Shell, expr: &ExtendedTestExpr) -> Result<bool, Str
 
 /// `=~`: sets BASH_REMATCH from the captures.
 fn regex_match(shell: &mut Shell, text: &str, pattern: &str) -> Result<bool, String> {
-    let re =
-        regex::Regex::new(pattern).map_err(|_| format!("{pattern}: invalid regular expression"))?;
+    let re = crate::expand::pattern::regex(pattern)
+        .map_err(|_| format!("{pattern}: invalid regular expression"))?;
     let Some(captures) = re.captures(text) else {
         let _ = shell.vars.set_value(
             "BASH_REMATCH",

@@ -171,6 +171,11 @@ impl Shell {
             (Some(index), AssignValue::List(_)) => Err(ExpandError::new(format!(
                 "{name}[{index}]: cannot assign list to array member"
             ))),
+            // `s+=text`: in place, so a loop of appends stays linear.
+            (None, AssignValue::Scalar(value)) if assign.append && !integer => self
+                .vars
+                .append(name, &value)
+                .map_err(|e| ExpandError::new(e.to_string())),
             (None, AssignValue::Scalar(value)) => {
                 let old = match assign.append {
                     true => self.vars.get(name).map(str::to_string),
@@ -180,6 +185,27 @@ impl Shell {
                 self.vars
                     .set(name, value)
                     .map_err(|e| ExpandError::new(e.to_string()))
+            }
+            // `a+=(x y)` on an indexed array: appended in place, so a loop
+            // of appends stays linear. (Keys and integer arrays evaluate
+            // arithmetic that may read the array: the general path.)
+            (None, AssignValue::List(items))
+                if assign.append
+                    && !integer
+                    && scope == Scope::Visible
+                    && shape != Shape::Assoc
+                    && items.iter().all(|(key, _)| key.is_none()) =>
+            {
+                let var = self.vars.entry(name, scope);
+                let mut map = match var.value.take() {
+                    Some(Value::Indexed(map)) => map,
+                    Some(Value::Str(s)) => [(0, s)].into_iter().collect(),
+                    _ => Default::default(),
+                };
+                let next = map.keys().next_back().map_or(0, |&k| k + 1);
+                map.extend((next..).zip(items.into_iter().map(|(_, value)| value)));
+                var.value = Some(Value::Indexed(map));
+                Ok(())
             }
             (None, AssignValue::List(items)) => {
                 let value = self.build_list(name, shape, integer, assign.append, items)?;

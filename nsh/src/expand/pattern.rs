@@ -42,6 +42,28 @@ thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Default::default());
 }
 
+thread_local! {
+    /// `[[ s =~ re ]]`'s regular expressions, by text.
+    static REGEXES: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
+}
+
+/// The extended regular expression `re` of `[[ s =~ re ]]`, compiled once
+/// per thread (a loop matches the same one many times).
+pub fn regex(re: &str) -> Result<Regex, regex::Error> {
+    if let Some(found) = REGEXES.with(|c| c.borrow().get(re).cloned()) {
+        return Ok(found);
+    }
+    let compiled = Regex::new(re)?;
+    REGEXES.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(re.to_string(), compiled.clone());
+    });
+    Ok(compiled)
+}
+
 /// Compiles `pattern` (or takes it from the cache).
 pub fn compile(pattern: &str, extglob: bool) -> Result<Rc<Pattern>, ExpandError> {
     compile_with(pattern, extglob, false)
