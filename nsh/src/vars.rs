@@ -6,6 +6,7 @@
 //! end at the globals, as in bash.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The value of a variable. Arrays are here so bash's arrays fit without a
 /// change of representation; POSIX code only sees `Str`.
@@ -108,12 +109,19 @@ pub enum Scope {
 #[error("{0}: readonly variable")]
 pub struct ReadonlyError(pub String);
 
+/// Variables by name. Each is shared behind an `Arc` and copied on its
+/// first change ([`Arc::make_mut`]): a subshell's clone of the variables
+/// (`$(..)`, `( .. )`, every pipeline element) costs a pointer per
+/// variable, not a copy of every array, and a variable is copied only by
+/// the side that changes it while both hold it.
+type Frame = HashMap<String, Arc<Var>>;
+
 /// All variables of one shell state.
 #[derive(Clone, Debug, Default)]
 pub struct Vars {
-    globals: HashMap<String, Var>,
+    globals: Frame,
     /// Function frames, innermost last; each holds the names made `local`.
-    frames: Vec<HashMap<String, Var>>,
+    frames: Vec<Frame>,
 }
 
 impl Vars {
@@ -124,7 +132,7 @@ impl Vars {
             if let (Some(name), Some(value)) = (name.to_str(), value.to_str()) {
                 let mut var = Var::new(value);
                 var.exported = true;
-                vars.globals.insert(name.to_string(), var);
+                vars.globals.insert(name.to_string(), Arc::new(var));
             }
         }
         vars
@@ -137,16 +145,16 @@ impl Vars {
                 return Some(var);
             }
         }
-        self.globals.get(name)
+        self.globals.get(name).map(|v| &**v)
     }
 
     fn lookup_mut(&mut self, name: &str) -> Option<&mut Var> {
         for frame in self.frames.iter_mut().rev() {
             if let Some(var) = frame.get_mut(name) {
-                return Some(var);
+                return Some(Arc::make_mut(var));
             }
         }
-        self.globals.get_mut(name)
+        self.globals.get_mut(name).map(Arc::make_mut)
     }
 
     /// The scalar value of a set variable.
@@ -192,7 +200,8 @@ impl Vars {
                 Ok(())
             }
             None => {
-                self.globals.insert(name.to_string(), Var::new(value));
+                self.globals
+                    .insert(name.to_string(), Arc::new(Var::new(value)));
                 Ok(())
             }
         }
@@ -226,10 +235,10 @@ impl Vars {
             None => {
                 self.globals.insert(
                     name.to_string(),
-                    Var {
+                    Arc::new(Var {
                         value: Some(value),
                         ..Var::unset()
-                    },
+                    }),
                 );
                 Ok(())
             }
@@ -256,8 +265,8 @@ impl Vars {
                 ..Var::unset()
             };
             match frame {
-                Some(i) => self.frames[i].insert(name.to_string(), var),
-                None => self.globals.insert(name.to_string(), var),
+                Some(i) => self.frames[i].insert(name.to_string(), Arc::new(var)),
+                None => self.globals.insert(name.to_string(), Arc::new(var)),
             };
         }
         let map = match frame {
@@ -265,7 +274,7 @@ impl Vars {
             None => &mut self.globals,
         };
         #[allow(clippy::expect_used)]
-        map.get_mut(name).expect("present or inserted above")
+        Arc::make_mut(map.get_mut(name).expect("present or inserted above"))
     }
 
     /// Whether `name` is (or was declared) an associative array.
@@ -363,7 +372,8 @@ impl Vars {
     /// one when the name is new (`export x`, `readonly x`).
     pub fn modify(&mut self, name: &str, change: impl FnOnce(&mut Var)) {
         if self.lookup(name).is_none() {
-            self.globals.insert(name.to_string(), Var::unset());
+            self.globals
+                .insert(name.to_string(), Arc::new(Var::unset()));
         }
         if let Some(var) = self.lookup_mut(name) {
             change(var);
@@ -378,6 +388,7 @@ impl Vars {
                 if var.readonly {
                     return Err(ReadonlyError(name.to_string()));
                 }
+                let var = Arc::make_mut(var);
                 var.value = None;
                 var.declared = Shape::Scalar;
                 return Ok(());
@@ -418,10 +429,12 @@ impl Vars {
         }
         let exported = self.lookup(name).is_some_and(|v| v.exported);
         if let Some(frame) = self.frames.last_mut() {
-            let var = frame.entry(name.to_string()).or_insert(Var {
-                exported,
-                ..Var::unset()
-            });
+            let var = Arc::make_mut(frame.entry(name.to_string()).or_insert_with(|| {
+                Arc::new(Var {
+                    exported,
+                    ..Var::unset()
+                })
+            }));
             if value.is_some() {
                 var.value = value;
             }

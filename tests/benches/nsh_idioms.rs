@@ -53,6 +53,11 @@ const ROWS: &[(&str, usize, &str)] = &[
         r#"a=(); for ((i=0;i<$1;i++)); do a[i]=$i; done; t=0; for x in "${a[@]}"; do ((t+=x)); done; echo $t"#,
     ),
     (
+        "`x=$(echo $i)` with a 20,000-element array set",
+        300,
+        r#"a=(); for ((i=0;i<20000;i++)); do a[i]=$i; done; for ((i=0;i<$1;i++)); do x=$(echo $i); done; echo $x"#,
+    ),
+    (
         "`mapfile -t a < file` (N lines)",
         100_000,
         r#"mapfile -t a < "$2"; echo ${#a[@]} ${a[-1]}"#,
