@@ -62,6 +62,9 @@ pub enum ProcError {
     /// A terminal operation on a process without one.
     #[error("process {0} has no terminal")]
     NoTerminal(Gpid),
+    /// `inherit` names a descriptor the calling process does not have.
+    #[error("inherit: the calling process has no descriptor {0}")]
+    NoSuchDescriptor(i32),
     /// Wait gave up.
     #[error("process {pid} still running after {timeout_ms} ms")]
     WaitTimeout {

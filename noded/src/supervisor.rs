@@ -78,6 +78,9 @@ pub struct SpawnSpec {
     /// The user who asked: the process runs as this user (resolved by name
     /// on this node) and belongs to them. Empty: root.
     pub user: String,
+    /// The client's own descriptors the process gets as stdio (checked by
+    /// the API: a local client on the socket), taken by the keeper.
+    pub inherit: Option<proto::keeper::Inherit>,
 }
 
 /// As whom a process runs: a user's uid, gid and groups as this node's
@@ -424,6 +427,7 @@ pub async fn start(
             0
         },
         record: serde_json::to_vec(&record).unwrap_or_default(),
+        inherit: spec.inherit,
     };
     let reply = keeper
         .request(

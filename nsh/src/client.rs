@@ -75,6 +75,9 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 #[derive(Clone)]
 pub struct Client {
     channel: Channel,
+    /// Connected through a node's Unix socket: the node is on this machine
+    /// and can take the shell's own descriptors (`inherit`).
+    unix: bool,
 }
 
 impl Client {
@@ -89,7 +92,13 @@ impl Client {
         let channel = runtime()
             .block_on(proto::connect_timeout(&addr, Duration::from_secs(5)))
             .map_err(|e| ClientError::Connect(e.to_string()))?;
-        Ok(Client { channel })
+        let unix = matches!(addr, proto::Addr::Unix(_));
+        Ok(Client { channel, unix })
+    }
+
+    /// Whether the shell talks to a node on this machine (its Unix socket).
+    pub fn is_unix(&self) -> bool {
+        self.unix
     }
 
     pub fn processes(&self) -> ProcessesClient<Channel> {

@@ -59,7 +59,19 @@ pub fn spawn_failure(node: &str, argv0: &str, e: &ClientError) -> (String, i32) 
     (format!("{argv0}: {e}"), 126)
 }
 
-/// Starts a cluster process and its pumps; returns at once.
+/// Whether a command gets the shell's descriptor `fd` itself rather than
+/// a pumped copy: it runs on the shell's own node (reached through its
+/// Unix socket) and `fd` is no terminal. Terminals stay pumped, so job
+/// control and the line editor keep the terminal (docs/design/nsh.md,
+/// "Standard input").
+pub fn inherits(client: &Client, launch: &Launch, fd: &Fd) -> bool {
+    client.is_unix() && launch.node.is_empty() && !fd.is_terminal()
+}
+
+/// Starts a cluster process and its pumps; returns at once. Streams that
+/// [`inherits`] allows are the shell's own descriptors, passed to the
+/// process (it reads only what it reads, as a child of bash would);
+/// the others are pumped.
 pub fn start_remote(
     client: &Client,
     launch: &Launch,
@@ -68,6 +80,19 @@ pub fn start_remote(
     stderr: Fd,
     tracker: &JobTracker,
 ) -> Result<Member, ClientError> {
+    let passed = |fd: &Fd| inherits(client, launch, fd).then(|| fd.raw());
+    let inherit = proto::v1::InheritedStdio {
+        stdin_fd: stdin.as_ref().and_then(passed),
+        stdout_fd: passed(&stdout),
+        stderr_fd: passed(&stderr),
+    };
+    let any_passed =
+        inherit.stdin_fd.is_some() || inherit.stdout_fd.is_some() || inherit.stderr_fd.is_some();
+    let stdin = if inherit.stdin_fd.is_some() {
+        None
+    } else {
+        stdin
+    };
     let request = SpawnRequest {
         argv: launch.argv.clone(),
         env: launch.env.iter().cloned().collect(),
@@ -81,9 +106,12 @@ pub fn start_remote(
         // nsh reads every byte: the process blocks like a pipe writer
         // when nsh (or what nsh writes to) is slower.
         output_backpressure: true,
+        inherit: any_passed.then_some(inherit),
         ..SpawnRequest::default()
     };
     let mut api = client.processes();
+    // The descriptors stay open (held by the caller's Fds) until the
+    // reply: the node takes them during the call.
     let info = client.call(api.spawn(request))?;
     // In the foreground from now on, so a Ctrl-C that comes before the
     // attach is set up still reaches it.

@@ -37,6 +37,8 @@ pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
         ppid,
         output_backpressure: req.output_backpressure,
         user: String::new(),
+        // The API checks and fills it in (it needs the caller).
+        inherit: None,
     })
 }
 

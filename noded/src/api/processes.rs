@@ -23,6 +23,7 @@ use super::follow::{self, Cursor};
 use super::route::{Target, outgoing, remote_error};
 use crate::auth::Principal;
 use crate::error::ProcError;
+use crate::hostproc;
 use crate::output::Stream as LogStream;
 use crate::process::{Input, Process};
 use crate::supervisor;
@@ -72,18 +73,34 @@ impl Processes for ProcessesApi {
     async fn spawn(&self, request: Request<SpawnRequest>) -> Result<Response<ProcessInfo>, Status> {
         let forwarded = self.state.forwarded(&request);
         let principal = self.state.principal(&request)?;
+        let caller = request
+            .extensions()
+            .get::<tonic::transport::server::UdsConnectInfo>()
+            .and_then(|uds| uds.peer_cred);
         let mut req = request.into_inner();
+        let inherit = req.inherit.take();
         let (target, node) = self
             .state
             .target_node(&req.node, &req.node_labels, forwarded)
             .await?;
         match target {
             Target::Local => {
+                let tty = req.tty.is_some();
                 let mut spec = convert::spawn_spec(req)?;
                 spec.user = principal.user.clone();
+                if let Some(wanted) = inherit {
+                    spec.inherit = Some(inherited_stdio(caller, forwarded, tty, &wanted)?);
+                    if wanted.stdin_fd.is_some() {
+                        spec.stdin_pipe = false;
+                    }
+                }
                 let process = self.state.table.spawn(spec).await?;
                 Ok(Response::new(self.info(&process)))
             }
+            Target::Remote { .. } if inherit.is_some() => Err(ProcError::InvalidArgument(
+                "inherit: a process gets the caller's descriptors only on the caller's node".into(),
+            )
+            .into()),
             Target::Remote {
                 node: name,
                 mut client,
@@ -473,6 +490,47 @@ impl ProcessesApi {
     fn local_list(&self, req: &ListRequest, principal: &Principal) -> ListReply {
         local_list(&self.state, req, principal)
     }
+}
+
+/// What the keeper needs to take the descriptors `wanted` from the
+/// calling process: only a client on this node's socket (the kernel names
+/// its PID) that holds them, for a process without a terminal.
+fn inherited_stdio(
+    caller: Option<tokio::net::unix::UCred>,
+    forwarded: bool,
+    tty: bool,
+    wanted: &proto::v1::InheritedStdio,
+) -> Result<proto::keeper::Inherit, Status> {
+    let refuse = |why: &str| Status::from(ProcError::InvalidArgument(format!("inherit: {why}")));
+    let pid = match caller.and_then(|c| c.pid()) {
+        Some(pid) if !forwarded => pid,
+        _ => {
+            return Err(refuse(
+                "only a client on this node's Unix socket can pass its descriptors",
+            ));
+        }
+    };
+    if tty {
+        return Err(refuse("a process with a terminal gets it for stdio"));
+    }
+    let host = nix::unistd::Pid::from_raw(pid);
+    let (Some(stat), Some((uid, _))) = (hostproc::stat(host), hostproc::owner(host)) else {
+        return Err(refuse("the calling process is gone"));
+    };
+    let fds = [wanted.stdin_fd, wanted.stdout_fd, wanted.stderr_fd];
+    for fd in fds.into_iter().flatten() {
+        if fd < 0 || std::fs::symlink_metadata(format!("/proc/{pid}/fd/{fd}")).is_err() {
+            return Err(ProcError::NoSuchDescriptor(fd).into());
+        }
+    }
+    Ok(proto::keeper::Inherit {
+        pid,
+        uid,
+        start_ticks: stat.start_ticks,
+        stdin_fd: wanted.stdin_fd,
+        stdout_fd: wanted.stdout_fd,
+        stderr_fd: wanted.stderr_fd,
+    })
 }
 
 /// Whether a zombie's parent counts as alive: it runs here, or lives on

@@ -18,6 +18,7 @@ impl From<ProcError> for Status {
             ProcError::NoStdin(_)
             | ProcError::StdinClosed(_)
             | ProcError::NoTerminal(_)
+            | ProcError::NoSuchDescriptor(_)
             | ProcError::NoSuchUser { .. } => Code::FailedPrecondition,
             ProcError::WaitTimeout { .. } => Code::DeadlineExceeded,
             ProcError::Alloc(_) => Code::ResourceExhausted,

@@ -15,7 +15,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -470,14 +470,18 @@ impl Keeper {
             }
             Some(pty)
         } else {
+            let [stdin, stdout, stderr] = match &s.inherit {
+                Some(inherit) => take_client_fds(inherit)?,
+                None => [None, None, None],
+            };
             command
-                .stdin(if s.stdin_pipe {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
+                .stdin(match stdin {
+                    Some(fd) => Stdio::from(fd),
+                    None if s.stdin_pipe => Stdio::piped(),
+                    None => Stdio::null(),
                 })
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
+                .stdout(stdout.map_or_else(Stdio::piped, Stdio::from))
+                .stderr(stderr.map_or_else(Stdio::piped, Stdio::from))
                 .process_group(0);
             None
         };
@@ -577,6 +581,47 @@ impl Keeper {
             host_start_ticks,
         })
     }
+}
+
+/// The client's descriptors named in `inherit` (stdin, stdout, stderr),
+/// taken with pidfd_getfd from the process noded vouched for: its PID is
+/// pinned with a pidfd first, then its uid and start time are checked, so
+/// nothing is taken from another process that reused the PID.
+fn take_client_fds(inherit: &k::Inherit) -> Result<[Option<OwnedFd>; 3], Failure> {
+    let gone = || Failure::new(libc::ESRCH, "the client process is gone".into());
+    // SAFETY: pidfd_open with integers; a valid result is a new descriptor.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, inherit.pid, 0) };
+    if pidfd < 0 {
+        return Err(gone());
+    }
+    // SAFETY: just returned by the kernel, owned here.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let host = Pid::from_raw(inherit.pid);
+    let same = hostproc::stat(host).is_some_and(|st| st.start_ticks == inherit.start_ticks)
+        && hostproc::owner(host).is_some_and(|(uid, _)| uid == inherit.uid);
+    if !same {
+        return Err(gone());
+    }
+    let take = |fd: Option<i32>| -> Result<Option<OwnedFd>, Failure> {
+        let Some(fd) = fd else { return Ok(None) };
+        // SAFETY: pidfd_getfd with a pidfd we own; the result is a new
+        // descriptor (close-on-exec) owned here.
+        let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+        if got < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(Failure::new(
+                e.raw_os_error().unwrap_or(libc::EBADF),
+                format!("cannot take the client's descriptor {fd}: {e}"),
+            ));
+        }
+        // SAFETY: as above.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(got as i32) }))
+    };
+    Ok([
+        take(inherit.stdin_fd)?,
+        take(inherit.stdout_fd)?,
+        take(inherit.stderr_fd)?,
+    ])
 }
 
 /// A failed request.

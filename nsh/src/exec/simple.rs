@@ -470,7 +470,11 @@ impl Shell {
         if external.place == Place::All {
             return crate::exec::all::start_all(self, &client, &external.launch, stdout, stderr);
         }
-        let no_input = (stdin.loop_input && !external.stdin_own)
+        // A loop's input is not pumped to the commands inside it (a pump
+        // would swallow it); a command given the descriptor itself reads
+        // only what it reads, so it gets it, as under bash.
+        let passed = remote::inherits(&client, &external.launch, &stdin);
+        let no_input = (stdin.loop_input && !external.stdin_own && !passed)
             || (!self.tracker.is_foreground() && stdin.is_terminal());
         let stdin = (!no_input).then_some(stdin);
         match remote::start_remote(
