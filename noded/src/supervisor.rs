@@ -31,8 +31,10 @@ use crate::records::{self, ExitRecord, Outcome, SpawnRecord, StoredProcess};
 
 /// PATH given to processes whose environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// Queued stdin messages per process before writers wait.
-const STDIN_QUEUE: usize = 64;
+/// Queued stdin messages per process before writers wait: one, so a
+/// writer learns that its message was taken only when the keeper has
+/// taken the one before (see the keeper's own queue of one).
+const STDIN_QUEUE: usize = 1;
 /// Largest signal number Linux accepts.
 pub const MAX_SIGNAL: i32 = 64;
 

@@ -159,6 +159,9 @@ pub fn attach_process(
     crate::signals::set_client(client);
     tracker.started(pid);
     let exit = ExitCell::default();
+    // The node's word that it took a stdin message, from the output
+    // thread (which reads the events) to the input thread.
+    let (accepted_tx, accepted_rx) = std::sync::mpsc::channel::<()>();
     {
         let client = client.clone();
         let exit = exit.clone();
@@ -166,7 +169,7 @@ pub fn attach_process(
         std::thread::Builder::new()
             .name(format!("out-{pid}"))
             .spawn(move || {
-                let status = pump_output(&client, pid, stream, &stdout, &stderr);
+                let status = pump_output(&client, pid, stream, &stdout, &stderr, &accepted_tx);
                 tracker.ended(pid);
                 exit.set(status);
             })
@@ -180,7 +183,7 @@ pub fn attach_process(
         std::thread::Builder::new()
             .name(format!("in-{pid}"))
             .spawn(move || {
-                pump_input(pid, &input, &tx, &exit);
+                pump_input(pid, &input, &tx, &exit, &accepted_rx);
                 done.set(0);
             })
             .map_err(|e| ClientError::internal(format!("cannot start a thread: {e}")))?;
@@ -200,6 +203,7 @@ fn pump_output(
     mut stream: tonic::Streaming<proto::v1::AttachEvent>,
     stdout: &Fd,
     stderr: &Fd,
+    accepted: &std::sync::mpsc::Sender<()>,
 ) -> i32 {
     let mut broken_pipe = false;
     {
@@ -218,6 +222,9 @@ fn pump_output(
                 Some(attach_event::Event::Stdout(_)) => {}
                 Some(attach_event::Event::Stderr(chunk)) => {
                     let _ = io::write_all(stderr.file.as_fd(), &chunk.data);
+                }
+                Some(attach_event::Event::StdinAccepted(_)) => {
+                    let _ = accepted.send(());
                 }
                 Some(attach_event::Event::Exit(info)) => return status_of(&info),
                 Some(attach_event::Event::Error(message)) => {
@@ -253,9 +260,30 @@ pub fn wait_exit(client: &Client, pid: i32) -> i32 {
     255
 }
 
-/// Streams the input fd to the process until end of file or its exit.
-fn pump_input(pid: i32, input: &Fd, tx: &mpsc::Sender<AttachRequest>, exit: &ExitCell) {
-    let mut buf = vec![0u8; 64 * 1024];
+/// Most bytes read from the shell's input per stdin message.
+const INPUT_CHUNK: usize = 16 * 1024;
+/// Stdin messages sent before the node says it took the first. One keeps
+/// what a process that stops reading can take from later readers within
+/// about its pipe's worth (measured: 35 KiB beyond `head -c 5`); two
+/// double it, for a third more throughput (docs/design/nsh.md).
+const INPUT_WINDOW: usize = 1;
+
+/// Streams the input fd to the process until end of file or its exit,
+/// reading the next chunk only once the node took the last one
+/// (`accepted`): nsh never reads more than a chunk ahead of what the node
+/// took, and the node takes a message only once the one before is in the
+/// process's pipe, so input the process never reads stays for the next
+/// reader beyond about its pipe's worth (docs/design/nsh.md).
+fn pump_input(
+    pid: i32,
+    input: &Fd,
+    tx: &mpsc::Sender<AttachRequest>,
+    exit: &ExitCell,
+    accepted: &std::sync::mpsc::Receiver<()>,
+) {
+    let mut buf = vec![0u8; INPUT_CHUNK];
+    // Messages sent that the node has not said it took.
+    let mut in_flight = 0usize;
     let terminal = input.is_terminal();
     loop {
         if exit.get().is_some() {
@@ -300,6 +328,20 @@ fn pump_input(pid: i32, input: &Fd, tx: &mpsc::Sender<AttachRequest>, exit: &Exi
                 };
                 if tx.blocking_send(chunk).is_err() {
                     return;
+                }
+                in_flight += 1;
+                // Wait for the node to take enough; the process's end ends
+                // the wait (its output thread then stops sending).
+                while in_flight >= INPUT_WINDOW {
+                    match accepted.recv_timeout(Duration::from_millis(50)) {
+                        Ok(()) => in_flight -= 1,
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if exit.get().is_some() {
+                                return;
+                            }
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
                 }
             }
         }

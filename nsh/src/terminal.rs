@@ -532,7 +532,10 @@ pub async fn run_foreground(
                     // process that closed it, a resize without a terminal):
                     // the attachment goes on, as a local write would fail
                     // silently for a process that stopped reading.
-                    Some(attach_event::Event::Error(_)) | None => {}
+                    // Acknowledgements matter to pumps that pace their
+                    // reads by them; a terminal's keys are few.
+                    Some(attach_event::Event::Error(_) | attach_event::Event::StdinAccepted(_))
+                    | None => {}
                 },
                 Ok(None) | Err(_) => {
                     // The stream ended without an exit: ask directly.

@@ -187,6 +187,8 @@ async fn read_until(
         {
             Some(attach_event::Event::Stdout(c)) => out.extend(c.data),
             Some(attach_event::Event::Error(e)) => anyhow::bail!("attach error: {e}"),
+            // The node acknowledges each stdin message.
+            Some(attach_event::Event::StdinAccepted(_)) => {}
             other => anyhow::bail!(
                 "unexpected {other:?} after {:?}",
                 String::from_utf8_lossy(out)

@@ -75,6 +75,32 @@ async fn local_commands_take_only_what_they_read() -> anyhow::Result<()> {
     assert_eq!(out, "one\ntwo\n");
     let out = remote_in_loop_keeps_lines(&cluster, dir.path(), &n2).await?;
     assert_eq!(out, "one\ntwo\n");
+    // A here-document to a remote command.
+    let out = script_on_stdin(
+        &cluster,
+        dir.path(),
+        &format!("@{n2} cat <<EOF\nhere $((2+3))\nEOF\necho after\n"),
+    )
+    .await?;
+    assert_eq!(out, "here 5\nafter\n");
+    // A remote command that reads 5 bytes of a 1 MiB file leaves the rest
+    // to the next reader, but for what nsh may read ahead of it: at most
+    // its pipe (64 KiB) and the messages in flight (docs/design/nsh.md).
+    let size = 1 << 20;
+    let big: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(dir.path().join("big"), &big)?;
+    let out = script_on_stdin(
+        &cluster,
+        dir.path(),
+        &format!("{{ @{n2} head -c 5 >/dev/null; wc -c; }} < big\n"),
+    )
+    .await?;
+    let rest: usize = out.trim().parse()?;
+    let lost = size - rest;
+    assert!(
+        (5..=128 * 1024).contains(&lost),
+        "the next reader found {rest} of {size} bytes: {lost} read ahead"
+    );
 
     // head on a file leaves the rest; a read loop's cat takes the rest;
     // exec < file then reads and commands share the offset.

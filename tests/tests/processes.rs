@@ -310,6 +310,8 @@ async fn attach_carries_input_signals_output_and_the_exit() -> anyhow::Result<()
     while !out.ends_with(b"ready\n") {
         match next().await??.and_then(|e| e.event) {
             Some(attach_event::Event::Stdout(c)) => out.extend(c.data),
+            // The node acknowledges each stdin message.
+            Some(attach_event::Event::StdinAccepted(_)) => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -327,6 +329,8 @@ async fn attach_carries_input_signals_output_and_the_exit() -> anyhow::Result<()
                 assert!(e.contains("no terminal"), "{e}");
                 saw_error = true;
             }
+            // The node acknowledges each stdin message.
+            Some(attach_event::Event::StdinAccepted(_)) => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -336,6 +340,8 @@ async fn attach_carries_input_signals_output_and_the_exit() -> anyhow::Result<()
         match next().await??.and_then(|e| e.event) {
             Some(attach_event::Event::Exit(info)) => break info,
             Some(attach_event::Event::Stdout(c)) => out.extend(c.data),
+            // The node acknowledges each stdin message.
+            Some(attach_event::Event::StdinAccepted(_)) => {}
             other => panic!("unexpected {other:?}"),
         }
     };
@@ -482,6 +488,8 @@ async fn attach_resizes_a_terminal() -> anyhow::Result<()> {
         {
             Some(attach_event::Event::Stdout(c)) => out.push_str(&String::from_utf8_lossy(&c.data)),
             Some(attach_event::Event::Exit(info)) => break info,
+            // The node acknowledges each stdin message.
+            Some(attach_event::Event::StdinAccepted(_)) => {}
             other => panic!("unexpected {other:?}"),
         }
         if !resized && out.contains("24 80") {

@@ -604,7 +604,19 @@ async fn attach_input(
     use attach_request::Request as R;
     while let Ok(Some(msg)) = inbound.message().await {
         let result = match msg.request {
-            Some(R::Stdin(data)) => process.write_input(Input::Data(data)).await,
+            Some(R::Stdin(data)) => {
+                let len = data.len() as u64;
+                let taken = process.write_input(Input::Data(data)).await;
+                if taken.is_ok()
+                    && tx
+                        .send(event(attach_event::Event::StdinAccepted(len)))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+                taken
+            }
             Some(R::StdinEof(true)) => process.write_input(Input::Eof).await,
             Some(R::StdinEof(false)) | None => Ok(()),
             Some(R::Resize(size)) => process.resize(size.rows, size.cols).await,

@@ -43,8 +43,11 @@ use crate::records;
 /// How long a finished process's output may take to reach end-of-file (a
 /// background child that keeps the pipes open must not delay the exit).
 const OUTPUT_DRAIN_GRACE: Duration = Duration::from_secs(1);
-/// Queued stdin messages per process.
-const STDIN_QUEUE: usize = 16;
+/// Queued stdin messages per process: one, so the reply to a Stdin
+/// request comes once the message before it is in the process's pipe, and
+/// a process that does not read holds its writers back within a message
+/// of what its pipe holds (docs/design/nsh.md, "Standard input").
+const STDIN_QUEUE: usize = 1;
 /// Largest read from an output pipe or terminal.
 const PUMP_BUF: usize = 64 << 10;
 /// How long a new connection has to say Hello.
