@@ -192,7 +192,40 @@ fn finish(shell: &mut Shell, run: impl FnOnce(&mut Shell) -> crate::shell::Statu
         }
         Err(Flow::Break(_) | Flow::Continue(_)) => shell.last_status,
     };
-    shell.exit_trap(status)
+    let status = shell.exit_trap(status);
+    let_background_finish(shell);
+    status
+}
+
+/// How long the end of a program waits for its background jobs that run
+/// inside nsh.
+const BACKGROUND_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// bash's background jobs are forked processes that outlive the shell, so
+/// `echo a & echo b` at the end of a script prints both; nsh's in-shell
+/// ones (builtins, functions, compound commands) are threads that die
+/// with it. So the end of a program gives them a moment
+/// ([`BACKGROUND_GRACE`], once for all) to finish. Cluster processes
+/// need none: they run on their node regardless.
+fn let_background_finish(shell: &Shell) {
+    let in_shell: Vec<crate::jobs::ExitCell> = match shell.jobs.lock() {
+        Ok(table) => table
+            .jobs
+            .iter()
+            .flat_map(|job| job.members.iter())
+            .filter(|member| member.pid.is_none() && member.exit.get().is_none())
+            .map(|member| member.exit.clone())
+            .collect(),
+        Err(_) => return,
+    };
+    let deadline = std::time::Instant::now() + BACKGROUND_GRACE;
+    for exit in in_shell {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        exit.wait_timeout(left);
+    }
 }
 
 fn usage_error(message: &str) -> i32 {
