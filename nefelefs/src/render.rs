@@ -87,6 +87,16 @@ pub fn status(info: &ProcessInfo) -> String {
     );
     let _ = writeln!(s, "Node:\t{}", info.node);
     let _ = writeln!(s, "HostPid:\t{}", info.host_pid);
+    // Streams that went to the spawning client's own descriptors: the
+    // `stdout`/`stderr` files are empty for them, and this says why.
+    for (inherited, name) in [
+        (info.stdout_inherited, "Stdout"),
+        (info.stderr_inherited, "Stderr"),
+    ] {
+        if inherited {
+            let _ = writeln!(s, "{name}:\tthe spawning shell's own (not captured)");
+        }
+    }
     if let Some(code) = exit_code(info) {
         let _ = writeln!(s, "ExitCode:\t{code}");
     }

@@ -62,6 +62,12 @@ pub struct SpawnRecord {
     /// records stay as they were.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub output_backpressure: bool,
+    /// Stdout and stderr went to the client's own descriptors (`inherit`):
+    /// not captured. Written only when set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdout_inherited: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stderr_inherited: bool,
 }
 
 /// How a process ended.

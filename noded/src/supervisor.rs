@@ -405,6 +405,8 @@ pub async fn start(
             spec.user.clone()
         },
         output_backpressure: spec.output_backpressure,
+        stdout_inherited: spec.inherit.is_some_and(|i| i.stdout_fd.is_some()),
+        stderr_inherited: spec.inherit.is_some_and(|i| i.stderr_fd.is_some()),
     };
     let (rows, cols) = spec.tty.unwrap_or((0, 0));
     let request = k::Spawn {

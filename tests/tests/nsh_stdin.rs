@@ -232,5 +232,24 @@ async fn inherit_is_refused_where_it_cannot_hold() -> anyhow::Result<()> {
     assert_eq!(got, "straight\n");
     let logged = tests::read_output(&mut unix, p.pid, proto::v1::OutputStream::Stdout).await?;
     assert!(logged.is_empty(), "{logged:?}");
+    assert!(done.stdout_inherited && !done.stderr_inherited, "{done:?}");
+
+    // nsh's `logs` says where such output went instead of printing nothing.
+    let dir = tempfile::tempdir()?;
+    let mut cmd = shell_command(
+        &binary("nsh"),
+        &cluster.nodes[0].addr(),
+        dir.path(),
+        dir.path(),
+    );
+    cmd.arg("-c")
+        .arg("/bin/echo to-file > out & p=$!; wait $p; cat out; logs $p; echo \"status $?\"");
+    let run = run(cmd, None, SCRIPT_TIMEOUT).await?;
+    assert_eq!(run.stdout, "to-file\nstatus 1\n", "{}", run.describe());
+    assert!(
+        run.stderr.contains("nothing was captured"),
+        "{}",
+        run.describe()
+    );
     Ok(())
 }

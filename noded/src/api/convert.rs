@@ -90,6 +90,8 @@ fn info_of(process: &Process, node: &str, with_env: bool, snap: Snapshot) -> Pro
         stdout_bytes: process.stdout.pos().end,
         stderr_bytes: process.stderr.pos().end,
         output_backpressure: r.output_backpressure,
+        stdout_inherited: r.stdout_inherited,
+        stderr_inherited: r.stderr_inherited,
         env: if with_env { r.env.clone() } else { Vec::new() },
         ..ProcessInfo::default()
     };

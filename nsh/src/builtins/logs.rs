@@ -101,6 +101,21 @@ pub fn logs(shell: &mut Shell, args: Vec<String>) -> Status {
         Ok(c) => c,
         Err(status) => return Ok(status),
     };
+    // A stream that went to the shell's own descriptor was never captured:
+    // say so rather than show nothing.
+    if let Ok(info) = client.get(pid) {
+        let (inherited, name) = if args.stderr {
+            (info.stderr_inherited, "stderr")
+        } else {
+            (info.stdout_inherited, "stdout")
+        };
+        if inherited {
+            shell.error(format!(
+                "logs: {pid}: its {name} went straight to the shell's file or pipe, not to a log: nothing was captured"
+            ));
+            return Ok(1);
+        }
+    }
     let request = ReadOutputRequest {
         pid,
         stream: if args.stderr {
