@@ -318,6 +318,8 @@ mod tests {
             gid: 0,
             user: String::new(),
             output_backpressure: false,
+            stdout_inherited: false,
+            stderr_inherited: false,
         }
     }
 
