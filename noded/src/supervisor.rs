@@ -83,6 +83,8 @@ pub struct SpawnSpec {
     /// The client's own descriptors the process gets as stdio (checked by
     /// the API: a local client on the socket), taken by the keeper.
     pub inherit: Option<proto::keeper::Inherit>,
+    /// The file mode creation mask to exec with (the client's).
+    pub umask: Option<u32>,
 }
 
 /// As whom a process runs: a user's uid, gid and groups as this node's
@@ -432,6 +434,7 @@ pub async fn start(
         },
         record: serde_json::to_vec(&record).unwrap_or_default(),
         inherit: spec.inherit,
+        umask: spec.umask,
     };
     let reply = keeper
         .request(

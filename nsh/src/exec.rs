@@ -40,10 +40,16 @@ pub(crate) fn spawn_shell_thread(
 ) -> Member {
     let exit = ExitCell::default();
     let cell = exit.clone();
+    let mask = io::umask();
     let spawned = std::thread::Builder::new()
         .name(name.to_string())
         .stack_size(THREAD_STACK)
         .spawn(move || {
+            // Process-wide state stays per shell: the thread gets its own
+            // umask (and cwd and root, which nsh does not use), as a forked
+            // subshell would, so `umask` in it leaves the parent's alone.
+            let _ = nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS);
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
             let status = match body(&mut shell) {
                 Ok(s) => s,
                 Err(Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s)) => s,
@@ -459,12 +465,16 @@ impl Shell {
     pub fn run_subshell(&mut self, list: &ast::CompoundList) -> i32 {
         let mut sub = self.subshell();
         sub.tracker = self.tracker.clone();
+        // The subshell's `umask` is its own: put the parent's back after.
+        let mask = io::umask();
         let status = match sub.run_list(list) {
             Ok(s) => s,
             Err(Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s)) => s,
             Err(Flow::Break(_) | Flow::Continue(_)) => sub.last_status,
         };
-        sub.exit_trap(status)
+        let status = sub.exit_trap(status);
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        status
     }
 
     /// Runs `script` in a subshell with stdout captured (`$(..)`).
@@ -484,6 +494,7 @@ impl Shell {
         let mut sub = self.subshell();
         sub.tracker = self.tracker.clone();
         sub.fds.set(1, Fd::new(write));
+        let mask = io::umask();
         let status = match sub.run_program(&program) {
             Ok(s) => s,
             Err(Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s)) => s,
@@ -491,6 +502,7 @@ impl Shell {
         };
         let status = sub.exit_trap(status);
         drop(sub);
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         let output = reader.join().unwrap_or_default();
         (status, output)
     }

@@ -127,6 +127,17 @@ pub fn read(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<
 
 /// A pipe whose ends are close-on-exec (local children get only the ends
 /// handed to them explicitly).
+/// The shell's file mode creation mask (the process's, which `umask`
+/// sets), sent with every spawn so a command on any node creates files as
+/// a child of the shell would.
+pub fn umask() -> u32 {
+    use nix::sys::stat::{Mode, umask};
+    // Reading the mask means setting it; put it back at once.
+    let current = umask(Mode::from_bits_truncate(0o077));
+    umask(current);
+    current.bits()
+}
+
 pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }

@@ -250,6 +250,7 @@ pub fn spawn_request(
             StdinMode::Pipe
         } as i32,
         tty,
+        umask: Some(crate::io::umask()),
         ..SpawnRequest::default()
     })
 }

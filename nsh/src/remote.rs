@@ -107,6 +107,8 @@ pub fn start_remote(
         // when nsh (or what nsh writes to) is slower.
         output_backpressure: true,
         inherit: any_passed.then_some(inherit),
+        // The shell's file creation mask goes with the command, on any node.
+        umask: Some(io::umask()),
         ..SpawnRequest::default()
     };
     let mut api = client.processes();

@@ -75,6 +75,14 @@ async fn local_commands_take_only_what_they_read() -> anyhow::Result<()> {
     assert_eq!(out, "one\ntwo\n");
     let out = remote_in_loop_keeps_lines(&cluster, dir.path(), &n2).await?;
     assert_eq!(out, "one\ntwo\n");
+    // The shell's umask reaches a command on another node too.
+    let out = script_on_stdin(
+        &cluster,
+        dir.path(),
+        &format!("umask 077\n@{n2} touch made-remotely\nstat -c %a made-remotely\n"),
+    )
+    .await?;
+    assert_eq!(out, "600\n");
     // A here-document to a remote command.
     let out = script_on_stdin(
         &cluster,

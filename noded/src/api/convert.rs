@@ -39,6 +39,14 @@ pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
         user: String::new(),
         // The API checks and fills it in (it needs the caller).
         inherit: None,
+        umask: match req.umask {
+            Some(mask) if mask > 0o777 => {
+                return Err(Status::invalid_argument(format!(
+                    "umask {mask:o} is not a mode mask (0 to 0777)"
+                )));
+            }
+            mask => mask,
+        },
     })
 }
 

@@ -415,6 +415,7 @@ impl Keeper {
             .envs(s.env.iter().filter_map(|e| e.split_once('=')))
             .current_dir(&s.cwd);
         let keeper_pid = nix::unistd::getpid().as_raw();
+        let umask = s.umask.map(|m| m & 0o777);
         let cgroup_dir = self.cgroups.then(|| cgroup::of(&self.data_dir, s.pid));
         let cgroup_procs = cgroup_dir.as_deref().and_then(cgroup::create);
         let creds = s.run_as.map(|c| {
@@ -428,13 +429,16 @@ impl Keeper {
             )
         });
         // SAFETY: between fork and exec the closure makes only
-        // async-signal-safe calls (prctl, getppid, setgroups, setgid,
+        // async-signal-safe calls (umask, prctl, getppid, setgroups, setgid,
         // setuid) and allocates nothing (the groups were collected before).
         unsafe {
             command.pre_exec(move || {
                 // Into its cgroup first, while still root.
                 if let Some(procs) = &cgroup_procs {
                     cgroup::join(procs);
+                }
+                if let Some(mask) = umask {
+                    libc::umask(mask as libc::mode_t);
                 }
                 if let Some((uid, gid, groups)) = &creds {
                     // Groups and gid first, while the child may still change them.

@@ -123,6 +123,7 @@ pub fn run(shell: &mut Shell, args: Vec<String>) -> Status {
         // An attached shell reads every byte, so the process may block like
         // a pipe writer; a detached one has no reader and must not.
         output_backpressure: !args.detach,
+        umask: Some(crate::io::umask()),
         ..SpawnRequest::default()
     };
     let mut api = client.processes();

@@ -49,6 +49,7 @@ impl Shell {
             tty: terminal::window_size(stdout.file.as_fd()),
             stdin: StdinMode::Pipe as i32,
             output_backpressure: true,
+            umask: Some(crate::io::umask()),
             ..SpawnRequest::default()
         };
         let mut api = client.processes();
