@@ -85,12 +85,7 @@ fn median(mut v: Vec<Duration>) -> f64 {
 }
 
 fn run() -> anyhow::Result<()> {
-    let nsh = tests::bin_dir().join("nsh");
-    ensure!(
-        nsh.exists(),
-        "{} is missing: run `cargo build --release --bins` first",
-        nsh.display()
-    );
+    let nsh = tests::bench::built("nsh")?;
     let bash = std::path::PathBuf::from("bash");
     let runs = tests::bench::env_count("BENCH_RUNS", RUNS);
     let dir = tempfile::Builder::new().prefix("nsh-idioms-").tempdir()?;
@@ -146,11 +141,18 @@ fn run() -> anyhow::Result<()> {
         tests::bench::utc_now(),
         tests::bench::machine()
     );
-    println!("| idiom | N / 2N | bash ms | nsh ms | nsh / bash | bash 2N/N | nsh 2N/N |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for row in &table {
-        println!("{row}");
-    }
+    tests::bench::print_table(
+        &[
+            "idiom",
+            "N / 2N",
+            "bash ms",
+            "nsh ms",
+            "nsh / bash",
+            "bash 2N/N",
+            "nsh 2N/N",
+        ],
+        &table,
+    );
     println!(
         "\nTargets: nsh at most {RATIO_TARGET}x bash on every row: {} (worst {worst_ratio:.2}x); \
          growth from N to 2N at most {GROWTH_TARGET}x: {} (worst {worst_growth:.2}x).",

@@ -79,12 +79,7 @@ fn median(v: &mut [Duration]) -> Duration {
 }
 
 fn run() -> anyhow::Result<()> {
-    let nsh = tests::bin_dir().join("nsh");
-    ensure!(
-        nsh.exists(),
-        "{} is missing: run `cargo build --release --bins` first",
-        nsh.display()
-    );
+    let nsh = tests::bench::built("nsh")?;
     let bash = std::path::PathBuf::from("bash");
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
@@ -149,11 +144,7 @@ fn run() -> anyhow::Result<()> {
         tests::bench::machine(),
         tests::bench::utc_now()
     );
-    println!("| workload | bash ms | nsh ms | nsh / bash |");
-    println!("|---|---:|---:|---:|");
-    for row in &rows {
-        println!("{row}");
-    }
+    tests::bench::print_table(&["workload", "bash ms", "nsh ms", "nsh / bash"], &rows);
     println!(
         "\nTarget: nsh at most {TARGET}x bash on every workload: {} (worst {worst:.2}x).",
         tests::bench::verdict(worst <= TARGET)

@@ -277,3 +277,29 @@ pub fn run_shell(
     );
     Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
+
+/// Prints a Markdown table: `columns` as the header (the first column
+/// left-aligned, the others right-aligned, as numbers are), then `rows`,
+/// each already a `| .. |` line.
+pub fn print_table(columns: &[&str], rows: &[String]) {
+    println!("| {} |", columns.join(" | "));
+    let align: Vec<&str> = (0..columns.len())
+        .map(|i| if i == 0 { "---" } else { "---:" })
+        .collect();
+    println!("|{}|", align.join("|"));
+    for row in rows {
+        println!("{row}");
+    }
+}
+
+/// The path of workspace binary `name`, which a benchmark needs built in
+/// release mode first.
+pub fn built(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let path = crate::bin_dir().join(name);
+    ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build --release --bins` first",
+        path.display()
+    );
+    Ok(path)
+}
