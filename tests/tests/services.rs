@@ -332,7 +332,7 @@ async fn a_lost_node_s_replicas_move_and_run_once_after_it_returns() -> anyhow::
 
     let killed_at = std::time::Instant::now();
     cluster.nodes[victim].crash()?;
-    wait_until("the victim's replicas elsewhere", TIMEOUT, || {
+    let moved = wait_until("the victim's replicas elsewhere", TIMEOUT, || {
         let mut c = services.clone();
         let victim_name = victim_name.clone();
         async move {
@@ -343,7 +343,22 @@ async fn a_lost_node_s_replicas_move_and_run_once_after_it_returns() -> anyhow::
                 .then_some(())
         }
     })
-    .await?;
+    .await;
+    if let Err(e) = moved {
+        // Seen once under CI load: say what the nodes saw.
+        let last = get(&mut services.clone(), "web").await;
+        let logs: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| {
+                let log = n.log();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!("--- {} ---\n{}", n.name, tail.join("\n"))
+            })
+            .collect();
+        anyhow::bail!("{e}\nservice now: {last:?}\n{}", logs.join("\n"));
+    }
     let moved_in = killed_at.elapsed();
     assert!(
         moved_in < Duration::from_secs(5),
