@@ -165,7 +165,7 @@ pub fn require_node<T>(request: &Request<T>, peers: &Peers, what: &str) -> Resul
 
 /// Metadata naming the user a node forwards a request for (counted only
 /// from nodes, and from root on the socket, who may act for any user).
-pub const USER_HEADER: &str = "nefele-user";
+pub const USER_HEADER: &str = proto::USER_HEADER;
 /// Metadata saying the forwarded user is an administrator.
 pub const ADMIN_HEADER: &str = "nefele-admin";
 

@@ -49,7 +49,7 @@ pub(crate) fn spawn_shell_thread(
             // umask (and cwd and root, which nsh does not use), as a forked
             // subshell would, so `umask` in it leaves the parent's alone.
             let _ = nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS);
-            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+            io::set_umask(mask);
             let status = match body(&mut shell) {
                 Ok(s) => s,
                 Err(Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s)) => s,
@@ -473,7 +473,7 @@ impl Shell {
             Err(Flow::Break(_) | Flow::Continue(_)) => sub.last_status,
         };
         let status = sub.exit_trap(status);
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        io::set_umask(mask);
         status
     }
 
@@ -502,7 +502,7 @@ impl Shell {
         };
         let status = sub.exit_trap(status);
         drop(sub);
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        io::set_umask(mask);
         let output = reader.join().unwrap_or_default();
         (status, output)
     }

@@ -138,6 +138,12 @@ pub fn umask() -> u32 {
     current.bits()
 }
 
+/// Sets the file mode creation mask of this thread's filesystem
+/// attributes (shell threads have their own: `exec::spawn_shell_thread`).
+pub fn set_umask(mask: u32) {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+}
+
 pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }

@@ -26,5 +26,10 @@ pub mod keeper {
     tonic::include_proto!("nefele.keeper.v1");
 }
 
+/// Metadata naming the user a request acts for, honoured only from nodes
+/// and from root on a node's socket (SPEC §9): how a node forwards a
+/// request for a user, and how root-run tools act for one.
+pub const USER_HEADER: &str = "nefele-user";
+
 /// Encoded descriptors of the API, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("nefele_descriptor");

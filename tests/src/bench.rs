@@ -18,7 +18,7 @@ pub fn as_user<T>(message: T, user: Option<&str>) -> tonic::Request<T> {
     if let Some(user) = user
         && let Ok(value) = user.parse()
     {
-        req.metadata_mut().insert("nefele-user", value);
+        req.metadata_mut().insert(proto::USER_HEADER, value);
     }
     req
 }

@@ -23,9 +23,6 @@ pub const SIGNAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest Linux signal number (`_NSIG - 1`).
 pub const MAX_SIGNAL: i32 = 64;
 
-/// Metadata naming the user root acts for (noded's `auth::USER_HEADER`).
-const USER_HEADER: &str = "nefele-user";
-
 /// pidfd_send_signal's flags (PIDFD_SIGNAL_THREAD, _THREAD_GROUP,
 /// _PROCESS_GROUP).
 const PIDFD_SIGNAL_FLAGS: u32 = 0b111;
@@ -304,7 +301,7 @@ impl Supervisor {
         if let Some(user) = user {
             match user.parse() {
                 Ok(value) => {
-                    request.metadata_mut().insert(USER_HEADER, value);
+                    request.metadata_mut().insert(proto::USER_HEADER, value);
                 }
                 Err(_) => return Err(libc::ESRCH),
             }

@@ -299,17 +299,14 @@ pub fn getopts(shell: &mut Shell, args: Vec<String>) -> Status {
 }
 
 pub fn umask(shell: &mut Shell, args: Vec<String>) -> Status {
-    use nix::sys::stat::{Mode, umask};
     match args.first() {
         None => {
-            let current = umask(Mode::empty());
-            umask(current);
-            let _ = shell.out(&format!("{:04o}\n", current.bits()));
+            let _ = shell.out(&format!("{:04o}\n", crate::io::umask()));
             Ok(0)
         }
         Some(mode) => match u32::from_str_radix(mode, 8) {
             Ok(bits) => {
-                umask(Mode::from_bits_truncate(bits));
+                crate::io::set_umask(bits);
                 Ok(0)
             }
             Err(_) => {
