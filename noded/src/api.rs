@@ -5,6 +5,7 @@
 
 mod cluster;
 mod convert;
+mod coord;
 mod follow;
 mod processes;
 mod route;
@@ -71,9 +72,13 @@ pub fn routes(state: Arc<ApiState>, raft: RaftApi) -> anyhow::Result<Routes> {
         .add_service(
             proto::v1::services_server::ServicesServer::with_interceptor(
                 services::ServicesApi::new(state.clone()),
-                guard,
+                guard.clone(),
             ),
         )
+        .add_service(proto::v1::coord_server::CoordServer::with_interceptor(
+            coord::CoordApi::new(state.clone()),
+            guard,
+        ))
         .add_service(proto::v1::tokens_server::TokensServer::new(
             tokens::TokensApi::new(state),
         ))

@@ -3,6 +3,7 @@
 //! and load by gossip (gossip.rs), and the directory of peers that routing
 //! uses (peers.rs). `run` starts it; the API (api/) reads it.
 
+pub mod coord;
 pub mod gossip;
 pub mod peers;
 pub mod raft_net;
@@ -23,7 +24,7 @@ use tonic::{Code, Status};
 
 use self::peers::Peers;
 use self::raft_net::{NetworkFactory, RaftApi};
-use self::raft_store::{LogStore, StateMachine};
+use self::raft_store::{CoordStore, LogStore, StateMachine};
 use self::state::{Command, Reply};
 use crate::auth::Caller;
 use crate::tls::ClusterTls;
@@ -102,6 +103,8 @@ pub struct Cluster {
     pub slot: u64,
     /// This node's gRPC address.
     pub addr: String,
+    /// The coordination primitives' state (SPEC §8).
+    pub coord: CoordStore,
     /// The cluster's unique id (given to joining nodes); set once at start.
     cluster_id: std::sync::OnceLock<String>,
     /// When each remote node was last chosen by `@any`, to spread a burst
@@ -200,6 +203,7 @@ impl Cluster {
         let dir = data_dir.join("raft");
         let log = LogStore::open(&dir)?;
         let sm = StateMachine::open(&dir)?;
+        let coord = sm.coord();
         let local_ip = addr
             .parse::<std::net::SocketAddr>()
             .ok()
@@ -234,6 +238,7 @@ impl Cluster {
             name: name.to_string(),
             slot,
             addr: addr.to_string(),
+            coord,
             cluster_id: std::sync::OnceLock::new(),
             recent: std::sync::Mutex::new(Vec::new()),
         }))
@@ -277,6 +282,72 @@ impl Cluster {
         Err(Status::unavailable(format!(
             "the cluster store could not take the change: {last}"
         )))
+    }
+
+    /// Waits until this node's copy of the store holds every write
+    /// committed before the call (raft's read index: the leader confirms
+    /// it still leads, this node applies up to its commit), so that a read
+    /// that follows is linearizable.
+    pub async fn linearize(&self) -> Result<(), Status> {
+        let deadline = Instant::now() + WRITE_TIMEOUT;
+        let mut last = String::from("no leader");
+        while Instant::now() < deadline {
+            let index = match self.raft.get_read_log_id().await {
+                Ok((read, _)) => Ok(read.map(|l| l.index)),
+                Err(e) => match e.forward_to_leader::<BasicNode>() {
+                    Some(fwd) if fwd.leader_id.is_some_and(|l| l != self.slot) => {
+                        let leader = fwd.leader_id.unwrap_or_default();
+                        let addr = self
+                            .peers
+                            .addr_of(leader)
+                            .or_else(|| fwd.leader_node.as_ref().map(|n| n.addr.clone()))
+                            .unwrap_or_default();
+                        self.read_index_of(&addr).await
+                    }
+                    _ => Err(e.to_string()),
+                },
+            };
+            match index {
+                Ok(index) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    return self
+                        .raft
+                        .wait(Some(left))
+                        .applied_index_at_least(index, "linearizable read")
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| {
+                            Status::unavailable(format!(
+                                "this node's copy of the store did not catch up in time: {e}"
+                            ))
+                        });
+                }
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Status::unavailable(format!(
+            "the cluster store cannot answer a linearizable read now: {last}"
+        )))
+    }
+
+    /// The leader's read index, through its internal `Raft.ReadIndex`.
+    async fn read_index_of(&self, leader_addr: &str) -> Result<Option<u64>, String> {
+        let channel = self
+            .peers
+            .channel(leader_addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut raft = proto::v1::raft_client::RaftClient::new(channel);
+        let reply = raft
+            .read_index(forwarded_request(
+                RaftMessage { json: Vec::new() },
+                Some(WRITE_TIMEOUT),
+            ))
+            .await
+            .map_err(|s| s.message().to_string())?
+            .into_inner();
+        serde_json::from_slice(&reply.json).map_err(|e| format!("bad reply from the leader: {e}"))
     }
 
     /// Hands a write to the leader through its internal `Raft.Write`.
@@ -343,7 +414,7 @@ impl Cluster {
         match self.write(command, forwarded).await? {
             Reply::Joined { slot } => Ok(self.joined(slot)),
             Reply::Refused { reason } => Err(join_refusal(reason)),
-            Reply::Done => Err(Status::internal("join: unexpected reply")),
+            Reply::Done | Reply::Coord(_) => Err(Status::internal("join: unexpected reply")),
         }
     }
 
@@ -430,7 +501,7 @@ impl Cluster {
                 Err(Status::permission_denied(reason))
             }
             Reply::Refused { reason } => Err(join_refusal(reason)),
-            Reply::Done => Err(Status::internal("join: unexpected reply")),
+            Reply::Done | Reply::Coord(_) => Err(Status::internal("join: unexpected reply")),
         }
     }
 

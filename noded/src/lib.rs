@@ -8,6 +8,7 @@ pub mod auth;
 pub mod authority;
 pub mod cluster;
 pub mod config;
+pub mod coord;
 pub mod error;
 pub mod hostproc;
 pub mod identity;
@@ -211,6 +212,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     .context("cannot start gossip")?;
     cluster.spawn_reconciler(background.clone());
     lost::spawn_publisher(table.clone(), cluster.clone(), background.clone());
+    coord::spawn(
+        cluster.clone(),
+        table.clone(),
+        Duration::from_millis(config.limits.down_after_ms),
+        background.clone(),
+    );
     services::spawn(
         cluster.clone(),
         // The reconciler acts through this node's own socket.

@@ -27,3 +27,21 @@ impl From<ProcError> for Status {
         Status::new(code, e.to_string())
     }
 }
+
+impl From<crate::cluster::coord::CoordError> for Status {
+    fn from(e: crate::cluster::coord::CoordError) -> Self {
+        use crate::cluster::coord::CoordError as E;
+        let code = match &e {
+            E::NoSuchKey(_) | E::NoSuchLease(_) | E::NoSuchName(_) => Code::NotFound,
+            E::VersionMismatch { .. }
+            | E::Fenced { .. }
+            | E::NotHolder(_)
+            | E::BarrierSize { .. } => Code::FailedPrecondition,
+            E::Held { .. } => Code::Aborted,
+            E::NameTaken { .. } => Code::AlreadyExists,
+            E::Limit(_) => Code::ResourceExhausted,
+            E::Invalid(_) => Code::InvalidArgument,
+        };
+        Status::new(code, e.to_string())
+    }
+}

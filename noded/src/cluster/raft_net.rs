@@ -222,4 +222,17 @@ impl RaftService for RaftApi {
             ))),
         }
     }
+
+    async fn read_index(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let raft = self.raft(&request)?;
+        match raft.get_read_log_id().await {
+            Ok((read, _applied)) => encode(&read.map(|l| l.index)),
+            Err(e) => Err(Status::unavailable(format!(
+                "this node is not the store's leader: {e}"
+            ))),
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Storage for openraft: a durable log (an append-only file of JSON records,
 //! fsynced before a flush is reported) and the state machine holding the
-//! [`ClusterState`], snapshotted to a file. Both live in `DATA/raft/`.
+//! [`ClusterState`] and the [`CoordState`], snapshotted to a file. Both
+//! live in `DATA/raft/`. The coordination state is not copied out after
+//! each apply (it can be large): readers borrow it through [`CoordStore`].
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -19,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::TypeConfig;
-use super::state::{ClusterState, Reply};
+use super::coord::CoordState;
+use super::state::{ClusterState, Command, Reply};
 
 type NodeId = u64;
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
@@ -279,6 +282,9 @@ struct SmData {
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, BasicNode>,
     cluster: ClusterState,
+    /// Absent in snapshots from before the coordination primitives.
+    #[serde(default)]
+    coord: CoordState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -301,6 +307,35 @@ pub struct StateMachine {
     inner: Arc<Mutex<SmInner>>,
     /// Publishes the cluster state after every apply, for the rest of noded.
     published: watch::Sender<ClusterState>,
+    /// Counts applies that changed the coordination state.
+    coord_changed: watch::Sender<u64>,
+}
+
+/// A reader of the coordination state: borrows it briefly under the state
+/// machine's lock, and says when it changed.
+#[derive(Clone)]
+pub struct CoordStore {
+    inner: Arc<Mutex<SmInner>>,
+    changed: watch::Receiver<u64>,
+}
+
+impl CoordStore {
+    /// Runs `f` on the current state (keep it short: applies wait).
+    pub fn read<R>(&self, f: impl FnOnce(&CoordState) -> R) -> R {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&inner.data.coord)
+    }
+
+    /// A receiver that changes after every apply that touched the state.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.clone()
+    }
+}
+
+impl std::fmt::Debug for CoordStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordStore").finish_non_exhaustive()
+    }
 }
 
 impl StateMachine {
@@ -324,6 +359,7 @@ impl StateMachine {
             None => SmData::default(),
         };
         let (published, _) = watch::channel(data.cluster.clone());
+        let (coord_changed, _) = watch::channel(0);
         Ok(StateMachine {
             inner: Arc::new(Mutex::new(SmInner {
                 data,
@@ -332,7 +368,16 @@ impl StateMachine {
                 builds: 0,
             })),
             published,
+            coord_changed,
         })
+    }
+
+    /// The coordination state's reader.
+    pub fn coord(&self) -> CoordStore {
+        CoordStore {
+            inner: self.inner.clone(),
+            changed: self.coord_changed.subscribe(),
+        }
     }
 
     /// Watches the cluster state.
@@ -397,23 +442,37 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut replies = Vec::new();
+        let (mut cluster_changed, mut coord_changed) = (false, false);
         let cluster = {
             let mut inner = self.lock();
             for entry in entries {
                 inner.data.last_applied = Some(entry.log_id);
                 let reply = match entry.payload {
                     EntryPayload::Blank => Reply::Done,
-                    EntryPayload::Normal(command) => inner.data.cluster.apply(&command),
+                    EntryPayload::Normal(Command::Coord(command)) => {
+                        coord_changed = true;
+                        Reply::Coord(inner.data.coord.apply(&command))
+                    }
+                    EntryPayload::Normal(command) => {
+                        cluster_changed = true;
+                        inner.data.cluster.apply(&command)
+                    }
                     EntryPayload::Membership(m) => {
+                        cluster_changed = true;
                         inner.data.membership = StoredMembership::new(Some(entry.log_id), m);
                         Reply::Done
                     }
                 };
                 replies.push(reply);
             }
-            inner.data.cluster.clone()
+            cluster_changed.then(|| inner.data.cluster.clone())
         };
-        self.published.send_replace(cluster);
+        if let Some(cluster) = cluster {
+            self.published.send_replace(cluster);
+        }
+        if coord_changed {
+            self.coord_changed.send_modify(|n| *n += 1);
+        }
         Ok(replies)
     }
 
@@ -446,6 +505,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(io_err)?;
         }
         self.published.send_replace(cluster);
+        self.coord_changed.send_modify(|n| *n += 1);
         Ok(())
     }
 

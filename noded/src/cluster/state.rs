@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::coord::{CoordCommand, CoordReply};
 use super::services::{Replica, Service, ServiceSpec};
 use crate::tokens::{self, TokenProof, TokenRecord};
 
@@ -106,6 +107,9 @@ pub enum Command {
         /// Its running processes, by PID.
         processes: Arc<Vec<ProcSummary>>,
     },
+    /// A change to the coordination primitives (SPEC §8), applied by the
+    /// state machine to its `CoordState`, not to this one.
+    Coord(CoordCommand),
 }
 
 /// What the cluster remembers of a running process, to list it as `lost`
@@ -157,6 +161,8 @@ pub enum Reply {
         /// Why, for the user.
         reason: String,
     },
+    /// What a coordination command returned.
+    Coord(CoordReply),
 }
 
 /// The state machine's data.
@@ -281,6 +287,7 @@ impl ClusterState {
                 }
                 None => no_such_service(name),
             },
+            Command::Coord(_) => Reply::Done,
             Command::SetProcesses { slot, processes } => {
                 if self.members.get(slot).is_some_and(|m| !m.left) {
                     self.processes.insert(*slot, processes.clone());
