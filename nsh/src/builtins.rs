@@ -7,6 +7,7 @@
 pub mod attach;
 pub mod cd;
 pub mod cluster;
+pub mod coord;
 pub mod declare;
 pub mod dirs;
 pub mod echo;
@@ -318,6 +319,30 @@ pub static BUILTINS: &[Builtin] = &[
         "svc run|ls|scale|rm|logs ARG...",
         "deploy and scale services, named replicated commands the cluster keeps running (svc --help for each subcommand)",
         svc::svc
+    ),
+    builtin!(
+        "lock",
+        "lock [-w SECS] [-n NODE] NAME CMD...",
+        "run CMD holding cluster lock NAME (like flock; the lock is CMD's, its fencing token in NEFELE_LOCK_TOKEN; -w bounds the wait)",
+        coord::lock
+    ),
+    builtin!(
+        "kv",
+        "kv get|set|cas|rm|ls|watch ARG...",
+        "the cluster's key-value store: get KEY [--json], set KEY VALUE [--pid PID|--lease ID] [--fence LOCK:TOKEN], cas KEY VERSION VALUE, rm KEY..., ls [PREFIX] [--json], watch KEY [--prefix] [--from REV] [--count N] [--json]",
+        coord::kv
+    ),
+    builtin!(
+        "barrier",
+        "barrier [-w SECS] NAME N",
+        "wait until N participants (cluster-wide) have entered barrier NAME",
+        coord::barrier
+    ),
+    builtin!(
+        "name",
+        "name set NAME [PID] | get [-w SECS] NAME | wait [-w SECS] NAME | rm NAME | ls [--json]",
+        "register a name for a cluster PID (released when it ends), look it up or wait for it",
+        coord::name
     ),
     builtin!(
         "help",

@@ -13,12 +13,12 @@ use futures::Stream;
 use proto::v1::coord_owner::Owner as WireOwner;
 use proto::v1::coord_server::Coord;
 use proto::v1::{
-    BarrierReply, BarrierRequest, CoordOwner, Fence, GetNameReply, GetNameRequest, GetRequest,
-    GrantLeaseRequest, KeepAliveRequest, KeyValue, KvDeleteRequest, KvGetReply, KvGetRequest,
-    KvListReply, KvListRequest, KvPutReply, KvPutRequest, KvWatchEvent, KvWatchRequest, LeaseReply,
-    ListNamesReply, ListNamesRequest, LockReply, LockRequest, ProcessState, RemoveNameRequest,
-    RevokeLeaseReply, RevokeLeaseRequest, SetNameReply, SetNameRequest, TransferLockRequest,
-    UnlockReply, UnlockRequest,
+    BarrierReply, BarrierRequest, BarrierStatusReply, BarrierStatusRequest, CoordOwner, Fence,
+    GetNameReply, GetNameRequest, GetRequest, GrantLeaseRequest, KeepAliveRequest, KeyValue,
+    KvDeleteRequest, KvGetReply, KvGetRequest, KvListReply, KvListRequest, KvPutReply,
+    KvPutRequest, KvWatchEvent, KvWatchRequest, LeaseReply, ListNamesReply, ListNamesRequest,
+    LockReply, LockRequest, ProcessState, RemoveNameRequest, RevokeLeaseReply, RevokeLeaseRequest,
+    SetNameReply, SetNameRequest, TransferLockRequest, UnlockReply, UnlockRequest,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -592,6 +592,27 @@ impl Coord for CoordApi {
             waiting + 1,
             req.n
         )))
+    }
+
+    async fn barrier_status(
+        &self,
+        request: Request<BarrierStatusRequest>,
+    ) -> Result<Response<BarrierStatusReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let req = request.into_inner();
+        let reply = self
+            .read(false, |c| {
+                c.space(&principal.user)
+                    .and_then(|s| s.barriers.get(&req.name))
+                    .map(|b| BarrierStatusReply {
+                        n: b.n,
+                        entered: b.waiting.len() as u32,
+                        generation: b.generation,
+                    })
+                    .unwrap_or_default()
+            })
+            .await?;
+        Ok(Response::new(reply))
     }
 
     async fn set_name(

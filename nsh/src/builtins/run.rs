@@ -24,28 +24,28 @@ use crate::shell::{Shell, Status};
 
 #[derive(Parser, Debug)]
 #[command(name = "run", disable_help_flag = true, disable_version_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// Where to run: a node name or `@any`; default the shell's node.
     #[arg(short = 'n', long = "node", value_name = "NODE")]
-    node: Option<String>,
+    pub(super) node: Option<String>,
     /// A name shown by `ps -o name` and in /nefele.
     #[arg(long, value_name = "NAME")]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// An environment variable, added to the exported ones.
     #[arg(short = 'e', long = "env", value_name = "K=V")]
-    env: Vec<String>,
+    pub(super) env: Vec<String>,
     /// Working directory on the node.
     #[arg(long, value_name = "DIR")]
-    cwd: Option<String>,
+    pub(super) cwd: Option<String>,
     /// Detached: print the PID and return at once.
     #[arg(short = 'd', long = "detach")]
-    detach: bool,
+    pub(super) detach: bool,
     /// With a pseudo-terminal.
     #[arg(short = 't', long = "tty")]
-    tty: bool,
+    pub(super) tty: bool,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
-    cmd: Vec<String>,
+    pub(super) cmd: Vec<String>,
 }
 
 /// The size of the terminal on `fd`, if it is one.
@@ -68,11 +68,23 @@ pub fn run(shell: &mut Shell, args: Vec<String>) -> Status {
         Ok(a) => a,
         Err(status) => return Ok(status),
     };
+    start(shell, args, "run", &mut |_, _| Ok(()))
+}
+
+/// Starts `args.cmd` as `run` does, calls `started` with its PID once it
+/// exists (an error there kills it and fails), then waits for it unless
+/// detached. `what` names the builtin in messages.
+pub(super) fn start(
+    shell: &mut Shell,
+    args: Args,
+    what: &str,
+    started: &mut dyn FnMut(&crate::client::Client, i32) -> Result<(), String>,
+) -> Status {
     let mut env = shell.vars.exported();
     for pair in &args.env {
         let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            shell.error(format!("run: -e {pair}: expected K=V"));
-            return super::usage(shell, "run");
+            shell.error(format!("{what}: -e {pair}: expected K=V"));
+            return super::usage(shell, what);
         };
         env.retain(|(k, _)| k != key);
         env.push((key.to_string(), value.to_string()));
@@ -97,14 +109,14 @@ pub fn run(shell: &mut Shell, args: Vec<String>) -> Status {
     } else {
         super::attach::shell_stdin(shell)
     };
-    let (stdout, stderr) = match super::attach::shell_output(shell, "run") {
+    let (stdout, stderr) = match super::attach::shell_output(shell, what) {
         Ok(fds) => fds,
         Err(e) => {
             shell.error(e);
             return Ok(1);
         }
     };
-    let client = match shell.client_for("run") {
+    let client = match shell.client_for(what) {
         Ok(c) => c,
         Err(status) => return Ok(status),
     };
@@ -132,15 +144,20 @@ pub fn run(shell: &mut Shell, args: Vec<String>) -> Status {
         Err(e) => {
             let (message, status) =
                 remote::spawn_failure(args.node.as_deref().unwrap_or(""), &args.cmd[0], &e);
-            shell.error(format!("run: {message}"));
+            shell.error(format!("{what}: {message}"));
             return Ok(status);
         }
     };
     let pid = info.pid;
+    if let Err(e) = started(&client, pid) {
+        let _ = client.signal(pid, libc::SIGKILL);
+        shell.error(format!("{what}: {e}"));
+        return Ok(1);
+    }
     if args.detach {
         shell.last_background = Some(pid);
         if let Err(e) = shell.out(&format!("{pid}\n")) {
-            shell.error(format!("run: write error: {e}"));
+            shell.error(format!("{what}: write error: {e}"));
             return Ok(1);
         }
         return Ok(0);
@@ -149,7 +166,7 @@ pub fn run(shell: &mut Shell, args: Vec<String>) -> Status {
     match crate::remote::attach_process(&client, pid, true, stdin, stdout, stderr, &tracker) {
         Ok(member) => shell.wait_foreground(vec![member], &args.cmd.join(" ")),
         Err(e) => {
-            shell.error(format!("run: {pid}: cannot attach: {e}"));
+            shell.error(format!("{what}: {pid}: cannot attach: {e}"));
             Ok(1)
         }
     }

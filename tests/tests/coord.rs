@@ -1,0 +1,434 @@
+//! Coordination primitives (SPEC §8) on real 3-node clusters: `lock` from
+//! two nodes never overlaps and its fencing tokens only grow; a holder
+//! killed with SIGKILL, or whose node crashes, loses the lock and the next
+//! token is larger; a fenced write with a lost token is refused; CAS races
+//! have one winner; a watch loses and repeats nothing across a leader
+//! crash and a reconnect to another node; a barrier of five processes on
+//! three nodes opens once all are in, without the one killed before; names
+//! go with their process; bad input gets clear errors.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use proto::v1::coord_client::CoordClient;
+use proto::v1::coord_owner::Owner;
+use proto::v1::{CoordOwner, Fence, KvPutRequest, KvWatchRequest, LockRequest, SpawnRequest};
+use tests::{Node, TIMEOUT, TestCluster, binary, request, wait_until};
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic::transport::Channel;
+
+/// What one `nsh -c` run gave: status, stdout, stderr.
+async fn nsh(node: &Node, script: &str) -> anyhow::Result<(i32, String, String)> {
+    let output = tokio::time::timeout(
+        Duration::from_secs(300),
+        tokio::process::Command::new(binary("nsh"))
+            .arg("-c")
+            .arg(script)
+            .env("NEFELE_ADDR", node.addr().to_string())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await??;
+    Ok((
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+async fn coord(node: &Node) -> anyhow::Result<CoordClient<Channel>> {
+    Ok(CoordClient::new(proto::connect(&node.addr()).await?))
+}
+
+fn pid_owner(pid: i32) -> Option<CoordOwner> {
+    Some(CoordOwner {
+        owner: Some(Owner::Pid(pid)),
+    })
+}
+
+/// Starts `sleep 1000` on `node` and gives its cluster PID.
+async fn sleeper(node: &Node) -> anyhow::Result<i32> {
+    Ok(tests::spawn(&mut node.client().await?, &["sleep", "1000"])
+        .await?
+        .pid)
+}
+
+/// Takes `name` for `owner`, waiting at most `wait`.
+async fn lock(node: &Node, name: &str, owner: i32, wait: Duration) -> Result<u64, tonic::Status> {
+    let mut api = coord(node)
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    Ok(api
+        .lock(LockRequest {
+            name: name.into(),
+            owner: pid_owner(owner),
+            wait_ms: wait.as_millis() as i64,
+        })
+        .await?
+        .into_inner()
+        .token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lock_from_two_nodes_never_overlaps_and_tokens_grow() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let dir = tempfile::tempdir()?;
+    let d = dir.path().display();
+    // Each round: fail if another holder is inside, stay a moment, and
+    // append the fencing token (under the lock, so file order is grant
+    // order).
+    let body = format!(
+        "if [ -e {d}/inside ]; then echo overlap >> {d}/bad; fi; touch {d}/inside; \
+         sleep 0.01; rm {d}/inside; echo $NEFELE_LOCK_TOKEN >> {d}/tokens"
+    );
+    let (one, two) = (&cluster.nodes[0].name, &cluster.nodes[1].name);
+    let script = |node: &str| {
+        format!("for i in $(seq 50); do lock -n {node} L sh -c '{body}' || exit 1; done")
+    };
+    let (one, two) = (script(one), script(two));
+    let (a, b) = tokio::join!(nsh(&cluster.nodes[0], &one), nsh(&cluster.nodes[1], &two));
+    let (a, b) = (a?, b?);
+    assert_eq!(a.0, 0, "{a:?}");
+    assert_eq!(b.0, 0, "{b:?}");
+    assert!(!dir.path().join("bad").exists(), "two holders at once");
+    let tokens: Vec<u64> = std::fs::read_to_string(dir.path().join("tokens"))?
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(tokens.len(), 100);
+    assert!(
+        tokens.windows(2).all(|w| w[0] < w[1]),
+        "tokens must grow: {tokens:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_or_crashed_holder_loses_the_lock_and_its_token_is_fenced() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    let (n1, n2) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let holder = sleeper(n2).await?;
+    let t1 = lock(n1, "L", holder, Duration::ZERO).await?;
+    let other = sleeper(n1).await?;
+    let busy = lock(n1, "L", other, Duration::ZERO).await.unwrap_err();
+    assert_eq!(busy.code(), Code::Aborted, "{busy:?}");
+    // A write fenced by the holder's token is accepted while it holds.
+    let fenced = |token| KvPutRequest {
+        key: "data".into(),
+        value: b"v".to_vec(),
+        fence: Some(Fence {
+            lock: "L".into(),
+            token,
+        }),
+        ..Default::default()
+    };
+    coord(n1).await?.put(fenced(t1)).await?;
+    // SIGKILL: the holder's node notices the exit and releases.
+    tests::signal(&mut n2.client().await?, holder, libc::SIGKILL).await?;
+    let t2 = lock(n1, "L", other, TIMEOUT).await?;
+    assert!(t2 > t1, "{t2} after {t1}");
+    let stale = coord(n1).await?.put(fenced(t1)).await.unwrap_err();
+    assert_eq!(stale.code(), Code::FailedPrecondition, "{stale:?}");
+    assert!(stale.message().contains("fencing token"), "{stale:?}");
+
+    // The holder's node crashes: released once it is declared down.
+    let on_n3 = sleeper(&cluster.nodes[2]).await?;
+    let mut api = coord(n1).await?;
+    api.unlock(proto::v1::UnlockRequest {
+        name: "L".into(),
+        token: t2,
+    })
+    .await?;
+    let t3 = lock(n1, "L", on_n3, Duration::ZERO).await?;
+    cluster.nodes[2].crash()?;
+    let (n1, _) = (&cluster.nodes[0], ());
+    let t4 = lock(n1, "L", other, Duration::from_secs(60)).await?;
+    assert!(t4 > t3);
+    cluster.nodes[2].restart().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cas_races_have_exactly_one_winner() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let mut version = 0;
+    for round in 0..10 {
+        let attempts = (0..10).map(|i| {
+            let node = &cluster.nodes[i % 3];
+            async move {
+                let mut api = coord(node).await?;
+                let reply = api
+                    .put(KvPutRequest {
+                        key: "counter".into(),
+                        value: format!("{round}-{i}").into_bytes(),
+                        expect_version: Some(version),
+                        ..Default::default()
+                    })
+                    .await;
+                anyhow::Ok(reply)
+            }
+        });
+        let results = futures::future::join_all(attempts).await;
+        let mut wins = 0;
+        for r in results {
+            match r? {
+                Ok(_) => wins += 1,
+                Err(e) => assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}"),
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+        version += 1;
+    }
+    Ok(())
+}
+
+/// Collects `n` watch events from `node` starting at `from`.
+async fn watch_events(
+    node: &Node,
+    from: u64,
+    n: usize,
+) -> anyhow::Result<Vec<(u64, String, String)>> {
+    let mut stream = coord(node)
+        .await?
+        .watch(KvWatchRequest {
+            key: "w/".into(),
+            prefix: true,
+            from_revision: from,
+        })
+        .await?
+        .into_inner();
+    let mut events = Vec::new();
+    while events.len() < n {
+        let event = tokio::time::timeout(TIMEOUT * 2, stream.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("watch ended after {events:?}"))??;
+        let kv = event.kv.unwrap_or_default();
+        events.push((
+            event.revision,
+            kv.key,
+            String::from_utf8_lossy(&kv.value).into_owned(),
+        ));
+    }
+    Ok(events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watch_across_a_leader_crash_loses_and_repeats_nothing() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    let leader = cluster.leader().await?;
+    let watcher = (leader + 1) % 3;
+    let writer = (leader + 2) % 3;
+    let first = coord(&cluster.nodes[writer])
+        .await?
+        .put(KvPutRequest {
+            key: "w/0".into(),
+            value: b"0".to_vec(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .revision;
+    let watch = {
+        let node = &cluster.nodes[watcher];
+        let mut stream = coord(node)
+            .await?
+            .watch(KvWatchRequest {
+                key: "w/".into(),
+                prefix: true,
+                from_revision: first,
+            })
+            .await?
+            .into_inner();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while seen.len() < 41 {
+                match tokio::time::timeout(TIMEOUT * 2, stream.next()).await {
+                    Ok(Some(Ok(e))) => seen.push((e.revision, e.kv.unwrap_or_default().key)),
+                    _ => break,
+                }
+            }
+            seen
+        })
+    };
+    for i in 1..=20 {
+        let mut api = coord(&cluster.nodes[writer]).await?;
+        api.put(KvPutRequest {
+            key: format!("w/{i}"),
+            value: i.to_string().into_bytes(),
+            ..Default::default()
+        })
+        .await?;
+    }
+    cluster.nodes[leader].crash()?;
+    for i in 21..=40 {
+        // Writes retry through the election.
+        wait_until("a write after the leader crash", TIMEOUT * 2, || {
+            let node = &cluster.nodes[writer];
+            async move {
+                let mut api = coord(node).await.ok()?;
+                api.put(KvPutRequest {
+                    key: format!("w/{i}"),
+                    value: i.to_string().into_bytes(),
+                    ..Default::default()
+                })
+                .await
+                .ok()
+            }
+        })
+        .await?;
+    }
+    let seen = watch.await?;
+    let keys: Vec<String> = seen.iter().map(|(_, k)| k.clone()).collect();
+    let expected: Vec<String> = (0..=40).map(|i| format!("w/{i}")).collect();
+    assert_eq!(keys, expected, "every event once, in order");
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+    // A watcher reconnecting to another node from its last revision + 1
+    // gets exactly the rest.
+    let resume_from = seen[30].0 + 1;
+    let rest = watch_events(&cluster.nodes[writer], resume_from, 10).await?;
+    let rest_keys: Vec<String> = rest.iter().map(|(_, k, _)| k.clone()).collect();
+    assert_eq!(rest_keys, expected[31..].to_vec());
+    cluster.nodes[leader].restart().await?;
+    Ok(())
+}
+
+/// Waits until `n` participants wait at barrier B.
+async fn barrier_entered(node: &Node, n: u32) -> anyhow::Result<()> {
+    wait_until(&format!("{n} at the barrier"), TIMEOUT, || async {
+        let mut api = coord(node).await.ok()?;
+        let status = api
+            .barrier_status(proto::v1::BarrierStatusRequest { name: "B".into() })
+            .await
+            .ok()?
+            .into_inner();
+        (status.entered == n).then_some(())
+    })
+    .await
+}
+
+/// Starts `nsh -c script` as a cluster process on `node`.
+async fn cluster_nsh(node: &Node, script: &str) -> anyhow::Result<i32> {
+    let nsh = binary("nsh");
+    let SpawnRequest { env, .. } = request(&[]);
+    let req = SpawnRequest {
+        argv: vec![nsh.display().to_string(), "-c".into(), script.into()],
+        env,
+        ..SpawnRequest::default()
+    };
+    Ok(node.client().await?.spawn(req).await?.into_inner().pid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_barrier_of_five_on_three_nodes_opens_without_the_dead() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let node = |i: usize| &cluster.nodes[i % 3];
+    let mut pids = Vec::new();
+    for i in 0..4 {
+        pids.push((i, cluster_nsh(node(i), "barrier B 5 && echo passed").await?));
+    }
+    let entered = |n: u32| barrier_entered(&cluster.nodes[0], n);
+    if let Err(e) = entered(4).await {
+        for (i, pid) in &pids {
+            let mut client = node(*i).client().await?;
+            let info = tests::get(&mut client, *pid).await?;
+            let err = tests::read_output(&mut client, *pid, proto::v1::OutputStream::Stderr).await?;
+            eprintln!("{pid}: {info:?} {}", String::from_utf8_lossy(&err));
+        }
+        return Err(e);
+    }
+    // Kill one participant before the barrier opens.
+    let (victim_node, victim) = pids.pop().unwrap();
+    tests::signal(
+        &mut node(victim_node).client().await?,
+        victim,
+        libc::SIGKILL,
+    )
+    .await?;
+    entered(3).await?;
+    pids.push((4, cluster_nsh(node(4), "barrier B 5 && echo passed").await?));
+    entered(4).await?;
+    // Four alive are in: it must not open.
+    for (i, pid) in &pids {
+        let info = tests::get(&mut node(*i).client().await?, *pid).await?;
+        assert_eq!(tests::state(&info), proto::v1::ProcessState::Running);
+    }
+    pids.push((5, cluster_nsh(node(5), "barrier B 5 && echo passed").await?));
+    for (i, pid) in &pids {
+        let mut client = node(*i).client().await?;
+        let info = tests::wait(&mut client, *pid).await?;
+        assert_eq!(info.exit_code, Some(0), "{info:?}");
+        let out = tests::read_output(&mut client, *pid, proto::v1::OutputStream::Stdout).await?;
+        assert_eq!(out, b"passed\n");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kv_and_names_from_the_shell_and_bad_input() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let (n1, n2) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let ok = |r: (i32, String, String)| {
+        assert_eq!((r.0, r.2.as_str()), (0, ""), "{r:?}");
+        r.1
+    };
+    ok(nsh(n1, "kv set app/port 8080 && kv set app/host db1").await?);
+    assert_eq!(ok(nsh(n2, "kv get app/port").await?), "8080\n");
+    assert_eq!(ok(nsh(n2, "kv ls app/").await?), "app/host\napp/port\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(nsh(n2, "kv get app/port --json").await?))?;
+    assert_eq!(json["version"], 1);
+    // CAS: right version wins, wrong one fails with status 1.
+    ok(nsh(n1, "kv cas app/port 1 9090").await?);
+    let lost = nsh(n1, "kv cas app/port 1 7070").await?;
+    assert_eq!(lost.0, 1);
+    assert_eq!(lost.2, "nsh: kv: app/port: version is 2, not 1\n");
+    // A key tied to a process goes with it; a name too.
+    let pid = sleeper(n2).await?;
+    ok(nsh(
+        n1,
+        &format!("kv set --pid {pid} app/leader me && name set db {pid}"),
+    )
+    .await?);
+    assert_eq!(ok(nsh(n1, "name get db").await?), format!("{pid}\n"));
+    tests::signal(&mut n2.client().await?, pid, libc::SIGKILL).await?;
+    wait_until(
+        "the key and name to go with the process",
+        TIMEOUT,
+        || async {
+            let a = nsh(n1, "kv get app/leader").await.ok()?;
+            let b = nsh(n1, "name get db").await.ok()?;
+            (a.0 == 1 && b.0 == 1).then_some((a, b))
+        },
+    )
+    .await
+    .map(|(a, b)| {
+        assert_eq!(a.2, "nsh: kv: app/leader: no such key\n");
+        assert_eq!(b.2, "nsh: name: no name db\n");
+    })?;
+    // A watch from the shell sees a put.
+    let watch = nsh(n1, "kv watch --prefix app/ --from 1 --count 2");
+    let (status, out, err) = watch.await?;
+    assert_eq!((status, err.as_str()), (0, ""));
+    assert!(out.starts_with("1 put app/port 8080\n"), "{out}");
+    // Bad input.
+    let bad = |script: &'static str| nsh(n1, script);
+    let (s, _, e) = bad("kv set '' v").await?;
+    assert_eq!((s, e.as_str()), (2, "nsh: kv: the key is empty\n"));
+    let (s, _, e) = bad("kv set big \"$(head -c 70000 /dev/zero | tr '\\0' x)\"").await?;
+    assert_eq!(s, 1);
+    assert!(e.contains("at most 65536"), "{e}");
+    let (s, _, e) = bad("kv watch k --from 999999").await?;
+    assert_eq!(s, 2);
+    assert!(e.contains("is in the future"), "{e}");
+    let (s, _, e) = bad("kv set --lease 424242 k v").await?;
+    assert_eq!((s, e.as_str()), (1, "nsh: kv: no lease 424242\n"));
+    let (s, _, e) = bad("lock -w 0 '' true").await?;
+    assert_eq!(s, 2, "{e}");
+    let (s, _, e) = bad("kv get nothing-here").await?;
+    assert_eq!((s, e.as_str()), (1, "nsh: kv: nothing-here: no such key\n"));
+    let (s, _, e) = bad("barrier B 0").await?;
+    assert_eq!(s, 2, "{e}");
+    Ok(())
+}
