@@ -217,6 +217,13 @@ async fn watch_events(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_watch_across_a_leader_crash_loses_and_repeats_nothing() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(3).await?;
+    // Learners become voters shortly after they join: losing the leader
+    // before that would leave no majority.
+    wait_until("three voters", TIMEOUT, || async {
+        let members = cluster.members(0).await.ok()?;
+        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
+    })
+    .await?;
     let leader = cluster.leader().await?;
     let watcher = (leader + 1) % 3;
     let writer = (leader + 2) % 3;
@@ -333,7 +340,8 @@ async fn a_barrier_of_five_on_three_nodes_opens_without_the_dead() -> anyhow::Re
         for (i, pid) in &pids {
             let mut client = node(*i).client().await?;
             let info = tests::get(&mut client, *pid).await?;
-            let err = tests::read_output(&mut client, *pid, proto::v1::OutputStream::Stderr).await?;
+            let err =
+                tests::read_output(&mut client, *pid, proto::v1::OutputStream::Stderr).await?;
             eprintln!("{pid}: {info:?} {}", String::from_utf8_lossy(&err));
         }
         return Err(e);
