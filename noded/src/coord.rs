@@ -99,16 +99,14 @@ pub fn spawn(
                     .coord
                     .read(|c| c.next_expiry_ms())
                     .is_some_and(|t| t <= now)
-            {
-                if let Err(e) = cluster
+                && let Err(e) = cluster
                     .write(
                         Command::Coord(CoordCommand::ExpireLeases { now_ms: now }),
                         false,
                     )
                     .await
-                {
-                    tracing::warn!(error = %e.message(), "cannot expire leases");
-                }
+            {
+                tracing::warn!(error = %e.message(), "cannot expire leases");
             }
         }
     });

@@ -153,8 +153,9 @@ async fn a_killed_or_crashed_holder_loses_the_lock_and_its_token_is_fenced() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cas_races_have_exactly_one_winner() -> anyhow::Result<()> {
     let cluster = TestCluster::start(3).await?;
-    let mut version = 0;
-    for round in 0..10 {
+    for round in 0..10u64 {
+        // Each round's winner made the next version.
+        let version = round;
         let attempts = (0..10).map(|i| {
             let node = &cluster.nodes[i % 3];
             async move {
@@ -179,7 +180,6 @@ async fn cas_races_have_exactly_one_winner() -> anyhow::Result<()> {
             }
         }
         assert_eq!(wins, 1, "round {round}");
-        version += 1;
     }
     Ok(())
 }

@@ -112,19 +112,17 @@ impl ShellLease {
         )?;
         let id = reply.id;
         let mut keep = api(client);
-        let keeper = client.block_on(async {
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(SHELL_LEASE_MS / 3)).await;
-                    let mut request = tonic::Request::new(KeepAliveRequest { id });
-                    request.set_timeout(Duration::from_millis(SHELL_LEASE_MS / 3));
-                    if let Err(e) = keep.keep_alive(request).await
-                        && e.code() == tonic::Code::NotFound
-                    {
-                        return;
-                    }
+        let keeper = crate::client::runtime().spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(SHELL_LEASE_MS / 3)).await;
+                let mut request = tonic::Request::new(KeepAliveRequest { id });
+                request.set_timeout(Duration::from_millis(SHELL_LEASE_MS / 3));
+                if let Err(e) = keep.keep_alive(request).await
+                    && e.code() == tonic::Code::NotFound
+                {
+                    return;
                 }
-            })
+            }
         });
         Ok(ShellLease {
             client: client.clone(),
