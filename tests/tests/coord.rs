@@ -440,3 +440,68 @@ async fn kv_and_names_from_the_shell_and_bad_input() -> anyhow::Result<()> {
     assert_eq!(s, 2, "{e}");
     Ok(())
 }
+
+/// Runs `nsh -c SCRIPT` as local `user` against `node`'s socket.
+fn nsh_as(user: &str, node: &Node, script: &str) -> anyhow::Result<(i32, String, String)> {
+    let out = std::process::Command::new("timeout")
+        .args([
+            "-s", "KILL", "60", "setpriv", "--reuid", user, "--regid", user,
+        ])
+        .arg("--init-groups")
+        .arg(binary("nsh"))
+        .args(["-c", script])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", format!("/home/{user}"))
+        .env("NEFELE_ADDR", node.addr().to_string())
+        .current_dir("/")
+        .output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn users_have_their_own_keys_and_cannot_own_with_another_s_pid() -> anyhow::Result<()> {
+    let accounts = tests::accounts::Accounts::create()?;
+    let (a, b) = (&accounts.users[0], &accounts.users[1]);
+    let cluster = TestCluster::start(3).await?;
+    for node in &cluster.nodes {
+        node.open_to_local_users()?;
+    }
+    let (n1, n2) = (&cluster.nodes[0], &cluster.nodes[1]);
+    assert_eq!(
+        nsh_as(a, n1, "kv set secret a-only && kv get secret")?,
+        (0, "a-only\n".into(), String::new())
+    );
+    // b does not see a's key, and b's key of the same name is b's own.
+    assert_eq!(
+        nsh_as(b, n2, "kv get secret")?,
+        (1, String::new(), "nsh: kv: secret: no such key\n".into())
+    );
+    assert_eq!(nsh_as(b, n2, "kv ls")?.1, "");
+    nsh_as(b, n2, "kv set secret b-only")?;
+    assert_eq!(nsh_as(a, n2, "kv get secret")?.1, "a-only\n");
+    // a's process cannot be b's owner, nor can b name it; a's lock is not
+    // b's to take over with a's token.
+    let (_, pid, _) = nsh_as(a, n1, "run -d sleep 1000")?;
+    let pid = pid.trim();
+    let (s, _, e) = nsh_as(b, n1, &format!("kv set --pid {pid} k v"))?;
+    assert_eq!(s, 1);
+    assert!(e.contains("no such process"), "{e}");
+    let (s, _, e) = nsh_as(b, n1, &format!("name set x {pid}"))?;
+    assert_eq!(s, 1);
+    assert!(e.contains("no such process"), "{e}");
+    // A lease of a is unknown to b.
+    let mut api = coord(n1).await?;
+    let root_lease = api
+        .grant_lease(proto::v1::GrantLeaseRequest { ttl_ms: 60_000 })
+        .await?
+        .into_inner()
+        .id;
+    let (s, _, e) = nsh_as(b, n1, &format!("kv set --lease {root_lease} k v"))?;
+    assert_eq!((s, e), (1, format!("nsh: kv: no lease {root_lease}\n")));
+    Ok(())
+}
