@@ -505,3 +505,67 @@ async fn users_have_their_own_keys_and_cannot_own_with_another_s_pid() -> anyhow
     assert_eq!((s, e), (1, format!("nsh: kv: no lease {root_lease}\n")));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partitioned_holder_runs_on_but_its_token_is_fenced() -> anyhow::Result<()> {
+    let netns = tests::Netns::create()?;
+    let ip = |i: usize| format!("127.0.0.{}", i + 2);
+    let cluster = TestCluster::start_each(3, |i| tests::NodeOptions {
+        ip: Some(ip(i)),
+        netns: Some(netns.name.clone()),
+        ..tests::NodeOptions::default()
+    })
+    .await?;
+    wait_until("three voters", TIMEOUT, || async {
+        let members = cluster.members(0).await.ok()?;
+        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
+    })
+    .await?;
+    let leader = cluster.leader().await?;
+    // Cut off a node that is not the leader, with the lock's holder on it.
+    let cut = (leader + 1) % 3;
+    let majority = (leader + 2) % 3;
+    let holder = sleeper(&cluster.nodes[cut]).await?;
+    let t1 = lock(&cluster.nodes[cut], "L", holder, Duration::ZERO).await?;
+    netns.isolate(&ip(cut))?;
+    // The majority gives the lock to another once the node is down.
+    let other = sleeper(&cluster.nodes[majority]).await?;
+    let t2 = lock(
+        &cluster.nodes[majority],
+        "L",
+        other,
+        Duration::from_secs(60),
+    )
+    .await?;
+    assert!(t2 > t1, "{t2} after {t1}");
+    // The cut-off holder ran on, unaware.
+    let info = tests::get(&mut cluster.nodes[cut].client().await?, holder).await?;
+    assert_eq!(tests::state(&info), proto::v1::ProcessState::Running);
+    netns.heal(&ip(cut))?;
+    // Its late write, guarded by its old token, is refused; the new
+    // holder's goes through.
+    let fenced = |token| KvPutRequest {
+        key: "data".into(),
+        value: b"v".to_vec(),
+        fence: Some(Fence {
+            lock: "L".into(),
+            token,
+        }),
+        ..Default::default()
+    };
+    let stale = wait_until("the healed node to write again", TIMEOUT * 2, || async {
+        let mut api = coord(&cluster.nodes[cut]).await.ok()?;
+        match api.put(fenced(t1)).await {
+            Err(e) if e.code() == Code::Unavailable => None,
+            other => Some(other),
+        }
+    })
+    .await?;
+    let refused = stale.expect_err("a stale token must be refused");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    coord(&cluster.nodes[majority])
+        .await?
+        .put(fenced(t2))
+        .await?;
+    Ok(())
+}
