@@ -35,6 +35,13 @@ use crate::shell::{Shell, Status};
 /// TTL of the leases a shell holds while it waits or starts a command.
 const SHELL_LEASE_MS: u64 = 10_000;
 
+/// A builtin's parsed arguments and the shell's client, or the status
+/// to return (their errors are printed).
+fn parsed<T: Parser>(shell: &Shell, name: &str, args: Vec<String>) -> Result<(T, Client), i32> {
+    let args = super::parse(shell, name, args)?;
+    Ok((args, shell.client_for(name)?))
+}
+
 fn api(client: &Client) -> CoordClient<Channel> {
     CoordClient::new(client.channel())
 }
@@ -158,12 +165,8 @@ struct LockArgs {
 
 /// `lock [-w SECS] [-n NODE] NAME CMD...`: runs CMD holding lock NAME.
 pub fn lock(shell: &mut Shell, args: Vec<String>) -> Status {
-    let args: LockArgs = match super::parse(shell, "lock", args) {
-        Ok(a) => a,
-        Err(status) => return Ok(status),
-    };
-    let client = match shell.client_for("lock") {
-        Ok(c) => c,
+    let (args, client) = match parsed::<LockArgs>(shell, "lock", args) {
+        Ok(both) => both,
         Err(status) => return Ok(status),
     };
     let lease = match ShellLease::grant(&client) {
@@ -345,12 +348,8 @@ fn kv_json(kv: &proto::v1::KeyValue, with_value: bool) -> serde_json::Value {
 
 /// `kv get|set|cas|rm|ls|watch`.
 pub fn kv(shell: &mut Shell, args: Vec<String>) -> Status {
-    let args: KvArgs = match super::parse(shell, "kv", args) {
-        Ok(a) => a,
-        Err(status) => return Ok(status),
-    };
-    let client = match shell.client_for("kv") {
-        Ok(c) => c,
+    let (args, client) = match parsed::<KvArgs>(shell, "kv", args) {
+        Ok(both) => both,
         Err(status) => return Ok(status),
     };
     let mut api = api(&client);
@@ -574,12 +573,8 @@ struct BarrierArgs {
 
 /// `barrier [-w SECS] NAME N`: returns when N participants have entered.
 pub fn barrier(shell: &mut Shell, args: Vec<String>) -> Status {
-    let args: BarrierArgs = match super::parse(shell, "barrier", args) {
-        Ok(a) => a,
-        Err(status) => return Ok(status),
-    };
-    let client = match shell.client_for("barrier") {
-        Ok(c) => c,
+    let (args, client) = match parsed::<BarrierArgs>(shell, "barrier", args) {
+        Ok(both) => both,
         Err(status) => return Ok(status),
     };
     let mut lease = None;
@@ -641,15 +636,12 @@ enum NameArgs {
 
 /// `name set|get|wait|rm|ls`.
 pub fn name(shell: &mut Shell, args: Vec<String>) -> Status {
-    let args: NameArgs = match super::parse(shell, "name", args) {
-        Ok(a) => a,
-        Err(status) => return Ok(status),
-    };
-    let client = match shell.client_for("name") {
-        Ok(c) => c,
+    let (args, client) = match parsed::<NameArgs>(shell, "name", args) {
+        Ok(both) => both,
         Err(status) => return Ok(status),
     };
     let mut api = api(&client);
+    let waits = matches!(args, NameArgs::Wait { .. });
     let result = match args {
         NameArgs::Set { name, pid } => {
             let Some(pid) = pid.or_else(|| own_pid(shell)) else {
@@ -658,24 +650,12 @@ pub fn name(shell: &mut Shell, args: Vec<String>) -> Status {
             };
             call(&client, api.set_name(SetNameRequest { name, pid })).map(|_| String::new())
         }
-        NameArgs::Get { name, wait } => {
-            let (wait_ms, wait) = match wait {
-                None => (0, None),
-                some => self::wait_ms(some),
+        NameArgs::Get { name, wait } | NameArgs::Wait { name, wait } => {
+            // `get` looks once unless -w; `wait` waits (forever without -w).
+            let (wait_ms, wait) = match (wait, waits) {
+                (None, false) => (0, None),
+                (secs, _) => wait_ms(secs),
             };
-            call_waiting(
-                &client,
-                wait,
-                api.get_name(GetNameRequest {
-                    name,
-                    wait_ms,
-                    serializable: false,
-                }),
-            )
-            .map(|r| format!("{}\n", r.pid))
-        }
-        NameArgs::Wait { name, wait } => {
-            let (wait_ms, wait) = wait_ms(wait);
             call_waiting(
                 &client,
                 wait,
