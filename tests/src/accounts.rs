@@ -62,3 +62,30 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Runs `nsh -c SCRIPT` as `user` against `node`'s socket; returns the
+/// status, stdout and stderr.
+pub fn nsh_as(
+    user: &str,
+    node: &crate::Node,
+    script: &str,
+) -> anyhow::Result<(i32, String, String)> {
+    let out = Command::new("timeout")
+        .args([
+            "-s", "KILL", "60", "setpriv", "--reuid", user, "--regid", user,
+        ])
+        .arg("--init-groups")
+        .arg(crate::binary("nsh"))
+        .args(["-c", script])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", format!("/home/{user}"))
+        .env("NEFELE_ADDR", node.addr().to_string())
+        .current_dir("/")
+        .output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}

@@ -143,7 +143,7 @@ async fn a_killed_or_crashed_holder_loses_the_lock_and_its_token_is_fenced() -> 
     .await?;
     let t3 = lock(n1, "L", on_n3, Duration::ZERO).await?;
     cluster.nodes[2].crash()?;
-    let (n1, _) = (&cluster.nodes[0], ());
+    let n1 = &cluster.nodes[0];
     let t4 = lock(n1, "L", other, Duration::from_secs(60)).await?;
     assert!(t4 > t3);
     cluster.nodes[2].restart().await?;
@@ -441,31 +441,10 @@ async fn kv_and_names_from_the_shell_and_bad_input() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `nsh -c SCRIPT` as local `user` against `node`'s socket.
-fn nsh_as(user: &str, node: &Node, script: &str) -> anyhow::Result<(i32, String, String)> {
-    let out = std::process::Command::new("timeout")
-        .args([
-            "-s", "KILL", "60", "setpriv", "--reuid", user, "--regid", user,
-        ])
-        .arg("--init-groups")
-        .arg(binary("nsh"))
-        .args(["-c", script])
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", format!("/home/{user}"))
-        .env("NEFELE_ADDR", node.addr().to_string())
-        .current_dir("/")
-        .output()?;
-    Ok((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn users_have_their_own_keys_and_cannot_own_with_another_s_pid() -> anyhow::Result<()> {
     let accounts = tests::accounts::Accounts::create()?;
+    let nsh_as = tests::accounts::nsh_as;
     let (a, b) = (&accounts.users[0], &accounts.users[1]);
     let cluster = TestCluster::start(3).await?;
     for node in &cluster.nodes {

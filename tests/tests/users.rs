@@ -7,28 +7,9 @@
 use std::process::Command;
 
 use proto::v1::{ListRequest, SpawnRequest};
-use tests::accounts::Accounts;
+use tests::accounts::{Accounts, nsh_as};
 use tests::{Node, NodeOptions, TestCluster, request, wait};
 use tonic::Code;
-
-/// Runs `nsh -c SCRIPT` as `user` against `node`'s socket; returns the
-/// status, stdout and stderr.
-fn nsh_as(user: &str, node: &Node, script: &str) -> anyhow::Result<(i32, String, String)> {
-    status_and_output(
-        Command::new("timeout")
-            .args([
-                "-s", "KILL", "60", "setpriv", "--reuid", user, "--regid", user,
-            ])
-            .arg("--init-groups")
-            .arg(tests::binary("nsh"))
-            .args(["-c", script])
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", format!("/home/{user}"))
-            .env("NEFELE_ADDR", node.addr().to_string())
-            .current_dir("/"),
-    )
-}
 
 /// Every process of the cluster, as root sees them.
 async fn every_process(node: &Node) -> anyhow::Result<Vec<proto::v1::ProcessInfo>> {

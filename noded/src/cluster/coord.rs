@@ -145,6 +145,15 @@ pub struct Space {
     pub names: BTreeMap<String, (i32, Owner)>,
 }
 
+/// What a user without a space has.
+static EMPTY_SPACE: Space = Space {
+    kv: BTreeMap::new(),
+    kv_bytes: 0,
+    locks: BTreeMap::new(),
+    barriers: BTreeMap::new(),
+    names: BTreeMap::new(),
+};
+
 /// The coordination state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoordState {
@@ -417,7 +426,7 @@ impl CoordState {
                 expect,
                 guard,
             } => {
-                let space = self.spaces.entry(user.clone()).or_default();
+                let space = self.spaces.get(user).unwrap_or(&EMPTY_SPACE);
                 check_guard(space, guard.as_ref())?;
                 check_expect(key, space.kv.get(key), *expect)?;
                 if self.remove_key(user, key) {
@@ -463,7 +472,9 @@ impl CoordState {
                 Ok(CoordReply::Locked { token })
             }
             C::Unlock { user, name, token } => {
-                let space = self.spaces.entry(user.clone()).or_default();
+                let Some(space) = self.spaces.get_mut(user) else {
+                    return Err(CoordError::NotHolder(name.clone()));
+                };
                 match space.locks.get(name) {
                     Some(h) if h.token == *token => {
                         space.locks.remove(name);
@@ -479,7 +490,9 @@ impl CoordState {
                 owner,
             } => {
                 self.check_owner(user, Some(owner))?;
-                let space = self.spaces.entry(user.clone()).or_default();
+                let Some(space) = self.spaces.get_mut(user) else {
+                    return Err(CoordError::NotHolder(name.clone()));
+                };
                 match space.locks.get_mut(name) {
                     Some(h) if h.token == *token => {
                         h.owner = *owner;
@@ -591,7 +604,9 @@ impl CoordState {
                 owner,
                 generation,
             } => {
-                let space = self.spaces.entry(user.clone()).or_default();
+                let Some(space) = self.spaces.get_mut(user) else {
+                    return Ok(CoordReply::Done);
+                };
                 match space.barriers.get_mut(name) {
                     Some(b) if b.generation > *generation => Ok(CoordReply::Entered {
                         generation: *generation,
@@ -630,7 +645,9 @@ impl CoordState {
                 Ok(CoordReply::Done)
             }
             C::RemoveName { user, name } => {
-                let space = self.spaces.entry(user.clone()).or_default();
+                let Some(space) = self.spaces.get_mut(user) else {
+                    return Err(CoordError::NoSuchName(name.clone()));
+                };
                 match space.names.remove(name) {
                     Some(_) => Ok(CoordReply::Done),
                     None => Err(CoordError::NoSuchName(name.clone())),
@@ -659,17 +676,14 @@ impl CoordState {
             return false;
         };
         space.kv_bytes -= old.value.0.len() as u64;
-        self.revision += 1;
         self.record(user, key, None);
         true
     }
 
-    /// Appends a change (at the current revision + 1 for puts, the
-    /// current one for deletes) to the history, compacting the oldest.
+    /// Appends a change at the next revision to the history, compacting
+    /// the oldest.
     fn record(&mut self, user: &str, key: &str, entry: Option<KvEntry>) {
-        if entry.is_some() {
-            self.revision += 1;
-        }
+        self.revision += 1;
         self.history_bytes += entry.as_ref().map_or(0, |e| e.value.0.len());
         self.history.push_back(KvEvent {
             revision: self.revision,

@@ -653,7 +653,7 @@ pub fn name(shell: &mut Shell, args: Vec<String>) -> Status {
         NameArgs::Get { name, wait } | NameArgs::Wait { name, wait } => {
             // `get` looks once unless -w; `wait` waits (forever without -w).
             let (wait_ms, wait) = match (wait, waits) {
-                (None, false) => (0, None),
+                (None, false) => (0, Some(Duration::ZERO)),
                 (secs, _) => wait_ms(secs),
             };
             call_waiting(
