@@ -50,10 +50,9 @@ pub fn spawn(
             }
             // This node's ended processes.
             for pid in by_slot.remove(&cluster.slot).unwrap_or_default() {
-                let running = proto::Gpid::from_raw(i64::from(pid))
-                    .ok()
-                    .and_then(|g| table.get(g).ok())
-                    .is_some_and(|p| !p.is_finished());
+                let running = proto::Gpid::from_raw(i64::from(pid)).is_ok_and(|g| {
+                    table.starting(g) || table.get(g).is_ok_and(|p| !p.is_finished())
+                });
                 if !running {
                     ended.push(Owner::Process(pid));
                 }

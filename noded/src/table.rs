@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dashmap::DashMap;
 use proto::Gpid;
 use proto::keeper as k;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::error::ProcError;
 use crate::keeper::client::{self, Connected, Event, KeeperLink};
@@ -47,6 +47,8 @@ pub struct ProcessTable {
     /// output before the spawn's reply is handled), by raw PID. An entry
     /// exists exactly while its spawn is in flight.
     early: Mutex<HashMap<i32, Vec<Event>>>,
+    /// Woken whenever a spawn in flight settles (its `early` entry goes).
+    settled: Notify,
 }
 
 impl ProcessTable {
@@ -127,6 +129,7 @@ impl ProcessTable {
             accepting: AtomicBool::new(true),
             keeper: watch::Sender::new(link.clone()),
             early: Mutex::new(HashMap::new()),
+            settled: Notify::new(),
         });
         table.prune();
         tokio::spawn(table.clone().follow_keeper(link, events));
@@ -238,9 +241,11 @@ impl ProcessTable {
         let (process, waiting) = {
             let mut early = self.early.lock().unwrap_or_else(|e| e.into_inner());
             let waiting = early.remove(&raw).unwrap_or_default();
-            let process = started?;
-            self.procs.insert(gpid, process.clone());
-            (process, waiting)
+            let inserted = started.inspect(|p| {
+                self.procs.insert(gpid, p.clone());
+            });
+            self.settled.notify_waiters();
+            (inserted?, waiting)
         };
         for event in waiting {
             self.apply(event, &keeper);
@@ -255,7 +260,33 @@ impl ProcessTable {
         Ok(process)
     }
 
-    /// Looks up a process of this node.
+    /// Looks up a process of this node; one whose spawn is still in flight
+    /// (it may already run and ask about itself, e.g. through
+    /// `$NEFELE_PID`) is waited for until the spawn settles.
+    pub async fn lookup(&self, gpid: Gpid) -> Result<Arc<Process>, ProcError> {
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            // Registered before looking, so a spawn settling in between
+            // still wakes this wait.
+            settled.as_mut().enable();
+            if !self.starting(gpid) {
+                return self.get(gpid);
+            }
+            settled.await;
+        }
+    }
+
+    /// Whether `gpid`'s spawn is in flight: it may run already, but is not
+    /// in the table yet.
+    pub fn starting(&self, gpid: Gpid) -> bool {
+        self.early
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&gpid.as_raw())
+    }
+
+    /// Looks up a process of this node as the table has it now.
     pub fn get(&self, gpid: Gpid) -> Result<Arc<Process>, ProcError> {
         if let Some(p) = self.procs.get(&gpid) {
             return Ok(p.clone());

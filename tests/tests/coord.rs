@@ -330,22 +330,41 @@ async fn cluster_nsh(node: &Node, script: &str) -> anyhow::Result<i32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_barrier_of_five_on_three_nodes_opens_without_the_dead() -> anyhow::Result<()> {
     let cluster = TestCluster::start(3).await?;
-    let node = |i: usize| &cluster.nodes[i % 3];
     let mut pids = Vec::new();
+    let result = barrier_of_five(&cluster, &mut pids).await;
+    if result.is_err() {
+        // What each participant and node saw, for the failure report.
+        for (i, pid) in &pids {
+            let mut client = cluster.nodes[i % 3].client().await?;
+            let info = tests::get(&mut client, *pid).await;
+            let err = tests::read_output(&mut client, *pid, proto::v1::OutputStream::Stderr).await;
+            eprintln!("participant {pid}: {info:?} stderr {err:?}");
+        }
+        for node in &cluster.nodes {
+            let log = node.log();
+            let notable = log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("releasing") || l.contains("down"));
+            eprintln!(
+                "node {}:\n{}",
+                node.name,
+                notable.collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+    result
+}
+
+async fn barrier_of_five(
+    cluster: &TestCluster,
+    pids: &mut Vec<(usize, i32)>,
+) -> anyhow::Result<()> {
+    let node = |i: usize| &cluster.nodes[i % 3];
     for i in 0..4 {
         pids.push((i, cluster_nsh(node(i), "barrier B 5 && echo passed").await?));
     }
     let entered = |n: u32| barrier_entered(&cluster.nodes[0], n);
-    if let Err(e) = entered(4).await {
-        for (i, pid) in &pids {
-            let mut client = node(*i).client().await?;
-            let info = tests::get(&mut client, *pid).await?;
-            let err =
-                tests::read_output(&mut client, *pid, proto::v1::OutputStream::Stderr).await?;
-            eprintln!("{pid}: {info:?} {}", String::from_utf8_lossy(&err));
-        }
-        return Err(e);
-    }
+    entered(4).await?;
     // Kill one participant before the barrier opens.
     let (victim_node, victim) = pids.pop().unwrap();
     tests::signal(
@@ -358,12 +377,12 @@ async fn a_barrier_of_five_on_three_nodes_opens_without_the_dead() -> anyhow::Re
     pids.push((4, cluster_nsh(node(4), "barrier B 5 && echo passed").await?));
     entered(4).await?;
     // Four alive are in: it must not open.
-    for (i, pid) in &pids {
+    for (i, pid) in pids.iter() {
         let info = tests::get(&mut node(*i).client().await?, *pid).await?;
         assert_eq!(tests::state(&info), proto::v1::ProcessState::Running);
     }
     pids.push((5, cluster_nsh(node(5), "barrier B 5 && echo passed").await?));
-    for (i, pid) in &pids {
+    for (i, pid) in pids.iter() {
         let mut client = node(*i).client().await?;
         let info = tests::wait(&mut client, *pid).await?;
         assert_eq!(info.exit_code, Some(0), "{info:?}");

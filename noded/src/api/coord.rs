@@ -191,7 +191,7 @@ impl CoordApi {
             || Status::not_found(format!("no such process {pid} (an owner must be running)"));
         match self.state.target_pid(gpid, false).await? {
             Target::Local => {
-                let process = self.state.table.get(gpid)?;
+                let process = self.state.table.lookup(gpid).await?;
                 if !principal.may_see(process.owner()) || process.is_finished() {
                     return Err(gone());
                 }

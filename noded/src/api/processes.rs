@@ -54,9 +54,9 @@ impl ProcessesApi {
 
     /// A process of this node that `principal` may see; another user's
     /// is as unknown as a PID that does not exist (SPEC §9).
-    fn process(&self, raw: i32, principal: &Principal) -> Result<Arc<Process>, Status> {
+    async fn process(&self, raw: i32, principal: &Principal) -> Result<Arc<Process>, Status> {
         let gpid = gpid(raw)?;
-        let process = self.state.table.get(gpid)?;
+        let process = self.state.table.lookup(gpid).await?;
         if !principal.may_see(process.owner()) {
             return Err(ProcError::NoSuchProcess(gpid).into());
         }
@@ -127,7 +127,7 @@ impl Processes for ProcessesApi {
         }
         match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
             Target::Local => {
-                let process = self.process(req.pid, &principal)?;
+                let process = self.process(req.pid, &principal).await?;
                 // As kill(2) of a zombie: it exists, the signal is lost.
                 if process.is_zombie(|ppid| parent_alive(&self.state, ppid)) {
                     return Ok(Response::new(SignalReply {}));
@@ -158,7 +158,7 @@ impl Processes for ProcessesApi {
                 .await
                 .map_err(|e| remote_error(&node, e));
         }
-        let process = self.process(req.pid, &principal)?;
+        let process = self.process(req.pid, &principal).await?;
         if req.timeout_ms == 0 {
             process.finished().await;
         } else if tokio::time::timeout(Duration::from_millis(req.timeout_ms), process.finished())
@@ -181,7 +181,7 @@ impl Processes for ProcessesApi {
         let req = request.into_inner();
         match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
             Target::Local => {
-                let process = self.process(req.pid, &principal)?;
+                let process = self.process(req.pid, &principal).await?;
                 Ok(Response::new(convert::process_info(
                     &process,
                     self.node(),
@@ -317,7 +317,7 @@ impl Processes for ProcessesApi {
                 .into_inner();
             return Ok(Response::new(Box::pin(stream)));
         }
-        let process = self.process(req.pid, &principal)?;
+        let process = self.process(req.pid, &principal).await?;
         let stream = match OutputStream::try_from(req.stream) {
             Ok(OutputStream::Stdout) => LogStream::Stdout,
             Ok(OutputStream::Stderr) => LogStream::Stderr,
@@ -397,7 +397,7 @@ impl Processes for ProcessesApi {
                 .await
                 .map_err(|e| remote_error(&node, e));
         }
-        let process = self.process(first.pid, &principal)?;
+        let process = self.process(first.pid, &principal).await?;
         if process.input.is_none() {
             return Err(ProcError::NoStdin(process.gpid).into());
         }
@@ -457,7 +457,7 @@ impl Processes for ProcessesApi {
                 .into_inner();
             return Ok(Response::new(Box::pin(stream)));
         }
-        let process = self.process(start.pid, &principal)?;
+        let process = self.process(start.pid, &principal).await?;
         let (tx, rx) = mpsc::channel(16);
         let input = tokio::spawn(attach_input(process.clone(), inbound, tx.clone()));
         let node = self.node().to_string();

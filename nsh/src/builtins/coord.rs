@@ -217,7 +217,22 @@ pub fn lock(shell: &mut Shell, args: Vec<String>) -> Status {
             }),
         )
         .map(|_| ())
-        .map_err(|e| format!("{name}: cannot hand the lock to {pid}: {}", e.message()))
+        .or_else(|e| {
+            // A quick CMD may have ended before the hand-over: the lease
+            // held the lock for all its life, so nothing was lost.
+            let ended = e.code() == tonic::Code::NotFound
+                && client
+                    .get(pid)
+                    .is_ok_and(|p| p.exit_code.is_some() || p.signal.is_some());
+            if ended {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name}: cannot hand the lock to {pid}: {}",
+                    e.message()
+                ))
+            }
+        })
     });
     drop(lease);
     // Released at once rather than when the node notices the exit.
