@@ -7,11 +7,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use proto::v1::cluster_client::ClusterClient;
+use proto::v1::coord_client::CoordClient;
 use proto::v1::processes_client::ProcessesClient;
 use proto::v1::services_client::ServicesClient;
 use proto::v1::{
-    GetRequest, InputChunk, ListRequest, ListServicesRequest, NodeInfo, NodesRequest, OutputStream,
-    ProcessInfo, ReadOutputRequest, ServiceInfo, SignalRequest,
+    GetRequest, InputChunk, KeyValue, KvDeleteRequest, KvGetRequest, KvListRequest, KvPutRequest,
+    ListRequest, ListServicesRequest, NodeInfo, NodesRequest, OutputStream, ProcessInfo,
+    ReadOutputRequest, ServiceInfo, SignalRequest,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -46,6 +48,24 @@ pub enum FsError {
     /// No such open file.
     #[error("bad file handle")]
     BadHandle,
+    /// It exists already (an exclusive create, mkdir).
+    #[error("exists")]
+    Exists,
+    /// A directory that still has entries.
+    #[error("directory not empty")]
+    NotEmpty,
+    /// More than a value may hold.
+    #[error("file too large")]
+    TooBig,
+    /// A limit of the store (keys or bytes per user).
+    #[error("no space: {0}")]
+    NoSpace(String),
+    /// A name longer than a key may be.
+    #[error("name too long")]
+    NameTooLong,
+    /// A rename the tree cannot make in one step (`mv` then copies).
+    #[error("cross-device link")]
+    CrossDevice,
     /// The cluster could not be reached or failed.
     #[error("i/o error: {0}")]
     Io(String),
@@ -92,6 +112,30 @@ pub trait Backend: Send + Sync + 'static {
     fn write_input(&self, pid: i32, data: Vec<u8>) -> impl Future<Output = FsResult<()>> + Send;
     /// Sends a signal.
     fn signal(&self, pid: i32, signal: i32) -> impl Future<Output = FsResult<()>> + Send;
+    /// `user`'s key, if it exists (a linearizable read).
+    fn kv_get(
+        &self,
+        user: &str,
+        key: &str,
+    ) -> impl Future<Output = FsResult<Option<KeyValue>>> + Send;
+    /// `user`'s keys under `prefix`, with their values unless `keys_only`.
+    fn kv_list(
+        &self,
+        user: &str,
+        prefix: &str,
+        keys_only: bool,
+    ) -> impl Future<Output = FsResult<Vec<KeyValue>>> + Send;
+    /// Sets `user`'s key; with `only_new`, only if it does not exist
+    /// ([`FsError::Exists`] otherwise).
+    fn kv_put(
+        &self,
+        user: &str,
+        key: &str,
+        value: Vec<u8>,
+        only_new: bool,
+    ) -> impl Future<Output = FsResult<()>> + Send;
+    /// Deletes `user`'s key ([`FsError::NotFound`] if there is none).
+    fn kv_delete(&self, user: &str, key: &str) -> impl Future<Output = FsResult<()>> + Send;
 }
 
 /// The backend over a node's API.
@@ -113,12 +157,50 @@ impl ApiBackend {
     fn processes(&self) -> ProcessesClient<Channel> {
         ProcessesClient::new(self.channel.clone())
     }
+
+    fn coord(&self) -> CoordClient<Channel> {
+        CoordClient::new(self.channel.clone())
+    }
 }
 
 fn timed<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.set_timeout(CALL_TIMEOUT);
     request
+}
+
+/// A request acting for `user` (honoured when nefelefs runs as root, as
+/// a mount for every user is; otherwise the node acts for nefelefs's own
+/// user, who is then the only one using the mount).
+fn for_user<T>(message: T, user: &str) -> FsResult<Request<T>> {
+    let mut request = timed(message);
+    let name = user
+        .parse()
+        .map_err(|_| FsError::Invalid(format!("user name {user:?}")))?;
+    request.metadata_mut().insert(proto::USER_HEADER, name);
+    Ok(request)
+}
+
+/// The errors of key writes: a store limit is ENOSPC, a failed
+/// only-if-new write EEXIST.
+fn kv_error(status: FsError, code: Code) -> FsError {
+    match code {
+        Code::ResourceExhausted => FsError::NoSpace(status.to_string()),
+        Code::FailedPrecondition => FsError::Exists,
+        _ => status,
+    }
+}
+
+/// Like [`bounded`], keeping the status code for [`kv_error`].
+async fn kv_bounded<T>(call: impl Future<Output = Result<T, Status>>) -> FsResult<T> {
+    match tokio::time::timeout(CALL_TIMEOUT + Duration::from_millis(500), call).await {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(status)) => {
+            let code = status.code();
+            Err(kv_error(FsError::from(status), code))
+        }
+        Err(_) => Err(FsError::Io("the cluster did not answer in time".into())),
+    }
 }
 
 /// Bounds a call, whatever the transport does.
@@ -213,5 +295,58 @@ impl Backend for ApiBackend {
         )
         .await?;
         Ok(())
+    }
+    async fn kv_get(&self, user: &str, key: &str) -> FsResult<Option<KeyValue>> {
+        let request = for_user(
+            KvGetRequest {
+                key: key.into(),
+                serializable: false,
+            },
+            user,
+        )?;
+        match kv_bounded(self.coord().get(request)).await {
+            Ok(reply) => Ok(reply.into_inner().kv),
+            Err(FsError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn kv_list(&self, user: &str, prefix: &str, keys_only: bool) -> FsResult<Vec<KeyValue>> {
+        let request = for_user(
+            KvListRequest {
+                prefix: prefix.into(),
+                serializable: false,
+                keys_only,
+            },
+            user,
+        )?;
+        Ok(kv_bounded(self.coord().list(request))
+            .await?
+            .into_inner()
+            .kvs)
+    }
+
+    async fn kv_put(&self, user: &str, key: &str, value: Vec<u8>, only_new: bool) -> FsResult<()> {
+        let request = for_user(
+            KvPutRequest {
+                key: key.into(),
+                value,
+                expect_version: only_new.then_some(0),
+                ..KvPutRequest::default()
+            },
+            user,
+        )?;
+        kv_bounded(self.coord().put(request)).await.map(drop)
+    }
+
+    async fn kv_delete(&self, user: &str, key: &str) -> FsResult<()> {
+        let request = for_user(
+            KvDeleteRequest {
+                key: key.into(),
+                ..KvDeleteRequest::default()
+            },
+            user,
+        )?;
+        kv_bounded(self.coord().delete(request)).await.map(drop)
     }
 }

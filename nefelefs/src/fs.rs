@@ -25,6 +25,9 @@
 //! - `svc/` has a directory per service with `spec` and `replicas`
 //!   (services.rs); its inodes come from a table of the names seen, since
 //!   a name is not a number.
+//! - `kv/` shows the caller's keys of the coordination store as files
+//!   (kv.rs); its operations take the caller, and fuse.rs sends every
+//!   `kv/` inode there.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,11 +45,13 @@ use crate::backend::{Backend, FsError, FsResult};
 use crate::render;
 
 mod inode;
+mod kv;
 use inode::*;
 pub use inode::{
     Entry, GlobalFile, IMMUTABLE_TTL, NodeFile, PID_MAX, PidFile, ROOT, SvcFile, SysFile,
     is_immutable, sized_inos,
 };
+pub use kv::{KvCaller, is_kv};
 
 /// How long one List (and one Nodes) answer serves directory listings and
 /// lookups.
@@ -170,6 +175,8 @@ pub struct NefeleFs<B> {
     /// The numbers of the service names seen (their inodes); held only to
     /// look a name or number up or add one.
     service_ids: Mutex<services::ServiceIds>,
+    /// `kv/`'s inode numbers, kept directories and open keys.
+    kv: kv::KvTree,
     handles: DashMap<u64, Handle>,
     next_handle: AtomicU64,
     /// The last rendering of each sized file, by inode: the one whose size
@@ -229,6 +236,7 @@ impl<B: Backend> NefeleFs<B> {
             nodes: Mutex::new(None),
             services: Mutex::new(None),
             service_ids: Mutex::new(services::ServiceIds::default()),
+            kv: kv::KvTree::default(),
             handles: DashMap::new(),
             next_handle: AtomicU64::new(1),
             rendered: DashMap::new(),
@@ -530,7 +538,10 @@ impl<B: Backend> NefeleFs<B> {
             | Entry::NodesDir
             | Entry::SysDir
             | Entry::SysKernelDir
-            | Entry::SvcDir => Ok(dir(ino)),
+            | Entry::SvcDir
+            | Entry::KvDir => Ok(dir(ino)),
+            // Whose it is depends on the caller: see kv.rs.
+            Entry::Kv(_) => Err(FsError::NotFound),
             e @ (Entry::Service(id) | Entry::ServiceFile(id, _)) => {
                 Ok(services::attr(&self.service(id).await?, e))
             }
@@ -601,6 +612,7 @@ impl<B: Backend> NefeleFs<B> {
                 "proc" => Ok(dir(PROC)),
                 "nodes" => Ok(dir(NODES)),
                 "svc" => Ok(dir(SVC)),
+                "kv" => Ok(dir(KV)),
                 _ => Err(FsError::NotFound),
             },
             Entry::ProcDir => {
@@ -710,6 +722,7 @@ impl<B: Backend> NefeleFs<B> {
                 out.push((PROC, Kind::Dir, "proc".into()));
                 out.push((NODES, Kind::Dir, "nodes".into()));
                 out.push((SVC, Kind::Dir, "svc".into()));
+                out.push((KV, Kind::Dir, "kv".into()));
             }
             Entry::ProcDir => {
                 let table = self.pid_table().await?;

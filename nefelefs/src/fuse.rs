@@ -20,14 +20,16 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, InitFlags, KernelConfig, LockOwner, Notifier, OpenFlags, ReplyAttr, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request,
-    TimeOrNow, WriteFlags,
+    INodeNo, InitFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags, ReplyAttr,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 use tokio::runtime::Handle;
 
 use crate::backend::{Backend, FsError};
-use crate::fs::{Attr, IMMUTABLE_TTL, Kind, NefeleFs, View, Viewer, is_immutable, sized_inos};
+use crate::fs::{
+    Attr, IMMUTABLE_TTL, Kind, KvCaller, NefeleFs, View, Viewer, is_immutable, is_kv, sized_inos,
+};
 use crate::notices::{Notice, Notices};
 
 /// How long the kernel may keep an entry or attributes: a process's
@@ -36,9 +38,12 @@ use crate::notices::{Notice, Notices};
 /// files of a process (`status`, `stat`, ...) for what is left of the
 /// listing they were rendered from, so their size and content are never
 /// older than it; captured output (whose size grows) and the
-/// caller-specific `self` links not at all.
+/// caller-specific `self` links and `kv/` (whose entries are the
+/// caller's) not at all.
 fn ttl<B: Backend>(fs: &NefeleFs<B>, a: &Attr) -> Duration {
-    if is_immutable(a.ino) {
+    if is_kv(a.ino) {
+        Duration::ZERO
+    } else if is_immutable(a.ino) {
         IMMUTABLE_TTL
     } else if fs.is_sized(a.ino) {
         fs.listing_time_left()
@@ -79,6 +84,12 @@ pub fn errno(e: &FsError) -> Errno {
         FsError::NotDir => Errno::from_i32(libc::ENOTDIR),
         FsError::IsDir => Errno::from_i32(libc::EISDIR),
         FsError::BadHandle => Errno::from_i32(libc::EBADF),
+        FsError::Exists => Errno::from_i32(libc::EEXIST),
+        FsError::NotEmpty => Errno::from_i32(libc::ENOTEMPTY),
+        FsError::TooBig => Errno::from_i32(libc::EFBIG),
+        FsError::NoSpace(_) => Errno::from_i32(libc::ENOSPC),
+        FsError::NameTooLong => Errno::from_i32(libc::ENAMETOOLONG),
+        FsError::CrossDevice => Errno::from_i32(libc::EXDEV),
         FsError::Io(_) => Errno::EIO,
     }
 }
@@ -153,6 +164,27 @@ impl<B: Backend> Adapter<B> {
         }
     }
 
+    /// Whose keys a `kv/` request sees: the caller's user's (root's are
+    /// root's own). A uid without a name has none (EACCES).
+    fn kv_caller(req: &Request) -> Result<KvCaller, Errno> {
+        let (uid, gid) = (req.uid(), req.gid());
+        if uid == 0 {
+            return Ok(KvCaller {
+                user: "root".into(),
+                uid,
+                gid,
+            });
+        }
+        match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+            Ok(Some(user)) => Ok(KvCaller {
+                user: user.name,
+                uid,
+                gid: user.gid.as_raw(),
+            }),
+            _ => Err(Errno::EACCES),
+        }
+    }
+
     /// Where to put the session's notifier (`Session::notifier`) once
     /// mounted. Without one, nothing is stored in the page cache (sized
     /// files are read with READ) and a write to `ctl` leaves the kernel
@@ -209,16 +241,40 @@ impl<B: Backend> Filesystem for Adapter<B> {
         // (inval_inode); without this, a changed size would drop what was
         // just stored. Older kernels simply read more.
         let _ = config.add_capabilities(InitFlags::FUSE_EXPLICIT_INVAL_DATA);
+        // O_TRUNC comes with OPEN (not as a SETATTR before it), so `echo x
+        // > kv/KEY` stores one value, not an empty one first.
+        let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
         Ok(())
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_string_lossy().into_owned();
+        if is_kv(parent.0) {
+            let caller = match Self::kv_caller(req) {
+                Ok(c) => c,
+                Err(e) => return reply.error(e),
+            };
+            return self.spawn(|fs| async move {
+                match fs.kv_lookup(parent.0, &name, &caller).await {
+                    Ok(a) => reply.entry(&Duration::ZERO, &file_attr(&a), Generation(0)),
+                    Err(e) => reply.error(errno(&e)),
+                }
+            });
+        }
         let caller = req.pid();
         let viewer = self.viewer(req);
         let notices = self.notices.clone();
+        let kv_caller = Self::kv_caller(req);
         self.spawn(|fs| async move {
-            match fs.lookup(parent.0, &name, caller).await {
+            let found = match fs.lookup(parent.0, &name, caller).await {
+                // `kv/` itself is the caller's.
+                Ok(a) if is_kv(a.ino) => match &kv_caller {
+                    Ok(c) => fs.kv_getattr(a.ino, c).await,
+                    Err(_) => Ok(a),
+                },
+                other => other,
+            };
+            match found {
                 Ok(a) if !fs.visible(a.ino, &viewer).await => {
                     reply.error(Errno::from_i32(libc::ENOENT))
                 }
@@ -234,6 +290,18 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        if is_kv(ino.0) {
+            let caller = match Self::kv_caller(req) {
+                Ok(c) => c,
+                Err(e) => return reply.error(e),
+            };
+            return self.spawn(|fs| async move {
+                match fs.kv_getattr(ino.0, &caller).await {
+                    Ok(a) => reply.attr(&Duration::ZERO, &file_attr(&a)),
+                    Err(e) => reply.error(errno(&e)),
+                }
+            });
+        }
         let notices = self.notices.clone();
         let viewer = self.viewer(req);
         self.spawn(|fs| async move {
@@ -251,7 +319,8 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     /// Only truncation (`echo cmd > ctl` opens with O_TRUNC) is accepted,
-    /// and it changes nothing.
+    /// and it changes nothing, except for a key in `kv/`; times are kept
+    /// as they are (`touch` works).
     fn setattr(
         &self,
         _req: &Request,
@@ -259,11 +328,11 @@ impl<B: Backend> Filesystem for Adapter<B> {
         mode: Option<u32>,
         uid: Option<u32>,
         gid: Option<u32>,
-        _size: Option<u64>,
+        size: Option<u64>,
         _atime: Option<TimeOrNow>,
         _mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
-        _fh: Option<FileHandle>,
+        fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
@@ -273,6 +342,18 @@ impl<B: Backend> Filesystem for Adapter<B> {
         if mode.is_some() || uid.is_some() || gid.is_some() {
             reply.error(Errno::from_i32(libc::EPERM));
             return;
+        }
+        if let (Some(size), true) = (size, is_kv(ino.0)) {
+            let caller = match Self::kv_caller(_req) {
+                Ok(c) => c,
+                Err(e) => return reply.error(e),
+            };
+            return self.spawn(|fs| async move {
+                match fs.kv_truncate(ino.0, fh.map(|f| f.0), size, &caller).await {
+                    Ok(a) => reply.attr(&Duration::ZERO, &file_attr(&a)),
+                    Err(e) => reply.error(errno(&e)),
+                }
+            });
         }
         self.getattr(_req, ino, None, reply);
     }
@@ -298,6 +379,20 @@ impl<B: Backend> Filesystem for Adapter<B> {
         }
         let access = flags.0 & libc::O_ACCMODE;
         let (read, write) = (access != libc::O_WRONLY, access != libc::O_RDONLY);
+        if is_kv(ino.0) {
+            let truncate = write && flags.0 & libc::O_TRUNC != 0;
+            let append = flags.0 & libc::O_APPEND != 0;
+            let caller = match Self::kv_caller(req) {
+                Ok(c) => c,
+                Err(e) => return reply.error(e),
+            };
+            return self.spawn(|fs| async move {
+                match fs.kv_open(ino.0, &caller, truncate, append).await {
+                    Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
+                    Err(e) => reply.error(errno(&e)),
+                }
+            });
+        }
         let viewer = self.viewer(req);
         self.spawn(|fs| async move {
             if !fs.visible(ino.0, &viewer).await {
@@ -328,7 +423,9 @@ impl<B: Backend> Filesystem for Adapter<B> {
         reply: ReplyData,
     ) {
         self.spawn(|fs| async move {
-            let read = if fh.0 == 0 {
+            let read = if is_kv(ino.0) {
+                fs.kv_read(fh.0, offset, size as usize).await
+            } else if fh.0 == 0 {
                 fs.read_unopened(ino.0, offset, size as usize).await
             } else {
                 fs.read(fh.0, offset, size as usize).await
@@ -345,7 +442,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         _req: &Request,
         ino: INodeNo,
         fh: FileHandle,
-        _offset: u64,
+        offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
         _flags: OpenFlags,
@@ -353,6 +450,14 @@ impl<B: Backend> Filesystem for Adapter<B> {
         reply: ReplyWrite,
     ) {
         let data = data.to_vec();
+        if is_kv(ino.0) {
+            return self.spawn(|fs| async move {
+                match fs.kv_write(fh.0, offset, &data).await {
+                    Ok(n) => reply.written(n as u32),
+                    Err(e) => reply.error(errno(&e)),
+                }
+            });
+        }
         let notices = self.notices.clone();
         self.spawn(|fs| async move {
             match fs.write(fh.0, &data).await {
@@ -375,15 +480,178 @@ impl<B: Backend> Filesystem for Adapter<B> {
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.fs.release(fh.0);
+        if is_kv(ino.0) {
+            self.fs.kv_release(fh.0);
+        } else {
+            self.fs.release(fh.0);
+        }
         reply.ok();
+    }
+
+    /// A key truncated at open and not written is stored at close, so an
+    /// error reaches close(2).
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        if !is_kv(ino.0) {
+            return reply.ok();
+        }
+        self.spawn(|fs| async move {
+            match fs.kv_flush(fh.0).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    /// Files are made only in `kv/` (a new key, empty).
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        if !is_kv(parent.0) {
+            return reply.error(Errno::EACCES);
+        }
+        let name = name.to_string_lossy().into_owned();
+        let exclusive = flags & libc::O_EXCL != 0;
+        let append = flags & libc::O_APPEND != 0;
+        let caller = match Self::kv_caller(req) {
+            Ok(c) => c,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|fs| async move {
+            match fs
+                .kv_create(parent.0, &name, &caller, exclusive, append)
+                .await
+            {
+                Ok((a, fh)) => reply.created(
+                    &Duration::ZERO,
+                    &file_attr(&a),
+                    Generation(0),
+                    FileHandle(fh),
+                    FopenFlags::FOPEN_DIRECT_IO,
+                ),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        if !is_kv(parent.0) {
+            return reply.error(Errno::EACCES);
+        }
+        let name = name.to_string_lossy().into_owned();
+        let caller = match Self::kv_caller(req) {
+            Ok(c) => c,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|fs| async move {
+            match fs.kv_unlink(parent.0, &name, &caller).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        if !is_kv(parent.0) {
+            return reply.error(Errno::EACCES);
+        }
+        let name = name.to_string_lossy().into_owned();
+        let caller = match Self::kv_caller(req) {
+            Ok(c) => c,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|fs| async move {
+            match fs.kv_mkdir(parent.0, &name, &caller).await {
+                Ok(a) => reply.entry(&Duration::ZERO, &file_attr(&a), Generation(0)),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        if !is_kv(parent.0) {
+            return reply.error(Errno::EACCES);
+        }
+        let name = name.to_string_lossy().into_owned();
+        let caller = match Self::kv_caller(req) {
+            Ok(c) => c,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|fs| async move {
+            match fs.kv_rmdir(parent.0, &name, &caller).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn rename(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        if !is_kv(parent.0) || !is_kv(newparent.0) {
+            return reply.error(Errno::from_i32(libc::EXDEV));
+        }
+        if flags.contains(RenameFlags::RENAME_EXCHANGE) {
+            return reply.error(Errno::EINVAL);
+        }
+        let no_replace = flags.contains(RenameFlags::RENAME_NOREPLACE);
+        let (name, newname) = (
+            name.to_string_lossy().into_owned(),
+            newname.to_string_lossy().into_owned(),
+        );
+        let caller = match Self::kv_caller(req) {
+            Ok(c) => c,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(|fs| async move {
+            let renamed = fs
+                .kv_rename(
+                    (parent.0, &name),
+                    (newparent.0, &newname),
+                    no_replace,
+                    &caller,
+                )
+                .await;
+            match renamed {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn readdir(
@@ -394,6 +662,28 @@ impl<B: Backend> Filesystem for Adapter<B> {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        if is_kv(ino.0) {
+            let caller = match Self::kv_caller(req) {
+                Ok(c) => c,
+                Err(e) => return reply.error(e),
+            };
+            return self.spawn(|fs| async move {
+                match fs.kv_readdir(ino.0, &caller).await {
+                    Ok(entries) => {
+                        for (i, (attr, name)) in
+                            entries.into_iter().enumerate().skip(offset as usize)
+                        {
+                            let kind = file_type(attr.kind);
+                            if reply.add(INodeNo(attr.ino), (i + 1) as u64, kind, name) {
+                                break;
+                            }
+                        }
+                        reply.ok();
+                    }
+                    Err(e) => reply.error(errno(&e)),
+                }
+            });
+        }
         let viewer = self.viewer(req);
         self.spawn(|fs| async move {
             match fs.readdir(ino.0).await {
@@ -421,6 +711,29 @@ impl<B: Backend> Filesystem for Adapter<B> {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        if is_kv(ino.0) {
+            let caller = match Self::kv_caller(req) {
+                Ok(c) => c,
+                Err(e) => return reply.error(e),
+            };
+            return self.spawn(|fs| async move {
+                match fs.kv_readdir(ino.0, &caller).await {
+                    Ok(entries) => {
+                        for (i, (attr, name)) in
+                            entries.into_iter().enumerate().skip(offset as usize)
+                        {
+                            let (ino, offset) = (INodeNo(attr.ino), (i + 1) as u64);
+                            let attr = file_attr(&attr);
+                            if reply.add(ino, offset, name, &Duration::ZERO, &attr, Generation(0)) {
+                                break;
+                            }
+                        }
+                        reply.ok();
+                    }
+                    Err(e) => reply.error(errno(&e)),
+                }
+            });
+        }
         let notices = self.notices.clone();
         let viewer = self.viewer(req);
         self.spawn(|fs| async move {

@@ -31,5 +31,15 @@ pub mod keeper {
 /// request for a user, and how root-run tools act for one.
 pub const USER_HEADER: &str = "nefele-user";
 
+/// Size limits of the coordination store's keys and values (SPEC §8,
+/// docs/design/coord.md), shared by noded, which enforces them, and
+/// clients that want to refuse early (nefelefs answers EFBIG).
+pub mod coord_limits {
+    /// Longest key, lock, barrier or name, in bytes.
+    pub const MAX_KEY_BYTES: usize = 1024;
+    /// Largest value, in bytes.
+    pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+}
+
 /// Encoded descriptors of the API, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("nefele_descriptor");

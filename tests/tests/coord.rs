@@ -7,6 +7,7 @@
 //! three nodes opens once all are in, without the one killed before; names
 //! go with their process; bad input gets clear errors.
 
+use anyhow::Context;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -366,7 +367,7 @@ async fn barrier_of_five(
     let entered = |n: u32| barrier_entered(&cluster.nodes[0], n);
     entered(4).await?;
     // Kill one participant before the barrier opens.
-    let (victim_node, victim) = pids.pop().unwrap();
+    let (victim_node, victim) = pids.pop().context("no participant")?;
     tests::signal(
         &mut node(victim_node).client().await?,
         victim,

@@ -3,7 +3,8 @@
 //!
 //! A PID directory is `pid << 8`, its files `pid << 8 | n`, its `task/`
 //! entries `pid << 8 | 0x40` and up; node directories live above `1 << 48`
-//! by slot, service directories above `1 << 49` by the name's number; the
+//! by slot, service directories above `1 << 49` by the name's number, and
+//! `kv/` entries above `1 << 50` by the number of their (user, path); the
 //! fixed directories and `proc/`'s global files have small numbers.
 
 use std::time::Duration;
@@ -19,10 +20,12 @@ pub(super) const THREAD_SELF: u64 = 5;
 pub(super) const SYS: u64 = 6;
 pub(super) const SYS_KERNEL: u64 = 7;
 pub(super) const SVC: u64 = 8;
+pub(super) const KV: u64 = 9;
 pub(super) const GLOBAL_BASE: u64 = 16;
 pub(super) const SYS_FILE_BASE: u64 = 32;
 pub(super) const NODE_BASE: u64 = 1 << 48;
 pub(super) const SVC_BASE: u64 = 1 << 49;
+pub(super) const KV_BASE: u64 = 1 << 50;
 pub(super) const HOST_PID_BASE: u64 = 1 << 47;
 pub(super) const TASK_DIR: u64 = 0x40;
 pub(super) const TASK: u64 = 0x80;
@@ -204,6 +207,11 @@ pub enum Entry {
     Service(u32),
     /// `/svc/<name>/<file>`.
     ServiceFile(u32, SvcFile),
+    /// `/kv`: each user sees their own keys there.
+    KvDir,
+    /// A key or a directory of keys under `/kv`, by the number of its
+    /// user and path (see kv.rs).
+    Kv(u32),
 }
 
 impl Entry {
@@ -236,6 +244,8 @@ impl Entry {
             Entry::ServiceFile(id, f) => {
                 SVC_BASE | (u64::from(id) << 8) | (index_in(&SVC_FILES, f) + 1)
             }
+            Entry::KvDir => KV,
+            Entry::Kv(id) => KV_BASE | u64::from(id),
         }
     }
 
@@ -250,6 +260,7 @@ impl Entry {
             SYS => Some(Entry::SysDir),
             SYS_KERNEL => Some(Entry::SysKernelDir),
             SVC => Some(Entry::SvcDir),
+            KV => Some(Entry::KvDir),
             i if (GLOBAL_BASE..GLOBAL_BASE + GLOBAL_FILES.len() as u64).contains(&i) => {
                 Some(Entry::Global(GLOBAL_FILES[(i - GLOBAL_BASE) as usize].0))
             }
@@ -259,6 +270,7 @@ impl Entry {
             i if (HOST_PID_BASE..NODE_BASE).contains(&i) => {
                 u32::try_from(i - HOST_PID_BASE).ok().map(Entry::HostPid)
             }
+            i if i >= KV_BASE => u32::try_from(i - KV_BASE).ok().map(Entry::Kv),
             i if i >= SVC_BASE => {
                 let id = u32::try_from((i - SVC_BASE) >> 8).ok()?;
                 match (i & 0xff) as usize {

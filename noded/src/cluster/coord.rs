@@ -10,10 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-/// Longest key, lock, barrier or name (bytes).
-pub const MAX_KEY_BYTES: usize = 1024;
-/// Largest value (bytes).
-pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+pub use proto::coord_limits::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 /// Most keys one user may have.
 pub const MAX_KEYS_PER_USER: usize = 10_000;
 /// Most value bytes one user may keep.
