@@ -488,15 +488,17 @@ impl<B: Backend> Filesystem for Adapter<B> {
         reply: ReplyEmpty,
     ) {
         if is_kv(ino.0) {
-            self.fs.kv_release(fh.0);
-        } else {
-            self.fs.release(fh.0);
+            return self.spawn(|fs| async move {
+                fs.kv_release(fh.0).await;
+                reply.ok();
+            });
         }
+        self.fs.release(fh.0);
         reply.ok();
     }
 
-    /// A key truncated at open and not written is stored at close, so an
-    /// error reaches close(2).
+    /// A key written (or truncated) through this open is stored at close,
+    /// so the store's error reaches close(2).
     fn flush(
         &self,
         _req: &Request,
@@ -514,6 +516,17 @@ impl<B: Backend> Filesystem for Adapter<B> {
                 Err(e) => reply.error(errno(&e)),
             }
         });
+    }
+
+    fn fsync(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.flush(req, ino, fh, LockOwner(0), reply);
     }
 
     /// Files are made only in `kv/` (a new key, empty).

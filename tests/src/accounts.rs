@@ -89,3 +89,18 @@ pub fn nsh_as(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
 }
+
+/// Runs `sh -c SCRIPT` as `user`: status and stdout+stderr.
+pub fn sh_as(user: &str, script: &str) -> anyhow::Result<(i32, String)> {
+    let out = Command::new("timeout")
+        .args([
+            "-s", "KILL", "30", "setpriv", "--reuid", user, "--regid", user,
+        ])
+        .args(["--init-groups", "sh", "-c", script])
+        .current_dir("/")
+        .output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    ))
+}

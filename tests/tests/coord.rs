@@ -568,3 +568,124 @@ async fn a_partitioned_holder_runs_on_but_its_token_is_fenced() -> anyhow::Resul
         .await?;
     Ok(())
 }
+
+/// `sh -c script` with `K` set to the mount's `kv/`; fails unless `sh`
+/// exits 0, returning its stdout.
+fn sh_ok(script: &str) -> anyhow::Result<String> {
+    let (status, out, err) = tests::sh(script)?;
+    anyhow::ensure!(status == 0, "{script}: status {status}: {err}");
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kv_keys_are_files_in_nefelefs() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let (n1, n2) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mount = tests::Mount::start(n1).await?;
+    let k = format!("K={}/kv;", mount.path.display());
+    // A write sets the key, a read gets it, from the shell and the API.
+    sh_ok(&format!("{k} echo 8080 > $K/port"))?;
+    assert_eq!(sh_ok(&format!("{k} cat $K/port"))?, "8080\n");
+    // `kv get` ends the value with a newline, as etcdctl does.
+    assert_eq!(nsh(n2, "kv get port").await?.1, "8080\n\n");
+    // Slashes are directories, made with mkdir -p or by a key set elsewhere.
+    sh_ok(&format!(
+        "{k} mkdir -p $K/app/db && printf h1 > $K/app/db/host"
+    ))?;
+    assert_eq!(nsh(n2, "kv get app/db/host").await?.1, "h1\n");
+    let (status, _, err) = nsh(n2, "kv set cfg/a/b v1").await?;
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(sh_ok(&format!("{k} ls $K"))?, "app\ncfg\nport\n");
+    assert_eq!(sh_ok(&format!("{k} cat $K/cfg/a/b"))?, "v1");
+    assert_eq!(sh_ok(&format!("{k} wc -c < $K/app/db/host"))?, "2\n");
+    assert_eq!(
+        sh_ok(&format!("{k} find $K -type f | sort"))?,
+        sh_ok(&format!(
+            "{k} printf '%s\\n' $K/app/db/host $K/cfg/a/b $K/port"
+        ))?
+    );
+    // `cmd > KEY` on an existing key makes one version, never an empty one.
+    let version = |json: String| -> anyhow::Result<u64> {
+        let v: serde_json::Value = serde_json::from_str(&json)?;
+        v["version"].as_u64().context("no version")
+    };
+    let before = version(nsh(n2, "kv get port --json").await?.1)?;
+    sh_ok(&format!("{k} echo 9090 > $K/port"))?;
+    assert_eq!(version(nsh(n2, "kv get port --json").await?.1)?, before + 1);
+    assert_eq!(sh_ok(&format!("{k} cat $K/port"))?, "9090\n");
+    // Append, truncate, rename, remove.
+    sh_ok(&format!("{k} echo more >> $K/port"))?;
+    assert_eq!(nsh(n2, "kv get port").await?.1, "9090\nmore\n\n");
+    sh_ok(&format!("{k} : > $K/port"))?;
+    assert_eq!(nsh(n2, "kv get port").await?.1, "\n");
+    sh_ok(&format!("{k} mv $K/app/db/host $K/app/host2"))?;
+    assert_eq!(nsh(n2, "kv ls app/").await?.1, "app/host2\n");
+    sh_ok(&format!("{k} rm -r $K/app && test ! -e $K/app"))?;
+    assert_eq!(nsh(n2, "kv ls app/").await?.1, "");
+    // What a user gets wrong gets the usual errors, and loses nothing.
+    let (status, _, err) = tests::sh(&format!("{k} head -c 70000 /dev/zero > $K/cfg/a/b"))?;
+    assert_ne!(status, 0);
+    assert!(err.contains("File too large"), "{err}");
+    assert_eq!(nsh(n2, "kv get cfg/a/b").await?.1, "v1\n");
+    let (status, _, err) = tests::sh(&format!("{k} cat $K/nope"))?;
+    assert_ne!(status, 0);
+    assert!(err.contains("No such file or directory"), "{err}");
+    let (status, _, err) = tests::sh(&format!("{k} rmdir $K/cfg"))?;
+    assert_ne!(status, 0);
+    assert!(err.contains("not empty"), "{err}");
+    let (status, _, err) = tests::sh(&format!("{k} mkdir $K/port"))?;
+    assert_ne!(status, 0);
+    assert!(err.contains("File exists"), "{err}");
+    // With its node gone, the mount answers EIO in seconds: no hang.
+    let mut cluster = cluster;
+    cluster.nodes[0].crash()?;
+    let (status, _, err) = tests::sh(&format!("{k} cat $K/port"))?;
+    assert_ne!(status, 0);
+    assert!(err.contains("Input/output error"), "{err}");
+    let (status, _, err) = tests::sh(&format!("{k} echo x > $K/port"))?;
+    assert_ne!(status, 0);
+    assert!(err.contains("Input/output error"), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kv_files_are_each_user_s_own() -> anyhow::Result<()> {
+    let accounts = tests::accounts::Accounts::create()?;
+    let (a, b) = (&accounts.users[0], &accounts.users[1]);
+    let cluster = TestCluster::start(3).await?;
+    for node in &cluster.nodes {
+        node.open_to_local_users()?;
+    }
+    let n1 = &cluster.nodes[0];
+    let mount = tests::Mount::start(n1).await?;
+    let kv = mount.path.join("kv");
+    let sh_as = |user: &str, script: &str| {
+        tests::accounts::sh_as(user, &format!("K={}; {script}", kv.display()))
+    };
+    assert_eq!(
+        sh_as(
+            a,
+            "echo a-only > $K/secret && cat $K/secret && ls -ld $K/secret | cut -d' ' -f1,3"
+        )?,
+        (0, format!("a-only\n-rw-r--r-- {a}\n"))
+    );
+    assert_eq!(
+        tests::accounts::nsh_as(a, n1, "kv get secret")?.1,
+        "a-only\n\n"
+    );
+    // b and root do not see it; b's key of that name is b's own.
+    let (status, out) = sh_as(b, "cat $K/secret")?;
+    assert_ne!(status, 0);
+    assert!(out.contains("No such file or directory"), "{out}");
+    assert_eq!(sh_as(b, "ls -A $K")?, (0, String::new()));
+    assert!(!kv.join("secret").exists());
+    assert_eq!(
+        sh_as(b, "echo b-only > $K/secret && cat $K/secret")?,
+        (0, "b-only\n".into())
+    );
+    assert_eq!(sh_as(a, "cat $K/secret")?, (0, "a-only\n".into()));
+    // b cannot remove a's key either.
+    assert_eq!(sh_as(b, "rm $K/secret")?.0, 0);
+    assert_eq!(sh_as(a, "cat $K/secret")?, (0, "a-only\n".into()));
+    Ok(())
+}

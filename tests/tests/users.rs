@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use proto::v1::{ListRequest, SpawnRequest};
-use tests::accounts::{Accounts, nsh_as};
+use tests::accounts::{Accounts, nsh_as, sh_as};
 use tests::{Node, NodeOptions, TestCluster, request, wait};
 use tonic::Code;
 
@@ -357,19 +357,6 @@ async fn over_tcp_a_user_token_acts_as_its_user_until_revoked() -> anyhow::Resul
         .signal(proto::v1::SignalRequest { pid, signal: 9 })
         .await?;
     Ok(())
-}
-
-/// Runs `sh -c SCRIPT` as `user`: status and stdout+stderr.
-fn sh_as(user: &str, script: &str) -> anyhow::Result<(i32, String)> {
-    let (status, out, err) = status_and_output(
-        Command::new("timeout")
-            .args([
-                "-s", "KILL", "30", "setpriv", "--reuid", user, "--regid", user,
-            ])
-            .args(["--init-groups", "sh", "-c", script])
-            .current_dir("/"),
-    )?;
-    Ok((status, out + &err))
 }
 
 #[tokio::test]

@@ -9,10 +9,17 @@
 //!   two users' `kv/x` are different inodes, and every operation checks
 //!   the caller is that user (else ENOENT). Nothing here is cached: the
 //!   kernel is given a zero TTL and reads are linearizable.
-//! - A write(2) stores the file's whole content so far as the key's new
-//!   value, so its error (EFBIG, ENOSPC, EIO) reaches the writer; a
-//!   program that writes in pieces makes a version per piece. Opening
-//!   with O_TRUNC stores the empty value at close unless a write came.
+//! - Writes change the open file; close(2) (or fsync) stores its whole
+//!   content as the key's new value, one version per close, so a watcher
+//!   never sees half a value. Like NFS, a store's error (ENOSPC, EIO)
+//!   comes from close; a value over the limit fails the write itself
+//!   (EFBIG) and then nothing of that open is stored, so the key keeps
+//!   its value.
+//! - O_TRUNC alone is not a change yet: a shell's `cmd > KEY` opens,
+//!   dup2s and closes the first descriptor before `cmd` writes, and that
+//!   first close must not store an empty value (`echo x > KEY` makes one
+//!   version, x). A truncation with no write is stored at a later close
+//!   (`: > KEY` closes twice) or else when the file is released.
 //! - The store has no directories: a directory is a prefix some key has,
 //!   or one made (mkdir) or seen through this mount, which stays, empty,
 //!   until rmdir, so `mkdir -p` before a write and `rm -r` work.
@@ -51,15 +58,36 @@ enum Node {
     Dir,
 }
 
-/// An open key: its content, changed by writes and stored by each.
+/// An open key: its content, changed by writes, stored at close.
 struct KvHandle {
     user: String,
     key: String,
     content: Vec<u8>,
     /// Writes go to the end (O_APPEND).
     append: bool,
-    /// Truncated at open and not stored yet.
-    unsaved: bool,
+    /// Written since opened or last stored.
+    written: bool,
+    /// Opened with O_TRUNC, and the empty value not stored yet.
+    truncated: bool,
+    /// Closes (flushes) seen.
+    flushes: u32,
+    /// A write failed: nothing of this open is stored.
+    failed: bool,
+}
+
+impl KvHandle {
+    fn new(caller: &KvCaller, key: String, content: Vec<u8>, append: bool) -> Self {
+        KvHandle {
+            user: caller.user.clone(),
+            key,
+            content,
+            append,
+            written: false,
+            truncated: false,
+            flushes: 0,
+            failed: false,
+        }
+    }
 }
 
 /// A path of a user's: what a `kv/` inode stands for.
@@ -322,11 +350,8 @@ impl<B: Backend> NefeleFs<B> {
             None => return Err(FsError::NotFound),
         };
         Ok(self.kv_handle(KvHandle {
-            user: caller.user.clone(),
-            key: path,
-            content,
-            append,
-            unsaved: truncate,
+            truncated: truncate,
+            ..KvHandle::new(caller, path, content, append)
         }))
     }
 
@@ -354,13 +379,7 @@ impl<B: Backend> NefeleFs<B> {
             }
             Err(e) => return Err(e),
         }
-        let fh = self.kv_handle(KvHandle {
-            user: caller.user.clone(),
-            key: path.clone(),
-            content: Vec::new(),
-            append,
-            unsaved: false,
-        });
+        let fh = self.kv_handle(KvHandle::new(caller, path.clone(), Vec::new(), append));
         Ok((self.kv_attr(caller, &path, Node::File(0)), fh))
     }
 
@@ -379,48 +398,63 @@ impl<B: Backend> NefeleFs<B> {
         Ok(super::slice(&handle.content, offset, size))
     }
 
-    /// Writes to an open key and stores its whole content as the value.
+    /// Writes to an open key (stored at close).
     pub async fn kv_write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<usize> {
         let handle = self.kv_open_handle(fh)?;
         let mut handle = handle.lock().await;
-        let mut content = handle.content.clone();
         let at = if handle.append {
-            content.len()
+            Some(handle.content.len())
         } else {
-            usize::try_from(offset).map_err(|_| FsError::TooBig)?
+            usize::try_from(offset).ok()
         };
-        let end = at.checked_add(data.len()).ok_or(FsError::TooBig)?;
-        if end > MAX_VALUE_BYTES {
+        let Some(end) = at
+            .and_then(|at| at.checked_add(data.len()))
+            .filter(|end| *end <= MAX_VALUE_BYTES)
+        else {
+            handle.failed = true;
             return Err(FsError::TooBig);
+        };
+        let at = end - data.len();
+        if handle.content.len() < end {
+            handle.content.resize(end, 0);
         }
-        if content.len() < end {
-            content.resize(end, 0);
-        }
-        content[at..end].copy_from_slice(data);
-        self.backend
-            .kv_put(&handle.user, &handle.key, content.clone(), false)
-            .await?;
-        handle.content = content;
-        handle.unsaved = false;
+        handle.content[at..end].copy_from_slice(data);
+        handle.written = true;
         Ok(data.len())
     }
 
-    /// Stores what a write has not (a truncation at open), at close.
+    /// Stores an open key's content if it was written, or truncated and
+    /// this is not the first close (see the module doc): close, fsync.
     pub async fn kv_flush(&self, fh: u64) -> FsResult<()> {
         let handle = self.kv_open_handle(fh)?;
         let mut handle = handle.lock().await;
-        if handle.unsaved {
+        handle.flushes += 1;
+        let store = handle.written || (handle.truncated && handle.flushes > 1);
+        if store && !handle.failed {
             self.backend
                 .kv_put(&handle.user, &handle.key, handle.content.clone(), false)
                 .await?;
-            handle.unsaved = false;
+            handle.written = false;
+            handle.truncated = false;
         }
         Ok(())
     }
 
-    /// Forgets an open key.
-    pub fn kv_release(&self, fh: u64) {
-        self.kv.handles.remove(&fh);
+    /// Forgets an open key, storing a truncation no close has stored.
+    pub async fn kv_release(&self, fh: u64) {
+        let Some((_, handle)) = self.kv.handles.remove(&fh) else {
+            return;
+        };
+        let handle = handle.lock().await;
+        if handle.truncated && !handle.failed {
+            let stored = self
+                .backend
+                .kv_put(&handle.user, &handle.key, handle.content.clone(), false)
+                .await;
+            if let Err(e) = stored {
+                tracing::warn!(key = %handle.key, error = %e, "cannot store the truncation");
+            }
+        }
     }
 
     /// Truncates (or extends with NULs) a key to `size`, through its open
@@ -439,13 +473,8 @@ impl<B: Backend> NefeleFs<B> {
             .ok_or(FsError::TooBig)?;
         if let Some(handle) = fh.and_then(|fh| self.kv_open_handle(fh).ok()) {
             let mut handle = handle.lock().await;
-            let mut content = handle.content.clone();
-            content.resize(size, 0);
-            self.backend
-                .kv_put(&handle.user, &handle.key, content.clone(), false)
-                .await?;
-            handle.content = content;
-            handle.unsaved = false;
+            handle.content.resize(size, 0);
+            handle.written = true;
         } else {
             let Some(kv) = self.backend.kv_get(&caller.user, &path).await? else {
                 return Err(match self.kv_node(caller, &path).await? {

@@ -681,7 +681,8 @@ async fn kv_keys_are_files_and_slashes_make_directories() {
         (app, fh)
     };
     assert_eq!(fs.kv_write(fh, 0, b"8080\n").await.unwrap(), 5);
-    fs.kv_release(fh);
+    fs.kv_flush(fh).await.unwrap();
+    fs.kv_release(fh).await;
     assert_eq!(
         fs.backend
             .kv_get("alice", "app/port")
@@ -737,7 +738,6 @@ async fn kv_writes_truncation_append_rename_and_limits() {
     let (attr, fh) = fs.kv_create(KV, "k", &me, false, false).await.unwrap();
     fs.kv_write(fh, 0, b"hello world").await.unwrap();
     fs.kv_write(fh, 6, b"there").await.unwrap();
-    fs.kv_release(fh);
     let value = || async {
         fs.backend
             .kv_get("alice", "k")
@@ -746,12 +746,19 @@ async fn kv_writes_truncation_append_rename_and_limits() {
             .unwrap()
             .value
     };
+    // Stored at close, whole.
+    assert_eq!(value().await, b"");
+    fs.kv_flush(fh).await.unwrap();
+    fs.kv_release(fh).await;
     assert_eq!(value().await, b"hello there");
-    // O_APPEND writes at the end; O_TRUNC empties it at close without a write.
+    // O_APPEND writes at the end; O_TRUNC empties it at close.
     let fh = fs.kv_open(attr.ino, &me, false, true).await.unwrap();
     fs.kv_write(fh, 0, b"!").await.unwrap();
+    fs.kv_flush(fh).await.unwrap();
     assert_eq!(value().await, b"hello there!");
+    // (the first close may be a shell's before its command writes)
     let fh = fs.kv_open(attr.ino, &me, true, false).await.unwrap();
+    fs.kv_flush(fh).await.unwrap();
     assert_eq!(value().await, b"hello there!");
     fs.kv_flush(fh).await.unwrap();
     assert_eq!(value().await, b"");
@@ -761,11 +768,19 @@ async fn kv_writes_truncation_append_rename_and_limits() {
         Err(FsError::Exists)
     );
     fs.kv_create(KV, "k", &me, false, false).await.unwrap();
-    // Too big a value is refused and the key keeps its value.
+    // Too big a value fails the write, and nothing of that open is stored.
     let fh = fs.kv_open(attr.ino, &me, false, false).await.unwrap();
     fs.kv_write(fh, 0, b"v1").await.unwrap();
-    let huge = vec![b'x'; proto::coord_limits::MAX_VALUE_BYTES + 1];
-    assert_eq!(fs.kv_write(fh, 0, &huge).await, Err(FsError::TooBig));
+    fs.kv_flush(fh).await.unwrap();
+    let fh = fs.kv_open(attr.ino, &me, true, false).await.unwrap();
+    let chunk = vec![b'x'; proto::coord_limits::MAX_VALUE_BYTES / 2];
+    fs.kv_write(fh, 0, &chunk).await.unwrap();
+    fs.kv_write(fh, chunk.len() as u64, &chunk).await.unwrap();
+    assert_eq!(
+        fs.kv_write(fh, 2 * chunk.len() as u64, b"!").await,
+        Err(FsError::TooBig)
+    );
+    fs.kv_flush(fh).await.unwrap();
     assert_eq!(value().await, b"v1");
     // rename moves the value; a directory with keys answers EXDEV.
     fs.kv_rename((KV, "k"), (KV, "k2"), false, &me)
