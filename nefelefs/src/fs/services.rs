@@ -14,11 +14,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use proto::v1::ServiceInfo;
 
-use super::{Attr, Cached, Entry, Kind, LIST_TTL, NefeleFs, SvcFile, dir, ms_to_time};
+use super::{Attr, Entry, Kind, NefeleFs, SvcFile, dir, ms_to_time};
 use crate::backend::{Backend, FsError, FsResult};
 use crate::render;
 
@@ -76,22 +76,11 @@ impl<B: Backend> NefeleFs<B> {
     /// Every service: the cached listing while it is under [`LIST_TTL`]
     /// old (unless `fresh`), else a new one.
     async fn service_list(&self, fresh: bool) -> FsResult<Arc<Vec<ServiceInfo>>> {
-        if !fresh
-            && let Some(c) = self
-                .services
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-            && c.at.elapsed() < LIST_TTL
-        {
-            return Ok(c.value.clone());
+        if !fresh && let Some(services) = self.services.fresh() {
+            return Ok(services);
         }
         let services = Arc::new(self.backend.list_services().await?);
-        *self.services.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
-            at: Instant::now(),
-            value: services.clone(),
-        });
-        Ok(services)
+        Ok(self.services.store(services))
     }
 
     /// The service called `name` and its number; a name missing from the

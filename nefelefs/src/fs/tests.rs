@@ -639,7 +639,7 @@ async fn new_services_are_found_and_removed_ones_vanish() {
         .lock()
         .unwrap()
         .retain(|s| s.spec.as_ref().unwrap().name != "a");
-    *fs.services.lock().unwrap() = None;
+    fs.services.clear();
     assert_eq!(fs.getattr(a.ino).await.unwrap_err(), FsError::NotFound);
     assert_eq!(
         fs.getattr(Entry::ServiceFile(9999, SvcFile::Spec).ino())
