@@ -7,10 +7,7 @@
 
 use std::fmt::Write;
 
-use proto::v1::{
-    NodeInfo, NodeState, ProcessInfo, ProcessState, ReplicaInfo, ReplicaState, RestartPolicy,
-    ServiceInfo,
-};
+use proto::v1::{NodeInfo, NodeState, ProcessInfo, ProcessState, ServiceInfo};
 
 /// Clock ticks per second in /proc (USER_HZ).
 pub const TICKS_PER_SEC: u64 = 100;
@@ -58,11 +55,6 @@ pub fn comm(info: &ProcessInfo) -> String {
     base[..end].to_string()
 }
 
-/// The exit status as a shell shows it: the code, or 128 + the signal.
-fn exit_code(info: &ProcessInfo) -> Option<i32> {
-    info.exit_code.or(info.signal.map(|s| 128 + s))
-}
-
 /// `/proc/<pid>/status`.
 pub fn status(info: &ProcessInfo) -> String {
     let (letter, word) = state_letter(info);
@@ -97,7 +89,7 @@ pub fn status(info: &ProcessInfo) -> String {
             let _ = writeln!(s, "{name}:\tthe spawning shell's own (not captured)");
         }
     }
-    if let Some(code) = exit_code(info) {
+    if let Some(code) = info.shell_status() {
         let _ = writeln!(s, "ExitCode:\t{code}");
     }
     s
@@ -345,28 +337,6 @@ fn one_line(value: &str) -> String {
         .replace('\r', r"\r")
 }
 
-/// A restart policy as `svc run --restart` spells it.
-pub fn restart_word(policy: i32) -> &'static str {
-    match RestartPolicy::try_from(policy).unwrap_or(RestartPolicy::Unspecified) {
-        RestartPolicy::Unspecified | RestartPolicy::Always => "always",
-        RestartPolicy::OnFailure => "on-failure",
-        RestartPolicy::Never => "never",
-    }
-}
-
-/// A replica state as `svc ls` words it.
-pub fn replica_state_word(state: i32) -> &'static str {
-    match ReplicaState::try_from(state).unwrap_or(ReplicaState::Unspecified) {
-        ReplicaState::Unspecified => "unknown",
-        ReplicaState::Pending => "pending",
-        ReplicaState::Running => "running",
-        ReplicaState::Backoff => "backoff",
-        ReplicaState::CrashLoop => "crash-loop",
-        ReplicaState::Done => "done",
-        ReplicaState::Unschedulable => "unschedulable",
-    }
-}
-
 /// `/nefele/svc/<name>/spec`: `key: value` lines in a fixed order (`name`,
 /// `command` as shell words, `replicas`, `restart`, `cwd`), then one
 /// `constraints: KEY=VALUE` line per constraint and one `env: K=V` line per
@@ -379,7 +349,7 @@ pub fn service_spec(info: &ServiceInfo) -> String {
         spec.name,
         command.join(" "),
         spec.replicas,
-        restart_word(spec.restart),
+        show::restart_word(spec.restart),
         one_line(&spec.cwd),
     );
     for (key, map) in [("constraints", &spec.constraints), ("env", &spec.env)] {
@@ -392,109 +362,17 @@ pub fn service_spec(info: &ServiceInfo) -> String {
     out
 }
 
-/// A duration as `svc ls` shows AGE and NEXT: `45s`, `12m`, `5h`, `3d`.
-pub fn short_duration(ms: u64) -> String {
-    let s = ms / 1000;
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 120 * 60 {
-        format!("{}m", s / 60)
-    } else if s < 48 * 3600 {
-        format!("{}h", s / 3600)
-    } else {
-        format!("{}d", s / 86_400)
-    }
-}
-
-fn replica_row(r: &ReplicaInfo, now_ms: u64) -> Vec<String> {
-    let dash = |s: &str| {
-        if s.is_empty() {
-            "-".to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    let state = ReplicaState::try_from(r.state).unwrap_or(ReplicaState::Unspecified);
-    let age = if state == ReplicaState::Running && r.started_ms > 0 {
-        short_duration(now_ms.saturating_sub(r.started_ms))
-    } else {
-        "-".to_string()
-    };
-    let next = if matches!(state, ReplicaState::Backoff | ReplicaState::CrashLoop)
-        && r.next_start_ms > 0
-    {
-        short_duration(r.next_start_ms.saturating_sub(now_ms))
-    } else {
-        "-".to_string()
-    };
-    vec![
-        r.index.to_string(),
-        replica_state_word(r.state).to_string(),
-        dash(&r.node),
-        if r.pid > 0 {
-            r.pid.to_string()
-        } else {
-            "-".to_string()
-        },
-        r.restarts.to_string(),
-        age,
-        next,
-        r.last_status.map_or("-".to_string(), |s| s.to_string()),
-        dash(&one_line(&r.error)),
-    ]
-}
-
 /// `/nefele/svc/<name>/replicas`: the table `svc ls NAME` prints, a header
 /// and one line per replica by index (`INDEX STATE NODE PID RESTARTS AGE
 /// NEXT EXIT ERROR`, `-` where there is nothing to show).
 pub fn service_replicas(info: &ServiceInfo, now_ms: u64) -> String {
-    const HEADERS: [(&str, bool); 9] = [
-        ("INDEX", true),
-        ("STATE", false),
-        ("NODE", false),
-        ("PID", true),
-        ("RESTARTS", true),
-        ("AGE", true),
-        ("NEXT", true),
-        ("EXIT", true),
-        ("ERROR", false),
-    ];
-    let mut replicas: Vec<&ReplicaInfo> = info.replicas.iter().collect();
-    replicas.sort_by_key(|r| r.index);
-    let header: Vec<String> = HEADERS.iter().map(|(h, _)| h.to_string()).collect();
-    let rows: Vec<Vec<String>> = std::iter::once(header)
-        .chain(replicas.iter().map(|r| replica_row(r, now_ms)))
-        .collect();
-    let mut widths = [0usize; HEADERS.len()];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        for (i, cell) in row.iter().enumerate() {
-            let width = widths[i];
-            match i {
-                0 => {}
-                _ => out.push(' '),
-            }
-            if HEADERS[i].1 {
-                let _ = write!(out, "{cell:>width$}");
-            } else if i == HEADERS.len() - 1 {
-                out.push_str(cell);
-            } else {
-                let _ = write!(out, "{cell:<width$}");
-            }
-        }
-        out.push('\n');
-    }
-    out
+    show::replica_table(info, now_ms)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::v1::{ReplicaInfo, ReplicaState, RestartPolicy};
 
     fn sleeper() -> ProcessInfo {
         ProcessInfo {

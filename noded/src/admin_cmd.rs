@@ -209,9 +209,7 @@ fn print_tokens(tokens: &[TokenInfo], json: bool) {
         println!("{}", serde_json::Value::Array(list));
         return;
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = proto::now_ms();
     println!("{:<16}  {:<4}  {:<12}  EXPIRES", "ID", "KIND", "USER");
     for t in tokens {
         let left = if t.expires_ms <= now {

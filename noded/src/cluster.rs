@@ -11,6 +11,7 @@ pub mod raft_store;
 pub mod services;
 pub mod state;
 
+use proto::now_ms;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use std::sync::Arc;
@@ -29,13 +30,6 @@ use self::state::{Command, Reply};
 use crate::auth::Caller;
 use crate::tls::ClusterTls;
 use crate::tokens::Token;
-
-/// Now, in ms since the epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// An error with its sources, as one line: transport errors hide the
 /// useful part (a TLS refusal) in their sources.

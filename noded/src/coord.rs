@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
 use crate::cluster::coord::{CoordCommand, Owner};
-use crate::cluster::now_ms;
 use crate::cluster::state::Command;
 use crate::table::ProcessTable;
+use proto::now_ms;
 
 /// How often owners and leases are checked.
 const CHECK_EVERY: Duration = Duration::from_millis(200);

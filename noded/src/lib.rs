@@ -29,7 +29,7 @@ pub mod tokens;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -157,9 +157,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         cluster: cluster.clone(),
         listen_addr: listen_addr.clone(),
         labels: config.labels.clone(),
-        started_at_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        started_at_ms: proto::now_ms(),
         tls: tls.clone(),
         admin_group: config.admin_group.clone(),
         shutdown: shutdown.clone(),

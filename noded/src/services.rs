@@ -19,6 +19,7 @@
 //! - every record change is a store write fenced by the PID it replaces, so
 //!   a leader that lost its leadership cannot undo its successor's work.
 
+use proto::now_ms;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,12 +55,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn backoff(failures: u32) -> Duration {
     let exponent = failures.saturating_sub(1).min(16);
     BACKOFF_START.saturating_mul(1 << exponent).min(BACKOFF_CAP)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Starts the reconciler task; it runs until `shutdown`.
@@ -286,12 +281,7 @@ impl Reconciler {
                 if state == ProcessState::Running as i32 || state == ProcessState::Stopped as i32 {
                     return None;
                 }
-                Some(
-                    info.signal
-                        .map(|s| 128 + s)
-                        .or(info.exit_code)
-                        .unwrap_or(255),
-                )
+                Some(info.shell_status().unwrap_or(255))
             }
             Ok(Err(status)) if status.code() == tonic::Code::NotFound && view.complete => Some(255),
             _ => None,

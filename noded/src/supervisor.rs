@@ -9,10 +9,11 @@
 //! session), so signals go to the group and its children get them too.
 //! docs/design/processes.md has the whole design.
 
+use proto::now_ms;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::unistd::{AccessFlags, Pid, access};
@@ -304,12 +305,6 @@ fn resolve_executable(program: &str, cwd: &Path, path_var: &str) -> Result<PathB
     Err(first_refusal.unwrap_or_else(|| {
         ProcError::NoSuchExecutable(format!("{program} (not found in PATH={path_var})"))
     }))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Starts a prepared process as `gpid` through the keeper. The caller puts

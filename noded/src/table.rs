@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use proto::Gpid;
@@ -356,9 +356,7 @@ impl ProcessTable {
     /// older than the TTL, or beyond the most recent `exit_records_max`.
     pub fn prune(&self) {
         let limits = &self.ctx.limits;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now = proto::now_ms();
         let ttl_ms = limits.exit_record_ttl_secs.saturating_mul(1000);
         let mut finished: Vec<(u64, Gpid)> = self
             .procs

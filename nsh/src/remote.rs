@@ -32,11 +32,8 @@ pub struct Launch {
 
 /// The shell's exit status for a process that ended (128+N for a signal).
 pub fn status_of(info: &ProcessInfo) -> i32 {
-    if let Some(sig) = info.signal {
-        return 128 + sig;
-    }
-    if let Some(code) = info.exit_code {
-        return code;
+    if let Some(status) = info.shell_status() {
+        return status;
     }
     if info.state == ProcessState::Lost as i32 {
         return 255;
@@ -410,7 +407,7 @@ pub fn start_local(
         let status = match child.wait() {
             Ok(s) => s
                 .code()
-                .or_else(|| s.signal().map(|sig| 128 + sig))
+                .or_else(|| s.signal().map(proto::signal_status))
                 .unwrap_or(1),
             Err(_) => 1,
         };

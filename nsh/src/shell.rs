@@ -348,7 +348,7 @@ impl Shell {
                         if let Some(sig) = signals::terminates_by_default(&name)
                             && !(self.interactive && sig == nix::sys::signal::Signal::SIGTERM)
                         {
-                            self.exit_trap(128 + sig as i32);
+                            self.exit_trap(proto::signal_status(sig as i32));
                             signals::die_of(sig);
                         }
                     }

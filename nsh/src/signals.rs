@@ -122,7 +122,7 @@ pub fn die_of(sig: Signal) -> ! {
     set.add(sig);
     let _ = set.thread_unblock();
     let _ = nix::sys::signal::raise(sig);
-    std::process::exit(128 + sig as i32)
+    std::process::exit(proto::signal_status(sig as i32))
 }
 
 /// Signals with a `trap` set, seen but not yet handled.

@@ -218,7 +218,7 @@ pub fn restore_terminal() {
 /// parent (bash) sees "killed by `signal`": restores the terminal, sets the
 /// signal's default action, unblocks it and raises it. Core dumps are
 /// disabled first (the process that dumped core is remote). A signal whose
-/// default action does not terminate falls back to `exit(128 + signal)`.
+/// default action does not terminate falls back to `exit(proto::signal_status(signal))`.
 pub fn kill_self(signal: i32) -> ! {
     restore_terminal();
     // SAFETY: plain system calls on valid arguments; `set` and `limit`
@@ -236,7 +236,7 @@ pub fn kill_self(signal: i32) -> ! {
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         libc::raise(signal);
     }
-    std::process::exit(128 + signal)
+    std::process::exit(proto::signal_status(signal))
 }
 
 /// Stops nsh as SIGTSTP's default action would (so that the shell that
@@ -409,8 +409,8 @@ impl Outcome {
     pub fn status(&self) -> i32 {
         match self {
             Outcome::Exited(code) => *code,
-            Outcome::Signaled { signal, .. } => 128 + signal,
-            Outcome::Stopped(_) => 128 + libc::SIGTSTP,
+            Outcome::Signaled { signal, .. } => proto::signal_status(*signal),
+            Outcome::Stopped(_) => proto::signal_status(libc::SIGTSTP),
             Outcome::Lost(_) => 255,
         }
     }

@@ -1,17 +1,21 @@
 //! The `nefele.v1` gRPC API (SPEC §5): generated messages, clients and
-//! servers, the cluster PID type every component shares, and the one
-//! [`connect`] helper that every client (nsh, nefelefs, tests, programs) uses
+//! servers, the cluster PID type every component shares, the clock and
+//! exit-status helpers, and the one [`connect`] helper that every client (nsh, nefelefs, tests, programs) uses
 //! to reach a node through `NEFELE_ADDR`.
 
 mod addr;
+mod clock;
 mod gpid;
+mod status;
 pub mod tls;
 
 pub use addr::{
     Addr, AddrError, ConnectError, DEFAULT_CONNECT_TIMEOUT, connect, connect_lazy, connect_lazy_to,
     connect_timeout, connect_with, default_addr, default_socket_path,
 };
+pub use clock::now_ms;
 pub use gpid::{Gpid, GpidError, MAX_SERIAL, MAX_SLOT, max_serial};
+pub use status::{shell_status, signal_status};
 
 /// Generated code for package `nefele.v1`.
 #[allow(missing_docs, clippy::all)]

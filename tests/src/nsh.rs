@@ -100,7 +100,7 @@ pub async fn run(
     };
     let status = match (output.status.code(), output.status.signal()) {
         (Some(code), _) => code,
-        (None, Some(signal)) => 128 + signal,
+        (None, Some(signal)) => proto::signal_status(signal),
         (None, None) => -1,
     };
     Ok(Run {

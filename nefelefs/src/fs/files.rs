@@ -109,9 +109,7 @@ impl<B: Backend> NefeleFs<B> {
 
     pub(super) async fn render_global(&self, file: GlobalFile) -> FsResult<Vec<u8>> {
         let boot_ms = self.cluster_boot_ms().await;
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now_ms = proto::now_ms();
         let up: Vec<NodeInfo> = self
             .node_list()
             .await?
@@ -144,9 +142,7 @@ impl<B: Backend> NefeleFs<B> {
 
     pub(super) async fn render_node_file(&self, slot: u32, file: NodeFile) -> FsResult<Vec<u8>> {
         let node = self.node_by_slot(slot).await?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now = proto::now_ms();
         Ok(match file {
             NodeFile::Status => render::node_status(&node, now).into_bytes(),
             NodeFile::Loadavg => render::node_loadavg(&node).into_bytes(),

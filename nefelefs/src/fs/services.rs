@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use proto::v1::ServiceInfo;
 
@@ -138,9 +137,7 @@ impl<B: Backend> NefeleFs<B> {
         Ok(match file {
             SvcFile::Spec => render::service_spec(&info),
             SvcFile::Replicas => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
+                let now = proto::now_ms();
                 render::service_replicas(&info, now)
             }
         }

@@ -241,7 +241,7 @@ fn exit_like(status: WaitStatus) -> ! {
             );
         }
         let _ = kill(Pid::this(), sig);
-        std::process::exit(128 + sig as i32);
+        std::process::exit(proto::signal_status(sig as i32));
     }
     match status {
         WaitStatus::Exited(_, code) => std::process::exit(code),

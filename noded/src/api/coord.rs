@@ -31,8 +31,8 @@ use crate::auth::Principal;
 use crate::cluster::coord::{
     self, Bytes, CoordCommand, CoordError, CoordReply, CoordState, Expect, Guard, KvEntry, Owner,
 };
-use crate::cluster::now_ms;
 use crate::cluster::state::{Command, Reply};
+use proto::now_ms;
 
 /// Most watches one node serves at once.
 pub const MAX_WATCHES: usize = 1024;

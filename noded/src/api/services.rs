@@ -193,9 +193,7 @@ impl Services for ServicesApi {
         let mut spec = spec_from_wire(wire)?;
         spec.owner = principal.user.clone();
         let name = spec.name.clone();
-        let created_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let created_ms = proto::now_ms();
         self.write(Command::CreateService { spec, created_ms })
             .await?;
         Ok(Response::new(self.read(&name, true, &principal).await?))

@@ -14,9 +14,9 @@ use proto::v1::{
 use tonic::{Request, Response, Status};
 
 use super::ApiState;
-use crate::cluster::now_ms;
 use crate::cluster::state::{Command, Reply};
 use crate::tokens::{self, Token, TokenRecord};
+use proto::now_ms;
 
 /// A Unix user name as useradd accepts it (and nothing a URI would mangle).
 fn valid_user_name(name: &str) -> bool {

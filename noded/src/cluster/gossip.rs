@@ -37,9 +37,7 @@ pub async fn start(
     table: Arc<ProcessTable>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ChitchatHandle> {
-    let generation = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let generation = proto::now_ms();
     // chitchat's phi is the silence divided by the mean heartbeat interval.
     // Heartbeats arrive at most one gossip interval apart (more often in
     // larger clusters, where peers relay them), so a threshold of 2/3 of

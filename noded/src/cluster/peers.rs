@@ -80,7 +80,7 @@ impl Peers {
         if record.kind != "user" || record.user != user {
             return Err("not this user's token");
         }
-        if record.expires_ms <= crate::cluster::now_ms() {
+        if record.expires_ms <= proto::now_ms() {
             return Err("token expired");
         }
         Ok(())

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use nix::errno::Errno;
@@ -815,9 +815,7 @@ async fn finish(keeper: Arc<Keeper>, kept: Arc<Kept>, reaped: oneshot::Receiver<
     }
     lock(&kept.pty).take();
     lock(&kept.stdin).take();
-    let end_time_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let end_time_ms = proto::now_ms();
     let mut exited = k::Exited {
         pid: kept.pid,
         end_time_ms,

@@ -23,6 +23,7 @@
 //! `nsh: ps: NODE: unreachable (WHY)` and make the status 1; the others are
 //! still listed.
 
+use proto::now_ms;
 use std::collections::HashMap;
 
 use clap::Parser;
@@ -322,45 +323,7 @@ pub(crate) fn start_time(ms: u64, now_ms: u64) -> String {
     }
 }
 
-/// Milliseconds since the epoch, now.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Aligned columns with a header, procps-style: one space between
-/// columns, right-aligned ones padded on the left, the last one unpadded.
-pub(crate) fn table(headers: &[(&str, bool)], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|(h, _)| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header: Vec<String> = headers.iter().map(|(h, _)| h.to_string()).collect();
-    for row in std::iter::once(&header).chain(rows) {
-        let last = row.len().saturating_sub(1);
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            let width = widths.get(i).copied().unwrap_or(0);
-            let right = headers.get(i).is_some_and(|(_, r)| *r);
-            if right {
-                out.push_str(&format!("{cell:>width$}"));
-            } else if i == last {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}"));
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
+pub(crate) use show::table;
 
 /// The `ps` builtin.
 pub fn ps(shell: &mut Shell, args: Vec<String>) -> Status {

@@ -88,7 +88,7 @@ impl Sampler {
             ended: false,
         }))?;
         let now = Instant::now();
-        let now_ms = ps::now_ms();
+        let now_ms = proto::now_ms();
         let elapsed_ms = self
             .at
             .map(|at| now.duration_since(at).as_millis() as f64)
@@ -145,7 +145,7 @@ fn time_plus(ms: u64) -> String {
 
 /// The lines of one view; at most `rows` lines when given.
 fn render(snapshot: &Snapshot, users: &mut Users, rows: Option<usize>) -> Vec<String> {
-    let (_, _, _, hour, minute, second) = ps::local_time(ps::now_ms());
+    let (_, _, _, hour, minute, second) = ps::local_time(proto::now_ms());
     let up = snapshot
         .nodes
         .iter()

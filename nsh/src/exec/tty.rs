@@ -135,7 +135,7 @@ impl Shell {
         match outcome {
             Ok(Outcome::Stopped(offsets)) => {
                 self.stopped_terminal_job(pid, text, offsets);
-                Err(Flow::Interrupted(128 + libc::SIGTSTP))
+                Err(Flow::Interrupted(proto::signal_status(libc::SIGTSTP)))
             }
             Ok(outcome) => {
                 if let Outcome::Lost(why) = &outcome {

@@ -22,13 +22,12 @@
 use std::collections::BTreeMap;
 
 use clap::Parser;
-use proto::v1::{
-    GetServiceRequest, ListServicesRequest, ReplicaInfo, ReplicaState, RestartPolicy, ServiceInfo,
-};
+use proto::v1::{GetServiceRequest, ListServicesRequest, ReplicaInfo, ReplicaState, ServiceInfo};
 use serde::Serialize;
 
-use super::super::ps::{now_ms, table};
 use crate::shell::{Shell, Status};
+use proto::now_ms;
+use show::{replica_state_word as state_word, replica_table, restart_word as policy_word, table};
 
 #[derive(Parser, Debug)]
 #[command(name = "svc ls", disable_help_flag = true, disable_version_flag = true)]
@@ -95,28 +94,6 @@ fn json_line(value: &impl Serialize) -> String {
     text
 }
 
-/// A replica state as `svc ls` words it.
-fn state_word(state: i32) -> &'static str {
-    match ReplicaState::try_from(state).unwrap_or(ReplicaState::Unspecified) {
-        ReplicaState::Unspecified => "unknown",
-        ReplicaState::Pending => "pending",
-        ReplicaState::Running => "running",
-        ReplicaState::Backoff => "backoff",
-        ReplicaState::CrashLoop => "crash-loop",
-        ReplicaState::Done => "done",
-        ReplicaState::Unschedulable => "unschedulable",
-    }
-}
-
-/// A restart policy as `--restart` spells it.
-fn policy_word(policy: i32) -> &'static str {
-    match RestartPolicy::try_from(policy).unwrap_or(RestartPolicy::Unspecified) {
-        RestartPolicy::Unspecified | RestartPolicy::Always => "always",
-        RestartPolicy::OnFailure => "on-failure",
-        RestartPolicy::Never => "never",
-    }
-}
-
 fn state(r: &ReplicaInfo) -> ReplicaState {
     ReplicaState::try_from(r.state).unwrap_or(ReplicaState::Unspecified)
 }
@@ -166,21 +143,6 @@ fn status(info: &ServiceInfo) -> &'static str {
     }
 }
 
-/// A duration for AGE and NEXT, as kubectl shows them: `45s`, `12m`, `5h`,
-/// `3d`.
-fn duration(ms: u64) -> String {
-    let s = ms / 1000;
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 120 * 60 {
-        format!("{}m", s / 60)
-    } else if s < 48 * 3600 {
-        format!("{}h", s / 3600)
-    } else {
-        format!("{}d", s / 86_400)
-    }
-}
-
 /// `svc ls`: one line per service.
 fn service_table(services: &[ServiceInfo]) -> String {
     let headers = [
@@ -206,57 +168,6 @@ fn service_table(services: &[ServiceInfo]) -> String {
             ]
         })
         .collect();
-    table(&headers, &rows)
-}
-
-/// The cells of one replica's row.
-fn replica_row(r: &ReplicaInfo, now: u64) -> Vec<String> {
-    let dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
-    let st = state(r);
-    let age = if st == ReplicaState::Running && r.started_ms > 0 {
-        duration(now.saturating_sub(r.started_ms))
-    } else {
-        "-".to_string()
-    };
-    let next =
-        if matches!(st, ReplicaState::Backoff | ReplicaState::CrashLoop) && r.next_start_ms > 0 {
-            duration(r.next_start_ms.saturating_sub(now))
-        } else {
-            "-".to_string()
-        };
-    vec![
-        r.index.to_string(),
-        state_word(r.state).to_string(),
-        dash(r.node.clone()),
-        if r.pid > 0 {
-            r.pid.to_string()
-        } else {
-            "-".to_string()
-        },
-        r.restarts.to_string(),
-        age,
-        next,
-        r.last_status.map_or("-".to_string(), |s| s.to_string()),
-        dash(r.error.replace('\n', " ")),
-    ]
-}
-
-/// `svc ls NAME`: one line per replica, by index.
-fn replica_table(info: &ServiceInfo, now: u64) -> String {
-    let headers = [
-        ("INDEX", true),
-        ("STATE", false),
-        ("NODE", false),
-        ("PID", true),
-        ("RESTARTS", true),
-        ("AGE", true),
-        ("NEXT", true),
-        ("EXIT", true),
-        ("ERROR", false),
-    ];
-    let mut replicas: Vec<&ReplicaInfo> = info.replicas.iter().collect();
-    replicas.sort_by_key(|r| r.index);
-    let rows: Vec<Vec<String>> = replicas.iter().map(|r| replica_row(r, now)).collect();
     table(&headers, &rows)
 }
 
@@ -415,13 +326,5 @@ mod tests {
         assert_eq!(value["replicas"][0]["state"], "unschedulable");
         assert_eq!(value["replicas"][0]["last_status"], serde_json::Value::Null);
         assert_eq!(value["replicas"][0]["error"], "no node matches zone=mars");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration(5_400), "5s");
-        assert_eq!(duration(600_000), "10m");
-        assert_eq!(duration(3 * 3_600_000), "3h");
-        assert_eq!(duration(50 * 3_600_000), "2d");
     }
 }
