@@ -73,6 +73,32 @@ fn is_output(ino: u64) -> bool {
     )
 }
 
+/// A reply that can carry an error (every fuser reply has `error`, but no
+/// trait for it).
+trait Fail: Send + 'static {
+    fn fail(self, e: Errno);
+}
+
+macro_rules! fail_with_error {
+    ($($reply:ty),*) => {
+        $(impl Fail for $reply {
+            fn fail(self, e: Errno) {
+                self.error(e);
+            }
+        })*
+    };
+}
+
+fail_with_error!(
+    ReplyAttr,
+    ReplyCreate,
+    ReplyDirectory,
+    ReplyDirectoryPlus,
+    ReplyEmpty,
+    ReplyEntry,
+    ReplyOpen
+);
+
 /// The errno of a filesystem error.
 pub fn errno(e: &FsError) -> Errno {
     match e {
@@ -185,6 +211,20 @@ impl<B: Backend> Adapter<B> {
         }
     }
 
+    /// Runs `work` for the `kv/` caller of `req` (see [`Self::kv_caller`]),
+    /// or answers its error.
+    fn kv<R: Fail, F: Future<Output = ()> + Send + 'static>(
+        &self,
+        req: &Request,
+        reply: R,
+        work: impl FnOnce(Arc<NefeleFs<B>>, KvCaller, R) -> F,
+    ) {
+        match Self::kv_caller(req) {
+            Ok(caller) => self.spawn(|fs| work(fs, caller, reply)),
+            Err(e) => reply.fail(e),
+        }
+    }
+
     /// Where to put the session's notifier (`Session::notifier`) once
     /// mounted. Without one, nothing is stored in the page cache (sized
     /// files are read with READ) and a write to `ctl` leaves the kernel
@@ -250,11 +290,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_string_lossy().into_owned();
         if is_kv(parent.0) {
-            let caller = match Self::kv_caller(req) {
-                Ok(c) => c,
-                Err(e) => return reply.error(e),
-            };
-            return self.spawn(|fs| async move {
+            return self.kv(req, reply, |fs, caller, reply| async move {
                 match fs.kv_lookup(parent.0, &name, &caller).await {
                     Ok(a) => reply.entry(&Duration::ZERO, &file_attr(&a), Generation(0)),
                     Err(e) => reply.error(errno(&e)),
@@ -291,11 +327,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         if is_kv(ino.0) {
-            let caller = match Self::kv_caller(req) {
-                Ok(c) => c,
-                Err(e) => return reply.error(e),
-            };
-            return self.spawn(|fs| async move {
+            return self.kv(req, reply, |fs, caller, reply| async move {
                 match fs.kv_getattr(ino.0, &caller).await {
                     Ok(a) => reply.attr(&Duration::ZERO, &file_attr(&a)),
                     Err(e) => reply.error(errno(&e)),
@@ -344,11 +376,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
             return;
         }
         if let (Some(size), true) = (size, is_kv(ino.0)) {
-            let caller = match Self::kv_caller(_req) {
-                Ok(c) => c,
-                Err(e) => return reply.error(e),
-            };
-            return self.spawn(|fs| async move {
+            return self.kv(_req, reply, |fs, caller, reply| async move {
                 match fs.kv_truncate(ino.0, fh.map(|f| f.0), size, &caller).await {
                     Ok(a) => reply.attr(&Duration::ZERO, &file_attr(&a)),
                     Err(e) => reply.error(errno(&e)),
@@ -382,11 +410,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         if is_kv(ino.0) {
             let truncate = write && flags.0 & libc::O_TRUNC != 0;
             let append = flags.0 & libc::O_APPEND != 0;
-            let caller = match Self::kv_caller(req) {
-                Ok(c) => c,
-                Err(e) => return reply.error(e),
-            };
-            return self.spawn(|fs| async move {
+            return self.kv(req, reply, |fs, caller, reply| async move {
                 match fs.kv_open(ino.0, &caller, truncate, append).await {
                     Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
                     Err(e) => reply.error(errno(&e)),
@@ -546,11 +570,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         let name = name.to_string_lossy().into_owned();
         let exclusive = flags & libc::O_EXCL != 0;
         let append = flags & libc::O_APPEND != 0;
-        let caller = match Self::kv_caller(req) {
-            Ok(c) => c,
-            Err(e) => return reply.error(e),
-        };
-        self.spawn(|fs| async move {
+        self.kv(req, reply, |fs, caller, reply| async move {
             match fs
                 .kv_create(parent.0, &name, &caller, exclusive, append)
                 .await
@@ -572,11 +592,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
             return reply.error(Errno::EACCES);
         }
         let name = name.to_string_lossy().into_owned();
-        let caller = match Self::kv_caller(req) {
-            Ok(c) => c,
-            Err(e) => return reply.error(e),
-        };
-        self.spawn(|fs| async move {
+        self.kv(req, reply, |fs, caller, reply| async move {
             match fs.kv_unlink(parent.0, &name, &caller).await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(&e)),
@@ -597,11 +613,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
             return reply.error(Errno::EACCES);
         }
         let name = name.to_string_lossy().into_owned();
-        let caller = match Self::kv_caller(req) {
-            Ok(c) => c,
-            Err(e) => return reply.error(e),
-        };
-        self.spawn(|fs| async move {
+        self.kv(req, reply, |fs, caller, reply| async move {
             match fs.kv_mkdir(parent.0, &name, &caller).await {
                 Ok(a) => reply.entry(&Duration::ZERO, &file_attr(&a), Generation(0)),
                 Err(e) => reply.error(errno(&e)),
@@ -614,11 +626,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
             return reply.error(Errno::EACCES);
         }
         let name = name.to_string_lossy().into_owned();
-        let caller = match Self::kv_caller(req) {
-            Ok(c) => c,
-            Err(e) => return reply.error(e),
-        };
-        self.spawn(|fs| async move {
+        self.kv(req, reply, |fs, caller, reply| async move {
             match fs.kv_rmdir(parent.0, &name, &caller).await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(&e)),
@@ -647,11 +655,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
             name.to_string_lossy().into_owned(),
             newname.to_string_lossy().into_owned(),
         );
-        let caller = match Self::kv_caller(req) {
-            Ok(c) => c,
-            Err(e) => return reply.error(e),
-        };
-        self.spawn(|fs| async move {
+        self.kv(req, reply, |fs, caller, reply| async move {
             let renamed = fs
                 .kv_rename(
                     (parent.0, &name),
@@ -676,11 +680,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         mut reply: ReplyDirectory,
     ) {
         if is_kv(ino.0) {
-            let caller = match Self::kv_caller(req) {
-                Ok(c) => c,
-                Err(e) => return reply.error(e),
-            };
-            return self.spawn(|fs| async move {
+            return self.kv(req, reply, |fs, caller, mut reply| async move {
                 match fs.kv_readdir(ino.0, &caller).await {
                     Ok(entries) => {
                         for (i, (attr, name)) in
@@ -725,11 +725,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         mut reply: ReplyDirectoryPlus,
     ) {
         if is_kv(ino.0) {
-            let caller = match Self::kv_caller(req) {
-                Ok(c) => c,
-                Err(e) => return reply.error(e),
-            };
-            return self.spawn(|fs| async move {
+            return self.kv(req, reply, |fs, caller, mut reply| async move {
                 match fs.kv_readdir(ino.0, &caller).await {
                     Ok(entries) => {
                         for (i, (attr, name)) in
