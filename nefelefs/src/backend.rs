@@ -74,7 +74,7 @@ pub enum FsError {
 impl From<Status> for FsError {
     fn from(s: Status) -> Self {
         match s.code() {
-            Code::NotFound if s.message().contains("already exited") => FsError::NoProcess,
+            _ if proto::reason_of(&s) == Some(proto::Reason::Exited) => FsError::NoProcess,
             Code::NotFound => FsError::NotFound,
             Code::InvalidArgument => FsError::Invalid(s.message().to_string()),
             Code::FailedPrecondition => FsError::BrokenPipe,

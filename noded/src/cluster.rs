@@ -106,15 +106,6 @@ pub struct Cluster {
     recent: std::sync::Mutex<Vec<(Instant, u64)>>,
 }
 
-/// Why a node could not join.
-pub fn join_refusal(reason: String) -> Status {
-    if reason.contains("already a member") {
-        Status::already_exists(reason)
-    } else {
-        Status::failed_precondition(reason)
-    }
-}
-
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
@@ -407,7 +398,7 @@ impl Cluster {
         };
         match self.write(command, forwarded).await? {
             Reply::Joined { slot } => Ok(self.joined(slot)),
-            Reply::Refused { reason } => Err(join_refusal(reason)),
+            Reply::Refused { reason } => Err(reason.into()),
             Reply::Done | Reply::Coord(_) => Err(Status::internal("join: unexpected reply")),
         }
     }
@@ -459,8 +450,7 @@ impl Cluster {
         }
         let now = now_ms();
         let proof = token.proof(now);
-        crate::tokens::check(self.peers.state().tokens.get(&token.id), &proof)
-            .map_err(Status::permission_denied)?;
+        crate::tokens::check(self.peers.state().tokens.get(&token.id), &proof)?;
         if req.public_key.is_empty() {
             return Err(Status::invalid_argument("join: no public key to certify"));
         }
@@ -491,10 +481,7 @@ impl Cluster {
                     ..self.joined(slot)
                 })
             }
-            Reply::Refused { reason } if reason.contains("token") => {
-                Err(Status::permission_denied(reason))
-            }
-            Reply::Refused { reason } => Err(join_refusal(reason)),
+            Reply::Refused { reason } => Err(reason.into()),
             Reply::Done | Reply::Coord(_) => Err(Status::internal("join: unexpected reply")),
         }
     }

@@ -17,6 +17,12 @@ pub enum ProcError {
         /// Its slot.
         slot: u32,
     },
+    /// A forwarded request reached a node that does not own the PID.
+    #[error("no such process {0} (forwarded to the wrong node)")]
+    MisroutedPid(Gpid),
+    /// A forwarded request reached a node that is not the one named.
+    #[error("no such node {0:?} (forwarded to the wrong node)")]
+    MisroutedNode(String),
     /// The process has finished; it can no longer be signalled or fed.
     #[error("process {0} has already exited")]
     Exited(Gpid),
@@ -29,6 +35,9 @@ pub enum ProcError {
     /// The executable does not exist.
     #[error("no such executable: {0}")]
     NoSuchExecutable(String),
+    /// The executable is a directory.
+    #[error("cannot execute {0}: is a directory")]
+    IsADirectory(String),
     /// The executable exists but cannot be run.
     #[error("cannot execute {path}: {why}")]
     NotExecutable {

@@ -271,10 +271,7 @@ fn resolve_executable(program: &str, cwd: &Path, path_var: &str) -> Result<PathB
         let meta = std::fs::metadata(candidate)
             .map_err(|_| ProcError::NoSuchExecutable(candidate.display().to_string()))?;
         if meta.is_dir() {
-            return Err(ProcError::NotExecutable {
-                path: candidate.display().to_string(),
-                why: "is a directory".into(),
-            });
+            return Err(ProcError::IsADirectory(candidate.display().to_string()));
         }
         access(candidate, AccessFlags::X_OK).map_err(|e| ProcError::NotExecutable {
             path: candidate.display().to_string(),
@@ -296,7 +293,7 @@ fn resolve_executable(program: &str, cwd: &Path, path_var: &str) -> Result<PathB
         let candidate = dir.join(program);
         match check(&candidate) {
             Ok(()) => return Ok(candidate),
-            Err(e @ ProcError::NotExecutable { .. }) => {
+            Err(e @ (ProcError::NotExecutable { .. } | ProcError::IsADirectory(_))) => {
                 first_refusal.get_or_insert(e);
             }
             Err(_) => {}

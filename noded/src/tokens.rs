@@ -140,8 +140,22 @@ pub struct TokenProof {
 
 /// Checks a proof against the join token the store has under its id
 /// (`None`: unknown or revoked). The error is what the joining node is told.
-pub fn check(record: Option<&TokenRecord>, proof: &TokenProof) -> Result<(), String> {
+pub fn check(record: Option<&TokenRecord>, proof: &TokenProof) -> Result<(), TokenError> {
     check_kind(record, proof, "join")
+}
+
+/// Why a token is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenError {
+    #[error("token {0} is unknown or revoked (make one with `noded token create` on a member)")]
+    Unknown(String),
+    #[error("token {id} is not a {kind} token")]
+    WrongKind { id: String, kind: String },
+    #[error("token {0} expired (make a new one with `noded token create`)")]
+    Expired(String),
+    #[error("wrong secret for token {0}")]
+    WrongSecret(String),
 }
 
 /// Checks a proof against a token of `kind` ("join" or "user").
@@ -149,21 +163,19 @@ pub fn check_kind(
     record: Option<&TokenRecord>,
     proof: &TokenProof,
     kind: &str,
-) -> Result<(), String> {
+) -> Result<(), TokenError> {
+    let id = || proof.id.clone();
     let Some(record) = record else {
-        return Err(format!(
-            "token {} is unknown or revoked (make one with `noded token create` on a member)",
-            proof.id
-        ));
+        return Err(TokenError::Unknown(id()));
     };
     if record.kind != kind {
-        return Err(format!("token {} is not a {kind} token", proof.id));
+        return Err(TokenError::WrongKind {
+            id: id(),
+            kind: kind.to_string(),
+        });
     }
     if proof.now_ms >= record.expires_ms {
-        return Err(format!(
-            "token {} expired (make a new one with `noded token create`)",
-            proof.id
-        ));
+        return Err(TokenError::Expired(id()));
     }
     let same: bool = record
         .secret_sha256
@@ -171,7 +183,7 @@ pub fn check_kind(
         .ct_eq(proof.secret_sha256.as_bytes())
         .into();
     if !same {
-        return Err(format!("wrong secret for token {}", proof.id));
+        return Err(TokenError::WrongSecret(id()));
     }
     Ok(())
 }
@@ -209,23 +221,27 @@ mod tests {
             user: String::new(),
         };
         check(Some(&record), &token.proof(999)).unwrap();
-        assert!(check_kind(Some(&record), &token.proof(1), "user").is_err());
-        assert!(
-            check(Some(&record), &token.proof(1000))
-                .unwrap_err()
-                .contains("expired")
+        let id = token.id.clone();
+        assert_eq!(
+            check_kind(Some(&record), &token.proof(1), "user"),
+            Err(TokenError::WrongKind {
+                id: id.clone(),
+                kind: "user".into()
+            })
         );
-        assert!(
-            check(None, &token.proof(1))
-                .unwrap_err()
-                .contains("unknown")
+        assert_eq!(
+            check(Some(&record), &token.proof(1000)),
+            Err(TokenError::Expired(id.clone()))
+        );
+        assert_eq!(
+            check(None, &token.proof(1)),
+            Err(TokenError::Unknown(id.clone()))
         );
         let mut wrong = token.clone();
         wrong.secret = "0".repeat(32);
-        assert!(
-            check(Some(&record), &wrong.proof(1))
-                .unwrap_err()
-                .contains("wrong secret")
+        assert_eq!(
+            check(Some(&record), &wrong.proof(1)),
+            Err(TokenError::WrongSecret(id))
         );
     }
 }

@@ -23,7 +23,12 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 pub enum ClientError {
     /// The node answered with an error status.
     #[error("{message}")]
-    Status { code: tonic::Code, message: String },
+    Status {
+        code: tonic::Code,
+        /// What the node said it was, for code to act on.
+        reason: Option<proto::Reason>,
+        message: String,
+    },
     #[error("no answer from the node within {0:?}")]
     Timeout(Duration),
     #[error("{0}")]
@@ -34,6 +39,7 @@ impl ClientError {
     pub fn from_status(status: &tonic::Status) -> Self {
         ClientError::Status {
             code: status.code(),
+            reason: proto::reason_of(status),
             message: status.message().to_string(),
         }
     }
@@ -42,16 +48,15 @@ impl ClientError {
     pub fn internal(message: String) -> Self {
         ClientError::Status {
             code: tonic::Code::Internal,
+            reason: None,
             message,
         }
     }
 
     /// Whether the API said the PID does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ClientError::Status { code, message }
-            if *code == tonic::Code::NotFound
-                || message.contains("no such process")
-                || message.contains("not found"))
+        matches!(self, ClientError::Status { code, reason, .. }
+            if *code == tonic::Code::NotFound || *reason == Some(proto::Reason::NoSuchProcess))
     }
 }
 

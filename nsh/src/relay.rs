@@ -29,7 +29,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use proto::v1::processes_client::ProcessesClient;
 use proto::v1::{SpawnRequest, StdinMode};
-use proto::{Addr, Gpid};
+use proto::{Addr, Gpid, Reason};
 use tonic::Code;
 
 use crate::terminal::{
@@ -176,18 +176,28 @@ impl RelayError {
 
 /// Turns a Spawn failure into what bash would say.
 fn spawn_error(target: &Target, argv0: &str, status: &tonic::Status) -> RelayError {
-    classify_spawn_error(&target.label(), argv0, status.code(), status.message())
+    classify_spawn_error(
+        &target.label(),
+        argv0,
+        status.code(),
+        proto::reason_of(status),
+        status.message(),
+    )
 }
 
-/// What a Spawn of `argv0` on `node` that failed with `code` and `message`
-/// means, as bash would say it (the interpreter words its spawn errors the
-/// same way).
-pub fn classify_spawn_error(node: &str, argv0: &str, code: Code, message: &str) -> RelayError {
-    match code {
-        Code::NotFound if message.starts_with("no such node") => {
-            RelayError::NoSuchNode(node.to_string())
-        }
-        Code::NotFound if message.starts_with("no such executable") => RelayError::NotFound {
+/// What a Spawn of `argv0` on `node` that failed with `code`, `reason`
+/// and `message` means, as bash would say it (the interpreter words its
+/// spawn errors the same way).
+pub fn classify_spawn_error(
+    node: &str,
+    argv0: &str,
+    code: Code,
+    reason: Option<Reason>,
+    message: &str,
+) -> RelayError {
+    match (code, reason) {
+        (_, Some(Reason::NoSuchNode)) => RelayError::NoSuchNode(node.to_string()),
+        (_, Some(Reason::NoSuchExecutable)) => RelayError::NotFound {
             cmd: argv0.to_string(),
             why: if argv0.contains('/') {
                 "No such file or directory"
@@ -195,15 +205,15 @@ pub fn classify_spawn_error(node: &str, argv0: &str, code: Code, message: &str) 
                 "command not found"
             },
         },
-        Code::PermissionDenied => RelayError::CannotExecute {
+        (_, Some(Reason::IsADirectory)) => RelayError::CannotExecute {
             cmd: argv0.to_string(),
-            why: if message.contains("is a directory") {
-                "Is a directory".into()
-            } else {
-                "Permission denied".into()
-            },
+            why: "Is a directory".into(),
         },
-        code => RelayError::Spawn {
+        (Code::PermissionDenied, _) => RelayError::CannotExecute {
+            cmd: argv0.to_string(),
+            why: "Permission denied".into(),
+        },
+        (code, _) => RelayError::Spawn {
             node: node.to_string(),
             code,
             message: message.to_string(),
@@ -459,27 +469,31 @@ mod tests {
         let e = spawn_error(
             &node,
             "ls",
-            &tonic::Status::not_found("no such node \"n9\""),
+            &Reason::NoSuchNode.mark(tonic::Status::not_found("no such node \"n9\"")),
         );
         assert_eq!(e.to_string(), "@n9: no such node");
         assert_eq!(e.status(), 1);
         let e = spawn_error(
             &node,
             "nope",
-            &tonic::Status::not_found("no such executable: nope (not found in PATH=/bin)"),
+            &Reason::NoSuchExecutable.mark(tonic::Status::not_found(
+                "no such executable: nope (not found in PATH=/bin)",
+            )),
         );
         assert_eq!(e.to_string(), "nope: command not found");
         assert_eq!(e.status(), 127);
         let e = spawn_error(
             &node,
             "./x",
-            &tonic::Status::not_found("no such executable: /x"),
+            &Reason::NoSuchExecutable.mark(tonic::Status::not_found("no such executable: /x")),
         );
         assert_eq!(e.to_string(), "./x: No such file or directory");
         let e = spawn_error(
             &node,
             "/tmp",
-            &tonic::Status::permission_denied("cannot execute /tmp: is a directory"),
+            &Reason::IsADirectory.mark(tonic::Status::permission_denied(
+                "cannot execute /tmp: is a directory",
+            )),
         );
         assert_eq!(e.to_string(), "/tmp: Is a directory");
         assert_eq!(e.status(), 126);

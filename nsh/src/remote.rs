@@ -46,9 +46,14 @@ pub fn status_of(info: &ProcessInfo) -> i32 {
 /// `CMD: Permission denied`, 126; `@NODE: no such node`, 1); anything else
 /// is `CMD: why`, 126.
 pub fn spawn_failure(node: &str, argv0: &str, e: &ClientError) -> (String, i32) {
-    if let ClientError::Status { code, message } = e {
+    if let ClientError::Status {
+        code,
+        reason,
+        message,
+    } = e
+    {
         let node = node.trim_start_matches('@');
-        match crate::relay::classify_spawn_error(node, argv0, *code, message) {
+        match crate::relay::classify_spawn_error(node, argv0, *code, *reason, message) {
             crate::relay::RelayError::Spawn { .. } => {}
             known => return (known.to_string(), known.status()),
         }
@@ -359,13 +364,14 @@ fn available_bytes(input: &Fd) -> usize {
 }
 
 /// Starts an ordinary child of the shell on this machine (`@local`), with
-/// a clean signal mask and default signal dispositions.
+/// a clean signal mask and default signal dispositions. A failure is the
+/// message and the status bash gives (127 not found, 126 otherwise).
 pub fn start_local(
     launch: &Launch,
     stdin: &Fd,
     stdout: &Fd,
     stderr: &Fd,
-) -> Result<Member, String> {
+) -> Result<Member, (String, i32)> {
     use std::os::unix::process::CommandExt;
     let argv0 = launch.argv.first().cloned().unwrap_or_default();
     let mut command = std::process::Command::new(&argv0);
@@ -374,9 +380,9 @@ pub fn start_local(
         .env_clear()
         .envs(launch.env.iter().cloned())
         .current_dir(&launch.cwd)
-        .stdin(stdin.dup().map_err(|e| e.to_string())?)
-        .stdout(stdout.dup().map_err(|e| e.to_string())?)
-        .stderr(stderr.dup().map_err(|e| e.to_string())?);
+        .stdin(stdin.dup().map_err(|e| (e.to_string(), 126))?)
+        .stdout(stdout.dup().map_err(|e| (e.to_string(), 126))?)
+        .stderr(stderr.dup().map_err(|e| (e.to_string(), 126))?);
     // SAFETY: only async-signal-safe calls (sigprocmask, signal) run
     // between fork and exec.
     unsafe {
@@ -397,8 +403,8 @@ pub fn start_local(
         });
     }
     let mut child = command.spawn().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{argv0}: command not found"),
-        _ => format!("{argv0}: {e}"),
+        std::io::ErrorKind::NotFound => (format!("{argv0}: command not found"), 127),
+        _ => (format!("{argv0}: {e}"), 126),
     })?;
     let exit = ExitCell::default();
     let cell = exit.clone();

@@ -6,6 +6,7 @@
 mod addr;
 mod clock;
 mod gpid;
+mod reason;
 mod status;
 pub mod tls;
 
@@ -15,6 +16,7 @@ pub use addr::{
 };
 pub use clock::now_ms;
 pub use gpid::{Gpid, GpidError, MAX_SERIAL, MAX_SLOT, max_serial};
+pub use reason::{REASON_HEADER, Reason, reason_of};
 pub use status::{shell_status, signal_status};
 
 /// Generated code for package `nefele.v1`.

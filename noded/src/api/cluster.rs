@@ -175,7 +175,7 @@ impl Cluster for ClusterApi {
             );
         }
         match cluster.write(command, forwarded).await? {
-            Reply::Refused { reason } => Err(Status::not_found(reason)),
+            Reply::Refused { reason } => Err(reason.into()),
             _ => Ok(Response::new(LeaveReply {})),
         }
     }

@@ -15,6 +15,7 @@ use super::ApiState;
 use crate::auth::{Caller, Principal};
 use crate::cluster::FORWARDED;
 use crate::cluster::state::Member;
+use crate::error::ProcError;
 
 /// Where to handle a request.
 pub enum Target {
@@ -49,7 +50,9 @@ pub fn remote_error(node: &str, status: Status) -> Status {
         Code::Unavailable | Code::Unknown | Code::Cancelled if !status.message().contains(node) => {
             Status::unavailable(format!("node {node} is unreachable: {}", status.message()))
         }
-        Code::DeadlineExceeded if status.message().contains("Timeout") => {
+        // The call ran out of time on the way (the owner's own timeouts,
+        // such as a Wait's, say so with their reason).
+        Code::DeadlineExceeded if proto::reason_of(&status).is_none() => {
             Status::unavailable(format!("node {node} did not answer in time"))
         }
         _ => status,
@@ -115,14 +118,14 @@ impl ApiState {
             return Ok(Target::Local);
         }
         let Some(member) = self.cluster.peers.member(slot) else {
-            return Err(Status::not_found(format!(
-                "no such process {gpid} (slot {slot} is not a member of this cluster)"
-            )));
+            return Err(ProcError::UnknownSlot {
+                pid: gpid,
+                slot: gpid.slot(),
+            }
+            .into());
         };
         if forwarded {
-            return Err(Status::not_found(format!(
-                "no such process {gpid} (forwarded to the wrong node)"
-            )));
+            return Err(ProcError::MisroutedPid(gpid).into());
         }
         self.remote(&member).await
     }
@@ -161,11 +164,9 @@ impl ApiState {
             .cluster
             .peers
             .member_named(name)
-            .ok_or_else(|| Status::not_found(format!("no such node {name:?}")))?;
+            .ok_or_else(|| ProcError::NoSuchNode(name.to_string()))?;
         if forwarded {
-            return Err(Status::not_found(format!(
-                "no such node {name:?} (forwarded to the wrong node)"
-            )));
+            return Err(ProcError::MisroutedNode(name.to_string()).into());
         }
         Ok((self.remote(&member).await?, name.to_string()))
     }

@@ -30,13 +30,7 @@ impl ServicesApi {
 
     async fn write(&self, command: Command) -> Result<(), Status> {
         match self.state.cluster.write(command, false).await? {
-            Reply::Refused { reason } if reason.ends_with("no such service") => {
-                Err(Status::not_found(reason))
-            }
-            Reply::Refused { reason } if reason.ends_with("already exists") => {
-                Err(Status::already_exists(reason))
-            }
-            Reply::Refused { reason } => Err(Status::failed_precondition(reason)),
+            Reply::Refused { reason } => Err(reason.into()),
             _ => Ok(()),
         }
     }

@@ -1,5 +1,6 @@
 //! The one place where domain errors become gRPC statuses.
 
+use proto::Reason;
 use tonic::{Code, Status};
 
 use crate::error::ProcError;
@@ -9,11 +10,13 @@ impl From<ProcError> for Status {
         let code = match &e {
             ProcError::NoSuchProcess(_)
             | ProcError::UnknownSlot { .. }
+            | ProcError::MisroutedPid(_)
+            | ProcError::MisroutedNode(_)
             | ProcError::Exited(_)
             | ProcError::NoSuchExecutable(_)
             | ProcError::NoSuchNode(_) => Code::NotFound,
             ProcError::InvalidSignal(_) | ProcError::InvalidArgument(_) => Code::InvalidArgument,
-            ProcError::NotExecutable { .. } => Code::PermissionDenied,
+            ProcError::NotExecutable { .. } | ProcError::IsADirectory(_) => Code::PermissionDenied,
             ProcError::ShuttingDown(_) | ProcError::Keeper(_) => Code::Unavailable,
             ProcError::NoStdin(_)
             | ProcError::StdinClosed(_)
@@ -24,7 +27,44 @@ impl From<ProcError> for Status {
             ProcError::Alloc(_) => Code::ResourceExhausted,
             ProcError::Os { .. } => Code::Internal,
         };
+        let reason = match &e {
+            ProcError::NoSuchProcess(_)
+            | ProcError::UnknownSlot { .. }
+            | ProcError::MisroutedPid(_) => Some(Reason::NoSuchProcess),
+            ProcError::Exited(_) => Some(Reason::Exited),
+            ProcError::NoSuchExecutable(_) => Some(Reason::NoSuchExecutable),
+            ProcError::NoSuchNode(_) | ProcError::MisroutedNode(_) => Some(Reason::NoSuchNode),
+            ProcError::IsADirectory(_) => Some(Reason::IsADirectory),
+            ProcError::NotExecutable { .. } => Some(Reason::NotExecutable),
+            ProcError::WaitTimeout { .. } => Some(Reason::TimedOut),
+            _ => None,
+        };
+        let status = Status::new(code, e.to_string());
+        match reason {
+            Some(reason) => reason.mark(status),
+            None => status,
+        }
+    }
+}
+
+impl From<crate::cluster::state::Refusal> for Status {
+    fn from(e: crate::cluster::state::Refusal) -> Self {
+        use crate::cluster::state::Refusal as R;
+        let code = match &e {
+            R::BadToken(_) => Code::PermissionDenied,
+            R::NoSuchToken(_) | R::NoSuchMember(_) | R::NoSuchService(_) => Code::NotFound,
+            R::ServiceExists(_) | R::NameTaken(_) => Code::AlreadyExists,
+            R::ReplicaChanged { .. } | R::SlotRemoved(_) | R::SlotTaken(_) | R::ClusterFull => {
+                Code::FailedPrecondition
+            }
+        };
         Status::new(code, e.to_string())
+    }
+}
+
+impl From<crate::tokens::TokenError> for Status {
+    fn from(e: crate::tokens::TokenError) -> Self {
+        Status::permission_denied(e.to_string())
     }
 }
 

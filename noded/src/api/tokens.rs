@@ -105,7 +105,7 @@ impl Tokens for TokensApi {
             record: record.clone(),
         };
         match self.state.cluster.write(command, false).await? {
-            Reply::Refused { reason } => Err(Status::failed_precondition(reason)),
+            Reply::Refused { reason } => Err(reason.into()),
             _ => {
                 tracing::info!(token = %token.id, kind = %record.kind, user = %record.user, ttl_ms, "made a token");
                 Ok(Response::new(CreateTokenReply {
@@ -145,7 +145,7 @@ impl Tokens for TokensApi {
             .write(Command::RevokeToken { id: id.clone() }, false)
             .await?
         {
-            Reply::Refused { reason } => Err(Status::not_found(reason)),
+            Reply::Refused { reason } => Err(reason.into()),
             _ => {
                 tracing::info!(token = %id, "revoked a token");
                 Ok(Response::new(RevokeTokenReply {}))
@@ -176,8 +176,8 @@ impl Tokens for TokensApi {
         let state = self.state.cluster.peers.state();
         let record = state.tokens.get(&token.id);
         if let Err(why) = tokens::check_kind(record, &token.proof(now), "user") {
-            tracing::warn!(token = %token.id, why, "certify refused");
-            return Err(Status::permission_denied(why));
+            tracing::warn!(token = %token.id, %why, "certify refused");
+            return Err(why.into());
         }
         let record = record.ok_or_else(|| Status::internal("token vanished"))?;
         let valid_ms = crate::tls::USER_CERT_MS.min(record.expires_ms.saturating_sub(now));

@@ -145,6 +145,40 @@ pub struct ProcSummary {
 /// Most bytes of argv a [`ProcSummary`] keeps.
 pub const SUMMARY_ARGV_BYTES: usize = 1024;
 
+/// Why the store refused a command; api/status.rs gives each its status
+/// code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    #[error(transparent)]
+    BadToken(#[from] tokens::TokenError),
+    #[error("no token with id {0}")]
+    NoSuchToken(String),
+    #[error("no member with slot {0}")]
+    NoSuchMember(u64),
+    #[error("{0}: service already exists")]
+    ServiceExists(String),
+    #[error("{0}: no such service")]
+    NoSuchService(String),
+    #[error("{name}/{index}: replica changed (pid {current}, not {expected})")]
+    ReplicaChanged {
+        name: String,
+        index: u32,
+        current: i32,
+        expected: i32,
+    },
+    #[error(
+        "slot {0} was removed from the cluster: join again as a new node (a fresh data dir and a token)"
+    )]
+    SlotRemoved(u64),
+    #[error("slot {0} belongs to another node: this data dir is not from this cluster")]
+    SlotTaken(u64),
+    #[error("a node named {0:?} is already a member")]
+    NameTaken(String),
+    #[error("the cluster is full: all {MAX_SLOT} slots are taken")]
+    ClusterFull,
+}
+
 /// What applying a command returned.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Reply {
@@ -158,8 +192,8 @@ pub enum Reply {
     },
     /// The command was refused.
     Refused {
-        /// Why, for the user.
-        reason: String,
+        /// Why.
+        reason: Refusal,
     },
     /// What a coordination command returned.
     Coord(CoordReply),
@@ -199,8 +233,8 @@ impl ClusterState {
                 if let Some(proof) = token {
                     // The token is checked again here, in log order, so a
                     // join that raced a revocation is refused.
-                    if let Err(reason) = tokens::check(self.tokens.get(&proof.id), proof) {
-                        return Reply::Refused { reason };
+                    if let Err(e) = tokens::check(self.tokens.get(&proof.id), proof) {
+                        return Reply::Refused { reason: e.into() };
                     }
                     // Expired tokens go once one is used after expiry.
                     self.tokens.retain(|_, t| t.expires_ms > proof.now_ms);
@@ -214,7 +248,7 @@ impl ClusterState {
             Command::RevokeToken { id } => match self.tokens.remove(id) {
                 Some(_) => Reply::Done,
                 None => Reply::Refused {
-                    reason: format!("no token with id {id}"),
+                    reason: Refusal::NoSuchToken(id.clone()),
                 },
             },
             Command::Leave { slot } | Command::Remove { slot } => {
@@ -229,14 +263,14 @@ impl ClusterState {
                         Reply::Done
                     }
                     None => Reply::Refused {
-                        reason: format!("no member with slot {slot}"),
+                        reason: Refusal::NoSuchMember(*slot),
                     },
                 }
             }
             Command::CreateService { spec, created_ms } => {
                 if self.services.contains_key(&spec.name) {
                     return Reply::Refused {
-                        reason: format!("{}: service already exists", spec.name),
+                        reason: Refusal::ServiceExists(spec.name.clone()),
                     };
                 }
                 self.services.insert(
@@ -270,9 +304,12 @@ impl ClusterState {
                     let current = service.replicas.get(index).map_or(0, |r| r.pid);
                     if current != *expected_pid {
                         return Reply::Refused {
-                            reason: format!(
-                                "{name}/{index}: replica changed (pid {current}, not {expected_pid})"
-                            ),
+                            reason: Refusal::ReplicaChanged {
+                                name: name.clone(),
+                                index: *index,
+                                current,
+                                expected: *expected_pid,
+                            },
                         };
                     }
                     service.replicas.insert(*index, replica.clone());
@@ -294,7 +331,7 @@ impl ClusterState {
                     Reply::Done
                 } else {
                     Reply::Refused {
-                        reason: format!("no member with slot {slot}"),
+                        reason: Refusal::NoSuchMember(*slot),
                     }
                 }
             }
@@ -318,9 +355,7 @@ impl ClusterState {
             && self.members.get(&slot).is_some_and(|m| m.removed)
         {
             return Reply::Refused {
-                reason: format!(
-                    "slot {slot} was removed from the cluster: join again as a new node (a fresh data dir and a token)"
-                ),
+                reason: Refusal::SlotRemoved(slot),
             };
         }
         let slot = match (slot, same_name) {
@@ -329,9 +364,7 @@ impl ClusterState {
             (Some(slot), None) if !self.members.contains_key(&slot) => slot,
             (Some(slot), _) => {
                 return Reply::Refused {
-                    reason: format!(
-                        "slot {slot} belongs to another node: this data dir is not from this cluster"
-                    ),
+                    reason: Refusal::SlotTaken(slot),
                 };
             }
             // The same node asking again (a retried write, or a crash
@@ -339,7 +372,7 @@ impl ClusterState {
             (None, Some((existing, false))) if self.members[&existing].addr == addr => existing,
             (None, Some((_, false))) => {
                 return Reply::Refused {
-                    reason: format!("a node named {name:?} is already a member"),
+                    reason: Refusal::NameTaken(name.to_string()),
                 };
             }
             (None, Some((old, true))) => {
@@ -350,7 +383,7 @@ impl ClusterState {
         };
         if slot == 0 || slot > MAX_SLOT {
             return Reply::Refused {
-                reason: format!("the cluster is full: all {MAX_SLOT} slots are taken"),
+                reason: Refusal::ClusterFull,
             };
         }
         self.last_slot = self.last_slot.max(slot);
@@ -383,7 +416,7 @@ impl ClusterState {
 
 fn no_such_service(name: &str) -> Reply {
     Reply::Refused {
-        reason: format!("{name}: no such service"),
+        reason: Refusal::NoSuchService(name.to_string()),
     }
 }
 
@@ -417,7 +450,12 @@ mod tests {
             cert: None,
             token: None,
         });
-        assert!(matches!(dup, Reply::Refused { reason } if reason.contains("already a member")));
+        assert!(matches!(
+            dup,
+            Reply::Refused {
+                reason: Refusal::NameTaken(_)
+            }
+        ));
         // b restarts with its data dir: same slot, new address.
         let back = s.apply(&Command::Join {
             name: "b".into(),
@@ -493,8 +531,11 @@ mod tests {
         if let Command::Join { name, .. } = &mut again {
             *name = "c".into();
         }
-        assert!(
-            matches!(s.apply(&again), Reply::Refused { reason } if reason.contains("unknown or revoked"))
-        );
+        assert!(matches!(
+            s.apply(&again),
+            Reply::Refused {
+                reason: Refusal::BadToken(tokens::TokenError::Unknown(_))
+            }
+        ));
     }
 }

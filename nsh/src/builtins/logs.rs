@@ -77,6 +77,7 @@ fn status_error(status: &tonic::Status) -> ClientError {
     if status.code() == tonic::Code::NotFound {
         ClientError::Status {
             code: tonic::Code::NotFound,
+            reason: proto::reason_of(status),
             message: format!("not found: {}", status.message()),
         }
     } else {

@@ -448,12 +448,7 @@ impl Shell {
                     }
                     member
                 }
-                Err(message) => {
-                    let status = if message.ends_with("command not found") {
-                        127
-                    } else {
-                        126
-                    };
+                Err((message, status)) => {
                     self.error(message);
                     failed(status)
                 }
