@@ -34,6 +34,11 @@ use proto::v1::{NodeInfo, NodeState, NodesRequest};
 
 use crate::terminal::reset_signal_mask;
 
+mod binaries;
+mod guardian;
+pub use binaries::build_companions_if_missing;
+use binaries::find_binary;
+use guardian::Guardian;
 /// Nodes started when `--dev` has no N.
 pub const DEFAULT_NODES: usize = 3;
 /// Where the cluster is mounted when possible.
@@ -141,91 +146,6 @@ struct DevMount {
     child: Child,
     /// We created the mount point: remove it afterwards.
     created: bool,
-}
-
-/// The `sh` that cleans up if nsh dies: it reads lines from a pipe whose
-/// write end only nsh holds (close-on-exec, so no other child keeps it
-/// open), `pid N` to remember a process to stop, `mount PATH` and
-/// `made PATH` for the mount, and `done` to stand down; end of file
-/// means nsh died.
-struct Guardian {
-    child: Child,
-    pipe: Option<io::PipeWriter>,
-}
-
-/// The guardian's script; `$1` is the temp dir. It waits up to 15 s for
-/// the processes to exit after SIGTERM (a zombie counts as gone), then
-/// SIGKILLs, unmounts and removes everything.
-const GUARDIAN_SCRIPT: &str = r#"
-trap '' INT QUIT TSTP HUP
-dir=$1 pids= mnt= made=
-while read -r what arg; do
-  case $what in
-    pid) pids="$pids $arg" ;;
-    mount) mnt=$arg ;;
-    made) made=$arg ;;
-    done) exit 0 ;;
-  esac
-done
-alive() {
-  s=$(cut -d')' -f2 "/proc/$1/stat" 2>/dev/null | cut -c2)
-  [ -n "$s" ] && [ "$s" != Z ]
-}
-[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
-i=0
-while [ $i -lt 150 ]; do
-  left=
-  for p in $pids; do alive "$p" && left=1; done
-  [ -z "$left" ] && break
-  sleep 0.1
-  i=$((i+1))
-done
-[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
-[ -n "$mnt" ] && umount -l "$mnt" 2>/dev/null
-[ -n "$made" ] && rmdir "$made" 2>/dev/null
-rm -rf "$dir"
-"#;
-
-impl Guardian {
-    fn start(dir: &Path) -> Result<Guardian, DevError> {
-        let (reader, writer) = io::pipe().map_err(io_err("cannot create a pipe"))?;
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(GUARDIAN_SCRIPT)
-            .arg("nsh-dev-guardian")
-            .arg(dir)
-            .stdin(reader)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        local_child(&mut command);
-        let child = command
-            .spawn()
-            .map_err(io_err("cannot start the dev cluster's guardian (sh)"))?;
-        Ok(Guardian {
-            child,
-            pipe: Some(writer),
-        })
-    }
-
-    fn tell(&mut self, line: &str) {
-        if let Some(pipe) = &mut self.pipe {
-            // A failure means the guardian is gone; the orderly shutdown
-            // still cleans up.
-            let _ = writeln!(pipe, "{line}");
-        }
-    }
-
-    fn watch(&mut self, child: &Child) {
-        self.tell(&format!("pid {}", child.id()));
-    }
-
-    /// Stands the guardian down (everything is cleaned up) and reaps it.
-    fn disarm(mut self) {
-        self.tell("done");
-        self.pipe = None;
-        let _ = self.child.wait();
-    }
 }
 
 /// Makes `command` a well-behaved local child: its own process group (so
@@ -673,87 +593,6 @@ fn stop_mount(mount: &mut DevMount) {
     if mount.created {
         let _ = std::fs::remove_dir(&mount.path);
     }
-}
-
-/// Under `cargo run` (which sets `CARGO` and `CARGO_MANIFEST_DIR`), builds
-/// the companion binaries the dev cluster needs when they are not next to
-/// nsh yet, in nsh's own profile, so `cargo run --release --bin nsh --
-/// --dev` works in a fresh clone. Elsewhere it does nothing.
-pub fn build_companions_if_missing() {
-    let (Some(cargo), Some(manifest_dir)) = (
-        std::env::var_os("CARGO"),
-        std::env::var_os("CARGO_MANIFEST_DIR"),
-    ) else {
-        return;
-    };
-    let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-    else {
-        return;
-    };
-    let missing = ["noded", "nefelefs", "nefele-proc-exec"]
-        .iter()
-        .any(|name| !is_executable(&dir.join(name)));
-    if !missing {
-        return;
-    }
-    let release = dir.file_name().is_some_and(|n| n == "release");
-    eprintln!("nsh: --dev: building noded and nefelefs first (cargo build)");
-    let mut command = std::process::Command::new(cargo);
-    command
-        .current_dir(manifest_dir)
-        .args(["build", "-p", "noded", "-p", "nefelefs"]);
-    if release {
-        command.arg("--release");
-    }
-    match command.status() {
-        Ok(status) if status.success() => {}
-        Ok(status) => eprintln!("nsh: --dev: cargo build failed ({status})"),
-        Err(e) => eprintln!("nsh: --dev: cannot run cargo: {e}"),
-    }
-}
-
-/// `name` next to the current executable (or in `bin_dir`), else on PATH.
-fn find_binary(name: &'static str, bin_dir: Option<&Path>) -> Result<PathBuf, DevError> {
-    let beside = match bin_dir {
-        Some(dir) => Some(dir.to_path_buf()),
-        None => std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.parent().map(Path::to_path_buf)),
-    };
-    let mut looked = Vec::new();
-    if let Some(dir) = beside {
-        let candidate = dir.join(name);
-        if is_executable(&candidate) {
-            return Ok(candidate);
-        }
-        looked.push(dir.display().to_string());
-        if bin_dir.is_some() {
-            return Err(DevError::NoBinary {
-                name,
-                looked: looked.join(", "),
-            });
-        }
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if is_executable(&candidate) {
-                return Ok(candidate);
-            }
-        }
-    }
-    looked.push("PATH".into());
-    Err(DevError::NoBinary {
-        name,
-        looked: looked.join(", "),
-    })
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Whether `path` is a mount point, per /proc/self/mountinfo.
