@@ -38,6 +38,28 @@ use tonic::transport::Channel;
 /// Default patience for conditions: the machine is small and shared.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Polls `condition` until it returns `Some`, or fails after `timeout`:
+/// the blocking twin of [`wait_until`], for drops and threads without a
+/// runtime (it polls at least every 20 ms, so teardown stays prompt).
+pub fn wait_until_blocking<T>(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(value) = condition() {
+            return Ok(value);
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
 /// Polls `condition` until it returns `Some`, or fails after `timeout`.
 pub async fn wait_until<T, F, Fut>(
     what: &str,
@@ -421,10 +443,9 @@ impl Node {
             return;
         };
         let _ = kill(keeper, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while host_alive(keeper) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let _ = wait_until_blocking("the keeper to go", Duration::from_secs(15), || {
+            (!host_alive(keeper)).then_some(())
+        });
     }
 
     /// Host processes still running that this node started (found by the
@@ -440,13 +461,9 @@ impl Drop for Node {
         if let Some(mut child) = self.child.take() {
             let pid = Pid::from_raw(child.id() as i32);
             let _ = kill(pid, Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let _ = wait_until_blocking("noded to stop", Duration::from_secs(15), || {
+                child.try_wait().ok().flatten()
+            });
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -79,10 +79,9 @@ impl Drop for Mount {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let _ = wait_until_blocking("nefelefs to stop", Duration::from_secs(10), || {
+                child.try_wait().ok().flatten()
+            });
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -391,17 +391,9 @@ impl Drop for KillOnDrop {
 
 /// Waits (bounded) for a child to exit.
 fn wait_child(child: &mut Child) -> anyhow::Result<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "child still running after {TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    tests::wait_until_blocking("the child to exit", TIMEOUT, || {
+        child.try_wait().ok().flatten()
+    })
 }
 
 fn copy_into(mut from: impl Read, into: &Mutex<Vec<u8>>) {

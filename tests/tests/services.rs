@@ -232,20 +232,30 @@ async fn killed_replicas_restart_and_crash_loops_back_off() -> anyhow::Result<()
         replica.next_start_ms > 0,
         "a crash-looping replica has a next start"
     );
-    // Not hundreds of restarts: the backoff holds it.
-    let later = wait_until("some more seconds of crash loop", TIMEOUT, || {
-        let mut c = services.clone();
-        async move {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            get(&mut c, "crash").await.ok()
-        }
-    })
+    // Not hundreds of restarts: the backoff holds it. The next restart
+    // comes one at a time, and not before the start it announced.
+    let later = wait_until(
+        "the crash loop's next restart",
+        Duration::from_secs(120),
+        || {
+            let mut c = services.clone();
+            async move {
+                let info = get(&mut c, "crash").await.ok()?;
+                (info.replicas[0].restarts > replica.restarts).then_some(info)
+            }
+        },
+    )
     .await?;
+    let seen_ms = proto::now_ms();
+    assert_eq!(
+        later.replicas[0].restarts,
+        replica.restarts + 1,
+        "backoff: {replica:?} then {later:?}"
+    );
     assert!(
-        later.replicas[0].restarts <= replica.restarts + 2,
-        "backoff: {} then {}",
-        replica.restarts,
-        later.replicas[0].restarts
+        seen_ms + 100 >= replica.next_start_ms,
+        "restarted at {seen_ms}, before its next start {}",
+        replica.next_start_ms
     );
 
     // A command that does not exist reports the error and backs off too.
