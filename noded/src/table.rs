@@ -213,7 +213,13 @@ impl ProcessTable {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(ProcError::ShuttingDown(self.ctx.name.clone()));
         }
-        let prepared = supervisor::prepare(spec, &self.ctx.limits, &self.ctx.name)?;
+        // Resolving the executable and the user reads files: off the
+        // runtime's workers.
+        let ctx = self.ctx.clone();
+        let prepared =
+            tokio::task::spawn_blocking(move || supervisor::prepare(spec, &ctx.limits, &ctx.name))
+                .await
+                .map_err(|e| ProcError::Keeper(format!("spawn preparation failed: {e}")))??;
         let gpid = {
             let mut alloc = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
             alloc.allocate(|g| self.procs.contains_key(&g))?

@@ -183,6 +183,22 @@ impl LogStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, LogInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Writes records on a blocking thread: the fsync (and now and then a
+    /// compaction, which rewrites the file) must not hold up a runtime
+    /// worker. openraft calls the log one operation at a time, so writes
+    /// keep their order.
+    async fn write(&self, records: Vec<Record>, sync: bool) -> std::io::Result<()> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .write(records, sync)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -224,8 +240,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
-        self.lock()
-            .write(vec![Record::Vote(*vote)], true)
+        LogStore::write(self, vec![Record::Vote(*vote)], true)
+            .await
             .map_err(io_err)
     }
 
@@ -234,8 +250,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
-        self.lock()
-            .write(vec![Record::Committed(committed)], false)
+        LogStore::write(self, vec![Record::Committed(committed)], false)
+            .await
             .map_err(io_err)
     }
 
@@ -249,7 +265,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let records: Vec<Record> = entries.into_iter().map(Record::Entry).collect();
-        let result = self.lock().write(records, true);
+        let result = LogStore::write(self, records, true).await;
         match result {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
@@ -264,14 +280,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
-        self.lock()
-            .write(vec![Record::Truncate(log_id.index)], true)
+        LogStore::write(self, vec![Record::Truncate(log_id.index)], true)
+            .await
             .map_err(io_err)
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
-        self.lock()
-            .write(vec![Record::Purge(log_id)], true)
+        LogStore::write(self, vec![Record::Purge(log_id)], true)
+            .await
             .map_err(io_err)
     }
 }
@@ -389,35 +405,49 @@ impl StateMachine {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn save_snapshot(inner: &mut SmInner, snapshot: StoredSnapshot) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(&snapshot)?;
-        crate::records::write_durably(&inner.snapshot_path, &bytes)?;
-        inner.snapshot = Some(snapshot);
-        Ok(())
+    /// Keeps `snapshot` and writes it durably, on a blocking thread (the
+    /// write and its fsync must not hold up a runtime worker). One older
+    /// than the snapshot kept (a build overtaken by an install) is dropped.
+    async fn save_snapshot(&self, snapshot: StoredSnapshot) -> std::io::Result<()> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut inner = inner.lock().unwrap_or_else(|e| e.into_inner());
+            let kept = inner.snapshot.as_ref().map(|s| s.meta.last_log_id);
+            if kept.is_some_and(|kept| kept > snapshot.meta.last_log_id) {
+                return Ok(());
+            }
+            let bytes = serde_json::to_vec(&snapshot)?;
+            crate::records::write_durably(&inner.snapshot_path, &bytes)?;
+            inner.snapshot = Some(snapshot);
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        let mut inner = self.lock();
-        let data = serde_json::to_vec(&inner.data).map_err(io_err)?;
-        inner.builds += 1;
-        let meta = SnapshotMeta {
-            last_log_id: inner.data.last_applied,
-            last_membership: inner.data.membership.clone(),
-            snapshot_id: format!(
-                "{}-{}",
-                inner.data.last_applied.map_or(0, |l| l.index),
-                inner.builds
-            ),
+        let (data, meta) = {
+            let mut inner = self.lock();
+            let data = serde_json::to_vec(&inner.data).map_err(io_err)?;
+            inner.builds += 1;
+            let meta = SnapshotMeta {
+                last_log_id: inner.data.last_applied,
+                last_membership: inner.data.membership.clone(),
+                snapshot_id: format!(
+                    "{}-{}",
+                    inner.data.last_applied.map_or(0, |l| l.index),
+                    inner.builds
+                ),
+            };
+            (data, meta)
         };
-        Self::save_snapshot(
-            &mut inner,
-            StoredSnapshot {
-                meta: meta.clone(),
-                data: data.clone(),
-            },
-        )
+        self.save_snapshot(StoredSnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        })
+        .await
         .map_err(io_err)?;
         Ok(Snapshot {
             meta,
@@ -492,18 +522,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let bytes = snapshot.into_inner();
         let data: SmData = serde_json::from_slice(&bytes).map_err(io_err)?;
         let cluster = data.cluster.clone();
-        {
-            let mut inner = self.lock();
-            inner.data = data;
-            Self::save_snapshot(
-                &mut inner,
-                StoredSnapshot {
-                    meta: meta.clone(),
-                    data: bytes,
-                },
-            )
-            .map_err(io_err)?;
-        }
+        self.lock().data = data;
+        self.save_snapshot(StoredSnapshot {
+            meta: meta.clone(),
+            data: bytes,
+        })
+        .await
+        .map_err(io_err)?;
         self.published.send_replace(cluster);
         self.coord_changed.send_modify(|n| *n += 1);
         Ok(())
