@@ -16,6 +16,7 @@ pub mod keeper;
 pub mod lost;
 pub mod output;
 pub mod pid_alloc;
+pub mod placement;
 pub mod process;
 pub mod pty;
 pub mod records;

@@ -25,16 +25,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::v1::processes_client::ProcessesClient;
-use proto::v1::{
-    GetRequest, ListRequest, ProcessInfo, ProcessState, SignalRequest, SpawnRequest, WaitRequest,
-};
+use proto::v1::{GetRequest, ListRequest, ProcessState, SignalRequest, SpawnRequest, WaitRequest};
 use tokio_util::sync::CancellationToken;
+
+use plan::{Action, World};
 use tonic::transport::Channel;
 
 use crate::cluster::Cluster;
-use crate::cluster::services::{
-    Replica, ReplicaState, Restart, Service, parse_process_name, process_name,
-};
+use crate::cluster::services::{Replica, process_name};
 use crate::cluster::state::{ClusterState, Command, Member};
 
 /// How often the leader reconciles.
@@ -51,11 +49,9 @@ const RETRY_PLACEMENT: Duration = Duration::from_secs(1);
 /// Deadline of each API call the reconciler makes.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The restart delay after `failures` quick ends in a row (1 or more).
-pub fn backoff(failures: u32) -> Duration {
-    let exponent = failures.saturating_sub(1).min(16);
-    BACKOFF_START.saturating_mul(1 << exponent).min(BACKOFF_CAP)
-}
+pub use plan::backoff;
+
+mod plan;
 
 /// Starts the reconciler task; it runs until `shutdown`.
 pub fn spawn(
@@ -101,46 +97,25 @@ struct Reconciler {
     stopping: Arc<std::sync::Mutex<HashSet<i32>>>,
 }
 
-/// What the reconciler knows of the cluster in one tick.
-struct View {
-    /// Members that are up, by slot.
-    up: BTreeMap<u64, Member>,
-    /// Running and stopped processes, by PID (from every node that answered).
-    live: HashMap<i32, ProcessInfo>,
-    /// Whether every up node answered the List.
-    complete: bool,
-    /// Down members whose replicas may move (down long enough).
-    gone: HashSet<u64>,
-}
-
 impl Reconciler {
+    /// Gathers the world, plans, and runs the plan.
     async fn tick(&mut self) {
         let state = self.cluster.peers.state();
-        let Some(view) = self.view(&state).await else {
+        let Some(mut world) = self.world(&state).await else {
             return;
         };
-        for (name, service) in &state.services {
-            for index in 0..service.spec.replicas {
-                let record = service.replicas.get(&index).cloned().unwrap_or_default();
-                self.reconcile(name, service, index, record, &view).await;
-            }
-            for (index, record) in service.replicas.range(service.spec.replicas..) {
-                if record.pid != 0 {
-                    self.stop(record.pid);
-                }
-                let _ = self
-                    .write(Command::DropReplica {
-                        name: name.clone(),
-                        index: *index,
-                    })
-                    .await;
+        for pid in plan::unknown_ends(&state, &world) {
+            if let Some(status) = self.ended_status(pid, world.complete).await {
+                world.ended.insert(pid, status);
             }
         }
-        self.fence(&state, &view);
+        for action in plan::plan(&state, &world) {
+            self.run(action).await;
+        }
     }
 
     /// Members that are up and the processes they run.
-    async fn view(&mut self, state: &ClusterState) -> Option<View> {
+    async fn world(&mut self, state: &ClusterState) -> Option<World> {
         let up: BTreeMap<u64, Member> = state
             .members
             .iter()
@@ -194,82 +169,20 @@ impl Reconciler {
             })
             .map(|p| (p.pid, p))
             .collect();
-        Some(View {
+        Some(World {
             up,
             live,
             complete,
             gone,
+            ended: HashMap::new(),
+            now_ms: now_ms(),
         })
-    }
-
-    /// Brings one replica toward its spec.
-    async fn reconcile(
-        &mut self,
-        name: &str,
-        service: &Service,
-        index: u32,
-        record: Replica,
-        view: &View,
-    ) {
-        let now = now_ms();
-        match record.state {
-            ReplicaState::Running => {
-                if !view.up.contains_key(&record.slot) {
-                    if !view.gone.contains(&record.slot) {
-                        // Down only briefly (maybe restarting): wait.
-                        return;
-                    }
-                    // Its node stayed down: start it elsewhere now. The old
-                    // process is fenced if the node comes back.
-                    tracing::info!(
-                        service = name,
-                        index,
-                        pid = record.pid,
-                        "replica's node is down; moving it"
-                    );
-                    let moved = Replica {
-                        state: ReplicaState::Pending,
-                        next_start_ms: 0,
-                        ..record.clone()
-                    };
-                    self.start(name, service, index, record.pid, moved, view)
-                        .await;
-                    return;
-                }
-                if view.live.contains_key(&record.pid) {
-                    if record.failures > 0
-                        && now.saturating_sub(record.started_ms) >= STABLE_RUN.as_millis() as u64
-                    {
-                        let stable = Replica {
-                            failures: 0,
-                            ..record.clone()
-                        };
-                        self.record(name, index, record.pid, stable).await;
-                    }
-                    return;
-                }
-                let Some(status) = self.ended_status(record.pid, view).await else {
-                    return;
-                };
-                self.ended(name, service, index, record, status, now).await;
-            }
-            ReplicaState::Pending
-            | ReplicaState::Backoff
-            | ReplicaState::CrashLoop
-            | ReplicaState::Unschedulable => {
-                if now >= record.next_start_ms {
-                    let pid = record.pid;
-                    self.start(name, service, index, pid, record, view).await;
-                }
-            }
-            ReplicaState::Done => {}
-        }
     }
 
     /// The exit status of a replica's process that is not among the live
     /// ones, or `None` when that cannot be told yet (its node did not
     /// answer).
-    async fn ended_status(&mut self, pid: i32, view: &View) -> Option<i32> {
+    async fn ended_status(&mut self, pid: i32, complete: bool) -> Option<i32> {
         let request = GetRequest {
             pid,
             with_env: false,
@@ -283,90 +196,54 @@ impl Reconciler {
                 }
                 Some(info.shell_status().unwrap_or(255))
             }
-            Ok(Err(status)) if status.code() == tonic::Code::NotFound && view.complete => Some(255),
+            Ok(Err(status)) if status.code() == tonic::Code::NotFound && complete => Some(255),
             _ => None,
         }
     }
 
-    /// A replica's process ended with `status`: restart it later, or not.
-    async fn ended(
-        &mut self,
-        name: &str,
-        service: &Service,
-        index: u32,
-        record: Replica,
-        status: i32,
-        now: u64,
-    ) {
-        let pid = record.pid;
-        let restart = match service.spec.restart {
-            Restart::Always => true,
-            Restart::OnFailure => status != 0,
-            Restart::Never => false,
-        };
-        let mut next = Replica {
-            last_status: Some(status),
-            ..record.clone()
-        };
-        if !restart {
-            next.state = ReplicaState::Done;
-        } else {
-            let ran = now.saturating_sub(record.started_ms);
-            next.failures = if ran >= STABLE_RUN.as_millis() as u64 {
-                1
-            } else {
-                record.failures + 1
-            };
-            next.restarts = record.restarts + 1;
-            next.next_start_ms = now + backoff(next.failures).as_millis() as u64;
-            next.state = if next.failures >= CRASH_LOOP_AFTER {
-                ReplicaState::CrashLoop
-            } else {
-                ReplicaState::Backoff
-            };
+    /// Runs one planned action.
+    async fn run(&mut self, action: Action) {
+        match action {
+            Action::Record {
+                name,
+                index,
+                expected_pid,
+                replica,
+            } => {
+                tracing::info!(service = %name, index, pid = expected_pid, state = ?replica.state, status = ?replica.last_status, "replica record");
+                self.record(&name, index, expected_pid, replica).await;
+            }
+            Action::Start {
+                name,
+                index,
+                expected_pid,
+                record,
+                node,
+            } => self.start(&name, index, expected_pid, record, node).await,
+            Action::Stop(pid) => {
+                tracing::info!(pid, "stopping a replica process");
+                self.stop(pid);
+            }
+            Action::Drop { name, index } => {
+                let _ = self.write(Command::DropReplica { name, index }).await;
+            }
         }
-        tracing::info!(service = name, index, pid, status, restart, "replica ended");
-        self.record(name, index, pid, next).await;
     }
 
-    /// Places and spawns a replica; records the outcome.
+    /// Spawns a replica on `node`; records the outcome.
     async fn start(
         &mut self,
         name: &str,
-        service: &Service,
         index: u32,
         expected_pid: i32,
         record: Replica,
-        view: &View,
+        node: Member,
     ) {
-        let now = now_ms();
-        // The store as it is now: placements made earlier in this tick count.
-        let fresh = self.cluster.peers.service(name);
-        let Some(node) = place(fresh.as_ref().unwrap_or(service), index, view) else {
-            let wanted: Vec<String> = service
-                .spec
-                .constraints
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let error = if wanted.is_empty() {
-                "no node is up".to_string()
-            } else {
-                format!("no node that is up has {}", wanted.join(", "))
-            };
-            let next = Replica {
-                state: ReplicaState::Unschedulable,
-                error,
-                next_start_ms: now + RETRY_PLACEMENT.as_millis() as u64,
-                ..record.clone()
-            };
-            if next.state != record.state || next.error != record.error {
-                self.record(name, index, expected_pid, next).await;
-            }
+        // The spec as the store has it now (the plan was made from a copy).
+        let Some(service) = self.cluster.peers.service(name) else {
             return;
         };
-        let mut env: std::collections::HashMap<String, String> =
-            service.spec.env.clone().into_iter().collect();
+        let mut env: HashMap<String, String> = service.spec.env.clone().into_iter().collect();
         env.insert("NEFELE_SERVICE".into(), name.to_string());
         env.insert("NEFELE_REPLICA".into(), index.to_string());
         let request = SpawnRequest {
@@ -386,36 +263,14 @@ impl Reconciler {
         }
         .stamp(&mut request);
         let spawned = tokio::time::timeout(CALL_TIMEOUT, self.api.spawn(request)).await;
+        let now = now_ms();
         let next = match spawned {
             Ok(Ok(reply)) => {
-                let info = reply.into_inner();
-                tracing::info!(service = name, index, pid = info.pid, node = %node.name, "replica started");
-                Replica {
-                    state: ReplicaState::Running,
-                    slot: node.slot,
-                    pid: info.pid,
-                    started_ms: now,
-                    next_start_ms: 0,
-                    error: String::new(),
-                    ..record.clone()
-                }
+                let pid = reply.into_inner().pid;
+                tracing::info!(service = name, index, pid, node = %node.name, "replica started");
+                plan::started(&record, &node, pid, now)
             }
-            Ok(Err(status)) => {
-                // The command cannot start (missing executable, bad cwd):
-                // back off like a crash, so the cluster does not spin.
-                let failures = record.failures + 1;
-                Replica {
-                    state: if failures >= CRASH_LOOP_AFTER {
-                        ReplicaState::CrashLoop
-                    } else {
-                        ReplicaState::Backoff
-                    },
-                    failures,
-                    next_start_ms: now + backoff(failures).as_millis() as u64,
-                    error: status.message().to_string(),
-                    ..record.clone()
-                }
-            }
+            Ok(Err(status)) => plan::spawn_failed(&record, status.message().to_string(), now),
             Err(_) => return,
         };
         self.record(name, index, expected_pid, next).await;
@@ -452,29 +307,6 @@ impl Reconciler {
         }
     }
 
-    /// Stops every process named as a replica that the store does not
-    /// record as that replica.
-    fn fence(&mut self, state: &ClusterState, view: &View) {
-        for process in view.live.values() {
-            let Some((service, index)) = parse_process_name(&process.name) else {
-                continue;
-            };
-            let wanted = state.services.get(service).is_some_and(|s| {
-                index < s.spec.replicas
-                    && s.replicas.get(&index).is_some_and(|r| r.pid == process.pid)
-            });
-            if !wanted {
-                tracing::info!(
-                    service,
-                    index,
-                    pid = process.pid,
-                    "stopping a replica the store does not record"
-                );
-                self.stop(process.pid);
-            }
-        }
-    }
-
     /// SIGTERM, then SIGKILL after the grace period, in the background.
     fn stop(&self, pid: i32) {
         if let Ok(mut stopping) = self.stopping.lock()
@@ -505,52 +337,5 @@ impl Reconciler {
                 stopping.remove(&pid);
             }
         });
-    }
-}
-
-/// The node for a replica: among the up members that match the
-/// constraints, the one running the fewest replicas of this service, then
-/// the fewest processes, then the lowest slot.
-fn place(service: &Service, index: u32, view: &View) -> Option<Member> {
-    let mut per_slot: HashMap<u64, usize> = HashMap::new();
-    for (i, r) in &service.replicas {
-        if *i != index && r.state == ReplicaState::Running && r.pid != 0 {
-            *per_slot.entry(r.slot).or_default() += 1;
-        }
-    }
-    let mut per_node_procs: HashMap<&str, usize> = HashMap::new();
-    for p in view.live.values() {
-        *per_node_procs.entry(p.node.as_str()).or_default() += 1;
-    }
-    view.up
-        .values()
-        .filter(|m| {
-            service
-                .spec
-                .constraints
-                .iter()
-                .all(|(k, v)| m.labels.get(k) == Some(v))
-        })
-        .min_by_key(|m| {
-            (
-                per_slot.get(&m.slot).copied().unwrap_or(0),
-                per_node_procs.get(m.name.as_str()).copied().unwrap_or(0),
-                m.slot,
-            )
-        })
-        .cloned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_the_cap() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(2), Duration::from_secs(2));
-        assert_eq!(backoff(3), Duration::from_secs(4));
-        assert_eq!(backoff(6), Duration::from_secs(30));
-        assert_eq!(backoff(100), Duration::from_secs(30));
     }
 }

@@ -179,16 +179,10 @@ impl ApiState {
         let members = peers.members();
         let mut best: Option<((u32, u64, i64), Member)> = None;
         for m in members.values().filter(|m| !m.left) {
-            if !labels.iter().all(|(k, v)| m.labels.get(k) == Some(v)) {
+            if !crate::placement::matches(&m.labels, labels) {
                 continue;
             }
-            let score = |procs: u32, load: &crate::hostproc::MachineLoad| {
-                (
-                    procs,
-                    (load.loadavg[0] * 100.0) as u64,
-                    -(load.mem_available as i64),
-                )
-            };
+            let score = crate::placement::load_score;
             let score = if m.slot == self.cluster.slot {
                 score(
                     self.table.running_count() as u32,

@@ -15,7 +15,7 @@ use crate::tokens::{self, TokenProof, TokenRecord};
 pub const MAX_SLOT: u64 = proto::MAX_SLOT as u64;
 
 /// One member of the cluster. Its raft node id is its slot.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Member {
     /// Slot, also the raft node id.
     pub slot: u64,
