@@ -60,7 +60,7 @@ pub fn routes(state: Arc<ApiState>, raft: RaftApi) -> anyhow::Result<Routes> {
     };
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let reflection = reflection().build_v1()?;
-    let guard = crate::auth::public_api_guard(state.cluster.peers.clone());
+    let guard = crate::auth::public_api_guard(state.cluster.peers());
     let mut builder = Routes::builder();
     builder
         .add_service(ProcessesServer::with_interceptor(

@@ -88,9 +88,9 @@ const CAUGHT_UP: u64 = 5;
 /// This node's view of and handle on the cluster.
 pub struct Cluster {
     /// The raft instance.
-    pub raft: RaftNode,
-    /// Members and liveness.
-    pub peers: Arc<Peers>,
+    raft: RaftNode,
+    /// Members and liveness (the store's copy and gossip).
+    peers: Arc<Peers>,
     /// This node's name.
     pub name: String,
     /// This node's slot (raft node id).
@@ -505,6 +505,74 @@ impl Cluster {
     }
 
     /// Records the cluster's id (from this node's data dir).
+    /// The store's state as this node has it.
+    pub fn state(&self) -> crate::cluster::state::ClusterState {
+        self.peers.state()
+    }
+
+    /// Every member, by slot.
+    pub fn members(&self) -> std::collections::BTreeMap<u64, state::Member> {
+        self.peers.members()
+    }
+
+    /// The member with `slot`.
+    pub fn member(&self, slot: u64) -> Option<state::Member> {
+        self.peers.member(slot)
+    }
+
+    /// The member called `name`.
+    pub fn member_named(&self, name: &str) -> Option<state::Member> {
+        self.peers.member_named(name)
+    }
+
+    /// The service called `name`, as the store has it.
+    pub fn service(&self, name: &str) -> Option<crate::cluster::services::Service> {
+        self.peers.service(name)
+    }
+
+    /// Every service, by name, as the store has it.
+    pub fn services(
+        &self,
+    ) -> std::collections::BTreeMap<String, crate::cluster::services::Service> {
+        self.peers.services()
+    }
+
+    /// A channel to `member`'s API, at the address gossip last saw it use
+    /// (else the one it joined with); channels are cached and shared.
+    pub async fn channel_to(
+        &self,
+        member: &state::Member,
+    ) -> Result<tonic::transport::Channel, proto::AddrError> {
+        let addr = self
+            .peers
+            .addr_of(member.slot)
+            .unwrap_or_else(|| member.addr.clone());
+        self.peers.channel(&addr).await
+    }
+
+    /// What gossip says of each live member.
+    pub fn live(&self) -> std::collections::HashMap<u64, peers::PeerLoad> {
+        self.peers.live()
+    }
+
+    /// Whether gossip sees member `slot` up.
+    pub fn is_up(&self, slot: u64) -> bool {
+        self.peers.is_up(slot)
+    }
+
+    /// The membership view, for what identifies callers by it (the API
+    /// guard and `Caller::of`: which certificates are members') and for
+    /// gossip, wired to it at start. Everything else asks the methods
+    /// above.
+    pub fn peers(&self) -> Arc<Peers> {
+        self.peers.clone()
+    }
+
+    /// Stops the raft instance (the last step of shutdown).
+    pub async fn shutdown_raft(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+
     pub fn set_cluster_id(&self, id: &str) {
         let _ = self.cluster_id.set(id.to_string());
     }

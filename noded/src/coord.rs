@@ -62,14 +62,14 @@ pub fn spawn(
                 // Other nodes' processes, once their node is down for sure
                 // (and this leader has listened to gossip long enough).
                 let now = Instant::now();
-                let members = cluster.peers.members();
-                down_since.retain(|slot, _| !cluster.peers.is_up(*slot));
+                let members = cluster.members();
+                down_since.retain(|slot, _| !cluster.is_up(*slot));
                 let settled = now.duration_since(started) >= down_after + DOWN_CONFIRM;
                 for (slot, pids) in by_slot {
                     let gone = match members.get(&slot) {
                         None => true,
                         Some(m) if m.left => true,
-                        Some(_) if cluster.peers.is_up(slot) => false,
+                        Some(_) if cluster.is_up(slot) => false,
                         Some(_) => {
                             let since = *down_since.entry(slot).or_insert(now);
                             settled && now.duration_since(since) >= DOWN_CONFIRM

@@ -128,7 +128,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     cluster.set_cluster_id(&cluster_id);
     seeds.extend(
         cluster
-            .peers
             .state()
             .members
             .values()
@@ -203,7 +202,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         advertise,
         seeds,
         Duration::from_millis(config.limits.down_after_ms),
-        cluster.peers.clone(),
+        cluster.peers(),
         table.clone(),
         background.clone(),
     )
@@ -286,7 +285,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         cluster.leave(LEAVE_TIMEOUT).await;
     }
     background.cancel();
-    let _ = cluster.raft.shutdown().await;
+    cluster.shutdown_raft().await;
     let _ = gossip.shutdown().await;
     stop_serving.cancel();
     for server in [tcp_server, unix_server] {

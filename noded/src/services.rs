@@ -100,7 +100,7 @@ struct Reconciler {
 impl Reconciler {
     /// Gathers the world, plans, and runs the plan.
     async fn tick(&mut self) {
-        let state = self.cluster.peers.state();
+        let state = self.cluster.state();
         let Some(mut world) = self.world(&state).await else {
             return;
         };
@@ -120,7 +120,7 @@ impl Reconciler {
             .members
             .iter()
             .filter(|(slot, m)| {
-                !m.left && (**slot == self.cluster.slot || self.cluster.peers.is_up(**slot))
+                !m.left && (**slot == self.cluster.slot || self.cluster.is_up(**slot))
             })
             .map(|(slot, m)| (*slot, m.clone()))
             .collect();
@@ -240,7 +240,7 @@ impl Reconciler {
         node: Member,
     ) {
         // The spec as the store has it now (the plan was made from a copy).
-        let Some(service) = self.cluster.peers.service(name) else {
+        let Some(service) = self.cluster.service(name) else {
             return;
         };
         let mut env: HashMap<String, String> = service.spec.env.clone().into_iter().collect();

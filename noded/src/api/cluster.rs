@@ -61,12 +61,12 @@ impl Cluster for ClusterApi {
         let local = tokio::task::spawn_blocking(hostproc::machine_load)
             .await
             .map_err(|e| Status::internal(format!("cannot read load: {e}")))?;
-        let live = cluster.peers.live();
+        let live = cluster.live();
         let mut reply = NodesReply {
             local: cluster.name.clone(),
             ..NodesReply::default()
         };
-        let state = cluster.peers.state();
+        let state = cluster.state();
         for m in state.members.values().cloned() {
             let mut info = NodeInfo {
                 name: m.name.clone(),
@@ -113,7 +113,7 @@ impl Cluster for ClusterApi {
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinReply>, Status> {
         let cluster = &self.state.cluster;
-        let caller = Caller::of(&request, &cluster.peers);
+        let caller = Caller::of(&request, &cluster.peers());
         let forwarded = is_forwarded(&request, &caller);
         Ok(Response::new(
             cluster
@@ -129,7 +129,7 @@ impl Cluster for ClusterApi {
 
     async fn leave(&self, request: Request<LeaveRequest>) -> Result<Response<LeaveReply>, Status> {
         let cluster = &self.state.cluster;
-        let caller = Caller::of(&request, &cluster.peers);
+        let caller = Caller::of(&request, &cluster.peers());
         let forwarded = is_forwarded(&request, &caller);
         let request = request.into_inner();
         if request.this_node {
@@ -150,7 +150,7 @@ impl Cluster for ClusterApi {
         // (its certificate then stops being accepted).
         let command = match &caller {
             Caller::Node { name }
-                if forwarded || cluster.peers.member(slot).is_some_and(|m| m.name == *name) =>
+                if forwarded || cluster.member(slot).is_some_and(|m| m.name == *name) =>
             {
                 Some(Command::Leave { slot })
             }

@@ -225,9 +225,8 @@ impl Processes for ProcessesApi {
         if forwarded {
             return Ok(Response::new(self.local_list(&req, &principal)));
         }
-        let peers = &self.state.cluster.peers;
         let mut asks = Vec::new();
-        for member in peers.members().into_values() {
+        for member in self.state.cluster.members().into_values() {
             if member.slot == self.state.cluster.slot || member.left {
                 continue;
             }
@@ -282,7 +281,7 @@ impl Processes for ProcessesApi {
                 Err(status) => {
                     // What it last published shows as lost (SPEC §10).
                     reply.processes.extend(crate::lost::lost_on(
-                        &self.state.cluster.peers.state(),
+                        &self.state.cluster.state(),
                         &node,
                         &principal,
                         &req.states,

@@ -65,7 +65,7 @@ impl ApiState {
         match request.extensions().get::<Caller>() {
             // Found by the public services' interceptor.
             Some(caller) => caller.clone(),
-            None => Caller::of(request, &self.cluster.peers),
+            None => Caller::of(request, &self.cluster.peers()),
         }
     }
 
@@ -91,18 +91,12 @@ impl ApiState {
                 member.name
             )));
         }
-        if !self.cluster.peers.is_up(member.slot) {
+        if !self.cluster.is_up(member.slot) {
             return Err(Status::unavailable(format!("node {} is down", member.name)));
         }
-        let addr = self
-            .cluster
-            .peers
-            .addr_of(member.slot)
-            .unwrap_or_else(|| member.addr.clone());
         let channel = self
             .cluster
-            .peers
-            .channel(&addr)
+            .channel_to(member)
             .await
             .map_err(|e| Status::unavailable(format!("node {}: {e}", member.name)))?;
         Ok(Target::Remote {
@@ -117,7 +111,7 @@ impl ApiState {
         if slot == self.cluster.slot {
             return Ok(Target::Local);
         }
-        let Some(member) = self.cluster.peers.member(slot) else {
+        let Some(member) = self.cluster.member(slot) else {
             return Err(ProcError::UnknownSlot {
                 pid: gpid,
                 slot: gpid.slot(),
@@ -162,7 +156,6 @@ impl ApiState {
         }
         let member = self
             .cluster
-            .peers
             .member_named(name)
             .ok_or_else(|| ProcError::NoSuchNode(name.to_string()))?;
         if forwarded {
@@ -174,9 +167,8 @@ impl ApiState {
     /// The member with the fewest running processes (then lowest load, then
     /// most free memory) among those up and carrying `labels`.
     fn least_loaded(&self, labels: &HashMap<String, String>) -> Result<Member, Status> {
-        let peers = &self.cluster.peers;
-        let live = peers.live();
-        let members = peers.members();
+        let live = self.cluster.live();
+        let members = self.cluster.members();
         let mut best: Option<((u32, u64, i64), Member)> = None;
         for m in members.values().filter(|m| !m.left) {
             if !crate::placement::matches(&m.labels, labels) {

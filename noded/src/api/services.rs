@@ -48,7 +48,6 @@ impl ServicesApi {
             let found = self
                 .state
                 .cluster
-                .peers
                 .service(name)
                 .filter(|s| principal.may_see(s.spec.owner()));
             match found {
@@ -64,7 +63,6 @@ impl ServicesApi {
     fn node_names(&self) -> std::collections::BTreeMap<u64, String> {
         self.state
             .cluster
-            .peers
             .members()
             .into_iter()
             .map(|(slot, m)| (slot, m.name))
@@ -246,7 +244,6 @@ impl Services for ServicesApi {
         let services = self
             .state
             .cluster
-            .peers
             .services()
             .values()
             .filter(|s| principal.may_see(s.spec.owner()))

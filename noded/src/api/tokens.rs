@@ -124,7 +124,6 @@ impl Tokens for TokensApi {
         let tokens = self
             .state
             .cluster
-            .peers
             .state()
             .tokens
             .iter()
@@ -173,7 +172,7 @@ impl Tokens for TokensApi {
             ));
         }
         let now = now_ms();
-        let state = self.state.cluster.peers.state();
+        let state = self.state.cluster.state();
         let record = state.tokens.get(&token.id);
         if let Err(why) = tokens::check_kind(record, &token.proof(now), "user") {
             tracing::warn!(token = %token.id, %why, "certify refused");
