@@ -195,15 +195,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let background = CancellationToken::new();
     let gossip = cluster::gossip::start(
-        &cluster_id,
-        &name,
-        slot,
-        listen,
-        advertise,
-        seeds,
-        Duration::from_millis(config.limits.down_after_ms),
+        cluster::gossip::GossipConfig {
+            cluster_id: cluster_id.clone(),
+            name: name.clone(),
+            slot,
+            listen,
+            advertise,
+            seeds,
+            down_after: Duration::from_millis(config.limits.down_after_ms),
+        },
         cluster.peers(),
-        table.clone(),
+        table.sample_load(cluster::gossip::REFRESH, background.clone()),
         background.clone(),
     )
     .await

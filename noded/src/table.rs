@@ -321,6 +321,36 @@ impl ProcessTable {
             .count()
     }
 
+    /// Samples this node's load (the machine's, and how many processes it
+    /// runs) every `every` into a watch, for gossip, until `shutdown`.
+    pub fn sample_load(
+        self: &Arc<Self>,
+        every: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> watch::Receiver<crate::cluster::gossip::SelfLoad> {
+        let (tx, rx) = watch::channel(crate::cluster::gossip::SelfLoad::default());
+        let table = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                let machine = tokio::task::spawn_blocking(crate::hostproc::machine_load)
+                    .await
+                    .unwrap_or_default();
+                let procs = table.running_count();
+                if tx
+                    .send(crate::cluster::gossip::SelfLoad { machine, procs })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
     /// Refuses new spawns from now on (shutdown).
     pub fn stop_accepting(&self) {
         self.accepting.store(false, Ordering::SeqCst);

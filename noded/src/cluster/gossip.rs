@@ -11,32 +11,60 @@ use std::time::Duration;
 
 use chitchat::transport::UdpTransport;
 use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig, spawn_chitchat};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::peers::{PeerLoad, Peers};
 use crate::hostproc::{self, MachineLoad};
-use crate::table::ProcessTable;
 
 /// How often a node gossips.
 pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(200);
 /// How often the published load and the live set are refreshed.
-const REFRESH: Duration = Duration::from_millis(250);
+pub const REFRESH: Duration = Duration::from_millis(250);
 
-/// Starts gossip for this node and a task that publishes its load and
-/// copies the live set into `peers` until `shutdown`.
-#[allow(clippy::too_many_arguments)]
+/// Who this node is to gossip.
+#[derive(Clone, Debug)]
+pub struct GossipConfig {
+    pub cluster_id: String,
+    pub name: String,
+    pub slot: u64,
+    /// Where gossip listens (UDP, the API's port).
+    pub listen: SocketAddr,
+    /// The address peers are told.
+    pub advertise: SocketAddr,
+    /// Members to gossip with first.
+    pub seeds: Vec<String>,
+    /// How long a silent node takes to be declared down.
+    pub down_after: Duration,
+}
+
+/// What this node says of its own load: the machine's, and how many
+/// processes it runs (sampled by whoever owns them; see
+/// `ProcessTable::sample_load`).
+#[derive(Clone, Debug, Default)]
+pub struct SelfLoad {
+    pub machine: MachineLoad,
+    pub procs: usize,
+}
+
+/// Starts gossip for this node and a task that publishes its load (each
+/// time `load` changes) and copies the live set into `peers`, until
+/// `shutdown`.
 pub async fn start(
-    cluster_id: &str,
-    name: &str,
-    slot: u64,
-    listen: SocketAddr,
-    advertise: SocketAddr,
-    seeds: Vec<String>,
-    down_after: Duration,
+    config: GossipConfig,
     peers: Arc<Peers>,
-    table: Arc<ProcessTable>,
+    mut load: watch::Receiver<SelfLoad>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ChitchatHandle> {
+    let GossipConfig {
+        cluster_id,
+        name,
+        slot,
+        listen,
+        advertise,
+        seeds,
+        down_after,
+    } = config;
     let generation = proto::now_ms();
     // chitchat's phi is the silence divided by the mean heartbeat interval.
     // Heartbeats arrive at most one gossip interval apart (more often in
@@ -46,8 +74,8 @@ pub async fn start(
     let phi_threshold =
         (down_after.as_secs_f64() / GOSSIP_INTERVAL.as_secs_f64() * 2.0 / 3.0).max(2.0);
     let config = ChitchatConfig {
-        chitchat_id: ChitchatId::new(name.to_string(), generation, advertise),
-        cluster_id: cluster_id.to_string(),
+        chitchat_id: ChitchatId::new(name, generation, advertise),
+        cluster_id,
         gossip_interval: GOSSIP_INTERVAL,
         listen_addr: listen,
         seed_nodes: seeds,
@@ -75,12 +103,12 @@ pub async fn start(
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(REFRESH) => {}
+                changed = load.changed() => if changed.is_err() { return },
             }
-            let load = tokio::task::spawn_blocking(hostproc::machine_load)
-                .await
-                .unwrap_or_default();
-            let procs = table.running_count();
+            let SelfLoad {
+                machine: load,
+                procs,
+            } = load.borrow_and_update().clone();
             let mut guard = chitchat.lock().await;
             let me = guard.self_node_state();
             me.set("load1", load.loadavg[0]);
