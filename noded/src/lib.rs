@@ -57,248 +57,316 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// written once the node serves, so scripts and tests using port 0 find it.
 pub const LISTEN_ADDR_FILE: &str = "listen.addr";
 
-/// Runs a node until `shutdown` is cancelled, then stops in this order:
-/// refuse spawns; with `--stop-processes`, SIGTERM every process group
-/// (SIGKILL after the grace period), else leave them to the keeper; with
-/// `--leave-on-exit`, leave the cluster; stop raft and gossip, stop serving
-/// (open streams get a bounded drain), remove the socket.
+/// Runs a node until `shutdown` is cancelled (or an administrator
+/// decommissions it), then stops it ([`Node::shutdown`]).
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let joining = !config.join.is_empty();
-    let mut data = DataDir::open(&config.data_dir, config.name.as_deref(), joining)?;
-    let name = data.identity.name.clone();
-    let tcp = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let listen = tcp.local_addr()?;
-    let advertise = config::advertise_addr(listen, config.advertise.as_deref())?;
-    if listen.ip().is_unspecified() && config.advertise.is_none() {
-        tracing::info!(%listen, %advertise, "listening on every interface; advertising the default route's address (set --advertise to choose)");
-    }
-    if config.insecure && !advertise.ip().is_loopback() {
-        tracing::warn!(%advertise, "--insecure on a non-loopback address: anyone who reaches this port can act as a node of the cluster");
-    }
-    let listen_addr = advertise.to_string();
-    let socket_path = absolute(&config.socket)?;
-    let unix = bind_socket(&socket_path)?;
+    let node = Node::start(config, shutdown.clone()).await?;
+    shutdown.cancelled().await;
+    node.shutdown().await;
+    Ok(())
+}
 
-    let mut tls = security::load_tls(&config, &data)?;
-    // A new node joining gets its slot (and, with TLS, its certificate)
-    // from the cluster before anything that needs it (PIDs, raft id) starts.
-    let mut seeds: Vec<String> = config
-        .join
-        .iter()
-        .map(|s| {
-            s.trim_start_matches("http://")
-                .trim_start_matches("https://")
-                .to_string()
-        })
-        .collect();
-    if data.identity.slot == 0 {
-        let (reply, joined_tls) = security::join_new(&config, &name, advertise, &data.path).await?;
-        data.save_slot(reply.slot, &reply.cluster_id)?;
-        seeds.extend(reply.member_addresses);
-        tls = joined_tls.or(tls);
-    } else if joining && config.token.is_some() {
-        tracing::info!("this node is already a member: --token is not needed and was ignored");
-    }
-    let tls = tls.map(Arc::new);
-    if !nix::unistd::geteuid().is_root() {
-        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .ok()
-            .flatten()
-            .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
-        tracing::info!(user = %me, "noded is not root: every process it starts runs as {me}, whoever asks");
-    }
-    let slot = u64::from(data.identity.slot);
-    let raft_api = RaftApi::default();
-    let cluster = Cluster::start(
-        &data.path,
-        &name,
-        slot,
-        &listen_addr,
-        !joining,
-        &raft_api,
-        tls.as_ref().map(|t| t.client.clone()),
-    )
-    .await?;
-    // Data dirs from before cluster ids share one.
-    let cluster_id = Some(data.identity.cluster_id.clone())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "nefele".into());
-    cluster.set_cluster_id(&cluster_id);
-    seeds.extend(
-        cluster
-            .state()
-            .members
-            .values()
-            .filter(|m| !m.left)
-            .map(|m| m.addr.clone()),
-    );
-    seeds.retain(|s| *s != listen_addr);
-    seeds.sort();
-    seeds.dedup();
+/// A running node: what [`Node::start`] set up, for [`Node::shutdown`] to
+/// take down in order.
+pub struct Node {
+    config: Config,
+    table: Arc<ProcessTable>,
+    cluster: Arc<Cluster>,
+    gossip: chitchat::ChitchatHandle,
+    /// Ends the background tasks (reconciler, announcer, releases, ...).
+    background: CancellationToken,
+    /// Ends both API servers' accept loops.
+    stop_serving: CancellationToken,
+    servers: [tokio::task::JoinHandle<()>; 2],
+    janitor: tokio::task::JoinHandle<()>,
+    /// Set when an administrator decommissions this node.
+    decommission: Arc<std::sync::atomic::AtomicBool>,
+    socket_path: PathBuf,
+    addr_file: PathBuf,
+    /// Holds the data dir's lock for as long as the node runs.
+    data: DataDir,
+}
 
-    let (journal, stored) = Journal::open(&data.path)
-        .with_context(|| format!("cannot open the journal in {}", data.path.display()))?;
-    let ctx = Arc::new(NodeContext {
-        name: name.clone(),
-        slot: data.identity.slot,
-        data_dir: data.path.clone(),
-        api_addr: format!("unix:{}", socket_path.display()),
-        limits: config.limits.clone(),
-        journal: Arc::new(journal),
-        stop_processes: config.stop_processes,
-    });
-    let connected = keeper::client::connect(&data.path, config.stop_processes).await?;
-    let table = ProcessTable::open(ctx.clone(), stored, connected)?;
-    let decommission = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let state = Arc::new(api::ApiState {
-        table: table.clone(),
-        cluster: cluster.clone(),
-        listen_addr: listen_addr.clone(),
-        labels: config.labels.clone(),
-        started_at_ms: proto::now_ms(),
-        tls: tls.clone(),
-        admin_group: config.admin_group.clone(),
-        shutdown: shutdown.clone(),
-        decommission: decommission.clone(),
-    });
-    let routes = api::routes(state, raft_api)?;
+impl Node {
+    /// Opens the data dir, joins or founds the cluster, starts the keeper
+    /// link, the API on TCP and the socket, gossip and the background tasks;
+    /// `shutdown` is what the API cancels to decommission the node.
+    pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Node> {
+        let joining = !config.join.is_empty();
+        let mut data = DataDir::open(&config.data_dir, config.name.as_deref(), joining)?;
+        let name = data.identity.name.clone();
+        let tcp = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listen = tcp.local_addr()?;
+        let advertise = config::advertise_addr(listen, config.advertise.as_deref())?;
+        if listen.ip().is_unspecified() && config.advertise.is_none() {
+            tracing::info!(%listen, %advertise, "listening on every interface; advertising the default route's address (set --advertise to choose)");
+        }
+        if config.insecure && !advertise.ip().is_loopback() {
+            tracing::warn!(%advertise, "--insecure on a non-loopback address: anyone who reaches this port can act as a node of the cluster");
+        }
+        let listen_addr = advertise.to_string();
+        let socket_path = absolute(&config.socket)?;
+        let unix = bind_socket(&socket_path)?;
 
-    let stop_serving = CancellationToken::new();
-    let server = || {
-        tonic::transport::Server::builder()
-            .tcp_nodelay(true)
-            // Notice clients and peers that vanished mid-stream.
-            .http2_keepalive_interval(Some(Duration::from_secs(5)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(5)))
-            .add_routes(routes.clone())
-    };
-    let tcp_server = tokio::spawn(log_failure(
-        "tcp",
-        server().serve_with_incoming_shutdown(
-            tls::incoming(
-                tcp,
-                tls.as_ref().map(|t| t.server.clone()),
-                stop_serving.clone(),
-            ),
-            stop_serving.clone().cancelled_owned(),
-        ),
-    ));
-    let unix_server = tokio::spawn(log_failure(
-        "unix socket",
-        server().serve_with_incoming_shutdown(
-            UnixListenerStream::new(unix).map(|conn| conn.map(authority::AuthorityFix::new)),
-            stop_serving.clone().cancelled_owned(),
-        ),
-    ));
-
-    let background = CancellationToken::new();
-    let gossip = cluster::gossip::start(
-        cluster::gossip::GossipConfig {
-            cluster_id: cluster_id.clone(),
-            name: name.clone(),
+        let mut tls = security::load_tls(&config, &data)?;
+        // A new node joining gets its slot (and, with TLS, its certificate)
+        // from the cluster before anything that needs it (PIDs, raft id) starts.
+        let mut seeds: Vec<String> = config
+            .join
+            .iter()
+            .map(|s| {
+                s.trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .to_string()
+            })
+            .collect();
+        if data.identity.slot == 0 {
+            let (reply, joined_tls) =
+                security::join_new(&config, &name, advertise, &data.path).await?;
+            data.save_slot(reply.slot, &reply.cluster_id)?;
+            seeds.extend(reply.member_addresses);
+            tls = joined_tls.or(tls);
+        } else if joining && config.token.is_some() {
+            tracing::info!("this node is already a member: --token is not needed and was ignored");
+        }
+        let tls = tls.map(Arc::new);
+        if !nix::unistd::geteuid().is_root() {
+            let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
+            tracing::info!(user = %me, "noded is not root: every process it starts runs as {me}, whoever asks");
+        }
+        let slot = u64::from(data.identity.slot);
+        let raft_api = RaftApi::default();
+        let cluster = Cluster::start(
+            &data.path,
+            &name,
             slot,
-            listen,
-            advertise,
-            seeds,
-            down_after: Duration::from_millis(config.limits.down_after_ms),
-        },
-        cluster.peers(),
-        table.sample_load(cluster::gossip::REFRESH, background.clone()),
-        background.clone(),
-    )
-    .await
-    .context("cannot start gossip")?;
-    cluster.spawn_reconciler(background.clone());
-    lost::spawn_publisher(table.clone(), cluster.clone(), background.clone());
-    coord::spawn(
-        cluster.clone(),
-        table.clone(),
-        Duration::from_millis(config.limits.down_after_ms),
-        background.clone(),
-    );
-    services::spawn(
-        cluster.clone(),
-        // The reconciler acts through this node's own socket.
-        proto::connect_lazy_to(
-            &proto::Addr::Unix(socket_path.clone()),
-            Duration::from_millis(config.limits.forward_timeout_ms),
-        )?,
-        Duration::from_millis(config.limits.stop_grace_ms),
-        Duration::from_millis(config.limits.replica_move_after_ms),
-        background.clone(),
-    );
-    spawn_announce(
-        cluster.clone(),
-        config.labels.clone(),
-        tls.as_ref().map(|t| proto::tls::hex(&t.node_fingerprint)),
-        background.clone(),
-    );
+            &listen_addr,
+            !joining,
+            &raft_api,
+            tls.as_ref().map(|t| t.client.clone()),
+        )
+        .await?;
+        // Data dirs from before cluster ids share one.
+        let cluster_id = Some(data.identity.cluster_id.clone())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "nefele".into());
+        cluster.set_cluster_id(&cluster_id);
+        seeds.extend(
+            cluster
+                .state()
+                .members
+                .values()
+                .filter(|m| !m.left)
+                .map(|m| m.addr.clone()),
+        );
+        seeds.retain(|s| *s != listen_addr);
+        seeds.sort();
+        seeds.dedup();
 
-    let addr_file = data.path.join(LISTEN_ADDR_FILE);
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    records::write_atomically(&addr_file, format!("{scheme}://{listen_addr}\n").as_bytes())?;
-    tracing::info!(
-        node = %ctx.name,
-        slot = ctx.slot,
-        listen = %listen,
-        advertise = %listen_addr,
-        tls = tls.is_some(),
-        socket = %socket_path.display(),
-        data_dir = %data.path.display(),
-        "noded serving"
-    );
-    // systemd's Type=notify: ready now (a no-op without NOTIFY_SOCKET). The
-    // variable stays set: children never see it (their environment is
-    // cleared), and removing it would race other threads.
-    notify_service_manager(&[sd_notify::NotifyState::Ready]);
+        let (journal, stored) = Journal::open(&data.path)
+            .with_context(|| format!("cannot open the journal in {}", data.path.display()))?;
+        let ctx = Arc::new(NodeContext {
+            name: name.clone(),
+            slot: data.identity.slot,
+            data_dir: data.path.clone(),
+            api_addr: format!("unix:{}", socket_path.display()),
+            limits: config.limits.clone(),
+            journal: Arc::new(journal),
+            stop_processes: config.stop_processes,
+        });
+        let connected = keeper::client::connect(&data.path, config.stop_processes).await?;
+        let table = ProcessTable::open(ctx.clone(), stored, connected)?;
+        let decommission = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let state = Arc::new(api::ApiState {
+            table: table.clone(),
+            cluster: cluster.clone(),
+            listen_addr: listen_addr.clone(),
+            labels: config.labels.clone(),
+            started_at_ms: proto::now_ms(),
+            tls: tls.clone(),
+            admin_group: config.admin_group.clone(),
+            shutdown: shutdown.clone(),
+            decommission: decommission.clone(),
+        });
+        let routes = api::routes(state, raft_api)?;
 
-    let janitor = {
-        let (table, shutdown) = (table.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(PRUNE_EVERY) => {
-                        let table = table.clone();
-                        let _ = tokio::task::spawn_blocking(move || table.prune()).await;
+        let stop_serving = CancellationToken::new();
+        let server = || {
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                // Notice clients and peers that vanished mid-stream.
+                .http2_keepalive_interval(Some(Duration::from_secs(5)))
+                .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+                .add_routes(routes.clone())
+        };
+        let tcp_server = tokio::spawn(log_failure(
+            "tcp",
+            server().serve_with_incoming_shutdown(
+                tls::incoming(
+                    tcp,
+                    tls.as_ref().map(|t| t.server.clone()),
+                    stop_serving.clone(),
+                ),
+                stop_serving.clone().cancelled_owned(),
+            ),
+        ));
+        let unix_server = tokio::spawn(log_failure(
+            "unix socket",
+            server().serve_with_incoming_shutdown(
+                UnixListenerStream::new(unix).map(|conn| conn.map(authority::AuthorityFix::new)),
+                stop_serving.clone().cancelled_owned(),
+            ),
+        ));
+
+        let background = CancellationToken::new();
+        let gossip = cluster::gossip::start(
+            cluster::gossip::GossipConfig {
+                cluster_id: cluster_id.clone(),
+                name: name.clone(),
+                slot,
+                listen,
+                advertise,
+                seeds,
+                down_after: Duration::from_millis(config.limits.down_after_ms),
+            },
+            cluster.peers(),
+            table.sample_load(cluster::gossip::REFRESH, background.clone()),
+            background.clone(),
+        )
+        .await
+        .context("cannot start gossip")?;
+        cluster.spawn_reconciler(background.clone());
+        lost::spawn_publisher(table.clone(), cluster.clone(), background.clone());
+        coord::spawn(
+            cluster.clone(),
+            table.clone(),
+            Duration::from_millis(config.limits.down_after_ms),
+            background.clone(),
+        );
+        services::spawn(
+            cluster.clone(),
+            // The reconciler acts through this node's own socket.
+            proto::connect_lazy_to(
+                &proto::Addr::Unix(socket_path.clone()),
+                Duration::from_millis(config.limits.forward_timeout_ms),
+            )?,
+            Duration::from_millis(config.limits.stop_grace_ms),
+            Duration::from_millis(config.limits.replica_move_after_ms),
+            background.clone(),
+        );
+        spawn_announce(
+            cluster.clone(),
+            config.labels.clone(),
+            tls.as_ref().map(|t| proto::tls::hex(&t.node_fingerprint)),
+            background.clone(),
+        );
+
+        let addr_file = data.path.join(LISTEN_ADDR_FILE);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        records::write_atomically(&addr_file, format!("{scheme}://{listen_addr}\n").as_bytes())?;
+        tracing::info!(
+            node = %ctx.name,
+            slot = ctx.slot,
+            listen = %listen,
+            advertise = %listen_addr,
+            tls = tls.is_some(),
+            socket = %socket_path.display(),
+            data_dir = %data.path.display(),
+            "noded serving"
+        );
+        // systemd's Type=notify: ready now (a no-op without NOTIFY_SOCKET). The
+        // variable stays set: children never see it (their environment is
+        // cleared), and removing it would race other threads.
+        notify_service_manager(&[sd_notify::NotifyState::Ready]);
+
+        let janitor = {
+            let (table, shutdown) = (table.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(PRUNE_EVERY) => {
+                            let table = table.clone();
+                            let _ = tokio::task::spawn_blocking(move || table.prune()).await;
+                        }
                     }
                 }
-            }
-        })
-    };
+            })
+        };
 
-    shutdown.cancelled().await;
-    tracing::info!("shutting down");
-    notify_service_manager(&[sd_notify::NotifyState::Stopping]);
-    let decommission = decommission.load(std::sync::atomic::Ordering::SeqCst);
-    if config.stop_processes || decommission {
-        table.stop_all(config.limits.stop_grace()).await;
-    } else {
-        table.stop_accepting();
-        tracing::info!(
-            running = table.running_count(),
-            "leaving the processes to the keeper"
-        );
+        Ok(Node {
+            config,
+            table,
+            cluster,
+            gossip,
+            background,
+            stop_serving,
+            servers: [tcp_server, unix_server],
+            janitor,
+            decommission,
+            socket_path,
+            addr_file,
+            data,
+        })
     }
-    janitor.abort();
-    if config.leave_on_exit || decommission {
-        cluster.leave(LEAVE_TIMEOUT).await;
-    }
-    background.cancel();
-    cluster.shutdown_raft().await;
-    let _ = gossip.shutdown().await;
-    stop_serving.cancel();
-    for server in [tcp_server, unix_server] {
-        if tokio::time::timeout(DRAIN_RPCS, server).await.is_err() {
-            tracing::warn!("open API streams did not finish; closing them");
+
+    /// Stops the node, in this order: refuse spawns; with `--stop-processes`
+    /// (or when decommissioned), SIGTERM every process group (SIGKILL after
+    /// the grace period), else leave them to the keeper; with
+    /// `--leave-on-exit` (or when decommissioned), leave the cluster; stop the
+    /// background tasks, raft and gossip; stop serving (open streams get a
+    /// bounded drain); remove the socket and the address file.
+    pub async fn shutdown(self) {
+        let Node {
+            config,
+            table,
+            cluster,
+            gossip,
+            background,
+            stop_serving,
+            servers,
+            janitor,
+            decommission,
+            socket_path,
+            addr_file,
+            data,
+        } = self;
+        tracing::info!("shutting down");
+        notify_service_manager(&[sd_notify::NotifyState::Stopping]);
+        let decommission = decommission.load(std::sync::atomic::Ordering::SeqCst);
+        if config.stop_processes || decommission {
+            table.stop_all(config.limits.stop_grace()).await;
+        } else {
+            table.stop_accepting();
+            tracing::info!(
+                running = table.running_count(),
+                "leaving the processes to the keeper"
+            );
         }
+        janitor.abort();
+        if config.leave_on_exit || decommission {
+            cluster.leave(LEAVE_TIMEOUT).await;
+        }
+        background.cancel();
+        cluster.shutdown_raft().await;
+        let _ = gossip.shutdown().await;
+        stop_serving.cancel();
+        for server in servers {
+            if tokio::time::timeout(DRAIN_RPCS, server).await.is_err() {
+                tracing::warn!("open API streams did not finish; closing them");
+            }
+        }
+        let _ = std::fs::remove_file(&socket_path);
+        let _ = std::fs::remove_file(&addr_file);
+        // The data dir's lock goes last.
+        drop(data);
+        tracing::info!("stopped");
     }
-    let _ = std::fs::remove_file(&socket_path);
-    let _ = std::fs::remove_file(&addr_file);
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Records this node in the store (its address may have changed since it
