@@ -5,6 +5,7 @@
 
 pub mod coord;
 pub mod gossip;
+pub mod membership;
 pub mod peers;
 pub mod raft_net;
 pub mod raft_store;
@@ -12,7 +13,7 @@ pub mod services;
 pub mod state;
 
 use proto::now_ms;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -641,7 +642,7 @@ impl Cluster {
                     return;
                 }
                 if self.is_leader() {
-                    self.reconcile().await;
+                    self.reconcile(&mut HashMap::new(), Duration::MAX).await;
                 }
                 tokio::select! {
                     _ = metrics.changed() => {}
@@ -654,92 +655,114 @@ impl Cluster {
         }
     }
 
-    /// Runs the leader's membership upkeep until `shutdown`.
-    pub fn spawn_reconciler(self: &Arc<Self>, shutdown: CancellationToken) {
+    /// Runs the leader's membership upkeep until `shutdown`; a voter down
+    /// for `replace_after` is replaced (see membership.rs).
+    pub fn spawn_reconciler(
+        self: &Arc<Self>,
+        replace_after: Duration,
+        shutdown: CancellationToken,
+    ) {
         let me = self.clone();
         tokio::spawn(async move {
+            let mut down_since: HashMap<u64, Instant> = HashMap::new();
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(RECONCILE_EVERY) => {}
                 }
                 if me.is_leader() {
-                    me.reconcile().await;
+                    me.reconcile(&mut down_since, replace_after).await;
+                } else {
+                    down_since.clear();
                 }
             }
         });
     }
 
-    /// On the leader: every member is a raft node; members that left are
-    /// removed; voters are the first nodes up to 3, then 5, chosen among
-    /// caught-up learners that are up.
-    async fn reconcile(&self) {
+    /// On the leader: what the store's membership should be now
+    /// (membership::plan), one change per round.
+    async fn reconcile(&self, down_since: &mut HashMap<u64, Instant>, replace_after: Duration) {
         let metrics = self.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership().clone();
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let learners: BTreeSet<u64> = membership.learner_ids().collect();
         let members = self.peers.members();
-
-        for m in members.values().filter(|m| !m.left) {
-            if membership.get_node(&m.slot).is_none()
-                && let Err(e) = self
-                    .raft
-                    .add_learner(m.slot, BasicNode::new(&m.addr), false)
-                    .await
-            {
-                tracing::debug!(slot = m.slot, error = %e, "cannot add learner");
-                return;
-            }
-        }
-        let gone: BTreeSet<u64> = members
-            .values()
-            .filter(|m| m.left && membership.get_node(&m.slot).is_some())
-            .map(|m| m.slot)
+        let up: BTreeSet<u64> = members
+            .keys()
+            .copied()
+            .filter(|s| *s == self.slot || self.peers.is_up(*s))
             .collect();
-        if !gone.is_empty() {
-            let leaving_voters: BTreeSet<u64> = gone.intersection(&voters).copied().collect();
-            if !leaving_voters.is_empty() && leaving_voters.len() < voters.len() {
-                let _ = self
-                    .raft
-                    .change_membership(ChangeMembers::RemoveVoters(leaving_voters), false)
-                    .await;
-            }
-            if self
-                .raft
-                .change_membership(ChangeMembers::RemoveNodes(gone), false)
-                .await
-                .is_ok()
-            {
-                return;
-            }
-        }
-
-        let active = members.values().filter(|m| !m.left).count();
-        let wanted = if active >= 5 { 5 } else { active.min(3) };
-        if voters.len() >= wanted {
-            return;
+        let now = Instant::now();
+        down_since.retain(|slot, _| voters.contains(slot) && !up.contains(slot));
+        for v in voters.iter().filter(|v| !up.contains(v)) {
+            down_since.entry(*v).or_insert(now);
         }
         let last = metrics.last_log_index.unwrap_or(0);
         let matched = metrics.replication.clone().unwrap_or_default();
-        let candidates: BTreeSet<u64> = membership
-            .learner_ids()
-            .filter(|id| self.peers.is_up(*id))
+        let caught_up = learners
+            .iter()
+            .copied()
             .filter(|id| {
                 matched
                     .get(id)
                     .and_then(|m| m.as_ref())
                     .is_some_and(|log_id| log_id.index + CAUGHT_UP >= last)
             })
-            .take(wanted - voters.len())
             .collect();
-        if !candidates.is_empty() {
-            tracing::info!(?candidates, "promoting learners to voters");
-            if let Err(e) = self
-                .raft
-                .change_membership(ChangeMembers::AddVoterIds(candidates), false)
-                .await
-            {
-                tracing::warn!(error = %e, "cannot promote voters");
+        let seen = membership::Seen {
+            members,
+            voters,
+            learners,
+            up,
+            caught_up,
+            down_long: down_since
+                .iter()
+                .filter(|(_, since)| now.duration_since(**since) >= replace_after)
+                .map(|(slot, _)| *slot)
+                .collect(),
+        };
+        let Some(change) = membership::plan(&seen) else {
+            return;
+        };
+        let result = match change.clone() {
+            membership::Change::AddLearners(new) => {
+                for (slot, addr) in new {
+                    if let Err(e) = self
+                        .raft
+                        .add_learner(slot, BasicNode::new(&addr), false)
+                        .await
+                    {
+                        tracing::debug!(slot, error = %e, "cannot add learner");
+                        return;
+                    }
+                }
+                return;
             }
+            membership::Change::RemoveVoters(ids) => {
+                self.raft
+                    .change_membership(ChangeMembers::RemoveVoters(ids), false)
+                    .await
+            }
+            membership::Change::RemoveNodes(ids) => {
+                self.raft
+                    .change_membership(ChangeMembers::RemoveNodes(ids), false)
+                    .await
+            }
+            membership::Change::AddVoters(ids) => {
+                tracing::info!(candidates = ?ids, "promoting learners to voters");
+                self.raft
+                    .change_membership(ChangeMembers::AddVoterIds(ids), false)
+                    .await
+            }
+            membership::Change::ReplaceVoters(ids) => {
+                tracing::warn!(voters = ?ids, down = ?seen.down_long, "replacing voters down for long");
+                self.raft
+                    .change_membership(ChangeMembers::ReplaceAllVoters(ids), false)
+                    .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(?change, error = %e, "cannot change the store's membership");
         }
     }
 }

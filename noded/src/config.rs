@@ -82,6 +82,10 @@ pub struct Limits {
     /// has been down this long: a node that is only restarting (its
     /// processes kept by its keeper) is back before that.
     pub replica_move_after_ms: u64,
+    /// A store voter down this long is replaced by a healthy learner
+    /// (docs/design/cluster.md, "Voters"), so losing voters one after
+    /// another does not stop the store.
+    pub voter_replace_after_ms: u64,
     /// How long a request forwarded to another node may take.
     pub forward_timeout_ms: u64,
 }
@@ -98,6 +102,7 @@ impl Default for Limits {
             max_arg_bytes: 128 << 10,
             down_after_ms: 3_000,
             replica_move_after_ms: 10_000,
+            voter_replace_after_ms: 10_000,
             forward_timeout_ms: 10_000,
         }
     }

@@ -240,7 +240,10 @@ impl Node {
         )
         .await
         .context("cannot start gossip")?;
-        cluster.spawn_reconciler(background.clone());
+        cluster.spawn_reconciler(
+            Duration::from_millis(config.limits.voter_replace_after_ms),
+            background.clone(),
+        );
         lost::spawn_publisher(table.clone(), cluster.clone(), background.clone());
         coord::spawn(
             cluster.clone(),

@@ -3,6 +3,9 @@
 //! the store's leader and of nodes, isolation, duplicate names.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use anyhow::Context;
 
 use proto::v1::{ListRequest, NodeState, OutputStream, ProcessState, SpawnRequest};
 use tests::{
@@ -457,5 +460,73 @@ async fn noded_leave_stops_the_processes_and_leaves_for_good() -> anyhow::Result
         || async { cluster.nodes[2].keeper_pid().is_none().then_some(()) },
     )
     .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn voters_lost_one_after_another_are_replaced_and_the_store_lives_on() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(7).await?;
+    let voters = |members: &[proto::v1::NodeInfo]| -> Vec<String> {
+        members
+            .iter()
+            .filter(|m| m.store_voter)
+            .map(|m| m.name.clone())
+            .collect()
+    };
+    wait_until("five voters of seven nodes", TIMEOUT, || async {
+        let members = cluster.members(0).await.ok()?;
+        (voters(&members).len() == 5).then_some(())
+    })
+    .await?;
+    // A store write, through the node that stays (index 0).
+    let stays = cluster.nodes[0].addr();
+    let put = |n: usize| {
+        let addr = stays.clone();
+        async move {
+            let channel = proto::connect(&addr).await?;
+            let mut coord = proto::v1::coord_client::CoordClient::new(channel);
+            let mut request = tonic::Request::new(proto::v1::KvPutRequest {
+                key: "k".into(),
+                value: n.to_string().into_bytes(),
+                ..Default::default()
+            });
+            request.set_timeout(Duration::from_secs(10));
+            coord.put(request).await?;
+            anyhow::Ok(())
+        }
+    };
+    let mut crashed: Vec<String> = Vec::new();
+    for round in 0..3 {
+        let members = cluster.members(0).await?;
+        let victim_name = voters(&members)
+            .into_iter()
+            .find(|v| *v != cluster.nodes[0].name)
+            .context("a voter to crash")?;
+        let victim = cluster
+            .nodes
+            .iter()
+            .position(|n| n.name == victim_name)
+            .context("the voter's node")?;
+        cluster.nodes[victim].crash()?;
+        crashed.push(victim_name);
+        if round < 2 {
+            // A healthy learner takes the lost voter's place.
+            wait_until(
+                "the lost voter replaced",
+                Duration::from_secs(90),
+                || async {
+                    let members = cluster.members(0).await.ok()?;
+                    let now = voters(&members);
+                    (now.len() == 5 && !now.iter().any(|v| crashed.contains(v))).then_some(())
+                },
+            )
+            .await?;
+        }
+        // Without replacement, the third loss would leave 2 of 5 voters.
+        wait_until("a store write", Duration::from_secs(60), || async {
+            put(round).await.ok()
+        })
+        .await?;
+    }
     Ok(())
 }
