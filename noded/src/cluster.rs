@@ -86,6 +86,16 @@ const RECONCILE_EVERY: Duration = Duration::from_millis(500);
 /// A learner is promoted once it is this close to the leader's log.
 const CAUGHT_UP: u64 = 5;
 
+/// This node's figures of the store (see `Cluster::store_figures`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreFigures {
+    pub leader: bool,
+    pub voter: bool,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+}
+
 /// This node's view of and handle on the cluster.
 pub struct Cluster {
     /// The raft instance.
@@ -592,6 +602,22 @@ impl Cluster {
             .voter_ids()
             .any(|v| v == slot);
         (m.current_leader == Some(slot), voter)
+    }
+
+    /// This node's figures of the store, for the metrics.
+    pub fn store_figures(&self) -> StoreFigures {
+        let m = self.raft.metrics().borrow().clone();
+        StoreFigures {
+            leader: m.current_leader == Some(self.slot),
+            voter: m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == self.slot),
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+        }
     }
 
     /// Whether this node is the raft leader now.

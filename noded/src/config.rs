@@ -48,6 +48,8 @@ pub struct Config {
     /// Leave the cluster for good on SIGTERM (`--leave-on-exit`); by default
     /// a stop is a restart: the node shows down, then comes back.
     pub leave_on_exit: bool,
+    /// Where to serve Prometheus metrics (`--metrics-listen`); `None`: not.
+    pub metrics_listen: Option<String>,
     /// Tunables with documented defaults.
     pub limits: Limits,
 }
@@ -150,6 +152,8 @@ pub struct FileConfig {
     pub stop_processes: bool,
     /// As `--leave-on-exit`.
     pub leave_on_exit: bool,
+    /// As `--metrics-listen`.
+    pub metrics_listen: Option<String>,
     /// Tunables.
     pub limits: Limits,
 }

@@ -14,6 +14,7 @@ pub mod hostproc;
 pub mod identity;
 pub mod keeper;
 pub mod lost;
+pub mod metrics;
 pub mod output;
 pub mod pid_alloc;
 pub mod placement;
@@ -269,6 +270,13 @@ impl Node {
             background.clone(),
         );
 
+        if let Some(addr) = &config.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "serving metrics");
+            metrics::serve(listener, table.clone(), cluster.clone(), background.clone());
+        }
         let addr_file = data.path.join(LISTEN_ADDR_FILE);
         let scheme = if tls.is_some() { "https" } else { "http" };
         records::write_atomically(&addr_file, format!("{scheme}://{listen_addr}\n").as_bytes())?;

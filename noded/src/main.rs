@@ -51,6 +51,9 @@ struct Args {
     /// Leave the cluster for good on SIGTERM (by default a stop is a restart: the node shows down, then comes back)
     #[arg(long)]
     leave_on_exit: bool,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: bind it to an address only your monitoring reaches)
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<String>,
     /// No TLS and no certificates: plain-text TCP, every TCP peer trusted as a node (tests and loopback development only)
     #[arg(long)]
     insecure: bool,
@@ -115,6 +118,7 @@ impl Args {
             insecure: self.insecure || file.insecure,
             stop_processes: self.stop_processes || file.stop_processes,
             leave_on_exit: self.leave_on_exit || file.leave_on_exit,
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
             token: self.token.or(file.token),
             admin_group: self.admin_group.or(file.admin_group),
             join: if self.join.is_empty() {

@@ -563,9 +563,12 @@ async fn forward_delivery(process: Arc<Process>, keeper: Arc<KeeperLink>, stream
 pub fn mirror_output(process: &Process, output: &k::Output) {
     let stream = crate::keeper::stream_of(output.stream);
     let segments: Vec<(u64, u64)> = output.segments.iter().map(|s| (s.base, s.len)).collect();
-    process
-        .log(stream)
-        .mirror(&segments, output.closed, output.delivered);
+    let log = process.log(stream);
+    let before = log.pos().end;
+    log.mirror(&segments, output.closed, output.delivered);
+    crate::metrics::METRICS
+        .output_bytes
+        .inc_by(log.pos().end.saturating_sub(before));
 }
 
 /// The exit record of a keeper's exit event.

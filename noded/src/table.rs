@@ -197,6 +197,7 @@ impl ProcessTable {
         match event {
             Event::Output(o) => supervisor::mirror_output(&process, &o),
             Event::Exited(e) => {
+                crate::metrics::METRICS.exits.inc();
                 supervisor::finish(&self.ctx, &process, supervisor::exit_record(&e));
                 forget(link, pid);
             }
@@ -208,8 +209,27 @@ impl ProcessTable {
         &self.ctx
     }
 
-    /// Validates, allocates a PID and starts the process.
+    /// Validates, allocates a PID and starts the process (counted in the
+    /// metrics).
     pub async fn spawn(&self, spec: SpawnSpec) -> Result<Arc<Process>, ProcError> {
+        let started = std::time::Instant::now();
+        let result = self.start_process(spec).await;
+        let metrics = &crate::metrics::METRICS;
+        match &result {
+            Ok(_) => {
+                metrics.spawns.inc();
+                metrics
+                    .spawn_seconds
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            Err(_) => {
+                metrics.spawn_failures.inc();
+            }
+        }
+        result
+    }
+
+    async fn start_process(&self, spec: SpawnSpec) -> Result<Arc<Process>, ProcError> {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(ProcError::ShuttingDown(self.ctx.name.clone()));
         }

@@ -1,0 +1,119 @@
+//! `--metrics-listen`: each node serves Prometheus text at /metrics, read
+//! here as Prometheus would and parsed by the reference parser (Python's
+//! prometheus_client, Debian's python3-prometheus-client).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::process::Command;
+
+use tests::{NodeOptions, TIMEOUT, TestCluster, request, wait, wait_until};
+
+/// A free loopback port (the kernel's choice, released for noded to take).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `GET path` over HTTP/1.1: status line and body.
+fn get(port: u16, path: &str) -> anyhow::Result<(String, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    Ok((
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    ))
+}
+
+/// The samples of a scrape as the reference parser reads them:
+/// `name{label="value",...}` (labels sorted) to value.
+fn parse(text: &str) -> anyhow::Result<HashMap<String, f64>> {
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+        print(f"{s.name}{{{labels}}} {s.value}")
+"#;
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the parser refused the scrape: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?
+        .lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN)))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_serve_metrics_that_prometheus_parses() -> anyhow::Result<()> {
+    let ports = [free_port()?, free_port()?];
+    let cluster = TestCluster::start_each(2, |i| NodeOptions {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{}", ports[i])],
+        ..NodeOptions::default()
+    })
+    .await?;
+    let mut client = cluster.nodes[0].client().await?;
+    let done = client.spawn(request(&["true"])).await?.into_inner().pid;
+    wait(&mut client, done).await?;
+    let sleeper = client
+        .spawn(request(&["sleep", "1000"]))
+        .await?
+        .into_inner()
+        .pid;
+    // Node 0 ran two processes, one still running; both nodes see two
+    // members up, and one of them leads the store.
+    let samples = wait_until("node 0's metrics", TIMEOUT, || async {
+        let (status, body) = get(ports[0], "/metrics").ok()?;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        let samples = parse(&body).ok()?;
+        (samples.get(r#"nefele_members{state="up"}"#) == Some(&2.0)).then_some(samples)
+    })
+    .await?;
+    let at = |k: &str| samples.get(k).copied().unwrap_or(f64::NAN);
+    assert_eq!(at("nefele_spawns_total{}"), 2.0, "{samples:?}");
+    assert_eq!(at("nefele_exits_total{}"), 1.0);
+    assert_eq!(at(r#"nefele_processes{state="running"}"#), 1.0);
+    assert_eq!(at(r#"nefele_processes{state="ended"}"#), 1.0);
+    assert_eq!(at("nefele_spawn_duration_seconds_count{}"), 2.0);
+    assert!(at(r#"nefele_spawn_duration_seconds_bucket{le="+Inf"}"#) == 2.0);
+    assert!(at("nefele_store_term{}") >= 1.0);
+    assert!(at("nefele_store_applied_index{}") >= 1.0);
+    let other = parse(&get(ports[1], "/metrics")?.1)?;
+    assert_eq!(
+        at("nefele_store_leader{}") + other[&"nefele_store_leader{}".to_string()],
+        1.0
+    );
+    assert_eq!(other["nefele_spawns_total{}"], 0.0);
+    // Anything else is 404.
+    assert_eq!(get(ports[0], "/")?.0, "HTTP/1.1 404 Not Found");
+    client
+        .signal(proto::v1::SignalRequest {
+            pid: sleeper,
+            signal: libc::SIGKILL,
+        })
+        .await?;
+    Ok(())
+}
