@@ -35,6 +35,10 @@ pub enum ProcError {
     /// The executable does not exist.
     #[error("no such executable: {0}")]
     NoSuchExecutable(String),
+    /// The kernel refused what the spawn asks (raising a hard resource
+    /// limit as a user).
+    #[error("cannot start {0}: operation not permitted (raising a hard resource limit needs root)")]
+    NotPermitted(String),
     /// The executable is a directory.
     #[error("cannot execute {0}: is a directory")]
     IsADirectory(String),

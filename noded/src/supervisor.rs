@@ -86,6 +86,8 @@ pub struct SpawnSpec {
     pub inherit: Option<proto::keeper::Inherit>,
     /// The file mode creation mask to exec with (the client's).
     pub umask: Option<u32>,
+    /// Resource limits to exec with (the client's `ulimit`s), checked.
+    pub rlimits: Vec<proto::keeper::Rlimit>,
 }
 
 /// As whom a process runs: a user's uid, gid and groups as this node's
@@ -427,6 +429,7 @@ pub async fn start(
         record: serde_json::to_vec(&record).unwrap_or_default(),
         inherit: spec.inherit,
         umask: spec.umask,
+        rlimits: spec.rlimits,
     };
     let reply = keeper
         .request(
@@ -664,6 +667,7 @@ fn spawn_error(exe: &Path, errno: i32, message: &str) -> ProcError {
             why: "exec format error".into(),
         },
         Errno::E2BIG => ProcError::InvalidArgument("argument list too long".into()),
+        Errno::EPERM => ProcError::NotPermitted(path),
         _ if errno != 0 => ProcError::os(
             format!("spawn {path} ({message})"),
             std::io::Error::from_raw_os_error(errno),

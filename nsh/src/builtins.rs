@@ -26,6 +26,7 @@ pub mod shopt;
 pub mod svc;
 pub mod test;
 pub mod top;
+pub mod ulimit;
 pub mod vars;
 
 use crate::shell::{Shell, Status};
@@ -240,6 +241,12 @@ pub static BUILTINS: &[Builtin] = &[
         vars::getopts
     ),
     builtin!("umask", "umask [MODE]", "file creation mask", vars::umask),
+    builtin!(
+        "ulimit",
+        "ulimit [-HS] [-a | -cdefilmnpqrstuvxR [LIMIT]]",
+        "resource limits of the commands this shell starts",
+        ulimit::ulimit
+    ),
     builtin!(
         "read",
         "read [-r] [-p PROMPT] [NAME...]",

@@ -28,6 +28,8 @@ pub struct Launch {
     pub cwd: String,
     /// `""` for the shell's node, a node name, or `@any`.
     pub node: String,
+    /// The shell's `ulimit` settings, which the command runs with.
+    pub limits: Vec<proto::v1::ResourceLimit>,
 }
 
 /// The shell's exit status for a process that ended (128+N for a signal).
@@ -109,8 +111,10 @@ pub fn start_remote(
         // when nsh (or what nsh writes to) is slower.
         output_backpressure: true,
         inherit: any_passed.then_some(inherit),
-        // The shell's file creation mask goes with the command, on any node.
+        // The shell's file creation mask and limits go with the command, on
+        // any node.
         umask: Some(io::umask()),
+        limits: launch.limits.clone(),
         ..SpawnRequest::default()
     };
     let mut api = client.processes();
@@ -383,10 +387,13 @@ pub fn start_local(
         .stdin(stdin.dup().map_err(|e| (e.to_string(), 126))?)
         .stdout(stdout.dup().map_err(|e| (e.to_string(), 126))?)
         .stderr(stderr.dup().map_err(|e| (e.to_string(), 126))?);
-    // SAFETY: only async-signal-safe calls (sigprocmask, signal) run
-    // between fork and exec.
+    let limits = crate::builtins::ulimit::for_local(&launch.limits);
+    // SAFETY: only async-signal-safe calls (sigprocmask, signal, getrlimit,
+    // setrlimit) run between fork and exec; the limits were collected
+    // before.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
+            crate::builtins::ulimit::apply(&limits)?;
             let empty = nix::sys::signal::SigSet::empty();
             let _ = empty.thread_set_mask();
             for sig in [

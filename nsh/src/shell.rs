@@ -176,6 +176,9 @@ pub struct Shell {
     pub parser_options: brush_parser::ParserOptions,
     /// `pushd`'s stack below the current directory, most recent first.
     pub dirstack: Vec<PathBuf>,
+    /// `ulimit` settings: kept in the shell (a subshell's stay its own) and
+    /// given to every command it starts, never applied to nsh itself.
+    pub rlimits: crate::builtins::ulimit::Limits,
 }
 
 impl Shell {
@@ -258,6 +261,7 @@ impl Shell {
             program_depth: 0,
             parser_options: syntax::parser_options(),
             dirstack: Vec::new(),
+            rlimits: Default::default(),
         }
     }
 

@@ -127,6 +127,27 @@ async fn remote_exit_code(ctx: &Ctx) -> anyhow::Result<()> {
     expect(&ctx.nsh_c(&script, dir.path()).await?, 0, "3\n")
 }
 
+/// `ulimit` is the shell's: commands on any node (and `@local` ones) get
+/// it, a subshell's stays its own, nsh's own limits do not move.
+async fn ulimit_reaches_cluster_processes(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let n2 = ctx.name(1);
+    let script = format!(
+        "ulimit -n 123; @{n2} sh -c 'ulimit -n; ulimit -Hn'; \
+         (ulimit -n 50; @{n2} sh -c 'ulimit -n'); \
+         @local sh -c 'ulimit -n'; \
+         ulimit -S -n 64; @{n2} sh -c 'ulimit -Sn; ulimit -Hn'; ulimit -n; \
+         ulimit -n abc; echo $?"
+    );
+    let run = ctx.nsh_c(&script, dir.path()).await?;
+    anyhow::ensure!(
+        run.stdout == "123\n123\n50\n123\n64\n123\n64\n1\n"
+            && run.stderr == "nsh: ulimit: abc: invalid number\n",
+        "{run:?}"
+    );
+    Ok(())
+}
+
 async fn remote_signal_is_128_plus_n(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let script = format!("@{} sh -c 'kill -TERM $$'; echo $?", ctx.name(1));
@@ -332,6 +353,7 @@ async fn nsh_on_three_nodes() -> anyhow::Result<()> {
     case!(all_prefixes_lines_with_the_node);
     case!(remote_exit_code);
     case!(remote_signal_is_128_plus_n);
+    case!(ulimit_reaches_cluster_processes);
     case!(background_job_is_a_cluster_process);
     case!(kill_unknown_pid);
     case!(placement_sets_nefele_node);

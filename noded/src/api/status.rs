@@ -16,7 +16,9 @@ impl From<ProcError> for Status {
             | ProcError::NoSuchExecutable(_)
             | ProcError::NoSuchNode(_) => Code::NotFound,
             ProcError::InvalidSignal(_) | ProcError::InvalidArgument(_) => Code::InvalidArgument,
-            ProcError::NotExecutable { .. } | ProcError::IsADirectory(_) => Code::PermissionDenied,
+            ProcError::NotExecutable { .. }
+            | ProcError::IsADirectory(_)
+            | ProcError::NotPermitted(_) => Code::PermissionDenied,
             ProcError::ShuttingDown(_) | ProcError::Keeper(_) => Code::Unavailable,
             ProcError::NoStdin(_)
             | ProcError::StdinClosed(_)

@@ -421,6 +421,11 @@ impl Keeper {
             .current_dir(&s.cwd);
         let keeper_pid = nix::unistd::getpid().as_raw();
         let umask = s.umask.map(|m| m & 0o777);
+        let rlimits: Vec<(libc::__rlimit_resource_t, Option<u64>, Option<u64>)> = s
+            .rlimits
+            .iter()
+            .map(|r| (r.resource as libc::__rlimit_resource_t, r.soft, r.hard))
+            .collect();
         let cgroup_dir = self.cgroups.then(|| cgroup::of(&self.data_dir, s.pid));
         let cgroup_procs = cgroup_dir.as_deref().and_then(cgroup::create);
         let creds = s.run_as.map(|c| {
@@ -435,7 +440,8 @@ impl Keeper {
         });
         // SAFETY: between fork and exec the closure makes only
         // async-signal-safe calls (umask, prctl, getppid, setgroups, setgid,
-        // setuid) and allocates nothing (the groups were collected before).
+        // setuid, getrlimit, setrlimit) and allocates nothing (the groups
+        // and limits were collected before).
         unsafe {
             command.pre_exec(move || {
                 // Into its cgroup first, while still root.
@@ -450,6 +456,28 @@ impl Keeper {
                     nix::unistd::setgroups(groups)?;
                     nix::unistd::setgid(*gid)?;
                     nix::unistd::setuid(*uid)?;
+                }
+                // As the user: only root may raise a hard limit.
+                for (resource, soft, hard) in &rlimits {
+                    let mut now = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(*resource, &mut now) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let wanted = libc::rlimit {
+                        rlim_cur: soft.unwrap_or(now.rlim_cur),
+                        rlim_max: hard.unwrap_or(now.rlim_max),
+                    };
+                    // A soft limit left as it was follows a lowered hard one.
+                    let wanted = libc::rlimit {
+                        rlim_cur: wanted.rlim_cur.min(wanted.rlim_max),
+                        ..wanted
+                    };
+                    if libc::setrlimit(*resource, &wanted) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 // Die with the keeper: nobody else could take the output and
                 // the exit. After the credentials change, which clears it;
