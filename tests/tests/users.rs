@@ -450,3 +450,53 @@ async fn only_root_may_make_a_node_leave() -> anyhow::Result<()> {
     assert!(node.pid().is_some(), "noded still runs");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_user_cannot_raise_a_hard_limit_but_may_lower_one() -> anyhow::Result<()> {
+    let accounts = Accounts::create()?;
+    let a = &accounts.users[0];
+    let cluster = cluster(&accounts).await?;
+    let n1 = &cluster.nodes[0];
+    // Root on the socket acting for A: the process is A's, and its limits
+    // are applied as A.
+    let spawn_as_a = |hard: u64| {
+        let mut req = tonic::Request::new(SpawnRequest {
+            limits: vec![proto::v1::ResourceLimit {
+                resource: "nofile".into(),
+                soft: None,
+                hard: Some(hard),
+            }],
+            ..request(&["sh", "-c", "ulimit -Hn"])
+        });
+        req.metadata_mut()
+            .insert("nefele-user", a.parse().expect("ascii"));
+        req
+    };
+    let err = n1
+        .client()
+        .await?
+        .spawn(spawn_as_a(u64::MAX - 1))
+        .await
+        .expect_err("raising the hard limit as a user");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let mut client = n1.client().await?;
+    let pid = client.spawn(spawn_as_a(100)).await?.into_inner().pid;
+    tests::wait(&mut client, pid).await?;
+    let out = tests::read_output(&mut client, pid, proto::v1::OutputStream::Stdout).await?;
+    assert_eq!(out, b"100\n");
+    // An unknown resource is refused before anything starts.
+    let mut bad = spawn_as_a(100);
+    bad.get_mut().limits[0].resource = "files".into();
+    let err = client.spawn(bad).await.expect_err("unknown resource");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    // The shell refuses it as bash does.
+    let (status, _, err) = nsh_as(a, n1, "ulimit -H -n unlimited")?;
+    assert_eq!(
+        (status, err.as_str()),
+        (
+            1,
+            "nsh: ulimit: open files: cannot modify limit: Operation not permitted\n"
+        )
+    );
+    Ok(())
+}
