@@ -27,9 +27,12 @@ pub enum Reason {
     /// The node gave up waiting, as asked (a Wait's timeout), as opposed
     /// to a call that ran out of time on the way.
     TimedOut,
+    /// A node is down, left, stopping or unreachable (the message names
+    /// it).
+    NodeUnavailable,
 }
 
-const WORDS: [(Reason, &str); 7] = [
+const WORDS: [(Reason, &str); 8] = [
     (Reason::NoSuchProcess, "no-such-process"),
     (Reason::Exited, "exited"),
     (Reason::NoSuchNode, "no-such-node"),
@@ -37,6 +40,7 @@ const WORDS: [(Reason, &str); 7] = [
     (Reason::IsADirectory, "is-a-directory"),
     (Reason::NotExecutable, "not-executable"),
     (Reason::TimedOut, "timed-out"),
+    (Reason::NodeUnavailable, "node-unavailable"),
 ];
 
 impl Reason {

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use proto::Gpid;
 use proto::v1::processes_client::ProcessesClient;
+use proto::{Gpid, Reason};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
@@ -47,14 +47,21 @@ pub fn outgoing<T>(message: T, timeout: Option<Duration>, principal: &Principal)
 /// node; statuses the owner returned pass through unchanged.
 pub fn remote_error(node: &str, status: Status) -> Status {
     match status.code() {
-        Code::Unavailable | Code::Unknown | Code::Cancelled if !status.message().contains(node) => {
-            Status::unavailable(format!("node {node} is unreachable: {}", status.message()))
+        // Not the owner's own answer (which says which node it is).
+        Code::Unavailable | Code::Unknown | Code::Cancelled
+            if proto::reason_of(&status).is_none() =>
+        {
+            Reason::NodeUnavailable.mark(Status::unavailable(format!(
+                "node {node} is unreachable: {}",
+                status.message()
+            )))
         }
         // The call ran out of time on the way (the owner's own timeouts,
         // such as a Wait's, say so with their reason).
-        Code::DeadlineExceeded if proto::reason_of(&status).is_none() => {
-            Status::unavailable(format!("node {node} did not answer in time"))
-        }
+        Code::DeadlineExceeded if proto::reason_of(&status).is_none() => Reason::NodeUnavailable
+            .mark(Status::unavailable(format!(
+                "node {node} did not answer in time"
+            ))),
         _ => status,
     }
 }
@@ -85,20 +92,21 @@ impl ApiState {
     }
 
     async fn remote(&self, member: &Member) -> Result<Target, Status> {
+        let unavailable = |why: String| Reason::NodeUnavailable.mark(Status::unavailable(why));
         if member.left {
-            return Err(Status::unavailable(format!(
+            return Err(unavailable(format!(
                 "node {} has left the cluster",
                 member.name
             )));
         }
         if !self.cluster.is_up(member.slot) {
-            return Err(Status::unavailable(format!("node {} is down", member.name)));
+            return Err(unavailable(format!("node {} is down", member.name)));
         }
         let channel = self
             .cluster
             .channel_to(member)
             .await
-            .map_err(|e| Status::unavailable(format!("node {}: {e}", member.name)))?;
+            .map_err(|e| unavailable(format!("node {}: {e}", member.name)))?;
         Ok(Target::Remote {
             node: member.name.clone(),
             client: ProcessesClient::new(channel),

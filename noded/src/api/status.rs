@@ -39,6 +39,7 @@ impl From<ProcError> for Status {
             ProcError::IsADirectory(_) => Some(Reason::IsADirectory),
             ProcError::NotExecutable { .. } => Some(Reason::NotExecutable),
             ProcError::WaitTimeout { .. } => Some(Reason::TimedOut),
+            ProcError::ShuttingDown(_) | ProcError::Keeper(_) => Some(Reason::NodeUnavailable),
             _ => None,
         };
         let status = Status::new(code, e.to_string());
