@@ -225,6 +225,32 @@ impl<B: Backend> Adapter<B> {
         }
     }
 
+    /// unlink (`dir` false) and rmdir: only in `kv/`.
+    fn kv_remove(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        reply: ReplyEmpty,
+        dir: bool,
+    ) {
+        if !is_kv(parent.0) {
+            return reply.error(Errno::EACCES);
+        }
+        let name = name.to_string_lossy().into_owned();
+        self.kv(req, reply, move |fs, caller, reply| async move {
+            let removed = if dir {
+                fs.kv_rmdir(parent.0, &name, &caller).await
+            } else {
+                fs.kv_unlink(parent.0, &name, &caller).await
+            };
+            match removed {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
     /// Where to put the session's notifier (`Session::notifier`) once
     /// mounted. Without one, nothing is stored in the page cache (sized
     /// files are read with READ) and a write to `ctl` leaves the kernel
@@ -588,16 +614,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        if !is_kv(parent.0) {
-            return reply.error(Errno::EACCES);
-        }
-        let name = name.to_string_lossy().into_owned();
-        self.kv(req, reply, |fs, caller, reply| async move {
-            match fs.kv_unlink(parent.0, &name, &caller).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
-        });
+        self.kv_remove(req, parent, name, reply, false);
     }
 
     fn mkdir(
@@ -622,16 +639,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        if !is_kv(parent.0) {
-            return reply.error(Errno::EACCES);
-        }
-        let name = name.to_string_lossy().into_owned();
-        self.kv(req, reply, |fs, caller, reply| async move {
-            match fs.kv_rmdir(parent.0, &name, &caller).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
-        });
+        self.kv_remove(req, parent, name, reply, true);
     }
 
     fn rename(
