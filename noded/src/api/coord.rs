@@ -92,6 +92,29 @@ fn key_value(key: &str, entry: &KvEntry, with_value: bool) -> KeyValue {
     }
 }
 
+/// Why the Coord API refused a request before or after the store was
+/// asked; api/status.rs gives each its status code.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordApiError {
+    #[error("an owner is needed: a cluster PID or a lease")]
+    NoOwner,
+    #[error("no such process {0} (an owner must be running)")]
+    OwnerGone(i32),
+    #[error("a lease needs a TTL (ttl_ms > 0)")]
+    NoTtl,
+    #[error("revision {asked} is in the future: the store is at revision {current}")]
+    FutureRevision { asked: u64, current: u64 },
+    #[error("this node serves {0} watches: the most it may; try another node")]
+    TooManyWatches(usize),
+    #[error("revision {asked} is compacted: the oldest revision kept is {oldest}")]
+    Compacted { asked: u64, oldest: u64 },
+    /// A wait the caller bounded ran out.
+    #[error("{0}")]
+    WaitRanOut(String),
+    #[error("unexpected store reply {0}")]
+    Unexpected(String),
+}
+
 fn checked(what: &str, name: &str) -> Result<(), Status> {
     coord::check_name(what, name).map_err(Status::from)
 }
@@ -114,9 +137,7 @@ impl CoordApi {
         {
             Reply::Coord(CoordReply::Refused(e)) => Ok(Err(e)),
             Reply::Coord(reply) => Ok(Ok(reply)),
-            other => Err(Status::internal(format!(
-                "unexpected store reply {other:?}"
-            ))),
+            other => Err(CoordApiError::Unexpected(format!("{other:?}")).into()),
         }
     }
 
@@ -178,17 +199,14 @@ impl CoordApi {
                 self.running(pid, principal).await?;
                 Ok(Owner::Process(pid))
             }
-            None => Err(Status::invalid_argument(
-                "an owner is needed: a cluster PID or a lease",
-            )),
+            None => Err(CoordApiError::NoOwner.into()),
         }
     }
 
     /// Ok if `pid` is a running (or stopped) process `principal` may see.
     async fn running(&self, pid: i32, principal: &Principal) -> Result<(), Status> {
         let gpid = super::convert::gpid(pid)?;
-        let gone =
-            || Status::not_found(format!("no such process {pid} (an owner must be running)"));
+        let gone = || Status::from(CoordApiError::OwnerGone(pid));
         match self.state.target_pid(gpid, false).await? {
             Target::Local => {
                 let process = self.state.table.lookup(gpid).await?;
@@ -237,7 +255,7 @@ impl Coord for CoordApi {
             };
             match self.apply(command).await? {
                 Ok(CoordReply::Locked { token }) => return Ok(Response::new(LockReply { token })),
-                Ok(other) => return Err(Status::internal(format!("unexpected reply {other:?}"))),
+                Ok(other) => return Err(CoordApiError::Unexpected(format!("{other:?}")).into()),
                 Err(held @ CoordError::Held { .. }) => {
                     let Some(deadline) = wait else {
                         return Err(held.into());
@@ -251,10 +269,11 @@ impl Coord for CoordApi {
                         })
                         .await;
                     if free.is_none() {
-                        return Err(Status::deadline_exceeded(format!(
+                        return Err(CoordApiError::WaitRanOut(format!(
                             "{held}: still held after {} ms",
                             req.wait_ms
-                        )));
+                        ))
+                        .into());
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -301,7 +320,7 @@ impl Coord for CoordApi {
         let principal = self.state.principal(&request)?;
         let req = request.into_inner();
         if req.ttl_ms == 0 {
-            return Err(Status::invalid_argument("a lease needs a TTL (ttl_ms > 0)"));
+            return Err(CoordApiError::NoTtl.into());
         }
         match self
             .write(CoordCommand::GrantLease {
@@ -312,7 +331,7 @@ impl Coord for CoordApi {
             .await?
         {
             CoordReply::Lease { id, ttl_ms } => Ok(Response::new(LeaseReply { id, ttl_ms })),
-            other => Err(Status::internal(format!("unexpected reply {other:?}"))),
+            other => Err(CoordApiError::Unexpected(format!("{other:?}")).into()),
         }
     }
 
@@ -331,7 +350,7 @@ impl Coord for CoordApi {
             .await?
         {
             CoordReply::Lease { id, ttl_ms } => Ok(Response::new(LeaseReply { id, ttl_ms })),
-            other => Err(Status::internal(format!("unexpected reply {other:?}"))),
+            other => Err(CoordApiError::Unexpected(format!("{other:?}")).into()),
         }
     }
 
@@ -393,7 +412,7 @@ impl Coord for CoordApi {
             CoordReply::Written { revision, version } => {
                 Ok(Response::new(KvPutReply { revision, version }))
             }
-            other => Err(Status::internal(format!("unexpected reply {other:?}"))),
+            other => Err(CoordApiError::Unexpected(format!("{other:?}")).into()),
         }
     }
 
@@ -416,7 +435,7 @@ impl Coord for CoordApi {
             CoordReply::Written { revision, version } => {
                 Ok(Response::new(KvPutReply { revision, version }))
             }
-            other => Err(Status::internal(format!("unexpected reply {other:?}"))),
+            other => Err(CoordApiError::Unexpected(format!("{other:?}")).into()),
         }
     }
 
@@ -453,16 +472,15 @@ impl Coord for CoordApi {
         }
         let current = self.read(false, |c| c.revision).await?;
         if req.from_revision > current + 1 {
-            return Err(Status::invalid_argument(format!(
-                "revision {} is in the future: the store is at revision {current}",
-                req.from_revision
-            )));
+            return Err(CoordApiError::FutureRevision {
+                asked: req.from_revision,
+                current,
+            }
+            .into());
         }
         if self.watches.fetch_add(1, Ordering::SeqCst) >= MAX_WATCHES {
             self.watches.fetch_sub(1, Ordering::SeqCst);
-            return Err(Status::resource_exhausted(format!(
-                "this node serves {MAX_WATCHES} watches: the most it may; try another node"
-            )));
+            return Err(CoordApiError::TooManyWatches(MAX_WATCHES).into());
         }
         let counted = WatchCount(self.watches.clone());
         let coord = self.state.cluster.coord.clone();
@@ -512,9 +530,11 @@ impl Coord for CoordApi {
                 match batch {
                     Err(oldest) => {
                         let _ = tx
-                            .send(Err(Status::out_of_range(format!(
-                                "revision {next} is compacted: the oldest revision kept is {oldest}"
-                            ))))
+                            .send(Err(CoordApiError::Compacted {
+                                asked: next,
+                                oldest,
+                            }
+                            .into()))
                             .await;
                         return;
                     }
@@ -554,7 +574,7 @@ impl Coord for CoordApi {
             })
             .await?;
         let CoordReply::Entered { generation, opened } = entered else {
-            return Err(Status::internal(format!("unexpected reply {entered:?}")));
+            return Err(CoordApiError::Unexpected(format!("{entered:?}")).into());
         };
         if opened {
             return Ok(Response::new(BarrierReply { generation }));
@@ -586,12 +606,13 @@ impl Coord for CoordApi {
                 .and_then(|s| s.barriers.get(&req.name))
                 .map_or(0, |b| b.waiting.len())
         });
-        Err(Status::deadline_exceeded(format!(
+        Err(CoordApiError::WaitRanOut(format!(
             "barrier {}: {} of {} entered when the wait ran out",
             req.name,
             waiting + 1,
             req.n
-        )))
+        ))
+        .into())
     }
 
     async fn barrier_status(
@@ -653,10 +674,11 @@ impl Coord for CoordApi {
         };
         match self.wait_until(deadline, lookup).await {
             Some(pid) => Ok(Response::new(GetNameReply { pid })),
-            None => Err(Status::deadline_exceeded(format!(
+            None => Err(CoordApiError::WaitRanOut(format!(
                 "no name {} after {} ms",
                 req.name, req.wait_ms
-            ))),
+            ))
+            .into()),
         }
     }
 

@@ -88,3 +88,18 @@ impl From<crate::cluster::coord::CoordError> for Status {
         Status::new(code, e.to_string())
     }
 }
+
+impl From<super::coord::CoordApiError> for Status {
+    fn from(e: super::coord::CoordApiError) -> Self {
+        use super::coord::CoordApiError as E;
+        let code = match &e {
+            E::NoOwner | E::NoTtl | E::FutureRevision { .. } => Code::InvalidArgument,
+            E::OwnerGone(_) => Code::NotFound,
+            E::TooManyWatches(_) => Code::ResourceExhausted,
+            E::Compacted { .. } => Code::OutOfRange,
+            E::WaitRanOut(_) => Code::DeadlineExceeded,
+            E::Unexpected(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}
