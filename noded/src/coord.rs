@@ -21,6 +21,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(200);
 /// How long a node must have been seen down (beyond gossip's own
 /// detection) before the leader releases what its processes owned.
 const DOWN_CONFIRM: Duration = Duration::from_secs(1);
+/// How long a node gossip says is down has to answer the leader's probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Starts the release task.
 pub fn spawn(
@@ -70,9 +72,13 @@ pub fn spawn(
                         None => true,
                         Some(m) if m.left => true,
                         Some(_) if cluster.is_up(slot) => false,
-                        Some(_) => {
+                        Some(m) => {
                             let since = *down_since.entry(slot).or_insert(now);
-                            settled && now.duration_since(since) >= DOWN_CONFIRM
+                            // Gossip says down; a node that still answers
+                            // (overloaded, not gone) keeps what it holds.
+                            settled
+                                && now.duration_since(since) >= DOWN_CONFIRM
+                                && !answers(&cluster, m).await
                         }
                     };
                     if gone {
@@ -109,4 +115,24 @@ pub fn spawn(
             }
         }
     });
+}
+
+/// Whether `member`'s API answers a cheap call within [`PROBE_TIMEOUT`]:
+/// the last word before what its processes own is released.
+async fn answers(cluster: &Cluster, member: &crate::cluster::state::Member) -> bool {
+    let probe = async {
+        let channel = cluster.channel_to(member).await.ok()?;
+        proto::v1::cluster_client::ClusterClient::new(channel)
+            .nodes(crate::cluster::forwarded_request(
+                proto::v1::NodesRequest {},
+                Some(PROBE_TIMEOUT),
+            ))
+            .await
+            .ok()
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, probe)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
 }
