@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use proto::Gpid;
 use proto::v1::cluster_client::ClusterClient;
 use proto::v1::coord_client::CoordClient;
 use proto::v1::processes_client::ProcessesClient;
@@ -87,6 +88,12 @@ impl From<Status> for FsError {
 /// Result of a backend call.
 pub type FsResult<T> = Result<T, FsError>;
 
+/// The cluster PID a process inode names (the inode scheme keeps raw PIDs):
+/// one that is not a cluster PID does not exist.
+pub fn gpid(raw: i32) -> FsResult<Gpid> {
+    Gpid::from_raw(i64::from(raw)).map_err(|_| FsError::NotFound)
+}
+
 /// What the filesystem needs from the cluster.
 pub trait Backend: Send + Sync + 'static {
     /// Every process of the cluster; `brief` leaves out the live host
@@ -94,7 +101,7 @@ pub trait Backend: Send + Sync + 'static {
     /// memory), which is cheaper for the nodes.
     fn list(&self, brief: bool) -> impl Future<Output = FsResult<Vec<ProcessInfo>>> + Send;
     /// One process (with its environment if asked).
-    fn get(&self, pid: i32, with_env: bool) -> impl Future<Output = FsResult<ProcessInfo>> + Send;
+    fn get(&self, pid: Gpid, with_env: bool) -> impl Future<Output = FsResult<ProcessInfo>> + Send;
     /// Every member.
     fn nodes(&self) -> impl Future<Output = FsResult<Vec<NodeInfo>>> + Send;
     /// Every service with its replicas.
@@ -103,15 +110,15 @@ pub trait Backend: Send + Sync + 'static {
     /// come if there is none yet; empty once the stream has ended.
     fn read_output(
         &self,
-        pid: i32,
+        pid: Gpid,
         stream: OutputStream,
         offset: u64,
         max: usize,
     ) -> impl Future<Output = FsResult<Vec<u8>>> + Send;
     /// Writes to a process's stdin.
-    fn write_input(&self, pid: i32, data: Vec<u8>) -> impl Future<Output = FsResult<()>> + Send;
+    fn write_input(&self, pid: Gpid, data: Vec<u8>) -> impl Future<Output = FsResult<()>> + Send;
     /// Sends a signal.
-    fn signal(&self, pid: i32, signal: i32) -> impl Future<Output = FsResult<()>> + Send;
+    fn signal(&self, pid: Gpid, signal: i32) -> impl Future<Output = FsResult<()>> + Send;
     /// `user`'s key, if it exists (a linearizable read).
     fn kv_get(
         &self,
@@ -221,7 +228,8 @@ impl Backend for ApiBackend {
         Ok(reply.into_inner().processes)
     }
 
-    async fn get(&self, pid: i32, with_env: bool) -> FsResult<ProcessInfo> {
+    async fn get(&self, pid: Gpid, with_env: bool) -> FsResult<ProcessInfo> {
+        let pid = pid.as_raw();
         let reply = bounded(self.processes().get(timed(GetRequest { pid, with_env }))).await?;
         Ok(reply.into_inner())
     }
@@ -240,13 +248,13 @@ impl Backend for ApiBackend {
 
     async fn read_output(
         &self,
-        pid: i32,
+        pid: Gpid,
         stream: OutputStream,
         offset: u64,
         max: usize,
     ) -> FsResult<Vec<u8>> {
         let req = ReadOutputRequest {
-            pid,
+            pid: pid.as_raw(),
             stream: stream as i32,
             offset,
             follow: true,
@@ -272,9 +280,9 @@ impl Backend for ApiBackend {
         }
     }
 
-    async fn write_input(&self, pid: i32, data: Vec<u8>) -> FsResult<()> {
+    async fn write_input(&self, pid: Gpid, data: Vec<u8>) -> FsResult<()> {
         let chunk = InputChunk {
-            pid,
+            pid: pid.as_raw(),
             data,
             eof: false,
         };
@@ -288,11 +296,11 @@ impl Backend for ApiBackend {
         }
     }
 
-    async fn signal(&self, pid: i32, signal: i32) -> FsResult<()> {
-        bounded(
-            self.processes()
-                .signal(timed(SignalRequest { pid, signal })),
-        )
+    async fn signal(&self, pid: Gpid, signal: i32) -> FsResult<()> {
+        bounded(self.processes().signal(timed(SignalRequest {
+            pid: pid.as_raw(),
+            signal,
+        })))
         .await?;
         Ok(())
     }

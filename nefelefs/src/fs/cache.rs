@@ -162,7 +162,7 @@ impl<B: Backend> NefeleFs<B> {
         match table.get(&pid) {
             Some(info) => Ok(info.clone()),
             // Started after the listing: ask for it.
-            None => self.backend.get(pid, false).await,
+            None => self.backend.get(crate::backend::gpid(pid)?, false).await,
         }
     }
 
@@ -171,7 +171,7 @@ impl<B: Backend> NefeleFs<B> {
     pub(super) async fn listed(&self, pid: i32) -> FsResult<ProcessInfo> {
         match self.pid_table().await?.get(&pid) {
             Some(info) => Ok(info.clone()),
-            None => self.backend.get(pid, false).await,
+            None => self.backend.get(crate::backend::gpid(pid)?, false).await,
         }
     }
 

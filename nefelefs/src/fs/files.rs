@@ -72,7 +72,7 @@ impl<B: Backend> NefeleFs<B> {
         if let Some(env) = self.environs.get(&pid).filter(|e| e.0 == started) {
             return Ok(env.1.clone());
         }
-        let info = self.backend.get(pid, true).await?;
+        let info = self.backend.get(crate::backend::gpid(pid)?, true).await?;
         let env = Arc::new(render::nul_separated(&info.env));
         self.environs.insert(pid, (info.start_time_ms, env.clone()));
         Ok(env)
@@ -193,7 +193,7 @@ impl<B: Backend> NefeleFs<B> {
             // Rendered afresh if dropped since the open (a write to ctl).
             Source::Sized(ino) => Ok(slice(&self.sized_content(ino).await?, offset, size)),
             Source::Output(pid, stream, cancel) => tokio::select! {
-                r = self.backend.read_output(pid, stream, offset, size) => r,
+                r = self.backend.read_output(crate::backend::gpid(pid)?, stream, offset, size) => r,
                 // Closed while waiting (the reader was killed): stop asking.
                 _ = cancel.cancelled() => Err(FsError::BadHandle),
             },
@@ -231,10 +231,12 @@ impl<B: Backend> NefeleFs<B> {
                 return Err(FsError::Invalid("empty command".into()));
             }
             for sig in signals {
-                self.backend.signal(pid, sig).await?;
+                self.backend.signal(crate::backend::gpid(pid)?, sig).await?;
             }
         } else {
-            self.backend.write_input(pid, data.to_vec()).await?;
+            self.backend
+                .write_input(crate::backend::gpid(pid)?, data.to_vec())
+                .await?;
         }
         self.invalidate(pid);
         Ok(data.len())

@@ -31,7 +31,8 @@ impl Backend for Memory {
         *self.lists.lock().unwrap() += 1;
         Ok(self.processes.clone())
     }
-    async fn get(&self, pid: i32, with_env: bool) -> FsResult<ProcessInfo> {
+    async fn get(&self, pid: Gpid, with_env: bool) -> FsResult<ProcessInfo> {
+        let pid = pid.as_raw();
         if self.down {
             return Err(FsError::Io("down".into()));
         }
@@ -59,7 +60,7 @@ impl Backend for Memory {
     }
     async fn read_output(
         &self,
-        _pid: i32,
+        _pid: Gpid,
         stream: OutputStream,
         offset: u64,
         max: usize,
@@ -72,12 +73,12 @@ impl Backend for Memory {
         let start = (offset as usize).min(all.len());
         Ok(all[start..(start + max).min(all.len())].to_vec())
     }
-    async fn write_input(&self, pid: i32, data: Vec<u8>) -> FsResult<()> {
-        self.input.lock().unwrap().push((pid, data));
+    async fn write_input(&self, pid: Gpid, data: Vec<u8>) -> FsResult<()> {
+        self.input.lock().unwrap().push((pid.as_raw(), data));
         Ok(())
     }
-    async fn signal(&self, pid: i32, signal: i32) -> FsResult<()> {
-        self.signals.lock().unwrap().push((pid, signal));
+    async fn signal(&self, pid: Gpid, signal: i32) -> FsResult<()> {
+        self.signals.lock().unwrap().push((pid.as_raw(), signal));
         Ok(())
     }
     async fn kv_get(&self, user: &str, key: &str) -> FsResult<Option<proto::v1::KeyValue>> {

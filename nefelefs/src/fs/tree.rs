@@ -101,7 +101,7 @@ impl<B: Backend> NefeleFs<B> {
             e @ (Entry::Pid(pid) | Entry::PidFile(pid, _)) => {
                 let info = if matches!(e, Entry::PidFile(_, PidFile::Stdout | PidFile::Stderr)) {
                     // Sizes of captured output must be current (tail -f).
-                    self.backend.get(pid, false).await?
+                    self.backend.get(crate::backend::gpid(pid)?, false).await?
                 } else {
                     self.listed(pid).await?
                 };
