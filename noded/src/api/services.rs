@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use super::ApiState;
 use crate::auth::Principal;
 use crate::cluster::services::{self, Replica, ReplicaState, Restart, Service, ServiceSpec};
-use crate::cluster::state::{Command, Reply};
+use crate::cluster::state::{Command, Refusal, Reply};
 
 /// Largest replica count accepted.
 const MAX_REPLICAS: u32 = 10_000;
@@ -53,7 +53,7 @@ impl ServicesApi {
             match found {
                 Some(service) => return Ok(info(&service, &self.node_names())),
                 None if !present || tokio::time::Instant::now() >= deadline => {
-                    return Err(Status::not_found(format!("{name}: no such service")));
+                    return Err(Refusal::NoSuchService(name.to_string()).into());
                 }
                 None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
             }
@@ -70,32 +70,39 @@ impl ServicesApi {
     }
 }
 
-fn spec_from_wire(wire: proto::v1::ServiceSpec) -> Result<ServiceSpec, Status> {
+/// What is wrong with a service request; api/status.rs makes each an
+/// InvalidArgument.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{0:?}: a service name is 1 to 64 letters, digits, '-', '_' or '.'")]
+    BadName(String),
+    #[error("a service needs a spec")]
+    NoSpec,
+    #[error("a service needs a command")]
+    NoCommand,
+    #[error("{0} replicas: at most {MAX_REPLICAS}")]
+    TooManyReplicas(u32),
+    #[error("{0}: replica count must be 0 to {MAX_REPLICAS}")]
+    BadCount(i64),
+    #[error("restart policy {0}: unknown")]
+    UnknownRestart(i32),
+}
+
+fn spec_from_wire(wire: proto::v1::ServiceSpec) -> Result<ServiceSpec, SpecError> {
     if !services::valid_name(&wire.name) {
-        return Err(Status::invalid_argument(format!(
-            "{:?}: a service name is 1 to 64 letters, digits, '-', '_' or '.'",
-            wire.name
-        )));
+        return Err(SpecError::BadName(wire.name));
     }
     if wire.argv.is_empty() || wire.argv[0].is_empty() {
-        return Err(Status::invalid_argument("a service needs a command"));
+        return Err(SpecError::NoCommand);
     }
     if wire.replicas > MAX_REPLICAS {
-        return Err(Status::invalid_argument(format!(
-            "{} replicas: at most {MAX_REPLICAS}",
-            wire.replicas
-        )));
+        return Err(SpecError::TooManyReplicas(wire.replicas));
     }
     let restart = match proto::v1::RestartPolicy::try_from(wire.restart) {
         Ok(proto::v1::RestartPolicy::OnFailure) => Restart::OnFailure,
         Ok(proto::v1::RestartPolicy::Never) => Restart::Never,
         Ok(_) => Restart::Always,
-        Err(_) => {
-            return Err(Status::invalid_argument(format!(
-                "restart policy {}: unknown",
-                wire.restart
-            )));
-        }
+        Err(_) => return Err(SpecError::UnknownRestart(wire.restart)),
     };
     Ok(ServiceSpec {
         name: wire.name,
@@ -178,10 +185,7 @@ impl Services for ServicesApi {
         request: Request<CreateServiceRequest>,
     ) -> Result<Response<ServiceInfo>, Status> {
         let principal = self.state.principal(&request)?;
-        let wire = request
-            .into_inner()
-            .spec
-            .ok_or_else(|| Status::invalid_argument("a service needs a spec"))?;
+        let wire = request.into_inner().spec.ok_or(SpecError::NoSpec)?;
         let mut spec = spec_from_wire(wire)?;
         spec.owner = principal.user.clone();
         let name = spec.name.clone();
@@ -201,12 +205,7 @@ impl Services for ServicesApi {
         let replicas = u32::try_from(req.replicas)
             .ok()
             .filter(|n| *n <= MAX_REPLICAS)
-            .ok_or_else(|| {
-                Status::invalid_argument(format!(
-                    "{}: replica count must be 0 to {MAX_REPLICAS}",
-                    req.replicas
-                ))
-            })?;
+            .ok_or(SpecError::BadCount(i64::from(req.replicas)))?;
         self.write(Command::ScaleService {
             name: req.name.clone(),
             replicas,

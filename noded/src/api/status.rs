@@ -103,3 +103,22 @@ impl From<super::coord::CoordApiError> for Status {
         Status::new(code, e.to_string())
     }
 }
+
+impl From<super::services::SpecError> for Status {
+    fn from(e: super::services::SpecError) -> Self {
+        Status::invalid_argument(e.to_string())
+    }
+}
+
+impl From<super::tokens::TokenApiError> for Status {
+    fn from(e: super::tokens::TokenApiError) -> Self {
+        use super::tokens::TokenApiError as E;
+        let code = match &e {
+            E::NotRoot | E::OtherCluster => Code::PermissionDenied,
+            E::Insecure(_) => Code::FailedPrecondition,
+            E::BadUser(_) | E::TooLong | E::Malformed(_) | E::Certify(_) => Code::InvalidArgument,
+            E::NoSecret(_) | E::Vanished => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}

@@ -45,10 +45,31 @@ impl TokensApi {
             return Ok(());
         }
         tracing::warn!(?caller, "token management refused");
-        Err(Status::permission_denied(
-            "tokens are managed by root on a node's Unix socket (`sudo noded token ...`)",
-        ))
+        Err(TokenApiError::NotRoot.into())
     }
+}
+
+/// Why the Tokens API refused; api/status.rs gives each its code.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenApiError {
+    #[error("tokens are managed by root on a node's Unix socket (`sudo noded token ...`)")]
+    NotRoot,
+    #[error("this cluster runs without TLS (--insecure): {0}")]
+    Insecure(&'static str),
+    #[error("invalid user name {0:?}")]
+    BadUser(String),
+    #[error("a token may live at most 366 days")]
+    TooLong,
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the token is for another cluster: its CA fingerprint is not this cluster's")]
+    OtherCluster,
+    #[error("certify: {0}")]
+    Certify(String),
+    #[error("cannot make a secret: {0}")]
+    NoSecret(String),
+    #[error("token vanished")]
+    Vanished,
 }
 
 fn info(id: &str, record: &TokenRecord) -> TokenInfo {
@@ -68,30 +89,26 @@ impl Tokens for TokensApi {
         request: Request<CreateTokenRequest>,
     ) -> Result<Response<CreateTokenReply>, Status> {
         self.require_root(&request)?;
-        let tls = self.state.tls.as_ref().ok_or_else(|| {
-            Status::failed_precondition(
-                "this cluster runs without TLS (--insecure): nodes join it without tokens",
-            )
-        })?;
+        let tls = self
+            .state
+            .tls
+            .as_ref()
+            .ok_or(TokenApiError::Insecure("nodes join it without tokens"))?;
         let req = request.into_inner();
         let user = req.user.trim().to_string();
         if !user.is_empty() && !valid_user_name(&user) {
-            return Err(Status::invalid_argument(format!(
-                "invalid user name {user:?}"
-            )));
+            return Err(TokenApiError::BadUser(user).into());
         }
         let ttl_ms = match req.ttl_ms {
             0 if user.is_empty() => tokens::DEFAULT_TTL_MS,
             0 => tokens::DEFAULT_USER_TTL_MS,
             t if t > tokens::MAX_TTL_MS => {
-                return Err(Status::invalid_argument(
-                    "a token may live at most 366 days",
-                ));
+                return Err(TokenApiError::TooLong.into());
             }
             t => t,
         };
         let token = Token::generate(tls.ca_fingerprint)
-            .map_err(|e| Status::internal(format!("cannot make a secret: {e}")))?;
+            .map_err(|e| TokenApiError::NoSecret(e.to_string()))?;
         let now = now_ms();
         let record = TokenRecord {
             kind: if user.is_empty() { "join" } else { "user" }.into(),
@@ -156,20 +173,18 @@ impl Tokens for TokensApi {
         &self,
         request: Request<CertifyRequest>,
     ) -> Result<Response<CertifyReply>, Status> {
-        let tls = self.state.tls.as_ref().ok_or_else(|| {
-            Status::failed_precondition(
-                "this cluster runs without TLS (--insecure): no certificates",
-            )
-        })?;
+        let tls = self
+            .state
+            .tls
+            .as_ref()
+            .ok_or(TokenApiError::Insecure("no certificates"))?;
         let req = request.into_inner();
         let token: Token = req
             .token
             .parse()
-            .map_err(|e: tokens::MalformedToken| Status::invalid_argument(e.to_string()))?;
+            .map_err(|e: tokens::MalformedToken| TokenApiError::Malformed(e.to_string()))?;
         if token.ca_fingerprint != tls.ca_fingerprint {
-            return Err(Status::permission_denied(
-                "the token is for another cluster: its CA fingerprint is not this cluster's",
-            ));
+            return Err(TokenApiError::OtherCluster.into());
         }
         let now = now_ms();
         let state = self.state.cluster.state();
@@ -178,11 +193,11 @@ impl Tokens for TokensApi {
             tracing::warn!(token = %token.id, %why, "certify refused");
             return Err(why.into());
         }
-        let record = record.ok_or_else(|| Status::internal("token vanished"))?;
+        let record = record.ok_or(TokenApiError::Vanished)?;
         let valid_ms = crate::tls::USER_CERT_MS.min(record.expires_ms.saturating_sub(now));
         let certificate = tls
             .issue_user(&record.user, &token.id, &req.public_key, valid_ms)
-            .map_err(|e| Status::invalid_argument(format!("certify: {e:#}")))?;
+            .map_err(|e| TokenApiError::Certify(format!("{e:#}")))?;
         Ok(Response::new(CertifyReply {
             certificate,
             user: record.user.clone(),
