@@ -17,6 +17,9 @@ pub enum ProcError {
         /// Its slot.
         slot: u32,
     },
+    /// A number that is not a cluster PID (it names no process).
+    #[error("no such process {0} (not a cluster pid)")]
+    NotClusterPid(i64),
     /// A forwarded request reached a node that does not own the PID.
     #[error("no such process {0} (forwarded to the wrong node)")]
     MisroutedPid(Gpid),

@@ -5,6 +5,7 @@ use proto::Gpid;
 use proto::v1::{ProcessInfo, ProcessState, SpawnRequest, StdinMode};
 use tonic::Status;
 
+use crate::error::ProcError;
 use crate::process::{Process, Snapshot, Status as ProcStatus};
 use crate::records::Outcome;
 use crate::supervisor::SpawnSpec;
@@ -12,20 +13,25 @@ use crate::supervisor::SpawnSpec;
 /// Parses a PID from the wire. A number that is not a cluster PID names no
 /// process, so it is NotFound, like kill(2)'s ESRCH.
 pub fn gpid(raw: i32) -> Result<Gpid, Status> {
-    Gpid::from_raw(i64::from(raw))
-        .map_err(|_| Status::not_found(format!("no such process {raw} (not a cluster pid)")))
+    Gpid::from_raw(i64::from(raw)).map_err(|_| ProcError::NotClusterPid(i64::from(raw)).into())
+}
+
+/// A malformed request (InvalidArgument).
+fn invalid(why: String) -> Status {
+    ProcError::InvalidArgument(why).into()
 }
 
 /// A SpawnRequest (already routed here) as a domain spec.
 pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
     let ppid = match req.parent_pid {
         0 => None,
-        raw => Some(gpid(raw).map_err(|_| {
-            Status::invalid_argument(format!("invalid parent_pid {raw}: not a cluster pid"))
-        })?),
+        raw => Some(
+            gpid(raw)
+                .map_err(|_| invalid(format!("invalid parent_pid {raw}: not a cluster pid")))?,
+        ),
     };
     let stdin_pipe = StdinMode::try_from(req.stdin)
-        .map_err(|_| Status::invalid_argument(format!("invalid stdin mode {}", req.stdin)))?
+        .map_err(|_| invalid(format!("invalid stdin mode {}", req.stdin)))?
         == StdinMode::Pipe;
     Ok(SpawnSpec {
         argv: req.argv,
@@ -41,7 +47,7 @@ pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
         inherit: None,
         umask: match req.umask {
             Some(mask) if mask > 0o777 => {
-                return Err(Status::invalid_argument(format!(
+                return Err(invalid(format!(
                     "umask {mask:o} is not a mode mask (0 to 0777)"
                 )));
             }
@@ -78,7 +84,7 @@ fn rlimits(limits: &[proto::v1::ResourceLimit]) -> Result<Vec<proto::keeper::Rli
     for l in limits {
         let Some((_, resource)) = RESOURCES.iter().find(|(n, _)| *n == l.resource) else {
             let known: Vec<&str> = RESOURCES.iter().map(|(n, _)| *n).collect();
-            return Err(Status::invalid_argument(format!(
+            return Err(invalid(format!(
                 "unknown resource limit {:?} (one of {})",
                 l.resource,
                 known.join(", ")
@@ -87,17 +93,14 @@ fn rlimits(limits: &[proto::v1::ResourceLimit]) -> Result<Vec<proto::keeper::Rli
         if let (Some(soft), Some(hard)) = (l.soft, l.hard)
             && soft > hard
         {
-            return Err(Status::invalid_argument(format!(
+            return Err(invalid(format!(
                 "{}: the soft limit {soft} is above the hard limit {hard}",
                 l.resource
             )));
         }
         let resource = *resource as i32;
         if out.iter().any(|r| r.resource == resource) {
-            return Err(Status::invalid_argument(format!(
-                "{}: given twice",
-                l.resource
-            )));
+            return Err(invalid(format!("{}: given twice", l.resource)));
         }
         out.push(proto::keeper::Rlimit {
             resource,

@@ -321,10 +321,11 @@ impl Processes for ProcessesApi {
             Ok(OutputStream::Stdout) => LogStream::Stdout,
             Ok(OutputStream::Stderr) => LogStream::Stderr,
             Err(_) => {
-                return Err(Status::invalid_argument(format!(
+                return Err(ProcError::InvalidArgument(format!(
                     "invalid output stream {}",
                     req.stream
-                )));
+                ))
+                .into());
             }
         };
         let log = process.log(stream).clone();
@@ -380,9 +381,10 @@ impl Processes for ProcessesApi {
         let principal = self.state.principal(&request)?;
         let mut chunks = request.into_inner();
         let Some(first) = chunks.message().await? else {
-            return Err(Status::invalid_argument(
-                "empty input stream: the first chunk must name a pid",
-            ));
+            return Err(ProcError::InvalidArgument(
+                "empty input stream: the first chunk must name a pid".into(),
+            )
+            .into());
         };
         if let Target::Remote { node, mut client } =
             self.state.target_pid(gpid(first.pid)?, forwarded).await?
@@ -435,9 +437,10 @@ impl Processes for ProcessesApi {
             request: Some(attach_request::Request::Start(start)),
         }) = first
         else {
-            return Err(Status::invalid_argument(
-                "attach: the first message must be start",
-            ));
+            return Err(ProcError::InvalidArgument(
+                "attach: the first message must be start".into(),
+            )
+            .into());
         };
         if let Target::Remote { node, mut client } =
             self.state.target_pid(gpid(start.pid)?, forwarded).await?

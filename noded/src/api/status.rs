@@ -9,6 +9,7 @@ impl From<ProcError> for Status {
     fn from(e: ProcError) -> Self {
         let code = match &e {
             ProcError::NoSuchProcess(_)
+            | ProcError::NotClusterPid(_)
             | ProcError::UnknownSlot { .. }
             | ProcError::MisroutedPid(_)
             | ProcError::MisroutedNode(_)
@@ -31,6 +32,7 @@ impl From<ProcError> for Status {
         };
         let reason = match &e {
             ProcError::NoSuchProcess(_)
+            | ProcError::NotClusterPid(_)
             | ProcError::UnknownSlot { .. }
             | ProcError::MisroutedPid(_) => Some(Reason::NoSuchProcess),
             ProcError::Exited(_) => Some(Reason::Exited),
