@@ -86,6 +86,49 @@ const RECONCILE_EVERY: Duration = Duration::from_millis(500);
 /// A learner is promoted once it is this close to the leader's log.
 const CAUGHT_UP: u64 = 5;
 
+/// Why the store could not take a write or answer a read now; api/status.rs
+/// makes each Unavailable (Internal for what is a bug).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("this node is not the store's leader (any more)")]
+    NotLeader,
+    #[error("the cluster has no leader yet")]
+    NoLeader,
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("the cluster store could not take the change: {0}")]
+    WriteFailed(String),
+    #[error("the cluster store cannot answer a linearizable read now: {0}")]
+    ReadFailed(String),
+    #[error("this node's copy of the store did not catch up in time: {0}")]
+    Behind(String),
+    #[error("cannot encode a store write: {0}")]
+    Encode(String),
+    #[error("bad reply from the leader: {0}")]
+    BadReply(String),
+}
+
+/// Why a node may not join; api/status.rs gives each its code.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("join: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error(
+        "join is internal to the cluster: a new node needs a join token (`noded --join ADDR --token TOKEN`; make one with `noded token create` on a member), a returning one its node certificate"
+    )]
+    NotANode,
+    #[error("node {node} cannot join as {wanted:?}")]
+    Impersonation { node: String, wanted: String },
+    #[error("this cluster runs without TLS (--insecure): join it with --insecure and no token")]
+    Insecure,
+    #[error("the token is for another cluster: its CA fingerprint is not this cluster's")]
+    OtherCluster,
+    #[error("join: {0}")]
+    Internal(String),
+}
+
 /// This node's figures of the store (see `Cluster::store_figures`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StoreFigures {
@@ -258,9 +301,7 @@ impl Cluster {
                         && leader != self.slot
                     {
                         if forwarded {
-                            return Err(Status::unavailable(
-                                "this node is not the store's leader (any more)",
-                            ));
+                            return Err(StoreError::NotLeader.into());
                         }
                         let addr = self.peers.addr_of(leader).unwrap_or(node.addr);
                         match self.forward(&addr, command.clone()).await {
@@ -275,9 +316,7 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(Status::unavailable(format!(
-            "the cluster store could not take the change: {last}"
-        )))
+        Err(StoreError::WriteFailed(last).into())
     }
 
     /// Waits until this node's copy of the store holds every write
@@ -312,19 +351,13 @@ impl Cluster {
                         .applied_index_at_least(index, "linearizable read")
                         .await
                         .map(|_| ())
-                        .map_err(|e| {
-                            Status::unavailable(format!(
-                                "this node's copy of the store did not catch up in time: {e}"
-                            ))
-                        });
+                        .map_err(|e| StoreError::Behind(e.to_string()).into());
                 }
                 Err(e) => last = e,
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(Status::unavailable(format!(
-            "the cluster store cannot answer a linearizable read now: {last}"
-        )))
+        Err(StoreError::ReadFailed(last).into())
     }
 
     /// The leader's read index, through its internal `Raft.ReadIndex`.
@@ -348,20 +381,18 @@ impl Cluster {
 
     /// Hands a write to the leader through its internal `Raft.Write`.
     async fn forward(&self, leader_addr: &str, command: Command) -> Result<Reply, Status> {
-        let json = serde_json::to_vec(&command)
-            .map_err(|e| Status::internal(format!("cannot encode a store write: {e}")))?;
+        let json = serde_json::to_vec(&command).map_err(|e| StoreError::Encode(e.to_string()))?;
         let channel = self
             .peers
             .channel(leader_addr)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
         let mut raft = proto::v1::raft_client::RaftClient::new(channel);
         let reply = raft
             .write(forwarded_request(RaftMessage { json }, Some(WRITE_TIMEOUT)))
             .await?
             .into_inner();
-        serde_json::from_slice(&reply.json)
-            .map_err(|e| Status::internal(format!("bad reply from the leader: {e}")))
+        serde_json::from_slice(&reply.json).map_err(|e| StoreError::BadReply(e.to_string()).into())
     }
 
     /// Handles a Join (docs/design/security.md). A new node with a token is
@@ -378,26 +409,26 @@ impl Cluster {
         tls: Option<&ClusterTls>,
     ) -> Result<JoinReply, Status> {
         crate::config::validate_name(&req.name)
-            .map_err(|e| Status::invalid_argument(format!("join: {e:#}")))?;
-        let addr: std::net::SocketAddr = req.address.parse().map_err(|_| {
-            Status::invalid_argument(format!("join: invalid address {:?}", req.address))
-        })?;
+            .map_err(|e| JoinError::Invalid(format!("{e:#}")))?;
+        let addr: std::net::SocketAddr = req
+            .address
+            .parse()
+            .map_err(|_| JoinError::Invalid(format!("invalid address {:?}", req.address)))?;
         if !req.token.is_empty() {
             return self.admit(req, addr, forwarded, tls).await;
         }
         if !caller.is_node() {
-            return Err(Status::unauthenticated(
-                "join is internal to the cluster: a new node needs a join token (`noded --join ADDR --token TOKEN`; make one with `noded token create` on a member), a returning one its node certificate",
-            ));
+            return Err(JoinError::NotANode.into());
         }
         if let Caller::Node { name } = caller
             && *name != req.name
             && !forwarded
         {
-            return Err(Status::permission_denied(format!(
-                "node {name} cannot join as {:?}",
-                req.name
-            )));
+            return Err(JoinError::Impersonation {
+                node: name.clone(),
+                wanted: req.name.clone(),
+            }
+            .into());
         }
         let command = Command::Join {
             name: req.name.clone(),
@@ -410,7 +441,9 @@ impl Cluster {
         match self.write(command, forwarded).await? {
             Reply::Joined { slot } => Ok(self.joined(slot)),
             Reply::Refused { reason } => Err(reason.into()),
-            Reply::Done | Reply::Coord(_) => Err(Status::internal("join: unexpected reply")),
+            Reply::Done | Reply::Coord(_) => {
+                Err(JoinError::Internal("unexpected reply".into()).into())
+            }
         }
     }
 
@@ -422,25 +455,17 @@ impl Cluster {
         forwarded: bool,
         tls: Option<&ClusterTls>,
     ) -> Result<JoinReply, Status> {
-        let tls = tls.ok_or_else(|| {
-            Status::failed_precondition(
-                "this cluster runs without TLS (--insecure): join it with --insecure and no token",
-            )
-        })?;
+        let tls = tls.ok_or(JoinError::Insecure)?;
         let token: Token = req
             .token
             .parse()
-            .map_err(|e: crate::tokens::MalformedToken| Status::invalid_argument(e.to_string()))?;
+            .map_err(|e: crate::tokens::MalformedToken| JoinError::Malformed(e.to_string()))?;
         if token.ca_fingerprint != tls.ca_fingerprint {
-            return Err(Status::permission_denied(
-                "the token is for another cluster: its CA fingerprint is not this cluster's",
-            ));
+            return Err(JoinError::OtherCluster.into());
         }
         if !self.is_leader() {
             if forwarded {
-                return Err(Status::unavailable(
-                    "this node is not the store's leader (any more)",
-                ));
+                return Err(StoreError::NotLeader.into());
             }
             let leader = self
                 .raft
@@ -448,12 +473,12 @@ impl Cluster {
                 .borrow()
                 .current_leader
                 .and_then(|l| self.peers.addr_of(l))
-                .ok_or_else(|| Status::unavailable("the cluster has no leader yet"))?;
+                .ok_or(StoreError::NoLeader)?;
             let channel = self
                 .peers
                 .channel(&leader)
                 .await
-                .map_err(|e| Status::unavailable(e.to_string()))?;
+                .map_err(|e| StoreError::Unreachable(e.to_string()))?;
             let reply = ClusterClient::new(channel)
                 .join(forwarded_request(req, Some(WRITE_TIMEOUT)))
                 .await?;
@@ -463,13 +488,13 @@ impl Cluster {
         let proof = token.proof(now);
         crate::tokens::check(self.peers.state().tokens.get(&token.id), &proof)?;
         if req.public_key.is_empty() {
-            return Err(Status::invalid_argument("join: no public key to certify"));
+            return Err(JoinError::Invalid("no public key to certify".into()).into());
         }
         let certificate = tls
             .issue_for(&req.name, &req.public_key, &[addr.ip()])
-            .map_err(|e| Status::invalid_argument(format!("join: {e:#}")))?;
+            .map_err(|e| JoinError::Invalid(format!("{e:#}")))?;
         let der = proto::tls::certs_from_pem(certificate.as_bytes())
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(|e| JoinError::Internal(e.to_string()))?;
         let command = Command::Join {
             name: req.name.clone(),
             addr: req.address.clone(),
@@ -493,7 +518,9 @@ impl Cluster {
                 })
             }
             Reply::Refused { reason } => Err(reason.into()),
-            Reply::Done | Reply::Coord(_) => Err(Status::internal("join: unexpected reply")),
+            Reply::Done | Reply::Coord(_) => {
+                Err(JoinError::Internal("unexpected reply".into()).into())
+            }
         }
     }
 

@@ -124,3 +124,28 @@ impl From<super::tokens::TokenApiError> for Status {
         Status::new(code, e.to_string())
     }
 }
+
+impl From<crate::cluster::StoreError> for Status {
+    fn from(e: crate::cluster::StoreError) -> Self {
+        use crate::cluster::StoreError as E;
+        let code = match &e {
+            E::Encode(_) | E::BadReply(_) => Code::Internal,
+            _ => Code::Unavailable,
+        };
+        Status::new(code, e.to_string())
+    }
+}
+
+impl From<crate::cluster::JoinError> for Status {
+    fn from(e: crate::cluster::JoinError) -> Self {
+        use crate::cluster::JoinError as E;
+        let code = match &e {
+            E::Invalid(_) | E::Malformed(_) => Code::InvalidArgument,
+            E::NotANode => Code::Unauthenticated,
+            E::Impersonation { .. } | E::OtherCluster => Code::PermissionDenied,
+            E::Insecure => Code::FailedPrecondition,
+            E::Internal(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}
