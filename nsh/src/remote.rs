@@ -393,7 +393,7 @@ pub fn start_local(
     // before.
     unsafe {
         command.pre_exec(move || {
-            crate::builtins::ulimit::apply(&limits)?;
+            proto::rlimit::apply(&limits)?;
             let empty = nix::sys::signal::SigSet::empty();
             let _ = empty.thread_set_mask();
             for sig in [

@@ -7,6 +7,7 @@ mod addr;
 mod clock;
 mod gpid;
 mod reason;
+pub mod rlimit;
 mod status;
 pub mod tls;
 

@@ -560,6 +560,15 @@ impl TestCluster {
             .nodes)
     }
 
+    /// Waits until node 0 sees `n` store voters.
+    pub async fn wait_voters(&self, n: usize) -> anyhow::Result<()> {
+        wait_until(&format!("{n} store voters"), TIMEOUT, || async {
+            let members = self.members(0).await.ok()?;
+            (members.iter().filter(|m| m.store_voter).count() == n).then_some(())
+        })
+        .await
+    }
+
     /// Index of the store's leader, once the first running node reports a
     /// leader that is running.
     pub async fn leader(&self) -> anyhow::Result<usize> {

@@ -152,6 +152,27 @@ pub fn line_diff(expected: &str, actual: &str) -> String {
     out
 }
 
+/// Runs `nsh -c script` against `node` (bounded by [`SCRIPT_TIMEOUT`]).
+pub async fn nsh_c(node: &crate::Node, script: &str) -> anyhow::Result<Run> {
+    let output = tokio::time::timeout(
+        SCRIPT_TIMEOUT,
+        Command::new(crate::binary("nsh"))
+            .arg("-c")
+            .arg(script)
+            .env("NEFELE_ADDR", node.addr().to_string())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await??;
+    Ok(Run {
+        status: output.status.code().unwrap_or(-1),
+        timed_out: false,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::line_diff;

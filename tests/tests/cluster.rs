@@ -64,11 +64,7 @@ async fn three_nodes_see_each_other_with_distinct_slots() -> anyhow::Result<()> 
         assert_eq!(members.iter().filter(|m| m.store_leader).count(), 1);
     }
     // The first nodes up to three are the store's voters.
-    wait_until("three voters", TIMEOUT, || async {
-        let members = cluster.members(0).await.ok()?;
-        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
-    })
-    .await?;
+    cluster.wait_voters(3).await?;
     Ok(())
 }
 
@@ -179,11 +175,7 @@ async fn any_spreads_processes_over_the_nodes() -> anyhow::Result<()> {
 #[tokio::test]
 async fn killing_the_store_leader_keeps_the_cluster_working() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(3).await?;
-    wait_until("three voters", TIMEOUT, || async {
-        let members = cluster.members(0).await.ok()?;
-        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
-    })
-    .await?;
+    cluster.wait_voters(3).await?;
     let leader = cluster.leader().await?;
     let old_leader = cluster.nodes[leader].name.clone();
     cluster.nodes[leader].crash()?;
@@ -292,11 +284,7 @@ async fn a_duplicate_name_is_refused() -> anyhow::Result<()> {
 #[tokio::test]
 async fn five_nodes_have_five_voters_and_survive_losing_the_leader() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(5).await?;
-    wait_until("five voters", TIMEOUT, || async {
-        let members = cluster.members(0).await.ok()?;
-        (members.iter().filter(|m| m.store_voter).count() == 5).then_some(())
-    })
-    .await?;
+    cluster.wait_voters(5).await?;
     for i in 0..5 {
         let slots: HashSet<u32> = cluster.members(i).await?.iter().map(|m| m.slot).collect();
         assert_eq!(slots.len(), 5);

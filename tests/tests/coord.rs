@@ -8,7 +8,6 @@
 //! go with their process; bad input gets clear errors.
 
 use anyhow::Context;
-use std::process::Stdio;
 use std::time::Duration;
 
 use proto::v1::coord_client::CoordClient;
@@ -21,22 +20,8 @@ use tonic::transport::Channel;
 
 /// What one `nsh -c` run gave: status, stdout, stderr.
 async fn nsh(node: &Node, script: &str) -> anyhow::Result<(i32, String, String)> {
-    let output = tokio::time::timeout(
-        Duration::from_secs(300),
-        tokio::process::Command::new(binary("nsh"))
-            .arg("-c")
-            .arg(script)
-            .env("NEFELE_ADDR", node.addr().to_string())
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await??;
-    Ok((
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    ))
+    let run = tests::nsh::nsh_c(node, script).await?;
+    Ok((run.status, run.stdout, run.stderr))
 }
 
 async fn coord(node: &Node) -> anyhow::Result<CoordClient<Channel>> {
@@ -70,6 +55,19 @@ async fn lock(node: &Node, name: &str, owner: i32, wait: Duration) -> Result<u64
         .await?
         .into_inner()
         .token)
+}
+
+/// A put of `data` guarded by lock `L`'s fencing token `token`.
+fn fenced(token: u64) -> KvPutRequest {
+    KvPutRequest {
+        key: "data".into(),
+        value: b"v".to_vec(),
+        fence: Some(Fence {
+            lock: "L".into(),
+            token,
+        }),
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -116,15 +114,6 @@ async fn a_killed_or_crashed_holder_loses_the_lock_and_its_token_is_fenced() -> 
     let busy = lock(n1, "L", other, Duration::ZERO).await.unwrap_err();
     assert_eq!(busy.code(), Code::Aborted, "{busy:?}");
     // A write fenced by the holder's token is accepted while it holds.
-    let fenced = |token| KvPutRequest {
-        key: "data".into(),
-        value: b"v".to_vec(),
-        fence: Some(Fence {
-            lock: "L".into(),
-            token,
-        }),
-        ..Default::default()
-    };
     coord(n1).await?.put(fenced(t1)).await?;
     // SIGKILL: the holder's node notices the exit and releases.
     tests::signal(&mut n2.client().await?, holder, libc::SIGKILL).await?;
@@ -220,11 +209,7 @@ async fn a_watch_across_a_leader_crash_loses_and_repeats_nothing() -> anyhow::Re
     let mut cluster = TestCluster::start(3).await?;
     // Learners become voters shortly after they join: losing the leader
     // before that would leave no majority.
-    wait_until("three voters", TIMEOUT, || async {
-        let members = cluster.members(0).await.ok()?;
-        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
-    })
-    .await?;
+    cluster.wait_voters(3).await?;
     let leader = cluster.leader().await?;
     let watcher = (leader + 1) % 3;
     let writer = (leader + 2) % 3;
@@ -515,11 +500,7 @@ async fn a_partitioned_holder_runs_on_but_its_token_is_fenced() -> anyhow::Resul
         ..tests::NodeOptions::default()
     })
     .await?;
-    wait_until("three voters", TIMEOUT, || async {
-        let members = cluster.members(0).await.ok()?;
-        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
-    })
-    .await?;
+    cluster.wait_voters(3).await?;
     let leader = cluster.leader().await?;
     // Cut off a node that is not the leader, with the lock's holder on it.
     let cut = (leader + 1) % 3;
@@ -543,15 +524,6 @@ async fn a_partitioned_holder_runs_on_but_its_token_is_fenced() -> anyhow::Resul
     netns.heal(&ip(cut))?;
     // Its late write, guarded by its old token, is refused; the new
     // holder's goes through.
-    let fenced = |token| KvPutRequest {
-        key: "data".into(),
-        value: b"v".to_vec(),
-        fence: Some(Fence {
-            lock: "L".into(),
-            token,
-        }),
-        ..Default::default()
-    };
     let stale = wait_until("the healed node to write again", TIMEOUT * 2, || async {
         let mut api = coord(&cluster.nodes[cut]).await.ok()?;
         match api.put(fenced(t1)).await {

@@ -19,32 +19,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 /// Patience for the reconciler to converge on a small, shared machine.
 const CONVERGE: Duration = Duration::from_secs(90);
 
-/// What one `nsh -c` run gave.
-#[derive(Debug)]
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `nsh -c script` against `node`, bounded by [`TIMEOUT`].
-async fn nsh(node: &Node, script: &str) -> anyhow::Result<Run> {
-    let output = tokio::time::timeout(
-        TIMEOUT,
-        tokio::process::Command::new(binary("nsh"))
-            .arg("-c")
-            .arg(script)
-            .env("NEFELE_ADDR", node.addr().to_string())
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await??;
-    Ok(Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
+/// Runs `nsh -c script` against `node`.
+async fn nsh(node: &Node, script: &str) -> anyhow::Result<tests::nsh::Run> {
+    tests::nsh::nsh_c(node, script).await
 }
 
 /// Runs a script that must succeed without complaints.

@@ -464,11 +464,7 @@ async fn a_restarting_node_keeps_its_replicas_and_they_show_lost_meanwhile() -> 
 async fn killing_the_store_leader_keeps_every_service_once() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(3).await?;
     // Losing the leader is survivable once all three are voters.
-    wait_until("3 store voters", TIMEOUT, || async {
-        let members = cluster.members(0).await.ok()?;
-        (members.iter().filter(|m| m.store_voter).count() == 3).then_some(())
-    })
-    .await?;
+    cluster.wait_voters(3).await?;
     let leader = cluster.leader().await?;
     let asker = (0..3).find(|i| *i != leader).unwrap_or(0);
     let mut services = cluster.nodes[asker].services().await?;

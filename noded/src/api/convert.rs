@@ -57,33 +57,13 @@ pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
     })
 }
 
-/// The resources `ulimit` and the API name, with their RLIMIT_* numbers.
-const RESOURCES: [(&str, libc::__rlimit_resource_t); 16] = [
-    ("as", libc::RLIMIT_AS),
-    ("core", libc::RLIMIT_CORE),
-    ("cpu", libc::RLIMIT_CPU),
-    ("data", libc::RLIMIT_DATA),
-    ("fsize", libc::RLIMIT_FSIZE),
-    ("locks", libc::RLIMIT_LOCKS),
-    ("memlock", libc::RLIMIT_MEMLOCK),
-    ("msgqueue", libc::RLIMIT_MSGQUEUE),
-    ("nice", libc::RLIMIT_NICE),
-    ("nofile", libc::RLIMIT_NOFILE),
-    ("nproc", libc::RLIMIT_NPROC),
-    ("rss", libc::RLIMIT_RSS),
-    ("rtprio", libc::RLIMIT_RTPRIO),
-    ("rttime", libc::RLIMIT_RTTIME),
-    ("sigpending", libc::RLIMIT_SIGPENDING),
-    ("stack", libc::RLIMIT_STACK),
-];
-
 /// Checks a request's resource limits: known resources, each once, soft
 /// not above hard.
 fn rlimits(limits: &[proto::v1::ResourceLimit]) -> Result<Vec<proto::keeper::Rlimit>, Status> {
     let mut out: Vec<proto::keeper::Rlimit> = Vec::new();
     for l in limits {
-        let Some((_, resource)) = RESOURCES.iter().find(|(n, _)| *n == l.resource) else {
-            let known: Vec<&str> = RESOURCES.iter().map(|(n, _)| *n).collect();
+        let Some(resource) = proto::rlimit::resource(&l.resource) else {
+            let known: Vec<&str> = proto::rlimit::RESOURCES.iter().map(|(n, _)| *n).collect();
             return Err(invalid(format!(
                 "unknown resource limit {:?} (one of {})",
                 l.resource,
@@ -98,7 +78,7 @@ fn rlimits(limits: &[proto::v1::ResourceLimit]) -> Result<Vec<proto::keeper::Rli
                 l.resource
             )));
         }
-        let resource = *resource as i32;
+        let resource = resource as i32;
         if out.iter().any(|r| r.resource == resource) {
             return Err(invalid(format!("{}: given twice", l.resource)));
         }

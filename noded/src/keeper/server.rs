@@ -421,7 +421,7 @@ impl Keeper {
             .current_dir(&s.cwd);
         let keeper_pid = nix::unistd::getpid().as_raw();
         let umask = s.umask.map(|m| m & 0o777);
-        let rlimits: Vec<(libc::__rlimit_resource_t, Option<u64>, Option<u64>)> = s
+        let rlimits: Vec<proto::rlimit::Rlimit> = s
             .rlimits
             .iter()
             .map(|r| (r.resource as libc::__rlimit_resource_t, r.soft, r.hard))
@@ -458,27 +458,7 @@ impl Keeper {
                     nix::unistd::setuid(*uid)?;
                 }
                 // As the user: only root may raise a hard limit.
-                for (resource, soft, hard) in &rlimits {
-                    let mut now = libc::rlimit {
-                        rlim_cur: 0,
-                        rlim_max: 0,
-                    };
-                    if libc::getrlimit(*resource, &mut now) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    let wanted = libc::rlimit {
-                        rlim_cur: soft.unwrap_or(now.rlim_cur),
-                        rlim_max: hard.unwrap_or(now.rlim_max),
-                    };
-                    // A soft limit left as it was follows a lowered hard one.
-                    let wanted = libc::rlimit {
-                        rlim_cur: wanted.rlim_cur.min(wanted.rlim_max),
-                        ..wanted
-                    };
-                    if libc::setrlimit(*resource, &wanted) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
+                proto::rlimit::apply(&rlimits)?;
                 // Die with the keeper: nobody else could take the output and
                 // the exit. After the credentials change, which clears it;
                 // the check covers a keeper that died before prctl.

@@ -19,7 +19,6 @@ struct Resource {
     letter: char,
     /// The API's name (`None`: not settable, as `-p`).
     name: Option<&'static str>,
-    rlimit: libc::__rlimit_resource_t,
     factor: u64,
     description: &'static str,
     unit: Option<&'static str>,
@@ -28,7 +27,6 @@ struct Resource {
 const fn res(
     letter: char,
     name: &'static str,
-    rlimit: libc::__rlimit_resource_t,
     factor: u64,
     description: &'static str,
     unit: Option<&'static str>,
@@ -36,7 +34,6 @@ const fn res(
     Resource {
         letter,
         name: Some(name),
-        rlimit,
         factor,
         description,
         unit,
@@ -48,118 +45,32 @@ const RESOURCES: [Resource; 17] = [
     res(
         'R',
         "rttime",
-        libc::RLIMIT_RTTIME,
         1,
         "real-time non-blocking time",
         Some("microseconds"),
     ),
-    res(
-        'c',
-        "core",
-        libc::RLIMIT_CORE,
-        1024,
-        "core file size",
-        Some("blocks"),
-    ),
-    res(
-        'd',
-        "data",
-        libc::RLIMIT_DATA,
-        1024,
-        "data seg size",
-        Some("kbytes"),
-    ),
-    res(
-        'e',
-        "nice",
-        libc::RLIMIT_NICE,
-        1,
-        "scheduling priority",
-        None,
-    ),
-    res(
-        'f',
-        "fsize",
-        libc::RLIMIT_FSIZE,
-        1024,
-        "file size",
-        Some("blocks"),
-    ),
-    res(
-        'i',
-        "sigpending",
-        libc::RLIMIT_SIGPENDING,
-        1,
-        "pending signals",
-        None,
-    ),
-    res(
-        'l',
-        "memlock",
-        libc::RLIMIT_MEMLOCK,
-        1024,
-        "max locked memory",
-        Some("kbytes"),
-    ),
-    res(
-        'm',
-        "rss",
-        libc::RLIMIT_RSS,
-        1024,
-        "max memory size",
-        Some("kbytes"),
-    ),
-    res('n', "nofile", libc::RLIMIT_NOFILE, 1, "open files", None),
+    res('c', "core", 1024, "core file size", Some("blocks")),
+    res('d', "data", 1024, "data seg size", Some("kbytes")),
+    res('e', "nice", 1, "scheduling priority", None),
+    res('f', "fsize", 1024, "file size", Some("blocks")),
+    res('i', "sigpending", 1, "pending signals", None),
+    res('l', "memlock", 1024, "max locked memory", Some("kbytes")),
+    res('m', "rss", 1024, "max memory size", Some("kbytes")),
+    res('n', "nofile", 1, "open files", None),
     Resource {
         letter: 'p',
         name: None,
-        rlimit: 0,
         factor: 512,
         description: "pipe size",
         unit: Some("512 bytes"),
     },
-    res(
-        'q',
-        "msgqueue",
-        libc::RLIMIT_MSGQUEUE,
-        1,
-        "POSIX message queues",
-        Some("bytes"),
-    ),
-    res(
-        'r',
-        "rtprio",
-        libc::RLIMIT_RTPRIO,
-        1,
-        "real-time priority",
-        None,
-    ),
-    res(
-        's',
-        "stack",
-        libc::RLIMIT_STACK,
-        1024,
-        "stack size",
-        Some("kbytes"),
-    ),
-    res('t', "cpu", libc::RLIMIT_CPU, 1, "cpu time", Some("seconds")),
-    res(
-        'u',
-        "nproc",
-        libc::RLIMIT_NPROC,
-        1,
-        "max user processes",
-        None,
-    ),
-    res(
-        'v',
-        "as",
-        libc::RLIMIT_AS,
-        1024,
-        "virtual memory",
-        Some("kbytes"),
-    ),
-    res('x', "locks", libc::RLIMIT_LOCKS, 1, "file locks", None),
+    res('q', "msgqueue", 1, "POSIX message queues", Some("bytes")),
+    res('r', "rtprio", 1, "real-time priority", None),
+    res('s', "stack", 1024, "stack size", Some("kbytes")),
+    res('t', "cpu", 1, "cpu time", Some("seconds")),
+    res('u', "nproc", 1, "max user processes", None),
+    res('v', "as", 1024, "virtual memory", Some("kbytes")),
+    res('x', "locks", 1, "file locks", None),
 ];
 
 const UNLIMITED: u64 = libc::RLIM_INFINITY;
@@ -187,15 +98,16 @@ impl Limits {
     /// The soft and hard limits commands get: the shell's settings, else
     /// nsh's own.
     fn effective(&self, r: &Resource) -> (u64, u64) {
-        if r.letter == 'p' {
+        let Some(resource) = r.name.and_then(proto::rlimit::resource) else {
+            // The pipe size (-p) is fixed.
             return (8, 8);
-        }
+        };
         let mut own = libc::rlimit {
             rlim_cur: UNLIMITED,
             rlim_max: UNLIMITED,
         };
         // SAFETY: getrlimit writes the struct we pass.
-        unsafe { libc::getrlimit(r.rlimit, &mut own) };
+        unsafe { libc::getrlimit(resource, &mut own) };
         let (soft, hard) = r
             .name
             .and_then(|n| self.set.get(n))
@@ -206,46 +118,12 @@ impl Limits {
     }
 }
 
-/// A command's limits as (RLIMIT_*, soft, hard), for `@local` children.
-pub fn for_local(
-    limits: &[proto::v1::ResourceLimit],
-) -> Vec<(libc::__rlimit_resource_t, Option<u64>, Option<u64>)> {
+/// A command's limits, for `@local` children (`proto::rlimit::apply`).
+pub fn for_local(limits: &[proto::v1::ResourceLimit]) -> Vec<proto::rlimit::Rlimit> {
     limits
         .iter()
-        .filter_map(|l| {
-            let r = RESOURCES
-                .iter()
-                .find(|r| r.name == Some(l.resource.as_str()))?;
-            Some((r.rlimit, l.soft, l.hard))
-        })
+        .filter_map(|l| Some((proto::rlimit::resource(&l.resource)?, l.soft, l.hard)))
         .collect()
-}
-
-/// Applies limits in a child before exec (only async-signal-safe calls).
-pub fn apply(
-    limits: &[(libc::__rlimit_resource_t, Option<u64>, Option<u64>)],
-) -> std::io::Result<()> {
-    for (resource, soft, hard) in limits {
-        let mut now = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit and setrlimit read and write the structs we pass.
-        unsafe {
-            if libc::getrlimit(*resource, &mut now) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let max = hard.unwrap_or(now.rlim_max);
-            let wanted = libc::rlimit {
-                rlim_cur: soft.unwrap_or(now.rlim_cur).min(max),
-                rlim_max: max,
-            };
-            if libc::setrlimit(*resource, &wanted) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-    }
-    Ok(())
 }
 
 fn show(value: u64, factor: u64) -> String {
