@@ -16,6 +16,38 @@ use tonic::{Request, Status};
 use crate::cluster::peers::Peers;
 use crate::tls::{ConnInfo, PeerId};
 
+/// Why a caller is refused; a status only in api/status.rs.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// A TCP client without a user token or node certificate.
+    #[error(
+        "over TCP a client needs a user token (NEFELE_TOKEN, nsh --token, ~/.config/nefele/token; made with `noded token create --user NAME`), or the Unix socket on a node"
+    )]
+    NoCredentials,
+    /// A client on the socket called an internal service.
+    #[error(
+        "{0} is internal to the cluster: it answers only to nodes, not to clients on the socket"
+    )]
+    InternalOnSocket(&'static str),
+    /// A client that is not a node called an internal service.
+    #[error(
+        "{0} is internal to the cluster: it answers only to a node certificate of this cluster"
+    )]
+    InternalOnly(&'static str),
+    /// A local uid without a user name.
+    #[error("uid {0} has no user name on this node")]
+    NoUserName(u32),
+    /// Only root on the socket may make a node leave.
+    #[error("only root on the node's socket may make it leave the cluster")]
+    LeaveNeedsRoot,
+    /// A local user other than root asked to remove a node.
+    #[error("only root may remove a node from the cluster")]
+    RemoveNeedsRoot,
+    /// A node asked another node to leave, or a client without the rights.
+    #[error("leave is internal to the cluster: it answers only to the leaving node's certificate")]
+    LeaveNotYours,
+}
+
 /// Who sent a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
@@ -113,7 +145,7 @@ impl Caller {
 /// members list): local users on the socket, nodes, and clients with a
 /// user certificate. TLS alone identifies nobody (the CA certificate is
 /// public), so a client without credentials is refused.
-pub fn may_use_public_api(caller: &Caller) -> Result<(), Status> {
+pub fn may_use_public_api(caller: &Caller) -> Result<(), AuthError> {
     match caller {
         Caller::Local { .. }
         | Caller::Node { .. }
@@ -121,9 +153,7 @@ pub fn may_use_public_api(caller: &Caller) -> Result<(), Status> {
         | Caller::Insecure { .. } => Ok(()),
         Caller::Remote { .. } => {
             tracing::warn!(?caller, "public API over TCP refused: no credentials");
-            Err(Status::unauthenticated(
-                "over TCP a client needs a user token (NEFELE_TOKEN, nsh --token, ~/.config/nefele/token; made with `noded token create --user NAME`), or the Unix socket on a node",
-            ))
+            Err(AuthError::NoCredentials)
         }
     }
 }
@@ -135,7 +165,7 @@ pub fn public_api_guard(
 ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
     move |mut request: Request<()>| {
         let caller = Caller::of(&request, &peers);
-        may_use_public_api(&caller)?;
+        may_use_public_api(&caller).map_err(Status::from)?;
         // The handler reads it from here rather than work it out again.
         request.extensions_mut().insert(caller);
         Ok(request)
@@ -143,7 +173,11 @@ pub fn public_api_guard(
 }
 
 /// Refuses everyone but nodes: the check of every internal RPC.
-pub fn require_node<T>(request: &Request<T>, peers: &Peers, what: &str) -> Result<Caller, Status> {
+pub fn require_node<T>(
+    request: &Request<T>,
+    peers: &Peers,
+    what: &'static str,
+) -> Result<Caller, AuthError> {
     let caller = Caller::of(request, peers);
     if caller.is_node() {
         return Ok(caller);
@@ -154,12 +188,8 @@ pub fn require_node<T>(request: &Request<T>, peers: &Peers, what: &str) -> Resul
         "internal call refused: not a node of this cluster"
     );
     Err(match caller {
-        Caller::Local { .. } => Status::permission_denied(format!(
-            "{what} is internal to the cluster: it answers only to nodes, not to clients on the socket"
-        )),
-        _ => Status::unauthenticated(format!(
-            "{what} is internal to the cluster: it answers only to a node certificate of this cluster"
-        )),
+        Caller::Local { .. } => AuthError::InternalOnSocket(what),
+        _ => AuthError::InternalOnly(what),
     })
 }
 
@@ -215,7 +245,7 @@ pub fn principal<T>(
     request: &Request<T>,
     caller: &Caller,
     admin_group: Option<&str>,
-) -> Result<Principal, Status> {
+) -> Result<Principal, AuthError> {
     let named = || {
         let user = request.metadata().get(USER_HEADER)?.to_str().ok()?;
         (!user.is_empty()).then(|| Principal {
@@ -247,18 +277,14 @@ pub fn principal<T>(
             let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(*uid))
                 .ok()
                 .flatten()
-                .ok_or_else(|| {
-                    Status::permission_denied(format!("uid {uid} has no user name on this node"))
-                })?;
+                .ok_or(AuthError::NoUserName(*uid))?;
             let admin = admin_group.is_some_and(|group| in_group(&user, group));
             Ok(Principal {
                 user: user.name,
                 admin,
             })
         }
-        Caller::Remote { .. } => Err(Status::unauthenticated(
-            "over TCP a client needs a user token or a node certificate",
-        )),
+        Caller::Remote { .. } => Err(AuthError::NoCredentials),
     }
 }
 

@@ -210,13 +210,12 @@ impl Cluster {
                         anyhow::bail!("cannot join the cluster: {}", status.message());
                     }
                     Ok(Err(status)) => {
-                        let why = error_chain(&status);
-                        if why.contains("another cluster") {
+                        if proto::tls::is_other_cluster(&status) {
                             anyhow::bail!(
                                 "cannot join through {seed}: the node there is of another cluster (its CA is not the one the token names)"
                             );
                         }
-                        last_error = format!("{seed}: {why}");
+                        last_error = format!("{seed}: {}", error_chain(&status));
                     }
                     Err(e) => last_error = format!("{seed}: {e:#}"),
                 }

@@ -95,6 +95,12 @@ pub enum ProcError {
     /// The node's keeper is gone or does not answer.
     #[error("{0}")]
     Keeper(String),
+    /// A client opened an Attach stream and sent no start message in time.
+    #[error("attach: no start message within {} s", .0.as_secs())]
+    NoStartMessage(std::time::Duration),
+    /// A task of noded's own failed (a blocking task panicked).
+    #[error("{0}")]
+    Internal(String),
     /// An operating-system failure.
     #[error("{context}: {source}")]
     Os {

@@ -307,6 +307,42 @@ async fn dial(
     Err(last.unwrap_or_else(|| std::io::Error::other(format!("{host} has no address"))))
 }
 
+/// The server's chain lacks the CA a join token pins: a node of another
+/// cluster.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the node's CA is not the one the token names (fingerprint {0}): a node of another cluster"
+)]
+pub struct OtherCluster(String);
+
+/// Whether [`OtherCluster`] is among the causes of `e` (a failed call or
+/// connection): through the sources, the I/O errors that wrap a TLS
+/// error, and the TLS error's certificate refusal.
+pub fn is_other_cluster(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.is::<OtherCluster>() {
+            return true;
+        }
+        if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) =
+            e.downcast_ref::<rustls::Error>()
+            && other.0.is::<OtherCluster>()
+        {
+            return true;
+        }
+        // An I/O error's `source` skips the error it wraps.
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            && is_other_cluster(inner)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// Verifies a server against the CA in its own chain whose fingerprint is
 /// pinned.
 #[derive(Debug)]
@@ -328,9 +364,8 @@ impl ServerCertVerifier for PinnedCa {
             .iter()
             .find(|c| fingerprint(c) == self.fingerprint)
             .ok_or_else(|| {
-                rustls::Error::General(format!(
-                    "the node's CA is not the one the token names (fingerprint {}): a node of another cluster",
-                    hex(&self.fingerprint)
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+                    rustls::OtherError(Arc::new(OtherCluster(hex(&self.fingerprint)))),
                 ))
             })?;
         let mut roots = RootCertStore::empty();

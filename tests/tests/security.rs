@@ -170,7 +170,7 @@ async fn bad_tokens_are_refused_clearly_and_leave_no_trace() -> anyhow::Result<(
         (
             "another cluster",
             vec!["--token", &foreign],
-            "another cluster",
+            "the node there is of another cluster",
         ),
         ("missing", vec![], "--token"),
         ("junk", vec!["--token", "hello"], "malformed token"),

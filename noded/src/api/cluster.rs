@@ -12,8 +12,9 @@ use tonic::{Request, Response, Status};
 
 use super::ApiState;
 use super::route::is_forwarded;
-use crate::auth::Caller;
+use crate::auth::{AuthError, Caller};
 use crate::cluster::state::{Command, Reply};
+use crate::error::ProcError;
 use crate::hostproc::{self, MachineLoad};
 
 /// Implementation of `nefele.v1.Cluster`.
@@ -60,7 +61,7 @@ impl Cluster for ClusterApi {
         let cluster = &self.state.cluster;
         let local = tokio::task::spawn_blocking(hostproc::machine_load)
             .await
-            .map_err(|e| Status::internal(format!("cannot read load: {e}")))?;
+            .map_err(|e| ProcError::Internal(format!("cannot read load: {e}")))?;
         let live = cluster.live();
         let mut reply = NodesReply {
             local: cluster.name.clone(),
@@ -134,9 +135,7 @@ impl Cluster for ClusterApi {
         let request = request.into_inner();
         if request.this_node {
             if !caller.is_local_root() {
-                return Err(Status::permission_denied(
-                    "only root on the node's socket may make it leave the cluster",
-                ));
+                return Err(AuthError::LeaveNeedsRoot.into());
             }
             tracing::warn!("noded leave: stopping the processes, leaving the cluster for good");
             self.state
@@ -161,12 +160,11 @@ impl Cluster for ClusterApi {
         let Some(command) = command else {
             tracing::warn!(?caller, slot, "leave refused");
             return Err(if matches!(caller, Caller::Local { .. }) {
-                Status::permission_denied("only root may remove a node from the cluster")
+                AuthError::RemoveNeedsRoot
             } else {
-                Status::unauthenticated(
-                    "leave is internal to the cluster: it answers only to the leaving node's certificate",
-                )
-            });
+                AuthError::LeaveNotYours
+            }
+            .into());
         };
         if matches!(command, Command::Remove { .. }) {
             tracing::warn!(

@@ -9,6 +9,7 @@ use proto::v1::OutputChunk;
 use tokio::sync::watch;
 use tonic::Status;
 
+use crate::error::ProcError;
 use crate::output::{LogPos, OutputLog};
 
 /// Largest chunk sent in one message.
@@ -32,7 +33,7 @@ impl Cursor {
     pub async fn read(&mut self) -> Result<Option<OutputChunk>, Status> {
         self.read_io()
             .await
-            .map_err(|e| Status::internal(format!("cannot read output: {e}")))
+            .map_err(|e| ProcError::os("cannot read output", e).into())
     }
 
     async fn read_io(&mut self) -> std::io::Result<Option<OutputChunk>> {

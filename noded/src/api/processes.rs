@@ -254,11 +254,7 @@ impl Processes for ProcessesApi {
                 };
                 let result: Result<ListReply, Status> = tokio::time::timeout(timeout, answer)
                     .await
-                    .unwrap_or_else(|_| {
-                        Err(Status::deadline_exceeded(format!(
-                            "no answer within {timeout:?}"
-                        )))
-                    });
+                    .unwrap_or_else(|_| Err(super::route::RouteError::NoAnswer(timeout).into()));
                 (member.name, result)
             });
         }
@@ -271,7 +267,7 @@ impl Processes for ProcessesApi {
             tokio::task::spawn_blocking(move || local_list(&state, &req, &principal))
         };
         let (answers, local) = futures::join!(futures::future::join_all(asks), local);
-        let mut reply = local.map_err(|e| Status::internal(format!("listing failed: {e}")))?;
+        let mut reply = local.map_err(|e| ProcError::Internal(format!("listing failed: {e}")))?;
         for (node, result) in answers {
             match result {
                 Ok(r) => {
@@ -432,7 +428,7 @@ impl Processes for ProcessesApi {
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(ATTACH_START_TIMEOUT, inbound.message())
             .await
-            .map_err(|_| Status::deadline_exceeded("attach: no start message within 10 s"))??;
+            .map_err(|_| ProcError::NoStartMessage(ATTACH_START_TIMEOUT))??;
         let Some(AttachRequest {
             request: Some(attach_request::Request::Start(start)),
         }) = first

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use proto::Gpid;
 use proto::v1::processes_client::ProcessesClient;
-use proto::{Gpid, Reason};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
@@ -16,6 +16,46 @@ use crate::auth::{Caller, Principal};
 use crate::cluster::FORWARDED;
 use crate::cluster::state::Member;
 use crate::error::ProcError;
+
+/// Why a request cannot reach the node it is for; a status only in
+/// api/status.rs (marked [`Reason::NodeUnavailable`] where a node is named).
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The node left the cluster.
+    #[error("node {0} has left the cluster")]
+    Left(String),
+    /// Gossip says the node is down.
+    #[error("node {0} is down")]
+    Down(String),
+    /// No connection to the node could be made.
+    #[error("node {node}: {why}")]
+    Connect {
+        /// The node.
+        node: String,
+        /// What failed.
+        why: String,
+    },
+    /// The call to the node failed on the way.
+    #[error("node {node} is unreachable: {why}")]
+    Unreachable {
+        /// The node.
+        node: String,
+        /// What the transport said.
+        why: String,
+    },
+    /// The call to the node ran out of time on the way.
+    #[error("node {0} did not answer in time")]
+    TooSlow(String),
+    /// `@any` found no node up.
+    #[error("no node is up")]
+    NoNodeUp,
+    /// `@any` found no node up with the labels asked for.
+    #[error("no node that is up has the labels {0:?}")]
+    NoNodeWithLabels(HashMap<String, String>),
+    /// A node's part of a fan-out did not come in time.
+    #[error("no answer within {0:?}")]
+    NoAnswer(Duration),
+}
 
 /// Where to handle a request.
 pub enum Target {
@@ -51,17 +91,17 @@ pub fn remote_error(node: &str, status: Status) -> Status {
         Code::Unavailable | Code::Unknown | Code::Cancelled
             if proto::reason_of(&status).is_none() =>
         {
-            Reason::NodeUnavailable.mark(Status::unavailable(format!(
-                "node {node} is unreachable: {}",
-                status.message()
-            )))
+            RouteError::Unreachable {
+                node: node.to_string(),
+                why: status.message().to_string(),
+            }
+            .into()
         }
         // The call ran out of time on the way (the owner's own timeouts,
         // such as a Wait's, say so with their reason).
-        Code::DeadlineExceeded if proto::reason_of(&status).is_none() => Reason::NodeUnavailable
-            .mark(Status::unavailable(format!(
-                "node {node} did not answer in time"
-            ))),
+        Code::DeadlineExceeded if proto::reason_of(&status).is_none() => {
+            RouteError::TooSlow(node.to_string()).into()
+        }
         _ => status,
     }
 }
@@ -78,7 +118,11 @@ impl ApiState {
 
     /// The user `request` acts for (see auth.rs).
     pub fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        crate::auth::principal(request, &self.caller(request), self.admin_group.as_deref())
+        Ok(crate::auth::principal(
+            request,
+            &self.caller(request),
+            self.admin_group.as_deref(),
+        )?)
     }
 
     /// Whether `request` was forwarded by another node.
@@ -92,21 +136,20 @@ impl ApiState {
     }
 
     async fn remote(&self, member: &Member) -> Result<Target, Status> {
-        let unavailable = |why: String| Reason::NodeUnavailable.mark(Status::unavailable(why));
         if member.left {
-            return Err(unavailable(format!(
-                "node {} has left the cluster",
-                member.name
-            )));
+            return Err(RouteError::Left(member.name.clone()).into());
         }
         if !self.cluster.is_up(member.slot) {
-            return Err(unavailable(format!("node {} is down", member.name)));
+            return Err(RouteError::Down(member.name.clone()).into());
         }
         let channel = self
             .cluster
             .channel_to(member)
             .await
-            .map_err(|e| unavailable(format!("node {}: {e}", member.name)))?;
+            .map_err(|e| RouteError::Connect {
+                node: member.name.clone(),
+                why: e.to_string(),
+            })?;
         Ok(Target::Remote {
             node: member.name.clone(),
             client: ProcessesClient::new(channel),
@@ -199,9 +242,9 @@ impl ApiState {
         }
         best.map(|(_, m)| m).ok_or_else(|| {
             if labels.is_empty() {
-                Status::unavailable("no node is up")
+                RouteError::NoNodeUp.into()
             } else {
-                Status::failed_precondition(format!("no node that is up has the labels {labels:?}"))
+                RouteError::NoNodeWithLabels(labels.clone()).into()
             }
         })
     }

@@ -26,9 +26,9 @@ impl From<ProcError> for Status {
             | ProcError::NoTerminal(_)
             | ProcError::NoSuchDescriptor(_)
             | ProcError::NoSuchUser { .. } => Code::FailedPrecondition,
-            ProcError::WaitTimeout { .. } => Code::DeadlineExceeded,
+            ProcError::WaitTimeout { .. } | ProcError::NoStartMessage(_) => Code::DeadlineExceeded,
             ProcError::Alloc(_) => Code::ResourceExhausted,
-            ProcError::Os { .. } => Code::Internal,
+            ProcError::Os { .. } | ProcError::Internal(_) => Code::Internal,
         };
         let reason = match &e {
             ProcError::NoSuchProcess(_)
@@ -145,6 +145,51 @@ impl From<crate::cluster::JoinError> for Status {
             E::Impersonation { .. } | E::OtherCluster => Code::PermissionDenied,
             E::Insecure => Code::FailedPrecondition,
             E::Internal(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}
+
+impl From<crate::auth::AuthError> for Status {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError as E;
+        let code = match &e {
+            E::NoCredentials | E::InternalOnly(_) | E::LeaveNotYours => Code::Unauthenticated,
+            E::InternalOnSocket(_) | E::NoUserName(_) | E::LeaveNeedsRoot | E::RemoveNeedsRoot => {
+                Code::PermissionDenied
+            }
+        };
+        Status::new(code, e.to_string())
+    }
+}
+
+impl From<super::route::RouteError> for Status {
+    fn from(e: super::route::RouteError) -> Self {
+        use super::route::RouteError as E;
+        let (code, reason) = match &e {
+            E::Left(_) | E::Down(_) | E::Connect { .. } | E::Unreachable { .. } | E::TooSlow(_) => {
+                (Code::Unavailable, Some(Reason::NodeUnavailable))
+            }
+            E::NoNodeUp => (Code::Unavailable, None),
+            E::NoNodeWithLabels(_) => (Code::FailedPrecondition, None),
+            E::NoAnswer(_) => (Code::DeadlineExceeded, None),
+        };
+        let status = Status::new(code, e.to_string());
+        match reason {
+            Some(reason) => reason.mark(status),
+            None => status,
+        }
+    }
+}
+
+impl From<crate::cluster::raft_net::RaftNetError> for Status {
+    fn from(e: crate::cluster::raft_net::RaftNetError) -> Self {
+        use crate::cluster::raft_net::RaftNetError as E;
+        let code = match e {
+            E::Auth(refused) => return refused.into(),
+            E::NotStarted | E::NotLeader(_) => Code::Unavailable,
+            E::BadMessage(_) => Code::InvalidArgument,
+            E::Encode(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
     }

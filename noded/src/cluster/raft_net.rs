@@ -157,6 +157,26 @@ pub struct RaftApi {
     started: Arc<OnceLock<(RaftNode, Arc<Peers>)>>,
 }
 
+/// Why the raft service refuses a message; a status only in api/status.rs.
+#[derive(Debug, thiserror::Error)]
+pub enum RaftNetError {
+    /// This node's raft does not exist yet (it is still joining).
+    #[error("raft is not started on this node yet")]
+    NotStarted,
+    /// The caller is not a node of this cluster.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    /// The message does not decode.
+    #[error("bad raft message: {0}")]
+    BadMessage(String),
+    /// The reply does not encode.
+    #[error("cannot encode raft reply: {0}")]
+    Encode(String),
+    /// A write or read index reached a node that is not the leader.
+    #[error("this node is not the store's leader: {0}")]
+    NotLeader(String),
+}
+
 impl RaftApi {
     /// Hands messages to `raft` from now on; `peers` knows which node
     /// certificates are pinned.
@@ -166,23 +186,18 @@ impl RaftApi {
 
     /// The raft instance, once the caller is known to be a node.
     fn raft<T>(&self, request: &Request<T>) -> Result<&RaftNode, Status> {
-        let (raft, peers) = self
-            .started
-            .get()
-            .ok_or_else(|| Status::unavailable("raft is not started on this node yet"))?;
+        let (raft, peers) = self.started.get().ok_or(RaftNetError::NotStarted)?;
         crate::auth::require_node(request, peers, "the raft service")?;
         Ok(raft)
     }
 }
 
 fn decode<T: DeserializeOwned>(msg: RaftMessage) -> Result<T, Status> {
-    serde_json::from_slice(&msg.json)
-        .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))
+    serde_json::from_slice(&msg.json).map_err(|e| RaftNetError::BadMessage(e.to_string()).into())
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Response<RaftMessage>, Status> {
-    let json = serde_json::to_vec(value)
-        .map_err(|e| Status::internal(format!("cannot encode raft reply: {e}")))?;
+    let json = serde_json::to_vec(value).map_err(|e| RaftNetError::Encode(e.to_string()))?;
     Ok(Response::new(RaftMessage { json }))
 }
 
@@ -217,9 +232,7 @@ impl RaftService for RaftApi {
         let command: super::state::Command = decode(request.into_inner())?;
         match raft.client_write(command).await {
             Ok(response) => encode(&response.data),
-            Err(e) => Err(Status::unavailable(format!(
-                "this node is not the store's leader: {e}"
-            ))),
+            Err(e) => Err(RaftNetError::NotLeader(e.to_string()).into()),
         }
     }
 
@@ -230,9 +243,7 @@ impl RaftService for RaftApi {
         let raft = self.raft(&request)?;
         match raft.get_read_log_id().await {
             Ok((read, _applied)) => encode(&read.map(|l| l.index)),
-            Err(e) => Err(Status::unavailable(format!(
-                "this node is not the store's leader: {e}"
-            ))),
+            Err(e) => Err(RaftNetError::NotLeader(e.to_string()).into()),
         }
     }
 }

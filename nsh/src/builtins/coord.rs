@@ -63,14 +63,7 @@ fn call_waiting<T>(
 ) -> Result<T, RpcStatus> {
     match wait {
         None => client.block_on(async { future.await.map(tonic::Response::into_inner) }),
-        Some(w) => client.block_on(async {
-            match tokio::time::timeout(CALL_TIMEOUT + w, future).await {
-                Ok(reply) => reply.map(tonic::Response::into_inner),
-                Err(_) => Err(RpcStatus::deadline_exceeded(
-                    "no answer from the node in time",
-                )),
-            }
-        }),
+        Some(w) => client.block_on(crate::client::within(CALL_TIMEOUT + w, future)),
     }
 }
 
@@ -554,7 +547,7 @@ fn watch(
                     return Ok(());
                 }
             }
-            Err(RpcStatus::unavailable("the watch ended"))
+            Err(crate::client::stream_ended("the watch"))
         });
         match result {
             Ok(()) => return Ok(0),

@@ -164,14 +164,7 @@ pub(super) fn call<T>(
     client: &Client,
     future: impl Future<Output = Result<tonic::Response<T>, RpcStatus>>,
 ) -> Result<T, RpcStatus> {
-    client.block_on(async {
-        match tokio::time::timeout(CALL_TIMEOUT, future).await {
-            Ok(reply) => reply.map(tonic::Response::into_inner),
-            Err(_) => Err(RpcStatus::deadline_exceeded(format!(
-                "no answer from the node within {CALL_TIMEOUT:?}"
-            ))),
-        }
-    })
+    client.block_on(crate::client::within(CALL_TIMEOUT, future))
 }
 
 /// Reports a failed call about service `name` as `nsh: svc: NAME: WHY` and

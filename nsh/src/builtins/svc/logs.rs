@@ -192,12 +192,7 @@ async fn follow(shell: &Shell, client: &Client, name: &str, first: ServiceInfo) 
                     let mut api = super::services(client);
                     let request = GetServiceRequest { name: name.to_string() };
                     poll = Some(tokio::spawn(async move {
-                        match tokio::time::timeout(CALL_TIMEOUT, api.get_service(request)).await {
-                            Ok(reply) => reply.map(tonic::Response::into_inner),
-                            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
-                                "no answer from the node within {CALL_TIMEOUT:?}"
-                            ))),
-                        }
+                        crate::client::within(CALL_TIMEOUT, api.get_service(request)).await
                     }));
                 }
             }
