@@ -27,6 +27,8 @@ use tonic::{Code, Status};
 use self::peers::Peers;
 use self::raft_net::{NetworkFactory, RaftApi};
 use self::raft_store::{CoordStore, LogStore, StateMachine};
+use proto::Slot;
+
 use self::state::{Command, Reply};
 use crate::auth::Caller;
 use crate::tls::ClusterTls;
@@ -139,6 +141,11 @@ pub struct StoreFigures {
     pub applied_index: u64,
 }
 
+/// Slots as raft node ids.
+fn raft_ids(slots: &BTreeSet<Slot>) -> BTreeSet<u64> {
+    slots.iter().map(|s| s.raft_id()).collect()
+}
+
 /// This node's view of and handle on the cluster.
 pub struct Cluster {
     /// The raft instance.
@@ -147,8 +154,8 @@ pub struct Cluster {
     peers: Arc<Peers>,
     /// This node's name.
     pub name: String,
-    /// This node's slot (raft node id).
-    pub slot: u64,
+    /// This node's slot (its raft node id is `slot.raft_id()`).
+    pub slot: Slot,
     /// This node's gRPC address.
     pub addr: String,
     /// The coordination primitives' state (SPEC §8).
@@ -157,7 +164,7 @@ pub struct Cluster {
     cluster_id: std::sync::OnceLock<String>,
     /// When each remote node was last chosen by `@any`, to spread a burst
     /// of placements before gossip reports the new load.
-    recent: std::sync::Mutex<Vec<(Instant, u64)>>,
+    recent: std::sync::Mutex<Vec<(Instant, Slot)>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -232,7 +239,7 @@ impl Cluster {
     pub async fn start(
         data_dir: &std::path::Path,
         name: &str,
-        slot: u64,
+        slot: Slot,
         addr: &str,
         found: bool,
         raft_api: &RaftApi,
@@ -258,7 +265,7 @@ impl Cluster {
         }
         .validate()?;
         let raft = RaftNode::new(
-            slot,
+            slot.raft_id(),
             Arc::new(config),
             NetworkFactory::new(peers.clone()),
             log,
@@ -267,7 +274,7 @@ impl Cluster {
         .await?;
         raft_api.set(raft.clone(), peers.clone());
         if found && !raft.is_initialized().await? {
-            raft.initialize(BTreeMap::from([(slot, BasicNode::new(addr))]))
+            raft.initialize(BTreeMap::from([(slot.raft_id(), BasicNode::new(addr))]))
                 .await?;
         }
         Ok(Arc::new(Cluster {
@@ -297,12 +304,15 @@ impl Cluster {
                     last = e.to_string();
                     if let Some(fwd) = e.forward_to_leader::<BasicNode>()
                         && let (Some(leader), Some(node)) = (fwd.leader_id, fwd.leader_node.clone())
-                        && leader != self.slot
+                        && leader != self.slot.raft_id()
                     {
                         if forwarded {
                             return Err(StoreError::NotLeader.into());
                         }
-                        let addr = self.peers.addr_of(leader).unwrap_or(node.addr);
+                        let addr = Slot::new(leader)
+                            .ok()
+                            .and_then(|leader| self.peers.addr_of(leader))
+                            .unwrap_or(node.addr);
                         match self.forward(&addr, command.clone()).await {
                             Err(status) if status.code() == Code::Unavailable => {
                                 last = status.message().to_string()
@@ -329,11 +339,11 @@ impl Cluster {
             let index = match self.raft.get_read_log_id().await {
                 Ok((read, _)) => Ok(read.map(|l| l.index)),
                 Err(e) => match e.forward_to_leader::<BasicNode>() {
-                    Some(fwd) if fwd.leader_id.is_some_and(|l| l != self.slot) => {
-                        let leader = fwd.leader_id.unwrap_or_default();
-                        let addr = self
-                            .peers
-                            .addr_of(leader)
+                    Some(fwd) if fwd.leader_id.is_some_and(|l| l != self.slot.raft_id()) => {
+                        let addr = fwd
+                            .leader_id
+                            .and_then(|leader| Slot::new(leader).ok())
+                            .and_then(|leader| self.peers.addr_of(leader))
                             .or_else(|| fwd.leader_node.as_ref().map(|n| n.addr.clone()))
                             .unwrap_or_default();
                         self.read_index_of(&addr).await
@@ -433,7 +443,7 @@ impl Cluster {
             name: req.name.clone(),
             addr: req.address.clone(),
             labels: req.labels.into_iter().collect(),
-            slot: (req.slot != 0).then_some(u64::from(req.slot)),
+            slot: Slot::new(u64::from(req.slot)).ok(),
             cert: None,
             token: None,
         };
@@ -471,6 +481,7 @@ impl Cluster {
                 .metrics()
                 .borrow()
                 .current_leader
+                .and_then(|l| Slot::new(l).ok())
                 .and_then(|l| self.peers.addr_of(l))
                 .ok_or(StoreError::NoLeader)?;
             let channel = self
@@ -506,9 +517,9 @@ impl Cluster {
             Reply::Joined { slot } => {
                 let _ = self
                     .raft
-                    .add_learner(slot, BasicNode::new(&req.address), false)
+                    .add_learner(slot.raft_id(), BasicNode::new(&req.address), false)
                     .await;
-                tracing::info!(node = %req.name, slot, token = %token.id, "admitted a new node");
+                tracing::info!(node = %req.name, %slot, token = %token.id, "admitted a new node");
                 Ok(JoinReply {
                     certificate,
                     ca_certificate: tls.ca_pem.clone(),
@@ -524,7 +535,7 @@ impl Cluster {
     }
 
     /// The reply to a node that joined with `slot`.
-    fn joined(&self, slot: u64) -> JoinReply {
+    fn joined(&self, slot: Slot) -> JoinReply {
         let member_addresses = self
             .peers
             .state()
@@ -534,7 +545,7 @@ impl Cluster {
             .map(|m| m.addr.clone())
             .collect();
         JoinReply {
-            slot: slot as u32,
+            slot: slot.get(),
             member_addresses,
             cluster_id: self.cluster_id(),
             ..JoinReply::default()
@@ -548,12 +559,12 @@ impl Cluster {
     }
 
     /// Every member, by slot.
-    pub fn members(&self) -> std::collections::BTreeMap<u64, state::Member> {
+    pub fn members(&self) -> std::collections::BTreeMap<Slot, state::Member> {
         self.peers.members()
     }
 
     /// The member with `slot`.
-    pub fn member(&self, slot: u64) -> Option<state::Member> {
+    pub fn member(&self, slot: Slot) -> Option<state::Member> {
         self.peers.member(slot)
     }
 
@@ -588,12 +599,12 @@ impl Cluster {
     }
 
     /// What gossip says of each live member.
-    pub fn live(&self) -> std::collections::HashMap<u64, peers::PeerLoad> {
+    pub fn live(&self) -> std::collections::HashMap<Slot, peers::PeerLoad> {
         self.peers.live()
     }
 
     /// Whether gossip sees member `slot` up.
-    pub fn is_up(&self, slot: u64) -> bool {
+    pub fn is_up(&self, slot: Slot) -> bool {
         self.peers.is_up(slot)
     }
 
@@ -620,26 +631,20 @@ impl Cluster {
     }
 
     /// Whether `slot` is the store's leader, and whether it is a voter.
-    pub fn store_role(&self, slot: u64) -> (bool, bool) {
+    pub fn store_role(&self, slot: Slot) -> (bool, bool) {
         let m = self.raft.metrics().borrow().clone();
-        let voter = m
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|v| v == slot);
-        (m.current_leader == Some(slot), voter)
+        let id = slot.raft_id();
+        let voter = m.membership_config.membership().voter_ids().any(|v| v == id);
+        (m.current_leader == Some(id), voter)
     }
 
     /// This node's figures of the store, for the metrics.
     pub fn store_figures(&self) -> StoreFigures {
         let m = self.raft.metrics().borrow().clone();
+        let (leader, voter) = self.store_role(self.slot);
         StoreFigures {
-            leader: m.current_leader == Some(self.slot),
-            voter: m
-                .membership_config
-                .membership()
-                .voter_ids()
-                .any(|v| v == self.slot),
+            leader,
+            voter,
             term: m.current_term,
             last_log_index: m.last_log_index.unwrap_or(0),
             applied_index: m.last_applied.map_or(0, |l| l.index),
@@ -648,18 +653,18 @@ impl Cluster {
 
     /// Whether this node is the raft leader now.
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().current_leader == Some(self.slot)
+        self.raft.metrics().borrow().current_leader == Some(self.slot.raft_id())
     }
 
     /// Records that `@any` chose `slot` (see `recent`).
-    pub fn note_placement(&self, slot: u64) {
+    pub fn note_placement(&self, slot: Slot) {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.retain(|(at, _)| at.elapsed() < Duration::from_secs(2));
         recent.push((Instant::now(), slot));
     }
 
     /// Placements on `slot` in the last two seconds.
-    pub fn recent_placements(&self, slot: u64) -> u32 {
+    pub fn recent_placements(&self, slot: Slot) -> u32 {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent
             .iter()
@@ -683,11 +688,11 @@ impl Cluster {
                         .membership_config
                         .membership()
                         .voter_ids()
-                        .any(|v| v != self.slot);
+                        .any(|v| v != self.slot.raft_id());
                     others
                         && m.membership_config
                             .membership()
-                            .get_node(&self.slot)
+                            .get_node(&self.slot.raft_id())
                             .is_some()
                 };
                 if !still_member {
@@ -716,7 +721,7 @@ impl Cluster {
     ) {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut down_since: HashMap<u64, Instant> = HashMap::new();
+            let mut down_since: HashMap<Slot, Instant> = HashMap::new();
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -733,13 +738,17 @@ impl Cluster {
 
     /// On the leader: what the store's membership should be now
     /// (membership::plan), one change per round.
-    async fn reconcile(&self, down_since: &mut HashMap<u64, Instant>, replace_after: Duration) {
+    async fn reconcile(&self, down_since: &mut HashMap<Slot, Instant>, replace_after: Duration) {
         let metrics = self.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership().clone();
-        let voters: BTreeSet<u64> = membership.voter_ids().collect();
-        let learners: BTreeSet<u64> = membership.learner_ids().collect();
+        // Raft's node ids are slots (ids that are not are ignored).
+        let slots = |ids: &mut dyn Iterator<Item = u64>| -> BTreeSet<Slot> {
+            ids.filter_map(|id| Slot::new(id).ok()).collect()
+        };
+        let voters = slots(&mut membership.voter_ids());
+        let learners = slots(&mut membership.learner_ids());
         let members = self.peers.members();
-        let up: BTreeSet<u64> = members
+        let up: BTreeSet<Slot> = members
             .keys()
             .copied()
             .filter(|s| *s == self.slot || self.peers.is_up(*s))
@@ -756,7 +765,7 @@ impl Cluster {
             .copied()
             .filter(|id| {
                 matched
-                    .get(id)
+                    .get(&id.raft_id())
                     .and_then(|m| m.as_ref())
                     .is_some_and(|log_id| log_id.index + CAUGHT_UP >= last)
             })
@@ -781,10 +790,10 @@ impl Cluster {
                 for (slot, addr) in new {
                     if let Err(e) = self
                         .raft
-                        .add_learner(slot, BasicNode::new(&addr), false)
+                        .add_learner(slot.raft_id(), BasicNode::new(&addr), false)
                         .await
                     {
-                        tracing::debug!(slot, error = %e, "cannot add learner");
+                        tracing::debug!(%slot, error = %e, "cannot add learner");
                         return;
                     }
                 }
@@ -792,24 +801,24 @@ impl Cluster {
             }
             membership::Change::RemoveVoters(ids) => {
                 self.raft
-                    .change_membership(ChangeMembers::RemoveVoters(ids), false)
+                    .change_membership(ChangeMembers::RemoveVoters(raft_ids(&ids)), false)
                     .await
             }
             membership::Change::RemoveNodes(ids) => {
                 self.raft
-                    .change_membership(ChangeMembers::RemoveNodes(ids), false)
+                    .change_membership(ChangeMembers::RemoveNodes(raft_ids(&ids)), false)
                     .await
             }
             membership::Change::AddVoters(ids) => {
                 tracing::info!(candidates = ?ids, "promoting learners to voters");
                 self.raft
-                    .change_membership(ChangeMembers::AddVoterIds(ids), false)
+                    .change_membership(ChangeMembers::AddVoterIds(raft_ids(&ids)), false)
                     .await
             }
             membership::Change::ReplaceVoters(ids) => {
                 tracing::warn!(voters = ?ids, down = ?seen.down_long, "replacing voters down for long");
                 self.raft
-                    .change_membership(ChangeMembers::ReplaceAllVoters(ids), false)
+                    .change_membership(ChangeMembers::ReplaceAllVoters(raft_ids(&ids)), false)
                     .await
             }
         };

@@ -14,7 +14,7 @@ use crate::cluster::Cluster;
 use crate::cluster::coord::{CoordCommand, Owner};
 use crate::cluster::state::Command;
 use crate::table::ProcessTable;
-use proto::now_ms;
+use proto::{Gpid, Slot, now_ms};
 
 /// How often owners and leases are checked.
 const CHECK_EVERY: Duration = Duration::from_millis(200);
@@ -33,7 +33,7 @@ pub fn spawn(
 ) {
     tokio::spawn(async move {
         let started = Instant::now();
-        let mut down_since: HashMap<u64, Instant> = HashMap::new();
+        let mut down_since: HashMap<Slot, Instant> = HashMap::new();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -41,20 +41,14 @@ pub fn spawn(
             }
             let owners = cluster.coord.read(|c| c.process_owners());
             let mut ended = Vec::new();
-            let mut by_slot: BTreeMap<u64, Vec<i32>> = BTreeMap::new();
+            let mut by_slot: BTreeMap<Slot, Vec<Gpid>> = BTreeMap::new();
             for pid in owners {
-                let Some(slot) = Owner::Process(pid).slot() else {
-                    // Not a cluster PID: nothing can own with it.
-                    ended.push(Owner::Process(pid));
-                    continue;
-                };
-                by_slot.entry(slot).or_default().push(pid);
+                by_slot.entry(pid.slot()).or_default().push(pid);
             }
             // This node's ended processes.
             for pid in by_slot.remove(&cluster.slot).unwrap_or_default() {
-                let running = proto::Gpid::from_raw(i64::from(pid)).is_ok_and(|g| {
-                    table.starting(g) || table.get(g).is_ok_and(|p| !p.is_finished())
-                });
+                let running =
+                    table.starting(pid) || table.get(pid).is_ok_and(|p| !p.is_finished());
                 if !running {
                     ended.push(Owner::Process(pid));
                 }

@@ -15,7 +15,7 @@ pub enum ProcError {
         /// The PID asked for.
         pid: Gpid,
         /// Its slot.
-        slot: u32,
+        slot: proto::Slot,
     },
     /// A number that is not a cluster PID (it names no process).
     #[error("no such process {0} (not a cluster pid)")]

@@ -13,16 +13,17 @@ use crate::config::{default_name, validate_name};
 
 /// Slot of a node that started its own cluster. Joining nodes get theirs
 /// from the consistent store (the cluster issue).
-pub const FIRST_SLOT: u32 = 1;
+pub const FIRST_SLOT: u64 = 1;
 
 /// What `node.json` holds.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Identity {
     /// Unique node name.
     pub name: String,
-    /// Slot: the high digits of this node's cluster PIDs; 0 until a
+    /// Slot: the high digits of this node's cluster PIDs; none until a
     /// joining node has been given one.
-    pub slot: u32,
+    #[serde(with = "proto::slot_or_zero")]
+    pub slot: Option<proto::Slot>,
     /// The cluster's unique id, made by the node that founded it; gossip
     /// between different clusters that reach each other is refused.
     #[serde(default)]
@@ -86,7 +87,11 @@ impl DataDir {
                 validate_name(&name)?;
                 let identity = Identity {
                     name,
-                    slot: if joining { 0 } else { FIRST_SLOT },
+                    slot: if joining {
+                        None
+                    } else {
+                        proto::Slot::new(FIRST_SLOT).ok()
+                    },
                     cluster_id: if joining {
                         String::new()
                     } else {
@@ -108,8 +113,8 @@ impl DataDir {
     }
 
     /// Records the slot the cluster gave this node.
-    pub fn save_slot(&mut self, slot: u32, cluster_id: &str) -> anyhow::Result<()> {
-        self.identity.slot = slot;
+    pub fn save_slot(&mut self, slot: proto::Slot, cluster_id: &str) -> anyhow::Result<()> {
+        self.identity.slot = Some(slot);
         self.identity.cluster_id = cluster_id.to_string();
         save(&self.path.join("node.json"), &self.identity)
     }
@@ -142,7 +147,7 @@ mod tests {
             first.identity,
             Identity {
                 name: "n1".into(),
-                slot: 1,
+                slot: proto::Slot::new(1).ok(),
                 cluster_id: first.identity.cluster_id.clone()
             }
         );

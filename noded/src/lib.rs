@@ -123,10 +123,12 @@ impl Node {
                     .to_string()
             })
             .collect();
-        if data.identity.slot == 0 {
+        if data.identity.slot.is_none() {
             let (reply, joined_tls) =
                 security::join_new(&config, &name, advertise, &data.path).await?;
-            data.save_slot(reply.slot, &reply.cluster_id)?;
+            let slot = proto::Slot::new(u64::from(reply.slot))
+                .with_context(|| format!("the cluster gave slot {}", reply.slot))?;
+            data.save_slot(slot, &reply.cluster_id)?;
             seeds.extend(reply.member_addresses);
             tls = joined_tls.or(tls);
         } else if joining && config.token.is_some() {
@@ -140,7 +142,10 @@ impl Node {
                 .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
             tracing::info!(user = %me, "noded is not root: every process it starts runs as {me}, whoever asks");
         }
-        let slot = u64::from(data.identity.slot);
+        let slot = data
+            .identity
+            .slot
+            .context("this node has no slot: its data dir is incomplete")?;
         let raft_api = RaftApi::default();
         let cluster = Cluster::start(
             &data.path,
@@ -173,7 +178,7 @@ impl Node {
             .with_context(|| format!("cannot open the journal in {}", data.path.display()))?;
         let ctx = Arc::new(NodeContext {
             name: name.clone(),
-            slot: data.identity.slot,
+            slot,
             data_dir: data.path.clone(),
             api_addr: format!("unix:{}", socket_path.display()),
             limits: config.limits.clone(),
@@ -282,7 +287,7 @@ impl Node {
         records::write_atomically(&addr_file, format!("{scheme}://{listen_addr}\n").as_bytes())?;
         tracing::info!(
             node = %ctx.name,
-            slot = ctx.slot,
+            slot = %ctx.slot,
             listen = %listen,
             advertise = %listen_addr,
             tls = tls.is_some(),

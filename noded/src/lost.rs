@@ -134,12 +134,12 @@ pub fn lost_on(
                 .services
                 .get(service)
                 .and_then(|s| s.replicas.get(&index))
-                .is_some_and(|r| r.pid == p.pid),
+                .is_some_and(|r| r.pid == Some(p.pid)),
             None => true,
         })
         .map(|p| ProcessInfo {
-            pid: p.pid,
-            ppid: p.ppid,
+            pid: p.pid.as_raw(),
+            ppid: p.ppid.map_or(0, proto::Gpid::as_raw),
             node: node.to_string(),
             host_pid: p.host_pid,
             argv: p.argv.clone(),

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use proto::{Gpid, max_serial};
+use proto::{Gpid, Slot, max_serial};
 
 /// Serials reserved per write of `pid_next`.
 const RESERVE_BLOCK: u32 = 4096;
@@ -33,7 +33,7 @@ pub enum AllocError {
 /// The allocator; the process table owns it behind a mutex.
 #[derive(Debug)]
 pub struct PidAllocator {
-    slot: u32,
+    slot: Slot,
     next: u32,
     reserved_to: u32,
     path: PathBuf,
@@ -42,14 +42,14 @@ pub struct PidAllocator {
 impl PidAllocator {
     /// Resumes allocation for `slot`, after both the stored reservation and
     /// `highest_known` (the largest serial in the kept records).
-    pub fn open(data_dir: &Path, slot: u32, highest_known: u32) -> Self {
+    pub fn open(data_dir: &Path, slot: Slot, highest_known: u32) -> Self {
         let path = data_dir.join("pid_next");
         let stored = std::fs::read_to_string(&path)
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok())
             .unwrap_or(1);
         let mut next = stored.max(highest_known.saturating_add(1));
-        if next > max_serial(slot) || next == 0 {
+        if next > max_serial(slot.get()) || next == 0 {
             next = 1;
         }
         PidAllocator {
@@ -62,11 +62,11 @@ impl PidAllocator {
 
     /// The next free PID; `in_use` says whether a serial is still taken.
     pub fn allocate(&mut self, in_use: impl Fn(Gpid) -> bool) -> Result<Gpid, AllocError> {
-        let last = max_serial(self.slot);
+        let last = max_serial(self.slot.get());
         for _ in 0..last {
             let serial = self.next;
             self.next = if serial >= last { 1 } else { serial + 1 };
-            let Ok(gpid) = Gpid::new(self.slot, serial) else {
+            let Ok(gpid) = Gpid::of(self.slot, serial) else {
                 continue;
             };
             if in_use(gpid) {
@@ -84,8 +84,8 @@ impl PidAllocator {
     fn reserve_from(&mut self, serial: u32) -> Result<(), AllocError> {
         let until = serial
             .saturating_add(RESERVE_BLOCK)
-            .min(max_serial(self.slot));
-        let next_run = if until >= max_serial(self.slot) {
+            .min(max_serial(self.slot.get()));
+        let next_run = if until >= max_serial(self.slot.get()) {
             1
         } else {
             until + 1
@@ -108,12 +108,15 @@ mod tests {
     #[test]
     fn serials_increase_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let mut a = PidAllocator::open(dir.path(), 2, 0);
+        let mut a = PidAllocator::open(dir.path(), Slot::new(2).unwrap(), 0);
         let first = a.allocate(|_| false).unwrap();
         let second = a.allocate(|_| false).unwrap();
-        assert_eq!((first.slot(), first.serial(), second.serial()), (2, 1, 2));
+        assert_eq!(
+            (first.slot().get(), first.serial(), second.serial()),
+            (2, 1, 2)
+        );
         drop(a);
-        let mut b = PidAllocator::open(dir.path(), 2, 0);
+        let mut b = PidAllocator::open(dir.path(), Slot::new(2).unwrap(), 0);
         assert!(
             b.allocate(|_| false).unwrap().serial() > 2,
             "a restart must not reuse serials"
@@ -123,7 +126,7 @@ mod tests {
     #[test]
     fn starts_after_the_highest_known_record_and_skips_used_serials() {
         let dir = tempfile::tempdir().unwrap();
-        let mut a = PidAllocator::open(dir.path(), 1, 10_000);
+        let mut a = PidAllocator::open(dir.path(), Slot::new(1).unwrap(), 10_000);
         assert_eq!(a.allocate(|_| false).unwrap().serial(), 10_001);
         assert_eq!(
             a.allocate(|g| g.serial() == 10_002).unwrap().serial(),
@@ -134,7 +137,7 @@ mod tests {
     #[test]
     fn wraps_after_the_last_serial() {
         let dir = tempfile::tempdir().unwrap();
-        let mut a = PidAllocator::open(dir.path(), 1, max_serial(1) - 1);
+        let mut a = PidAllocator::open(dir.path(), Slot::new(1).unwrap(), max_serial(1) - 1);
         assert_eq!(a.allocate(|_| false).unwrap().serial(), max_serial(1));
         assert_eq!(a.allocate(|g| g.serial() == 1).unwrap().serial(), 2);
     }

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use proto::Slot;
 use proto::v1::ProcessInfo;
 
 use crate::cluster::services::{ReplicaState, Service};
@@ -38,18 +39,20 @@ pub fn load_score(procs: u32, load: &MachineLoad) -> (u32, u64, i64) {
 pub fn spread<'a>(
     service: &Service,
     index: u32,
-    placed: &[(u32, u64)],
-    up: &BTreeMap<u64, Member>,
+    placed: &[(u32, Slot)],
+    up: &BTreeMap<Slot, Member>,
     live: impl IntoIterator<Item = &'a ProcessInfo>,
 ) -> Option<Member> {
-    let mut per_slot: HashMap<u64, usize> = HashMap::new();
+    let mut per_slot: HashMap<Slot, usize> = HashMap::new();
     let recorded = service
         .replicas
         .iter()
         .filter(|(i, r)| {
-            r.state == ReplicaState::Running && r.pid != 0 && !placed.iter().any(|(p, _)| p == *i)
+            r.state == ReplicaState::Running
+                && r.pid.is_some()
+                && !placed.iter().any(|(p, _)| p == *i)
         })
-        .map(|(i, r)| (*i, r.slot));
+        .filter_map(|(i, r)| Some((*i, r.slot?)));
     for (i, slot) in recorded.chain(placed.iter().copied()) {
         if i != index {
             *per_slot.entry(slot).or_default() += 1;

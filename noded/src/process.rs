@@ -139,11 +139,10 @@ impl Process {
     /// zombie, while it has a cluster parent that has not waited for it.
     /// `parent_alive` says whether that parent still runs (a parent that
     /// ended leaves its zombies to be reaped, as init does).
-    pub fn is_zombie(&self, parent_alive: impl Fn(i32) -> bool) -> bool {
+    pub fn is_zombie(&self, parent_alive: impl Fn(Gpid) -> bool) -> bool {
         self.is_finished()
-            && self.record.ppid != 0
             && !self.waited.load(std::sync::atomic::Ordering::Relaxed)
-            && parent_alive(self.record.ppid)
+            && self.record.ppid.is_some_and(parent_alive)
     }
 
     /// The log of one stream.

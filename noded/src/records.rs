@@ -25,10 +25,11 @@ use serde::{Deserialize, Serialize};
 /// What was started; written once, right after the spawn.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SpawnRecord {
-    /// Cluster PID (raw).
-    pub pid: i32,
-    /// Parent cluster PID, 0 if none.
-    pub ppid: i32,
+    /// Cluster PID.
+    pub pid: Gpid,
+    /// Parent cluster PID, if any.
+    #[serde(with = "proto::gpid_or_zero")]
+    pub ppid: Option<Gpid>,
     /// Name given at spawn.
     pub name: String,
     /// Requested argv.
@@ -189,13 +190,13 @@ enum Entry {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ExitEntry {
-    pid: i32,
+    pid: Gpid,
     #[serde(flatten)]
     exit: ExitRecord,
 }
 
 impl Entry {
-    fn pid(&self) -> i32 {
+    fn pid(&self) -> Gpid {
         match self {
             Entry::Spawn(s) => s.pid,
             Entry::Exit(e) => e.pid,
@@ -216,7 +217,7 @@ impl Journal {
     /// Opens the journal in `data_dir` and loads every process it records.
     pub fn open(data_dir: &Path) -> std::io::Result<(Journal, Vec<StoredProcess>)> {
         let path = data_dir.join("journal");
-        let mut found: BTreeMap<i32, StoredProcess> = BTreeMap::new();
+        let mut found: BTreeMap<Gpid, StoredProcess> = BTreeMap::new();
         match std::fs::read(&path) {
             Ok(bytes) => {
                 for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
@@ -266,7 +267,7 @@ impl Journal {
     }
 
     /// Records an exit.
-    pub fn record_exit(&self, pid: i32, exit: &ExitRecord) -> std::io::Result<()> {
+    pub fn record_exit(&self, pid: Gpid, exit: &ExitRecord) -> std::io::Result<()> {
         self.append(&Entry::Exit(ExitEntry {
             pid,
             exit: exit.clone(),
@@ -275,7 +276,7 @@ impl Journal {
 
     /// Rewrites the journal without the lines of `pids`. Holds the append
     /// lock throughout, so no line written meanwhile is lost.
-    pub fn remove(&self, pids: &HashSet<i32>) -> std::io::Result<()> {
+    pub fn remove(&self, pids: &HashSet<Gpid>) -> std::io::Result<()> {
         if pids.is_empty() {
             return Ok(());
         }
@@ -300,10 +301,14 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn spawn_record(pid: i32) -> SpawnRecord {
+    fn gpid(raw: i64) -> Gpid {
+        Gpid::from_raw(raw).unwrap()
+    }
+
+    fn spawn_record(pid: i64) -> SpawnRecord {
         SpawnRecord {
-            pid,
-            ppid: 0,
+            pid: gpid(pid),
+            ppid: None,
             name: "x".into(),
             argv: vec!["true".into()],
             env: vec!["A=1".into()],
@@ -340,9 +345,9 @@ mod tests {
         for pid in [10_000_001, 10_000_002, 10_000_003] {
             journal.record_spawn(&spawn_record(pid)).unwrap();
         }
-        journal.record_exit(10_000_001, &exit).unwrap();
-        journal.remove(&HashSet::from([10_000_002])).unwrap();
-        journal.record_exit(10_000_003, &exit).unwrap();
+        journal.record_exit(gpid(10_000_001), &exit).unwrap();
+        journal.remove(&HashSet::from([gpid(10_000_002)])).unwrap();
+        journal.record_exit(gpid(10_000_003), &exit).unwrap();
         drop(journal);
         // A torn line from a crash mid-write is skipped.
         let mut f = std::fs::OpenOptions::new()
@@ -352,7 +357,7 @@ mod tests {
         f.write_all(b"{\"spawn\": {\"pid\"").unwrap();
 
         let (_, found) = Journal::open(data.path()).unwrap();
-        let pids: Vec<i32> = found.iter().map(|p| p.spawn.pid).collect();
+        let pids: Vec<i32> = found.iter().map(|p| p.spawn.pid.as_raw()).collect();
         assert_eq!(pids, vec![10_000_001, 10_000_003]);
         assert_eq!(found[0].exit.as_ref(), Some(&exit));
         assert_eq!(found[0].spawn.argv, vec!["true".to_string()]);

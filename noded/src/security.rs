@@ -40,7 +40,7 @@ pub fn load_tls(config: &Config, data: &DataDir) -> anyhow::Result<Option<Cluste
             data.path.display()
         );
     }
-    if data.identity.slot == 0 {
+    if data.identity.slot.is_none() {
         // A new node: it gets its certificate when it joins.
         return Ok(None);
     }

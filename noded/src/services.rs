@@ -19,7 +19,7 @@
 //! - every record change is a store write fenced by the PID it replaces, so
 //!   a leader that lost its leadership cannot undo its successor's work.
 
-use proto::now_ms;
+use proto::{Gpid, Slot, now_ms};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,9 +92,9 @@ struct Reconciler {
     /// How long a node must be down before its replicas move.
     move_after: Duration,
     /// When this reconciler first saw each down member down.
-    down_since: HashMap<u64, std::time::Instant>,
+    down_since: HashMap<Slot, std::time::Instant>,
     /// PIDs being stopped, so each gets one stop task.
-    stopping: Arc<std::sync::Mutex<HashSet<i32>>>,
+    stopping: Arc<std::sync::Mutex<HashSet<Gpid>>>,
 }
 
 impl Reconciler {
@@ -116,7 +116,7 @@ impl Reconciler {
 
     /// Members that are up and the processes they run.
     async fn world(&mut self, state: &ClusterState) -> Option<World> {
-        let up: BTreeMap<u64, Member> = state
+        let up: BTreeMap<Slot, Member> = state
             .members
             .iter()
             .filter(|(slot, m)| {
@@ -167,7 +167,7 @@ impl Reconciler {
             .filter(|p| {
                 p.state == ProcessState::Running as i32 || p.state == ProcessState::Stopped as i32
             })
-            .map(|p| (p.pid, p))
+            .filter_map(|p| Some((Gpid::from_raw(p.pid.into()).ok()?, p)))
             .collect();
         Some(World {
             up,
@@ -182,9 +182,9 @@ impl Reconciler {
     /// The exit status of a replica's process that is not among the live
     /// ones, or `None` when that cannot be told yet (its node did not
     /// answer).
-    async fn ended_status(&mut self, pid: i32, complete: bool) -> Option<i32> {
+    async fn ended_status(&mut self, pid: Gpid, complete: bool) -> Option<i32> {
         let request = GetRequest {
-            pid,
+            pid: pid.as_raw(),
             with_env: false,
         };
         match tokio::time::timeout(CALL_TIMEOUT, self.api.get(request)).await {
@@ -210,7 +210,7 @@ impl Reconciler {
                 expected_pid,
                 replica,
             } => {
-                tracing::info!(service = %name, index, pid = expected_pid, state = ?replica.state, status = ?replica.last_status, "replica record");
+                tracing::info!(service = %name, index, pid = ?expected_pid, state = ?replica.state, status = ?replica.last_status, "replica record");
                 self.record(&name, index, expected_pid, replica).await;
             }
             Action::Start {
@@ -221,7 +221,7 @@ impl Reconciler {
                 node,
             } => self.start(&name, index, expected_pid, record, node).await,
             Action::Stop(pid) => {
-                tracing::info!(pid, "stopping a replica process");
+                tracing::info!(%pid, "stopping a replica process");
                 self.stop(pid);
             }
             Action::Drop { name, index } => {
@@ -235,7 +235,7 @@ impl Reconciler {
         &mut self,
         name: &str,
         index: u32,
-        expected_pid: i32,
+        expected_pid: Option<Gpid>,
         record: Replica,
         node: Member,
     ) {
@@ -265,11 +265,13 @@ impl Reconciler {
         let spawned = tokio::time::timeout(CALL_TIMEOUT, self.api.spawn(request)).await;
         let now = now_ms();
         let next = match spawned {
-            Ok(Ok(reply)) => {
-                let pid = reply.into_inner().pid;
-                tracing::info!(service = name, index, pid, node = %node.name, "replica started");
-                plan::started(&record, &node, pid, now)
-            }
+            Ok(Ok(reply)) => match Gpid::from_raw(reply.into_inner().pid.into()) {
+                Ok(pid) => {
+                    tracing::info!(service = name, index, %pid, node = %node.name, "replica started");
+                    plan::started(&record, &node, pid, now)
+                }
+                Err(e) => plan::spawn_failed(&record, e.to_string(), now),
+            },
             Ok(Err(status)) => plan::spawn_failed(&record, status.message().to_string(), now),
             Err(_) => return,
         };
@@ -277,7 +279,13 @@ impl Reconciler {
     }
 
     /// Writes a replica record, fenced by the PID it replaces.
-    async fn record(&mut self, name: &str, index: u32, expected_pid: i32, replica: Replica) {
+    async fn record(
+        &mut self,
+        name: &str,
+        index: u32,
+        expected_pid: Option<Gpid>,
+        replica: Replica,
+    ) {
         let new_pid = replica.pid;
         let result = self
             .write(Command::SetReplica {
@@ -287,7 +295,10 @@ impl Reconciler {
                 replica,
             })
             .await;
-        if !result && new_pid != expected_pid && new_pid != 0 {
+        if let Some(new_pid) = new_pid
+            && !result
+            && Some(new_pid) != expected_pid
+        {
             // The record moved on without us: this process is not wanted.
             self.stop(new_pid);
         }
@@ -308,7 +319,7 @@ impl Reconciler {
     }
 
     /// SIGTERM, then SIGKILL after the grace period, in the background.
-    fn stop(&self, pid: i32) {
+    fn stop(&self, pid: Gpid) {
         if let Ok(mut stopping) = self.stopping.lock()
             && !stopping.insert(pid)
         {
@@ -318,12 +329,15 @@ impl Reconciler {
         let grace = self.stop_grace;
         let stopping = self.stopping.clone();
         tokio::spawn(async move {
-            let signal = |sig: i32| SignalRequest { pid, signal: sig };
+            let signal = |sig: i32| SignalRequest {
+                pid: pid.as_raw(),
+                signal: sig,
+            };
             let _ = tokio::time::timeout(CALL_TIMEOUT, api.signal(signal(libc::SIGTERM))).await;
             let waited = tokio::time::timeout(
                 grace + CALL_TIMEOUT,
                 api.wait(WaitRequest {
-                    pid,
+                    pid: pid.as_raw(),
                     timeout_ms: grace.as_millis() as u64,
                 }),
             )

@@ -45,7 +45,7 @@ pub struct NodeContext {
     /// Node name (NEFELE_NODE).
     pub name: String,
     /// Slot of this node's PIDs.
-    pub slot: u32,
+    pub slot: proto::Slot,
     /// The data directory.
     pub data_dir: PathBuf,
     /// The local API address given to processes (NEFELE_ADDR).
@@ -381,8 +381,8 @@ pub async fn start(
         |r| (r.uid, r.gid),
     );
     let mut record = SpawnRecord {
-        pid: gpid.as_raw(),
-        ppid: ppid.map_or(0, Gpid::as_raw),
+        pid: gpid,
+        ppid,
         name: spec.name.clone(),
         argv: spec.argv.clone(),
         env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
@@ -603,7 +603,7 @@ pub fn finish(ctx: &NodeContext, process: &Process, exit: ExitRecord) {
     if process.is_finished() {
         return;
     }
-    if let Err(e) = ctx.journal.record_exit(process.gpid.as_raw(), &exit) {
+    if let Err(e) = ctx.journal.record_exit(process.gpid, &exit) {
         tracing::warn!(pid = %process.gpid, error = %e, "cannot save exit record");
     }
     for stream in [Stream::Stdout, Stream::Stderr] {
@@ -691,7 +691,7 @@ pub fn restore(ctx: &NodeContext, stored: StoredProcess) -> Option<Arc<Process>>
             let killed = kill_leftovers(&ctx.data_dir, &stored.spawn);
             tracing::warn!(pid = %gpid, killed, "process lost while noded was down");
             let exit = lost_record("its keeper was gone when noded started", killed);
-            if let Err(e) = ctx.journal.record_exit(gpid.as_raw(), &exit) {
+            if let Err(e) = ctx.journal.record_exit(gpid, &exit) {
                 tracing::warn!(pid = %gpid, error = %e, "cannot save exit record");
             }
             exit

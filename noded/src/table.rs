@@ -72,7 +72,7 @@ impl ProcessTable {
             welcome.processes.into_iter().map(|p| (p.pid, p)).collect();
         let mut adopted = 0;
         for s in stored {
-            let held = kept.remove(&s.spawn.pid);
+            let held = kept.remove(&s.spawn.pid.as_raw());
             let process = match held {
                 Some(held) if s.exit.is_none() => {
                     adopted += 1;
@@ -429,7 +429,7 @@ impl ProcessTable {
             if (i < excess || now.saturating_sub(ended) > ttl_ms)
                 && let Some((_, p)) = self.procs.remove(&gpid)
             {
-                pruned.insert(gpid.as_raw());
+                pruned.insert(gpid);
                 match std::fs::remove_dir_all(&p.dir) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                         tracing::warn!(pid = %gpid, error = %e, "cannot delete output of a pruned record");
@@ -444,9 +444,10 @@ impl ProcessTable {
     }
 }
 
-/// Tells the keeper it may drop a process whose exit is recorded.
-fn forget(link: &KeeperLink, pid: i32) {
-    link.notify(k::to_keeper::Body::Forget(k::Forget { pid }));
+/// Tells the keeper it may drop a process whose exit is recorded (`raw`:
+/// the PID as the keeper protocol carries it).
+fn forget(link: &KeeperLink, raw: i32) {
+    link.notify(k::to_keeper::Body::Forget(k::Forget { pid: raw }));
 }
 
 /// Adopts a process the keeper holds: running, or ended while noded was

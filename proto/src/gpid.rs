@@ -1,8 +1,16 @@
 //! Cluster PIDs (SPEC §1): `slot * 10_000_000 + serial`, always above the
-//! kernel's largest PID and inside a signed 32-bit `pid_t`.
+//! kernel's largest PID and inside a signed 32-bit `pid_t`; and node
+//! [`Slot`]s, the first part of every PID a node hands out.
+//!
+//! Both are carried as these types everywhere but on the wire (protobuf
+//! integers, converted at the tonic boundary) and in serde records, where
+//! they are the same plain numbers as before (so journals and raft logs
+//! written earlier still read).
 
 use std::fmt;
 use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 
 /// Largest slot number a node can have.
 pub const MAX_SLOT: u32 = 214;
@@ -12,8 +20,104 @@ pub const MAX_SERIAL: u32 = 9_999_999;
 const SLOT_SPAN: u32 = 10_000_000;
 
 /// A cluster PID. Never confuse it with a host PID (`nix::unistd::Pid`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
 pub struct Gpid(u32);
+
+/// A node's slot (SPEC §1): 1..=[`MAX_SLOT`], fixed when it joins. It is
+/// also the node's raft id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct Slot(u32);
+
+impl Slot {
+    /// The slot numbered `n`, if 1..=[`MAX_SLOT`].
+    pub fn new(n: u64) -> Result<Slot, GpidError> {
+        match u32::try_from(n) {
+            Ok(n) if (1..=MAX_SLOT).contains(&n) => Ok(Slot(n)),
+            _ => Err(GpidError::NoSuchSlot(n)),
+        }
+    }
+
+    /// Its number, as the wire carries it.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// Its raft node id.
+    pub fn raft_id(self) -> u64 {
+        u64::from(self.0)
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl From<Slot> for u64 {
+    fn from(slot: Slot) -> u64 {
+        slot.raft_id()
+    }
+}
+
+impl TryFrom<u64> for Slot {
+    type Error = GpidError;
+    fn try_from(n: u64) -> Result<Slot, GpidError> {
+        Slot::new(n)
+    }
+}
+
+impl From<Gpid> for i64 {
+    fn from(pid: Gpid) -> i64 {
+        i64::from(pid.as_raw())
+    }
+}
+
+impl TryFrom<i64> for Gpid {
+    type Error = GpidError;
+    fn try_from(raw: i64) -> Result<Gpid, GpidError> {
+        Gpid::from_raw(raw)
+    }
+}
+
+/// Serde for an optional PID written as a plain number, 0 for none (the
+/// records' format from before the types).
+pub mod gpid_or_zero {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Gpid;
+
+    /// Writes the PID, or 0.
+    pub fn serialize<S: Serializer>(pid: &Option<Gpid>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(pid.map_or(0, i64::from))
+    }
+
+    /// Reads a PID; 0 (and anything that is not one) is none.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Gpid>, D::Error> {
+        let raw = i64::deserialize(d)?;
+        Ok(Gpid::from_raw(raw).ok())
+    }
+}
+
+/// Serde for an optional slot written as a plain number, 0 for none.
+pub mod slot_or_zero {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Slot;
+
+    /// Writes the slot, or 0.
+    pub fn serialize<S: Serializer>(slot: &Option<Slot>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(slot.map_or(0, u64::from))
+    }
+
+    /// Reads a slot; 0 is none.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Slot>, D::Error> {
+        let raw = u64::deserialize(d)?;
+        Ok(Slot::new(raw).ok())
+    }
+}
 
 /// Why a number is not a cluster PID.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -26,6 +130,9 @@ pub enum GpidError {
         "invalid cluster pid {0}: cluster pids are slot*10000000+n with slot 1..=214 and n 1..=9999999"
     )]
     OutOfRange(i64),
+    /// A slot number outside 1..=214.
+    #[error("invalid slot {0}: slots are 1..=214")]
+    NoSuchSlot(u64),
 }
 
 /// Largest serial number of `slot`: 9_999_999, except for slot 214 where
@@ -37,6 +144,11 @@ pub const fn max_serial(slot: u32) -> u32 {
 }
 
 impl Gpid {
+    /// The PID of `serial` on `slot`.
+    pub fn of(slot: Slot, serial: u32) -> Result<Self, GpidError> {
+        Gpid::new(slot.0, serial)
+    }
+
     /// Builds a cluster PID from a slot (1..=214) and serial (1..=9_999_999).
     pub fn new(slot: u32, serial: u32) -> Result<Self, GpidError> {
         if !(1..=MAX_SLOT).contains(&slot) || !(1..=max_serial(slot)).contains(&serial) {
@@ -48,8 +160,8 @@ impl Gpid {
     }
 
     /// The slot of the node that owns this PID.
-    pub fn slot(self) -> u32 {
-        self.0 / SLOT_SPAN
+    pub fn slot(self) -> Slot {
+        Slot(self.0 / SLOT_SPAN)
     }
 
     /// The per-node serial number.
@@ -98,7 +210,7 @@ mod tests {
     #[test]
     fn slot_and_serial_round_trip() {
         let g: Gpid = "20000017".parse().unwrap();
-        assert_eq!((g.slot(), g.serial()), (2, 17));
+        assert_eq!((g.slot().get(), g.serial()), (2, 17));
         assert_eq!(g.as_raw(), 20_000_017);
         assert_eq!(Gpid::new(2, 17).unwrap(), g);
     }
@@ -121,5 +233,29 @@ mod tests {
         assert!(Gpid::from_raw(20_000_000).is_err());
         assert!(Gpid::from_raw(i64::from(i32::MAX) + 1).is_err());
         assert!("abc".parse::<Gpid>().is_err());
+    }
+
+    #[test]
+    fn records_keep_the_plain_numbers() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Record {
+            pid: Gpid,
+            #[serde(with = "gpid_or_zero")]
+            ppid: Option<Gpid>,
+            slot: Slot,
+            #[serde(with = "slot_or_zero")]
+            on: Option<Slot>,
+        }
+        let r = Record {
+            pid: "20000017".parse().unwrap(),
+            ppid: None,
+            slot: Slot::new(2).unwrap(),
+            on: None,
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, r#"{"pid":20000017,"ppid":0,"slot":2,"on":0}"#);
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), r);
+        assert!(serde_json::from_str::<Record>(r#"{"pid":5,"ppid":0,"slot":2,"on":0}"#).is_err());
+        assert!(Slot::new(0).is_err() && Slot::new(215).is_err());
     }
 }

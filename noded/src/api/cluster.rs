@@ -71,7 +71,7 @@ impl Cluster for ClusterApi {
         for m in state.members.values().cloned() {
             let mut info = NodeInfo {
                 name: m.name.clone(),
-                slot: m.slot as u32,
+                slot: m.slot.get(),
                 address: m.addr.clone(),
                 labels: m.labels.into_iter().collect(),
                 published_processes: state.processes.get(&m.slot).map_or(0, |p| p.len() as u32),
@@ -98,11 +98,11 @@ impl Cluster for ClusterApi {
             (info.store_leader, info.store_voter) = cluster.store_role(m.slot);
             reply.nodes.push(info);
         }
-        if reply.nodes.iter().all(|n| n.slot as u64 != cluster.slot) {
+        if reply.nodes.iter().all(|n| n.slot != cluster.slot.get()) {
             // Not yet in the store (it is announcing itself): still list it.
             let mut info = NodeInfo {
                 name: cluster.name.clone(),
-                slot: cluster.slot as u32,
+                slot: cluster.slot.get(),
                 labels: self.state.labels.clone().into_iter().collect(),
                 ..NodeInfo::default()
             };
@@ -144,7 +144,8 @@ impl Cluster for ClusterApi {
             self.state.shutdown.cancel();
             return Ok(Response::new(LeaveReply {}));
         }
-        let slot = u64::from(request.slot);
+        let slot = proto::Slot::new(u64::from(request.slot))
+            .map_err(|e| ProcError::InvalidArgument(e.to_string()))?;
         // A node leaves itself; root on a node's socket removes any node
         // (its certificate then stops being accepted).
         let command = match &caller {
@@ -158,7 +159,7 @@ impl Cluster for ClusterApi {
             _ => None,
         };
         let Some(command) = command else {
-            tracing::warn!(?caller, slot, "leave refused");
+            tracing::warn!(?caller, %slot, "leave refused");
             return Err(if matches!(caller, Caller::Local { .. }) {
                 AuthError::RemoveNeedsRoot
             } else {
@@ -168,7 +169,7 @@ impl Cluster for ClusterApi {
         };
         if matches!(command, Command::Remove { .. }) {
             tracing::warn!(
-                slot,
+                %slot,
                 "removing a node from the cluster (root on the socket)"
             );
         }

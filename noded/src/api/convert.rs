@@ -122,7 +122,7 @@ fn info_of(process: &Process, node: &str, with_env: bool, snap: Snapshot) -> Pro
     let r = &process.record;
     let mut info = ProcessInfo {
         pid: process.gpid.as_raw(),
-        ppid: r.ppid,
+        ppid: r.ppid.map_or(0, Gpid::as_raw),
         node: node.to_string(),
         host_pid: r.host_pid,
         argv: r.argv.clone(),

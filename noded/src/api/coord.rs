@@ -32,7 +32,7 @@ use crate::cluster::coord::{
     self, Bytes, CoordCommand, CoordError, CoordReply, CoordState, Expect, Guard, KvEntry, Owner,
 };
 use crate::cluster::state::{Command, Reply};
-use proto::now_ms;
+use proto::{Gpid, now_ms};
 
 /// Most watches one node serves at once.
 pub const MAX_WATCHES: usize = 1024;
@@ -71,7 +71,7 @@ fn guard(fence: Option<Fence>) -> Option<Guard> {
 fn wire_owner(owner: &Owner) -> CoordOwner {
     CoordOwner {
         owner: Some(match owner {
-            Owner::Process(pid) => WireOwner::Pid(*pid),
+            Owner::Process(pid) => WireOwner::Pid(pid.as_raw()),
             Owner::Lease(id) => WireOwner::Lease(*id),
         }),
     }
@@ -99,7 +99,7 @@ pub enum CoordApiError {
     #[error("an owner is needed: a cluster PID or a lease")]
     NoOwner,
     #[error("no such process {0} (an owner must be running)")]
-    OwnerGone(i32),
+    OwnerGone(Gpid),
     #[error("a lease needs a TTL (ttl_ms > 0)")]
     NoTtl,
     #[error("revision {asked} is in the future: the store is at revision {current}")]
@@ -195,31 +195,28 @@ impl CoordApi {
     ) -> Result<Owner, Status> {
         match wire.and_then(|o| o.owner) {
             Some(WireOwner::Lease(id)) => Ok(Owner::Lease(id)),
-            Some(WireOwner::Pid(pid)) => {
-                self.running(pid, principal).await?;
-                Ok(Owner::Process(pid))
-            }
+            Some(WireOwner::Pid(pid)) => Ok(Owner::Process(self.running(pid, principal).await?)),
             None => Err(CoordApiError::NoOwner.into()),
         }
     }
 
-    /// Ok if `pid` is a running (or stopped) process `principal` may see.
-    async fn running(&self, pid: i32, principal: &Principal) -> Result<(), Status> {
-        let gpid = super::convert::gpid(pid)?;
-        let gone = || Status::from(CoordApiError::OwnerGone(pid));
+    /// `pid`, if it is a running (or stopped) process `principal` may see.
+    async fn running(&self, raw: i32, principal: &Principal) -> Result<Gpid, Status> {
+        let gpid = super::convert::gpid(raw)?;
+        let gone = || Status::from(CoordApiError::OwnerGone(gpid));
         match self.state.target_pid(gpid, false).await? {
             Target::Local => {
                 let process = self.state.table.lookup(gpid).await?;
                 if !principal.may_see(process.owner()) || process.is_finished() {
                     return Err(gone());
                 }
-                Ok(())
+                Ok(gpid)
             }
             Target::Remote { node, mut client } => {
                 let info = client
                     .get(outgoing(
                         GetRequest {
-                            pid,
+                            pid: raw,
                             ..Default::default()
                         },
                         Some(self.state.forward_timeout()),
@@ -229,7 +226,7 @@ impl CoordApi {
                     .map_err(|e| remote_error(&node, e))?
                     .into_inner();
                 match info.state() {
-                    ProcessState::Running | ProcessState::Stopped => Ok(()),
+                    ProcessState::Running | ProcessState::Stopped => Ok(gpid),
                     _ => Err(gone()),
                 }
             }
@@ -643,12 +640,12 @@ impl Coord for CoordApi {
         let principal = self.state.principal(&request)?;
         let req = request.into_inner();
         checked("name", &req.name)?;
-        self.running(req.pid, &principal).await?;
+        let pid = self.running(req.pid, &principal).await?;
         self.write(CoordCommand::SetName {
             user: principal.user,
             name: req.name,
-            pid: req.pid,
-            owner: Owner::Process(req.pid),
+            pid,
+            owner: Owner::Process(pid),
         })
         .await?;
         Ok(Response::new(SetNameReply {}))
@@ -667,13 +664,13 @@ impl Coord for CoordApi {
                 .map(|(pid, _)| *pid)
         };
         if let Some(pid) = self.read(req.serializable, lookup).await? {
-            return Ok(Response::new(GetNameReply { pid }));
+            return Ok(Response::new(GetNameReply { pid: pid.as_raw() }));
         }
         let Some(deadline) = wait_for(req.wait_ms) else {
             return Err(CoordError::NoSuchName(req.name).into());
         };
         match self.wait_until(deadline, lookup).await {
-            Some(pid) => Ok(Response::new(GetNameReply { pid })),
+            Some(pid) => Ok(Response::new(GetNameReply { pid: pid.as_raw() })),
             None => Err(CoordApiError::WaitRanOut(format!(
                 "no name {} after {} ms",
                 req.name, req.wait_ms
@@ -707,7 +704,7 @@ impl Coord for CoordApi {
                     .map(|s| {
                         s.names
                             .iter()
-                            .map(|(n, (pid, _))| (n.clone(), *pid))
+                            .map(|(n, (pid, _))| (n.clone(), pid.as_raw()))
                             .collect()
                     })
                     .unwrap_or_default()

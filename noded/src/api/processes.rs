@@ -533,13 +533,9 @@ fn inherited_stdio(
 
 /// Whether a zombie's parent counts as alive: it runs here, or lives on
 /// another node (whose state this node does not know).
-fn parent_alive(state: &ApiState, ppid: i32) -> bool {
-    match proto::Gpid::from_raw(i64::from(ppid)) {
-        Ok(parent) if parent.slot() == state.table.ctx().slot => {
-            state.table.get(parent).is_ok_and(|p| !p.is_finished())
-        }
-        _ => true,
-    }
+fn parent_alive(state: &ApiState, parent: proto::Gpid) -> bool {
+    parent.slot() != state.table.ctx().slot
+        || state.table.get(parent).is_ok_and(|p| !p.is_finished())
 }
 
 /// This node's part of a List: the processes `principal` may see.

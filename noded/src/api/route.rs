@@ -158,16 +158,12 @@ impl ApiState {
 
     /// The owner of a PID.
     pub async fn target_pid(&self, gpid: Gpid, forwarded: bool) -> Result<Target, Status> {
-        let slot = u64::from(gpid.slot());
+        let slot = gpid.slot();
         if slot == self.cluster.slot {
             return Ok(Target::Local);
         }
         let Some(member) = self.cluster.member(slot) else {
-            return Err(ProcError::UnknownSlot {
-                pid: gpid,
-                slot: gpid.slot(),
-            }
-            .into());
+            return Err(ProcError::UnknownSlot { pid: gpid, slot }.into());
         };
         if forwarded {
             return Err(ProcError::MisroutedPid(gpid).into());

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use proto::Gpid;
 use proto::v1::services_server::Services;
 use proto::v1::{
     CreateServiceRequest, GetServiceRequest, ListServicesReply, ListServicesRequest,
@@ -60,7 +61,7 @@ impl ServicesApi {
         }
     }
 
-    fn node_names(&self) -> std::collections::BTreeMap<u64, String> {
+    fn node_names(&self) -> std::collections::BTreeMap<proto::Slot, String> {
         self.state
             .cluster
             .members()
@@ -139,7 +140,7 @@ fn spec_to_wire(spec: &ServiceSpec) -> proto::v1::ServiceSpec {
 fn replica_to_wire(
     index: u32,
     r: &Replica,
-    nodes: &std::collections::BTreeMap<u64, String>,
+    nodes: &std::collections::BTreeMap<proto::Slot, String>,
 ) -> ReplicaInfo {
     use proto::v1::ReplicaState as W;
     ReplicaInfo {
@@ -152,8 +153,11 @@ fn replica_to_wire(
             ReplicaState::Done => W::Done,
             ReplicaState::Unschedulable => W::Unschedulable,
         } as i32,
-        node: nodes.get(&r.slot).cloned().unwrap_or_default(),
-        pid: r.pid,
+        node: r
+            .slot
+            .and_then(|slot| nodes.get(&slot).cloned())
+            .unwrap_or_default(),
+        pid: r.pid.map_or(0, Gpid::as_raw),
         restarts: r.restarts,
         started_ms: r.started_ms,
         next_start_ms: r.next_start_ms,
@@ -164,7 +168,7 @@ fn replica_to_wire(
 
 /// The wire view of a service: one replica per index below the count (a
 /// not yet recorded one is pending).
-fn info(service: &Service, nodes: &std::collections::BTreeMap<u64, String>) -> ServiceInfo {
+fn info(service: &Service, nodes: &std::collections::BTreeMap<proto::Slot, String>) -> ServiceInfo {
     let replicas = (0..service.spec.replicas)
         .map(|i| {
             let record = service.replicas.get(&i).cloned().unwrap_or_default();

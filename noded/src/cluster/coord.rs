@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use proto::Gpid;
 use serde::{Deserialize, Serialize};
 
 pub use proto::coord_limits::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
@@ -57,18 +58,16 @@ impl<'de> Deserialize<'de> for Bytes {
 #[serde(rename_all = "snake_case")]
 pub enum Owner {
     /// A cluster process: released when it ends or its node is down.
-    Process(i32),
+    Process(Gpid),
     /// A lease: released when it is revoked or expires.
     Lease(u64),
 }
 
 impl Owner {
     /// The slot of a process owner.
-    pub fn slot(&self) -> Option<u64> {
+    pub fn slot(&self) -> Option<proto::Slot> {
         match self {
-            Owner::Process(pid) => proto::Gpid::from_raw(i64::from(*pid))
-                .ok()
-                .map(|g| u64::from(g.slot())),
+            Owner::Process(pid) => Some(pid.slot()),
             Owner::Lease(_) => None,
         }
     }
@@ -139,7 +138,7 @@ pub struct Space {
     pub locks: BTreeMap<String, LockHolder>,
     pub barriers: BTreeMap<String, Barrier>,
     /// Name → (PID, owner).
-    pub names: BTreeMap<String, (i32, Owner)>,
+    pub names: BTreeMap<String, (Gpid, Owner)>,
 }
 
 /// What a user without a space has.
@@ -261,7 +260,7 @@ pub enum CoordCommand {
     SetName {
         user: String,
         name: String,
-        pid: i32,
+        pid: Gpid,
         owner: Owner,
     },
     RemoveName {
@@ -292,7 +291,7 @@ pub enum CoordError {
     #[error("no lease {0}")]
     NoSuchLease(u64),
     #[error("name {name} is taken by PID {pid}")]
-    NameTaken { name: String, pid: i32 },
+    NameTaken { name: String, pid: Gpid },
     #[error("no name {0}")]
     NoSuchName(String),
     #[error("barrier {name} is for {n} participants, not {asked}")]
@@ -730,7 +729,7 @@ impl CoordState {
     }
 
     /// Every process that owns something.
-    pub fn process_owners(&self) -> BTreeSet<i32> {
+    pub fn process_owners(&self) -> BTreeSet<Gpid> {
         let mut pids = BTreeSet::new();
         let mut add = |o: &Owner| {
             if let Owner::Process(pid) = o {

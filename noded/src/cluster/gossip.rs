@@ -14,6 +14,8 @@ use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use proto::Slot;
+
 use super::peers::{PeerLoad, Peers};
 use crate::hostproc::{self, MachineLoad};
 
@@ -27,7 +29,7 @@ pub const REFRESH: Duration = Duration::from_millis(250);
 pub struct GossipConfig {
     pub cluster_id: String,
     pub name: String,
-    pub slot: u64,
+    pub slot: Slot,
     /// Where gossip listens (UDP, the API's port).
     pub listen: SocketAddr,
     /// The address peers are told.
@@ -127,7 +129,11 @@ pub async fn start(
                 let Some(state) = guard.node_state(id) else {
                     continue;
                 };
-                let Some(peer_slot) = state.get("slot").and_then(|s| s.parse::<u64>().ok()) else {
+                let Some(peer_slot) = state
+                    .get("slot")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .and_then(|s| Slot::new(s).ok())
+                else {
                     continue;
                 };
                 let num = |k: &str| {

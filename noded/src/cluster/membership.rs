@@ -14,38 +14,40 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use proto::Slot;
+
 use super::state::Member;
 
 /// What the leader sees of the cluster and the store's membership.
 #[derive(Clone, Debug, Default)]
 pub struct Seen {
     /// Every member of the cluster state, by slot.
-    pub members: BTreeMap<u64, Member>,
+    pub members: BTreeMap<Slot, Member>,
     /// The store's voters.
-    pub voters: BTreeSet<u64>,
+    pub voters: BTreeSet<Slot>,
     /// The store's learners.
-    pub learners: BTreeSet<u64>,
+    pub learners: BTreeSet<Slot>,
     /// Members gossip sees up (the leader counts itself).
-    pub up: BTreeSet<u64>,
+    pub up: BTreeSet<Slot>,
     /// Learners whose log is close enough to the leader's to vote.
-    pub caught_up: BTreeSet<u64>,
+    pub caught_up: BTreeSet<Slot>,
     /// Voters down for longer than the replacement threshold.
-    pub down_long: BTreeSet<u64>,
+    pub down_long: BTreeSet<Slot>,
 }
 
 /// One membership change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// Add members as learners: (slot, address).
-    AddLearners(Vec<(u64, String)>),
+    AddLearners(Vec<(Slot, String)>),
     /// Remove voters (members that left) before removing them as nodes.
-    RemoveVoters(BTreeSet<u64>),
+    RemoveVoters(BTreeSet<Slot>),
     /// Remove nodes (members that left).
-    RemoveNodes(BTreeSet<u64>),
+    RemoveNodes(BTreeSet<Slot>),
     /// Promote learners.
-    AddVoters(BTreeSet<u64>),
+    AddVoters(BTreeSet<Slot>),
     /// Make these the voters (replacing voters down for long).
-    ReplaceVoters(BTreeSet<u64>),
+    ReplaceVoters(BTreeSet<Slot>),
 }
 
 /// How many voters the store wants with `active` members.
@@ -55,8 +57,8 @@ pub fn wanted_voters(active: usize) -> usize {
 
 /// The change to make now, if any (one per round, in rule order).
 pub fn plan(seen: &Seen) -> Option<Change> {
-    let in_raft = |slot: &u64| seen.voters.contains(slot) || seen.learners.contains(slot);
-    let new: Vec<(u64, String)> = seen
+    let in_raft = |slot: &Slot| seen.voters.contains(slot) || seen.learners.contains(slot);
+    let new: Vec<(Slot, String)> = seen
         .members
         .values()
         .filter(|m| !m.left && !in_raft(&m.slot))
@@ -65,14 +67,14 @@ pub fn plan(seen: &Seen) -> Option<Change> {
     if !new.is_empty() {
         return Some(Change::AddLearners(new));
     }
-    let gone: BTreeSet<u64> = seen
+    let gone: BTreeSet<Slot> = seen
         .members
         .values()
         .filter(|m| m.left && in_raft(&m.slot))
         .map(|m| m.slot)
         .collect();
     if !gone.is_empty() {
-        let leaving: BTreeSet<u64> = gone.intersection(&seen.voters).copied().collect();
+        let leaving: BTreeSet<Slot> = gone.intersection(&seen.voters).copied().collect();
         if !leaving.is_empty() && leaving.len() < seen.voters.len() {
             return Some(Change::RemoveVoters(leaving));
         }
@@ -89,14 +91,14 @@ pub fn plan(seen: &Seen) -> Option<Change> {
     let active = seen.members.values().filter(|m| !m.left).count();
     let wanted = wanted_voters(active);
     if seen.voters.len() < wanted {
-        let add: BTreeSet<u64> = candidates
+        let add: BTreeSet<Slot> = candidates
             .by_ref()
             .take(wanted - seen.voters.len())
             .copied()
             .collect();
         return (!add.is_empty()).then_some(Change::AddVoters(add));
     }
-    let replaceable: Vec<u64> = seen
+    let replaceable: Vec<Slot> = seen
         .voters
         .iter()
         .filter(|v| seen.down_long.contains(v) && !seen.up.contains(v))
@@ -106,7 +108,7 @@ pub fn plan(seen: &Seen) -> Option<Change> {
     if replaceable.is_empty() || voters_up * 2 <= seen.voters.len() {
         return None;
     }
-    let incoming: Vec<u64> = candidates.take(replaceable.len()).copied().collect();
+    let incoming: Vec<Slot> = candidates.take(replaceable.len()).copied().collect();
     if incoming.is_empty() {
         return None;
     }
@@ -122,27 +124,33 @@ pub fn plan(seen: &Seen) -> Option<Change> {
 mod tests {
     use super::*;
 
+    fn sl(n: u64) -> Slot {
+        Slot::new(n).unwrap()
+    }
+
     fn member(slot: u64, left: bool) -> Member {
         Member {
-            slot,
+            slot: sl(slot),
             name: format!("n{slot}"),
             addr: format!("127.0.0.1:{}", 7000 + slot),
+            labels: Default::default(),
             left,
-            ..Member::default()
+            cert: None,
+            removed: false,
         }
     }
 
-    fn set(slots: &[u64]) -> BTreeSet<u64> {
-        slots.iter().copied().collect()
+    fn set(slots: &[u64]) -> BTreeSet<Slot> {
+        slots.iter().copied().map(sl).collect()
     }
 
     /// `n` members, voters and learners as given, all up and caught up.
     fn seen(n: u64, voters: &[u64], learners: &[u64]) -> Seen {
         Seen {
-            members: (1..=n).map(|s| (s, member(s, false))).collect(),
+            members: (1..=n).map(|s| (sl(s), member(s, false))).collect(),
             voters: set(voters),
             learners: set(learners),
-            up: (1..=n).collect(),
+            up: (1..=n).map(sl).collect(),
             caught_up: set(learners),
             down_long: BTreeSet::new(),
         }
@@ -162,24 +170,24 @@ mod tests {
         let mut s = seen(4, &[1, 2, 3], &[]);
         assert_eq!(
             plan(&s),
-            Some(Change::AddLearners(vec![(4, "127.0.0.1:7004".into())]))
+            Some(Change::AddLearners(vec![(sl(4), "127.0.0.1:7004".into())]))
         );
         // Three members: three voters from caught-up learners that are up.
         s = seen(3, &[1], &[2, 3]);
         assert_eq!(plan(&s), Some(Change::AddVoters(set(&[2, 3]))));
-        s.up.remove(&3);
+        s.up.remove(&sl(3));
         assert_eq!(plan(&s), Some(Change::AddVoters(set(&[2]))));
-        s.caught_up.remove(&2);
+        s.caught_up.remove(&sl(2));
         assert_eq!(plan(&s), None);
         // Five members: five voters.
         s = seen(5, &[1, 2, 3], &[4, 5]);
         assert_eq!(plan(&s), Some(Change::AddVoters(set(&[4, 5]))));
         // Members that left: voters out first, then the nodes.
         s = seen(5, &[1, 2, 3, 4, 5], &[]);
-        s.members.insert(5, member(5, true));
+        s.members.insert(sl(5), member(5, true));
         assert_eq!(plan(&s), Some(Change::RemoveVoters(set(&[5]))));
-        s.voters.remove(&5);
-        s.learners.insert(5);
+        s.voters.remove(&sl(5));
+        s.learners.insert(sl(5));
         assert_eq!(plan(&s), Some(Change::RemoveNodes(set(&[5]))));
         // Settled: nothing.
         assert_eq!(plan(&seen(7, &[1, 2, 3, 4, 5], &[6, 7])), None);
@@ -189,25 +197,25 @@ mod tests {
     fn a_voter_down_for_long_is_replaced_while_a_majority_is_up() {
         let mut s = seen(7, &[1, 2, 3, 4, 5], &[6, 7]);
         // Down, but not for long yet: wait (it may be restarting).
-        s.up.remove(&2);
+        s.up.remove(&sl(2));
         assert_eq!(plan(&s), None);
         // Down for long: a healthy learner takes its place in one change.
-        s.down_long.insert(2);
+        s.down_long.insert(sl(2));
         assert_eq!(plan(&s), Some(Change::ReplaceVoters(set(&[1, 3, 4, 5, 6]))));
         // Two down for long: both replaced, as far as learners allow.
-        s.up.remove(&3);
-        s.down_long.insert(3);
+        s.up.remove(&sl(3));
+        s.down_long.insert(sl(3));
         assert_eq!(plan(&s), Some(Change::ReplaceVoters(set(&[1, 4, 5, 6, 7]))));
-        s.caught_up.remove(&7);
+        s.caught_up.remove(&sl(7));
         assert_eq!(plan(&s), Some(Change::ReplaceVoters(set(&[1, 3, 4, 5, 6]))));
         // No majority of voters up: nothing can commit, nothing is tried.
-        s.up.remove(&4);
-        s.down_long.insert(4);
+        s.up.remove(&sl(4));
+        s.down_long.insert(sl(4));
         assert_eq!(plan(&s), None);
         // No healthy learner: nothing to replace with.
         let mut t = seen(5, &[1, 2, 3, 4, 5], &[]);
-        t.up.remove(&1);
-        t.down_long.insert(1);
+        t.up.remove(&sl(1));
+        t.down_long.insert(sl(1));
         assert_eq!(plan(&t), None);
     }
 }

@@ -10,6 +10,8 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
+use proto::Slot;
+
 use super::services::Service;
 use super::state::{ClusterState, Member};
 use crate::hostproc::MachineLoad;
@@ -35,12 +37,12 @@ pub struct PeerLoad {
 /// The directory of peers.
 pub struct Peers {
     /// This node's slot.
-    pub me: u64,
+    pub me: Slot,
     /// The address connections to peers come from (the listen IP).
     local_ip: Option<std::net::IpAddr>,
     state: watch::Receiver<ClusterState>,
     /// Live peers by slot, replaced by the gossip task; held only to copy.
-    live: RwLock<HashMap<u64, PeerLoad>>,
+    live: RwLock<HashMap<Slot, PeerLoad>>,
     channels: DashMap<String, Channel>,
     /// TLS toward peers (`None`: an `--insecure` cluster).
     tls: Option<proto::tls::ClientTls>,
@@ -50,7 +52,7 @@ impl Peers {
     /// A directory for node `me`, reading members from `state`;
     /// connections to peers come from `local_ip`.
     pub fn new(
-        me: u64,
+        me: Slot,
         local_ip: Option<std::net::IpAddr>,
         state: watch::Receiver<ClusterState>,
         tls: Option<proto::tls::ClientTls>,
@@ -108,7 +110,7 @@ impl Peers {
     }
 
     /// The members as the store has them now, by slot.
-    pub fn members(&self) -> BTreeMap<u64, Member> {
+    pub fn members(&self) -> BTreeMap<Slot, Member> {
         self.state.borrow().members.clone()
     }
 
@@ -123,7 +125,7 @@ impl Peers {
     }
 
     /// A member by slot.
-    pub fn member(&self, slot: u64) -> Option<Member> {
+    pub fn member(&self, slot: Slot) -> Option<Member> {
         self.state.borrow().members.get(&slot).cloned()
     }
 
@@ -133,17 +135,17 @@ impl Peers {
     }
 
     /// Replaces the live set (the gossip task calls this).
-    pub fn set_live(&self, live: HashMap<u64, PeerLoad>) {
+    pub fn set_live(&self, live: HashMap<Slot, PeerLoad>) {
         *self.live.write().unwrap_or_else(|e| e.into_inner()) = live;
     }
 
     /// Live peers with their load.
-    pub fn live(&self) -> HashMap<u64, PeerLoad> {
+    pub fn live(&self) -> HashMap<Slot, PeerLoad> {
         self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Whether a member is up (this node always is).
-    pub fn is_up(&self, slot: u64) -> bool {
+    pub fn is_up(&self, slot: Slot) -> bool {
         slot == self.me
             || self
                 .live
@@ -155,7 +157,7 @@ impl Peers {
     /// The current address of a member: the store's (written by the node
     /// itself over mTLS), else what it gossips. Gossip is unauthenticated
     /// UDP, so it never overrides the store (docs/design/security.md).
-    pub fn addr_of(&self, slot: u64) -> Option<String> {
+    pub fn addr_of(&self, slot: Slot) -> Option<String> {
         self.member(slot).map(|m| m.addr).or_else(|| {
             self.live
                 .read()

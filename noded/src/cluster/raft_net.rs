@@ -22,6 +22,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
+use proto::Slot;
+
 use super::peers::Peers;
 use super::{RaftNode, TypeConfig};
 
@@ -72,9 +74,9 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned + 'static,
     {
-        let addr = self
-            .peers
-            .addr_of(self.target)
+        let addr = Slot::new(self.target)
+            .ok()
+            .and_then(|slot| self.peers.addr_of(slot))
             .unwrap_or_else(|| self.fallback_addr.clone());
         let unreachable = |e: &dyn std::error::Error| {
             RPCError::Unreachable(Unreachable::new(&AnyError(e.to_string())))

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use proto::{Gpid, Slot};
 use serde::{Deserialize, Serialize};
 
 /// When ended replicas are started again.
@@ -63,10 +64,12 @@ pub enum ReplicaState {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Replica {
     pub state: ReplicaState,
-    /// The node slot its process runs (or last ran) on; 0 for none.
-    pub slot: u64,
-    /// Its cluster PID; 0 for none.
-    pub pid: i32,
+    /// The node slot its process runs (or last ran) on.
+    #[serde(with = "proto::slot_or_zero")]
+    pub slot: Option<Slot>,
+    /// Its cluster PID.
+    #[serde(with = "proto::gpid_or_zero")]
+    pub pid: Option<Gpid>,
     /// Restarts after its process ended.
     pub restarts: u32,
     /// Ends in a row that came before a stable run (drives the backoff).

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use proto::{Gpid, Slot};
 use serde::{Deserialize, Serialize};
 
 use super::coord::{CoordCommand, CoordReply};
@@ -15,10 +16,10 @@ use crate::tokens::{self, TokenProof, TokenRecord};
 pub const MAX_SLOT: u64 = proto::MAX_SLOT as u64;
 
 /// One member of the cluster. Its raft node id is its slot.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Member {
     /// Slot, also the raft node id.
-    pub slot: u64,
+    pub slot: Slot,
     /// Unique name.
     pub name: String,
     /// gRPC address (host:port), also the gossip address (UDP, same port).
@@ -51,7 +52,7 @@ pub enum Command {
         /// Its labels.
         labels: BTreeMap<String, String>,
         /// The slot it had, if it had one.
-        slot: Option<u64>,
+        slot: Option<Slot>,
         /// SHA-256 (hex) of the certificate just issued to it (new nodes);
         /// `None` keeps the one recorded.
         #[serde(default)]
@@ -75,12 +76,12 @@ pub enum Command {
     /// A node leaves cleanly (it may come back with its data dir).
     Leave {
         /// Its slot.
-        slot: u64,
+        slot: Slot,
     },
     /// An administrator removes a node for good (revokes it).
     Remove {
         /// Its slot.
-        slot: u64,
+        slot: Slot,
     },
     /// A new service (refused if the name is taken).
     CreateService { spec: ServiceSpec, created_ms: u64 },
@@ -94,7 +95,8 @@ pub enum Command {
     SetReplica {
         name: String,
         index: u32,
-        expected_pid: i32,
+        #[serde(with = "proto::gpid_or_zero")]
+        expected_pid: Option<Gpid>,
         replica: Replica,
     },
     /// The reconciler forgets a replica above the replica count.
@@ -103,7 +105,7 @@ pub enum Command {
     /// them as `lost` while it is down (SPEC §10).
     SetProcesses {
         /// Its slot.
-        slot: u64,
+        slot: Slot,
         /// Its running processes, by PID.
         processes: Arc<Vec<ProcSummary>>,
     },
@@ -114,12 +116,13 @@ pub enum Command {
 
 /// What the cluster remembers of a running process, to list it as `lost`
 /// while its node is down.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ProcSummary {
     /// Cluster PID.
-    pub pid: i32,
-    /// Parent cluster PID, 0 if none.
-    pub ppid: i32,
+    pub pid: Gpid,
+    /// Parent cluster PID, if any.
+    #[serde(with = "proto::gpid_or_zero")]
+    pub ppid: Option<Gpid>,
     /// Host PID on its node.
     pub host_pid: i32,
     /// Display name.
@@ -142,6 +145,11 @@ pub struct ProcSummary {
     pub tty: bool,
 }
 
+/// A PID for a message, "none" for none.
+fn or_none(pid: &Option<Gpid>) -> String {
+    pid.map_or_else(|| "none".to_string(), |p| p.to_string())
+}
+
 /// Most bytes of argv a [`ProcSummary`] keeps.
 pub const SUMMARY_ARGV_BYTES: usize = 1024;
 
@@ -155,24 +163,30 @@ pub enum Refusal {
     #[error("no token with id {0}")]
     NoSuchToken(String),
     #[error("no member with slot {0}")]
-    NoSuchMember(u64),
+    NoSuchMember(Slot),
     #[error("{0}: service already exists")]
     ServiceExists(String),
     #[error("{0}: no such service")]
     NoSuchService(String),
-    #[error("{name}/{index}: replica changed (pid {current}, not {expected})")]
+    #[error(
+        "{name}/{index}: replica changed (pid {}, not {})",
+        or_none(current),
+        or_none(expected)
+    )]
     ReplicaChanged {
         name: String,
         index: u32,
-        current: i32,
-        expected: i32,
+        #[serde(with = "proto::gpid_or_zero")]
+        current: Option<Gpid>,
+        #[serde(with = "proto::gpid_or_zero")]
+        expected: Option<Gpid>,
     },
     #[error(
         "slot {0} was removed from the cluster: join again as a new node (a fresh data dir and a token)"
     )]
-    SlotRemoved(u64),
+    SlotRemoved(Slot),
     #[error("slot {0} belongs to another node: this data dir is not from this cluster")]
-    SlotTaken(u64),
+    SlotTaken(Slot),
     #[error("a node named {0:?} is already a member")]
     NameTaken(String),
     #[error("the cluster is full: all {MAX_SLOT} slots are taken")]
@@ -188,7 +202,7 @@ pub enum Reply {
     /// The node is a member with this slot.
     Joined {
         /// Its slot.
-        slot: u64,
+        slot: Slot,
     },
     /// The command was refused.
     Refused {
@@ -203,7 +217,7 @@ pub enum Reply {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ClusterState {
     /// Every member, by slot.
-    pub members: BTreeMap<u64, Member>,
+    pub members: BTreeMap<Slot, Member>,
     /// The highest slot ever given; slots are never given twice.
     pub last_slot: u64,
     /// Services by name (absent in snapshots from before services).
@@ -215,7 +229,7 @@ pub struct ClusterState {
     /// The running processes each node last published, by slot (shared,
     /// so copies of the state stay cheap).
     #[serde(default)]
-    pub processes: BTreeMap<u64, Arc<Vec<ProcSummary>>>,
+    pub processes: BTreeMap<Slot, Arc<Vec<ProcSummary>>>,
 }
 
 impl ClusterState {
@@ -301,7 +315,7 @@ impl ClusterState {
                 replica,
             } => match self.services.get_mut(name) {
                 Some(service) => {
-                    let current = service.replicas.get(index).map_or(0, |r| r.pid);
+                    let current = service.replicas.get(index).and_then(|r| r.pid);
                     if current != *expected_pid {
                         return Reply::Refused {
                             reason: Refusal::ReplicaChanged {
@@ -343,7 +357,7 @@ impl ClusterState {
         name: &str,
         addr: &str,
         labels: &BTreeMap<String, String>,
-        slot: Option<u64>,
+        slot: Option<Slot>,
         cert: Option<String>,
     ) -> Reply {
         let same_name = self
@@ -377,16 +391,17 @@ impl ClusterState {
             }
             (None, Some((old, true))) => {
                 self.members.remove(&old);
-                self.next_slot()
+                match self.next_slot() {
+                    Some(slot) => slot,
+                    None => return cluster_full(),
+                }
             }
-            (None, None) => self.next_slot(),
+            (None, None) => match self.next_slot() {
+                Some(slot) => slot,
+                None => return cluster_full(),
+            },
         };
-        if slot == 0 || slot > MAX_SLOT {
-            return Reply::Refused {
-                reason: Refusal::ClusterFull,
-            };
-        }
-        self.last_slot = self.last_slot.max(slot);
+        self.last_slot = self.last_slot.max(slot.raft_id());
         let cert = cert.or_else(|| self.members.get(&slot).and_then(|m| m.cert.clone()));
         self.members.insert(
             slot,
@@ -403,14 +418,21 @@ impl ClusterState {
         Reply::Joined { slot }
     }
 
-    /// Slots are never given twice: the next one is past every slot used.
-    fn next_slot(&self) -> u64 {
-        self.last_slot + 1
+    /// Slots are never given twice: the next one is past every slot used
+    /// (none once all are used).
+    fn next_slot(&self) -> Option<Slot> {
+        Slot::new(self.last_slot + 1).ok()
     }
 
     /// The member with this name.
     pub fn by_name(&self, name: &str) -> Option<&Member> {
         self.members.values().find(|m| m.name == name)
+    }
+}
+
+fn cluster_full() -> Reply {
+    Reply::Refused {
+        reason: Refusal::ClusterFull,
     }
 }
 
@@ -424,12 +446,16 @@ fn no_such_service(name: &str) -> Reply {
 mod tests {
     use super::*;
 
+    fn sl(n: u64) -> Slot {
+        Slot::new(n).unwrap()
+    }
+
     fn join(state: &mut ClusterState, name: &str, slot: Option<u64>) -> Reply {
         state.apply(&Command::Join {
             name: name.into(),
             addr: format!("{name}:1"),
             labels: BTreeMap::new(),
-            slot,
+            slot: slot.map(sl),
             cert: None,
             token: None,
         })
@@ -438,9 +464,9 @@ mod tests {
     #[test]
     fn slots_are_distinct_and_names_unique() {
         let mut s = ClusterState::default();
-        assert_eq!(join(&mut s, "a", Some(1)), Reply::Joined { slot: 1 });
-        assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: 2 });
-        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: 3 });
+        assert_eq!(join(&mut s, "a", Some(1)), Reply::Joined { slot: sl(1) });
+        assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: sl(2) });
+        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: sl(3) });
         // Another node (another address) with a taken name is refused.
         let dup = s.apply(&Command::Join {
             name: "b".into(),
@@ -461,15 +487,15 @@ mod tests {
             name: "b".into(),
             addr: "b:2".into(),
             labels: BTreeMap::new(),
-            slot: Some(2),
+            slot: Some(sl(2)),
             cert: None,
             token: None,
         });
-        assert_eq!(back, Reply::Joined { slot: 2 });
-        assert_eq!(s.members[&2].addr, "b:2");
+        assert_eq!(back, Reply::Joined { slot: sl(2) });
+        assert_eq!(s.members[&sl(2)].addr, "b:2");
         assert!(matches!(join(&mut s, "x", Some(3)), Reply::Refused { .. }));
         // A retried join from the same address gets the same slot.
-        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: 3 });
+        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: sl(3) });
     }
 
     #[test]
@@ -477,10 +503,10 @@ mod tests {
         let mut s = ClusterState::default();
         join(&mut s, "a", Some(1));
         join(&mut s, "b", None);
-        assert_eq!(s.apply(&Command::Leave { slot: 2 }), Reply::Done);
-        assert!(s.members[&2].left);
-        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: 3 });
-        assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: 4 });
+        assert_eq!(s.apply(&Command::Leave { slot: sl(2) }), Reply::Done);
+        assert!(s.members[&sl(2)].left);
+        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: sl(3) });
+        assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: sl(4) });
     }
 
     #[test]
@@ -515,11 +541,11 @@ mod tests {
             Reply::Refused { .. }
         ));
         assert_eq!(s, before, "a refused join changes nothing");
-        assert_eq!(s.apply(&with(token.proof(5))), Reply::Joined { slot: 2 });
-        assert_eq!(s.members[&2].cert.as_deref(), Some("f1"));
+        assert_eq!(s.apply(&with(token.proof(5))), Reply::Joined { slot: sl(2) });
+        assert_eq!(s.members[&sl(2)].cert.as_deref(), Some("f1"));
         // Coming back without a new certificate keeps the pinned one.
         join(&mut s, "b", Some(2));
-        assert_eq!(s.members[&2].cert.as_deref(), Some("f1"));
+        assert_eq!(s.members[&sl(2)].cert.as_deref(), Some("f1"));
         // Revoked: refused.
         assert_eq!(
             s.apply(&Command::RevokeToken {

@@ -28,7 +28,7 @@ pub fn root(data_dir: &Path) -> PathBuf {
 }
 
 /// The cgroup of one process.
-pub fn of(data_dir: &Path, pid: i32) -> PathBuf {
+pub fn of(data_dir: &Path, pid: proto::Gpid) -> PathBuf {
     root(data_dir).join(pid.to_string())
 }
 

@@ -27,6 +27,7 @@ use futures::{SinkExt, StreamExt};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use prost::Message;
+use proto::Gpid;
 use proto::keeper as k;
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
@@ -96,7 +97,8 @@ pub fn run(data_dir: &Path) -> anyhow::Result<()> {
 /// One process the keeper holds.
 #[derive(Debug)]
 struct Kept {
-    pid: i32,
+    pid: Gpid,
+    /// Its kernel PID, also its process group.
     host_pid: i32,
     host_start_ticks: u64,
     /// noded's spawn record, opaque here.
@@ -147,7 +149,7 @@ struct Keeper {
     data_dir: PathBuf,
     /// Whether processes get a cgroup each.
     cgroups: bool,
-    procs: Mutex<HashMap<i32, Arc<Kept>>>,
+    procs: Mutex<HashMap<Gpid, Arc<Kept>>>,
     /// Host PID of each leader not yet reaped.
     by_host: Mutex<HashMap<i32, Arc<Kept>>>,
     conn: Mutex<Option<Conn>>,
@@ -275,7 +277,7 @@ impl Keeper {
         let mut processes: Vec<k::Kept> = lock(&self.procs)
             .values()
             .map(|kept| k::Kept {
-                pid: kept.pid,
+                pid: kept.pid.as_raw(),
                 host_pid: kept.host_pid,
                 host_start_ticks: kept.host_start_ticks,
                 record: kept.record.clone(),
@@ -293,7 +295,7 @@ impl Keeper {
         }
     }
 
-    fn get(&self, pid: i32) -> Result<Arc<Kept>, Failure> {
+    fn get(&self, pid: Gpid) -> Result<Arc<Kept>, Failure> {
         lock(&self.procs)
             .get(&pid)
             .cloned()
@@ -313,29 +315,33 @@ impl Keeper {
                 reply(Err(Failure::new(libc::EINVAL, "unexpected message".into())))
             }
             Some(B::Spawn(spawn)) => reply(self.spawn(spawn).map(R::Spawned)),
-            Some(B::Signal(s)) => reply(self.signal(s.pid, s.signal).map(|()| R::Ok(true))),
+            Some(B::Signal(s)) => {
+                reply(gpid(s.pid).and_then(|pid| self.signal(pid, s.signal).map(|()| R::Ok(true))))
+            }
             Some(B::Resize(r)) => reply(self.resize(r).map(|()| R::Ok(true))),
             Some(B::Delivered(d)) => {
-                if let Ok(kept) = self.get(d.pid) {
+                if let Ok(kept) = gpid(d.pid).and_then(|pid| self.get(pid)) {
                     kept.log(super::stream_of(d.stream)).delivered(d.offset);
                 }
                 reply(Ok(R::Ok(true)));
             }
             Some(B::Forget(f)) => {
-                let removed = {
+                let removed = gpid(f.pid).ok().and_then(|pid| {
                     let mut procs = lock(&self.procs);
-                    match procs.get(&f.pid) {
-                        Some(kept) if kept.exited.borrow().is_some() => procs.remove(&f.pid),
+                    match procs.get(&pid) {
+                        Some(kept) if kept.exited.borrow().is_some() => procs.remove(&pid),
                         _ => None,
                     }
-                };
+                });
                 if let Some(dir) = removed.as_ref().and_then(|k| k.cgroup.as_ref()) {
                     cgroup::remove(dir);
                 }
                 reply(Ok(R::Ok(removed.is_some())));
             }
             Some(B::Stdin(input)) => {
-                let sender = self.get(input.pid).map(|kept| lock(&kept.stdin).clone());
+                let sender = gpid(input.pid)
+                    .and_then(|pid| self.get(pid))
+                    .map(|kept| lock(&kept.stdin).clone());
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let result = match sender {
@@ -362,7 +368,7 @@ impl Keeper {
         }
     }
 
-    fn signal(&self, pid: i32, signal: i32) -> Result<(), Failure> {
+    fn signal(&self, pid: Gpid, signal: i32) -> Result<(), Failure> {
         let kept = self.get(pid)?;
         if kept.reaped.load(Ordering::SeqCst) {
             return Err(Failure::new(libc::ESRCH, "the process has exited".into()));
@@ -381,7 +387,7 @@ impl Keeper {
             let escaped = cgroup::signal_escaped(dir, kept.host_pid, signal);
             if escaped > 0 {
                 tracing::info!(
-                    pid,
+                    %pid,
                     signal,
                     escaped,
                     "signalled processes that left the group"
@@ -392,7 +398,7 @@ impl Keeper {
     }
 
     fn resize(&self, r: k::Resize) -> Result<(), Failure> {
-        let kept = self.get(r.pid)?;
+        let kept = self.get(gpid(r.pid)?)?;
         let pty = lock(&kept.pty);
         let master = pty
             .as_ref()
@@ -406,10 +412,11 @@ impl Keeper {
         if s.argv.is_empty() {
             return Err(Failure::new(libc::EINVAL, "empty argv".into()));
         }
-        if lock(&self.procs).contains_key(&s.pid) {
+        let pid = gpid(s.pid)?;
+        if lock(&self.procs).contains_key(&pid) {
             return Err(Failure::new(
                 libc::EEXIST,
-                format!("process {} is already kept", s.pid),
+                format!("process {pid} is already kept"),
             ));
         }
         let mut command = std::process::Command::new(&s.exe);
@@ -426,7 +433,7 @@ impl Keeper {
             .iter()
             .map(|r| (r.resource as libc::__rlimit_resource_t, r.soft, r.hard))
             .collect();
-        let cgroup_dir = self.cgroups.then(|| cgroup::of(&self.data_dir, s.pid));
+        let cgroup_dir = self.cgroups.then(|| cgroup::of(&self.data_dir, pid));
         let cgroup_procs = cgroup_dir.as_deref().and_then(cgroup::create);
         let creds = s.run_as.map(|c| {
             (
@@ -518,11 +525,7 @@ impl Keeper {
         let host_pid = child.id() as i32;
         let host_start_ticks = hostproc::stat(Pid::from_raw(host_pid)).map_or(0, |s| s.start_ticks);
 
-        let gpid = proto::Gpid::from_raw(i64::from(s.pid)).ok();
-        let dir = match gpid {
-            Some(g) => records::proc_dir(&self.data_dir, g),
-            None => records::procs_dir(&self.data_dir).join(s.pid.to_string()),
-        };
+        let dir = records::proc_dir(&self.data_dir, pid);
         let cap = s.output_cap.max(2);
         let log = |stream| {
             Arc::new(if s.output_window > 0 {
@@ -539,7 +542,7 @@ impl Keeper {
             (None, None)
         };
         let kept = Arc::new(Kept {
-            pid: s.pid,
+            pid,
             host_pid,
             host_start_ticks,
             record: s.record,
@@ -555,7 +558,7 @@ impl Keeper {
         // Registered before the next await, so the reaper (same thread)
         // always finds it.
         lock(&self.by_host).insert(host_pid, kept.clone());
-        lock(&self.procs).insert(s.pid, kept.clone());
+        lock(&self.procs).insert(pid, kept.clone());
 
         match terminal {
             Some(pty) => {
@@ -657,6 +660,11 @@ impl Failure {
     }
 }
 
+/// A request's PID, as noded's cluster PID (the protocol carries `pid_t`).
+fn gpid(raw: i32) -> Result<Gpid, Failure> {
+    Gpid::from_raw(i64::from(raw)).map_err(|e| Failure::new(libc::EINVAL, e.to_string()))
+}
+
 impl From<Failure> for k::reply::Body {
     fn from(f: Failure) -> Self {
         k::reply::Body::Failure(k::Failure {
@@ -679,7 +687,7 @@ fn reply_message(id: u64, body: k::reply::Body) -> k::FromKeeper {
 fn output_state(kept: &Kept, stream: Stream) -> k::Output {
     let log = kept.log(stream);
     k::Output {
-        pid: kept.pid,
+        pid: kept.pid.as_raw(),
         stream: super::wire_stream(stream),
         segments: log
             .segments()

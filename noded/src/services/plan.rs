@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use proto::v1::ProcessInfo;
+use proto::{Gpid, Slot};
 
 use super::{BACKOFF_CAP, BACKOFF_START, CRASH_LOOP_AFTER, RETRY_PLACEMENT, STABLE_RUN};
 use crate::cluster::services::{Replica, ReplicaState, Restart, Service, parse_process_name};
@@ -15,16 +16,16 @@ use crate::cluster::state::{ClusterState, Member};
 #[derive(Clone, Debug, Default)]
 pub struct World {
     /// Members that are up, by slot.
-    pub up: BTreeMap<u64, Member>,
+    pub up: BTreeMap<Slot, Member>,
     /// Running and stopped processes, by PID (from every node that answered).
-    pub live: HashMap<i32, ProcessInfo>,
+    pub live: HashMap<Gpid, ProcessInfo>,
     /// Whether every up node answered the List.
     pub complete: bool,
     /// Down members whose replicas may move (down long enough).
-    pub gone: HashSet<u64>,
+    pub gone: HashSet<Slot>,
     /// Exit statuses of replica processes that are no longer live, as far
     /// as they could be told ([`unknown_ends`] lists the ones to ask for).
-    pub ended: HashMap<i32, i32>,
+    pub ended: HashMap<Gpid, i32>,
     /// Now, in ms since the epoch.
     pub now_ms: u64,
 }
@@ -36,7 +37,7 @@ pub enum Action {
     Record {
         name: String,
         index: u32,
-        expected_pid: i32,
+        expected_pid: Option<Gpid>,
         replica: Replica,
     },
     /// Spawn a replica on `node` and record the outcome ([`started`] or
@@ -44,12 +45,12 @@ pub enum Action {
     Start {
         name: String,
         index: u32,
-        expected_pid: i32,
+        expected_pid: Option<Gpid>,
         record: Replica,
         node: Member,
     },
     /// Stop a process (SIGTERM, then SIGKILL after the grace period).
-    Stop(i32),
+    Stop(Gpid),
     /// Forget a replica above the count.
     Drop { name: String, index: u32 },
 }
@@ -77,11 +78,11 @@ fn failed(record: &Replica, failures: u32, now_ms: u64) -> Replica {
 }
 
 /// `record` once its process `pid` started on `node` at `now_ms`.
-pub fn started(record: &Replica, node: &Member, pid: i32, now_ms: u64) -> Replica {
+pub fn started(record: &Replica, node: &Member, pid: Gpid, now_ms: u64) -> Replica {
     Replica {
         state: ReplicaState::Running,
-        slot: node.slot,
-        pid,
+        slot: Some(node.slot),
+        pid: Some(pid),
         started_ms: now_ms,
         next_start_ms: 0,
         error: String::new(),
@@ -128,19 +129,27 @@ fn ended(service: &Service, record: &Replica, status: i32, now_ms: u64) -> Repli
 
 /// The replica processes whose end must be asked for before planning:
 /// recorded as running on a node that is up, but not among the live ones.
-pub fn unknown_ends(state: &ClusterState, world: &World) -> Vec<i32> {
+pub fn unknown_ends(state: &ClusterState, world: &World) -> Vec<Gpid> {
     state
         .services
         .values()
         .flat_map(|s| s.replicas.range(..s.spec.replicas).map(|(_, r)| r))
-        .filter(|r| {
-            r.state == ReplicaState::Running
-                && r.pid != 0
-                && world.up.contains_key(&r.slot)
-                && !world.live.contains_key(&r.pid)
-        })
-        .map(|r| r.pid)
+        .filter(|r| r.state == ReplicaState::Running && world.is_up(r.slot))
+        .filter_map(|r| r.pid)
+        .filter(|pid| !world.live.contains_key(pid))
         .collect()
+}
+
+impl World {
+    /// Whether `slot` names a member that is up.
+    fn is_up(&self, slot: Option<Slot>) -> bool {
+        slot.is_some_and(|s| self.up.contains_key(&s))
+    }
+
+    /// Whether `pid` names a live process.
+    fn is_live(&self, pid: Option<Gpid>) -> bool {
+        pid.is_some_and(|p| self.live.contains_key(&p))
+    }
 }
 
 /// Everything to do this tick.
@@ -159,8 +168,8 @@ pub fn plan(state: &ClusterState, world: &World) -> Vec<Action> {
             }
         }
         for (index, record) in service.replicas.range(service.spec.replicas..) {
-            if record.pid != 0 {
-                actions.push(Action::Stop(record.pid));
+            if let Some(pid) = record.pid {
+                actions.push(Action::Stop(pid));
             }
             actions.push(Action::Drop {
                 name: name.clone(),
@@ -179,11 +188,11 @@ fn plan_replica(
     index: u32,
     record: Replica,
     world: &World,
-    placed: &[(u32, u64)],
+    placed: &[(u32, Slot)],
 ) -> Option<Action> {
     let now = world.now_ms;
     let node = || crate::placement::spread(service, index, placed, &world.up, world.live.values());
-    let start = |expected_pid: i32, record: Replica| match node() {
+    let start = |expected_pid: Option<Gpid>, record: Replica| match node() {
         Some(node) => Some(Action::Start {
             name: name.to_string(),
             index,
@@ -214,11 +223,11 @@ fn plan_replica(
         replica,
     };
     match record.state {
-        ReplicaState::Running if !world.up.contains_key(&record.slot) => {
+        ReplicaState::Running if !world.is_up(record.slot) => {
             // Down only briefly (maybe restarting): wait. Down for good:
             // start it elsewhere now (not a restart); the old process is
             // fenced if its node comes back.
-            if !world.gone.contains(&record.slot) {
+            if !record.slot.is_some_and(|s| world.gone.contains(&s)) {
                 return None;
             }
             let moved = Replica {
@@ -228,7 +237,7 @@ fn plan_replica(
             };
             start(record.pid, moved)
         }
-        ReplicaState::Running if world.live.contains_key(&record.pid) => {
+        ReplicaState::Running if world.is_live(record.pid) => {
             let stable = now.saturating_sub(record.started_ms) >= STABLE_RUN.as_millis() as u64;
             (record.failures > 0 && stable).then(|| {
                 record_as(Replica {
@@ -238,7 +247,7 @@ fn plan_replica(
             })
         }
         ReplicaState::Running => {
-            let status = *world.ended.get(&record.pid)?;
+            let status = *world.ended.get(&record.pid?)?;
             Some(record_as(ended(service, &record, status, now)))
         }
         ReplicaState::Pending
@@ -269,20 +278,20 @@ fn unplaceable(service: &Service) -> String {
 /// Processes named as a replica that the store does not record as that
 /// replica (a node back from a partition, a scale-down, a removed service):
 /// once stopped, each index runs once.
-fn fence(state: &ClusterState, world: &World) -> Vec<i32> {
-    let mut unwanted: Vec<i32> = world
+fn fence(state: &ClusterState, world: &World) -> Vec<Gpid> {
+    let mut unwanted: Vec<Gpid> = world
         .live
-        .values()
-        .filter(|process| {
+        .iter()
+        .filter(|(pid, process)| {
             let Some((service, index)) = parse_process_name(&process.name) else {
                 return false;
             };
             !state.services.get(service).is_some_and(|s| {
                 index < s.spec.replicas
-                    && s.replicas.get(&index).is_some_and(|r| r.pid == process.pid)
+                    && s.replicas.get(&index).is_some_and(|r| r.pid == Some(**pid))
             })
         })
-        .map(|p| p.pid)
+        .map(|(pid, _)| *pid)
         .collect();
     unwanted.sort_unstable();
     unwanted

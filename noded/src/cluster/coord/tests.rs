@@ -1,5 +1,10 @@
 use super::*;
 
+/// Serial `n` of slot 1.
+fn p(n: u32) -> Gpid {
+    Gpid::new(1, n).unwrap()
+}
+
 fn put(s: &mut CoordState, key: &str, value: &str, expect: Expect) -> CoordReply {
     s.apply(&CoordCommand::Put {
         user: "alice".into(),
@@ -99,8 +104,8 @@ fn users_do_not_see_each_other() {
 #[test]
 fn fencing_tokens_grow_and_guard_writes() {
     let mut s = CoordState::default();
-    let p1 = Owner::Process(10_000_001);
-    let p2 = Owner::Process(20_000_001);
+    let p1 = Owner::Process(p(1));
+    let p2 = Owner::Process(Gpid::new(2, 1).unwrap());
     assert_eq!(lock(&mut s, "L", p1), CoordReply::Locked { token: 1 });
     assert!(matches!(
         lock(&mut s, "L", p2),
@@ -200,12 +205,12 @@ fn leases_expire_by_the_command_s_clock_and_take_what_they_own() {
 #[test]
 fn barriers_open_at_n_and_lose_the_dead() {
     let mut s = CoordState::default();
-    let enter = |s: &mut CoordState, pid: i32, n: u32| {
+    let enter = |s: &mut CoordState, serial: u32, n: u32| {
         s.apply(&CoordCommand::EnterBarrier {
             user: "alice".into(),
             name: "B".into(),
             n,
-            owner: Owner::Process(pid),
+            owner: Owner::Process(p(serial)),
         })
     };
     assert_eq!(
@@ -222,7 +227,7 @@ fn barriers_open_at_n_and_lose_the_dead() {
     enter(&mut s, 2, 3);
     // Participant 2 dies before it opens: it no longer counts.
     s.apply(&CoordCommand::Release {
-        owners: vec![Owner::Process(2)],
+        owners: vec![Owner::Process(p(2))],
     });
     assert_eq!(
         enter(&mut s, 3, 3),
@@ -243,7 +248,7 @@ fn barriers_open_at_n_and_lose_the_dead() {
     let leave = CoordCommand::LeaveBarrier {
         user: "alice".into(),
         name: "B".into(),
-        owner: Owner::Process(1),
+        owner: Owner::Process(p(1)),
         generation: 1,
     };
     assert_eq!(
@@ -287,23 +292,23 @@ fn history_is_compacted_and_limits_hold() {
 #[test]
 fn names_belong_to_one_pid_until_it_ends() {
     let mut s = CoordState::default();
-    let set = |pid| CoordCommand::SetName {
+    let set = |n| CoordCommand::SetName {
         user: "alice".into(),
         name: "db".into(),
-        pid,
-        owner: Owner::Process(pid),
+        pid: p(n),
+        owner: Owner::Process(p(n)),
     };
     assert_eq!(s.apply(&set(7)), CoordReply::Done);
     assert_eq!(
         s.apply(&set(8)),
         CoordReply::Refused(CoordError::NameTaken {
             name: "db".into(),
-            pid: 7
+            pid: p(7)
         })
     );
-    assert_eq!(s.process_owners(), BTreeSet::from([7]));
+    assert_eq!(s.process_owners(), BTreeSet::from([p(7)]));
     s.apply(&CoordCommand::Release {
-        owners: vec![Owner::Process(7)],
+        owners: vec![Owner::Process(p(7))],
     });
     assert_eq!(s.apply(&set(8)), CoordReply::Done);
 }

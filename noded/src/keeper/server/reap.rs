@@ -62,7 +62,7 @@ pub(super) async fn finish(
     lock(&kept.stdin).take();
     let end_time_ms = proto::now_ms();
     let mut exited = k::Exited {
-        pid: kept.pid,
+        pid: kept.pid.as_raw(),
         end_time_ms,
         ..Default::default()
     };

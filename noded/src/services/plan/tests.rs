@@ -12,15 +12,26 @@ use crate::cluster::state::{ClusterState, Member};
 
 const NOW: u64 = 1_000_000;
 
+fn sl(n: u64) -> Slot {
+    Slot::new(n).unwrap()
+}
+
+fn g(raw: i64) -> Gpid {
+    Gpid::from_raw(raw).unwrap()
+}
+
 fn member(slot: u64, labels: &[(&str, &str)]) -> Member {
     Member {
-        slot,
+        slot: sl(slot),
         name: format!("n{slot}"),
+        addr: String::new(),
         labels: labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        ..Member::default()
+        left: false,
+        cert: None,
+        removed: false,
     }
 }
 
@@ -38,22 +49,22 @@ fn service(replicas: u32, restart: Restart, records: &[(u32, Replica)]) -> Servi
     }
 }
 
-fn running(slot: u64, pid: i32, started_ms: u64, failures: u32) -> Replica {
+fn running(slot: u64, pid: i64, started_ms: u64, failures: u32) -> Replica {
     Replica {
         state: ReplicaState::Running,
-        slot,
-        pid,
+        slot: Some(sl(slot)),
+        pid: Some(g(pid)),
         started_ms,
         failures,
         ..Replica::default()
     }
 }
 
-fn live(pid: i32, node: &str, name: &str) -> (i32, ProcessInfo) {
+fn live(pid: i64, node: &str, name: &str) -> (Gpid, ProcessInfo) {
     (
-        pid,
+        g(pid),
         ProcessInfo {
-            pid,
+            pid: g(pid).as_raw(),
             node: node.into(),
             name: name.into(),
             ..ProcessInfo::default()
@@ -61,7 +72,7 @@ fn live(pid: i32, node: &str, name: &str) -> (i32, ProcessInfo) {
     )
 }
 
-fn world(up: &[Member], live: Vec<(i32, ProcessInfo)>) -> World {
+fn world(up: &[Member], live: Vec<(Gpid, ProcessInfo)>) -> World {
     World {
         up: up.iter().map(|m| (m.slot, m.clone())).collect(),
         live: live.into_iter().collect(),
@@ -167,8 +178,8 @@ fn an_end_restarts_per_policy_with_a_growing_backoff_then_crash_loop() {
         let record = running(1, 10000001, NOW - ran, before);
         let state = state(service(1, policy, &[(0, record)]));
         let mut w = world(std::slice::from_ref(&n1), vec![]);
-        assert_eq!(unknown_ends(&state, &w), [10000001]);
-        w.ended.insert(10000001, status);
+        assert_eq!(unknown_ends(&state, &w), [g(10000001)]);
+        w.ended.insert(g(10000001), status);
         let actions = plan(&state, &w);
         let r = recorded(&actions).unwrap_or_else(|| panic!("{policy:?} {status}: {actions:?}"));
         let case = format!("{policy:?} status {status} after {before} failures, ran {ran} ms");
@@ -238,13 +249,13 @@ fn a_down_node_s_replica_waits_then_moves_without_a_restart() {
                 ..
             },
         ] => {
-            assert_eq!(*expected_pid, 10000001);
-            assert_eq!(node.slot, 2);
+            assert_eq!(*expected_pid, Some(g(10000001)));
+            assert_eq!(node.slot, sl(2));
             assert_eq!((record.state, record.restarts), (ReplicaState::Pending, 4));
-            let started = started(record, node, 20000001, NOW);
+            let started = started(record, node, g(20000001), NOW);
             assert_eq!(
                 (started.state, started.slot, started.pid, started.restarts),
-                (ReplicaState::Running, 2, 20000001, 4)
+                (ReplicaState::Running, Some(sl(2)), Some(g(20000001)), 4)
             );
         }
         other => panic!("{other:?}"),
@@ -263,7 +274,7 @@ fn placement_spreads_replicas_and_honours_constraints() {
     let slots: Vec<u64> = plan(&state_all, &world(&up, vec![]))
         .iter()
         .filter_map(|a| match a {
-            Action::Start { node, .. } => Some(node.slot),
+            Action::Start { node, .. } => Some(node.slot.raft_id()),
             _ => None,
         })
         .collect();
@@ -274,7 +285,7 @@ fn placement_spreads_replicas_and_honours_constraints() {
     let slots: Vec<u64> = plan(&state(eu), &world(&up, vec![]))
         .iter()
         .filter_map(|a| match a {
-            Action::Start { node, .. } => Some(node.slot),
+            Action::Start { node, .. } => Some(node.slot.raft_id()),
             _ => None,
         })
         .collect();
@@ -296,7 +307,7 @@ fn placement_spreads_replicas_and_honours_constraints() {
 fn a_backed_off_replica_starts_when_its_time_comes() {
     let record = Replica {
         state: ReplicaState::Backoff,
-        pid: 10000001,
+        pid: Some(g(10000001)),
         next_start_ms: NOW + 1,
         failures: 1,
         ..Replica::default()
@@ -308,9 +319,9 @@ fn a_backed_off_replica_starts_when_its_time_comes() {
     assert!(matches!(
         plan(&state, &w).as_slice(),
         [Action::Start {
-            expected_pid: 10000001,
+            expected_pid: Some(pid),
             ..
-        }]
+        }] if *pid == g(10000001)
     ));
     // A spawn that fails backs off like a crash.
     let failed = spawn_failed(&record, "no such executable".into(), NOW);
@@ -340,12 +351,12 @@ fn scale_down_and_fencing_stop_what_the_store_does_not_record() {
         ],
     );
     let actions = plan(&state, &w);
-    assert!(actions.contains(&Action::Stop(10000002)), "{actions:?}");
+    assert!(actions.contains(&Action::Stop(g(10000002))), "{actions:?}");
     assert!(actions.contains(&Action::Drop {
         name: "web".into(),
         index: 1
     }));
-    assert!(actions.contains(&Action::Stop(10000009)));
-    assert!(!actions.contains(&Action::Stop(10000001)));
-    assert!(!actions.contains(&Action::Stop(10000010)));
+    assert!(actions.contains(&Action::Stop(g(10000009))));
+    assert!(!actions.contains(&Action::Stop(g(10000001))));
+    assert!(!actions.contains(&Action::Stop(g(10000010))));
 }
