@@ -42,8 +42,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use dashmap::DashMap;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use proto::Gpid;
 use proto::v1::{NodeInfo, OutputStream, ProcessInfo, ProcessState, ServiceInfo};
+use proto::{Gpid, Slot};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, FsError, FsResult};
@@ -115,7 +115,7 @@ pub enum View {
 }
 
 /// Processes by PID, as one List returned them.
-type ProcessTable = Arc<HashMap<i32, ProcessInfo>>;
+type ProcessTable = Arc<HashMap<Gpid, ProcessInfo>>;
 
 /// Who is looking (SPEC §9): root and administrators see every process;
 /// a user only their own, another user's PID being as absent as one that
@@ -129,7 +129,7 @@ pub enum Viewer {
 }
 
 /// The process an inode belongs to: `proc/<pid>` and everything in it.
-pub fn pid_of(ino: u64) -> Option<i32> {
+pub fn pid_of(ino: u64) -> Option<Gpid> {
     match Entry::from_ino(ino)? {
         Entry::Pid(pid)
         | Entry::PidFile(pid, _)
@@ -148,11 +148,11 @@ pub struct NefeleFs<B> {
     refreshing: Mutex<Option<Shared<BoxFuture<'static, FsResult<ProcessTable>>>>>,
     /// The last List, by PID; replaced when older than LIST_TTL. Held only
     /// to copy the Arc.
-    processes: TtlCache<HashMap<i32, ProcessInfo>>,
+    processes: TtlCache<HashMap<Gpid, ProcessInfo>>,
     /// The same for brief Lists (no host figures), which serve what needs
     /// only PIDs and owners: listings and attributes.
     brief_refreshing: Mutex<Option<Shared<BoxFuture<'static, FsResult<ProcessTable>>>>>,
-    brief_processes: TtlCache<HashMap<i32, ProcessInfo>>,
+    brief_processes: TtlCache<HashMap<Gpid, ProcessInfo>>,
     /// The last Nodes answer; same rule.
     nodes: TtlCache<Vec<NodeInfo>>,
     /// The last ListServices answer; same rule.
@@ -170,7 +170,7 @@ pub struct NefeleFs<B> {
     /// Environments by PID, with the start time of the process they belong
     /// to: a process's environment never changes, so one Get serves it for
     /// the process's life (procps reads every process's `environ`).
-    environs: DashMap<i32, (u64, Arc<Vec<u8>>)>,
+    environs: DashMap<Gpid, (u64, Arc<Vec<u8>>)>,
     /// Where the caller sees the host's real /proc (see DEFAULT_HOST_PROC).
     host_proc: String,
     view: View,

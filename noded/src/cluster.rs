@@ -634,7 +634,11 @@ impl Cluster {
     pub fn store_role(&self, slot: Slot) -> (bool, bool) {
         let m = self.raft.metrics().borrow().clone();
         let id = slot.raft_id();
-        let voter = m.membership_config.membership().voter_ids().any(|v| v == id);
+        let voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == id);
         (m.current_leader == Some(id), voter)
     }
 

@@ -47,8 +47,7 @@ pub fn spawn(
             }
             // This node's ended processes.
             for pid in by_slot.remove(&cluster.slot).unwrap_or_default() {
-                let running =
-                    table.starting(pid) || table.get(pid).is_ok_and(|p| !p.is_finished());
+                let running = table.starting(pid) || table.get(pid).is_ok_and(|p| !p.is_finished());
                 if !running {
                     ended.push(Owner::Process(pid));
                 }

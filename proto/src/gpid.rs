@@ -169,6 +169,11 @@ impl Gpid {
         self.0 % SLOT_SPAN
     }
 
+    /// The value, unsigned (it is never negative).
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
     /// The value as a `pid_t`, as carried on the wire.
     pub fn as_raw(self) -> i32 {
         // Cannot wrap: `new` keeps every value at or below i32::MAX.

@@ -108,7 +108,7 @@ impl<B: Backend> NefeleFs<B> {
                         let list = backend.list(brief).await?;
                         Ok(Arc::new(
                             list.into_iter()
-                                .map(|p| (p.pid, p))
+                                .filter_map(|p| Some((crate::backend::gpid(p.pid).ok()?, p)))
                                 .collect::<HashMap<_, _>>(),
                         ))
                     }
@@ -123,15 +123,17 @@ impl<B: Backend> NefeleFs<B> {
         refreshing.lock().unwrap_or_else(|e| e.into_inner()).take();
         let table = result?;
         // Renderings of processes no longer listed go.
-        self.rendered
-            .retain(|ino, _| table.contains_key(&((*ino >> 8) as i32)));
+        self.rendered.retain(|ino, _| {
+            Gpid::from_raw(i64::try_from(*ino >> 8).unwrap_or(0))
+                .is_ok_and(|pid| table.contains_key(&pid))
+        });
         self.environs.retain(|pid, _| table.contains_key(pid));
         Ok(processes.store(table))
     }
 
     /// Forgets the cached List and the renderings of `pid` (after a write
     /// changed it).
-    pub(super) fn invalidate(&self, pid: i32) {
+    pub(super) fn invalidate(&self, pid: Gpid) {
         self.processes.clear();
         self.brief_processes.clear();
         for ino in sized_inos(pid) {
@@ -154,7 +156,7 @@ impl<B: Backend> NefeleFs<B> {
     }
 
     /// A process: from the cached List while it is fresh, else asked for.
-    pub(super) async fn process(&self, pid: i32) -> FsResult<ProcessInfo> {
+    pub(super) async fn process(&self, pid: Gpid) -> FsResult<ProcessInfo> {
         // A stale listing is refreshed as a whole (one List shared by
         // every concurrent caller), not process by process: tools read
         // every process right after listing them.
@@ -162,24 +164,24 @@ impl<B: Backend> NefeleFs<B> {
         match table.get(&pid) {
             Some(info) => Ok(info.clone()),
             // Started after the listing: ask for it.
-            None => self.backend.get(crate::backend::gpid(pid)?, false).await,
+            None => self.backend.get(pid, false).await,
         }
     }
 
     /// A process's PID, owner and start time (what attributes need): from
     /// a fresh listing, full or brief, else asked for.
-    pub(super) async fn listed(&self, pid: i32) -> FsResult<ProcessInfo> {
+    pub(super) async fn listed(&self, pid: Gpid) -> FsResult<ProcessInfo> {
         match self.pid_table().await?.get(&pid) {
             Some(info) => Ok(info.clone()),
-            None => self.backend.get(crate::backend::gpid(pid)?, false).await,
+            None => self.backend.get(pid, false).await,
         }
     }
 
-    pub(super) async fn node_by_slot(&self, slot: u32) -> FsResult<NodeInfo> {
+    pub(super) async fn node_by_slot(&self, slot: Slot) -> FsResult<NodeInfo> {
         self.node_list()
             .await?
             .iter()
-            .find(|n| n.slot == slot)
+            .find(|n| n.slot == slot.get())
             .cloned()
             .ok_or(FsError::NotFound)
     }

@@ -14,14 +14,14 @@ pub(super) enum Handle {
     /// Captured output, read through; `cancel` ends reads still waiting
     /// when the file is closed.
     Output {
-        pid: i32,
+        pid: Gpid,
         stream: OutputStream,
         cancel: CancellationToken,
     },
     /// Writes go to stdin.
-    Stdin { pid: i32 },
+    Stdin { pid: Gpid },
     /// Writes are commands.
-    Ctl { pid: i32 },
+    Ctl { pid: Gpid },
 }
 
 impl<B: Backend> NefeleFs<B> {
@@ -67,12 +67,12 @@ impl<B: Backend> NefeleFs<B> {
 
     /// A process's environment, from the cache if it is the same process
     /// (PIDs are not reused, but the start time makes sure).
-    pub(super) async fn environ(&self, pid: i32) -> FsResult<Arc<Vec<u8>>> {
+    pub(super) async fn environ(&self, pid: Gpid) -> FsResult<Arc<Vec<u8>>> {
         let started = self.listed(pid).await?.start_time_ms;
         if let Some(env) = self.environs.get(&pid).filter(|e| e.0 == started) {
             return Ok(env.1.clone());
         }
-        let info = self.backend.get(crate::backend::gpid(pid)?, true).await?;
+        let info = self.backend.get(pid, true).await?;
         let env = Arc::new(render::nul_separated(&info.env));
         self.environs.insert(pid, (info.start_time_ms, env.clone()));
         Ok(env)
@@ -87,14 +87,17 @@ impl<B: Backend> NefeleFs<B> {
         Ok(Handle::Sized(ino))
     }
 
-    pub(super) async fn render_pid_file(&self, pid: i32, file: PidFile) -> FsResult<Vec<u8>> {
+    pub(super) async fn render_pid_file(&self, pid: Gpid, file: PidFile) -> FsResult<Vec<u8>> {
         let info = self.process(pid).await?;
         self.render_info(&info, file).await
     }
 
     pub(super) async fn render_info(&self, info: &ProcessInfo, file: PidFile) -> FsResult<Vec<u8>> {
         Ok(match file {
-            PidFile::Environ => self.environ(info.pid).await?.to_vec(),
+            PidFile::Environ => self
+                .environ(crate::backend::gpid(info.pid)?)
+                .await?
+                .to_vec(),
             PidFile::Status => render::status(info).into_bytes(),
             PidFile::Stat => render::stat(info, self.cluster_boot_ms().await).into_bytes(),
             PidFile::Statm => render::statm(info).into_bytes(),
@@ -140,7 +143,7 @@ impl<B: Backend> NefeleFs<B> {
         })
     }
 
-    pub(super) async fn render_node_file(&self, slot: u32, file: NodeFile) -> FsResult<Vec<u8>> {
+    pub(super) async fn render_node_file(&self, slot: Slot, file: NodeFile) -> FsResult<Vec<u8>> {
         let node = self.node_by_slot(slot).await?;
         let now = proto::now_ms();
         Ok(match file {
@@ -176,7 +179,7 @@ impl<B: Backend> NefeleFs<B> {
         /// lock is held while the backend is asked.
         enum Source {
             Sized(u64),
-            Output(i32, OutputStream, CancellationToken),
+            Output(Gpid, OutputStream, CancellationToken),
         }
         let source = match self.handles.get(&fh).as_deref() {
             Some(Handle::Snapshot(bytes)) => return Ok(slice(bytes, offset, size)),
@@ -193,7 +196,7 @@ impl<B: Backend> NefeleFs<B> {
             // Rendered afresh if dropped since the open (a write to ctl).
             Source::Sized(ino) => Ok(slice(&self.sized_content(ino).await?, offset, size)),
             Source::Output(pid, stream, cancel) => tokio::select! {
-                r = self.backend.read_output(crate::backend::gpid(pid)?, stream, offset, size) => r,
+                r = self.backend.read_output(pid, stream, offset, size) => r,
                 // Closed while waiting (the reader was killed): stop asking.
                 _ = cancel.cancelled() => Err(FsError::BadHandle),
             },
@@ -231,12 +234,10 @@ impl<B: Backend> NefeleFs<B> {
                 return Err(FsError::Invalid("empty command".into()));
             }
             for sig in signals {
-                self.backend.signal(crate::backend::gpid(pid)?, sig).await?;
+                self.backend.signal(pid, sig).await?;
             }
         } else {
-            self.backend
-                .write_input(crate::backend::gpid(pid)?, data.to_vec())
-                .await?;
+            self.backend.write_input(pid, data.to_vec()).await?;
         }
         self.invalidate(pid);
         Ok(data.len())

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use proto::Gpid;
+use proto::{Gpid, Slot};
 
 /// Root directory inode.
 pub const ROOT: u64 = 1;
@@ -174,13 +174,13 @@ pub enum Entry {
     /// `/nodes`.
     NodesDir,
     /// `/proc/<pid>`.
-    Pid(i32),
+    Pid(Gpid),
     /// `/proc/<pid>/<file>`.
-    PidFile(i32, PidFile),
+    PidFile(Gpid, PidFile),
     /// `/nodes/<name>`, by slot.
-    NodeDir(u32),
+    NodeDir(Slot),
     /// `/nodes/<name>/<file>`, by slot.
-    NodeFile(u32, NodeFile),
+    NodeFile(Slot, NodeFile),
     /// `/proc/self`: a symlink to the caller's /proc entry.
     SelfLink,
     /// `/proc/thread-self`.
@@ -196,11 +196,11 @@ pub enum Entry {
     /// `/proc/sys/kernel/<file>`.
     Sys(SysFile),
     /// `/proc/<pid>/task`.
-    TaskDir(i32),
+    TaskDir(Gpid),
     /// `/proc/<pid>/task/<tid>` (one task per process: tid = pid).
-    Task(i32),
+    Task(Gpid),
     /// `/proc/<pid>/task/<tid>/<file>`.
-    TaskFile(i32, PidFile),
+    TaskFile(Gpid, PidFile),
     /// `/svc`.
     SvcDir,
     /// `/svc/<name>`, by the name's number (see services.rs).
@@ -223,11 +223,11 @@ impl Entry {
             Entry::Root => ROOT,
             Entry::ProcDir => PROC,
             Entry::NodesDir => NODES,
-            Entry::Pid(pid) => (pid as u64) << 8,
-            Entry::PidFile(pid, f) => ((pid as u64) << 8) | file_index(f),
-            Entry::NodeDir(slot) => NODE_BASE | (u64::from(slot) << 8),
+            Entry::Pid(pid) => u64::from(pid.get()) << 8,
+            Entry::PidFile(pid, f) => (u64::from(pid.get()) << 8) | file_index(f),
+            Entry::NodeDir(slot) => NODE_BASE | (slot.raft_id() << 8),
             Entry::NodeFile(slot, f) => {
-                NODE_BASE | (u64::from(slot) << 8) | (index_in(&NODE_FILES, f) + 1)
+                NODE_BASE | (slot.raft_id() << 8) | (index_in(&NODE_FILES, f) + 1)
             }
             Entry::SelfLink => SELF,
             Entry::ThreadSelfLink => THREAD_SELF,
@@ -236,9 +236,9 @@ impl Entry {
             Entry::SysDir => SYS,
             Entry::SysKernelDir => SYS_KERNEL,
             Entry::Sys(f) => SYS_FILE_BASE + index_in(&SYS_FILES, f),
-            Entry::TaskDir(pid) => ((pid as u64) << 8) | TASK_DIR,
-            Entry::Task(pid) => ((pid as u64) << 8) | TASK,
-            Entry::TaskFile(pid, f) => ((pid as u64) << 8) | TASK | file_index(f),
+            Entry::TaskDir(pid) => (u64::from(pid.get()) << 8) | TASK_DIR,
+            Entry::Task(pid) => (u64::from(pid.get()) << 8) | TASK,
+            Entry::TaskFile(pid, f) => (u64::from(pid.get()) << 8) | TASK | file_index(f),
             Entry::SvcDir => SVC,
             Entry::Service(id) => SVC_BASE | (u64::from(id) << 8),
             Entry::ServiceFile(id, f) => {
@@ -281,7 +281,7 @@ impl Entry {
                 }
             }
             i if i >= NODE_BASE => {
-                let slot = ((i - NODE_BASE) >> 8) as u32;
+                let slot = Slot::new((i - NODE_BASE) >> 8).ok()?;
                 match (i & 0xff) as usize {
                     0 => Some(Entry::NodeDir(slot)),
                     n => NODE_FILES
@@ -290,8 +290,7 @@ impl Entry {
                 }
             }
             i => {
-                let pid = i32::try_from(i >> 8).ok()?;
-                Gpid::from_raw(i64::from(pid)).ok()?;
+                let pid = Gpid::from_raw(i64::try_from(i >> 8).ok()?).ok()?;
                 let low = i & 0xff;
                 match low {
                     0 => Some(Entry::Pid(pid)),
@@ -358,7 +357,7 @@ pub fn is_immutable(ino: u64) -> bool {
 pub const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
 
 /// The inodes of `pid`'s sized files (in the full view).
-pub fn sized_inos(pid: i32) -> impl Iterator<Item = u64> {
+pub fn sized_inos(pid: Gpid) -> impl Iterator<Item = u64> {
     PID_FILES.iter().flat_map(move |(f, _)| {
         [
             Entry::PidFile(pid, *f).ino(),

@@ -17,8 +17,8 @@ struct Memory {
     services: Mutex<Vec<ServiceInfo>>,
     service_lists: Mutex<usize>,
     down: bool,
-    signals: Mutex<Vec<(i32, i32)>>,
-    input: Mutex<Vec<(i32, Vec<u8>)>>,
+    signals: Mutex<Vec<(Gpid, i32)>>,
+    input: Mutex<Vec<(Gpid, Vec<u8>)>>,
     lists: Mutex<usize>,
     kv: Mutex<std::collections::BTreeMap<(String, String), Vec<u8>>>,
 }
@@ -74,11 +74,11 @@ impl Backend for Memory {
         Ok(all[start..(start + max).min(all.len())].to_vec())
     }
     async fn write_input(&self, pid: Gpid, data: Vec<u8>) -> FsResult<()> {
-        self.input.lock().unwrap().push((pid.as_raw(), data));
+        self.input.lock().unwrap().push((pid, data));
         Ok(())
     }
     async fn signal(&self, pid: Gpid, signal: i32) -> FsResult<()> {
-        self.signals.lock().unwrap().push((pid.as_raw(), signal));
+        self.signals.lock().unwrap().push((pid, signal));
         Ok(())
     }
     async fn kv_get(&self, user: &str, key: &str) -> FsResult<Option<proto::v1::KeyValue>> {
@@ -123,6 +123,11 @@ impl Backend for Memory {
             .map(drop)
             .ok_or(FsError::NotFound)
     }
+}
+
+/// A cluster PID of the tests.
+fn g(raw: i64) -> Gpid {
+    Gpid::from_raw(raw).unwrap()
 }
 
 fn process(pid: i32, node: &str) -> ProcessInfo {
@@ -178,11 +183,11 @@ fn inodes_round_trip() {
         Entry::Root,
         Entry::ProcDir,
         Entry::NodesDir,
-        Entry::Pid(20_000_017),
-        Entry::PidFile(20_000_017, PidFile::Ctl),
-        Entry::PidFile(i32::MAX, PidFile::Exit),
-        Entry::NodeDir(214),
-        Entry::NodeFile(3, NodeFile::Procs),
+        Entry::Pid(g(20_000_017)),
+        Entry::PidFile(g(20_000_017), PidFile::Ctl),
+        Entry::PidFile(g(i64::from(i32::MAX)), PidFile::Exit),
+        Entry::NodeDir(Slot::new(214).unwrap()),
+        Entry::NodeFile(Slot::new(3).unwrap(), NodeFile::Procs),
         Entry::SvcDir,
         Entry::Service(0),
         Entry::Service(u32::MAX),
@@ -251,7 +256,7 @@ async fn listings_are_cached_but_new_pids_are_found() {
         "one List serves both listings"
     );
     let found = fs.lookup(PROC, "10000009", 1).await.unwrap();
-    assert_eq!(found.ino, Entry::Pid(10_000_009).ino());
+    assert_eq!(found.ino, Entry::Pid(g(10_000_009)).ino());
     assert_eq!(
         fs.lookup(PROC, "10000077", 1).await.unwrap_err(),
         FsError::NotFound
@@ -283,7 +288,7 @@ async fn listings_are_cached_but_new_pids_are_found() {
 #[tokio::test]
 async fn generated_files_are_snapshots_of_linux_layouts() {
     let fs = fs();
-    let pid = 20_000_005;
+    let pid = g(20_000_005);
     let read_all = async |f: PidFile| {
         let fh = fs
             .open(Entry::PidFile(pid, f).ino(), true, false)
@@ -338,7 +343,7 @@ async fn generated_files_are_snapshots_of_linux_layouts() {
 #[tokio::test]
 async fn ctl_and_stdin_take_writes_and_refuse_junk() {
     let fs = fs();
-    let pid = 10_000_001;
+    let pid = g(10_000_001);
     let ctl = fs
         .open(Entry::PidFile(pid, PidFile::Ctl).ino(), false, true)
         .await
@@ -434,7 +439,7 @@ async fn an_unreachable_cluster_is_an_io_error() {
 #[tokio::test]
 async fn procps_finds_tasks_and_global_files() {
     let fs = fs();
-    let pid = 20_000_005;
+    let pid = g(20_000_005);
     let task_dir = fs.lookup(Entry::Pid(pid).ino(), "task", 1).await.unwrap();
     assert_eq!(
         names(&fs.readdir(task_dir.ino).await.unwrap())[2..],

@@ -101,7 +101,7 @@ impl<B: Backend> NefeleFs<B> {
             e @ (Entry::Pid(pid) | Entry::PidFile(pid, _)) => {
                 let info = if matches!(e, Entry::PidFile(_, PidFile::Stdout | PidFile::Stderr)) {
                     // Sizes of captured output must be current (tail -f).
-                    self.backend.get(crate::backend::gpid(pid)?, false).await?
+                    self.backend.get(pid, false).await?
                 } else {
                     self.listed(pid).await?
                 };
@@ -156,8 +156,8 @@ impl<B: Backend> NefeleFs<B> {
                     return self.getattr(e.ino()).await;
                 }
                 if let Ok(pid) = name.parse::<Gpid>() {
-                    let info = self.listed(pid.as_raw()).await?;
-                    return Ok(self.pid_attr(&info, Entry::Pid(info.pid)));
+                    let info = self.listed(pid).await?;
+                    return Ok(self.pid_attr(&info, Entry::Pid(pid)));
                 }
                 // The caller's own host PID (procps looks itself up).
                 match name.parse::<u32>() {
@@ -168,7 +168,7 @@ impl<B: Backend> NefeleFs<B> {
                 }
             }
             Entry::Pid(pid) if name == "task" => self.getattr(Entry::TaskDir(pid).ino()).await,
-            Entry::TaskDir(pid) => match name.parse::<i32>() {
+            Entry::TaskDir(pid) => match name.parse::<Gpid>() {
                 Ok(tid) if tid == pid => self.getattr(Entry::Task(pid).ino()).await,
                 _ => Err(FsError::NotFound),
             },
@@ -202,7 +202,7 @@ impl<B: Backend> NefeleFs<B> {
                     .iter()
                     .find(|n| n.name == name)
                     .ok_or(FsError::NotFound)?;
-                Ok(dir(Entry::NodeDir(node.slot).ino()))
+                Ok(dir(Entry::NodeDir(node_slot(node)?).ino()))
             }
             Entry::NodeDir(slot) => {
                 let file = NODE_FILES
@@ -253,7 +253,7 @@ impl<B: Backend> NefeleFs<B> {
             }
             Entry::ProcDir => {
                 let table = self.pid_table().await?;
-                let mut pids: Vec<i32> = table.keys().copied().collect();
+                let mut pids: Vec<Gpid> = table.keys().copied().collect();
                 pids.sort_unstable();
                 out.extend(
                     pids.into_iter()
@@ -300,7 +300,9 @@ impl<B: Backend> NefeleFs<B> {
             }
             Entry::NodesDir => {
                 for n in self.node_list().await?.iter() {
-                    out.push((Entry::NodeDir(n.slot).ino(), Kind::Dir, n.name.clone()));
+                    if let Ok(slot) = node_slot(n) {
+                        out.push((Entry::NodeDir(slot).ino(), Kind::Dir, n.name.clone()));
+                    }
                 }
             }
             Entry::NodeDir(slot) => {
@@ -410,4 +412,10 @@ pub(super) fn host_tgid(tid: u32) -> Option<u32> {
         .lines()
         .find_map(|l| l.strip_prefix("Tgid:"))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// A node's slot as its NodeInfo carries it (a node the cluster lists
+/// always has one).
+fn node_slot(node: &NodeInfo) -> FsResult<Slot> {
+    Slot::new(u64::from(node.slot)).map_err(|_| FsError::NotFound)
 }

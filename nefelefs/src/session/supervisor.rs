@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use proto::Gpid;
 use proto::v1::SignalRequest;
 use proto::v1::processes_client::ProcessesClient;
 use tonic::transport::Channel;
@@ -36,7 +37,7 @@ pub enum Ask {
     /// Send `signal` (maybe out of range, maybe 0) to cluster process `pid`.
     Signal {
         /// The cluster PID.
-        pid: i32,
+        pid: Gpid,
         /// The signal number as the caller gave it.
         signal: i32,
     },
@@ -65,6 +66,11 @@ pub enum Ask {
 pub fn decode(nr: i64, args: [u64; 6]) -> Ask {
     let first = args[0] as i32;
     let int = |i: usize| args[i] as i32;
+    // A number in the cluster range that is no cluster PID names nothing.
+    let signal = |raw: i32, signal: i32| match Gpid::from_raw(i64::from(raw)) {
+        Ok(pid) => Ask::Signal { pid, signal },
+        Err(_) => Ask::Fail(libc::ESRCH),
+    };
     if nr == libc::SYS_pidfd_send_signal {
         return Ask::SignalFd {
             fd: first,
@@ -77,40 +83,28 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Ask {
     }
     // Threads of a cluster process are not addressable from outside its
     // node: a thread ID that is not the process's own is not found.
-    let thread = |tgid: i32, tid: i32, signal: i32| {
+    let thread = |tgid: i32, tid: i32, sig: i32| {
         if tgid <= 0 || tid <= 0 {
             Ask::Fail(libc::EINVAL)
         } else if tid != tgid {
             Ask::Fail(libc::ESRCH)
         } else {
-            Ask::Signal { pid: tgid, signal }
+            signal(tgid, sig)
         }
     };
     match nr {
         libc::SYS_kill => match first {
             i32::MIN => Ask::Fail(libc::ESRCH),
-            pid if pid < 0 => Ask::Signal {
-                pid: -pid,
-                signal: int(1),
-            },
-            pid => Ask::Signal {
-                pid,
-                signal: int(1),
-            },
+            pid if pid < 0 => signal(-pid, int(1)),
+            pid => signal(pid, int(1)),
         },
         libc::SYS_tkill if first <= 0 => Ask::Fail(libc::EINVAL),
-        libc::SYS_tkill => Ask::Signal {
-            pid: first,
-            signal: int(1),
-        },
+        libc::SYS_tkill => signal(first, int(1)),
         libc::SYS_tgkill => thread(first, int(1), int(2)),
         libc::SYS_rt_tgsigqueueinfo => thread(first, int(1), int(2)),
         // The kernel looks a negative TGID up and finds nothing.
         libc::SYS_rt_sigqueueinfo if first <= 0 => Ask::Fail(libc::ESRCH),
-        libc::SYS_rt_sigqueueinfo => Ask::Signal {
-            pid: first,
-            signal: int(1),
-        },
+        libc::SYS_rt_sigqueueinfo => signal(first, int(1)),
         libc::SYS_pidfd_open if first <= 0 => Ask::Fail(libc::EINVAL),
         // A pidfd is a kernel object of a local process; one that polls
         // for a remote exit is not offered (docs/design/sessions.md).
@@ -234,7 +228,7 @@ impl Supervisor {
 
     /// The cluster PID whose `/proc/PID` directory (in a cluster view)
     /// the caller's descriptor `fd` is, if it is one.
-    fn cluster_pid_of_fd(&self, call: &Call, fd: i32) -> Option<i32> {
+    fn cluster_pid_of_fd(&self, call: &Call, fd: i32) -> Option<Gpid> {
         if fd < 0 {
             return None;
         }
@@ -248,8 +242,7 @@ impl Supervisor {
             return None;
         }
         let path = std::fs::read_link(&link).ok()?;
-        let pid: i32 = path.file_name()?.to_str()?.parse().ok()?;
-        (pid > 0 && is_cluster_target(pid as u64)).then_some(pid)
+        path.file_name()?.to_str()?.parse().ok()
     }
 
     /// The caller's credentials, if it still waits.
@@ -274,7 +267,7 @@ impl Supervisor {
     }
 
     /// Signals `pid` as `creds` allow, answering as Linux would.
-    async fn signal(&self, pid: i32, signal: i32, creds: &Credentials) -> Reply {
+    async fn signal(&self, pid: Gpid, signal: i32, creds: &Credentials) -> Reply {
         let valid = (0..=MAX_SIGNAL).contains(&signal);
         let mut last = Err(libc::ESRCH);
         for user in creds.users() {
@@ -295,8 +288,11 @@ impl Supervisor {
     }
 
     /// One Signal RPC, acting for `user` (root's own view when `None`).
-    async fn send(&self, pid: i32, signal: i32, user: Option<&str>) -> Result<(), i32> {
-        let mut request = Request::new(SignalRequest { pid, signal });
+    async fn send(&self, pid: Gpid, signal: i32, user: Option<&str>) -> Result<(), i32> {
+        let mut request = Request::new(SignalRequest {
+            pid: pid.as_raw(),
+            signal,
+        });
         request.set_timeout(SIGNAL_TIMEOUT);
         if let Some(user) = user {
             match user.parse() {
@@ -341,7 +337,10 @@ mod tests {
 
     #[test]
     fn decodes_each_caught_call_as_linux_reads_it() {
-        let sig = |pid, signal| Ask::Signal { pid, signal };
+        let sig = |raw: i64, signal| Ask::Signal {
+            pid: Gpid::from_raw(raw).unwrap(),
+            signal,
+        };
         let fail = Ask::Fail;
         use libc::{EINVAL, ESRCH};
         let table: &[(i64, &[i64], Ask)] = &[
@@ -351,6 +350,7 @@ mod tests {
             (libc::SYS_kill, &[20000001, 99], sig(20000001, 99)),
             (libc::SYS_kill, &[i32::MIN as i64, 9], fail(ESRCH)),
             (libc::SYS_kill, &[1234, 9], Ask::Pass),
+            (libc::SYS_kill, &[20000000, 9], fail(ESRCH)),
             (libc::SYS_tkill, &[20000001, 10], sig(20000001, 10)),
             (libc::SYS_tkill, &[-20000001, 10], fail(EINVAL)),
             (libc::SYS_tgkill, &[20000001, 20000001, 2], sig(20000001, 2)),

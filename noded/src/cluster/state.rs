@@ -541,7 +541,10 @@ mod tests {
             Reply::Refused { .. }
         ));
         assert_eq!(s, before, "a refused join changes nothing");
-        assert_eq!(s.apply(&with(token.proof(5))), Reply::Joined { slot: sl(2) });
+        assert_eq!(
+            s.apply(&with(token.proof(5))),
+            Reply::Joined { slot: sl(2) }
+        );
         assert_eq!(s.members[&sl(2)].cert.as_deref(), Some("f1"));
         // Coming back without a new certificate keeps the pinned one.
         join(&mut s, "b", Some(2));
