@@ -9,8 +9,9 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use proto::Gpid;
 use proto::v1::{
-    GetRequest, ListRequest, NodeInfo, NodesRequest, ProcessInfo, SignalRequest,
+    GetRequest, ListRequest, NodeInfo, NodesRequest, ProcessInfo, SignalRequest, SpawnRequest,
     cluster_client::ClusterClient, processes_client::ProcessesClient,
 };
 use tonic::transport::Channel;
@@ -161,18 +162,30 @@ impl Client {
         })
     }
 
-    pub fn get(&self, pid: i32) -> Result<ProcessInfo, ClientError> {
+    pub fn get(&self, pid: Gpid) -> Result<ProcessInfo, ClientError> {
         let mut api = self.processes();
         self.call(api.get(GetRequest {
-            pid,
+            pid: pid.as_raw(),
             with_env: false,
         }))
     }
 
-    pub fn signal(&self, pid: i32, signal: i32) -> Result<(), ClientError> {
+    /// Starts a process; its cluster PID and what the node says of it.
+    pub fn spawn(&self, request: SpawnRequest) -> Result<(Gpid, ProcessInfo), ClientError> {
         let mut api = self.processes();
-        self.call(api.signal(SignalRequest { pid, signal }))
-            .map(|_| ())
+        let info = self.call(api.spawn(request))?;
+        let pid = Gpid::from_raw(info.pid.into())
+            .map_err(|e| ClientError::internal(format!("the node answered a spawn with {e}")))?;
+        Ok((pid, info))
+    }
+
+    pub fn signal(&self, pid: Gpid, signal: i32) -> Result<(), ClientError> {
+        let mut api = self.processes();
+        self.call(api.signal(SignalRequest {
+            pid: pid.as_raw(),
+            signal,
+        }))
+        .map(|_| ())
     }
 
     pub fn list(&self, node: &str) -> Result<proto::v1::ListReply, ClientError> {

@@ -14,6 +14,7 @@ mod redirect;
 mod simple;
 mod tty;
 
+use proto::Gpid;
 use std::sync::Arc;
 
 use brush_parser::ast::{self, CompoundCommand, SeparatorOperator};
@@ -183,7 +184,7 @@ impl Shell {
         } else {
             let members = self.start_pipeline(&pipeline.seq, false)?.0;
             self.tracker
-                .pipeline_started(members.last().and_then(|m| m.pid));
+                .pipeline_started(members.last().and_then(|m| m.pid).map(Gpid::as_raw));
             self.wait_foreground(members, &pipeline.to_string())?
         };
         let status = if pipeline.bang {
@@ -238,7 +239,7 @@ impl Shell {
                 let job = Job {
                     id: 0,
                     text: text.to_string(),
-                    leader: members.last().and_then(|m| m.pid).unwrap_or(0),
+                    leader: members.last().and_then(|m| m.pid).map_or(0, Gpid::as_raw),
                     members,
                     background: None,
                     state: JobState::Stopped,
@@ -758,7 +759,7 @@ fn fires_err_trap(pipeline: &ast::Pipeline) -> bool {
 }
 
 /// Whether the member with cluster PID `pid` has not ended yet.
-fn member_alive(members: &[Member], pid: i32) -> bool {
+fn member_alive(members: &[Member], pid: Gpid) -> bool {
     members
         .iter()
         .any(|m| m.pid == Some(pid) && m.exit.get().is_none())

@@ -6,6 +6,7 @@
 //! in-shell pipeline element on its own thread) reports its end through an
 //! [`ExitCell`], so a job is just a list of them.
 
+use proto::Gpid;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -46,7 +47,7 @@ impl ExitCell {
 #[derive(Clone, Debug)]
 pub struct Member {
     /// The cluster PID, for a cluster process.
-    pub pid: Option<i32>,
+    pub pid: Option<Gpid>,
     pub exit: ExitCell,
     /// Set when the thread pumping input to it has stopped reading, so the
     /// shell does not read its terminal while that thread still might.
@@ -101,7 +102,7 @@ pub struct JobTracker {
 
 #[derive(Debug, Default)]
 pub struct BackgroundPids {
-    pids: Mutex<Vec<i32>>,
+    pids: Mutex<Vec<Gpid>>,
     /// The job's first pipeline started: `Some(pid)` of its last process
     /// when that is a cluster process.
     leader: Mutex<Option<Option<i32>>>,
@@ -128,7 +129,7 @@ impl JobTracker {
     }
 
     /// A cluster process was started by this shell state.
-    pub fn started(&self, pid: i32) {
+    pub fn started(&self, pid: Gpid) {
         match &self.background {
             None => signals::foreground_add(pid),
             Some(bg) => {
@@ -140,7 +141,7 @@ impl JobTracker {
     }
 
     /// A cluster process ended.
-    pub fn ended(&self, pid: i32) {
+    pub fn ended(&self, pid: Gpid) {
         if self.background.is_none() {
             signals::foreground_remove(pid);
         }
@@ -160,7 +161,7 @@ impl JobTracker {
 }
 
 impl BackgroundPids {
-    pub fn pids(&self) -> Vec<i32> {
+    pub fn pids(&self) -> Vec<Gpid> {
         self.pids.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
@@ -215,8 +216,8 @@ pub const JOB_PID_BASE: i32 = 5_000_000;
 
 impl Job {
     /// Every cluster PID of the job.
-    pub fn pids(&self) -> Vec<i32> {
-        let mut pids: Vec<i32> = self.members.iter().filter_map(|m| m.pid).collect();
+    pub fn pids(&self) -> Vec<Gpid> {
+        let mut pids: Vec<Gpid> = self.members.iter().filter_map(|m| m.pid).collect();
         if let Some(bg) = &self.background {
             pids.extend(bg.pids());
         }
@@ -320,9 +321,10 @@ impl JobTable {
 
     /// The job a PID (cluster PID or job PID) belongs to.
     pub fn by_pid(&self, pid: i32) -> Option<usize> {
+        let cluster = Gpid::from_raw(pid.into()).ok();
         self.jobs
             .iter()
-            .find(|j| j.leader == pid || j.pids().contains(&pid))
+            .find(|j| j.leader == pid || cluster.is_some_and(|c| j.pids().contains(&c)))
             .map(|j| j.id)
     }
 

@@ -6,6 +6,7 @@
 //! is the backpressure a pipe gives) and, when it has input, one thread
 //! that reads the input fd and streams it in.
 
+use proto::Gpid;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -117,21 +118,20 @@ pub fn start_remote(
         limits: launch.limits.clone(),
         ..SpawnRequest::default()
     };
-    let mut api = client.processes();
     // The descriptors stay open (held by the caller's Fds) until the
     // reply: the node takes them during the call.
-    let info = client.call(api.spawn(request))?;
+    let (pid, _) = client.spawn(request)?;
     // In the foreground from now on, so a Ctrl-C that comes before the
     // attach is set up still reaches it.
     crate::signals::set_client(client);
-    tracker.started(info.pid);
+    tracker.started(pid);
     if tracker.is_foreground()
         && crate::signals::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
     {
         // Ctrl-C came while the spawn was on its way.
-        let _ = client.signal(info.pid, libc::SIGINT);
+        let _ = client.signal(pid, libc::SIGINT);
     }
-    attach_process(client, info.pid, true, stdin, stdout, stderr, tracker)
+    attach_process(client, pid, true, stdin, stdout, stderr, tracker)
 }
 
 /// Attaches to process `pid`: one thread copies its output to `stdout`
@@ -142,7 +142,7 @@ pub fn start_remote(
 /// foreground and `kill %N` in the background.
 pub fn attach_process(
     client: &Client,
-    pid: i32,
+    pid: Gpid,
     replay: bool,
     stdin: Option<Fd>,
     stdout: Fd,
@@ -151,7 +151,10 @@ pub fn attach_process(
 ) -> Result<Member, ClientError> {
     let (tx, rx) = mpsc::channel::<AttachRequest>(8);
     let start = AttachRequest {
-        request: Some(attach_request::Request::Start(AttachStart { pid, replay })),
+        request: Some(attach_request::Request::Start(AttachStart {
+            pid: pid.as_raw(),
+            replay,
+        })),
     };
     // The channel is new and has room: this cannot fail.
     let _ = tx.try_send(start);
@@ -207,7 +210,7 @@ pub fn attach_process(
 /// its status.
 fn pump_output(
     client: &Client,
-    pid: i32,
+    pid: Gpid,
     mut stream: tonic::Streaming<proto::v1::AttachEvent>,
     stdout: &Fd,
     stderr: &Fd,
@@ -249,13 +252,16 @@ fn pump_output(
 
 /// Waits for a process's end with the `Wait` RPC, retrying while the node
 /// answers; 255 when it cannot be learned.
-pub fn wait_exit(client: &Client, pid: i32) -> i32 {
+pub fn wait_exit(client: &Client, pid: Gpid) -> i32 {
     for _ in 0..3 {
         let mut api = client.processes();
         let reply = client.block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(3600),
-                api.wait(proto::v1::WaitRequest { pid, timeout_ms: 0 }),
+                api.wait(proto::v1::WaitRequest {
+                    pid: pid.as_raw(),
+                    timeout_ms: 0,
+                }),
             )
             .await
         });
@@ -283,7 +289,7 @@ const INPUT_WINDOW: usize = 1;
 /// process's pipe, so input the process never reads stays for the next
 /// reader beyond about its pipe's worth (docs/design/nsh.md).
 fn pump_input(
-    pid: i32,
+    pid: Gpid,
     input: &Fd,
     tx: &mpsc::Sender<AttachRequest>,
     exit: &ExitCell,

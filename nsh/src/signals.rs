@@ -6,6 +6,7 @@
 //! cluster processes through the API, since those are not in the
 //! terminal's process group.
 
+use proto::Gpid;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -21,7 +22,7 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 pub static SUSPENDED: AtomicBool = AtomicBool::new(false);
 
 /// Cluster PIDs of the foreground job.
-static FOREGROUND: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+static FOREGROUND: Mutex<BTreeSet<Gpid>> = Mutex::new(BTreeSet::new());
 static CLIENT: OnceLock<Client> = OnceLock::new();
 
 /// Gives the handlers a client to signal processes with.
@@ -29,24 +30,24 @@ pub fn set_client(client: &Client) {
     let _ = CLIENT.set(client.clone());
 }
 
-pub fn foreground_add(pid: i32) {
+pub fn foreground_add(pid: Gpid) {
     if let Ok(mut set) = FOREGROUND.lock() {
         set.insert(pid);
     }
 }
 
-pub fn foreground_remove(pid: i32) {
+pub fn foreground_remove(pid: Gpid) {
     if let Ok(mut set) = FOREGROUND.lock() {
         set.remove(&pid);
     }
 }
 
 /// Whether `pid` belongs to the foreground job.
-pub fn is_foreground(pid: i32) -> bool {
+pub fn is_foreground(pid: Gpid) -> bool {
     FOREGROUND.lock().is_ok_and(|s| s.contains(&pid))
 }
 
-fn foreground() -> Vec<i32> {
+fn foreground() -> Vec<Gpid> {
     FOREGROUND
         .lock()
         .map(|s| s.iter().copied().collect())
@@ -59,7 +60,7 @@ fn forward(sig: Signal) {
     for pid in foreground() {
         let mut api = client.processes();
         let request = proto::v1::SignalRequest {
-            pid,
+            pid: pid.as_raw(),
             signal: sig as i32,
         };
         tokio::spawn(async move {

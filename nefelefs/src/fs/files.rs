@@ -152,16 +152,16 @@ impl<B: Backend> NefeleFs<B> {
             NodeFile::Meminfo => render::node_meminfo(&node).into_bytes(),
             NodeFile::Procs => {
                 let table = self.process_table().await?;
-                let mut pids: Vec<i32> = table
-                    .values()
-                    .filter(|p| p.node == node.name)
-                    .filter(|p| {
+                let mut pids: Vec<Gpid> = table
+                    .iter()
+                    .filter(|(_, p)| p.node == node.name)
+                    .filter(|(_, p)| {
                         matches!(
                             ProcessState::try_from(p.state),
                             Ok(ProcessState::Running | ProcessState::Stopped)
                         )
                     })
-                    .map(|p| p.pid)
+                    .map(|(pid, _)| *pid)
                     .collect();
                 pids.sort_unstable();
                 pids.iter()

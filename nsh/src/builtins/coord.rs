@@ -13,6 +13,7 @@
 //! cluster refused or could not answer (a CAS that lost, a held lock with
 //! no wait, a wait that ran out), 2 for bad arguments.
 
+use proto::Gpid;
 use std::time::Duration;
 
 use clap::Parser;
@@ -78,9 +79,9 @@ fn wait_ms(secs: Option<f64>) -> (i64, Option<Duration>) {
     }
 }
 
-fn pid_owner(pid: i32) -> Option<CoordOwner> {
+fn pid_owner(pid: Gpid) -> Option<CoordOwner> {
     Some(CoordOwner {
-        owner: Some(WireOwner::Pid(pid)),
+        owner: Some(WireOwner::Pid(pid.as_raw())),
     })
 }
 
@@ -91,7 +92,7 @@ fn lease_owner(id: u64) -> Option<CoordOwner> {
 }
 
 /// The shell's own cluster PID, when it runs as a cluster process.
-fn own_pid(shell: &Shell) -> Option<i32> {
+fn own_pid(shell: &Shell) -> Option<Gpid> {
     shell.vars.get("NEFELE_PID")?.parse().ok()
 }
 
@@ -312,7 +313,7 @@ struct WriteArgs {
     lease: Option<u64>,
     /// Tie the key to a cluster process: deleted when it ends.
     #[arg(long, value_name = "PID")]
-    pid: Option<i32>,
+    pid: Option<Gpid>,
     /// Write only while LOCK is held with TOKEN (a fencing token).
     #[arg(long, value_name = "LOCK:TOKEN")]
     fence: Option<String>,
@@ -619,7 +620,7 @@ pub fn barrier(shell: &mut Shell, args: Vec<String>) -> Status {
 #[command(name = "name", disable_help_flag = true, disable_version_flag = true)]
 enum NameArgs {
     /// Register NAME for PID (default: this shell's $NEFELE_PID).
-    Set { name: String, pid: Option<i32> },
+    Set { name: String, pid: Option<Gpid> },
     /// Print the PID registered under NAME.
     Get {
         name: String,
@@ -656,7 +657,14 @@ pub fn name(shell: &mut Shell, args: Vec<String>) -> Status {
                 shell.error("name: set: no PID given, and this shell is not a cluster process");
                 return Ok(2);
             };
-            call(&client, api.set_name(SetNameRequest { name, pid })).map(|_| String::new())
+            call(
+                &client,
+                api.set_name(SetNameRequest {
+                    name,
+                    pid: pid.as_raw(),
+                }),
+            )
+            .map(|_| String::new())
         }
         NameArgs::Get { name, wait } | NameArgs::Wait { name, wait } => {
             // `get` looks once unless -w; `wait` waits (forever without -w).

@@ -2,6 +2,7 @@
 //! `wait`, `kill`. They take cluster PIDs and `%N` job specs alike.
 
 use nix::sys::signal::Signal;
+use proto::Gpid;
 
 use crate::jobs::{self, JOB_PID_BASE, JobState, WaitOutcome};
 use crate::shell::{Flow, Shell, Status};
@@ -62,7 +63,7 @@ pub fn jobs(shell: &mut Shell, args: Vec<String>) -> Status {
         };
         let mut line = jobs::format_job(job, current == Some(job.id), status);
         if long {
-            let pids: Vec<String> = job.pids().iter().map(i32::to_string).collect();
+            let pids: Vec<String> = job.pids().iter().map(Gpid::to_string).collect();
             let pids = if pids.is_empty() {
                 job.leader.to_string()
             } else {
@@ -152,6 +153,7 @@ pub fn fg(shell: &mut Shell, args: Vec<String>) -> Status {
     let _ = shell.out(&format!("{text}\n"));
     // A process with a remote terminal goes back on it.
     if let Some(offsets) = terminal
+        && let Ok(leader) = Gpid::from_raw(leader.into())
         && let (Some(stdin), Some(stdout)) = (shell.fds.get(0).cloned(), shell.fds.get(1).cloned())
         && stdin.is_terminal()
         && stdout.is_terminal()
@@ -290,9 +292,9 @@ pub fn wait(shell: &mut Shell, args: Vec<String>) -> Status {
                         return Ok(127);
                     }
                 };
-                match client.get(pid) {
-                    Ok(_) => status = crate::remote::wait_exit(&client, pid),
-                    Err(_) => {
+                match Gpid::from_raw(pid.into()).map(|g| (g, client.get(g))) {
+                    Ok((pid, Ok(_))) => status = crate::remote::wait_exit(&client, pid),
+                    _ => {
                         shell.error(format!("wait: pid {pid} is not a child of this shell"));
                         status = 127;
                     }
@@ -422,8 +424,11 @@ pub fn kill(shell: &mut Shell, args: Vec<String>) -> Status {
             }
             Ok(Target::Pid(pid)) => {
                 let result = shell.client().map_err(|e| e.to_string()).and_then(|c| {
-                    c.signal(pid, signal).map_err(|e| {
-                        if e.is_not_found() || pid <= 0 {
+                    let Ok(cluster) = Gpid::from_raw(pid.into()) else {
+                        return Err("No such process".to_string());
+                    };
+                    c.signal(cluster, signal).map_err(|e| {
+                        if e.is_not_found() {
                             "No such process".to_string()
                         } else {
                             e.to_string()

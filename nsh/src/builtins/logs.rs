@@ -7,6 +7,7 @@
 //!
 //! Also the PID argument parsing that `attach` shares.
 
+use proto::Gpid;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// Resolves a `PID` argument: a cluster PID, or a job spec `%N` naming the
 /// job's last cluster process. Errors are worded for `nsh: NAME: ...`.
-pub(crate) fn target_pid(shell: &Shell, name: &str, spec: &str) -> Result<i32, String> {
+pub(crate) fn target_pid(shell: &Shell, name: &str, spec: &str) -> Result<Gpid, String> {
     if spec.starts_with('%') {
         let table = shell
             .jobs
@@ -47,17 +48,20 @@ pub(crate) fn target_pid(shell: &Shell, name: &str, spec: &str) -> Result<i32, S
             .resolve(spec)
             .and_then(|id| table.jobs.iter().find(|j| j.id == id))
             .ok_or_else(|| format!("{name}: {spec}: no such job"))?;
-        return if proto::Gpid::from_raw(job.leader.into()).is_ok() {
-            Ok(job.leader)
-        } else {
-            job.pids()
+        return match Gpid::from_raw(job.leader.into()) {
+            Ok(leader) => Ok(leader),
+            Err(_) => job
+                .pids()
                 .last()
                 .copied()
-                .ok_or_else(|| format!("{name}: {spec}: the job has no cluster process"))
+                .ok_or_else(|| format!("{name}: {spec}: the job has no cluster process")),
         };
     }
     match spec.parse::<i32>() {
-        Ok(pid) if pid > 0 => Ok(pid),
+        // A number that is no cluster PID names no process of the cluster.
+        Ok(pid) if pid > 0 => {
+            Gpid::from_raw(pid.into()).map_err(|_| format!("{name}: ({pid}) - No such process"))
+        }
         _ => Err(format!(
             "{name}: {spec}: arguments must be process or job IDs"
         )),
@@ -65,7 +69,7 @@ pub(crate) fn target_pid(shell: &Shell, name: &str, spec: &str) -> Result<i32, S
 }
 
 /// Words a failed call about `pid` like `kill` does for a missing one.
-pub(crate) fn pid_error(name: &str, pid: i32, e: &ClientError) -> String {
+pub(crate) fn pid_error(name: &str, pid: Gpid, e: &ClientError) -> String {
     if e.is_not_found() {
         format!("{name}: ({pid}) - No such process")
     } else {
@@ -118,7 +122,7 @@ pub fn logs(shell: &mut Shell, args: Vec<String>) -> Status {
         }
     }
     let request = ReadOutputRequest {
-        pid,
+        pid: pid.as_raw(),
         stream: if args.stderr {
             OutputStream::Stderr as i32
         } else {

@@ -14,6 +14,7 @@
 //! working directory defaults to the shell's, and a relative `--cwd` is
 //! taken from the shell's.
 
+use proto::Gpid;
 use std::os::fd::AsRawFd;
 
 use clap::Parser;
@@ -78,7 +79,7 @@ pub(super) fn start(
     shell: &mut Shell,
     args: Args,
     what: &str,
-    started: &mut dyn FnMut(&crate::client::Client, i32) -> Result<(), String>,
+    started: &mut dyn FnMut(&crate::client::Client, Gpid) -> Result<(), String>,
 ) -> Status {
     let mut env = shell.vars.exported();
     for pair in &args.env {
@@ -138,9 +139,8 @@ pub(super) fn start(
         umask: Some(crate::io::umask()),
         ..SpawnRequest::default()
     };
-    let mut api = client.processes();
-    let info = match client.call(api.spawn(request)) {
-        Ok(info) => info,
+    let pid = match client.spawn(request) {
+        Ok((pid, _)) => pid,
         Err(e) => {
             let (message, status) =
                 remote::spawn_failure(args.node.as_deref().unwrap_or(""), &args.cmd[0], &e);
@@ -148,14 +148,13 @@ pub(super) fn start(
             return Ok(status);
         }
     };
-    let pid = info.pid;
     if let Err(e) = started(&client, pid) {
         let _ = client.signal(pid, libc::SIGKILL);
         shell.error(format!("{what}: {e}"));
         return Ok(1);
     }
     if args.detach {
-        shell.last_background = Some(pid);
+        shell.last_background = Some(pid.as_raw());
         if let Err(e) = shell.out(&format!("{pid}\n")) {
             shell.error(format!("{what}: write error: {e}"));
             return Ok(1);

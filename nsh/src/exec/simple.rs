@@ -2,6 +2,7 @@
 //! a function, a builtin, or a process (`@NODE`, `@any`, `@all`, `@local`
 //! or the shell's own node).
 
+use proto::Gpid;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -402,7 +403,7 @@ impl Shell {
                     self.run_with_terminal(&external)
                 } else {
                     let member = self.launch(external);
-                    self.tracker.pipeline_started(member.pid);
+                    self.tracker.pipeline_started(member.pid.map(Gpid::as_raw));
                     self.wait_foreground(vec![member], &text)
                 };
                 self.restore(restore);

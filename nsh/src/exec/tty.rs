@@ -5,6 +5,7 @@
 //! does the relaying; this module decides when it applies and turns its
 //! outcome into a status or a stopped job that `fg` resumes.
 
+use proto::Gpid;
 use std::os::fd::AsFd;
 
 use proto::v1::{SpawnRequest, StdinMode};
@@ -52,31 +53,30 @@ impl Shell {
             umask: Some(crate::io::umask()),
             ..SpawnRequest::default()
         };
-        let mut api = client.processes();
-        let info = match client.call(api.spawn(request)) {
-            Ok(info) => info,
+        let (pid, _) = match client.spawn(request) {
+            Ok(spawned) => spawned,
             Err(e) => {
                 let (message, status) = remote::spawn_failure(&external.launch.node, &argv0, &e);
                 self.error(message);
                 return Ok(status);
             }
         };
-        self.tracker.pipeline_started(Some(info.pid));
+        self.tracker.pipeline_started(Some(pid.as_raw()));
         // Until the terminal is raw, Ctrl-C is a signal to nsh, which the
         // handler forwards to the foreground processes: this one is, now.
-        self.tracker.started(info.pid);
+        self.tracker.started(pid);
         if crate::signals::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = client.signal(info.pid, libc::SIGINT);
+            let _ = client.signal(pid, libc::SIGINT);
         }
         let status = self.foreground_terminal(
-            info.pid,
+            pid,
             &external.text,
             Start::Beginning,
             false,
             &stdin,
             &stdout,
         );
-        self.tracker.ended(info.pid);
+        self.tracker.ended(pid);
         status
     }
 
@@ -84,7 +84,7 @@ impl Shell {
     /// stop makes (or keeps) it a stopped job.
     pub(crate) fn foreground_terminal(
         &mut self,
-        pid: i32,
+        pid: Gpid,
         text: &str,
         start: Start,
         resume: bool,
@@ -155,11 +155,11 @@ impl Shell {
     /// Records (or updates) the stopped job of a terminal process; a
     /// thread learns its end for `jobs` and `wait` while it is not in the
     /// foreground.
-    fn stopped_terminal_job(&mut self, pid: i32, text: &str, offsets: Offsets) {
+    fn stopped_terminal_job(&mut self, pid: Gpid, text: &str, offsets: Offsets) {
         let Ok(mut table) = self.jobs.lock() else {
             return;
         };
-        let id = match table.by_pid(pid) {
+        let id = match table.by_pid(pid.as_raw()) {
             Some(id) => id,
             None => {
                 let exit = ExitCell::default();
@@ -171,7 +171,7 @@ impl Shell {
                 table.add(Job {
                     id: 0,
                     text: text.to_string(),
-                    leader: pid,
+                    leader: pid.as_raw(),
                     members: vec![Member {
                         pid: Some(pid),
                         exit,
@@ -197,9 +197,9 @@ impl Shell {
     }
 
     /// A terminal job ended in the foreground: its table entry goes.
-    fn set_job_done(&mut self, pid: i32, status: i32) {
+    fn set_job_done(&mut self, pid: Gpid, status: i32) {
         if let Ok(mut table) = self.jobs.lock()
-            && let Some(id) = table.by_pid(pid)
+            && let Some(id) = table.by_pid(pid.as_raw())
         {
             if let Some(job) = table.get_mut(id) {
                 for member in &job.members {

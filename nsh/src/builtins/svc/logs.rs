@@ -16,6 +16,7 @@
 //! scale-up) gets followers too. It runs until Ctrl-C (status 130), or
 //! until the service is removed and its last output is written (status 0).
 
+use proto::Gpid;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -91,10 +92,13 @@ pub(super) fn logs(shell: &mut Shell, args: Vec<String>) -> Status {
 }
 
 /// The replicas' PIDs, by index (those without a process left out).
-fn pids(info: &ServiceInfo) -> Vec<i32> {
-    let mut replicas: Vec<_> = info.replicas.iter().filter(|r| r.pid > 0).collect();
+fn pids(info: &ServiceInfo) -> Vec<Gpid> {
+    let mut replicas: Vec<_> = info.replicas.iter().collect();
     replicas.sort_by_key(|r| r.index);
-    replicas.iter().map(|r| r.pid).collect()
+    replicas
+        .iter()
+        .filter_map(|r| Gpid::from_raw(r.pid.into()).ok())
+        .collect()
 }
 
 /// Writes an event; `Err` when the shell's output is gone (`| head`).
@@ -132,7 +136,7 @@ async fn follow(shell: &Shell, client: &Client, name: &str, first: ServiceInfo) 
     let (tx, mut rx) = mpsc::channel(CHANNEL);
     // Dropping the set aborts the followers still running.
     let mut followers = tokio::task::JoinSet::new();
-    let mut followed: HashSet<i32> = HashSet::new();
+    let mut followed: HashSet<Gpid> = HashSet::new();
     let mut start = |info: &ServiceInfo, followers: &mut tokio::task::JoinSet<()>| {
         for pid in pids(info) {
             if followed.insert(pid) {
@@ -206,14 +210,14 @@ async fn follow(shell: &Shell, client: &Client, name: &str, first: ServiceInfo) 
 /// every wait without `follow`; a process that is gone ends it quietly.
 async fn pump(
     mut api: ProcessesClient<Channel>,
-    pid: i32,
+    pid: Gpid,
     stream: OutputStream,
     follow: bool,
     tx: mpsc::Sender<Event>,
 ) {
     let fd = if stream == OutputStream::Stderr { 2 } else { 1 };
     let request = ReadOutputRequest {
-        pid,
+        pid: pid.as_raw(),
         stream: stream as i32,
         offset: 0,
         follow,
@@ -276,7 +280,7 @@ struct Lines {
 }
 
 impl Lines {
-    fn new(pid: i32) -> Lines {
+    fn new(pid: Gpid) -> Lines {
         Lines {
             prefix: format!("{pid}: ").into_bytes(),
             partial: Vec::new(),
@@ -315,7 +319,7 @@ mod tests {
 
     #[test]
     fn lines_are_whole_and_prefixed() {
-        let mut lines = Lines::new(20000017);
+        let mut lines = Lines::new(Gpid::from_raw(20000017).unwrap());
         assert_eq!(lines.push(b"hel"), b"");
         assert_eq!(
             lines.push(b"lo\nworld\nand"),

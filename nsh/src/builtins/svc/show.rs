@@ -19,6 +19,7 @@
 //! replicas' fields as in the API (enums as the lowercase words above,
 //! `last_status` null when there is none), maps sorted by key.
 
+use proto::Gpid;
 use std::collections::BTreeMap;
 
 use clap::Parser;
@@ -197,7 +198,8 @@ struct ReplicaJson {
     index: u32,
     state: &'static str,
     node: String,
-    pid: i32,
+    #[serde(with = "proto::gpid_or_zero")]
+    pid: Option<Gpid>,
     restarts: u32,
     started_ms: u64,
     next_start_ms: u64,
@@ -215,7 +217,7 @@ impl ServiceJson {
                 index: r.index,
                 state: state_word(r.state),
                 node: r.node.clone(),
-                pid: r.pid,
+                pid: Gpid::from_raw(r.pid.into()).ok(),
                 restarts: r.restarts,
                 started_ms: r.started_ms,
                 next_start_ms: r.next_start_ms,
