@@ -120,19 +120,13 @@ impl Pty {
 
     /// Waits for the child to exit; returns its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<i32>> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let exited = crate::wait_until_blocking("the program to exit", timeout, || {
             self.pump();
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status.code());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "the program did not exit within {timeout:?}; the terminal showed:\n{}",
-                    self.transcript
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            self.child.try_wait().transpose()
+        });
+        match exited {
+            Ok(status) => Ok(status?.code()),
+            Err(e) => bail!("{e}; the terminal showed:\n{}", self.transcript),
         }
     }
 

@@ -11,7 +11,6 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
@@ -466,21 +465,21 @@ impl Pty {
     /// Waits until `wanted` appears after what was consumed; returns the
     /// output up to it and consumes it.
     fn expect(&mut self, wanted: &str) -> anyhow::Result<String> {
-        let deadline = std::time::Instant::now() + TIMEOUT;
-        loop {
+        let consumed = self.consumed;
+        let found = tests::wait_until_blocking(&format!("{wanted:?}"), TIMEOUT, || {
             let all = self.seen();
-            if let Some(at) = all.get(self.consumed..).and_then(|s| s.find(wanted)) {
-                let end = self.consumed + at + wanted.len();
-                let got = all[self.consumed..end].to_string();
-                self.consumed = end;
-                return Ok(got);
+            let at = all.get(consumed..)?.find(wanted)?;
+            Some((all[consumed..consumed + at + wanted.len()].to_string(), at))
+        });
+        match found {
+            Ok((got, at)) => {
+                self.consumed = consumed + at + wanted.len();
+                Ok(got)
             }
-            anyhow::ensure!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {wanted:?}; terminal shows {:?}",
-                all.get(self.consumed..).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            Err(e) => anyhow::bail!(
+                "{e}; terminal shows {:?}",
+                self.seen().get(consumed..).unwrap_or_default()
+            ),
         }
     }
 
