@@ -22,7 +22,7 @@ pub struct Identity {
     pub name: String,
     /// Slot: the high digits of this node's cluster PIDs; none until a
     /// joining node has been given one.
-    #[serde(with = "proto::slot_or_zero")]
+    #[serde(with = "proto::or_zero")]
     pub slot: Option<proto::Slot>,
     /// The cluster's unique id, made by the node that founded it; gossip
     /// between different clusters that reach each other is refused.

@@ -28,7 +28,7 @@ pub struct SpawnRecord {
     /// Cluster PID.
     pub pid: Gpid,
     /// Parent cluster PID, if any.
-    #[serde(with = "proto::gpid_or_zero")]
+    #[serde(with = "proto::or_zero")]
     pub ppid: Option<Gpid>,
     /// Name given at spawn.
     pub name: String,

@@ -62,6 +62,21 @@ impl From<Slot> for u64 {
     }
 }
 
+impl From<Slot> for i64 {
+    fn from(slot: Slot) -> i64 {
+        i64::from(slot.0)
+    }
+}
+
+impl TryFrom<i64> for Slot {
+    type Error = GpidError;
+    fn try_from(n: i64) -> Result<Slot, GpidError> {
+        u64::try_from(n)
+            .map_err(|_| GpidError::NoSuchSlot(0))
+            .and_then(Slot::new)
+    }
+}
+
 impl TryFrom<u64> for Slot {
     type Error = GpidError;
     fn try_from(n: u64) -> Result<Slot, GpidError> {
@@ -82,40 +97,28 @@ impl TryFrom<i64> for Gpid {
     }
 }
 
-/// Serde for an optional PID written as a plain number, 0 for none (the
-/// records' format from before the types).
-pub mod gpid_or_zero {
+/// Serde for an optional [`Gpid`] or [`Slot`] written as a plain number,
+/// 0 for none (the records' format from before the types):
+/// `#[serde(with = "proto::or_zero")]`.
+pub mod or_zero {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use super::Gpid;
-
-    /// Writes the PID, or 0.
-    pub fn serialize<S: Serializer>(pid: &Option<Gpid>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i64(pid.map_or(0, i64::from))
+    /// Writes the value, or 0.
+    pub fn serialize<T, S>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error>
+    where
+        T: Copy + Into<i64>,
+        S: Serializer,
+    {
+        s.serialize_i64(value.map_or(0, Into::into))
     }
 
-    /// Reads a PID; 0 (and anything that is not one) is none.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Gpid>, D::Error> {
-        let raw = i64::deserialize(d)?;
-        Ok(Gpid::from_raw(raw).ok())
-    }
-}
-
-/// Serde for an optional slot written as a plain number, 0 for none.
-pub mod slot_or_zero {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use super::Slot;
-
-    /// Writes the slot, or 0.
-    pub fn serialize<S: Serializer>(slot: &Option<Slot>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(slot.map_or(0, u64::from))
-    }
-
-    /// Reads a slot; 0 is none.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Slot>, D::Error> {
-        let raw = u64::deserialize(d)?;
-        Ok(Slot::new(raw).ok())
+    /// Reads a value; 0 (and any number that is not one) is none.
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+    where
+        T: TryFrom<i64>,
+        D: Deserializer<'de>,
+    {
+        Ok(T::try_from(i64::deserialize(d)?).ok())
     }
 }
 
@@ -245,10 +248,10 @@ mod tests {
         #[derive(Serialize, Deserialize, PartialEq, Debug)]
         struct Record {
             pid: Gpid,
-            #[serde(with = "gpid_or_zero")]
+            #[serde(with = "or_zero")]
             ppid: Option<Gpid>,
             slot: Slot,
-            #[serde(with = "slot_or_zero")]
+            #[serde(with = "or_zero")]
             on: Option<Slot>,
         }
         let r = Record {

@@ -16,9 +16,7 @@ pub use addr::{
     connect_timeout, connect_with, default_addr, default_socket_path,
 };
 pub use clock::now_ms;
-pub use gpid::{
-    Gpid, GpidError, MAX_SERIAL, MAX_SLOT, Slot, gpid_or_zero, max_serial, slot_or_zero,
-};
+pub use gpid::{Gpid, GpidError, MAX_SERIAL, MAX_SLOT, Slot, max_serial, or_zero};
 pub use reason::{REASON_HEADER, Reason, reason_of};
 pub use status::{shell_status, signal_status};
 

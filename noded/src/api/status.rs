@@ -5,6 +5,14 @@ use tonic::{Code, Status};
 
 use crate::error::ProcError;
 
+/// `status`, with `reason` in its metadata when there is one.
+fn marked(status: Status, reason: Option<Reason>) -> Status {
+    match reason {
+        Some(reason) => reason.mark(status),
+        None => status,
+    }
+}
+
 impl From<ProcError> for Status {
     fn from(e: ProcError) -> Self {
         let code = match &e {
@@ -44,11 +52,7 @@ impl From<ProcError> for Status {
             ProcError::ShuttingDown(_) | ProcError::Keeper(_) => Some(Reason::NodeUnavailable),
             _ => None,
         };
-        let status = Status::new(code, e.to_string());
-        match reason {
-            Some(reason) => reason.mark(status),
-            None => status,
-        }
+        marked(Status::new(code, e.to_string()), reason)
     }
 }
 
@@ -174,11 +178,7 @@ impl From<super::route::RouteError> for Status {
             E::NoNodeWithLabels(_) => (Code::FailedPrecondition, None),
             E::NoAnswer(_) => (Code::DeadlineExceeded, None),
         };
-        let status = Status::new(code, e.to_string());
-        match reason {
-            Some(reason) => reason.mark(status),
-            None => status,
-        }
+        marked(Status::new(code, e.to_string()), reason)
     }
 }
 

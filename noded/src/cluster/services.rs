@@ -65,10 +65,10 @@ pub enum ReplicaState {
 pub struct Replica {
     pub state: ReplicaState,
     /// The node slot its process runs (or last ran) on.
-    #[serde(with = "proto::slot_or_zero")]
+    #[serde(with = "proto::or_zero")]
     pub slot: Option<Slot>,
     /// Its cluster PID.
-    #[serde(with = "proto::gpid_or_zero")]
+    #[serde(with = "proto::or_zero")]
     pub pid: Option<Gpid>,
     /// Restarts after its process ended.
     pub restarts: u32,

@@ -95,7 +95,7 @@ pub enum Command {
     SetReplica {
         name: String,
         index: u32,
-        #[serde(with = "proto::gpid_or_zero")]
+        #[serde(with = "proto::or_zero")]
         expected_pid: Option<Gpid>,
         replica: Replica,
     },
@@ -121,7 +121,7 @@ pub struct ProcSummary {
     /// Cluster PID.
     pub pid: Gpid,
     /// Parent cluster PID, if any.
-    #[serde(with = "proto::gpid_or_zero")]
+    #[serde(with = "proto::or_zero")]
     pub ppid: Option<Gpid>,
     /// Host PID on its node.
     pub host_pid: i32,
@@ -176,9 +176,9 @@ pub enum Refusal {
     ReplicaChanged {
         name: String,
         index: u32,
-        #[serde(with = "proto::gpid_or_zero")]
+        #[serde(with = "proto::or_zero")]
         current: Option<Gpid>,
-        #[serde(with = "proto::gpid_or_zero")]
+        #[serde(with = "proto::or_zero")]
         expected: Option<Gpid>,
     },
     #[error(

@@ -198,7 +198,7 @@ struct ReplicaJson {
     index: u32,
     state: &'static str,
     node: String,
-    #[serde(with = "proto::gpid_or_zero")]
+    #[serde(with = "proto::or_zero")]
     pid: Option<Gpid>,
     restarts: u32,
     started_ms: u64,
