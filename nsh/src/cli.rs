@@ -145,7 +145,9 @@ pub fn main(args: Vec<String>) -> i32 {
             shell.arg0 = name.clone();
             shell.positional = args.to_vec();
         }
-        return finish(&mut shell, |sh| sh.run_text(&text));
+        return finish(&mut shell, |sh| {
+            sh.run_script(&text, crate::syntax::Origin::Command)
+        });
     }
     if let Some((file, args)) = rest.split_first() {
         let text = match std::fs::read(file) {
@@ -164,7 +166,9 @@ pub fn main(args: Vec<String>) -> i32 {
                 .unwrap_or_default(),
             None => text,
         };
-        return finish(&mut shell, |sh| sh.run_text(&text));
+        return finish(&mut shell, |sh| {
+            sh.run_script(&text, crate::syntax::Origin::File(file))
+        });
     }
     if interactive {
         return crate::repl::run(&mut shell);
@@ -174,7 +178,9 @@ pub fn main(args: Vec<String>) -> i32 {
         eprintln!("nsh: cannot read the script from stdin: {e}");
         return 1;
     }
-    finish(&mut shell, |sh| sh.run_text(&text))
+    finish(&mut shell, |sh| {
+        sh.run_script(&text, crate::syntax::Origin::Stdin)
+    })
 }
 
 /// Runs a non-interactive program and turns its end into an exit status

@@ -303,7 +303,29 @@ impl Shell {
         })
     }
 
-    /// Parses and runs `text` (a `-c` string, a script, `eval`, a line).
+    /// Runs a script (`origin` says where it came from). A script that
+    /// does not parse runs as bash runs it: command by command until the
+    /// one with the syntax error, which ends it with status 2.
+    pub fn run_script(&mut self, text: &str, origin: syntax::Origin) -> Status {
+        if let Ok(program) = syntax::parse(text, &self.parser_options) {
+            return self.run_program(&program);
+        }
+        for piece in syntax::Pieces::new(text, &self.parser_options, origin) {
+            match piece {
+                syntax::Piece::Commands(program) => {
+                    self.run_program(&program)?;
+                }
+                syntax::Piece::Error(message) => {
+                    let _ = self.fds.write(2, message.as_bytes());
+                    self.last_status = 2;
+                    return Err(Flow::Exit(2));
+                }
+            }
+        }
+        Ok(self.last_status)
+    }
+
+    /// Parses and runs `text` (`eval`, a trap, an interactive line).
     pub fn run_text(&mut self, text: &str) -> Status {
         match syntax::parse(text, &self.parser_options) {
             Ok(program) => self.run_program(&program),

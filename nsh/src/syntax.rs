@@ -1,5 +1,7 @@
-//! Parsing with brush-parser: whole programs, and the "is this input
-//! complete?" question the line editor asks for multi-line input.
+//! Parsing with brush-parser: whole programs, scripts read a command at a
+//! time as bash reads them when they hold a syntax error ([`Pieces`]), and
+//! the "is this input complete?" question the line editor asks for
+//! multi-line input.
 
 use brush_parser::{ParseError, ParserOptions, TokenizerError, ast};
 
@@ -73,9 +75,208 @@ pub fn is_incomplete(text: &str) -> bool {
     }
 }
 
+/// Where a program's text came from: bash words a syntax error after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin<'a> {
+    /// A script file (`nsh FILE`): `FILE: line N: ...`.
+    File(&'a str),
+    /// `nsh -c TEXT`: `nsh: -c: line N: ...`.
+    Command,
+    /// A script read from standard input: `nsh: ...`.
+    Stdin,
+}
+
+impl Origin<'_> {
+    /// The start of a message about line `line`.
+    fn prefix(self, line: usize) -> String {
+        match self {
+            Origin::File(path) => format!("{path}: line {line}: "),
+            Origin::Command => format!("nsh: -c: line {line}: "),
+            Origin::Stdin => "nsh: ".to_string(),
+        }
+    }
+}
+
+/// One piece of a script as bash reads it: whole lines, up to the end of a
+/// complete command (`Ok`), or the syntax error that ends the script.
+pub enum Piece {
+    /// Complete commands, parsed with their real line numbers.
+    Commands(ast::Program),
+    /// The error, as the lines bash writes to stderr.
+    Error(String),
+}
+
+/// Splits `text` the way bash reads a script: it reads a line, and more
+/// lines while the command is open, then runs what it read before it reads
+/// on. A syntax error ends the script there, after the commands before it
+/// have run. (Used only when the whole text does not parse: a text that
+/// parses runs as one program.)
+pub struct Pieces<'a> {
+    lines: Vec<&'a str>,
+    next: usize,
+    options: ParserOptions,
+    origin: Origin<'a>,
+    failed: bool,
+}
+
+impl<'a> Pieces<'a> {
+    pub fn new(text: &'a str, options: &ParserOptions, origin: Origin<'a>) -> Self {
+        Pieces {
+            lines: text.split_inclusive('\n').collect(),
+            next: 0,
+            options: options.clone(),
+            origin,
+            failed: false,
+        }
+    }
+
+    /// bash's words for `e`.
+    fn describe(&self, e: &ParseError) -> String {
+        let total = self.lines.len();
+        let source_line = |n: usize| {
+            self.lines
+                .get(n.saturating_sub(1))
+                .map_or("", |l| l.trim_end_matches('\n'))
+        };
+        match e {
+            ParseError::ParsingNear(pos) => {
+                let text = source_line(pos.line);
+                let token = token_at(text, pos.column);
+                let prefix = self.origin.prefix(pos.line);
+                format!("{prefix}syntax error near unexpected token `{token}'\n{prefix}`{text}'\n")
+            }
+            ParseError::ParsingAtEndOfInput => format!(
+                "{}syntax error: unexpected end of file\n",
+                self.origin.prefix(total + 1)
+            ),
+            ParseError::Tokenizing { inner, .. } => {
+                // bash names the line where the open quote is.
+                let quote = match inner {
+                    TokenizerError::UnterminatedSingleQuote(at) => Some(('\'', at.line)),
+                    TokenizerError::UnterminatedDoubleQuote(at) => Some(('"', at.line)),
+                    TokenizerError::UnterminatedBackquote(at) => Some(('`', at.line)),
+                    _ => None,
+                };
+                match quote {
+                    Some((q, line)) => format!(
+                        "{}unexpected EOF while looking for matching `{q}'\n",
+                        self.origin.prefix(line)
+                    ),
+                    None => format!(
+                        "{}syntax error: unexpected end of file\n",
+                        self.origin.prefix(total + 1)
+                    ),
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = Piece;
+
+    fn next(&mut self) -> Option<Piece> {
+        if self.failed || self.next >= self.lines.len() {
+            return None;
+        }
+        let start = self.next;
+        let mut end = start;
+        loop {
+            end += 1;
+            let chunk: String = self.lines[start..end].concat();
+            // Blank lines before it keep the line numbers the script's; a
+            // last line without its newline is read as if it had one.
+            let newline = if chunk.ends_with('\n') { "" } else { "\n" };
+            let padded = format!("{}{chunk}{newline}", "\n".repeat(start));
+            let mut parser = brush_parser::Parser::new(
+                std::io::BufReader::new(padded.as_bytes()),
+                &self.options,
+            );
+            match parser.parse_program() {
+                Ok(program) => {
+                    self.next = end;
+                    return Some(Piece::Commands(program));
+                }
+                Err(_) if end < self.lines.len() && is_incomplete(&chunk) => continue,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Piece::Error(self.describe(&e)));
+                }
+            }
+        }
+    }
+}
+
+/// The token that starts at `column` (1-based, in characters) of `line`, as
+/// bash names an unexpected one: an operator, or a word.
+fn token_at(line: &str, column: usize) -> String {
+    let rest: String = line.chars().skip(column.saturating_sub(1)).collect();
+    const OPERATORS: [&str; 15] = [
+        ";;&", ";;", ";&", "&&", "||", "<<", ">>", "<&", ">&", "<>", ";", "&", "|", "(", ")",
+    ];
+    if let Some(op) = OPERATORS.iter().find(|op| rest.starts_with(**op)) {
+        return op.to_string();
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !";&|()<>".contains(*c))
+        .collect();
+    if !word.is_empty() {
+        return word;
+    }
+    // The parser may point past the word it could not take (a reserved
+    // word it first read as an argument): bash names that word.
+    match line.trim_end().rsplit([' ', '\t', ';', '&', '|']).next() {
+        Some(last) if !last.is_empty() => last.to_string(),
+        _ => "newline".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pieces(text: &str) -> Vec<String> {
+        Pieces::new(text, &parser_options(), Origin::File("s.sh"))
+            .map(|p| match p {
+                Piece::Commands(program) => format!("run {}", program.complete_commands.len()),
+                Piece::Error(e) => e,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_script_with_a_syntax_error_runs_up_to_it() {
+        assert_eq!(
+            pieces("echo a\necho b; fi\necho c\n"),
+            [
+                "run 1",
+                "s.sh: line 2: syntax error near unexpected token `fi'\ns.sh: line 2: `echo b; fi'\n"
+            ]
+        );
+        assert_eq!(
+            pieces("f() {\n echo in\n}\nf\necho x )\n"),
+            [
+                "run 1",
+                "run 1",
+                "s.sh: line 5: syntax error near unexpected token `)'\ns.sh: line 5: `echo x )'\n"
+            ]
+        );
+        assert_eq!(
+            pieces("echo a\nif true; then\necho b\n"),
+            [
+                "run 1",
+                "s.sh: line 4: syntax error: unexpected end of file\n"
+            ]
+        );
+        assert_eq!(
+            pieces("echo a\necho 'x\n"),
+            [
+                "run 1",
+                "s.sh: line 2: unexpected EOF while looking for matching `''\n"
+            ]
+        );
+    }
 
     #[test]
     fn open_constructs_are_incomplete() {
