@@ -84,18 +84,7 @@ mod tests {
     use crate::cluster::services::{Replica, ServiceSpec};
 
     fn member(slot: u64, labels: &[(&str, &str)]) -> Member {
-        Member {
-            slot: Slot::new(slot).unwrap(),
-            name: format!("n{slot}"),
-            addr: String::new(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            left: false,
-            cert: None,
-            removed: false,
-        }
+        Member::for_test(slot, labels)
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

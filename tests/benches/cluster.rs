@@ -344,16 +344,8 @@ struct ListResult {
 
 async fn list_at_scale() -> anyhow::Result<ListResult> {
     eprintln!("starting a {LIST_NODES}-node cluster");
-    let mut cluster = TestCluster::start_with(
-        LIST_NODES,
-        tests::NodeOptions {
-            // Processes outlive a stopped noded (held by its keeper) unless
-            // it stops them: the bench measures the stop with its processes.
-            args: vec!["--stop-processes".into()],
-            ..tests::NodeOptions::default()
-        },
-    )
-    .await?;
+    let mut cluster =
+        TestCluster::start_with(LIST_NODES, tests::NodeOptions::stopping_processes()).await?;
     let result = measure_lists(&cluster).await;
     // Whatever happened, stop the nodes: SIGTERM makes each stop its
     // processes (the harness's Drop would do it too, more slowly).

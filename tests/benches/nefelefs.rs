@@ -100,16 +100,8 @@ struct Cleanup {
 
 async fn run() -> anyhow::Result<Report> {
     eprintln!("starting a {NODES}-node cluster");
-    let mut cluster = TestCluster::start_with(
-        NODES,
-        tests::NodeOptions {
-            // Processes outlive a stopped noded (held by its keeper) unless
-            // it stops them: the bench measures the stop with its processes.
-            args: vec!["--stop-processes".into()],
-            ..tests::NodeOptions::default()
-        },
-    )
-    .await?;
+    let mut cluster =
+        TestCluster::start_with(NODES, tests::NodeOptions::stopping_processes()).await?;
     let measured = fill_mount_and_measure(&cluster).await;
     // Whatever happened, stop the nodes: SIGTERM makes each stop its
     // processes (the harness's Drop would do it too, more slowly).

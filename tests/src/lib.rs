@@ -152,6 +152,18 @@ pub struct NodeOptions {
     pub noded: Option<PathBuf>,
 }
 
+impl NodeOptions {
+    /// Nodes that stop their processes when they stop (`--stop-processes`):
+    /// by default the processes outlive a stopped noded, held by its
+    /// keeper, and benches that measure a stop want them gone with it.
+    pub fn stopping_processes() -> NodeOptions {
+        NodeOptions {
+            args: vec!["--stop-processes".into()],
+            ..NodeOptions::default()
+        }
+    }
+}
+
 /// A running (or crashed) noded under test, with its own temp dir.
 pub struct Node {
     /// Unique node name.

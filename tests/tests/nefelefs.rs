@@ -219,25 +219,20 @@ async fn stdin_ctl_and_stdout_work_on_remote_processes() -> anyhow::Result<()> {
 /// Runs `script` until it fails with EIO; every run must end within
 /// 15 s (no hang) and the EIO must come within 15 s.
 async fn eio_within_seconds(script: &str) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        let run = Instant::now();
-        let (code, _, err) = sh(script)?;
-        assert!(
-            run.elapsed() < Duration::from_secs(15),
-            "{script} took {:?}",
-            run.elapsed()
-        );
-        if code != 0 && err.contains("Input/output error") {
-            return Ok(());
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{script}: no EIO after {:?}: {code} {err}",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    tests::wait_until_blocking(
+        &format!("EIO from {script}"),
+        Duration::from_secs(15),
+        || {
+            let run = Instant::now();
+            let (code, _, err) = sh(script).unwrap_or_else(|e| panic!("{script}: {e}"));
+            assert!(
+                run.elapsed() < Duration::from_secs(15),
+                "{script} took {:?}",
+                run.elapsed()
+            );
+            (code != 0 && err.contains("Input/output error")).then_some(())
+        },
+    )
 }
 
 #[tokio::test]

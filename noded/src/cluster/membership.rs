@@ -130,13 +130,8 @@ mod tests {
 
     fn member(slot: u64, left: bool) -> Member {
         Member {
-            slot: sl(slot),
-            name: format!("n{slot}"),
-            addr: format!("127.0.0.1:{}", 7000 + slot),
-            labels: Default::default(),
             left,
-            cert: None,
-            removed: false,
+            ..Member::for_test(slot, &[])
         }
     }
 

@@ -39,6 +39,25 @@ pub struct Member {
     pub removed: bool,
 }
 
+impl Member {
+    /// A member of a unit test: `n<slot>`, up, with `labels`.
+    #[cfg(test)]
+    pub fn for_test(slot: u64, labels: &[(&str, &str)]) -> Member {
+        Member {
+            slot: Slot::new(slot).expect("a test slot is 1..=214"),
+            name: format!("n{slot}"),
+            addr: format!("127.0.0.1:{}", 7000 + slot),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            left: false,
+            cert: None,
+            removed: false,
+        }
+    }
+}
+
 /// A change to the cluster state.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

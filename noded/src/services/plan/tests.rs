@@ -21,18 +21,7 @@ fn g(raw: i64) -> Gpid {
 }
 
 fn member(slot: u64, labels: &[(&str, &str)]) -> Member {
-    Member {
-        slot: sl(slot),
-        name: format!("n{slot}"),
-        addr: String::new(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        left: false,
-        cert: None,
-        removed: false,
-    }
+    Member::for_test(slot, labels)
 }
 
 fn service(replicas: u32, restart: Restart, records: &[(u32, Replica)]) -> Service {
