@@ -101,22 +101,29 @@ fail_with_error!(
 
 /// The errno of a filesystem error.
 pub fn errno(e: &FsError) -> Errno {
+    let (errno, name) = errno_of(e);
+    crate::metrics::METRICS.error(name);
+    errno
+}
+
+/// The errno of a filesystem error, and its name.
+fn errno_of(e: &FsError) -> (Errno, &'static str) {
     match e {
-        FsError::NotFound => Errno::ENOENT,
-        FsError::Invalid(_) => Errno::EINVAL,
-        FsError::NoProcess => Errno::from_i32(libc::ESRCH),
-        FsError::BrokenPipe => Errno::from_i32(libc::EPIPE),
-        FsError::Denied => Errno::EACCES,
-        FsError::NotDir => Errno::from_i32(libc::ENOTDIR),
-        FsError::IsDir => Errno::from_i32(libc::EISDIR),
-        FsError::BadHandle => Errno::from_i32(libc::EBADF),
-        FsError::Exists => Errno::from_i32(libc::EEXIST),
-        FsError::NotEmpty => Errno::from_i32(libc::ENOTEMPTY),
-        FsError::TooBig => Errno::from_i32(libc::EFBIG),
-        FsError::NoSpace(_) => Errno::from_i32(libc::ENOSPC),
-        FsError::NameTooLong => Errno::from_i32(libc::ENAMETOOLONG),
-        FsError::CrossDevice => Errno::from_i32(libc::EXDEV),
-        FsError::Io(_) => Errno::EIO,
+        FsError::NotFound => (Errno::ENOENT, "ENOENT"),
+        FsError::Invalid(_) => (Errno::EINVAL, "EINVAL"),
+        FsError::NoProcess => (Errno::from_i32(libc::ESRCH), "ESRCH"),
+        FsError::BrokenPipe => (Errno::from_i32(libc::EPIPE), "EPIPE"),
+        FsError::Denied => (Errno::EACCES, "EACCES"),
+        FsError::NotDir => (Errno::from_i32(libc::ENOTDIR), "ENOTDIR"),
+        FsError::IsDir => (Errno::from_i32(libc::EISDIR), "EISDIR"),
+        FsError::BadHandle => (Errno::from_i32(libc::EBADF), "EBADF"),
+        FsError::Exists => (Errno::from_i32(libc::EEXIST), "EEXIST"),
+        FsError::NotEmpty => (Errno::from_i32(libc::ENOTEMPTY), "ENOTEMPTY"),
+        FsError::TooBig => (Errno::from_i32(libc::EFBIG), "EFBIG"),
+        FsError::NoSpace(_) => (Errno::from_i32(libc::ENOSPC), "ENOSPC"),
+        FsError::NameTooLong => (Errno::from_i32(libc::ENAMETOOLONG), "ENAMETOOLONG"),
+        FsError::CrossDevice => (Errno::from_i32(libc::EXDEV), "EXDEV"),
+        FsError::Io(_) => (Errno::EIO, "EIO"),
     }
 }
 
@@ -263,6 +270,11 @@ impl<B: Backend> Adapter<B> {
     /// everything it needs is cached it completes on the FUSE thread, with
     /// no hand-off; only work that waits (a call to a node, output still to
     /// come) moves to a runtime task, so FUSE threads never block.
+    /// Counts request `op` for the metrics.
+    fn count(&self, op: &'static str) {
+        crate::metrics::METRICS.request(self.fs.view(), op);
+    }
+
     fn spawn<F: Future<Output = ()> + Send + 'static>(
         &self,
         work: impl FnOnce(Arc<NefeleFs<B>>) -> F,
@@ -314,6 +326,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        self.count("lookup");
         let name = name.to_string_lossy().into_owned();
         if is_kv(parent.0) {
             return self.kv(req, reply, |fs, caller, reply| async move {
@@ -352,6 +365,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.count("getattr");
         if is_kv(ino.0) {
             return self.kv(req, reply, |fs, caller, reply| async move {
                 match fs.kv_getattr(ino.0, &caller).await {
@@ -397,6 +411,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        self.count("setattr");
         if mode.is_some() || uid.is_some() || gid.is_some() {
             reply.error(Errno::from_i32(libc::EPERM));
             return;
@@ -413,6 +428,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.count("readlink");
         let caller = req.pid();
         self.spawn(|fs| async move {
             match fs.readlink(ino.0, caller).await {
@@ -427,6 +443,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     /// with handle 0 and are served by inode. Writes are refused by the
     /// modes (every file there is read-only).
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.count("open");
         if self.fs.view() == View::Procps {
             reply.error(Errno::from_i32(libc::ENOSYS));
             return;
@@ -472,6 +489,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        self.count("read");
         self.spawn(|fs| async move {
             let read = if is_kv(ino.0) {
                 fs.kv_read(fh.0, offset, size as usize).await
@@ -499,6 +517,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        self.count("write");
         let data = data.to_vec();
         if is_kv(ino.0) {
             return self.spawn(|fs| async move {
@@ -537,6 +556,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.count("release");
         if is_kv(ino.0) {
             return self.spawn(|fs| async move {
                 fs.kv_release(fh.0).await;
@@ -557,6 +577,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        self.count("flush");
         if !is_kv(ino.0) {
             return reply.ok();
         }
@@ -576,6 +597,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.count("fsync");
         self.flush(req, ino, fh, LockOwner(0), reply);
     }
 
@@ -590,6 +612,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        self.count("create");
         if !is_kv(parent.0) {
             return reply.error(Errno::EACCES);
         }
@@ -614,6 +637,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.count("unlink");
         self.kv_remove(req, parent, name, reply, false);
     }
 
@@ -626,6 +650,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         _umask: u32,
         reply: ReplyEntry,
     ) {
+        self.count("mkdir");
         if !is_kv(parent.0) {
             return reply.error(Errno::EACCES);
         }
@@ -639,6 +664,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.count("rmdir");
         self.kv_remove(req, parent, name, reply, true);
     }
 
@@ -652,6 +678,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        self.count("rename");
         if !is_kv(parent.0) || !is_kv(newparent.0) {
             return reply.error(Errno::from_i32(libc::EXDEV));
         }
@@ -687,6 +714,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        self.count("readdir");
         if is_kv(ino.0) {
             return self.kv(req, reply, |fs, caller, mut reply| async move {
                 match fs.kv_readdir(ino.0, &caller).await {
@@ -732,6 +760,7 @@ impl<B: Backend> Filesystem for Adapter<B> {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        self.count("readdirplus");
         if is_kv(ino.0) {
             return self.kv(req, reply, |fs, caller, mut reply| async move {
                 match fs.kv_readdir(ino.0, &caller).await {

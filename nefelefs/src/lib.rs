@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod fs;
 pub mod fuse;
+pub mod metrics;
 pub mod mount;
 pub mod notices;
 pub mod render;

@@ -32,6 +32,10 @@ struct Args {
     /// noded's --admin-group); other users see only their own
     #[arg(long, value_name = "GROUP")]
     admin_group: Option<String>,
+    /// Serve Prometheus metrics (FUSE requests by view and operation,
+    /// errors by errno) at http://HOST:PORT/metrics
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<String>,
     /// Where to mount
     #[arg(default_value = "/nefele")]
     mountpoint: PathBuf,
@@ -67,6 +71,20 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mountpoint = std::path::absolute(&args.mountpoint)?;
     nefelefs::mount::prepare(&mountpoint)?;
     let runtime = Runtime::new().context("cannot start the async runtime")?;
+    // Bound before mounting: a taken port fails the start, not a mount.
+    let stop_metrics = tokio_util::sync::CancellationToken::new();
+    if let Some(listen) = &args.metrics_listen {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(listen))
+            .with_context(|| format!("cannot serve metrics on {listen}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "serving metrics");
+        let _enter = runtime.enter();
+        scrape::serve(
+            listener,
+            std::sync::Arc::new(|| nefelefs::metrics::METRICS.render()),
+            stop_metrics.clone(),
+        );
+    }
     let session = mount(
         &runtime,
         &addr,
@@ -104,6 +122,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         Ok(())
     })?;
     tracing::info!("unmounting");
+    stop_metrics.cancel();
     if let Some(procps) = procps {
         if !procps.guard.is_finished()
             && let Err(e) = procps.umount_and_join()

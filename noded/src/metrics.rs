@@ -6,14 +6,8 @@
 //! scrape. Names follow Prometheus conventions: `nefele_` prefix, `_total`
 //! counters, `_seconds` durations.
 
-use std::convert::Infallible;
 use std::sync::{Arc, LazyLock};
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -175,72 +169,21 @@ impl Metrics {
         self.store_applied_index.set(store.applied_index as i64);
         self.store_apply_lag
             .set(store.last_log_index.saturating_sub(store.applied_index) as i64);
-        let mut text = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_text::encode(&mut text, &self.registry);
-        text
+        scrape::encode(&self.registry)
     }
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown`.
+/// Serves `GET /metrics` on `listener` until `shutdown` (see the scrape
+/// crate).
 pub fn serve(
     listener: TcpListener,
     table: Arc<ProcessTable>,
     cluster: Arc<Cluster>,
     shutdown: CancellationToken,
 ) {
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics: cannot accept");
-                        continue;
-                    }
-                },
-            };
-            let (table, cluster) = (table.clone(), cluster.clone());
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let (table, cluster) = (table.clone(), cluster.clone());
-                async move { Ok::<_, Infallible>(answer(&request, table, cluster).await) }
-            });
-            tokio::spawn(async move {
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                // A scrape is small and quick; a stuck client is dropped.
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), connection).await;
-            });
-        }
-    });
-}
-
-async fn answer(
-    request: &Request<Incoming>,
-    table: Arc<ProcessTable>,
-    cluster: Arc<Cluster>,
-) -> Response<Full<Bytes>> {
-    let reply = |status: StatusCode, body: String| {
-        let mut response = Response::new(Full::new(Bytes::from(body)));
-        *response.status_mut() = status;
-        response
-    };
-    if request.uri().path() != "/metrics" {
-        return reply(StatusCode::NOT_FOUND, "only /metrics is here\n".into());
-    }
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return reply(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n".into());
-    }
-    // Reading every process's /proc entry is blocking work.
-    let text = tokio::task::spawn_blocking(move || METRICS.render(&table, &cluster))
-        .await
-        .unwrap_or_default();
-    let mut response = reply(StatusCode::OK, text);
-    if let Ok(value) = prometheus_text::CONTENT_TYPE.parse() {
-        response
-            .headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, value);
-    }
-    response
+    scrape::serve(
+        listener,
+        Arc::new(move || METRICS.render(&table, &cluster)),
+        shutdown,
+    );
 }

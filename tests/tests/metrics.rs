@@ -117,3 +117,55 @@ async fn nodes_serve_metrics_that_prometheus_parses() -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nefelefs_serves_its_fuse_requests_as_metrics() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(1).await?;
+    let mut client = cluster.nodes[0].client().await?;
+    let sleeper = client
+        .spawn(request(&["sleep", "1000"]))
+        .await?
+        .into_inner()
+        .pid;
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let mount = tests::Mount::start_with(&cluster.nodes[0], &["--metrics-listen", &listen]).await?;
+    // What a user does: list the processes, read one, miss one.
+    let proc_dir = mount.path.join("proc");
+    let listed = std::fs::read_dir(&proc_dir)?.count();
+    assert!(listed > 0);
+    let status = std::fs::read_to_string(proc_dir.join(sleeper.to_string()).join("status"))?;
+    assert!(status.contains("sleep"), "{status}");
+    assert!(std::fs::metadata(proc_dir.join("10999999")).is_err());
+    let samples = wait_until("nefelefs's metrics", TIMEOUT, || async {
+        let (status, body) = get(port, "/metrics").ok()?;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        let samples = parse(&body).ok()?;
+        samples
+            .contains_key(r#"nefele_fuse_errors_total{errno="ENOENT"}"#)
+            .then_some(samples)
+    })
+    .await?;
+    let at = |k: &str| samples.get(k).copied().unwrap_or(0.0);
+    for op in ["lookup", "getattr", "open", "read", "readdirplus"] {
+        let key = format!(r#"nefele_fuse_requests_total{{op="{op}",view="full"}}"#);
+        let readdir = r#"nefele_fuse_requests_total{op="readdir",view="full"}"#;
+        // The kernel lists a directory with readdirplus or readdir.
+        let count = if op == "readdirplus" {
+            at(&key) + at(readdir)
+        } else {
+            at(&key)
+        };
+        assert!(count >= 1.0, "{op}: {samples:?}");
+    }
+    assert!(at(r#"nefele_fuse_errors_total{errno="ENOENT"}"#) >= 1.0);
+    assert_eq!(get(port, "/nope")?.0, "HTTP/1.1 404 Not Found");
+    client
+        .signal(proto::v1::SignalRequest {
+            pid: sleeper,
+            signal: libc::SIGKILL,
+        })
+        .await?;
+    drop(mount);
+    Ok(())
+}
