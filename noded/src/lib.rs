@@ -241,7 +241,7 @@ impl Node {
                 down_after: Duration::from_millis(config.limits.down_after_ms),
             },
             cluster.peers(),
-            table.sample_load(cluster::gossip::REFRESH, background.clone()),
+            table.sample_load(cluster::gossip::LOAD_EVERY, background.clone()),
             background.clone(),
         )
         .await

@@ -101,6 +101,12 @@ impl Reconciler {
     /// Gathers the world, plans, and runs the plan.
     async fn tick(&mut self) {
         let state = self.cluster.state();
+        if !plan::has_work(&state) {
+            // Nothing to run or fence: spare every node a List each tick
+            // (on a large cluster, the leader's Lists were most of the
+            // cluster's idle CPU).
+            return;
+        }
         let Some(mut world) = self.world(&state).await else {
             return;
         };

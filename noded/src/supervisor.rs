@@ -88,6 +88,8 @@ pub struct SpawnSpec {
     pub umask: Option<u32>,
     /// Resource limits to exec with (the client's `ulimit`s), checked.
     pub rlimits: Vec<proto::keeper::Rlimit>,
+    /// stderr goes to stdout's pipe (`2>&1`).
+    pub stderr_to_stdout: bool,
 }
 
 /// As whom a process runs: a user's uid, gid and groups as this node's
@@ -430,6 +432,7 @@ pub async fn start(
         inherit: spec.inherit,
         umask: spec.umask,
         rlimits: spec.rlimits,
+        stderr_to_stdout: spec.stderr_to_stdout,
     };
     let reply = keeper
         .request(

@@ -43,7 +43,25 @@ impl Fd {
     pub fn is_terminal(&self) -> bool {
         nix::unistd::isatty(self.file.as_fd()).unwrap_or(false)
     }
+
+    /// Whether `other` writes to the same open file as this one (`2>&1`,
+    /// or two descriptors of one terminal): the same descriptor, or, as
+    /// kcmp(2) tells, one open file description.
+    pub fn same_file(&self, other: &Fd) -> bool {
+        if Arc::ptr_eq(&self.file, &other.file) {
+            return true;
+        }
+        let me = std::process::id();
+        // SAFETY: kcmp with integers only; it compares two descriptors of
+        // this process.
+        let same =
+            unsafe { libc::syscall(libc::SYS_kcmp, me, me, KCMP_FILE, self.raw(), other.raw()) };
+        same == 0
+    }
 }
+
+/// kcmp(2)'s "same open file description" comparison (linux/kcmp.h).
+const KCMP_FILE: libc::c_int = 0;
 
 /// The fd table of one shell state.
 #[derive(Clone, Debug, Default)]

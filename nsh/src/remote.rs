@@ -93,6 +93,9 @@ pub fn start_remote(
     };
     let any_passed =
         inherit.stdin_fd.is_some() || inherit.stdout_fd.is_some() || inherit.stderr_fd.is_some();
+    // Both to one place (`>file 2>&1`, `2>&1 |`, one terminal): one pipe
+    // on the node keeps the order in which the process wrote them.
+    let merged = inherit.stderr_fd.is_none() && stdout.same_file(&stderr);
     let stdin = if inherit.stdin_fd.is_some() {
         None
     } else {
@@ -116,6 +119,7 @@ pub fn start_remote(
         // any node.
         umask: Some(io::umask()),
         limits: launch.limits.clone(),
+        stderr_to_stdout: merged,
         ..SpawnRequest::default()
     };
     // The descriptors stay open (held by the caller's Fds) until the

@@ -50,6 +50,12 @@ struct Size {
     formation: Duration,
     /// CPU of all nodes and keepers over the idle window, % of one core.
     idle_cpu: f64,
+    /// The busiest noded (the store's leader, as a rule) and the median
+    /// one, % of one core.
+    busiest: f64,
+    median_noded: f64,
+    /// All keepers together, % of one core.
+    keepers: f64,
     /// Mean resident memory of a noded, and of a keeper, in MiB.
     noded_rss: f64,
     keeper_rss: f64,
@@ -119,12 +125,26 @@ async fn measure(cluster: &mut TestCluster, n: usize, formation: Duration) -> an
         })
         .flatten()
         .collect();
-    let before = cpu_ticks(&pids);
+    let before: Vec<u64> = pids.iter().map(|(p, _)| cpu_ticks(*p)).collect();
     let window = Instant::now();
     tokio::time::sleep(IDLE_WINDOW).await;
-    let ticks = cpu_ticks(&pids).saturating_sub(before);
-    let seconds = ticks as f64 / clock_ticks_per_second();
-    let idle_cpu = seconds / window.elapsed().as_secs_f64() * 100.0;
+    let per_core = |ticks: u64| {
+        ticks as f64 / clock_ticks_per_second() / window.elapsed().as_secs_f64() * 100.0
+    };
+    let used: Vec<(f64, bool)> = pids
+        .iter()
+        .zip(&before)
+        .map(|((pid, noded), was)| (per_core(cpu_ticks(*pid).saturating_sub(*was)), *noded))
+        .collect();
+    let idle_cpu = used.iter().map(|(c, _)| c).sum::<f64>();
+    let keepers = used.iter().filter(|(_, n)| !n).map(|(c, _)| c).sum::<f64>();
+    let nodeds = Stats::of(used.iter().filter(|(_, n)| *n).map(|(c, _)| *c).collect());
+    let busiest = used
+        .iter()
+        .filter(|(_, n)| *n)
+        .map(|(c, _)| *c)
+        .fold(0.0, f64::max);
+    let median_noded = nodeds.median;
     let rss = |noded: bool| {
         let of: Vec<f64> = pids
             .iter()
@@ -136,8 +156,14 @@ async fn measure(cluster: &mut TestCluster, n: usize, formation: Duration) -> an
     };
     let (noded_rss, keeper_rss) = (rss(true), rss(false));
     eprintln!(
-        "  idle: {idle_cpu:.1}% of one core, noded {noded_rss:.1} MiB, keeper {keeper_rss:.1} MiB"
+        "  idle: {idle_cpu:.1}% of one core (busiest noded {busiest:.1}%, median {median_noded:.1}%, keepers {keepers:.1}%), noded {noded_rss:.1} MiB, keeper {keeper_rss:.1} MiB"
     );
+    if let Ok(secs) = std::env::var("BENCH_HOLD_SECS") {
+        // For profiling by hand: the cluster stays up, idle, this long.
+        let secs: u64 = secs.parse().unwrap_or(0);
+        eprintln!("  holding the cluster for {secs} s");
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
 
     bench::fill(cluster, PROCS_PER_NODE, &["sleep", "100000"], 32).await?;
     let (list, ps, listed) = lists(cluster, n).await?;
@@ -150,6 +176,9 @@ async fn measure(cluster: &mut TestCluster, n: usize, formation: Duration) -> an
         n,
         formation,
         idle_cpu,
+        busiest,
+        median_noded,
+        keepers,
         noded_rss,
         keeper_rss,
         list,
@@ -160,21 +189,19 @@ async fn measure(cluster: &mut TestCluster, n: usize, formation: Duration) -> an
     })
 }
 
-/// utime + stime of `pids`, in clock ticks (a process that is gone counts
-/// nothing).
-fn cpu_ticks(pids: &[(nix::unistd::Pid, bool)]) -> u64 {
-    pids.iter()
-        .filter_map(|(pid, _)| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // Fields after the command name (which may hold spaces): state
-            // is field 3, utime 14 and stime 15.
-            let rest = stat.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            Some(utime + stime)
-        })
-        .sum()
+/// utime + stime of `pid`, in clock ticks (0 for a process that is gone).
+fn cpu_ticks(pid: nix::unistd::Pid) -> u64 {
+    let ticks = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces): state is
+        // field 3, utime 14 and stime 15.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        Some(utime + stime)
+    };
+    ticks().unwrap_or(0)
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -293,15 +320,18 @@ fn fit(points: &[(f64, f64)]) -> (f64, f64) {
 fn print(results: &[Size]) {
     println!("### Scale bench, {} ({})\n", utc_now(), bench::machine());
     println!(
-        "| nodes | formation s | idle CPU, whole cluster (% of one core) | noded RSS MiB | keeper RSS MiB | List ms (p90) | `ps -e` ms | List / ps | store write ms (p90) | down after ms |"
+        "| nodes | formation s | idle CPU, whole cluster (% of one core) | busiest noded % | median noded % | keepers % | noded RSS MiB | keeper RSS MiB | List ms (p90) | `ps -e` ms | List / ps | store write ms (p90) | down after ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in results {
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} ({:.1}) | {:.1} | {:.2}x | {:.2} ({:.2}) | {:.0} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} ({:.1}) | {:.1} | {:.2}x | {:.2} ({:.2}) | {:.0} |",
             r.n,
             r.formation.as_secs_f64(),
             r.idle_cpu,
+            r.busiest,
+            r.median_noded,
+            r.keepers,
             r.noded_rss,
             r.keeper_rss,
             r.list.median,

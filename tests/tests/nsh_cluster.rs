@@ -127,6 +127,29 @@ async fn remote_exit_code(ctx: &Ctx) -> anyhow::Result<()> {
     expect(&ctx.nsh_c(&script, dir.path()).await?, 0, "3\n")
 }
 
+/// `2>&1` keeps the order in which a process on another node wrote its
+/// stdout and stderr, into a file and into a pipe, as bash's child would
+/// (one pipe for both on the node), compared with bash running the same
+/// commands here.
+async fn stdout_and_stderr_interleave_as_written(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let n2 = ctx.name(1);
+    let body = "for i in 1 2 3 4; do echo out$i; echo err$i >&2; done";
+    let both = |at: &str| {
+        format!("{at}sh -c '{body}' > f 2>&1; cat f; {at}sh -c '{body}' 2>&1 | cat; rm f")
+    };
+    let bash = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(both(""))
+        .current_dir(dir.path())
+        .output()?;
+    let want = String::from_utf8(bash.stdout)?;
+    anyhow::ensure!(want.starts_with("out1\nerr1\nout2\nerr2\n"), "bash: {want:?}");
+    let run = ctx.nsh_c(&both(&format!("@{n2} ")), dir.path()).await?;
+    anyhow::ensure!(run.status == 0 && run.stdout == want, "{run:?}");
+    Ok(())
+}
+
 /// `ulimit` is the shell's: commands on any node (and `@local` ones) get
 /// it, a subshell's stays its own, nsh's own limits do not move.
 async fn ulimit_reaches_cluster_processes(ctx: &Ctx) -> anyhow::Result<()> {
@@ -354,6 +377,7 @@ async fn nsh_on_three_nodes() -> anyhow::Result<()> {
     case!(remote_exit_code);
     case!(remote_signal_is_128_plus_n);
     case!(ulimit_reaches_cluster_processes);
+    case!(stdout_and_stderr_interleave_as_written);
     case!(background_job_is_a_cluster_process);
     case!(kill_unknown_pid);
     case!(placement_sets_nefele_node);

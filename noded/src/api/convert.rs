@@ -54,6 +54,7 @@ pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
             mask => mask,
         },
         rlimits: rlimits(&req.limits)?,
+        stderr_to_stdout: req.stderr_to_stdout,
     })
 }
 

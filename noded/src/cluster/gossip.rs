@@ -21,8 +21,14 @@ use crate::hostproc::{self, MachineLoad};
 
 /// How often a node gossips.
 pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(200);
-/// How often the published load and the live set are refreshed.
+/// The step free memory is published in (64 MiB).
+const MEM_STEP: u64 = 64 << 20;
+
+/// How often the live set is copied from gossip into the peers directory.
 pub const REFRESH: Duration = Duration::from_millis(250);
+/// How often this node samples its load to publish (the kernel's load
+/// averages move every 5 s; each change is gossiped to every node).
+pub const LOAD_EVERY: Duration = Duration::from_secs(1);
 
 /// Who this node is to gossip.
 #[derive(Clone, Debug)]
@@ -47,6 +53,21 @@ pub struct GossipConfig {
 pub struct SelfLoad {
     pub machine: MachineLoad,
     pub procs: usize,
+}
+
+/// Puts this node's load into its gossiped state (a key whose value did
+/// not change makes no new version).
+fn publish_load(me: &mut chitchat::NodeState, load: &MachineLoad, procs: usize) {
+    me.set("load1", load.loadavg[0]);
+    me.set("load5", load.loadavg[1]);
+    me.set("load15", load.loadavg[2]);
+    me.set("mem_total", load.mem_total);
+    // Rounded, so that the small moves of free memory do not make a new
+    // version of every node's state at each sample (each one gossiped to
+    // every node).
+    me.set("mem_available", load.mem_available / MEM_STEP * MEM_STEP);
+    me.set("cpus", load.cpus);
+    me.set("procs", procs);
 }
 
 /// Starts gossip for this node and a task that publishes its load (each
@@ -102,24 +123,22 @@ pub async fn start(
     let handle = spawn_chitchat(config, initial, &UdpTransport).await?;
     let chitchat = handle.chitchat();
     tokio::spawn(async move {
+        let mut refresh = tokio::time::interval(REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let sampled = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                changed = load.changed() => if changed.is_err() { return },
-            }
-            let SelfLoad {
-                machine: load,
-                procs,
-            } = load.borrow_and_update().clone();
+                changed = load.changed() => if changed.is_err() { return } else { true },
+                _ = refresh.tick() => false,
+            };
             let mut guard = chitchat.lock().await;
-            let me = guard.self_node_state();
-            me.set("load1", load.loadavg[0]);
-            me.set("load5", load.loadavg[1]);
-            me.set("load15", load.loadavg[2]);
-            me.set("mem_total", load.mem_total);
-            me.set("mem_available", load.mem_available);
-            me.set("cpus", load.cpus);
-            me.set("procs", procs);
+            if sampled {
+                let SelfLoad {
+                    machine: load,
+                    procs,
+                } = load.borrow_and_update().clone();
+                publish_load(guard.self_node_state(), &load, procs);
+            }
             let me_id = guard.self_chitchat_id().clone();
             let mut live = HashMap::new();
             for id in guard.live_nodes() {

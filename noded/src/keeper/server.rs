@@ -501,6 +501,21 @@ impl Keeper {
                 Some(inherit) => take_client_fds(inherit)?,
                 None => [None, None, None],
             };
+            // `2>&1`: stderr becomes stdout in the child (below), so it
+            // gets no pipe of its own.
+            let merged = s.stderr_to_stdout && stderr.is_none();
+            if merged {
+                // SAFETY: dup2 is async-signal-safe. pre_exec hooks run
+                // after the standard descriptors are in place.
+                unsafe {
+                    command.pre_exec(|| {
+                        if libc::dup2(1, 2) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
             command
                 .stdin(match stdin {
                     Some(fd) => Stdio::from(fd),
@@ -508,7 +523,11 @@ impl Keeper {
                     None => Stdio::null(),
                 })
                 .stdout(stdout.map_or_else(Stdio::piped, Stdio::from))
-                .stderr(stderr.map_or_else(Stdio::piped, Stdio::from))
+                .stderr(match stderr {
+                    Some(fd) => Stdio::from(fd),
+                    None if merged => Stdio::null(),
+                    None => Stdio::piped(),
+                })
                 .process_group(0);
             None
         };

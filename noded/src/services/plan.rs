@@ -152,6 +152,19 @@ impl World {
     }
 }
 
+/// Whether a tick may have anything to do: a service exists, or some node
+/// published a process named as a replica (one to fence: its service was
+/// removed while its node was away). Without either, the reconciler need
+/// not ask the cluster what it runs.
+pub fn has_work(state: &ClusterState) -> bool {
+    !state.services.is_empty()
+        || state
+            .processes
+            .values()
+            .flat_map(|published| published.iter())
+            .any(|p| parse_process_name(&p.name).is_some())
+}
+
 /// Everything to do this tick.
 pub fn plan(state: &ClusterState, world: &World) -> Vec<Action> {
     let mut actions = Vec::new();
