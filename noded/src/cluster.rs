@@ -87,6 +87,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the leader checks voters and learners.
 const RECONCILE_EVERY: Duration = Duration::from_millis(500);
+/// How often a node that is not the store's leader checks whether it has
+/// become it.
+const NOT_LEADER_EVERY: Duration = Duration::from_secs(1);
 /// A learner is promoted once it is this close to the leader's log.
 const CAUGHT_UP: u64 = 5;
 
@@ -181,9 +184,9 @@ impl Cluster {
         let peers = Arc::new(Peers::new(slot, local_ip, sm.subscribe(), tls));
         let config = openraft::Config {
             cluster_name: "nefele".into(),
-            heartbeat_interval: 200,
-            election_timeout_min: 800,
-            election_timeout_max: 1600,
+            heartbeat_interval: 500,
+            election_timeout_min: 1500,
+            election_timeout_max: 3000,
             install_snapshot_timeout: 2000,
             ..openraft::Config::default()
         }
@@ -502,14 +505,18 @@ impl Cluster {
         let me = self.clone();
         tokio::spawn(async move {
             let mut down_since: HashMap<Slot, Instant> = HashMap::new();
+            let mut pause = RECONCILE_EVERY;
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+                    _ = tokio::time::sleep(pause) => {}
                 }
                 if me.is_leader() {
+                    pause = RECONCILE_EVERY;
                     me.reconcile(&mut down_since, replace_after).await;
                 } else {
+                    // Not the leader: look again less often.
+                    pause = NOT_LEADER_EVERY;
                     down_since.clear();
                 }
             }

@@ -37,6 +37,9 @@ use crate::cluster::state::{ClusterState, Command, Member};
 
 /// How often the leader reconciles.
 pub const TICK: Duration = Duration::from_millis(300);
+/// How often a node that is not the store's leader checks whether it has
+/// become it.
+const NOT_LEADER_TICK: Duration = Duration::from_secs(1);
 /// First restart delay; it doubles with each quick end, up to the cap.
 pub const BACKOFF_START: Duration = Duration::from_secs(1);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -70,14 +73,20 @@ pub fn spawn(
         stopping: Arc::new(std::sync::Mutex::new(HashSet::new())),
     };
     tokio::spawn(async move {
+        let mut pause = TICK;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(TICK) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
+            // Only the store's leader reconciles; the others look again
+            // less often (every node waking to find it is not the leader
+            // added up on large clusters).
             if !reconciler.cluster.is_leader() {
+                pause = NOT_LEADER_TICK;
                 continue;
             }
+            pause = TICK;
             reconciler.tick().await;
         }
     });
