@@ -540,23 +540,42 @@ impl TestCluster {
     pub async fn wait_members_up(&self, n: usize) -> anyhow::Result<()> {
         for node in self.nodes.iter().filter(|n| n.pid().is_some()) {
             let addr = node.addr();
-            wait_until(
+            let seen = || {
+                let addr = addr.clone();
+                async move {
+                    let mut c = ClusterClient::new(connect(&addr).await.ok()?);
+                    Some(c.nodes(NodesRequest {}).await.ok()?.into_inner().nodes)
+                }
+            };
+            let waited = wait_until(
                 &format!("{} to see {n} members up", node.name),
                 TIMEOUT,
-                || {
-                    let addr = addr.clone();
-                    async move {
-                        let mut c = ClusterClient::new(connect(&addr).await.ok()?);
-                        let nodes = c.nodes(NodesRequest {}).await.ok()?.into_inner().nodes;
-                        let up = nodes
-                            .iter()
-                            .filter(|m| m.state == NodeState::Up as i32)
-                            .count();
-                        (nodes.len() == n && up == n).then_some(())
-                    }
+                || async {
+                    let nodes = seen().await?;
+                    let up = nodes
+                        .iter()
+                        .filter(|m| m.state == NodeState::Up as i32)
+                        .count();
+                    (nodes.len() == n && up == n).then_some(())
                 },
             )
-            .await?;
+            .await;
+            if let Err(e) = waited {
+                // Say what it sees, and what it logged last.
+                let not_up: Vec<String> = seen()
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|m| m.state != NodeState::Up as i32)
+                    .map(|m| format!("{} ({:?})", m.name, m.state()))
+                    .collect();
+                let log = node.log();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                bail!(
+                    "{e}; it lists as not up: {not_up:?}; its log ends:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
         }
         Ok(())
     }
