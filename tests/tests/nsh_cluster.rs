@@ -144,7 +144,10 @@ async fn stdout_and_stderr_interleave_as_written(ctx: &Ctx) -> anyhow::Result<()
         .current_dir(dir.path())
         .output()?;
     let want = String::from_utf8(bash.stdout)?;
-    anyhow::ensure!(want.starts_with("out1\nerr1\nout2\nerr2\n"), "bash: {want:?}");
+    anyhow::ensure!(
+        want.starts_with("out1\nerr1\nout2\nerr2\n"),
+        "bash: {want:?}"
+    );
     let run = ctx.nsh_c(&both(&format!("@{n2} ")), dir.path()).await?;
     anyhow::ensure!(run.status == 0 && run.stdout == want, "{run:?}");
     Ok(())
