@@ -383,22 +383,7 @@ async fn measure_lists(
 
     // Check the answer once, untimed.
     let reply = list(&mut client, ListRequest::default()).await?;
-    ensure!(
-        reply.unreachable.is_empty(),
-        "List reports unreachable nodes: {:?}",
-        reply.unreachable
-    );
-    let running = reply
-        .processes
-        .iter()
-        .filter(|p| p.state() == ProcessState::Running)
-        .count();
-    ensure!(
-        running >= LIST_NODES * PROCS_PER_NODE,
-        "List shows {running} running processes ({} in all), not {}",
-        reply.processes.len(),
-        LIST_NODES * PROCS_PER_NODE
-    );
+    bench::check_listed(&reply, LIST_NODES * PROCS_PER_NODE)?;
 
     // What is timed: the whole cluster, ps -e, and pieces of the whole:
     // node 0's own table; one other node's table through node 0 (over

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use proto::v1::{ListRequest, ProcessState};
+use proto::v1::ListRequest;
 use tests::bench::{self, Stats, host_processes, stop_all};
 use tests::{Mount, TestCluster};
 use tokio::process::Command;
@@ -179,16 +179,7 @@ async fn fill(cluster: &TestCluster) -> anyhow::Result<Duration> {
         .await
         .context("List")?
         .into_inner();
-    let running = reply
-        .processes
-        .iter()
-        .filter(|p| p.state() == ProcessState::Running)
-        .count();
-    ensure!(
-        reply.unreachable.is_empty() && running >= total,
-        "List shows {running} running processes, not {total} (unreachable: {:?})",
-        reply.unreachable
-    );
+    let running = bench::check_listed(&reply, total)?;
     eprintln!(
         "  {total} started in {:.1} s; List shows {running} running",
         fill.as_secs_f64()

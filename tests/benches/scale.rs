@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use proto::v1::coord_client::CoordClient;
-use proto::v1::{KvPutRequest, ListRequest, NodeState, NodesRequest, ProcessState};
+use proto::v1::{KvPutRequest, ListRequest, NodeState, NodesRequest};
 use tests::bench::{self, Stats, host_processes, stop_all, utc_now, verdict};
 use tests::{NodeOptions, TIMEOUT, TestCluster};
 
@@ -226,21 +226,7 @@ fn rss_kib(pid: nix::unistd::Pid) -> Option<u64> {
 async fn lists(cluster: &TestCluster, n: usize) -> anyhow::Result<(Stats, Stats, usize)> {
     let mut client = cluster.nodes[0].client().await?;
     let reply = client.list(ListRequest::default()).await?.into_inner();
-    ensure!(
-        reply.unreachable.is_empty(),
-        "List reports unreachable nodes: {:?}",
-        reply.unreachable
-    );
-    let running = reply
-        .processes
-        .iter()
-        .filter(|p| p.state() == ProcessState::Running)
-        .count();
-    ensure!(
-        running >= n * PROCS_PER_NODE,
-        "List shows {running} running processes, not {}",
-        n * PROCS_PER_NODE
-    );
+    let running = bench::check_listed(&reply, n * PROCS_PER_NODE)?;
     let (mut list, mut ps) = (Vec::new(), Vec::new());
     for i in 0..LIST_ITERS + 3 {
         let start = Instant::now();

@@ -113,6 +113,23 @@ pub async fn fill(
     Ok(start.elapsed())
 }
 
+/// Checks a cluster-wide List before it is timed: every node answered and
+/// at least `wanted` processes run; returns how many run.
+pub fn check_listed(reply: &proto::v1::ListReply, wanted: usize) -> anyhow::Result<usize> {
+    let running = reply
+        .processes
+        .iter()
+        .filter(|p| p.state() == proto::v1::ProcessState::Running)
+        .count();
+    ensure!(
+        reply.unreachable.is_empty() && running >= wanted,
+        "List shows {running} running processes ({} in all), not {wanted} (unreachable: {:?})",
+        reply.processes.len(),
+        reply.unreachable
+    );
+    Ok(running)
+}
+
 /// Stops every running node of `cluster` with SIGTERM, all at once.
 pub async fn stop_all(cluster: &mut TestCluster) -> anyhow::Result<()> {
     let stops = cluster
