@@ -19,26 +19,6 @@ use tonic::transport::Channel;
 /// How long one unary API call may take before the shell gives up on it.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A call bounded by `limit` that keeps the node's status (for builtins
-/// that act on its code); when the node does not answer in time, the
-/// status is made here, the one place nsh makes one.
-pub async fn within<T>(
-    limit: Duration,
-    future: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-) -> Result<T, tonic::Status> {
-    match tokio::time::timeout(limit, future).await {
-        Ok(reply) => reply.map(tonic::Response::into_inner),
-        Err(_) => Err(tonic::Status::deadline_exceeded(
-            ClientError::Timeout(limit).to_string(),
-        )),
-    }
-}
-
-/// The status of a stream the node ended without an error (to retry).
-pub fn stream_ended(what: &str) -> tonic::Status {
-    tonic::Status::unavailable(format!("{what} ended"))
-}
-
 /// Why a call to the cluster failed, worded for `nsh: WHAT: WHY`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {

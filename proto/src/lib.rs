@@ -4,6 +4,7 @@
 //! to reach a node through `NEFELE_ADDR`.
 
 mod addr;
+pub mod call;
 mod clock;
 mod gpid;
 mod reason;

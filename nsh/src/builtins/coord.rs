@@ -64,7 +64,7 @@ fn call_waiting<T>(
 ) -> Result<T, RpcStatus> {
     match wait {
         None => client.block_on(async { future.await.map(tonic::Response::into_inner) }),
-        Some(w) => client.block_on(crate::client::within(CALL_TIMEOUT + w, future)),
+        Some(w) => client.block_on(proto::call::within(CALL_TIMEOUT + w, future)),
     }
 }
 
@@ -548,7 +548,7 @@ fn watch(
                     return Ok(());
                 }
             }
-            Err(crate::client::stream_ended("the watch"))
+            Err(proto::call::stream_ended("the watch"))
         });
         match result {
             Ok(()) => return Ok(0),

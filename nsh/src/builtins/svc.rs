@@ -164,7 +164,7 @@ pub(super) fn call<T>(
     client: &Client,
     future: impl Future<Output = Result<tonic::Response<T>, RpcStatus>>,
 ) -> Result<T, RpcStatus> {
-    client.block_on(crate::client::within(CALL_TIMEOUT, future))
+    client.block_on(proto::call::within(CALL_TIMEOUT, future))
 }
 
 /// Reports a failed call about service `name` as `nsh: svc: NAME: WHY` and

@@ -196,7 +196,7 @@ async fn follow(shell: &Shell, client: &Client, name: &str, first: ServiceInfo) 
                     let mut api = super::services(client);
                     let request = GetServiceRequest { name: name.to_string() };
                     poll = Some(tokio::spawn(async move {
-                        crate::client::within(CALL_TIMEOUT, api.get_service(request)).await
+                        proto::call::within(CALL_TIMEOUT, api.get_service(request)).await
                     }));
                 }
             }
