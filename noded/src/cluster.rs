@@ -13,15 +13,13 @@ pub mod raft_store;
 pub mod services;
 pub mod state;
 
-use proto::now_ms;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers};
-use proto::v1::cluster_client::ClusterClient;
-use proto::v1::{JoinReply, JoinRequest, RaftMessage};
+use proto::v1::RaftMessage;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
@@ -32,9 +30,6 @@ use self::raft_store::{CoordStore, LogStore, StateMachine};
 use proto::Slot;
 
 use self::state::{Command, Reply};
-use crate::auth::Caller;
-use crate::tls::ClusterTls;
-use crate::tokens::Token;
 
 /// An error with its sources, as one line: transport errors hide the
 /// useful part (a TLS refusal) in their sources.

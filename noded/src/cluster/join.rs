@@ -3,7 +3,21 @@
 //! the answering side ([`Cluster::join`]: who may join, a token's admission
 //! on the store's leader, the member written to the store).
 
-use super::*;
+use std::time::{Duration, Instant};
+
+use openraft::BasicNode;
+use proto::v1::cluster_client::ClusterClient;
+use proto::v1::{JoinReply, JoinRequest};
+use proto::{Slot, now_ms};
+use tonic::{Code, Status};
+
+use super::state::{Command, Reply};
+use super::{
+    Cluster, JOIN_TIMEOUT, StoreError, WRITE_TIMEOUT, error_chain, forwarded_request, peers,
+};
+use crate::auth::Caller;
+use crate::tls::ClusterTls;
+use crate::tokens::Token;
 
 /// Why a node may not join; api/status.rs gives each its code.
 #[derive(Debug, thiserror::Error)]
