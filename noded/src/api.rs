@@ -7,6 +7,7 @@ mod cluster;
 mod convert;
 mod coord;
 mod follow;
+mod pipe;
 mod processes;
 mod route;
 mod services;

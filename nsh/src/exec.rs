@@ -22,9 +22,11 @@ use brush_parser::ast::{self, CompoundCommand, SeparatorOperator};
 use crate::expand;
 use crate::io::{self, Fd};
 use crate::jobs::{self, ExitCell, Job, JobState, JobTracker, Member, WaitOutcome};
+use crate::remote;
 use crate::shell::{Flow, Shell, Status};
 use crate::signals;
 use crate::vars::{Scope, Value};
+use simple::{Launched, PipeLink};
 
 pub use redirect::os_message as redirect_message;
 pub use simple::Prepared;
@@ -284,16 +286,27 @@ impl Shell {
         let count = commands.len();
         let mut members = Vec::with_capacity(count);
         let mut input: Option<Fd> = None;
+        // The previous element when it was started held (its index among
+        // the members): the next one decides who reads its output.
+        let mut held: Option<(usize, remote::Held)> = None;
         for (i, command) in commands.iter().enumerate() {
             let mut sub = self.subshell();
             sub.tracker = self.tracker.clone();
+            let mut link = PipeLink {
+                upstream: held.as_ref().map(|(_, h)| h.pid()),
+                hold: i + 1 < count && reads_only_its_stdin(&commands[i + 1]),
+                ..PipeLink::default()
+            };
             if let Some(fd) = input.take() {
-                sub.fds.set(0, fd);
+                sub.fds.set(0, fd.clone());
+                link.pipe_in = Some(fd);
             }
             if i + 1 < count || open_end {
                 match io::pipe() {
                     Ok((read, write)) => {
-                        sub.fds.set(1, Fd::new(write));
+                        let write = Fd::new(write);
+                        sub.fds.set(1, write.clone());
+                        link.pipe_out = (i + 1 < count).then_some(write);
                         input = Some(Fd::new(read));
                     }
                     Err(e) => {
@@ -302,7 +315,21 @@ impl Shell {
                     }
                 }
             }
-            members.push(sub.start_element(command));
+            let (started, upstream_taken) = sub.start_linked(command, link);
+            if let Some((at, upstream)) = held.take() {
+                members[at] = self.attach_held(upstream, upstream_taken);
+            }
+            match started {
+                Launched::Member(member) => members.push(member),
+                Launched::Held(process) => {
+                    held = Some((members.len(), process));
+                    // Replaced once the next element has decided.
+                    members.push(Member::ended(1));
+                }
+            }
+        }
+        if let Some((at, upstream)) = held.take() {
+            members[at] = self.attach_held(upstream, false);
         }
         Ok((members, input))
     }
@@ -335,31 +362,32 @@ impl Shell {
     }
 
     /// Starts one pipeline element without waiting: a cluster process, or
-    /// a thread running the element inside nsh.
-    fn start_element(mut self, command: &ast::Command) -> Member {
+    /// a thread running the element inside nsh. `link` is the element's
+    /// neighbours in the pipeline (direct pipes: see
+    /// [`Shell::launch_linked`]); the flag says whether it took the held
+    /// upstream's output.
+    fn start_linked(mut self, command: &ast::Command, link: PipeLink) -> (Launched, bool) {
         if let ast::Command::Simple(simple) = command {
             self.stdin_is_own = true;
             match self.prepare_simple(simple) {
-                Ok(Prepared::External(launch)) => return self.launch(launch),
+                Ok(Prepared::External(launch)) => return self.launch_linked(launch, link),
                 Ok(prepared) => {
-                    return spawn_shell_thread("pipe", self, move |sh| sh.run_prepared(prepared));
+                    let member =
+                        spawn_shell_thread("pipe", self, move |sh| sh.run_prepared(prepared));
+                    return (Launched::Member(member), false);
                 }
                 Err(flow) => {
-                    let exit = ExitCell::default();
-                    exit.set(match flow {
+                    let status = match flow {
                         Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s) => s,
                         _ => 1,
-                    });
-                    return Member {
-                        pid: None,
-                        exit,
-                        input_done: None,
                     };
+                    return (Launched::Member(Member::ended(status)), false);
                 }
             }
         }
         let command = command.clone();
-        spawn_shell_thread("pipe", self, move |sh| sh.run_command(&command))
+        let member = spawn_shell_thread("pipe", self, move |sh| sh.run_command(&command));
+        (Launched::Member(member), false)
     }
 
     /// `list &`: runs it as a background job.
@@ -763,4 +791,17 @@ fn member_alive(members: &[Member], pid: Gpid) -> bool {
     members
         .iter()
         .any(|m| m.pid == Some(pid) && m.exit.get().is_none())
+}
+
+/// Whether a pipeline element is a simple command whose expansion cannot
+/// read the pipe or wait (no command or process substitution): the
+/// element before it may then be held, unattached, while this one is
+/// expanded, to learn whether it reads the output node to node. A `$(`
+/// inside quotes counts too: such an element only loses the direct pipe.
+fn reads_only_its_stdin(command: &ast::Command) -> bool {
+    let ast::Command::Simple(_) = command else {
+        return false;
+    };
+    let text = command.to_string();
+    !["$(", "`", "<(", ">("].iter().any(|s| text.contains(s))
 }

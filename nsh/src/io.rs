@@ -40,6 +40,12 @@ impl Fd {
         self.file.as_fd().try_clone_to_owned()
     }
 
+    /// Whether `other` is this very descriptor of the shell (not merely
+    /// the same open file).
+    pub fn is(&self, other: &Fd) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+    }
+
     pub fn is_terminal(&self) -> bool {
         nix::unistd::isatty(self.file.as_fd()).unwrap_or(false)
     }

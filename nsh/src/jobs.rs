@@ -54,6 +54,19 @@ pub struct Member {
     pub input_done: Option<ExitCell>,
 }
 
+impl Member {
+    /// A part that has already ended with `status` (it never started).
+    pub fn ended(status: i32) -> Member {
+        let exit = ExitCell::default();
+        exit.set(status);
+        Member {
+            pid: None,
+            exit,
+            input_done: None,
+        }
+    }
+}
+
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitOutcome {

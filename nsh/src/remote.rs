@@ -85,6 +85,69 @@ pub fn start_remote(
     stderr: Fd,
     tracker: &JobTracker,
 ) -> Result<Member, ClientError> {
+    spawn_remote(client, launch, Input::Fd(stdin), stdout, stderr, tracker)?.attach(false)
+}
+
+/// Where a cluster process's stdin comes from.
+pub enum Input {
+    /// The shell's descriptor (passed or pumped), or nothing (/dev/null).
+    Fd(Option<Fd>),
+    /// Another cluster process's stdout, node to node (a direct pipe:
+    /// `SpawnRequest.stdin_from`); the shell is not in the data path.
+    Process(Gpid),
+}
+
+/// A cluster process started but not attached yet: the first command of
+/// a pipe until the next one says whether it reads the first's output
+/// itself (a direct pipe) or through the shell.
+pub struct Held {
+    client: Client,
+    pid: Gpid,
+    stdin: Option<Fd>,
+    stdout: Fd,
+    stderr: Fd,
+    tracker: JobTracker,
+}
+
+impl Held {
+    /// Its cluster PID.
+    pub fn pid(&self) -> Gpid {
+        self.pid
+    }
+
+    /// Attaches to it (see [`attach_process`]); with `stdout_taken`,
+    /// another process reads its stdout (a direct pipe), so the shell
+    /// gets only its stderr and exit.
+    pub fn attach(self, stdout_taken: bool) -> Result<Member, ClientError> {
+        let stdout = (!stdout_taken).then_some(self.stdout);
+        attach_process(
+            &self.client,
+            self.pid,
+            Attach {
+                replay: true,
+                stdin: self.stdin,
+                stdout,
+                stderr: self.stderr,
+            },
+            &self.tracker,
+        )
+    }
+}
+
+/// Starts a cluster process without attaching to it (see
+/// [`start_remote`]): the caller attaches with [`Held::attach`].
+pub fn spawn_remote(
+    client: &Client,
+    launch: &Launch,
+    input: Input,
+    stdout: Fd,
+    stderr: Fd,
+    tracker: &JobTracker,
+) -> Result<Held, ClientError> {
+    let (stdin, stdin_from) = match input {
+        Input::Fd(fd) => (fd, None),
+        Input::Process(pid) => (None, Some(pid)),
+    };
     let passed = |fd: &Fd| inherits(client, launch, fd).then(|| fd.raw());
     let inherit = proto::v1::InheritedStdio {
         stdin_fd: stdin.as_ref().and_then(passed),
@@ -111,6 +174,7 @@ pub fn start_remote(
         } else {
             StdinMode::Null as i32
         },
+        stdin_from: stdin_from.map_or(0, Gpid::as_raw),
         // nsh reads every byte: the process blocks like a pipe writer
         // when nsh (or what nsh writes to) is slower.
         output_backpressure: true,
@@ -135,7 +199,26 @@ pub fn start_remote(
         // Ctrl-C came while the spawn was on its way.
         let _ = client.signal(pid, libc::SIGINT);
     }
-    attach_process(client, pid, true, stdin, stdout, stderr, tracker)
+    Ok(Held {
+        client: client.clone(),
+        pid,
+        stdin,
+        stdout,
+        stderr,
+        tracker: tracker.clone(),
+    })
+}
+
+/// What an attached client does with a process's stdio.
+pub struct Attach {
+    /// Send the output captured so far first.
+    pub replay: bool,
+    /// Pumped into its stdin.
+    pub stdin: Option<Fd>,
+    /// Where its stdout goes; `None`: not sent (another process reads it).
+    pub stdout: Option<Fd>,
+    /// Where its stderr goes.
+    pub stderr: Fd,
 }
 
 /// Attaches to process `pid`: one thread copies its output to `stdout`
@@ -147,17 +230,21 @@ pub fn start_remote(
 pub fn attach_process(
     client: &Client,
     pid: Gpid,
-    replay: bool,
-    stdin: Option<Fd>,
-    stdout: Fd,
-    stderr: Fd,
+    how: Attach,
     tracker: &JobTracker,
 ) -> Result<Member, ClientError> {
+    let Attach {
+        replay,
+        stdin,
+        stdout,
+        stderr,
+    } = how;
     let (tx, rx) = mpsc::channel::<AttachRequest>(8);
     let start = AttachRequest {
         request: Some(attach_request::Request::Start(AttachStart {
             pid: pid.as_raw(),
             replay,
+            without_stdout: stdout.is_none(),
         })),
     };
     // The channel is new and has room: this cannot fail.
@@ -216,7 +303,7 @@ fn pump_output(
     client: &Client,
     pid: Gpid,
     mut stream: tonic::Streaming<proto::v1::AttachEvent>,
-    stdout: &Fd,
+    stdout: &Option<Fd>,
     stderr: &Fd,
     accepted: &std::sync::mpsc::Sender<()>,
 ) -> i32 {
@@ -227,7 +314,10 @@ fn pump_output(
             let Ok(Some(event)) = event else { break };
             match event.event {
                 Some(attach_event::Event::Stdout(chunk))
-                    if !broken_pipe && io::write_all(stdout.file.as_fd(), &chunk.data).is_err() =>
+                    if !broken_pipe
+                        && stdout.as_ref().is_some_and(|out| {
+                            io::write_all(out.file.as_fd(), &chunk.data).is_err()
+                        }) =>
                 {
                     // Like a pipe whose reader is gone: the writer gets
                     // SIGPIPE.

@@ -237,6 +237,7 @@ pub async fn run_foreground(
         request: Some(attach_request::Request::Start(AttachStart {
             pid: pid.as_raw(),
             replay: fg.start == Start::Beginning,
+            without_stdout: false,
         })),
     };
     // Cannot fail: the receiver is alive and the channel empty.

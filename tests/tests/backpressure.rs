@@ -309,6 +309,7 @@ async fn attach_takes_the_waiting_output_and_paces_the_writer() -> anyhow::Resul
         request: Some(attach_request::Request::Start(AttachStart {
             pid: p.pid,
             replay: false,
+            ..Default::default()
         })),
     };
     let input = futures::stream::iter([start]).chain(futures::stream::pending());

@@ -259,6 +259,7 @@ async fn clients_that_disconnect_mid_stream_do_not_hurt_the_node() -> anyhow::Re
             request: Some(attach_request::Request::Start(AttachStart {
                 pid: p.pid,
                 replay: true,
+                ..Default::default()
             })),
         };
         let (tx, rx) = tokio::sync::mpsc::channel(1);

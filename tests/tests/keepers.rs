@@ -214,6 +214,7 @@ async fn a_terminal_process_can_be_attached_again_after_a_restart() -> anyhow::R
     tx.send(msg(attach_request::Request::Start(AttachStart {
         pid: p.pid,
         replay: false,
+        ..Default::default()
     })))
     .await?;
     let mut events = client

@@ -299,6 +299,7 @@ async fn attach_carries_input_signals_output_and_the_exit() -> anyhow::Result<()
     tx.send(msg(attach_request::Request::Start(AttachStart {
         pid: p.pid,
         replay: true,
+        ..Default::default()
     })))
     .await?;
     let mut events = client
@@ -362,6 +363,7 @@ async fn attach_can_signal_a_terminal_process() -> anyhow::Result<()> {
         request: Some(attach_request::Request::Start(AttachStart {
             pid: p.pid,
             replay: false,
+            ..Default::default()
         })),
     };
     let sig = AttachRequest {
@@ -473,6 +475,7 @@ async fn attach_resizes_a_terminal() -> anyhow::Result<()> {
     tx.send(msg(attach_request::Request::Start(AttachStart {
         pid: p.pid,
         replay: true,
+        ..Default::default()
     })))
     .await?;
     let mut events = client

@@ -9,9 +9,10 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use proto::v1::processes_server::Processes;
 use proto::v1::{
-    AttachEvent, AttachRequest, GetRequest, InputChunk, ListReply, ListRequest, OutputChunk,
-    OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalReply, SignalRequest,
-    SpawnRequest, UnreachableNode, WaitRequest, WriteInputReply, attach_event, attach_request,
+    AttachEvent, AttachRequest, AttachStart, GetRequest, InputChunk, ListReply, ListRequest,
+    OutputChunk, OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalReply,
+    SignalRequest, SpawnRequest, UnreachableNode, WaitRequest, WriteInputReply, attach_event,
+    attach_request,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -20,6 +21,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::ApiState;
 use super::convert::{self, gpid};
 use super::follow::{self, Cursor};
+use super::pipe;
 use super::route::{Target, outgoing, remote_error};
 use crate::auth::Principal;
 use crate::error::ProcError;
@@ -86,6 +88,10 @@ impl Processes for ProcessesApi {
         match target {
             Target::Local => {
                 let tty = req.tty.is_some();
+                let stdin_from = match req.stdin_from {
+                    0 => None,
+                    raw => Some(direct_pipe_producer(raw, &req, inherit.is_some())?),
+                };
                 let mut spec = convert::spawn_spec(req)?;
                 spec.user = principal.user.clone();
                 if let Some(wanted) = inherit {
@@ -94,7 +100,26 @@ impl Processes for ProcessesApi {
                         spec.stdin_pipe = false;
                     }
                 }
+                let Some(producer) = stdin_from else {
+                    let process = self.state.table.spawn(spec).await?;
+                    return Ok(Response::new(self.info(&process)));
+                };
+                // A direct pipe: the producer is opened first (an unknown
+                // one fails the spawn), the consumer gets the pipe's read
+                // end, this node keeps the write end and feeds it.
+                let source = pipe::Source::open(&self.state, &principal, producer).await?;
+                let feed = pipe::FeedPipe::new()?;
+                spec.inherit = Some(feed.inherit()?);
                 let process = self.state.table.spawn(spec).await?;
+                drop(feed.read);
+                tokio::spawn(pipe::feed(
+                    self.state.clone(),
+                    principal,
+                    producer,
+                    process.gpid,
+                    source,
+                    feed.write,
+                ));
                 Ok(Response::new(self.info(&process)))
             }
             Target::Remote { .. } if inherit.is_some() => Err(ProcError::InvalidArgument(
@@ -461,7 +486,7 @@ impl Processes for ProcessesApi {
         let node = self.node().to_string();
         let logs = (process.stdout.clone(), process.stderr.clone());
         tokio::spawn(async move {
-            attach_output(process, start.replay, node, tx).await;
+            attach_output(process, &start, node, tx).await;
             // The input task holds a sender too: the client's stream ends
             // only when it is gone.
             input.abort();
@@ -488,6 +513,27 @@ impl ProcessesApi {
     fn local_list(&self, req: &ListRequest, principal: &Principal) -> ListReply {
         local_list(&self.state, req, principal)
     }
+}
+
+/// The producer of a direct pipe (`SpawnRequest.stdin_from`), if the
+/// rest of the request allows one.
+fn direct_pipe_producer(
+    raw: i32,
+    req: &SpawnRequest,
+    inherit: bool,
+) -> Result<proto::Gpid, Status> {
+    let refuse = |why: &str| Status::from(ProcError::InvalidArgument(format!("stdin_from: {why}")));
+    let producer = gpid(raw).map_err(|_| refuse(&format!("{raw} is not a cluster pid")))?;
+    if req.tty.is_some() {
+        return Err(refuse("a process with a terminal reads the terminal"));
+    }
+    if inherit {
+        return Err(refuse("not with inherit"));
+    }
+    if req.stdin == proto::v1::StdinMode::Pipe as i32 {
+        return Err(refuse("stdin is fed from the producer, not by WriteInput"));
+    }
+    Ok(producer)
 }
 
 /// What the keeper needs to take the descriptors `wanted` from the
@@ -641,13 +687,14 @@ async fn attach_input(
 /// Streams a process's output to an attached client, then its exit.
 async fn attach_output(
     process: Arc<Process>,
-    replay: bool,
+    start: &AttachStart,
     node: String,
     tx: mpsc::Sender<Result<AttachEvent, Status>>,
 ) {
+    let replay = start.replay;
     // Without replay, only output not taken yet: with backpressure that
     // includes what waits in the window, as unread data in a pipe would.
-    let start = |log: LogStream| {
+    let from = |log: LogStream| {
         if replay {
             0
         } else {
@@ -657,11 +704,11 @@ async fn attach_output(
     let mut cursors = [
         (
             LogStream::Stdout,
-            Cursor::new(process.stdout.clone(), start(LogStream::Stdout)),
+            Cursor::new(process.stdout.clone(), from(LogStream::Stdout)),
         ),
         (
             LogStream::Stderr,
-            Cursor::new(process.stderr.clone(), start(LogStream::Stderr)),
+            Cursor::new(process.stderr.clone(), from(LogStream::Stderr)),
         ),
     ];
     let mut status = process.status.subscribe();
@@ -674,6 +721,9 @@ async fn attach_output(
         );
         let mut sent = false;
         for (which, cursor) in cursors.iter_mut() {
+            if start.without_stdout && *which == LogStream::Stdout {
+                continue;
+            }
             match cursor.read().await {
                 Ok(Some(chunk)) => {
                     let e = match which {
@@ -708,7 +758,7 @@ async fn attach_output(
         }
         let [(_, out), (_, err)] = &mut cursors;
         tokio::select! {
-            _ = out.changed() => {}
+            _ = out.changed(), if !start.without_stdout => {}
             _ = err.changed() => {}
             _ = status.changed() => {}
             _ = tx.closed() => return,

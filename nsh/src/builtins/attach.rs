@@ -89,7 +89,17 @@ pub fn attach(shell: &mut Shell, args: Vec<String>) -> Status {
         shell_stdin(shell)
     };
     let tracker = shell.tracker.clone();
-    match remote::attach_process(&client, pid, args.replay, stdin, stdout, stderr, &tracker) {
+    match remote::attach_process(
+        &client,
+        pid,
+        remote::Attach {
+            replay: args.replay,
+            stdin,
+            stdout: Some(stdout),
+            stderr,
+        },
+        &tracker,
+    ) {
         Ok(member) => shell.wait_foreground(vec![member], &super::ps::command(&info)),
         Err(e) => {
             shell.error(super::logs::pid_error("attach", pid, &e));

@@ -162,7 +162,17 @@ pub(super) fn start(
         return Ok(0);
     }
     let tracker = shell.tracker.clone();
-    match crate::remote::attach_process(&client, pid, true, stdin, stdout, stderr, &tracker) {
+    match crate::remote::attach_process(
+        &client,
+        pid,
+        crate::remote::Attach {
+            replay: true,
+            stdin,
+            stdout: Some(stdout),
+            stderr,
+        },
+        &tracker,
+    ) {
         Ok(member) => shell.wait_foreground(vec![member], &args.cmd.join(" ")),
         Err(e) => {
             shell.error(format!("{what}: {pid}: cannot attach: {e}"));

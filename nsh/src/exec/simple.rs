@@ -10,8 +10,8 @@ use brush_parser::ast::{self, CommandPrefixOrSuffixItem as Item};
 
 use crate::builtins;
 use crate::expand;
-use crate::io::Fds;
-use crate::jobs::{ExitCell, Member};
+use crate::io::{Fd, Fds};
+use crate::jobs::Member;
 use crate::remote::{self, Launch};
 use crate::shell::{Flow, Shell, Status};
 use crate::vars::{Scope, Var};
@@ -54,6 +54,29 @@ pub struct External {
     pub stdin_own: bool,
     pub text: String,
     restore: Restore,
+}
+
+/// A pipeline element's neighbours, for direct pipes between cluster
+/// processes (see [`Shell::launch_linked`]).
+#[derive(Default)]
+pub struct PipeLink {
+    /// The previous element, started and held: its stdout is not read yet.
+    pub upstream: Option<Gpid>,
+    /// The read end of the pipe from the previous element.
+    pub pipe_in: Option<Fd>,
+    /// The write end of the pipe to the next element.
+    pub pipe_out: Option<Fd>,
+    /// The next element may read this one's output node to node: start
+    /// it held (not attached) when it is a cluster process writing to
+    /// `pipe_out`.
+    pub hold: bool,
+}
+
+/// A started command: a member of the job, or a cluster process held
+/// for the next pipeline element to decide on.
+pub enum Launched {
+    Member(Member),
+    Held(remote::Held),
 }
 
 /// A simple command after expansion, ready to run.
@@ -413,16 +436,31 @@ impl Shell {
     }
 
     /// Starts a prepared process without waiting for it.
-    pub fn launch(&mut self, mut external: External) -> Member {
-        let failed = |status: i32| {
-            let exit = ExitCell::default();
-            exit.set(status);
-            Member {
-                pid: None,
-                exit,
-                input_done: None,
-            }
-        };
+    pub fn launch(&mut self, external: External) -> Member {
+        match self.launch_linked(external, PipeLink::default()).0 {
+            Launched::Member(member) => member,
+            // Only a link that asks to hold holds.
+            Launched::Held(held) => self.attach_held(held, false),
+        }
+    }
+
+    /// Attaches to a process started by [`Shell::launch_linked`]; a
+    /// failure is reported and is the member's status.
+    pub fn attach_held(&mut self, held: remote::Held, stdout_taken: bool) -> Member {
+        let pid = held.pid();
+        held.attach(stdout_taken).unwrap_or_else(|e| {
+            self.error(format!("{pid}: {e}"));
+            Member::ended(1)
+        })
+    }
+
+    /// [`Shell::launch`] for a pipeline element, with its neighbours in
+    /// `link` (direct pipes, docs/design/nsh.md): a cluster process reads
+    /// the previous element's output node to node when that one was held
+    /// (the returned flag says it took it), and is itself held, not
+    /// attached, when `link.hold` says the next element may do the same.
+    pub fn launch_linked(&mut self, mut external: External, link: PipeLink) -> (Launched, bool) {
+        let failed = |status: i32| (Launched::Member(Member::ended(status)), false);
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (self.fds.get(0), self.fds.get(1), self.fds.get(2))
         else {
@@ -448,7 +486,7 @@ impl Shell {
                             drop(keep);
                         });
                     }
-                    member
+                    (Launched::Member(member), false)
                 }
                 Err((message, status)) => {
                     self.error(message);
@@ -465,7 +503,9 @@ impl Shell {
         };
         crate::signals::set_client(&client);
         if external.place == Place::All {
-            return crate::exec::all::start_all(self, &client, &external.launch, stdout, stderr);
+            let member =
+                crate::exec::all::start_all(self, &client, &external.launch, stdout, stderr);
+            return (Launched::Member(member), false);
         }
         // A loop's input is not pumped to the commands inside it (a pump
         // would swallow it); a command given the descriptor itself reads
@@ -473,16 +513,31 @@ impl Shell {
         let passed = remote::inherits(&client, &external.launch, &stdin);
         let no_input = (stdin.loop_input && !external.stdin_own && !passed)
             || (!self.tracker.is_foreground() && stdin.is_terminal());
-        let stdin = (!no_input).then_some(stdin);
-        match remote::start_remote(
+        let pumped = |fd: &Fd| !remote::inherits(&client, &external.launch, fd);
+        // A direct pipe needs both ends pumped today (the node cannot both
+        // feed a pipe and take a client's descriptors for one process).
+        let reads_upstream = link
+            .upstream
+            .filter(|_| !no_input && link.pipe_in.as_ref().is_some_and(|p| p.is(&stdin)))
+            .filter(|_| pumped(&stdin) && pumped(&stdout) && pumped(&stderr));
+        let hold =
+            link.hold && link.pipe_out.as_ref().is_some_and(|p| p.is(&stdout)) && pumped(&stdout);
+        let input = match reads_upstream {
+            Some(pid) => remote::Input::Process(pid),
+            None => remote::Input::Fd((!no_input).then_some(stdin)),
+        };
+        let spawned = remote::spawn_remote(
             &client,
             &external.launch,
-            stdin,
+            input,
             stdout,
             stderr,
             &self.tracker,
-        ) {
-            Ok(member) => member,
+        );
+        let taken = reads_upstream.is_some() && spawned.is_ok();
+        match spawned {
+            Ok(held) if hold => (Launched::Held(held), taken),
+            Ok(held) => (Launched::Member(self.attach_held(held, false)), taken),
             Err(e) => {
                 let (message, status) =
                     remote::spawn_failure(&external.launch.node, &external.launch.argv[0], &e);

@@ -1,0 +1,261 @@
+//! Direct pipes (SpawnRequest.stdin_from) on a 3-node cluster, through nsh
+//! as a user types them and through the API: the bytes of `@n1 A | @n2 B`
+//! go from node to node, not through nsh (nsh's own read count stays far
+//! below what crossed), nothing is lost (`seq 1e8 | tail -1`), a slow
+//! consumer holds the producer back, a consumer that stops reading ends
+//! the producer with SIGPIPE (141 in PIPESTATUS), chains of three and a
+//! pipe within one node work, and bad requests (unknown producer,
+//! another user's process, a terminal, stdin also a pipe) are refused.
+
+use std::path::Path;
+use std::time::Duration;
+
+use proto::Addr;
+use proto::v1::{SpawnRequest, StdinMode, TerminalSize};
+use tempfile::TempDir;
+use tests::nsh::{Run, SCRIPT_TIMEOUT, run, shell_command};
+use tests::{TestCluster, get, request, wait_until};
+
+struct Ctx {
+    cluster: TestCluster,
+    addr: Addr,
+}
+
+impl Ctx {
+    fn name(&self, i: usize) -> &str {
+        &self.cluster.nodes[i].name
+    }
+
+    async fn nsh_c(&self, script: &str, dir: &Path) -> anyhow::Result<Run> {
+        let mut cmd = shell_command(&tests::binary("nsh"), &self.addr, dir, dir);
+        cmd.arg("-c").arg(script);
+        run(cmd, None, SCRIPT_TIMEOUT).await
+    }
+}
+
+fn temp_dir() -> anyhow::Result<TempDir> {
+    Ok(tempfile::Builder::new().prefix("nefele-pipe-").tempdir()?)
+}
+
+/// `rchar` of nsh's /proc/PID/io, printed by the script's last line.
+fn rchar(stdout: &str) -> Option<u64> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// 100 MiB cross from n1 to n2 while nsh reads less than 10 MiB in all
+/// (its own reads of sockets and files count in rchar): the bytes did not
+/// pass through the shell.
+async fn bytes_go_node_to_node(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let (n1, n2) = (ctx.name(0), ctx.name(1));
+    let script = format!(
+        "@{n1} head -c 100M /dev/zero | @{n2} wc -c; \
+         while read -r line; do case $line in rchar:*) echo \"$line\";; esac; done < /proc/$$/io"
+    );
+    let run = ctx.nsh_c(&script, dir.path()).await?;
+    anyhow::ensure!(
+        run.status == 0 && run.stdout.starts_with("104857600\n"),
+        "{run:?}"
+    );
+    let read = rchar(&run.stdout).ok_or_else(|| anyhow::anyhow!("no rchar: {run:?}"))?;
+    anyhow::ensure!(read < 10 << 20, "nsh read {read} bytes: {run:?}");
+    Ok(())
+}
+
+/// The issue's case: 10^8 lines (888,888,898 bytes) across nodes, the last
+/// one arrives.
+async fn nothing_is_lost(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let (n1, n2) = (ctx.name(0), ctx.name(1));
+    let script = format!("@{n1} seq 1e8 | @{n2} tail -1; echo ${{PIPESTATUS[@]}}");
+    let run = ctx.nsh_c(&script, dir.path()).await?;
+    anyhow::ensure!(
+        run.status == 0 && run.stdout == "100000000\n0 0\n" && run.stderr.is_empty(),
+        "{run:?}"
+    );
+    Ok(())
+}
+
+/// A consumer that does not read for a while holds the producer back:
+/// while it sleeps, the producer has written only about its window and
+/// the pipes' worth (not the 5.9 MB it has to write), and then every line
+/// arrives.
+async fn slow_consumer_holds_the_producer(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let (n1, n2) = (ctx.name(0), ctx.name(1));
+    let marker = dir.path().join("asleep");
+    let script = format!(
+        "@{n1} seq 1000000 | @{n2} sh -c 'touch {m}; sleep 4; wc -l'",
+        m = marker.display()
+    );
+    let nsh = ctx.nsh_c(&script, dir.path());
+    let watch = async {
+        wait_until("the consumer to start sleeping", tests::TIMEOUT, || async {
+            marker.exists().then_some(())
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut client = ctx.cluster.nodes[0].client().await?;
+        let list = client
+            .list(proto::v1::ListRequest::default())
+            .await?
+            .into_inner();
+        let seq = list
+            .processes
+            .iter()
+            .find(|p| p.argv == ["seq", "1000000"])
+            .ok_or_else(|| anyhow::anyhow!("seq is not running: {list:?}"))?;
+        anyhow::Ok(seq.stdout_bytes)
+    };
+    let (run, written) = tokio::join!(nsh, watch);
+    let (run, written) = (run?, written?);
+    anyhow::ensure!(run.status == 0 && run.stdout == "1000000\n", "{run:?}");
+    anyhow::ensure!(
+        written < 4 << 20,
+        "the producer wrote {written} bytes while the consumer slept"
+    );
+    Ok(())
+}
+
+/// `yes | head -1`: the consumer's end makes the producer get SIGPIPE.
+async fn sigpipe_ends_the_producer(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let (n1, n2) = (ctx.name(0), ctx.name(1));
+    let script = format!("@{n1} yes | @{n2} head -1; echo ${{PIPESTATUS[@]}}");
+    let started = std::time::Instant::now();
+    let run = ctx.nsh_c(&script, dir.path()).await?;
+    anyhow::ensure!(
+        run.status == 0 && run.stdout == "y\n141 0\n" && run.stderr.is_empty(),
+        "{run:?}"
+    );
+    anyhow::ensure!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Three nodes in a row, a pipe within one node, stderr merged into the
+/// pipe, and a producer that fails: as bash gives them.
+async fn chains_and_neighbours(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let (n1, n2, n3) = (ctx.name(0), ctx.name(1), ctx.name(2));
+    let script = format!(
+        "@{n1} seq 1000 | @{n2} grep 7 | @{n3} wc -l; \
+         @{n2} seq 3 | @{n2} tac; \
+         @{n1} sh -c 'echo out; echo err >&2' 2>&1 | @{n3} sort; \
+         @{n1} sh -c 'exit 3' | @{n2} cat; echo ${{PIPESTATUS[@]}}; \
+         @{n1} printf 'a\\nb\\n' | while read -r x; do echo \"<$x>\"; done"
+    );
+    let bash_script = "seq 1000 | grep 7 | wc -l; seq 3 | tac; \
+         sh -c 'echo out; echo err >&2' 2>&1 | sort; \
+         sh -c 'exit 3' | cat; echo ${PIPESTATUS[@]}; \
+         printf 'a\\nb\\n' | while read -r x; do echo \"<$x>\"; done";
+    let bash = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(bash_script)
+        .output()?;
+    let want = String::from_utf8(bash.stdout)?;
+    let run = ctx.nsh_c(&script, dir.path()).await?;
+    anyhow::ensure!(
+        run.status == 0 && run.stdout == want && run.stderr.is_empty(),
+        "want {want:?}, {run:?}"
+    );
+    Ok(())
+}
+
+/// The API refuses what cannot be a direct pipe, and another user's
+/// process is as unknown as one that does not exist.
+async fn bad_requests_are_refused(ctx: &Ctx) -> anyhow::Result<()> {
+    let mut client = ctx.cluster.nodes[1].client().await?;
+    let producer = client
+        .spawn(request(&["sleep", "30"]))
+        .await?
+        .into_inner()
+        .pid;
+    let consumer = |from: i32| SpawnRequest {
+        stdin_from: from,
+        ..request(&["cat"])
+    };
+    let unknown = producer + 999_999;
+    let code = |r: Result<tonic::Response<proto::v1::ProcessInfo>, tonic::Status>| {
+        r.err().map(|s| s.code())
+    };
+    let mut failures = Vec::new();
+    let cases = [
+        ("unknown producer", consumer(unknown), tonic::Code::NotFound),
+        (
+            "not a cluster pid",
+            consumer(-5),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "a terminal",
+            SpawnRequest {
+                tty: Some(TerminalSize { rows: 0, cols: 0 }),
+                ..consumer(producer)
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "stdin also a pipe",
+            SpawnRequest {
+                stdin: StdinMode::Pipe as i32,
+                ..consumer(producer)
+            },
+            tonic::Code::InvalidArgument,
+        ),
+    ];
+    for (what, req, want) in cases {
+        for node in 0..2 {
+            let mut c = ctx.cluster.nodes[node].client().await?;
+            let got = code(c.spawn(req.clone()).await);
+            if got != Some(want) {
+                failures.push(format!("{what} via node {node}: {got:?}"));
+            }
+        }
+    }
+    let _ = client
+        .signal(proto::v1::SignalRequest {
+            pid: producer,
+            signal: libc::SIGKILL,
+        })
+        .await;
+    let _ = get(&mut client, producer).await;
+    anyhow::ensure!(failures.is_empty(), "{failures:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3).await?;
+    let addr = cluster.nodes[0].addr();
+    let ctx = Ctx { cluster, addr };
+
+    let mut failures = Vec::new();
+    macro_rules! case {
+        ($name:ident) => {
+            if let Err(e) = $name(&ctx).await {
+                failures.push(format!("{}: {e:#}", stringify!($name)));
+            }
+        };
+    }
+    case!(bytes_go_node_to_node);
+    case!(nothing_is_lost);
+    case!(slow_consumer_holds_the_producer);
+    case!(sigpipe_ends_the_producer);
+    case!(chains_and_neighbours);
+    case!(bad_requests_are_refused);
+
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    Ok(())
+}
