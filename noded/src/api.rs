@@ -8,6 +8,7 @@ mod convert;
 mod coord;
 mod follow;
 mod pipe;
+pub use pipe::serve_pipes;
 mod processes;
 mod route;
 mod services;

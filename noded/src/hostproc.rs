@@ -147,6 +147,36 @@ fn parse_meminfo(text: &str) -> MachineLoad {
     }
 }
 
+/// A pidfd for process `pid` (pidfd_open(2)): it keeps naming that process
+/// even if the PID is reused.
+pub fn pidfd_open(pid: Pid) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open with integers; a valid result is a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: just returned by the kernel, owned here.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// A copy of descriptor `fd` of the process behind `pidfd`
+/// (pidfd_getfd(2); close-on-exec).
+pub fn take_fd(
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    fd: i32,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: pidfd_getfd with a valid pidfd; the result is a new
+    // descriptor owned here.
+    let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if got < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(got as i32) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,9 +199,12 @@ impl Node {
             shutdown: shutdown.clone(),
             decommission: decommission.clone(),
         });
-        let routes = api::routes(state, raft_api)?;
+        let routes = api::routes(state.clone(), raft_api)?;
 
         let stop_serving = CancellationToken::new();
+        // Direct pipes' byte streams from other nodes (api/pipe.rs).
+        let (pipes, pipe_conns) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(api::serve_pipes(state, pipe_conns));
         let server = || {
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
@@ -217,6 +220,7 @@ impl Node {
                     tcp,
                     tls.as_ref().map(|t| t.server.clone()),
                     stop_serving.clone(),
+                    pipes,
                 ),
                 stop_serving.clone().cancelled_owned(),
             ),

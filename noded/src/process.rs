@@ -4,6 +4,7 @@
 //! its status from the keeper's events, and the API reads it. Signals,
 //! stdin and terminal resizes go to the keeper.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -163,6 +164,35 @@ impl Process {
             .send(input)
             .await
             .map_err(|_| ProcError::StdinClosed(self.gpid))
+    }
+
+    /// Takes its stdout pipe from the keeper, for a direct pipe: the log
+    /// ends where it stands (read it to its end first) and the caller
+    /// reads the pipe from then on. Fails when stdout is no pipe the
+    /// keeper reads (a terminal, inherited, taken before, or ended).
+    pub async fn take_stdout(&self) -> Result<OwnedFd, ProcError> {
+        let keeper = match &self.keeper {
+            Some(k) if !self.is_finished() => k,
+            _ => return Err(ProcError::Exited(self.gpid)),
+        };
+        let body = proto::keeper::to_keeper::Body::TakeStdout(proto::keeper::TakeStdout {
+            pid: self.gpid.as_raw(),
+        });
+        let reply = keeper
+            .request(body, Some(crate::keeper::client::REQUEST_TIMEOUT))
+            .await
+            .map_err(|e| self.link_error("take the stdout of", e))?;
+        let proto::keeper::reply::Body::Taken(taken) = reply else {
+            return Err(ProcError::Keeper(format!(
+                "unexpected answer to taking the stdout of {}",
+                self.gpid
+            )));
+        };
+        let keeper_pid =
+            Pid::from_raw(keeper.keeper_pid.load(std::sync::atomic::Ordering::Relaxed));
+        hostproc::pidfd_open(keeper_pid)
+            .and_then(|pidfd| hostproc::take_fd(pidfd.as_fd(), taken.fd))
+            .map_err(|e| ProcError::os(format!("take the stdout of {}", self.gpid), e))
     }
 
     /// Resizes its terminal.

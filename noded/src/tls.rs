@@ -223,7 +223,8 @@ impl ClusterTls {
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain, key_from_pem(node_key_pem.as_bytes())?)
             .context("this node's certificate does not match its key")?;
-        server.alpn_protocols = vec![b"h2".to_vec()];
+        // gRPC, and the byte streams of direct pipes between nodes.
+        server.alpn_protocols = vec![b"h2".to_vec(), proto::tls::ALPN_PIPE.to_vec()];
         let client = ClientTls::new(
             ca_pem.as_bytes(),
             Some((chain_pem.as_bytes(), node_key_pem.as_bytes())),
@@ -398,6 +399,13 @@ pub struct ConnInfo {
     pub peer: Option<PeerCert>,
 }
 
+impl Conn {
+    /// What the transport proved about the other end.
+    pub fn info(&self) -> &ConnInfo {
+        &self.info
+    }
+}
+
 /// A verified certificate of the cluster CA.
 #[derive(Clone, Debug)]
 pub struct PeerCert {
@@ -481,10 +489,13 @@ impl AsyncWrite for Conn {
 
 /// Accepts connections on `listener` until `stop`: plain ones when `tls`
 /// is `None` (`--insecure`), else TLS, each handshake on its own task.
+/// gRPC connections come out of the returned stream; those that asked for
+/// a direct pipe's byte stream (ALPN `nefele-pipe/1`) go to `pipes`.
 pub fn incoming(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: CancellationToken,
+    pipes: tokio::sync::mpsc::Sender<Conn>,
 ) -> ReceiverStream<io::Result<Conn>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -519,12 +530,16 @@ pub fn incoming(
                 continue;
             };
             let tx = tx.clone();
+            let pipes = pipes.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(acceptor, tcp, remote))
                     .await
                 {
-                    Ok(Ok(conn)) => {
+                    Ok(Ok((conn, false))) => {
                         let _ = tx.send(Ok(conn)).await;
+                    }
+                    Ok(Ok((conn, true))) => {
+                        let _ = pipes.send(conn).await;
                     }
                     Ok(Err(e)) => {
                         tracing::info!(%remote, error = %e, "refused a connection")
@@ -540,11 +555,12 @@ pub fn incoming(
 /// The start of an HTTP/2 connection in plain text.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
+/// A TLS connection and whether it is a direct pipe's byte stream.
 async fn handshake(
     acceptor: tokio_rustls::TlsAcceptor,
     tcp: TcpStream,
     remote: SocketAddr,
-) -> anyhow::Result<Conn> {
+) -> anyhow::Result<(Conn, bool)> {
     let mut first = [0u8; 14];
     let n = tcp.peek(&mut first).await?;
     if n > 0 && H2_PREFACE.starts_with(&first[..n]) {
@@ -565,14 +581,16 @@ async fn handshake(
                 fingerprint: fingerprint(leaf),
             })
         });
-    Ok(Conn {
+    let pipe = stream.get_ref().1.alpn_protocol() == Some(proto::tls::ALPN_PIPE);
+    let conn = Conn {
         io: ConnIo::Tls(Box::new(stream)),
         info: ConnInfo {
             remote: Some(remote),
             tls: true,
             peer,
         },
-    })
+    };
+    Ok((conn, pipe))
 }
 
 /// Tells a plain-text HTTP/2 client why it is refused: an empty SETTINGS

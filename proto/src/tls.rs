@@ -222,6 +222,53 @@ impl ClientTls {
     }
 }
 
+impl ClientTls {
+    /// A TLS byte stream (not gRPC) to the node at `host:port`, dialled
+    /// from `local` if given, that agreed on ALPN `protocol` (a node's
+    /// direct pipes: [`ALPN_PIPE`]); all within `timeout`.
+    pub async fn connect_stream(
+        &self,
+        hostport: &str,
+        local: Option<IpAddr>,
+        protocol: &[u8],
+        timeout: Duration,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![protocol.to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let uri: tonic::transport::Uri = format!("http://{hostport}")
+            .parse()
+            .map_err(|_| std::io::Error::other(format!("not a host:port: {hostport}")))?;
+        let work = async {
+            let tcp = dial(&uri, local).await?;
+            let name = ServerName::try_from(NODE_SERVER_NAME)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let stream = connector.connect(name, tcp).await?;
+            if stream.get_ref().1.alpn_protocol() != Some(protocol) {
+                return Err(std::io::Error::other(format!(
+                    "{hostport} does not speak {}",
+                    String::from_utf8_lossy(protocol)
+                )));
+            }
+            Ok(stream)
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no TLS connection to {hostport} within {timeout:?}"),
+                ))
+            })
+    }
+}
+
+/// The ALPN protocol of direct pipes between nodes: after the handshake
+/// the client sends a length-prefixed `nefele.v1.PipeOpen`, the node
+/// answers a length-prefixed `PipeOpened`, then the producer's bytes
+/// follow until the node closes the stream.
+pub const ALPN_PIPE: &[u8] = b"nefele-pipe/1";
+
 /// A token given on a command line (`nsh --token`), kept out of the
 /// environment so that it does not reach child processes.
 static GIVEN_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();

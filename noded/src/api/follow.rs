@@ -12,8 +12,9 @@ use tonic::Status;
 use crate::error::ProcError;
 use crate::output::{LogPos, OutputLog};
 
-/// Largest chunk sent in one message.
-pub const CHUNK: usize = 64 << 10;
+/// Largest chunk sent in one message: large enough that a fast stream
+/// (a direct pipe, a big output) costs few messages and wake-ups.
+pub const CHUNK: usize = 256 << 10;
 
 /// A reader's position in one log.
 pub struct Cursor {

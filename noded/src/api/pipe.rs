@@ -5,6 +5,13 @@
 //! consumer's stdin, so the bytes go node to node and never through the
 //! client that set the pipe up (docs/design/processes.md, "Direct pipes").
 //!
+//! Between nodes the bytes travel on a TLS connection of their own (ALPN
+//! `nefele-pipe/1`, [`serve_pipes`] on the producer's node), not in gRPC
+//! messages: one copy into TLS records and out of them. The producer's
+//! node reads the producer's stdout pipe itself, taken from the keeper
+//! (`TakeStdout`), once what the log held has gone. An `--insecure`
+//! cluster uses a follow ReadOutput instead.
+//!
 //! Pipe semantics carry over: the feeder reads the next chunk only once
 //! the last one is in the pipe, so a slow consumer holds the producer back
 //! through the producer's output window; a consumer that stops reading
@@ -13,19 +20,30 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
+use std::time::Duration;
 
+use prost::Message;
 use proto::Gpid;
-use proto::v1::{OutputChunk, OutputStream, ReadOutputRequest, SignalRequest};
-use tokio::io::AsyncWriteExt;
+use proto::v1::{
+    OutputChunk, OutputStream, PipeOpen, PipeOpened, ReadOutputRequest, SignalRequest,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::unix::pipe;
+use tokio::sync::mpsc;
+use tokio_rustls::client::TlsStream;
+use tonic::Code;
 use tonic::{Status, Streaming};
 
 use super::ApiState;
+use super::convert;
 use super::follow::Cursor;
-use super::route::{Target, outgoing, remote_error};
-use crate::auth::Principal;
+use super::route::{RouteError, Target, outgoing, remote_error};
+use crate::auth::{AuthError, Caller, Principal};
 use crate::error::ProcError;
 use crate::hostproc;
 use crate::output::OutputLog;
+use crate::tls::Conn;
 
 /// Size asked for the consumer's pipe: fewer wake-ups per byte than the
 /// default 64 KiB (the kernel's `pipe-max-size` allows 1 MiB).
@@ -33,12 +51,23 @@ const PIPE_SIZE: libc::c_int = 1 << 20;
 
 /// Where the producer's stdout is read from.
 pub enum Source {
-    /// A process of this node: its log.
-    Local { log: Arc<OutputLog>, cursor: Cursor },
-    /// A process of another node: a follow ReadOutput from there.
+    /// A process of this node: its log, then its stdout pipe, taken from
+    /// the keeper (`None` when it could not be: the log has it all).
+    Local {
+        log: Arc<OutputLog>,
+        cursor: Cursor,
+        pipe: Option<pipe::Receiver>,
+    },
+    /// A process of another node: a follow ReadOutput from there
+    /// (`--insecure` clusters).
     Remote {
         node: String,
         stream: Box<Streaming<OutputChunk>>,
+    },
+    /// A process of another node: its node's byte stream.
+    Stream {
+        node: String,
+        stream: Box<TlsStream<TcpStream>>,
     },
 }
 
@@ -63,9 +92,50 @@ impl Source {
                     log.delivered(0);
                 }
                 let cursor = Cursor::new(log.clone(), 0);
-                Ok(Source::Local { log, cursor })
+                // What the log holds comes first; from the take on, the
+                // bytes skip the keeper and the log.
+                let pipe = match process.take_stdout().await {
+                    Ok(fd) => pipe::Receiver::from_owned_fd(fd).ok(),
+                    Err(e) => {
+                        tracing::debug!(%producer, error = %e, "direct pipe: reading the log only");
+                        None
+                    }
+                };
+                Ok(Source::Local { log, cursor, pipe })
             }
             Target::Remote { node, mut client } => {
+                let peers = state.cluster.peers();
+                if let Some(member) = state.cluster.member(producer.slot())
+                    && let Some(connected) = peers
+                        .connect_stream(&member.addr, proto::tls::ALPN_PIPE)
+                        .await
+                {
+                    let unreachable = |why: String| RouteError::Unreachable {
+                        node: node.clone(),
+                        why,
+                    };
+                    let mut stream = connected.map_err(|e| unreachable(e.to_string()))?;
+                    let open = PipeOpen {
+                        pid: producer.as_raw(),
+                        user: principal.user.clone(),
+                        admin: principal.admin,
+                    };
+                    let answer = tokio::time::timeout(OPEN_TIMEOUT, async {
+                        write_frame(&mut stream, &open).await?;
+                        read_frame::<PipeOpened>(&mut stream).await
+                    })
+                    .await
+                    .map_err(|_| RouteError::TooSlow(node.clone()))?
+                    .map_err(|e| unreachable(e.to_string()))?;
+                    return match Code::from(answer.code) {
+                        Code::Ok => Ok(Source::Stream {
+                            node,
+                            stream: Box::new(stream),
+                        }),
+                        Code::NotFound => Err(ProcError::NoSuchProcess(producer).into()),
+                        _ => Err(unreachable(answer.message).into()),
+                    };
+                }
                 let request = ReadOutputRequest {
                     pid: producer.as_raw(),
                     stream: OutputStream::Stdout as i32,
@@ -88,17 +158,33 @@ impl Source {
     /// The next chunk, or `None` once the producer's output has ended.
     async fn next(&mut self) -> Result<Option<OutputChunk>, Status> {
         match self {
-            Source::Local { cursor, .. } => loop {
+            Source::Local { cursor, pipe, .. } => loop {
                 if let Some(chunk) = cursor.read().await? {
                     return Ok(Some(chunk));
                 }
                 if cursor.done() {
-                    return Ok(None);
+                    let Some(pipe) = pipe else { return Ok(None) };
+                    return read_pipe(pipe).await;
                 }
                 cursor.changed().await;
             },
             Source::Remote { node, stream } => {
                 stream.message().await.map_err(|e| remote_error(node, e))
+            }
+            Source::Stream { node, stream } => {
+                let mut data = vec![0u8; super::follow::CHUNK];
+                match stream.read(&mut data).await {
+                    Ok(0) => Ok(None),
+                    Ok(n) => {
+                        data.truncate(n);
+                        Ok(Some(OutputChunk { offset: 0, data }))
+                    }
+                    Err(e) => Err(RouteError::Unreachable {
+                        node: node.clone(),
+                        why: e.to_string(),
+                    }
+                    .into()),
+                }
             }
         }
     }
@@ -108,6 +194,30 @@ impl Source {
     fn delivered(&self, chunk: &OutputChunk) {
         if let Source::Local { log, .. } = self {
             super::follow::delivered(log, chunk);
+        }
+    }
+}
+
+/// The next chunk of a producer's stdout pipe; `None` at end-of-file
+/// (every writer has closed it).
+async fn read_pipe(pipe: &mut pipe::Receiver) -> Result<Option<OutputChunk>, Status> {
+    let mut data = vec![0u8; super::follow::CHUNK];
+    loop {
+        pipe.readable()
+            .await
+            .map_err(|e| ProcError::os("cannot read a direct pipe", e))?;
+        match pipe.try_read(&mut data) {
+            Ok(0) => return Ok(None),
+            Ok(n) => {
+                data.truncate(n);
+                return Ok(Some(OutputChunk { offset: 0, data }));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(ProcError::os("cannot read a direct pipe", e).into()),
         }
     }
 }
@@ -160,7 +270,7 @@ pub async fn feed(
     mut source: Source,
     pipe: OwnedFd,
 ) {
-    let mut sink = match tokio::net::unix::pipe::Sender::from_owned_fd(pipe) {
+    let mut sink = match pipe::Sender::from_owned_fd(pipe) {
         Ok(sink) => sink,
         Err(e) => {
             tracing::warn!(%producer, %consumer, error = %e, "cannot use the pipe of a direct pipe");
@@ -175,6 +285,11 @@ pub async fn feed(
         match source.next().await {
             Ok(Some(chunk)) => {
                 if !broken && sink.write_all(&chunk.data).await.is_err() {
+                    if let Source::Stream { .. } = source {
+                        // Closing the stream tells the producer's node,
+                        // which sends the SIGPIPE and drains.
+                        return;
+                    }
                     broken = true;
                     signal(&state, &principal, producer, libc::SIGPIPE).await;
                 }
@@ -215,4 +330,125 @@ async fn signal(state: &ApiState, principal: &Principal, producer: Gpid, signal:
     if let Err(status) = sent {
         tracing::debug!(%producer, signal, error = %status.message(), "direct pipe: signal not sent");
     }
+}
+
+/// Most bytes of a PipeOpen or PipeOpened message.
+const MAX_FRAME: u32 = 64 << 10;
+/// How long a pipe's opening exchange may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Writes one message as its 4-byte big-endian length and its encoding.
+async fn write_frame<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    message: &impl Message,
+) -> std::io::Result<()> {
+    let body = message.encode_to_vec();
+    w.write_all(&(body.len() as u32).to_be_bytes()).await?;
+    w.write_all(&body).await?;
+    w.flush().await
+}
+
+/// Reads one message written by [`write_frame`].
+async fn read_frame<M: Message + Default>(r: &mut (impl AsyncRead + Unpin)) -> std::io::Result<M> {
+    let len = r.read_u32().await?;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::other(format!(
+            "a {len}-byte message is too long"
+        )));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body).await?;
+    M::decode(body.as_slice()).map_err(std::io::Error::other)
+}
+
+/// Serves other nodes' requests for this node's processes' stdout (the
+/// producer's side of a direct pipe), one task per connection.
+pub async fn serve_pipes(state: Arc<ApiState>, mut conns: mpsc::Receiver<Conn>) {
+    while let Some(conn) = conns.recv().await {
+        tokio::spawn(serve_pipe(state.clone(), conn));
+    }
+}
+
+/// One direct pipe's producer side: checks the caller (a pinned node
+/// certificate) and the request, then copies the producer's stdout into
+/// the stream until it ends; a reader that goes away first makes the
+/// producer get SIGPIPE, and the rest of its output is drained.
+async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
+    let remote = conn.info().remote;
+    let opened = tokio::time::timeout(OPEN_TIMEOUT, open_for_peer(&state, &mut conn)).await;
+    let (producer, principal, mut source) = match opened {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(refusal)) => {
+            tracing::info!(?remote, error = %refusal.message(), "direct pipe refused");
+            let answer = PipeOpened {
+                code: refusal.code() as i32,
+                message: refusal.message().to_string(),
+            };
+            let _ = tokio::time::timeout(OPEN_TIMEOUT, write_frame(&mut conn, &answer)).await;
+            return;
+        }
+        Err(_) => {
+            tracing::info!(?remote, "a direct pipe was not asked for in time");
+            return;
+        }
+    };
+    let ok = PipeOpened {
+        code: Code::Ok as i32,
+        message: String::new(),
+    };
+    let mut reader_gone = write_frame(&mut conn, &ok).await.is_err();
+    if reader_gone {
+        signal(&state, &principal, producer, libc::SIGPIPE).await;
+    }
+    loop {
+        match source.next().await {
+            Ok(Some(chunk)) => {
+                if !reader_gone && conn.write_all(&chunk.data).await.is_err() {
+                    reader_gone = true;
+                    signal(&state, &principal, producer, libc::SIGPIPE).await;
+                }
+                source.delivered(&chunk);
+            }
+            Ok(None) => break,
+            Err(status) => {
+                tracing::warn!(%producer, error = %status.message(), "direct pipe: cannot read the producer");
+                return;
+            }
+        }
+    }
+    if !reader_gone {
+        // close_notify: the reader sees a clean end-of-file.
+        let _ = conn.shutdown().await;
+    }
+}
+
+/// Reads and checks a peer's PipeOpen and opens the producer's stdout.
+async fn open_for_peer(
+    state: &ApiState,
+    conn: &mut Conn,
+) -> Result<(Gpid, Principal, Source), Status> {
+    let mut probe = tonic::Request::new(());
+    probe.extensions_mut().insert(conn.info().clone());
+    if !Caller::of(&probe, &state.cluster.peers()).is_node() {
+        return Err(AuthError::InternalOnly("a direct pipe").into());
+    }
+    let open: PipeOpen = read_frame(conn)
+        .await
+        .map_err(|e| ProcError::InvalidArgument(format!("direct pipe: {e}")))?;
+    let producer = convert::gpid(open.pid)?;
+    if producer.slot() != state.cluster.slot {
+        return Err(ProcError::InvalidArgument(format!(
+            "direct pipe: {producer} is not a process of this node"
+        ))
+        .into());
+    }
+    if open.user.is_empty() {
+        return Err(ProcError::InvalidArgument("direct pipe: no user".into()).into());
+    }
+    let principal = Principal {
+        user: open.user,
+        admin: open.admin,
+    };
+    let source = Source::open(state, &principal, producer).await?;
+    Ok((producer, principal, source))
 }

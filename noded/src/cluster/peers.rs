@@ -72,6 +72,21 @@ impl Peers {
         self.tls.as_ref()
     }
 
+    /// A TLS byte stream (ALPN `protocol`) to the member at `addr`, from
+    /// the listen IP, within the peer connect timeout; `None` in an
+    /// `--insecure` cluster.
+    pub async fn connect_stream(
+        &self,
+        addr: &str,
+        protocol: &[u8],
+    ) -> Option<std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>> {
+        let tls = self.tls.as_ref()?;
+        Some(
+            tls.connect_stream(addr, self.local_ip, protocol, PEER_CONNECT_TIMEOUT)
+                .await,
+        )
+    }
+
     /// Whether user token `id` is still good for `user`: known to the
     /// store, a user token of that user, not expired.
     pub fn user_token_valid(&self, id: &str, user: &str) -> Result<(), &'static str> {

@@ -15,7 +15,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -55,7 +55,7 @@ const OUTPUT_DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// of what its pipe holds (docs/design/nsh.md, "Standard input").
 const STDIN_QUEUE: usize = 1;
 /// Largest read from an output pipe or terminal.
-const PUMP_BUF: usize = 64 << 10;
+const PUMP_BUF: usize = 256 << 10;
 /// How long a new connection has to say Hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -117,6 +117,10 @@ struct Kept {
     on_reaped: Mutex<Option<oneshot::Sender<Reaped>>>,
     /// The exit once final (reaped and output drained).
     exited: watch::Sender<Option<k::Exited>>,
+    /// Asks the stdout pump for its pipe (`TakeStdout`), while it runs.
+    stdout_take: Mutex<Option<oneshot::Sender<Taker>>>,
+    /// The stdout pipe once taken: noded reads its own copy.
+    taken_stdout: Mutex<Option<OwnedFd>>,
 }
 
 impl Kept {
@@ -337,6 +341,17 @@ impl Keeper {
                     cgroup::remove(dir);
                 }
                 reply(Ok(R::Ok(removed.is_some())));
+            }
+            Some(B::TakeStdout(t)) => {
+                let kept = gpid(t.pid).and_then(|pid| self.get(pid));
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let result = match kept {
+                        Ok(kept) => take_stdout(kept).await,
+                        Err(f) => Err(f),
+                    };
+                    let _ = tx.send(reply_message(id, result.unwrap_or_else(|f| f.into())));
+                });
             }
             Some(B::Stdin(input)) => {
                 let sender = gpid(input.pid)
@@ -573,6 +588,8 @@ impl Keeper {
             reaped: AtomicBool::new(false),
             on_reaped: Mutex::new(Some(on_reaped)),
             exited: watch::Sender::new(None),
+            stdout_take: Mutex::new(None),
+            taken_stdout: Mutex::new(None),
         });
         // Registered before the next await, so the reaper (same thread)
         // always finds it.
@@ -597,13 +614,15 @@ impl Keeper {
             None => {
                 match child.stdout.take() {
                     Some(out) => {
-                        tokio::spawn(pump_pipe(out.into(), kept.stdout.clone()));
+                        let (asker, take) = oneshot::channel();
+                        *lock(&kept.stdout_take) = Some(asker);
+                        tokio::spawn(pump_pipe(out.into(), kept.stdout.clone(), Some(take)));
                     }
                     None => kept.stdout.close(),
                 }
                 match child.stderr.take() {
                     Some(err) => {
-                        tokio::spawn(pump_pipe(err.into(), kept.stderr.clone()));
+                        tokio::spawn(pump_pipe(err.into(), kept.stderr.clone(), None));
                     }
                     None => kept.stderr.close(),
                 }
@@ -631,14 +650,8 @@ impl Keeper {
 /// nothing is taken from another process that reused the PID.
 fn take_client_fds(inherit: &k::Inherit) -> Result<[Option<OwnedFd>; 3], Failure> {
     let gone = || Failure::new(libc::ESRCH, "the client process is gone".into());
-    // SAFETY: pidfd_open with integers; a valid result is a new descriptor.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, inherit.pid, 0) };
-    if pidfd < 0 {
-        return Err(gone());
-    }
-    // SAFETY: just returned by the kernel, owned here.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
     let host = Pid::from_raw(inherit.pid);
+    let pidfd = hostproc::pidfd_open(host).map_err(|_| gone())?;
     let same = hostproc::stat(host).is_some_and(|st| st.start_ticks == inherit.start_ticks)
         && hostproc::owner(host).is_some_and(|(uid, _)| uid == inherit.uid);
     if !same {
@@ -646,18 +659,12 @@ fn take_client_fds(inherit: &k::Inherit) -> Result<[Option<OwnedFd>; 3], Failure
     }
     let take = |fd: Option<i32>| -> Result<Option<OwnedFd>, Failure> {
         let Some(fd) = fd else { return Ok(None) };
-        // SAFETY: pidfd_getfd with a pidfd we own; the result is a new
-        // descriptor (close-on-exec) owned here.
-        let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-        if got < 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(Failure::new(
+        hostproc::take_fd(pidfd.as_fd(), fd).map(Some).map_err(|e| {
+            Failure::new(
                 e.raw_os_error().unwrap_or(libc::EBADF),
                 format!("cannot take the client's descriptor {fd}: {e}"),
-            ));
-        }
-        // SAFETY: as above.
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(got as i32) }))
+            )
+        })
     };
     Ok([
         take(inherit.stdin_fd)?,

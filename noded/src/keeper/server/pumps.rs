@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// The size asked for output pipes (the kernel's `pipe-max-size` allows it).
+const OUTPUT_PIPE_SIZE: libc::c_int = 1 << 20;
+
 /// Tells noded each time a log grows or closes.
 pub(super) async fn report_output(keeper: Arc<Keeper>, kept: Arc<Kept>, stream: Stream) {
     let mut pos = kept.log(stream).subscribe();
@@ -25,16 +28,48 @@ pub(super) fn append(log: &OutputLog, data: &[u8], warned: &mut bool) {
     }
 }
 
+/// How noded asks a pump for its pipe: it sends where the pipe should go.
+pub(super) type Taker = oneshot::Sender<OwnedFd>;
+
 /// Copies a pipe into a log until end-of-file, then closes the log. With a
 /// window, it reads only while the log has room, so a process whose output
-/// is not delivered blocks on its full pipe.
-pub(super) async fn pump_pipe(fd: OwnedFd, log: Arc<OutputLog>) {
+/// is not delivered blocks on its full pipe. A request on `take` stops
+/// the copy: the log is closed where it stands and the pipe handed over
+/// (a direct pipe's producer, read by noded from then on).
+pub(super) async fn pump_pipe(
+    fd: OwnedFd,
+    log: Arc<OutputLog>,
+    take: Option<oneshot::Receiver<Taker>>,
+) {
+    // A larger pipe than the default 64 KiB: a fast writer wakes the
+    // keeper once per PUMP_BUF, not once per write (refused: the default).
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, OUTPUT_PIPE_SIZE) };
+    let mut take = take;
+    // Waits for `ready` unless a take request comes first.
+    async fn or_taken<T>(
+        ready: impl std::future::Future<Output = T>,
+        take: &mut Option<oneshot::Receiver<Taker>>,
+    ) -> Result<T, Option<Taker>> {
+        match take {
+            None => Ok(ready.await),
+            Some(rx) => tokio::select! {
+                value = ready => Ok(value),
+                taker = rx => Err(taker.ok()),
+            },
+        }
+    }
     if let Ok(rx) = pipe::Receiver::from_owned_fd(fd) {
         let mut warned = false;
         loop {
-            let room = log.room(PUMP_BUF).await;
-            if rx.readable().await.is_err() {
-                break;
+            let room = match or_taken(log.room(PUMP_BUF), &mut take).await {
+                Ok(room) => room,
+                Err(taker) => return hand_over(rx, &log, taker, &mut take),
+            };
+            match or_taken(rx.readable(), &mut take).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(taker) => return hand_over(rx, &log, taker, &mut take),
             }
             let read = PUMP.with_borrow_mut(|buf| match rx.try_read(&mut buf[..room]) {
                 Ok(0) => Some(0),
@@ -61,6 +96,40 @@ pub(super) async fn pump_pipe(fd: OwnedFd, log: Arc<OutputLog>) {
         }
     }
     log.close();
+}
+
+/// Closes the log and gives the pipe to whoever asked (a dropped request
+/// only stops listening for more).
+fn hand_over(
+    rx: pipe::Receiver,
+    log: &OutputLog,
+    taker: Option<Taker>,
+    take: &mut Option<oneshot::Receiver<Taker>>,
+) {
+    *take = None;
+    log.close();
+    if let (Some(taker), Ok(fd)) = (taker, rx.into_nonblocking_fd()) {
+        let _ = taker.send(fd);
+    }
+}
+
+/// Takes a process's stdout pipe from its pump (see [`pump_pipe`]); the
+/// keeper keeps a copy of the descriptor, whose number noded takes with
+/// pidfd_getfd, until the process is forgotten.
+pub(super) async fn take_stdout(kept: Arc<Kept>) -> Result<k::reply::Body, Failure> {
+    let gone = || {
+        Failure::new(
+            libc::EPIPE,
+            "stdout is not a pipe the keeper reads (a terminal, inherited, taken or ended)".into(),
+        )
+    };
+    let asker = lock(&kept.stdout_take).take().ok_or_else(gone)?;
+    let (fd_tx, fd_rx) = oneshot::channel();
+    asker.send(fd_tx).map_err(|_| gone())?;
+    let fd = fd_rx.await.map_err(|_| gone())?;
+    let raw = fd.as_raw_fd();
+    *lock(&kept.taken_stdout) = Some(fd);
+    Ok(k::reply::Body::Taken(k::Taken { fd: raw }))
 }
 
 pub(super) fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
