@@ -5,7 +5,8 @@
 //! consumer holds the producer back, a consumer that stops reading ends
 //! the producer with SIGPIPE (141 in PIPESTATUS), chains of three and a
 //! pipe within one node work, and bad requests (unknown producer,
-//! another user's process, a terminal, stdin also a pipe) are refused.
+//! a terminal, stdin also a pipe) are refused, and the nodes' pipe
+//! streams answer only to node certificates.
 
 use std::path::Path;
 use std::time::Duration;
@@ -224,6 +225,18 @@ async fn bad_requests_are_refused(ctx: &Ctx) -> anyhow::Result<()> {
             }
         }
     }
+    // Another user's process is as unknown as a missing one, on its node
+    // and through another.
+    for node in 0..2 {
+        let mut c = ctx.cluster.nodes[node].client().await?;
+        let got = code(
+            c.spawn(tests::bench::as_user(consumer(producer), Some("nobody")))
+                .await,
+        );
+        if got != Some(tonic::Code::NotFound) {
+            failures.push(format!("another user's producer via node {node}: {got:?}"));
+        }
+    }
     let _ = client
         .signal(proto::v1::SignalRequest {
             pid: producer,
@@ -232,6 +245,114 @@ async fn bad_requests_are_refused(ctx: &Ctx) -> anyhow::Result<()> {
         .await;
     let _ = get(&mut client, producer).await;
     anyhow::ensure!(failures.is_empty(), "{failures:?}");
+    Ok(())
+}
+
+/// Writes `message` as a pipe stream frame (4-byte length, encoding).
+async fn write_frame(
+    w: &mut (impl tokio::io::AsyncWrite + Unpin),
+    message: &impl prost::Message,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let body = message.encode_to_vec();
+    w.write_all(&(body.len() as u32).to_be_bytes()).await?;
+    w.write_all(&body).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads the node's PipeOpened answer.
+async fn read_answer(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> anyhow::Result<proto::v1::PipeOpened> {
+    use prost::Message;
+    use tokio::io::AsyncReadExt;
+    let len = r.read_u32().await?;
+    anyhow::ensure!(len < 1 << 16, "a {len}-byte answer");
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body).await?;
+    Ok(proto::v1::PipeOpened::decode(body.as_slice())?)
+}
+
+/// The nodes' pipe streams (ALPN nefele-pipe/1) answer only to a node
+/// certificate: a client with none is refused whatever user it names, a
+/// node asking for an unknown process gets NotFound, junk is refused, and
+/// the node keeps serving.
+async fn pipe_streams_answer_only_to_nodes(ctx: &Ctx) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let node = &ctx.cluster.nodes[1];
+    let mut client = node.client().await?;
+    let producer = client
+        .spawn(request(&["sh", "-c", "echo secret; sleep 30"]))
+        .await?
+        .into_inner()
+        .pid;
+    let hostport = node.tcp_addr()?.to_string();
+    let hostport = hostport
+        .rsplit("://")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let ca = std::fs::read(node.ca_file())?;
+    let timeout = Duration::from_secs(10);
+    let open = |pid: i32| proto::v1::PipeOpen {
+        pid,
+        user: "root".into(),
+        admin: true,
+    };
+
+    // No client certificate: refused, nothing of the producer sent.
+    let anonymous = proto::tls::ClientTls::new(&ca, None)?;
+    let mut stream = anonymous
+        .connect_stream(&hostport, None, proto::tls::ALPN_PIPE, timeout)
+        .await?;
+    write_frame(&mut stream, &open(producer)).await?;
+    let answer = read_answer(&mut stream).await?;
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(timeout, stream.read_to_end(&mut rest)).await;
+    anyhow::ensure!(
+        answer.code == tonic::Code::Unauthenticated as i32 && rest.is_empty(),
+        "anonymous: {answer:?}, then {rest:?}"
+    );
+
+    // A node's certificate, an unknown process: NotFound.
+    let chain = std::fs::read(ctx.cluster.nodes[0].data_dir().join("tls/node.pem"))?;
+    let key = std::fs::read(ctx.cluster.nodes[0].data_dir().join("tls/node.key"))?;
+    let as_node = proto::tls::ClientTls::new(&ca, Some((&chain, &key)))?;
+    let mut stream = as_node
+        .connect_stream(&hostport, None, proto::tls::ALPN_PIPE, timeout)
+        .await?;
+    write_frame(&mut stream, &open(producer + 999_999)).await?;
+    let answer = read_answer(&mut stream).await?;
+    anyhow::ensure!(
+        answer.code == tonic::Code::NotFound as i32,
+        "unknown pid: {answer:?}"
+    );
+
+    // Junk instead of a request: refused, the connection closed.
+    let mut stream = as_node
+        .connect_stream(&hostport, None, proto::tls::ALPN_PIPE, timeout)
+        .await?;
+    {
+        use tokio::io::AsyncWriteExt;
+        stream.write_all(&[0xff; 64]).await?;
+        stream.flush().await?;
+    }
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(timeout, stream.read_to_end(&mut rest)).await;
+    anyhow::ensure!(
+        !String::from_utf8_lossy(&rest).contains("secret"),
+        "junk got output: {rest:?}"
+    );
+
+    // Still serving.
+    let _ = client
+        .signal(proto::v1::SignalRequest {
+            pid: producer,
+            signal: libc::SIGKILL,
+        })
+        .await?;
+    get(&mut client, producer).await?;
     Ok(())
 }
 
@@ -255,6 +376,7 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
     case!(sigpipe_ends_the_producer);
     case!(chains_and_neighbours);
     case!(bad_requests_are_refused);
+    case!(pipe_streams_answer_only_to_nodes);
 
     assert!(
         failures.is_empty(),
