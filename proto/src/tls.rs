@@ -232,7 +232,7 @@ impl ClientTls {
         local: Option<IpAddr>,
         protocol: &[u8],
         timeout: Duration,
-    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<StreamIo>> {
         let mut config = (*self.config).clone();
         config.alpn_protocols = vec![protocol.to_vec()];
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
@@ -243,7 +243,8 @@ impl ClientTls {
             let tcp = dial(&uri, local).await?;
             let name = ServerName::try_from(NODE_SERVER_NAME)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let stream = connector.connect(name, tcp).await?;
+            let io = tokio::io::BufReader::with_capacity(STREAM_READ_BUFFER, tcp);
+            let stream = connector.connect(name, io).await?;
             if stream.get_ref().1.alpn_protocol() != Some(protocol) {
                 return Err(std::io::Error::other(format!(
                     "{hostport} does not speak {}",
@@ -262,6 +263,14 @@ impl ClientTls {
             })
     }
 }
+
+/// The transport under a [`ClientTls::connect_stream`] stream: TCP read
+/// through a large buffer, because rustls reads at most one TLS record
+/// (16 KiB) per call, which would be a system call per record.
+pub type StreamIo = tokio::io::BufReader<tokio::net::TcpStream>;
+
+/// Bytes read from the socket at once under a byte stream.
+const STREAM_READ_BUFFER: usize = 256 << 10;
 
 /// The ALPN protocol of direct pipes between nodes: after the handshake
 /// the client sends a length-prefixed `nefele.v1.PipeOpen`, the node

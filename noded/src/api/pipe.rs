@@ -28,7 +28,6 @@ use proto::v1::{
     OutputChunk, OutputStream, PipeOpen, PipeOpened, ReadOutputRequest, SignalRequest,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio_rustls::client::TlsStream;
@@ -67,7 +66,7 @@ pub enum Source {
     /// A process of another node: its node's byte stream.
     Stream {
         node: String,
-        stream: Box<TlsStream<TcpStream>>,
+        stream: Box<TlsStream<proto::tls::StreamIo>>,
     },
 }
 
@@ -172,13 +171,10 @@ impl Source {
                 stream.message().await.map_err(|e| remote_error(node, e))
             }
             Source::Stream { node, stream } => {
-                let mut data = vec![0u8; super::follow::CHUNK];
-                match stream.read(&mut data).await {
+                let mut data = Vec::with_capacity(super::follow::CHUNK);
+                match stream.read_buf(&mut data).await {
                     Ok(0) => Ok(None),
-                    Ok(n) => {
-                        data.truncate(n);
-                        Ok(Some(OutputChunk { offset: 0, data }))
-                    }
+                    Ok(_) => Ok(Some(OutputChunk { offset: 0, data })),
                     Err(e) => Err(RouteError::Unreachable {
                         node: node.clone(),
                         why: e.to_string(),
@@ -188,36 +184,68 @@ impl Source {
             }
         }
     }
-
-    /// Tells a local producer's window that `chunk` reached the consumer
-    /// (a remote one counts it as its stream sends it).
-    fn delivered(&self, chunk: &OutputChunk) {
-        if let Source::Local { log, .. } = self {
-            super::follow::delivered(log, chunk);
-        }
-    }
 }
 
 /// The next chunk of a producer's stdout pipe; `None` at end-of-file
 /// (every writer has closed it).
 async fn read_pipe(pipe: &mut pipe::Receiver) -> Result<Option<OutputChunk>, Status> {
-    let mut data = vec![0u8; super::follow::CHUNK];
-    loop {
-        pipe.readable()
-            .await
-            .map_err(|e| ProcError::os("cannot read a direct pipe", e))?;
-        match pipe.try_read(&mut data) {
-            Ok(0) => return Ok(None),
-            Ok(n) => {
-                data.truncate(n);
-                return Ok(Some(OutputChunk { offset: 0, data }));
+    // Read into spare capacity: no zeroing of a buffer per chunk.
+    let mut data = Vec::with_capacity(super::follow::CHUNK);
+    match pipe.read_buf(&mut data).await {
+        Ok(0) => Ok(None),
+        Ok(_) => Ok(Some(OutputChunk { offset: 0, data })),
+        Err(e) => Err(ProcError::os("cannot read a direct pipe", e).into()),
+    }
+}
+
+/// A [`Source`] read ahead on a task of its own, so that reading (and
+/// decrypting) the next chunk overlaps writing the last one.
+pub struct Prefetched {
+    chunks: mpsc::Receiver<Result<Option<OutputChunk>, Status>>,
+    /// A local producer's log, told what was delivered.
+    log: Option<Arc<OutputLog>>,
+    /// The source is another node's stream.
+    remote_stream: bool,
+}
+
+impl Source {
+    /// Starts reading ahead (two chunks); dropping the result stops it
+    /// and closes the source.
+    pub fn prefetch(mut self) -> Prefetched {
+        let log = match &self {
+            Source::Local { log, .. } => Some(log.clone()),
+            _ => None,
+        };
+        let remote_stream = matches!(self, Source::Stream { .. });
+        let (tx, chunks) = mpsc::channel(2);
+        tokio::spawn(async move {
+            loop {
+                let next = self.next().await;
+                let more = matches!(next, Ok(Some(_)));
+                if tx.send(next).await.is_err() || !more {
+                    return;
+                }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(ProcError::os("cannot read a direct pipe", e).into()),
+        });
+        Prefetched {
+            chunks,
+            log,
+            remote_stream,
+        }
+    }
+}
+
+impl Prefetched {
+    /// The next chunk, `None` at the end.
+    async fn next(&mut self) -> Result<Option<OutputChunk>, Status> {
+        self.chunks.recv().await.unwrap_or(Ok(None))
+    }
+
+    /// Tells a local producer's window that `chunk` reached the consumer
+    /// (a remote one counts it as its stream sends it).
+    fn delivered(&self, chunk: &OutputChunk) {
+        if let Some(log) = &self.log {
+            super::follow::delivered(log, chunk);
         }
     }
 }
@@ -267,9 +295,10 @@ pub async fn feed(
     principal: Principal,
     producer: Gpid,
     consumer: Gpid,
-    mut source: Source,
+    source: Source,
     pipe: OwnedFd,
 ) {
+    let mut source = source.prefetch();
     let mut sink = match pipe::Sender::from_owned_fd(pipe) {
         Ok(sink) => sink,
         Err(e) => {
@@ -285,7 +314,7 @@ pub async fn feed(
         match source.next().await {
             Ok(Some(chunk)) => {
                 if !broken && sink.write_all(&chunk.data).await.is_err() {
-                    if let Source::Stream { .. } = source {
+                    if source.remote_stream {
                         // Closing the stream tells the producer's node,
                         // which sends the SIGPIPE and drains.
                         return;
@@ -376,7 +405,7 @@ pub async fn serve_pipes(state: Arc<ApiState>, mut conns: mpsc::Receiver<Conn>) 
 async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
     let remote = conn.info().remote;
     let opened = tokio::time::timeout(OPEN_TIMEOUT, open_for_peer(&state, &mut conn)).await;
-    let (producer, principal, mut source) = match opened {
+    let (producer, principal, source) = match opened {
         Ok(Ok(opened)) => opened,
         Ok(Err(refusal)) => {
             tracing::info!(?remote, error = %refusal.message(), "direct pipe refused");
@@ -396,6 +425,7 @@ async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
         code: Code::Ok as i32,
         message: String::new(),
     };
+    let mut source = source.prefetch();
     let mut reader_gone = write_frame(&mut conn, &ok).await.is_err();
     if reader_gone {
         signal(&state, &principal, producer, libc::SIGPIPE).await;

@@ -79,7 +79,7 @@ impl Peers {
         &self,
         addr: &str,
         protocol: &[u8],
-    ) -> Option<std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>> {
+    ) -> Option<std::io::Result<tokio_rustls::client::TlsStream<proto::tls::StreamIo>>> {
         let tls = self.tls.as_ref()?;
         Some(
             tls.connect_stream(addr, self.local_ip, protocol, PEER_CONNECT_TIMEOUT)
