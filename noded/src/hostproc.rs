@@ -160,6 +160,17 @@ pub fn pidfd_open(pid: Pid) -> std::io::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// A pidfd for the process an `Inherit` names (its PID, uid and start
+/// time), or `None` when it is gone or another process has its PID: the
+/// PID is pinned with the pidfd first, then checked.
+pub fn pidfd_of(inherit: &proto::keeper::Inherit) -> Option<std::os::fd::OwnedFd> {
+    let host = Pid::from_raw(inherit.pid);
+    let pidfd = pidfd_open(host).ok()?;
+    let same = stat(host).is_some_and(|st| st.start_ticks == inherit.start_ticks)
+        && owner(host).is_some_and(|(uid, _)| uid == inherit.uid);
+    same.then_some(pidfd)
+}
+
 /// A copy of descriptor `fd` of the process behind `pidfd`
 /// (pidfd_getfd(2); close-on-exec).
 pub fn take_fd(

@@ -159,6 +159,23 @@ impl Client {
         Ok((pid, info))
     }
 
+    /// Has this client's node write the stdout of `pid` into the shell's
+    /// descriptor `fd` (WriteOutputTo); returns when that stdout has
+    /// ended, with no deadline (it lasts as long as the process writes).
+    pub fn write_output_to(
+        &self,
+        pid: Gpid,
+        fd: std::os::fd::RawFd,
+    ) -> Result<proto::v1::WriteOutputToReply, ClientError> {
+        let mut api = self.processes();
+        self.block_on(api.write_output_to(proto::v1::WriteOutputToRequest {
+            pid: pid.as_raw(),
+            fd,
+        }))
+        .map(tonic::Response::into_inner)
+        .map_err(|status| ClientError::from_status(&status))
+    }
+
     pub fn signal(&self, pid: Gpid, signal: i32) -> Result<(), ClientError> {
         let mut api = self.processes();
         self.call(api.signal(SignalRequest {

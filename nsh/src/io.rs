@@ -46,6 +46,12 @@ impl Fd {
         Arc::ptr_eq(&self.file, &other.file)
     }
 
+    /// Whether it is a regular file (not a pipe, terminal or device).
+    pub fn is_regular_file(&self) -> bool {
+        nix::sys::stat::fstat(self.file.as_fd())
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+    }
+
     pub fn is_terminal(&self) -> bool {
         nix::unistd::isatty(self.file.as_fd()).unwrap_or(false)
     }

@@ -105,6 +105,8 @@ pub struct Held {
     pid: Gpid,
     stdin: Option<Fd>,
     stdout: Fd,
+    /// The process got the shell's stdout descriptor itself.
+    stdout_passed: bool,
     stderr: Fd,
     tracker: JobTracker,
 }
@@ -119,7 +121,20 @@ impl Held {
     /// another process reads its stdout (a direct pipe), so the shell
     /// gets only its stderr and exit.
     pub fn attach(self, stdout_taken: bool) -> Result<Member, ClientError> {
-        let stdout = (!stdout_taken).then_some(self.stdout);
+        // Into a regular file of the shell: the shell's node writes it
+        // there itself, node to node, so the bytes skip the shell
+        // (WriteOutputTo). Pipes (`$(..)`, a builtin reading) and
+        // terminals stay pumped: a stream connection costs a TLS
+        // handshake, more than most commands' output is worth.
+        let via_node = !stdout_taken
+            && !self.stdout_passed
+            && self.client.is_unix()
+            && self.stdout.is_regular_file();
+        let (stdout, stdout_via_node) = match (stdout_taken, via_node) {
+            (true, _) => (None, None),
+            (false, true) => (None, Some(self.stdout)),
+            (false, false) => (Some(self.stdout), None),
+        };
         attach_process(
             &self.client,
             self.pid,
@@ -127,6 +142,7 @@ impl Held {
                 replay: true,
                 stdin: self.stdin,
                 stdout,
+                stdout_via_node,
                 stderr: self.stderr,
             },
             &self.tracker,
@@ -204,6 +220,7 @@ pub fn spawn_remote(
         pid,
         stdin,
         stdout,
+        stdout_passed: inherit.stdout_fd.is_some(),
         stderr,
         tracker: tracker.clone(),
     })
@@ -215,8 +232,12 @@ pub struct Attach {
     pub replay: bool,
     /// Pumped into its stdin.
     pub stdin: Option<Fd>,
-    /// Where its stdout goes; `None`: not sent (another process reads it).
+    /// Where its stdout goes; `None`: not sent (another process reads
+    /// it, or `stdout_via_node`).
     pub stdout: Option<Fd>,
+    /// A file of the shell that the shell's node writes the stdout into
+    /// (WriteOutputTo); the process's end waits for that copy's end.
+    pub stdout_via_node: Option<Fd>,
     /// Where its stderr goes.
     pub stderr: Fd,
 }
@@ -237,6 +258,7 @@ pub fn attach_process(
         replay,
         stdin,
         stdout,
+        stdout_via_node,
         stderr,
     } = how;
     let (tx, rx) = mpsc::channel::<AttachRequest>(8);
@@ -264,6 +286,10 @@ pub fn attach_process(
     // The node's word that it took a stdin message, from the output
     // thread (which reads the events) to the input thread.
     let (accepted_tx, accepted_rx) = std::sync::mpsc::channel::<()>();
+    let copy = match stdout_via_node {
+        Some(file) => Some(copy_via_node(client, pid, file, &stderr)?),
+        None => None,
+    };
     {
         let client = client.clone();
         let exit = exit.clone();
@@ -272,6 +298,10 @@ pub fn attach_process(
             .name(format!("out-{pid}"))
             .spawn(move || {
                 let status = pump_output(&client, pid, stream, &stdout, &stderr, &accepted_tx);
+                // Its output is all in the file before the shell goes on.
+                if let Some(copy) = copy {
+                    let _ = copy.join();
+                }
                 tracker.ended(pid);
                 exit.set(status);
             })
@@ -295,6 +325,27 @@ pub fn attach_process(
         exit,
         input_done,
     })
+}
+
+/// Starts the thread that has the shell's node write `pid`'s stdout into
+/// `file` (WriteOutputTo); a failure is reported on `stderr`.
+fn copy_via_node(
+    client: &Client,
+    pid: Gpid,
+    file: Fd,
+    stderr: &Fd,
+) -> Result<std::thread::JoinHandle<()>, ClientError> {
+    let (client, stderr) = (client.clone(), stderr.clone());
+    std::thread::Builder::new()
+        .name(format!("copy-{pid}"))
+        .spawn(move || {
+            // `file` stays open here until the node has written it all.
+            if let Err(e) = client.write_output_to(pid, file.raw()) {
+                let line = format!("nsh: {pid}: output lost: {e}\n");
+                let _ = io::write_all(stderr.file.as_fd(), line.as_bytes());
+            }
+        })
+        .map_err(|e| ClientError::internal(format!("cannot start a thread: {e}")))
 }
 
 /// Copies the process's output to the shell's fds until it exits; returns

@@ -66,6 +66,100 @@ async fn bytes_go_node_to_node(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Output into a local file skips nsh too (WriteOutputTo): 50 MiB land in
+/// the file while nsh reads less than 10 MiB, and appends keep their
+/// order with the shell's own writes.
+async fn output_to_a_file_goes_node_to_node(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let n2 = ctx.name(1);
+    let script = format!(
+        "@{n2} head -c 50M /dev/zero > big; wc -c < big; \
+         echo x > f; @{n2} echo y >> f; echo z >> f; @{n2} printf w >> f; cat f; echo; \
+         while read -r line; do case $line in rchar:*) echo \"$line\";; esac; done < /proc/$$/io"
+    );
+    let run = ctx.nsh_c(&script, dir.path()).await?;
+    anyhow::ensure!(
+        run.status == 0 && run.stdout.starts_with("52428800\nx\ny\nz\nw\n"),
+        "{run:?}"
+    );
+    let read = rchar(&run.stdout).ok_or_else(|| anyhow::anyhow!("no rchar: {run:?}"))?;
+    anyhow::ensure!(read < 10 << 20, "nsh read {read} bytes: {run:?}");
+    Ok(())
+}
+
+/// WriteOutputTo refuses what it cannot do: a descriptor the caller does
+/// not have, a terminal, a TCP caller; and writes into a file it is given.
+async fn write_output_to_checks_its_caller(ctx: &Ctx) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = temp_dir()?;
+    let mut client = ctx.cluster.nodes[0].client().await?;
+    let spawn = |argv: &[&str]| SpawnRequest {
+        node: ctx.name(1).to_string(),
+        output_backpressure: true,
+        ..request(argv)
+    };
+    let producer = client
+        .spawn(spawn(&["echo", "hello"]))
+        .await?
+        .into_inner()
+        .pid;
+    let file = std::fs::File::create(dir.path().join("out"))?;
+    let code = |r: Result<tonic::Response<proto::v1::WriteOutputToReply>, tonic::Status>| {
+        r.err().map(|s| s.code())
+    };
+    let mut failures = Vec::new();
+    let got = code(
+        client
+            .write_output_to(proto::v1::WriteOutputToRequest {
+                pid: producer,
+                fd: 987,
+            })
+            .await,
+    );
+    if got != Some(tonic::Code::FailedPrecondition) {
+        failures.push(format!("a descriptor it does not have: {got:?}"));
+    }
+    let mut tcp = proto::v1::processes_client::ProcessesClient::new(
+        ctx.cluster.nodes[0].tcp_channel().await?,
+    );
+    let got = code(
+        tcp.write_output_to(proto::v1::WriteOutputToRequest {
+            pid: producer,
+            fd: file.as_raw_fd(),
+        })
+        .await,
+    );
+    if got != Some(tonic::Code::InvalidArgument) {
+        failures.push(format!("over TCP: {got:?}"));
+    }
+    let pty = nix::pty::openpty(None, None)?;
+    let got = code(
+        client
+            .write_output_to(proto::v1::WriteOutputToRequest {
+                pid: producer,
+                fd: pty.slave.as_raw_fd(),
+            })
+            .await,
+    );
+    if got != Some(tonic::Code::InvalidArgument) {
+        failures.push(format!("a terminal: {got:?}"));
+    }
+    let reply = client
+        .write_output_to(proto::v1::WriteOutputToRequest {
+            pid: producer,
+            fd: file.as_raw_fd(),
+        })
+        .await?
+        .into_inner();
+    drop(file);
+    let written = std::fs::read_to_string(dir.path().join("out"))?;
+    if reply.bytes_written != 6 || written != "hello\n" {
+        failures.push(format!("into a file: {reply:?}, {written:?}"));
+    }
+    anyhow::ensure!(failures.is_empty(), "{failures:?}");
+    Ok(())
+}
+
 /// The issue's case: 10^8 lines (888,888,898 bytes) across nodes, the last
 /// one arrives.
 async fn nothing_is_lost(ctx: &Ctx) -> anyhow::Result<()> {
@@ -371,6 +465,8 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         };
     }
     case!(bytes_go_node_to_node);
+    case!(output_to_a_file_goes_node_to_node);
+    case!(write_output_to_checks_its_caller);
     case!(nothing_is_lost);
     case!(slow_consumer_holds_the_producer);
     case!(sigpipe_ends_the_producer);

@@ -18,7 +18,7 @@
 //! makes the producer get SIGPIPE; the producer's end is the consumer's
 //! end-of-file.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use prost::Message;
 use proto::Gpid;
 use proto::v1::{
     OutputChunk, OutputStream, PipeOpen, PipeOpened, ReadOutputRequest, SignalRequest,
+    WriteOutputToReply, WriteOutputToRequest,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
@@ -481,4 +482,62 @@ async fn open_for_peer(
     };
     let source = Source::open(state, &principal, producer).await?;
     Ok((producer, principal, source))
+}
+
+/// WriteOutputTo: the process's stdout into a descriptor of a client on
+/// this node's socket (`client` names it, checked by the API), read from
+/// the process's node as a direct pipe is; writes happen on the blocking
+/// pool, as a child's writes to a file would block.
+pub async fn write_output_to(
+    state: Arc<ApiState>,
+    principal: Principal,
+    client: &proto::keeper::Inherit,
+    req: WriteOutputToRequest,
+) -> Result<WriteOutputToReply, Status> {
+    let producer = convert::gpid(req.pid)?;
+    let pidfd = hostproc::pidfd_of(client).ok_or_else(|| {
+        ProcError::InvalidArgument("WriteOutputTo: the calling process is gone".into())
+    })?;
+    let file = hostproc::take_fd(pidfd.as_fd(), req.fd)
+        .map_err(|_| ProcError::NoSuchDescriptor(req.fd))?;
+    if nix::unistd::isatty(&file).unwrap_or(false) {
+        return Err(ProcError::InvalidArgument(
+            "WriteOutputTo: a terminal stays with the client (use Attach)".into(),
+        )
+        .into());
+    }
+    let file = Arc::new(std::fs::File::from(file));
+    let mut source = Source::open(&state, &principal, producer).await?.prefetch();
+    let mut reply = WriteOutputToReply::default();
+    loop {
+        let Some(chunk) = source.next().await? else {
+            return Ok(reply);
+        };
+        if reply.broken_pipe {
+            source.delivered(&chunk);
+            continue;
+        }
+        let out = file.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            (&*out).write_all(&chunk.data).map(|()| chunk)
+        })
+        .await
+        .map_err(|e| ProcError::Internal(format!("the writer task failed: {e}")))?;
+        match written {
+            Ok(chunk) => {
+                reply.bytes_written += chunk.data.len() as u64;
+                source.delivered(&chunk);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                reply.broken_pipe = true;
+                if source.remote_stream {
+                    // Closing the stream tells the producer's node.
+                    return Ok(reply);
+                }
+                signal(&state, &principal, producer, libc::SIGPIPE).await;
+            }
+            Err(e) => return Err(ProcError::os("cannot write the output", e).into()),
+        }
+    }
 }

@@ -11,8 +11,8 @@ use proto::v1::processes_server::Processes;
 use proto::v1::{
     AttachEvent, AttachRequest, AttachStart, GetRequest, InputChunk, ListReply, ListRequest,
     OutputChunk, OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalReply,
-    SignalRequest, SpawnRequest, UnreachableNode, WaitRequest, WriteInputReply, attach_event,
-    attach_request,
+    SignalRequest, SpawnRequest, UnreachableNode, WaitRequest, WriteInputReply, WriteOutputToReply,
+    WriteOutputToRequest, attach_event, attach_request,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -444,6 +444,13 @@ impl Processes for ProcessesApi {
 
     type AttachStream = ServerStream<AttachEvent>;
 
+    async fn write_output_to(
+        &self,
+        request: Request<WriteOutputToRequest>,
+    ) -> Result<Response<WriteOutputToReply>, Status> {
+        self.write_output_to_inner(request).await
+    }
+
     async fn attach(
         &self,
         request: Request<Streaming<AttachRequest>>,
@@ -510,6 +517,27 @@ impl Processes for ProcessesApi {
 }
 
 impl ProcessesApi {
+    async fn write_output_to_inner(
+        &self,
+        request: Request<WriteOutputToRequest>,
+    ) -> Result<Response<WriteOutputToReply>, Status> {
+        let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
+        let caller = request
+            .extensions()
+            .get::<tonic::transport::server::UdsConnectInfo>()
+            .and_then(|uds| uds.peer_cred);
+        let req = request.into_inner();
+        let wanted = proto::v1::InheritedStdio {
+            stdout_fd: Some(req.fd),
+            ..Default::default()
+        };
+        let client = inherited_stdio(caller, forwarded, false, &wanted)?;
+        pipe::write_output_to(self.state.clone(), principal, &client, req)
+            .await
+            .map(Response::new)
+    }
+
     fn local_list(&self, req: &ListRequest, principal: &Principal) -> ListReply {
         local_list(&self.state, req, principal)
     }
@@ -539,7 +567,7 @@ fn direct_pipe_producer(
 /// What the keeper needs to take the descriptors `wanted` from the
 /// calling process: only a client on this node's socket (the kernel names
 /// its PID) that holds them, for a process without a terminal.
-fn inherited_stdio(
+pub(super) fn inherited_stdio(
     caller: Option<tokio::net::unix::UCred>,
     forwarded: bool,
     tty: bool,

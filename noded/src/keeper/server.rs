@@ -649,14 +649,8 @@ impl Keeper {
 /// pinned with a pidfd first, then its uid and start time are checked, so
 /// nothing is taken from another process that reused the PID.
 fn take_client_fds(inherit: &k::Inherit) -> Result<[Option<OwnedFd>; 3], Failure> {
-    let gone = || Failure::new(libc::ESRCH, "the client process is gone".into());
-    let host = Pid::from_raw(inherit.pid);
-    let pidfd = hostproc::pidfd_open(host).map_err(|_| gone())?;
-    let same = hostproc::stat(host).is_some_and(|st| st.start_ticks == inherit.start_ticks)
-        && hostproc::owner(host).is_some_and(|(uid, _)| uid == inherit.uid);
-    if !same {
-        return Err(gone());
-    }
+    let pidfd = hostproc::pidfd_of(inherit)
+        .ok_or_else(|| Failure::new(libc::ESRCH, "the client process is gone".into()))?;
     let take = |fd: Option<i32>| -> Result<Option<OwnedFd>, Failure> {
         let Some(fd) = fd else { return Ok(None) };
         hostproc::take_fd(pidfd.as_fd(), fd).map(Some).map_err(|e| {

@@ -96,6 +96,7 @@ pub fn attach(shell: &mut Shell, args: Vec<String>) -> Status {
             replay: args.replay,
             stdin,
             stdout: Some(stdout),
+            stdout_via_node: None,
             stderr,
         },
         &tracker,

@@ -169,6 +169,7 @@ pub(super) fn start(
             replay: true,
             stdin,
             stdout: Some(stdout),
+            stdout_via_node: None,
             stderr,
         },
         &tracker,
