@@ -292,9 +292,11 @@ impl Shell {
         for (i, command) in commands.iter().enumerate() {
             let mut sub = self.subshell();
             sub.tracker = self.tracker.clone();
+            let next = commands.get(i + 1);
             let mut link = PipeLink {
                 upstream: held.as_ref().map(|(_, h)| h.pid()),
-                hold: i + 1 < count && reads_only_its_stdin(&commands[i + 1]),
+                hold: next.is_some_and(reads_only_its_stdin),
+                next_on_a_node: next.is_some_and(names_a_node),
                 ..PipeLink::default()
             };
             if let Some(fd) = input.take() {
@@ -804,4 +806,17 @@ fn reads_only_its_stdin(command: &ast::Command) -> bool {
     };
     let text = command.to_string();
     !["$(", "`", "<(", ">("].iter().any(|s| text.contains(s))
+}
+
+/// Whether a pipeline element is a simple command that names its node
+/// (`@NODE cmd`, `@any cmd`; not `@local` or `@all`): a command before it
+/// on the shell's own node then keeps its output captured, so that this
+/// one can read it node to node instead of through the shell.
+fn names_a_node(command: &ast::Command) -> bool {
+    let ast::Command::Simple(simple) = command else {
+        return false;
+    };
+    simple.word_or_name.as_ref().is_some_and(|w| {
+        w.value.starts_with('@') && !matches!(w.value.as_str(), "@local" | "@all" | "@")
+    })
 }

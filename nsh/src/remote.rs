@@ -85,7 +85,21 @@ pub fn start_remote(
     stderr: Fd,
     tracker: &JobTracker,
 ) -> Result<Member, ClientError> {
-    spawn_remote(client, launch, Input::Fd(stdin), stdout, stderr, tracker)?.attach(false)
+    let output = Output {
+        stdout,
+        stderr,
+        capture_stdout: false,
+    };
+    spawn_remote(client, launch, Input::Fd(stdin), output, tracker)?.attach(false)
+}
+
+/// Where a cluster process's stdout and stderr go.
+pub struct Output {
+    pub stdout: Fd,
+    pub stderr: Fd,
+    /// Keep stdout captured on the node even where the process could get
+    /// the shell's descriptor: the next command of a pipe reads it there.
+    pub capture_stdout: bool,
 }
 
 /// Where a cluster process's stdin comes from.
@@ -156,10 +170,14 @@ pub fn spawn_remote(
     client: &Client,
     launch: &Launch,
     input: Input,
-    stdout: Fd,
-    stderr: Fd,
+    output: Output,
     tracker: &JobTracker,
 ) -> Result<Held, ClientError> {
+    let Output {
+        stdout,
+        stderr,
+        capture_stdout,
+    } = output;
     let (stdin, stdin_from) = match input {
         Input::Fd(fd) => (fd, None),
         Input::Process(pid) => (None, Some(pid)),
@@ -167,7 +185,7 @@ pub fn spawn_remote(
     let passed = |fd: &Fd| inherits(client, launch, fd).then(|| fd.raw());
     let inherit = proto::v1::InheritedStdio {
         stdin_fd: stdin.as_ref().and_then(passed),
-        stdout_fd: passed(&stdout),
+        stdout_fd: passed(&stdout).filter(|_| !capture_stdout),
         stderr_fd: passed(&stderr),
     };
     let any_passed =

@@ -148,7 +148,8 @@ async fn run() -> anyhow::Result<()> {
         .iter()
         .map(|(name, s)| {
             format!(
-                "| {name} | {:.3} | {:.3} | {:.2} | {:.2}x |",
+                "| {} | {:.3} | {:.3} | {:.2} | {:.2}x |",
+                name.replace('|', "\\|"),
                 s.median,
                 s.p90,
                 rate(s.median),

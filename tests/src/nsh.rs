@@ -184,3 +184,32 @@ mod tests {
         assert_eq!(line_diff("", ""), "");
     }
 }
+
+/// A cluster with nsh talking to its first node's socket: what a suite of
+/// nsh cases on several nodes shares.
+pub struct ShellCluster {
+    pub cluster: crate::TestCluster,
+    /// Node 0's address: nsh's default node.
+    pub addr: Addr,
+}
+
+impl ShellCluster {
+    /// Starts `n` nodes.
+    pub async fn start(n: usize) -> anyhow::Result<ShellCluster> {
+        let cluster = crate::TestCluster::start(n).await?;
+        let addr = cluster.nodes[0].addr();
+        Ok(ShellCluster { cluster, addr })
+    }
+
+    /// Name of node `i` (0-based; the harness names nodes `t<pid>-<n>`).
+    pub fn name(&self, i: usize) -> &str {
+        &self.cluster.nodes[i].name
+    }
+
+    /// Runs `nsh -c SCRIPT` in `dir`.
+    pub async fn nsh_c(&self, script: &str, dir: &Path) -> anyhow::Result<Run> {
+        let mut cmd = shell_command(&crate::binary("nsh"), &self.addr, dir, dir);
+        cmd.arg("-c").arg(script);
+        run(cmd, None, SCRIPT_TIMEOUT).await
+    }
+}

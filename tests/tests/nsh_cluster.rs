@@ -10,34 +10,22 @@
 //! One test starts the cluster once and runs every case in turn, each with
 //! its own temp dir; all failures are reported together at the end.
 
-use std::path::Path;
-
-use proto::Addr;
 use proto::v1::{ListRequest, ProcessInfo, ProcessState};
 use tempfile::TempDir;
-use tests::nsh::{Run, SCRIPT_TIMEOUT, run, shell_command};
-use tests::{TIMEOUT, TestCluster, get, state, wait_until};
+use tests::nsh::{Run, SCRIPT_TIMEOUT, ShellCluster, run, shell_command};
+use tests::{TIMEOUT, get, state, wait_until};
 
 /// The cluster and what every case needs to reach it.
-struct Ctx {
-    cluster: TestCluster,
-    /// Node 1's address: nsh's default node.
-    addr: Addr,
+struct Ctx(ShellCluster);
+
+impl std::ops::Deref for Ctx {
+    type Target = ShellCluster;
+    fn deref(&self) -> &ShellCluster {
+        &self.0
+    }
 }
 
 impl Ctx {
-    /// Name of node `i` (0-based; the harness names nodes `t<pid>-<n>`).
-    fn name(&self, i: usize) -> &str {
-        &self.cluster.nodes[i].name
-    }
-
-    /// Runs `nsh -c SCRIPT` in `dir`.
-    async fn nsh_c(&self, script: &str, dir: &Path) -> anyhow::Result<Run> {
-        let mut cmd = shell_command(&tests::binary("nsh"), &self.addr, dir, dir);
-        cmd.arg("-c").arg(script);
-        run(cmd, None, SCRIPT_TIMEOUT).await
-    }
-
     /// Every process the cluster knows, in any state, ended ones included.
     async fn processes(&self) -> anyhow::Result<Vec<ProcessInfo>> {
         let mut client = self.cluster.nodes[0].client().await?;
@@ -363,9 +351,7 @@ async fn while_read_keeps_its_input(ctx: &Ctx) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn nsh_on_three_nodes() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(3).await?;
-    let addr = cluster.nodes[0].addr();
-    let ctx = Ctx { cluster, addr };
+    let ctx = Ctx(ShellCluster::start(3).await?);
 
     let mut failures = Vec::new();
     macro_rules! case {

@@ -75,10 +75,7 @@ impl Processes for ProcessesApi {
     async fn spawn(&self, request: Request<SpawnRequest>) -> Result<Response<ProcessInfo>, Status> {
         let forwarded = self.state.forwarded(&request);
         let principal = self.state.principal(&request)?;
-        let caller = request
-            .extensions()
-            .get::<tonic::transport::server::UdsConnectInfo>()
-            .and_then(|uds| uds.peer_cred);
+        let caller = socket_caller(&request);
         let mut req = request.into_inner();
         let inherit = req.inherit.take();
         let (target, node) = self
@@ -523,10 +520,7 @@ impl ProcessesApi {
     ) -> Result<Response<WriteOutputToReply>, Status> {
         let forwarded = self.state.forwarded(&request);
         let principal = self.state.principal(&request)?;
-        let caller = request
-            .extensions()
-            .get::<tonic::transport::server::UdsConnectInfo>()
-            .and_then(|uds| uds.peer_cred);
+        let caller = socket_caller(&request);
         let req = request.into_inner();
         let wanted = proto::v1::InheritedStdio {
             stdout_fd: Some(req.fd),
@@ -541,6 +535,14 @@ impl ProcessesApi {
     fn local_list(&self, req: &ListRequest, principal: &Principal) -> ListReply {
         local_list(&self.state, req, principal)
     }
+}
+
+/// What the kernel says of a caller on the Unix socket (`None` over TCP).
+fn socket_caller<T>(request: &Request<T>) -> Option<tokio::net::unix::UCred> {
+    request
+        .extensions()
+        .get::<tonic::transport::server::UdsConnectInfo>()
+        .and_then(|uds| uds.peer_cred)
 }
 
 /// The producer of a direct pipe (`SpawnRequest.stdin_from`), if the

@@ -70,6 +70,10 @@ pub struct PipeLink {
     /// it held (not attached) when it is a cluster process writing to
     /// `pipe_out`.
     pub hold: bool,
+    /// The next element names another node (`@NODE cmd`): even on the
+    /// shell's own node, this one keeps its stdout captured (not the
+    /// shell's pipe) so that the next can read it node to node.
+    pub next_on_a_node: bool,
 }
 
 /// A started command: a member of the job, or a cluster process held
@@ -520,8 +524,11 @@ impl Shell {
             .upstream
             .filter(|_| !no_input && link.pipe_in.as_ref().is_some_and(|p| p.is(&stdin)))
             .filter(|_| pumped(&stdin) && pumped(&stdout) && pumped(&stderr));
-        let hold =
-            link.hold && link.pipe_out.as_ref().is_some_and(|p| p.is(&stdout)) && pumped(&stdout);
+        let to_next = link.hold && link.pipe_out.as_ref().is_some_and(|p| p.is(&stdout));
+        // On the shell's node a command would get the pipe itself; when the
+        // next one runs elsewhere, it keeps its output for that one instead.
+        let capture_stdout = to_next && link.next_on_a_node;
+        let hold = to_next && (pumped(&stdout) || capture_stdout);
         let input = match reads_upstream {
             Some(pid) => remote::Input::Process(pid),
             None => remote::Input::Fd((!no_input).then_some(stdin)),
@@ -530,8 +537,11 @@ impl Shell {
             &client,
             &external.launch,
             input,
-            stdout,
-            stderr,
+            remote::Output {
+                stdout,
+                stderr,
+                capture_stdout,
+            },
             &self.tracker,
         );
         let taken = reads_upstream.is_some() && spawned.is_ok();
