@@ -173,18 +173,6 @@ pub async fn nsh_c(node: &crate::Node, script: &str) -> anyhow::Result<Run> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::line_diff;
-
-    #[test]
-    fn diff_marks_missing_and_extra_lines() {
-        assert_eq!(line_diff("a\nb\nc\n", "a\nc\nd\n"), "  a\n- b\n  c\n+ d\n");
-        assert_eq!(line_diff("x\n", "x"), "  x\n+ \\ no newline at end\n");
-        assert_eq!(line_diff("", ""), "");
-    }
-}
-
 /// A cluster with nsh talking to its first node's socket: what a suite of
 /// nsh cases on several nodes shares.
 pub struct ShellCluster {
@@ -211,5 +199,17 @@ impl ShellCluster {
         let mut cmd = shell_command(&crate::binary("nsh"), &self.addr, dir, dir);
         cmd.arg("-c").arg(script);
         run(cmd, None, SCRIPT_TIMEOUT).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_diff;
+
+    #[test]
+    fn diff_marks_missing_and_extra_lines() {
+        assert_eq!(line_diff("a\nb\nc\n", "a\nc\nd\n"), "  a\n- b\n  c\n+ d\n");
+        assert_eq!(line_diff("x\n", "x"), "  x\n+ \\ no newline at end\n");
+        assert_eq!(line_diff("", ""), "");
     }
 }
