@@ -7,7 +7,8 @@
 //! shipped), with nsh talking to node 0 over its Unix socket:
 //!
 //! 1. **Direct pipe**: `@n1 head -c SIZE /dev/zero | @n2 wc -c` (node 1 to
-//!    node 2, not through nsh: SpawnRequest.stdin_from).
+//!    node 2, not through nsh: SpawnRequest.stdin_from); the same within
+//!    one node, and from the shell's own node (`head | @n2 wc -c`).
 //! 2. **Through the shell**: the same pipe when the consumer cannot take
 //!    the direct path (`@n2 wc -c $(:)`: a command substitution in the
 //!    consumer), so nsh relays every byte as before direct pipes.
@@ -92,6 +93,10 @@ async fn run() -> anyhow::Result<()> {
             ))),
         ),
         (
+            "direct pipe from the shell's node (nsh: head | @n2 wc -c)".into(),
+            Box::new(nsh_c(format!("head -c {size} /dev/zero | @{n2} wc -c"))),
+        ),
+        (
             "through the shell (nsh: @n1 head | @n2 wc -c $(:))".into(),
             Box::new(nsh_c(format!(
                 "@{n1} head -c {size} /dev/zero | @{n2} wc -c $(:)"
@@ -171,7 +176,10 @@ async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let direct = results[1].1.median;
-    let streamed = results[5].1.median;
+    let streamed = results
+        .iter()
+        .find(|(n, _)| n.starts_with("output to the shell"))
+        .map_or(f64::NAN, |(_, s)| s.median);
     println!();
     println!(
         "- direct pipe: {:.2} GB/s (target 1 GB/s): {}",
