@@ -704,21 +704,6 @@ fn reply_message(id: u64, body: k::reply::Body) -> k::FromKeeper {
     }
 }
 
-fn output_state(kept: &Kept, stream: Stream) -> k::Output {
-    let log = kept.log(stream);
-    k::Output {
-        pid: kept.pid.as_raw(),
-        stream: super::wire_stream(stream),
-        segments: log
-            .segments()
-            .into_iter()
-            .map(|(base, len)| k::Segment { base, len })
-            .collect(),
-        closed: log.pos().closed,
-        delivered: log.delivered_offset(),
-    }
-}
-
 /// One connection from noded: Hello, then requests until it ends.
 async fn connection(keeper: Arc<Keeper>, stream: UnixStream) {
     let (mut sink, mut source) =

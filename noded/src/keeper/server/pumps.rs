@@ -249,3 +249,18 @@ pub(super) async fn feed_terminal(
         }
     }
 }
+
+pub(super) fn output_state(kept: &Kept, stream: Stream) -> k::Output {
+    let log = kept.log(stream);
+    k::Output {
+        pid: kept.pid.as_raw(),
+        stream: super::super::wire_stream(stream),
+        segments: log
+            .segments()
+            .into_iter()
+            .map(|(base, len)| k::Segment { base, len })
+            .collect(),
+        closed: log.pos().closed,
+        delivered: log.delivered_offset(),
+    }
+}
