@@ -774,3 +774,18 @@ pub async fn wait_for_stdout<T>(
     })
     .await
 }
+
+/// Runs each async case `case(ctx)` in turn and returns the failures as
+/// "name: error" lines, so a suite on one cluster reports them all at once.
+#[macro_export]
+macro_rules! run_cases {
+    ($ctx:expr, $($case:ident),+ $(,)?) => {{
+        let mut failures: Vec<String> = Vec::new();
+        $(
+            if let Err(e) = $case($ctx).await {
+                failures.push(format!("{}: {e:#}", stringify!($case)));
+            }
+        )+
+        failures
+    }};
+}

@@ -353,30 +353,25 @@ async fn while_read_keeps_its_input(ctx: &Ctx) -> anyhow::Result<()> {
 async fn nsh_on_three_nodes() -> anyhow::Result<()> {
     let ctx = Ctx(ShellCluster::start(3).await?);
 
-    let mut failures = Vec::new();
-    macro_rules! case {
-        ($name:ident) => {
-            if let Err(e) = $name(&ctx).await {
-                failures.push(format!("{}: {e:#}", stringify!($name)));
-            }
-        };
-    }
-    case!(pipe_across_nodes);
-    case!(all_prefixes_lines_with_the_node);
-    case!(remote_exit_code);
-    case!(remote_signal_is_128_plus_n);
-    case!(ulimit_reaches_cluster_processes);
-    case!(stdout_and_stderr_interleave_as_written);
-    case!(background_job_is_a_cluster_process);
-    case!(kill_unknown_pid);
-    case!(placement_sets_nefele_node);
-    case!(any_lets_the_scheduler_choose);
-    case!(shebang_script_runs_directly);
-    case!(unsupported_constructs_fail_cleanly);
-    case!(process_substitution);
-    case!(dash_c_exit_status);
-    case!(remote_output_to_local_file);
-    case!(while_read_keeps_its_input);
+    let mut failures = tests::run_cases!(
+        &ctx,
+        pipe_across_nodes,
+        all_prefixes_lines_with_the_node,
+        remote_exit_code,
+        remote_signal_is_128_plus_n,
+        ulimit_reaches_cluster_processes,
+        stdout_and_stderr_interleave_as_written,
+        background_job_is_a_cluster_process,
+        kill_unknown_pid,
+        placement_sets_nefele_node,
+        any_lets_the_scheduler_choose,
+        shebang_script_runs_directly,
+        unsupported_constructs_fail_cleanly,
+        process_substitution,
+        dash_c_exit_status,
+        remote_output_to_local_file,
+        while_read_keeps_its_input,
+    );
 
     // No case leaves a process running on the cluster.
     let ended = wait_until("the cases' processes to end", TIMEOUT, || async {
