@@ -444,11 +444,44 @@ async fn pipe_streams_answer_only_to_nodes(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The producer's node crashes mid-stream: nothing hangs. The consumer
+/// reads end-of-file and ends; nsh reports the producer it cannot reach
+/// any more and finishes. (Runs last: it crashes node 2.)
+async fn a_crashed_producer_node_ends_the_pipe(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let (n2, n3) = (ctx.name(1).to_string(), ctx.name(2).to_string());
+    let marker = dir.path().join("reading");
+    let script = format!(
+        "@{n3} yes | @{n2} sh -c 'head -c 1000000 >/dev/null; touch {m}; wc -l'; \
+         echo \"${{PIPESTATUS[@]}}\"",
+        m = marker.display()
+    );
+    let mut cmd =
+        tests::nsh::shell_command(&tests::binary("nsh"), &ctx.addr, dir.path(), dir.path());
+    cmd.arg("-c").arg(&script);
+    let nsh = tokio::spawn(tests::nsh::run(cmd, None, tests::nsh::SCRIPT_TIMEOUT));
+    wait_until("the consumer to be reading", tests::TIMEOUT, || async {
+        marker.exists().then_some(())
+    })
+    .await?;
+    ctx.cluster.nodes[2].crash()?;
+    let run = nsh.await??;
+    anyhow::ensure!(!run.timed_out, "nsh hung: {run:?}");
+    let mut lines = run.stdout.lines();
+    let counted = lines.next().and_then(|l| l.trim().parse::<u64>().ok());
+    let statuses = lines.next().unwrap_or_default();
+    anyhow::ensure!(
+        counted.is_some() && statuses.ends_with(" 0"),
+        "the consumer did not end cleanly: {run:?}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
-    let ctx = ShellCluster::start(3).await?;
+    let mut ctx = ShellCluster::start(3).await?;
 
-    let failures = tests::run_cases!(
+    let mut failures = tests::run_cases!(
         &ctx,
         bytes_go_node_to_node,
         output_to_a_file_goes_node_to_node,
@@ -460,6 +493,9 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         bad_requests_are_refused,
         pipe_streams_answer_only_to_nodes,
     );
+    if let Err(e) = a_crashed_producer_node_ends_the_pipe(&mut ctx).await {
+        failures.push(format!("a_crashed_producer_node_ends_the_pipe: {e:#}"));
+    }
 
     assert!(
         failures.is_empty(),
