@@ -505,3 +505,29 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// In an `--insecure` cluster the nodes have no TLS stream to each other:
+/// the consumer's node reads the producer with a follow ReadOutput, with
+/// the same results (lossless, SIGPIPE, output into a file).
+#[tokio::test]
+async fn direct_pipes_in_an_insecure_cluster() -> anyhow::Result<()> {
+    let options = tests::NodeOptions {
+        insecure: true,
+        ..tests::NodeOptions::default()
+    };
+    let cluster = tests::TestCluster::start_with(2, options).await?;
+    let addr = cluster.nodes[0].addr();
+    let ctx = ShellCluster { cluster, addr };
+    let dir = temp_dir()?;
+    let (n1, n2) = (ctx.name(0), ctx.name(1));
+    let script = format!(
+        "@{n2} seq 200000 | @{n1} wc -l; @{n2} yes | @{n1} head -1; echo ${{PIPESTATUS[@]}}; \
+         @{n2} seq 3 > f; cat f"
+    );
+    let run = ctx.nsh_c(&script, dir.path()).await?;
+    assert!(
+        run.status == 0 && run.stdout == "200000\ny\n141 0\n1\n2\n3\n" && run.stderr.is_empty(),
+        "{run:?}"
+    );
+    Ok(())
+}
