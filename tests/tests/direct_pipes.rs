@@ -1,12 +1,16 @@
-//! Direct pipes (SpawnRequest.stdin_from) on a 3-node cluster, through nsh
-//! as a user types them and through the API: the bytes of `@n1 A | @n2 B`
-//! go from node to node, not through nsh (nsh's own read count stays far
-//! below what crossed), nothing is lost (`seq 1e8 | tail -1`), a slow
-//! consumer holds the producer back, a consumer that stops reading ends
-//! the producer with SIGPIPE (141 in PIPESTATUS), chains of three and a
-//! pipe within one node work, and bad requests (unknown producer,
-//! a terminal, stdin also a pipe) are refused, and the nodes' pipe
-//! streams answer only to node certificates.
+//! Direct pipes (SpawnRequest.stdin_from) and output into a local file
+//! (WriteOutputTo), through nsh as a user types them and through the API,
+//! on a 3-node cluster: the bytes go from node to node, not through nsh
+//! (nsh's own read count stays far below what crossed), nothing is lost
+//! (`seq 1e8 | tail -1`), a slow consumer holds the producer back, a
+//! consumer that stops reading ends the producer with SIGPIPE (141 in
+//! PIPESTATUS), chains of three, a pipe within one node and one from the
+//! shell's node work as under bash; bad requests (unknown or another
+//! user's producer, a terminal, stdin also a pipe, a descriptor the
+//! caller lacks, a TCP caller) are refused; the nodes' pipe streams
+//! answer only to node certificates; a crashed producer node ends the
+//! pipe without a hang. A 2-node `--insecure` cluster checks the
+//! ReadOutput fallback.
 
 use std::time::Duration;
 
