@@ -437,8 +437,16 @@ pub fn wait_exit(client: &Client, pid: Gpid) -> i32 {
     255
 }
 
-/// Most bytes read from the shell's input per stdin message.
+/// Bytes read from the shell's input for the first stdin message.
 const INPUT_CHUNK: usize = 16 * 1024;
+/// Most bytes per stdin message: messages double from [`INPUT_CHUNK`]
+/// after every [`INPUT_GROW_AFTER`] full ones the node took in a row, so
+/// a process that reads a lot gets it in bigger messages (each costs a
+/// round trip) while one that reads a little and stops still leaves later
+/// readers all but about its pipe's worth.
+const INPUT_CHUNK_MAX: usize = 256 * 1024;
+/// Full messages taken in a row before the next ones double.
+const INPUT_GROW_AFTER: usize = 4;
 /// Stdin messages sent before the node says it took the first. One keeps
 /// what a process that stops reading can take from later readers within
 /// about its pipe's worth (measured: 35 KiB beyond `head -c 5`); two
@@ -458,7 +466,9 @@ fn pump_input(
     exit: &ExitCell,
     accepted: &std::sync::mpsc::Receiver<()>,
 ) {
-    let mut buf = vec![0u8; INPUT_CHUNK];
+    let mut buf = vec![0u8; INPUT_CHUNK_MAX];
+    // The size of the next message, and full messages taken at that size.
+    let (mut chunk_size, mut full_taken) = (INPUT_CHUNK, 0usize);
     // Messages sent that the node has not said it took.
     let mut in_flight = 0usize;
     let terminal = input.is_terminal();
@@ -489,7 +499,7 @@ fn pump_input(
         // The shell's line editor reads the same terminal once the job is
         // stopped: read only bytes that are there, never block in read(2)
         // (a blocked read would take the next line typed at the prompt).
-        let mut len = buf.len();
+        let mut len = chunk_size;
         if terminal {
             let available = available_bytes(input);
             if available == 0 || !crate::signals::is_foreground(pid) {
@@ -511,7 +521,14 @@ fn pump_input(
                 // the wait (its output thread then stops sending).
                 while in_flight >= INPUT_WINDOW {
                     match accepted.recv_timeout(Duration::from_millis(50)) {
-                        Ok(()) => in_flight -= 1,
+                        Ok(()) => {
+                            in_flight -= 1;
+                            full_taken = if n == len { full_taken + 1 } else { 0 };
+                            if full_taken >= INPUT_GROW_AFTER && chunk_size < INPUT_CHUNK_MAX {
+                                chunk_size *= 2;
+                                full_taken = 0;
+                            }
+                        }
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                             if exit.get().is_some() {
                                 return;

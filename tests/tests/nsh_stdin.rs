@@ -109,6 +109,20 @@ async fn local_commands_take_only_what_they_read() -> anyhow::Result<()> {
         (5..=128 * 1024).contains(&lost),
         "the next reader found {rest} of {size} bytes: {lost} read ahead"
     );
+    // One that reads a lot gets bigger messages (up to 256 KiB), and still
+    // leaves the rest but for its pipe and one message.
+    let out = script_on_stdin(
+        &cluster,
+        dir.path(),
+        &format!("{{ @{n2} head -c 600000 >/dev/null; wc -c; }} < big\n"),
+    )
+    .await?;
+    let rest: usize = out.trim().parse()?;
+    let ahead = (size - 600_000).saturating_sub(rest);
+    assert!(
+        rest <= size - 600_000 && ahead <= 320 * 1024,
+        "after 600000 bytes the next reader found {rest} of {size}: {ahead} read ahead"
+    );
 
     // head on a file leaves the rest; a read loop's cat takes the rest;
     // exec < file then reads and commands share the offset.
