@@ -1,7 +1,8 @@
 //! Prometheus metrics (`--metrics-listen HOST:PORT`, `GET /metrics`, text
 //! format 0.0.4), with prometheus-client. Counters and the spawn-latency
 //! histogram are process-wide ([`METRICS`]) and counted where things
-//! happen; gauges (processes by state, members by state, the store's
+//! happen (gossip round trips by cluster/gossip.rs's transport); gauges
+//! (processes by state, members by state, the store's
 //! role, term, indexes) are read from the table and the cluster at each
 //! scrape. Names follow Prometheus conventions: `nefele_` prefix, `_total`
 //! counters, `_seconds` durations.
@@ -35,6 +36,8 @@ pub struct Metrics {
     pub spawn_seconds: Histogram,
     /// Bytes of output captured (stdout and stderr).
     pub output_bytes: Counter,
+    /// From a gossip Syn sent to a peer to its SynAck.
+    pub gossip_round_trip_seconds: Histogram,
     processes: ByState,
     members: ByState,
     store_leader: Gauge,
@@ -57,6 +60,7 @@ impl Metrics {
             exits: Counter::default(),
             spawn_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             output_bytes: Counter::default(),
+            gossip_round_trip_seconds: Histogram::new(exponential_buckets(0.00005, 2.0, 14)),
             processes: ByState::default(),
             members: ByState::default(),
             store_leader: Gauge::default(),
@@ -87,6 +91,11 @@ impl Metrics {
             "output_bytes",
             "Bytes of stdout and stderr captured on this node",
             m.output_bytes.clone(),
+        );
+        registry.register(
+            "gossip_round_trip_seconds",
+            "Gossip rounds this node started, from its Syn to the peer's SynAck",
+            m.gossip_round_trip_seconds.clone(),
         );
         registry.register(
             "processes",

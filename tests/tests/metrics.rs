@@ -100,6 +100,15 @@ async fn nodes_serve_metrics_that_prometheus_parses() -> anyhow::Result<()> {
     assert_eq!(at("nefele_spawn_duration_seconds_count{}"), 2.0);
     assert!(at(r#"nefele_spawn_duration_seconds_bucket{le="+Inf"}"#) == 2.0);
     assert!(at("nefele_store_term{}") >= 1.0);
+    // Gossip rounds with the other node were timed (and took under 1 s).
+    assert!(
+        at("nefele_gossip_round_trip_seconds_count{}") >= 1.0,
+        "{samples:?}"
+    );
+    assert!(
+        at("nefele_gossip_round_trip_seconds_sum{}")
+            < at("nefele_gossip_round_trip_seconds_count{}")
+    );
     assert!(at("nefele_store_applied_index{}") >= 1.0);
     let other = parse(&get(ports[1], "/metrics")?.1)?;
     assert_eq!(

@@ -9,8 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chitchat::transport::UdpTransport;
-use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig, spawn_chitchat};
+use chitchat::transport::{RecvOutcome, SendOutcome, Socket, Transport, UdpTransport};
+use chitchat::{
+    ChitchatConfig, ChitchatEnvelope, ChitchatHandle, ChitchatId, ChitchatMessage,
+    FailureDetectorConfig, spawn_chitchat,
+};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -120,7 +123,7 @@ pub async fn start(
         ("boot_ms".to_string(), hostproc::boot_time_ms().to_string()),
         ("started_ms".to_string(), generation.to_string()),
     ];
-    let handle = spawn_chitchat(config, initial, &UdpTransport).await?;
+    let handle = spawn_chitchat(config, initial, &TimedUdp).await?;
     let chitchat = handle.chitchat();
     tokio::spawn(async move {
         let mut refresh = tokio::time::interval(REFRESH);
@@ -182,4 +185,56 @@ pub async fn start(
         }
     });
     Ok(handle)
+}
+
+/// chitchat's UDP transport, timing each gossip round it starts: from a
+/// Syn sent to a peer to that peer's SynAck
+/// (`nefele_gossip_round_trip_seconds`). chitchat itself keeps no such
+/// figure.
+struct TimedUdp;
+
+#[tonic::async_trait]
+impl Transport for TimedUdp {
+    async fn open(&self, listen: SocketAddr) -> anyhow::Result<Box<dyn Socket>> {
+        Ok(Box::new(TimedSocket {
+            inner: UdpTransport.open(listen).await?,
+            syn_sent: HashMap::new(),
+        }))
+    }
+}
+
+/// A gossip socket and when a Syn last went to each peer.
+struct TimedSocket {
+    inner: Box<dyn Socket>,
+    syn_sent: HashMap<SocketAddr, std::time::Instant>,
+}
+
+#[tonic::async_trait]
+impl Socket for TimedSocket {
+    fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    async fn send(
+        &mut self,
+        to: SocketAddr,
+        envelope: ChitchatEnvelope,
+    ) -> anyhow::Result<SendOutcome> {
+        if matches!(envelope.message, ChitchatMessage::Syn { .. }) {
+            self.syn_sent.insert(to, std::time::Instant::now());
+        }
+        self.inner.send(to, envelope).await
+    }
+
+    async fn recv(&mut self) -> anyhow::Result<RecvOutcome> {
+        let received = self.inner.recv().await?;
+        if matches!(received.envelope.message, ChitchatMessage::SynAck { .. })
+            && let Some(sent) = self.syn_sent.remove(&received.from_addr)
+        {
+            crate::metrics::METRICS
+                .gossip_round_trip_seconds
+                .observe(sent.elapsed().as_secs_f64());
+        }
+        Ok(received)
+    }
 }
