@@ -775,6 +775,16 @@ pub async fn wait_for_stdout<T>(
     .await
 }
 
+/// Fails the test with every failure [`run_cases!`] collected, if any.
+pub fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Runs each async case `case(ctx)` in turn and returns the failures as
 /// "name: error" lines, so a suite on one cluster reports them all at once.
 #[macro_export]

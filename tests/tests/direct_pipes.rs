@@ -501,12 +501,7 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         failures.push(format!("a_crashed_producer_node_ends_the_pipe: {e:#}"));
     }
 
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    tests::assert_no_failures(&failures);
     Ok(())
 }
 

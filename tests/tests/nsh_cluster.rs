@@ -382,11 +382,6 @@ async fn nsh_on_three_nodes() -> anyhow::Result<()> {
         failures.push(format!("{e:#}: {:?}", ctx.running().await?));
     }
 
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    tests::assert_no_failures(&failures);
     Ok(())
 }
