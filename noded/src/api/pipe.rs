@@ -414,7 +414,11 @@ async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
                 code: refusal.code() as i32,
                 message: refusal.message().to_string(),
             };
-            let _ = tokio::time::timeout(OPEN_TIMEOUT, write_frame(&mut conn, &answer)).await;
+            let _ = tokio::time::timeout(OPEN_TIMEOUT, async {
+                let _ = write_frame(&mut conn, &answer).await;
+                let _ = conn.shutdown().await;
+            })
+            .await;
             return;
         }
         Err(_) => {
@@ -458,14 +462,16 @@ async fn open_for_peer(
     state: &ApiState,
     conn: &mut Conn,
 ) -> Result<(Gpid, Principal, Source), Status> {
+    // The request is read before the caller is judged, so a refused
+    // client's request is not left unread (closing on unread data resets
+    // the connection, which can lose the answer on the way).
+    let open: Result<PipeOpen, _> = read_frame(conn).await;
     let mut probe = tonic::Request::new(());
     probe.extensions_mut().insert(conn.info().clone());
     if !Caller::of(&probe, &state.cluster.peers()).is_node() {
         return Err(AuthError::InternalOnly("a direct pipe").into());
     }
-    let open: PipeOpen = read_frame(conn)
-        .await
-        .map_err(|e| ProcError::InvalidArgument(format!("direct pipe: {e}")))?;
+    let open = open.map_err(|e| ProcError::InvalidArgument(format!("direct pipe: {e}")))?;
     let producer = convert::gpid(open.pid)?;
     if producer.slot() != state.cluster.slot {
         return Err(ProcError::InvalidArgument(format!(
