@@ -90,7 +90,7 @@ pub fn start_remote(
         stderr,
         capture_stdout: false,
     };
-    spawn_remote(client, launch, Input::Fd(stdin), output, tracker)?.attach(false)
+    spawn_remote(client, launch, Input::Fd(stdin), output, tracker)?.attach(Reader::Shell)
 }
 
 /// Where a cluster process's stdout and stderr go.
@@ -131,23 +131,28 @@ impl Held {
         self.pid
     }
 
-    /// Attaches to it (see [`attach_process`]); with `stdout_taken`,
-    /// another process reads its stdout (a direct pipe), so the shell
-    /// gets only its stderr and exit.
-    pub fn attach(self, stdout_taken: bool) -> Result<Member, ClientError> {
-        // Into a regular file of the shell: the shell's node writes it
-        // there itself, node to node, so the bytes skip the shell
-        // (WriteOutputTo). Pipes (`$(..)`, a builtin reading) and
-        // terminals stay pumped: a stream connection costs a TLS
-        // handshake, more than most commands' output is worth.
-        let via_node = !stdout_taken
-            && !self.stdout_passed
-            && self.client.is_unix()
-            && self.stdout.is_regular_file();
-        let (stdout, stdout_via_node) = match (stdout_taken, via_node) {
-            (true, _) => (None, None),
-            (false, true) => (None, Some(self.stdout)),
-            (false, false) => (Some(self.stdout), None),
+    /// Attaches to it (see [`attach_process`]), its stdout going to
+    /// `reader`: another cluster process (a direct pipe: the shell gets
+    /// only its stderr and exit), a process on the shell's node that got
+    /// the pipe itself, or the shell's descriptor.
+    pub fn attach(self, reader: Reader) -> Result<Member, ClientError> {
+        // The shell's node writes it into the shell's own file or pipe
+        // (WriteOutputTo), node to node, so the bytes skip the shell: for
+        // a regular file, and for a pipe that a process of the shell's node
+        // reads. Pipes the shell reads itself (`$(..)`, builtins) and
+        // terminals stay pumped: a stream costs a TLS handshake, more than
+        // most commands' output is worth, and the terminal stays with the
+        // line editor.
+        let into = match reader {
+            Reader::Process => None,
+            Reader::NodeProcess => Some(true),
+            Reader::Shell => Some(self.stdout.is_regular_file()),
+        };
+        let via_node = |wanted: bool| wanted && !self.stdout_passed && self.client.is_unix();
+        let (stdout, stdout_via_node) = match into {
+            None => (None, None),
+            Some(wanted) if via_node(wanted) => (None, Some(self.stdout)),
+            Some(_) => (Some(self.stdout), None),
         };
         attach_process(
             &self.client,
@@ -162,6 +167,17 @@ impl Held {
             &self.tracker,
         )
     }
+}
+
+/// Who reads a held process's stdout (see [`Held::attach`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// Whatever the shell's descriptor leads to.
+    Shell,
+    /// Another cluster process, node to node (`stdin_from`).
+    Process,
+    /// A cluster process on the shell's node that got the pipe's read end.
+    NodeProcess,
 }
 
 /// Starts a cluster process without attaching to it (see

@@ -8,7 +8,9 @@
 //!
 //! 1. **Direct pipe**: `@n1 head -c SIZE /dev/zero | @n2 wc -c` (node 1 to
 //!    node 2, not through nsh: SpawnRequest.stdin_from); the same within
-//!    one node, and from the shell's own node (`head | @n2 wc -c`).
+//!    one node, from the shell's own node (`head | @n2 wc -c`), and into a
+//!    command of the shell's node (`@n1 head | wc -c`: the shell's node
+//!    writes into the pipe that `wc` reads, WriteOutputTo).
 //! 2. **Through the shell**: the same pipe when the consumer cannot take
 //!    the direct path (`@n2 wc -c $(:)`: a command substitution in the
 //!    consumer), so nsh relays every byte as before direct pipes.
@@ -95,6 +97,10 @@ async fn run() -> anyhow::Result<()> {
         (
             "direct pipe from the shell's node (nsh: head | @n2 wc -c)".into(),
             Box::new(nsh_c(format!("head -c {size} /dev/zero | @{n2} wc -c"))),
+        ),
+        (
+            "into a command of the shell's node (nsh: @n1 head | wc -c)".into(),
+            Box::new(nsh_c(format!("@{n1} head -c {size} /dev/zero | wc -c"))),
         ),
         (
             "through the shell (nsh: @n1 head | @n2 wc -c $(:))".into(),

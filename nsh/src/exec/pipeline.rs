@@ -9,7 +9,7 @@ use super::simple::{Launched, PipeLink, Prepared};
 use super::spawn_shell_thread;
 use crate::io::{self, Fd};
 use crate::jobs::{self, Member, WaitOutcome};
-use crate::remote;
+use crate::remote::{self, Reader};
 use crate::shell::{Flow, Shell, Status};
 
 impl Shell {
@@ -54,9 +54,9 @@ impl Shell {
                     }
                 }
             }
-            let (started, upstream_taken) = sub.start_linked(command, link);
+            let (started, reader) = sub.start_linked(command, link);
             if let Some((at, upstream)) = held.take() {
-                members[at] = self.attach_held(upstream, upstream_taken);
+                members[at] = self.attach_held(upstream, reader);
             }
             match started {
                 Launched::Member(member) => members.push(member),
@@ -68,7 +68,7 @@ impl Shell {
             }
         }
         if let Some((at, upstream)) = held.take() {
-            members[at] = self.attach_held(upstream, false);
+            members[at] = self.attach_held(upstream, Reader::Shell);
         }
         Ok((members, input))
     }
@@ -103,9 +103,9 @@ impl Shell {
     /// Starts one pipeline element without waiting: a cluster process, or
     /// a thread running the element inside nsh. `link` is the element's
     /// neighbours in the pipeline (direct pipes: see
-    /// [`Shell::launch_linked`]); the flag says whether it took the held
-    /// upstream's output.
-    fn start_linked(mut self, command: &ast::Command, link: PipeLink) -> (Launched, bool) {
+    /// [`Shell::launch_linked`]); also says who reads the held upstream's
+    /// output.
+    fn start_linked(mut self, command: &ast::Command, link: PipeLink) -> (Launched, Reader) {
         if let ast::Command::Simple(simple) = command {
             self.stdin_is_own = true;
             match self.prepare_simple(simple) {
@@ -113,20 +113,20 @@ impl Shell {
                 Ok(prepared) => {
                     let member =
                         spawn_shell_thread("pipe", self, move |sh| sh.run_prepared(prepared));
-                    return (Launched::Member(member), false);
+                    return (Launched::Member(member), Reader::Shell);
                 }
                 Err(flow) => {
                     let status = match flow {
                         Flow::Exit(s) | Flow::Return(s) | Flow::Interrupted(s) => s,
                         _ => 1,
                     };
-                    return (Launched::Member(Member::ended(status)), false);
+                    return (Launched::Member(Member::ended(status)), Reader::Shell);
                 }
             }
         }
         let command = command.clone();
         let member = spawn_shell_thread("pipe", self, move |sh| sh.run_command(&command));
-        (Launched::Member(member), false)
+        (Launched::Member(member), Reader::Shell)
     }
 }
 

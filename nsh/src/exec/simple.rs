@@ -12,7 +12,7 @@ use crate::builtins;
 use crate::expand;
 use crate::io::{Fd, Fds};
 use crate::jobs::Member;
-use crate::remote::{self, Launch};
+use crate::remote::{self, Launch, Reader};
 use crate::shell::{Flow, Shell, Status};
 use crate::vars::{Scope, Var};
 
@@ -444,15 +444,15 @@ impl Shell {
         match self.launch_linked(external, PipeLink::default()).0 {
             Launched::Member(member) => member,
             // Only a link that asks to hold holds.
-            Launched::Held(held) => self.attach_held(held, false),
+            Launched::Held(held) => self.attach_held(held, Reader::Shell),
         }
     }
 
     /// Attaches to a process started by [`Shell::launch_linked`]; a
     /// failure is reported and is the member's status.
-    pub fn attach_held(&mut self, held: remote::Held, stdout_taken: bool) -> Member {
+    pub fn attach_held(&mut self, held: remote::Held, reader: Reader) -> Member {
         let pid = held.pid();
-        held.attach(stdout_taken).unwrap_or_else(|e| {
+        held.attach(reader).unwrap_or_else(|e| {
             self.error(format!("{pid}: {e}"));
             Member::ended(1)
         })
@@ -460,11 +460,13 @@ impl Shell {
 
     /// [`Shell::launch`] for a pipeline element, with its neighbours in
     /// `link` (direct pipes, docs/design/nsh.md): a cluster process reads
-    /// the previous element's output node to node when that one was held
-    /// (the returned flag says it took it), and is itself held, not
-    /// attached, when `link.hold` says the next element may do the same.
-    pub fn launch_linked(&mut self, mut external: External, link: PipeLink) -> (Launched, bool) {
-        let failed = |status: i32| (Launched::Member(Member::ended(status)), false);
+    /// the previous element's output node to node when that one was held,
+    /// and is itself held, not attached, when `link.hold` says the next
+    /// element may do the same. Also returns who reads the held
+    /// upstream's output (this process, a process given the pipe itself,
+    /// or the shell).
+    pub fn launch_linked(&mut self, mut external: External, link: PipeLink) -> (Launched, Reader) {
+        let failed = |status: i32| (Launched::Member(Member::ended(status)), Reader::Shell);
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (self.fds.get(0), self.fds.get(1), self.fds.get(2))
         else {
@@ -490,7 +492,7 @@ impl Shell {
                             drop(keep);
                         });
                     }
-                    (Launched::Member(member), false)
+                    (Launched::Member(member), Reader::Shell)
                 }
                 Err((message, status)) => {
                     self.error(message);
@@ -509,7 +511,7 @@ impl Shell {
         if external.place == Place::All {
             let member =
                 crate::exec::all::start_all(self, &client, &external.launch, stdout, stderr);
-            return (Launched::Member(member), false);
+            return (Launched::Member(member), Reader::Shell);
         }
         // A loop's input is not pumped to the commands inside it (a pump
         // would swallow it); a command given the descriptor itself reads
@@ -529,6 +531,9 @@ impl Shell {
         // next one runs elsewhere, it keeps its output for that one instead.
         let capture_stdout = to_next && link.next_on_a_node;
         let hold = to_next && (pumped(&stdout) || capture_stdout);
+        // A command of the shell's node given the pipe's read end itself.
+        let reads_pipe_itself =
+            !no_input && link.pipe_in.as_ref().is_some_and(|p| p.is(&stdin)) && !pumped(&stdin);
         let input = match reads_upstream {
             Some(pid) => remote::Input::Process(pid),
             None => remote::Input::Fd((!no_input).then_some(stdin)),
@@ -544,10 +549,18 @@ impl Shell {
             },
             &self.tracker,
         );
-        let taken = reads_upstream.is_some() && spawned.is_ok();
+        // Who reads the held upstream's output.
+        let reader = match (&spawned, reads_upstream) {
+            (Ok(_), Some(_)) => Reader::Process,
+            (Ok(_), None) if link.upstream.is_some() && reads_pipe_itself => Reader::NodeProcess,
+            _ => Reader::Shell,
+        };
         match spawned {
-            Ok(held) if hold => (Launched::Held(held), taken),
-            Ok(held) => (Launched::Member(self.attach_held(held, false)), taken),
+            Ok(held) if hold => (Launched::Held(held), reader),
+            Ok(held) => (
+                Launched::Member(self.attach_held(held, Reader::Shell)),
+                reader,
+            ),
             Err(e) => {
                 let (message, status) =
                     remote::spawn_failure(&external.launch.node, &external.launch.argv[0], &e);
