@@ -38,6 +38,8 @@ pub struct Metrics {
     pub output_bytes: Counter,
     /// From a gossip Syn sent to a peer to its SynAck.
     pub gossip_round_trip_seconds: Histogram,
+    /// Bytes this node wrote for direct pipes, by where they went.
+    pipe_bytes: Family<Vec<(String, String)>, Counter>,
     processes: ByState,
     members: ByState,
     store_leader: Gauge,
@@ -61,6 +63,7 @@ impl Metrics {
             spawn_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             output_bytes: Counter::default(),
             gossip_round_trip_seconds: Histogram::new(exponential_buckets(0.00005, 2.0, 14)),
+            pipe_bytes: Family::default(),
             processes: ByState::default(),
             members: ByState::default(),
             store_leader: Gauge::default(),
@@ -96,6 +99,11 @@ impl Metrics {
             "gossip_round_trip_seconds",
             "Gossip rounds this node started, from its Syn to the peer's SynAck",
             m.gossip_round_trip_seconds.clone(),
+        );
+        registry.register(
+            "pipe_bytes",
+            "Bytes this node wrote for direct pipes: into a process's stdin (to=process) or a client's file (to=file)",
+            m.pipe_bytes.clone(),
         );
         registry.register(
             "processes",
@@ -134,6 +142,15 @@ impl Metrics {
             m.store_apply_lag.clone(),
         );
         Metrics { registry, ..m }
+    }
+
+    /// Counts `bytes` written for a direct pipe into a process's stdin
+    /// (`to_file` false) or a client's file (WriteOutputTo).
+    pub fn piped(&self, bytes: usize, to_file: bool) {
+        let to = if to_file { "file" } else { "process" };
+        self.pipe_bytes
+            .get_or_create(&vec![("to".to_string(), to.to_string())])
+            .inc_by(bytes as u64);
     }
 
     /// Reads the gauges from the table and the cluster, then encodes

@@ -116,6 +116,34 @@ async fn nodes_serve_metrics_that_prometheus_parses() -> anyhow::Result<()> {
         1.0
     );
     assert_eq!(other["nefele_spawns_total{}"], 0.0);
+    // A direct pipe from node 1 into node 0 counts what node 0 fed.
+    let producer = client
+        .spawn(proto::v1::SpawnRequest {
+            node: cluster.nodes[1].name.clone(),
+            output_backpressure: true,
+            ..request(&["echo", "hello"])
+        })
+        .await?
+        .into_inner()
+        .pid;
+    let consumer = client
+        .spawn(proto::v1::SpawnRequest {
+            stdin_from: producer,
+            ..request(&["cat"])
+        })
+        .await?
+        .into_inner()
+        .pid;
+    wait(&mut client, consumer).await?;
+    let piped = wait_until("node 0 to count the pipe", TIMEOUT, || async {
+        let samples = parse(&get(ports[0], "/metrics").ok()?.1).ok()?;
+        samples
+            .get(r#"nefele_pipe_bytes_total{to="process"}"#)
+            .copied()
+            .filter(|v| *v > 0.0)
+    })
+    .await?;
+    assert_eq!(piped, 6.0);
     // Anything else is 404.
     assert_eq!(get(ports[0], "/")?.0, "HTTP/1.1 404 Not Found");
     client

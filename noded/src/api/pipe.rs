@@ -322,6 +322,8 @@ pub async fn feed(
                     }
                     broken = true;
                     signal(&state, &principal, producer, libc::SIGPIPE).await;
+                } else if !broken {
+                    crate::metrics::METRICS.piped(chunk.data.len(), false);
                 }
                 source.delivered(&chunk);
             }
@@ -533,6 +535,7 @@ pub async fn write_output_to(
         match written {
             Ok(chunk) => {
                 reply.bytes_written += chunk.data.len() as u64;
+                crate::metrics::METRICS.piped(chunk.data.len(), true);
                 source.delivered(&chunk);
             }
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
