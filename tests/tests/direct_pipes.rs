@@ -90,7 +90,8 @@ async fn output_to_a_file_goes_node_to_node(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// WriteOutputTo refuses what it cannot do: a descriptor the caller does
-/// not have, a terminal, a TCP caller; and writes into a file it is given.
+/// not have, a terminal, a TCP caller, another user's process; and writes
+/// into a file it is given.
 async fn write_output_to_checks_its_caller(ctx: &Ctx) -> anyhow::Result<()> {
     use std::os::fd::AsRawFd;
     let dir = temp_dir()?;
@@ -145,6 +146,21 @@ async fn write_output_to_checks_its_caller(ctx: &Ctx) -> anyhow::Result<()> {
     );
     if got != Some(tonic::Code::InvalidArgument) {
         failures.push(format!("a terminal: {got:?}"));
+    }
+    // Another user's process is as unknown as a missing one.
+    let got = code(
+        client
+            .write_output_to(tests::bench::as_user(
+                proto::v1::WriteOutputToRequest {
+                    pid: producer,
+                    fd: file.as_raw_fd(),
+                },
+                Some("nobody"),
+            ))
+            .await,
+    );
+    if got != Some(tonic::Code::NotFound) {
+        failures.push(format!("another user's process: {got:?}"));
     }
     let reply = client
         .write_output_to(proto::v1::WriteOutputToRequest {
