@@ -158,8 +158,8 @@ pub static BUILTINS: &[Builtin] = &[
     ),
     builtin!(
         "alias",
-        "alias [NAME[=VALUE]...]",
-        "define or list aliases (kept, never expanded)",
+        "alias [-p] [NAME[=VALUE]...]",
+        "define or list aliases (expanded under shopt -s expand_aliases, on interactively)",
         misc::alias
     ),
     builtin!(

@@ -393,6 +393,15 @@ impl Shell {
 
     /// Runs `script` in a subshell with stdout captured (`$(..)`).
     pub fn capture(&mut self, script: &str) -> (i32, Vec<u8>) {
+        let expanded;
+        let script = match self.alias_table() {
+            Some(aliases) => {
+                let options = crate::syntax::tokenizer_options(&self.parser_options);
+                expanded = crate::syntax::aliases::expand(script, aliases, &options);
+                &expanded
+            }
+            None => script,
+        };
         let program = match crate::syntax::parse(script, &self.parser_options) {
             Ok(p) => p,
             Err(e) => {

@@ -95,6 +95,8 @@ pub struct Shopt {
     /// The last element of a pipeline runs in this shell (scripts only,
     /// as bash does it without job control).
     pub lastpipe: bool,
+    /// Aliases are expanded (bash: on in interactive shells only).
+    pub expand_aliases: bool,
 }
 
 /// Lazily connected cluster client, shared by all clones of a shell: a
@@ -130,7 +132,7 @@ pub struct Shell {
     /// `$0`.
     pub arg0: String,
     pub functions: HashMap<String, Arc<ast::FunctionBody>>,
-    /// `alias` definitions (kept and listed, never expanded).
+    /// `alias` definitions (expanded under `shopt -s expand_aliases`).
     pub aliases: HashMap<String, String>,
     pub options: Options,
     pub shopt: Shopt,
@@ -241,7 +243,10 @@ impl Shell {
             functions: HashMap::new(),
             aliases: HashMap::new(),
             options: Options::default(),
-            shopt: Shopt::default(),
+            shopt: Shopt {
+                expand_aliases: interactive,
+                ..Shopt::default()
+            },
             interactive,
             last_status: 0,
             last_background: None,
@@ -307,30 +312,24 @@ impl Shell {
     /// does not parse runs as bash runs it: command by command until the
     /// one with the syntax error, which ends it with status 2.
     pub fn run_script(&mut self, text: &str, origin: syntax::Origin) -> Status {
-        if let Ok(program) = syntax::parse(text, &self.parser_options) {
-            return self.run_program(&program);
-        }
-        for piece in syntax::Pieces::new(text, &self.parser_options, origin) {
-            match piece {
-                syntax::Piece::Commands(program) => {
-                    self.run_program(&program)?;
-                }
-                syntax::Piece::Error(message) => {
-                    let _ = self.fds.write(2, message.as_bytes());
-                    self.last_status = 2;
-                    return Err(Flow::Exit(2));
-                }
+        match self.read_and_run(text, origin) {
+            Ok(status) => status,
+            Err(message) => {
+                let _ = self.fds.write(2, message.as_bytes());
+                self.last_status = 2;
+                Err(Flow::Exit(2))
             }
         }
-        Ok(self.last_status)
     }
 
-    /// Parses and runs `text` (`eval`, a trap, an interactive line).
+    /// Runs `text` (`eval`, a trap, an interactive line) as bash does: the
+    /// commands before a syntax error run, the error gives status 2 and
+    /// ends a non-interactive shell.
     pub fn run_text(&mut self, text: &str) -> Status {
-        match syntax::parse(text, &self.parser_options) {
-            Ok(program) => self.run_program(&program),
-            Err(e) => {
-                self.error(e);
+        match self.read_and_run(text, syntax::Origin::Stdin) {
+            Ok(status) => status,
+            Err(message) => {
+                let _ = self.fds.write(2, message.as_bytes());
                 self.last_status = 2;
                 if self.interactive {
                     Ok(2)
@@ -339,6 +338,39 @@ impl Shell {
                 }
             }
         }
+    }
+
+    /// Reads and runs `text`: as one program when it parses and no alias
+    /// can change how it reads, else a command at a time (bash's way,
+    /// which expands aliases with the table as it is when a line is read).
+    /// `Err` is a syntax error, worded as bash writes it.
+    pub fn read_and_run(&mut self, text: &str, origin: syntax::Origin) -> Result<Status, String> {
+        let aliases_matter = text.contains("alias") || self.alias_table().is_some();
+        if !aliases_matter && let Ok(program) = syntax::parse(text, &self.parser_options) {
+            return Ok(self.run_program(&program));
+        }
+        let mut pieces = syntax::Pieces::new(text, &self.parser_options, origin);
+        let mut status = Ok(self.last_status);
+        loop {
+            match pieces.next_piece(self.alias_table()) {
+                None => return Ok(status),
+                // A comment or blank line leaves `$?` alone.
+                Some(syntax::Piece::Commands(program)) if program.complete_commands.is_empty() => {}
+                Some(syntax::Piece::Commands(program)) => {
+                    status = self.run_program(&program);
+                    if status.is_err() {
+                        return Ok(status);
+                    }
+                }
+                Some(syntax::Piece::Error(message)) => return Err(message),
+            }
+        }
+    }
+
+    /// The aliases to expand when reading commands (`shopt -s
+    /// expand_aliases`, on in interactive shells as in bash).
+    pub fn alias_table(&self) -> Option<&HashMap<String, String>> {
+        (self.shopt.expand_aliases && !self.aliases.is_empty()).then_some(&self.aliases)
     }
 
     /// Runs the EXIT trap (once) and returns the status the shell exits

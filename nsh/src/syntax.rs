@@ -3,7 +3,11 @@
 //! the "is this input complete?" question the line editor asks for
 //! multi-line input.
 
-use brush_parser::{ParseError, ParserOptions, TokenizerError, ast};
+pub mod aliases;
+
+use std::collections::HashMap;
+
+use brush_parser::{ParseError, ParserOptions, TokenizerError, TokenizerOptions, ast};
 
 /// The options nsh parses with: bash mode, extglob patterns recognised.
 pub fn parser_options() -> ParserOptions {
@@ -109,8 +113,8 @@ pub enum Piece {
 /// Splits `text` the way bash reads a script: it reads a line, and more
 /// lines while the command is open, then runs what it read before it reads
 /// on. A syntax error ends the script there, after the commands before it
-/// have run. (Used only when the whole text does not parse: a text that
-/// parses runs as one program.)
+/// have run. (Used when the whole text does not parse, or when aliases may
+/// change how later lines read: otherwise a text runs as one program.)
 pub struct Pieces<'a> {
     lines: Vec<&'a str>,
     next: usize,
@@ -172,10 +176,10 @@ impl<'a> Pieces<'a> {
     }
 }
 
-impl Iterator for Pieces<'_> {
-    type Item = Piece;
-
-    fn next(&mut self) -> Option<Piece> {
+impl Pieces<'_> {
+    /// The next piece; `aliases`, when given, are expanded in it (the
+    /// table as it is when bash would read these lines).
+    pub fn next_piece(&mut self, aliases: Option<&HashMap<String, String>>) -> Option<Piece> {
         if self.failed || self.next >= self.lines.len() {
             return None;
         }
@@ -183,7 +187,13 @@ impl Iterator for Pieces<'_> {
         let mut end = start;
         loop {
             end += 1;
-            let chunk: String = self.lines[start..end].concat();
+            let mut chunk: String = self.lines[start..end].concat();
+            if end < self.lines.len() && continues_on_next_line(&chunk) {
+                continue;
+            }
+            if let Some(aliases) = aliases {
+                chunk = aliases::expand(&chunk, aliases, &tokenizer_options(&self.options));
+            }
             // Blank lines before it keep the line numbers the script's; a
             // last line without its newline is read as if it had one.
             let newline = if chunk.ends_with('\n') { "" } else { "\n" };
@@ -204,6 +214,21 @@ impl Iterator for Pieces<'_> {
                 }
             }
         }
+    }
+}
+
+/// Whether `chunk` ends in a backslash-newline: the command goes on.
+fn continues_on_next_line(chunk: &str) -> bool {
+    let line = chunk.strip_suffix('\n').unwrap_or(chunk);
+    (line.len() - line.trim_end_matches('\\').len()) % 2 == 1
+}
+
+/// The tokenizer's share of `options`.
+pub fn tokenizer_options(options: &ParserOptions) -> TokenizerOptions {
+    TokenizerOptions {
+        enable_extended_globbing: options.enable_extended_globbing,
+        posix_mode: options.posix_mode,
+        sh_mode: options.sh_mode,
     }
 }
 
@@ -237,7 +262,8 @@ mod tests {
     use super::*;
 
     fn pieces(text: &str) -> Vec<String> {
-        Pieces::new(text, &parser_options(), Origin::File("s.sh"))
+        let mut pieces = Pieces::new(text, &parser_options(), Origin::File("s.sh"));
+        std::iter::from_fn(|| pieces.next_piece(None))
             .map(|p| match p {
                 Piece::Commands(program) => format!("run {}", program.complete_commands.len()),
                 Piece::Error(e) => e,

@@ -70,10 +70,12 @@ pub fn continue_(shell: &mut Shell, args: Vec<String>) -> Status {
 
 pub fn eval(shell: &mut Shell, args: Vec<String>) -> Status {
     let text = args.join(" ");
-    match crate::syntax::parse(&text, &shell.parser_options) {
-        Ok(program) => shell.run_program(&program),
-        Err(e) => {
-            shell.error(format!("eval: {e}"));
+    // As bash: the commands before a syntax error run; the error is
+    // eval's status, and the shell goes on.
+    match shell.read_and_run(&text, crate::syntax::Origin::Stdin) {
+        Ok(status) => status,
+        Err(message) => {
+            let _ = shell.fds.write(2, message.as_bytes());
             Ok(2)
         }
     }

@@ -2,8 +2,8 @@
 //! `alias`/`unalias`; and the bash builtins nsh does not have, which stop
 //! a script with a clear error instead of becoming cluster commands.
 //!
-//! Aliases are kept and listed but never expanded: a bash script does not
-//! expand them either (expand_aliases is off outside interactive shells).
+//! Aliases are expanded when commands are read (syntax/aliases.rs), under
+//! `shopt -s expand_aliases` as in bash (on in interactive shells).
 
 use crate::shell::{Shell, Status};
 
@@ -46,8 +46,12 @@ pub fn alias(shell: &mut Shell, args: Vec<String>) -> Status {
         |name: &str, value: &str| format!("alias {name}='{}'\n", value.replace('\'', r"'\''"));
     let mut out = String::new();
     let mut status = 0;
-    let args: Vec<String> = args.into_iter().filter(|a| a != "-p").collect();
-    if args.is_empty() {
+    let listing = args.is_empty() || args.iter().any(|a| a == "-p");
+    let args: Vec<String> = args
+        .into_iter()
+        .filter(|a| a != "-p" && a != "--")
+        .collect();
+    if listing {
         let mut names: Vec<&String> = shell.aliases.keys().collect();
         names.sort();
         for name in names {
@@ -57,9 +61,6 @@ pub fn alias(shell: &mut Shell, args: Vec<String>) -> Status {
     for arg in args {
         match arg.split_once('=') {
             Some((name, value)) => {
-                if shell.interactive {
-                    shell.error("alias: aliases are kept but not expanded by nsh");
-                }
                 shell.aliases.insert(name.to_string(), value.to_string());
             }
             None => match shell.aliases.get(&arg) {
@@ -77,6 +78,10 @@ pub fn alias(shell: &mut Shell, args: Vec<String>) -> Status {
 
 /// `unalias [-a] NAME...`.
 pub fn unalias(shell: &mut Shell, args: Vec<String>) -> Status {
+    let args: Vec<String> = args.into_iter().filter(|a| a != "--").collect();
+    if args.is_empty() {
+        return super::usage(shell, "unalias");
+    }
     let mut status = 0;
     for arg in args {
         if arg == "-a" {

@@ -1,5 +1,5 @@
 //! `shopt`: bash's shell options. nsh implements extglob, nullglob,
-//! failglob, dotglob, globstar, nocaseglob and lastpipe; `-o` reaches the
+//! failglob, dotglob, globstar, nocaseglob, lastpipe and expand_aliases; `-o` reaches the
 //! `set -o` options.
 //!
 //! Every other bash option is known with its bash default, which is how
@@ -106,6 +106,7 @@ fn slot<'a>(shopt: &'a mut Shopt, name: &str) -> Option<&'a mut bool> {
         "globstar" => &mut shopt.globstar,
         "nocaseglob" => &mut shopt.nocaseglob,
         "lastpipe" => &mut shopt.lastpipe,
+        "expand_aliases" => &mut shopt.expand_aliases,
         _ => return None,
     })
 }
