@@ -5,6 +5,7 @@
 //! function frame; lookups walk the frames from the innermost outwards and
 //! end at the globals, as in bash.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -61,6 +62,9 @@ pub struct Var {
     /// `declare -a`/`-A` on a variable without a value yet; once it has
     /// one, the value's own kind counts (see [`Var::shape`]).
     pub declared: Shape,
+    /// `declare -n`: the value names the variable that reads and writes
+    /// reach (see [`Vars::resolve`]).
+    pub nameref: bool,
 }
 
 impl Var {
@@ -79,6 +83,7 @@ impl Var {
             readonly: false,
             integer: false,
             declared: Shape::Scalar,
+            nameref: false,
         }
     }
 
@@ -104,10 +109,18 @@ pub enum Scope {
     Global,
 }
 
-/// Assignment to a read-only variable.
+/// A variable that cannot be changed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}: readonly variable")]
-pub struct ReadonlyError(pub String);
+pub enum VarError {
+    #[error("{0}: readonly variable")]
+    Readonly(String),
+    /// Namerefs that lead back to themselves.
+    #[error("{0}: circular name reference")]
+    Circular(String),
+}
+
+/// How many namerefs a name may go through (bash: 8 levels of `-n`).
+const NAMEREF_DEPTH: usize = 8;
 
 /// Variables by name. Each is shared behind an `Arc` and copied on its
 /// first change ([`Arc::make_mut`]): a subshell's clone of the variables
@@ -122,6 +135,8 @@ pub struct Vars {
     globals: Frame,
     /// Function frames, innermost last; each holds the names made `local`.
     frames: Vec<Frame>,
+    /// A nameref was ever declared: until then no name needs resolving.
+    namerefs: bool,
 }
 
 impl Vars {
@@ -138,14 +153,45 @@ impl Vars {
         vars
     }
 
-    /// The variable as seen from the current scope.
-    pub fn lookup(&self, name: &str) -> Option<&Var> {
+    /// The name `name` leads to through namerefs (`declare -n ref=x`:
+    /// `ref` leads to `x`); `name` itself when it is no nameref, or one
+    /// without a valid target (unset, empty, `1`). The target may carry a
+    /// subscript (`a[2]`), which the expansion code evaluates.
+    pub fn resolve<'n>(&self, name: &'n str) -> Result<Cow<'n, str>, VarError> {
+        if !self.namerefs {
+            return Ok(Cow::Borrowed(name));
+        }
+        let mut current = Cow::Borrowed(name);
+        for _ in 0..=NAMEREF_DEPTH {
+            match self.lookup_ref(&current) {
+                Some(Var {
+                    nameref: true,
+                    value: Some(Value::Str(target)),
+                    ..
+                }) if is_ref_target(target) => current = Cow::Owned(target.clone()),
+                _ => return Ok(current),
+            }
+        }
+        Err(VarError::Circular(name.to_string()))
+    }
+
+    /// The variable `name` itself as seen from the current scope, not
+    /// what a nameref leads to (`declare -p ref`, `unset -n`).
+    pub fn lookup_ref(&self, name: &str) -> Option<&Var> {
         for frame in self.frames.iter().rev() {
             if let Some(var) = frame.get(name) {
                 return Some(var);
             }
         }
         self.globals.get(name).map(|v| &**v)
+    }
+
+    /// The variable as seen from the current scope, through namerefs.
+    pub fn lookup(&self, name: &str) -> Option<&Var> {
+        if !self.namerefs {
+            return self.lookup_ref(name);
+        }
+        self.lookup_ref(&self.resolve(name).ok()?)
     }
 
     fn lookup_mut(&mut self, name: &str) -> Option<&mut Var> {
@@ -155,6 +201,11 @@ impl Vars {
             }
         }
         self.globals.get_mut(name).map(Arc::make_mut)
+    }
+
+    /// Notes that namerefs exist from now on (`declare -n`).
+    pub fn enable_namerefs(&mut self) {
+        self.namerefs = true;
     }
 
     /// The scalar value of a set variable.
@@ -175,10 +226,11 @@ impl Vars {
     /// Sets a scalar in the scope where the name lives (a local if one is
     /// visible, else a global). Setting a scalar on an indexed array sets
     /// element 0, as bash does.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) -> Result<(), ReadonlyError> {
+    pub fn set(&mut self, name: &str, value: impl Into<String>) -> Result<(), VarError> {
         let value = value.into();
+        let name = &*self.resolve(name)?;
         match self.lookup_mut(name) {
-            Some(var) if var.readonly => Err(ReadonlyError(name.to_string())),
+            Some(var) if var.readonly => Err(VarError::Readonly(name.to_string())),
             Some(var) => {
                 match (&mut var.value, var.declared) {
                     (Some(Value::Indexed(map)), _) => {
@@ -210,10 +262,11 @@ impl Vars {
     /// `name+=tail` on a scalar, in place (bash's `+=`): a string grows
     /// without being copied; an array's element 0 or an unset variable
     /// take the general path of [`Vars::set`].
-    pub fn append(&mut self, name: &str, tail: &str) -> Result<(), ReadonlyError> {
+    pub fn append(&mut self, name: &str, tail: &str) -> Result<(), VarError> {
+        let name = &*self.resolve(name)?;
         if let Some(var) = self.lookup_mut(name) {
             if var.readonly {
-                return Err(ReadonlyError(name.to_string()));
+                return Err(VarError::Readonly(name.to_string()));
             }
             if let Some(Value::Str(s)) = &mut var.value {
                 s.push_str(tail);
@@ -225,9 +278,10 @@ impl Vars {
     }
 
     /// Replaces the whole value (arrays included) in the visible scope.
-    pub fn set_value(&mut self, name: &str, value: Value) -> Result<(), ReadonlyError> {
+    pub fn set_value(&mut self, name: &str, value: Value) -> Result<(), VarError> {
+        let name = &*self.resolve(name)?;
         match self.lookup_mut(name) {
-            Some(var) if var.readonly => Err(ReadonlyError(name.to_string())),
+            Some(var) if var.readonly => Err(VarError::Readonly(name.to_string())),
             Some(var) => {
                 var.value = Some(value);
                 Ok(())
@@ -247,7 +301,19 @@ impl Vars {
 
     /// The variable `name` in `scope`, created unset when missing there (a
     /// new local keeps the export attribute of the variable it shadows).
+    /// In the visible scope a nameref leads to its target (a circular one
+    /// stays itself); `local` and `declare -g` name the variable itself.
     pub fn entry(&mut self, name: &str, scope: Scope) -> &mut Var {
+        if scope == Scope::Visible
+            && let Ok(Cow::Owned(target)) = self.resolve(name)
+        {
+            return self.entry_ref(&target, scope);
+        }
+        self.entry_ref(name, scope)
+    }
+
+    /// The variable `name` itself in `scope` (namerefs not followed).
+    pub fn entry_ref(&mut self, name: &str, scope: Scope) -> &mut Var {
         let frame = match scope {
             Scope::Visible => self.frames.iter().rposition(|f| f.contains_key(name)),
             Scope::Local if !self.frames.is_empty() => Some(self.frames.len() - 1),
@@ -285,14 +351,10 @@ impl Vars {
     /// Sets one element of an array, making a scalar or unset variable an
     /// indexed array (a scalar becomes its element 0). A negative index
     /// counts from the end; `Ok(false)` when it falls before the start.
-    pub fn set_element(
-        &mut self,
-        name: &str,
-        key: Key,
-        value: String,
-    ) -> Result<bool, ReadonlyError> {
+    pub fn set_element(&mut self, name: &str, key: Key, value: String) -> Result<bool, VarError> {
+        let name = &*self.resolve(name)?;
         if self.lookup(name).is_some_and(|v| v.readonly) {
-            return Err(ReadonlyError(name.to_string()));
+            return Err(VarError::Readonly(name.to_string()));
         }
         let var = self.entry(name, Scope::Visible);
         let shape = var.shape();
@@ -340,12 +402,13 @@ impl Vars {
 
     /// `unset 'a[i]'`: removes one element (`Ok(false)` when the index is
     /// out of range of an indexed array).
-    pub fn unset_element(&mut self, name: &str, key: &Key) -> Result<bool, ReadonlyError> {
+    pub fn unset_element(&mut self, name: &str, key: &Key) -> Result<bool, VarError> {
+        let name = &*self.resolve(name)?;
         let Some(var) = self.lookup_mut(name) else {
             return Ok(true);
         };
         if var.readonly {
-            return Err(ReadonlyError(name.to_string()));
+            return Err(VarError::Readonly(name.to_string()));
         }
         match (&mut var.value, key) {
             (Some(Value::Assoc(map)), Key::Name(k)) => {
@@ -371,6 +434,8 @@ impl Vars {
     /// Changes attributes of the visible variable, creating an unset global
     /// one when the name is new (`export x`, `readonly x`).
     pub fn modify(&mut self, name: &str, change: impl FnOnce(&mut Var)) {
+        let resolved = self.resolve(name).unwrap_or(Cow::Borrowed(name));
+        let name = &*resolved;
         if self.lookup(name).is_none() {
             self.globals
                 .insert(name.to_string(), Arc::new(Var::unset()));
@@ -381,21 +446,28 @@ impl Vars {
     }
 
     /// `unset NAME`: removes the visible variable (a local shadows, so only
-    /// the local goes, as in bash's default).
-    pub fn unset(&mut self, name: &str) -> Result<(), ReadonlyError> {
+    /// the local goes, as in bash's default); a nameref's target.
+    pub fn unset(&mut self, name: &str) -> Result<(), VarError> {
+        let name = &*self.resolve(name)?.into_owned();
+        self.unset_ref(name)
+    }
+
+    /// `unset -n NAME`: removes the variable itself, a nameref too.
+    pub fn unset_ref(&mut self, name: &str) -> Result<(), VarError> {
         for frame in self.frames.iter_mut().rev() {
             if let Some(var) = frame.get_mut(name) {
                 if var.readonly {
-                    return Err(ReadonlyError(name.to_string()));
+                    return Err(VarError::Readonly(name.to_string()));
                 }
                 let var = Arc::make_mut(var);
                 var.value = None;
                 var.declared = Shape::Scalar;
+                var.nameref = false;
                 return Ok(());
             }
         }
         match self.globals.get(name) {
-            Some(var) if var.readonly => Err(ReadonlyError(name.to_string())),
+            Some(var) if var.readonly => Err(VarError::Readonly(name.to_string())),
             _ => {
                 self.globals.remove(name);
                 Ok(())
@@ -421,11 +493,11 @@ impl Vars {
     /// `local NAME[=VALUE]`: declares NAME in the innermost frame. Without a
     /// value the local starts unset (bash keeps the outer value for arrays
     /// only with `declare -g`; plain `local x` is unset).
-    pub fn declare_local(&mut self, name: &str, value: Option<Value>) -> Result<(), ReadonlyError> {
+    pub fn declare_local(&mut self, name: &str, value: Option<Value>) -> Result<(), VarError> {
         if let Some(var) = self.lookup(name)
             && var.readonly
         {
-            return Err(ReadonlyError(name.to_string()));
+            return Err(VarError::Readonly(name.to_string()));
         }
         let exported = self.lookup(name).is_some_and(|v| v.exported);
         if let Some(frame) = self.frames.last_mut() {
@@ -491,6 +563,22 @@ impl Vars {
     }
 }
 
+/// Whether a nameref's value names a variable: `name` or `name[sub]`
+/// (bash leaves other values, like `1` or `#`, as plain strings).
+pub fn is_ref_target(target: &str) -> bool {
+    let name = target.split_once('[').map_or(
+        target,
+        |(name, rest)| {
+            if rest.ends_with(']') { name } else { "" }
+        },
+    );
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn exported_scalar(var: &Var) -> Option<&str> {
     if !var.exported {
         return None;
@@ -525,7 +613,7 @@ mod tests {
         let mut vars = Vars::default();
         vars.set("r", "1").unwrap();
         vars.modify("r", |v| v.readonly = true);
-        assert_eq!(vars.set("r", "2"), Err(ReadonlyError("r".into())));
+        assert_eq!(vars.set("r", "2"), Err(VarError::Readonly("r".into())));
         assert!(vars.unset("r").is_err());
         assert_eq!(vars.get("r"), Some("1"));
     }
@@ -595,5 +683,30 @@ mod tests {
         vars.pop_frame();
         assert_eq!(vars.get("x"), Some("global"));
         assert_eq!(vars.get("g"), Some("g"));
+    }
+
+    #[test]
+    fn namerefs_lead_to_their_target() {
+        let mut vars = Vars::default();
+        vars.set("x", "X").unwrap();
+        vars.enable_namerefs();
+        let r = vars.entry_ref("r", Scope::Visible);
+        r.nameref = true;
+        r.value = Some(Value::Str("x".into()));
+        assert_eq!(vars.get("r"), Some("X"));
+        vars.set("r", "through").unwrap();
+        assert_eq!(vars.get("x"), Some("through"));
+        assert_eq!(vars.resolve("r").unwrap(), "x");
+        // A value that is no name is not followed.
+        vars.entry_ref("r", Scope::Visible).value = Some(Value::Str("1".into()));
+        assert_eq!(vars.get("r"), Some("1"));
+        // A cycle reads as unset and refuses writes.
+        for (a, b) in [("p", "q"), ("q", "p")] {
+            let var = vars.entry_ref(a, Scope::Visible);
+            var.nameref = true;
+            var.value = Some(Value::Str(b.into()));
+        }
+        assert_eq!(vars.get("p"), None);
+        assert_eq!(vars.set("p", "v"), Err(VarError::Circular("p".into())));
     }
 }

@@ -8,7 +8,7 @@
 //! are taken apart here. Attributes are set before the value is stored, so
 //! `declare -i n=1+2` stores 3 and `declare -A m=([k]=v)` has a key `k`.
 
-use crate::exec::assign::{Assign, split_subscript, valid_name};
+use crate::exec::assign::{Assign, AssignValue, split_subscript, valid_name};
 use crate::expand;
 use crate::shell::{Shell, Status};
 use crate::vars::{Scope, Shape, Value, Var};
@@ -29,11 +29,12 @@ struct Attrs {
     integer: bool,
     readonly: bool,
     exported: bool,
+    nameref: bool,
 }
 
 impl Attrs {
     fn any(&self) -> bool {
-        self.indexed || self.assoc || self.integer || self.readonly || self.exported
+        self.indexed || self.assoc || self.integer || self.readonly || self.exported || self.nameref
     }
 
     /// Whether `var` has every attribute set here.
@@ -43,6 +44,7 @@ impl Attrs {
             && (!self.integer || var.integer)
             && (!self.readonly || var.readonly)
             && (!self.exported || var.exported)
+            && (!self.nameref || var.nameref)
     }
 }
 
@@ -132,6 +134,8 @@ pub fn run(shell: &mut Shell, name: &str, args: Vec<DeclArg>) -> Status {
         _ if shell.vars.in_function() => Scope::Local,
         _ => Scope::Visible,
     };
+    // `-n`/`+n` work on the variable itself, never on what it names.
+    let by_ref = options.on.nameref || options.off.nameref;
     let mut status = 0;
     for arg in args {
         let (var_name, assign) = match arg {
@@ -147,30 +151,89 @@ pub fn run(shell: &mut Shell, name: &str, args: Vec<DeclArg>) -> Status {
         };
         // A readonly variable can neither change nor be shadowed by a
         // local.
-        if shell.vars.lookup(&var_name).is_some_and(|v| v.readonly)
-            && (assign.is_some() || scope == Scope::Local)
-        {
+        let current = match by_ref {
+            true => shell.vars.lookup_ref(&var_name),
+            false => shell.vars.lookup(&var_name),
+        };
+        if current.is_some_and(|v| v.readonly) && (assign.is_some() || scope == Scope::Local) {
             shell.error(format!("{name}: {var_name}: readonly variable"));
             status = 1;
             continue;
         }
-        if let Err(message) = apply_attributes(shell, &var_name, scope, &options) {
+        if options.on.nameref
+            && let Err(message) = check_nameref(shell, &var_name, assign.as_ref(), scope)
+        {
             shell.error(format!("{name}: {message}"));
             status = 1;
             continue;
         }
-        if let Some(assign) = assign
-            && let Err(e) = shell.store(assign, scope)
-        {
-            shell.error(format!("{name}: {}", e.message));
+        if let Err(message) = apply_attributes(shell, &var_name, scope, &options, by_ref) {
+            shell.error(format!("{name}: {message}"));
             status = 1;
             continue;
         }
+        match assign {
+            Some(Assign {
+                value: AssignValue::Scalar(target),
+                index: None,
+                ..
+            }) if options.on.nameref => {
+                shell.vars.entry_ref(&var_name, scope).value = Some(Value::Str(target));
+            }
+            Some(assign) => {
+                if let Err(e) = shell.store(assign, scope) {
+                    shell.error(format!("{name}: {}", e.message));
+                    status = 1;
+                    continue;
+                }
+            }
+            None => {}
+        }
         if options.on.readonly {
-            shell.vars.entry(&var_name, scope).readonly = true;
+            match by_ref {
+                true => shell.vars.entry_ref(&var_name, scope).readonly = true,
+                false => shell.vars.entry(&var_name, scope).readonly = true,
+            }
         }
     }
     Ok(status)
+}
+
+/// Whether `var_name` may become a nameref to the value assigned (or the
+/// value it has): a variable name, perhaps with a subscript, other than
+/// its own.
+fn check_nameref(
+    shell: &mut Shell,
+    var_name: &str,
+    assign: Option<&Assign>,
+    scope: Scope,
+) -> Result<(), String> {
+    let target = match assign {
+        Some(Assign {
+            value: AssignValue::Scalar(v),
+            index: None,
+            ..
+        }) => Some(v.clone()),
+        Some(_) => return Err(format!("{var_name}: reference variable cannot be an array")),
+        None => shell
+            .vars
+            .entry_ref(var_name, scope)
+            .value
+            .as_ref()
+            .map(|v| v.scalar().unwrap_or_default().to_string()),
+    };
+    match target {
+        Some(t) if t == var_name => Err(format!(
+            "{var_name}: nameref variable self references not allowed"
+        )),
+        Some(t) if !crate::vars::is_ref_target(&t) => {
+            Err(format!("`{t}': invalid variable name for name reference"))
+        }
+        _ => {
+            shell.vars.enable_namerefs();
+            Ok(())
+        }
+    }
 }
 
 /// `Some(true)` for `-x`, `Some(false)` for `+x`, `None` for a name.
@@ -209,7 +272,8 @@ fn set_option(
         'x' if declare => attrs.exported = true,
         'g' if declare && name != "local" => options.global = true,
         'n' if name == "export" => options.off.exported = true,
-        'n' | 'l' | 'u' | 't' | 'c' | 'I' if declare => {
+        'n' if declare => attrs.nameref = true,
+        'l' | 'u' | 't' | 'c' | 'I' if declare => {
             return Err(shell.unsupported(&format!("{name} -{c}")));
         }
         _ => {
@@ -227,9 +291,13 @@ fn apply_attributes(
     var_name: &str,
     scope: Scope,
     options: &Options,
+    by_ref: bool,
 ) -> Result<(), String> {
     let (on, off) = (options.on, options.off);
-    let var = shell.vars.entry(var_name, scope);
+    let var = match by_ref {
+        true => shell.vars.entry_ref(var_name, scope),
+        false => shell.vars.entry(var_name, scope),
+    };
     if var.readonly
         && (on.integer || on.indexed || on.assoc || off.readonly || off.exported || off.integer)
     {
@@ -267,6 +335,12 @@ fn apply_attributes(
     }
     if off.exported {
         var.exported = false;
+    }
+    if on.nameref {
+        var.nameref = true;
+    }
+    if off.nameref {
+        var.nameref = false;
     }
     Ok(())
 }
@@ -320,7 +394,7 @@ fn list(shell: &mut Shell, name: &str, options: &Options) -> Status {
     let plain = !options.print && !options.on.any() && name != "local";
     let mut out = String::new();
     for var_name in shell.vars.declared_names() {
-        let Some(var) = shell.vars.lookup(&var_name) else {
+        let Some(var) = shell.vars.lookup_ref(&var_name) else {
             continue;
         };
         if plain {
@@ -347,7 +421,7 @@ fn print_named(shell: &mut Shell, name: &str, args: &[DeclArg]) -> Status {
             DeclArg::Word(w) => w.as_str(),
             DeclArg::Assign(a) => a.name.as_str(),
         };
-        match shell.vars.lookup(var_name) {
+        match shell.vars.lookup_ref(var_name) {
             Some(var) => out.push_str(&declaration(var_name, var)),
             None => {
                 shell.error(format!("{name}: {var_name}: not found"));
@@ -366,6 +440,7 @@ pub fn declaration(name: &str, var: &Var) -> String {
         (var.shape() == Shape::Indexed, 'a'),
         (var.shape() == Shape::Assoc, 'A'),
         (var.integer, 'i'),
+        (var.nameref, 'n'),
         (var.readonly, 'r'),
         (var.exported, 'x'),
     ] {

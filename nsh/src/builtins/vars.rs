@@ -10,16 +10,22 @@ use crate::vars::Key;
 pub fn unset(shell: &mut Shell, args: Vec<String>) -> Status {
     let mut functions = false;
     let mut only_vars = false;
+    let mut refs = false;
     let mut status = 0;
     for arg in args {
         match arg.as_str() {
             "-f" => functions = true,
             "-v" => only_vars = true,
-            "-n" => {
-                return shell.unsupported("unset -n");
-            }
+            "-n" => refs = true,
             name if functions => {
                 shell.functions.remove(name);
+            }
+            // `unset -n ref`: the nameref itself, not what it names.
+            name if refs && shell.vars.lookup_ref(name).is_some_and(|v| v.nameref) => {
+                if let Err(e) = shell.vars.unset_ref(name) {
+                    shell.error(format!("unset: {e}"));
+                    status = 1;
+                }
             }
             name => {
                 if let Err(message) = unset_variable(shell, name, only_vars) {

@@ -141,7 +141,27 @@ impl Shell {
     /// Stores an assignment in `scope`: arithmetic for integer variables,
     /// element 0 for an array assigned a scalar, keys or indexes for the
     /// elements of a list, appending for `+=`.
-    pub(crate) fn store(&mut self, assign: Assign, scope: Scope) -> Result<(), ExpandError> {
+    pub(crate) fn store(&mut self, mut assign: Assign, scope: Scope) -> Result<(), ExpandError> {
+        // A nameref to an element (`declare -n r='a[2]'; r=x`) stores there.
+        if scope == Scope::Visible {
+            let target = self
+                .vars
+                .resolve(&assign.name)
+                .map_err(|e| ExpandError::new(e.to_string()))?;
+            if assign.index.is_some() && target.contains('[') {
+                return Err(ExpandError::new(format!(
+                    "`{target}': not a valid identifier"
+                )));
+            }
+            if let Some((name, Some(index))) = split_subscript(&target) {
+                if index == "@" || index == "*" {
+                    return Err(ExpandError::new(format!("{target}: bad array subscript")));
+                }
+                let (name, index) = (name.to_string(), index.to_string());
+                assign.name = name;
+                assign.index = Some(index);
+            }
+        }
         let name = assign.name.as_str();
         if self.vars.lookup(name).is_some_and(|v| v.readonly) {
             return Err(ExpandError::new(format!("{name}: readonly variable")));

@@ -63,7 +63,7 @@ pub fn keys(vars: &Vars, name: &str) -> Vec<String> {
     }
 }
 
-fn readonly(err: crate::vars::ReadonlyError) -> ExpandError {
+fn var_error(err: crate::vars::VarError) -> ExpandError {
     ExpandError::new(err.to_string())
 }
 
@@ -74,7 +74,7 @@ pub fn is_integer(vars: &Vars, name: &str) -> bool {
 
 /// Assigns a scalar (element 0 of an array).
 pub fn set_scalar(vars: &mut Vars, name: &str, value: String) -> Result<(), ExpandError> {
-    vars.set(name, value).map_err(readonly)
+    vars.set(name, value).map_err(var_error)
 }
 
 /// Assigns one element, making the variable an array as needed (a scalar
@@ -95,6 +95,6 @@ pub fn set_element(
                 Key::Name(k) => k,
             }
         ))),
-        Err(e) => Err(readonly(e)),
+        Err(e) => Err(var_error(e)),
     }
 }

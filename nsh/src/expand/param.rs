@@ -330,6 +330,17 @@ fn resolve(
     parameter: &Parameter,
     indirect: bool,
 ) -> Result<(Parameter, Val), ExpandError> {
+    if indirect
+        && let Parameter::Named(name) = parameter
+        && let Some(crate::vars::Var {
+            nameref: true,
+            value: Some(crate::vars::Value::Str(target)),
+            ..
+        }) = ctx.vars().lookup_ref(name)
+    {
+        // bash turns `${!ref}` around for a nameref: the name it holds.
+        return Ok((parameter.clone(), Val::Str(target.clone())));
+    }
     let val = lookup(ctx, parameter)?;
     if !indirect {
         return Ok((parameter.clone(), val));
@@ -380,7 +391,19 @@ fn lookup(ctx: &mut dyn ExpandContext, parameter: &Parameter) -> Result<Val, Exp
             Val::Str(ctx.positional().len().to_string())
         }
         Parameter::Special(special) => ctx.special(special).map_or(Val::Unset, Val::Str),
-        Parameter::Named(name) => some(ctx.vars().get(name)),
+        Parameter::Named(name) => match ctx.vars().resolve(name) {
+            // A nameref to an element or a whole array (`a[2]`, `a[@]`).
+            Ok(target) if target.contains('[') => {
+                let target = target.into_owned();
+                match brush_parser::word::parse_parameter(&target, &super::parser_options()) {
+                    Ok(param) if !matches!(param, Parameter::Named(_)) => {
+                        return lookup(ctx, &param);
+                    }
+                    _ => Val::Unset,
+                }
+            }
+            _ => some(ctx.vars().get(name)),
+        },
         Parameter::NamedWithIndex { name, index } => {
             let key = subscript(ctx, name, index)?;
             some(access::element(ctx.vars(), name, &key))
