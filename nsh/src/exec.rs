@@ -9,6 +9,7 @@
 
 pub(crate) mod all;
 pub(crate) mod assign;
+mod debug;
 mod pipeline;
 mod procsub;
 mod redirect;
@@ -157,12 +158,17 @@ impl Shell {
         if status == 0 || self.condition_depth > 0 || pipeline.bang {
             return Ok(());
         }
+        // The ERR trap does not run again for a failure inside itself.
         if let Some(action) = self.traps.get("ERR").cloned()
             && !action.is_empty()
+            && !self.in_err_trap
             && fires_err_trap(pipeline)
         {
             self.last_status = status;
-            self.run_text(&action)?;
+            self.in_err_trap = true;
+            let result = self.run_trap(&action);
+            self.in_err_trap = false;
+            result?;
             self.last_status = status;
         }
         if self.options.errexit {
@@ -313,6 +319,7 @@ impl Shell {
 
     /// Runs one command in this shell state.
     pub fn run_command(&mut self, command: &ast::Command) -> Status {
+        self.enter_command(command)?;
         match command {
             ast::Command::Simple(simple) => {
                 let prepared = self.prepare_simple(simple)?;
@@ -417,6 +424,7 @@ impl Shell {
         let mut sub = self.subshell();
         sub.tracker = self.tracker.clone();
         sub.fds.set(1, Fd::new(write));
+        sub.line_base = sub.lineno;
         let mask = io::umask();
         let status = match sub.run_program(&program) {
             Ok(s) => s,
@@ -529,7 +537,10 @@ impl Shell {
         let mut status = 0;
         let mut result = Ok(0);
         for value in values {
-            if let Err(flow) = self.check_signals() {
+            if let Err(flow) = self
+                .check_signals()
+                .and_then(|()| self.enter_loop_step(clause.loc.start.line))
+            {
                 result = Err(flow);
                 break;
             }
@@ -562,6 +573,8 @@ impl Shell {
     }
 
     fn arith_for_loop(&mut self, clause: &ast::ArithmeticForClauseCommand) -> Status {
+        let line = clause.loc.start.line;
+        self.enter_loop_step(line)?;
         if let Some(init) = &clause.initializer
             && let Err(e) = expand::eval_arith(self, &init.value)
         {
@@ -570,6 +583,7 @@ impl Shell {
         let mut status = 0;
         loop {
             self.check_signals()?;
+            self.enter_loop_step(line)?;
             if let Some(condition) = &clause.condition {
                 match expand::eval_arith(self, &condition.value) {
                     Ok(0) => break,
@@ -582,6 +596,7 @@ impl Shell {
                 break;
             }
             status = self.last_status;
+            self.enter_loop_step(line)?;
             if let Some(update) = &clause.updater
                 && let Err(e) = expand::eval_arith(self, &update.value)
             {
@@ -642,6 +657,16 @@ impl Shell {
             true => None,
             false => self.traps.remove("ERR"),
         };
+        // Nor the DEBUG and RETURN traps without `set -T`.
+        let traced_traps: Vec<(String, String)> = match self.options.functrace {
+            true => Vec::new(),
+            false => ["DEBUG", "RETURN"]
+                .iter()
+                .filter_map(|name| Some((name.to_string(), self.traps.remove(*name)?)))
+                .collect(),
+        };
+        // Its lines are those of the text that defined it.
+        let saved_base = std::mem::replace(&mut self.line_base, 0);
         self.vars.push_frame();
         self.return_depth += 1;
         let result = match &body.1 {
@@ -653,8 +678,12 @@ impl Shell {
         };
         self.return_depth -= 1;
         self.vars.pop_frame();
+        self.line_base = saved_base;
         if let Some(action) = err_trap {
             self.traps.entry("ERR".to_string()).or_insert(action);
+        }
+        for (name, action) in traced_traps {
+            self.traps.entry(name).or_insert(action);
         }
         self.fds = saved_fds;
         self.positional = saved_positional;

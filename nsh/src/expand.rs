@@ -84,6 +84,11 @@ pub trait ExpandContext {
     /// [`ExpandContext::positional`]). `None` when unset (`$!` before any
     /// background job).
     fn special(&self, parameter: &SpecialParameter) -> Option<String>;
+    /// A dynamic variable's value (`$LINENO`, `$RANDOM`, ...); `None` for
+    /// other names.
+    fn dynamic(&self, _name: &str) -> Option<String> {
+        None
+    }
     /// `set -u`.
     fn nounset(&self) -> bool;
     /// `set -f`.

@@ -10,6 +10,7 @@ pub mod builtins;
 pub mod cli;
 pub mod client;
 pub mod dev;
+pub mod dynamic;
 pub mod exec;
 pub mod expand;
 pub mod io;

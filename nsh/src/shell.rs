@@ -44,6 +44,8 @@ pub struct Options {
     pub errexit: bool,
     /// `set -E`: the ERR trap also runs inside functions and subshells.
     pub errtrace: bool,
+    /// `set -T`: the DEBUG and RETURN traps also run inside functions.
+    pub functrace: bool,
     pub nounset: bool,
     pub noglob: bool,
     pub xtrace: bool,
@@ -73,6 +75,7 @@ impl Options {
             (true, 'B'),
             (self.noclobber, 'C'),
             (self.errtrace, 'E'),
+            (self.functrace, 'T'),
         ] {
             if on {
                 s.push(c);
@@ -178,6 +181,22 @@ pub struct Shell {
     pub parser_options: brush_parser::ParserOptions,
     /// `pushd`'s stack below the current directory, most recent first.
     pub dirstack: Vec<PathBuf>,
+    /// `$LINENO`: the line of the command being run.
+    pub lineno: usize,
+    /// The lines of the text being run count from this one (`eval`,
+    /// `$(..)`; 0 for a script, a sourced file, a function).
+    pub line_base: usize,
+    /// A trap's action is running: `$LINENO` stays, no DEBUG trap.
+    pub in_trap: bool,
+    /// The ERR trap's action is running (it does not fire inside itself).
+    pub in_err_trap: bool,
+    /// `$BASH_SUBSHELL`: how many subshells deep this state is.
+    pub subshell_level: u32,
+    /// State of `$RANDOM`'s generator.
+    pub random: std::cell::Cell<u64>,
+    /// When the shell started (`$SECONDS`), and the value `SECONDS=N`
+    /// gave then.
+    pub seconds: (std::time::Instant, i64),
     /// `ulimit` settings: kept in the shell (a subshell's stay its own) and
     /// given to every command it starts, never applied to nsh itself.
     pub rlimits: crate::builtins::ulimit::Limits,
@@ -267,6 +286,13 @@ impl Shell {
             parser_options: syntax::parser_options(),
             dirstack: Vec::new(),
             rlimits: Default::default(),
+            lineno: 0,
+            line_base: 0,
+            in_trap: false,
+            in_err_trap: false,
+            subshell_level: 0,
+            random: std::cell::Cell::new(crate::dynamic::seed()),
+            seconds: (std::time::Instant::now(), 0),
         }
     }
 
@@ -275,6 +301,9 @@ impl Shell {
     pub fn subshell(&self) -> Shell {
         let mut sub = self.clone();
         sub.subshell = true;
+        sub.subshell_level += 1;
+        // Each subshell draws its own `$RANDOM` numbers.
+        sub.random = std::cell::Cell::new(crate::dynamic::seed());
         sub.interactive = false;
         sub.jobs = Arc::new(Mutex::new(JobTable::default()));
         let errtrace = self.options.errtrace;
@@ -380,7 +409,7 @@ impl Shell {
             && !action.is_empty()
         {
             self.last_status = status;
-            return match self.run_text(&action) {
+            return match self.run_trap(&action) {
                 Err(Flow::Exit(n)) => n,
                 _ => status,
             };
@@ -396,7 +425,7 @@ impl Shell {
                 match self.traps.get(&name).cloned() {
                     Some(action) if !action.is_empty() => {
                         let saved = self.last_status;
-                        self.run_text(&action)?;
+                        self.run_trap(&action)?;
                         self.last_status = saved;
                     }
                     Some(_) => {}
@@ -418,7 +447,7 @@ impl Shell {
                 signals::INTERRUPTED.store(false, Ordering::Relaxed);
                 if !action.is_empty() {
                     let saved = self.last_status;
-                    self.run_text(&action)?;
+                    self.run_trap(&action)?;
                     self.last_status = saved;
                 }
                 return Ok(());
@@ -479,6 +508,10 @@ impl ExpandContext for Shell {
             SpecialParameter::PositionalParameterCount => Some(self.positional.len().to_string()),
             SpecialParameter::AllPositionalParameters { .. } => Some(self.positional.join(" ")),
         }
+    }
+
+    fn dynamic(&self, name: &str) -> Option<String> {
+        Shell::dynamic(self, name)
     }
 
     fn nounset(&self) -> bool {

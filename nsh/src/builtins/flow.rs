@@ -72,7 +72,7 @@ pub fn eval(shell: &mut Shell, args: Vec<String>) -> Status {
     let text = args.join(" ");
     // As bash: the commands before a syntax error run; the error is
     // eval's status, and the shell goes on.
-    match shell.read_and_run(&text, crate::syntax::Origin::Stdin) {
+    match shell.with_line_base(|shell| shell.read_and_run(&text, crate::syntax::Origin::Stdin)) {
         Ok(status) => status,
         Err(message) => {
             let _ = shell.fds.write(2, message.as_bytes());
@@ -116,15 +116,27 @@ pub fn source(shell: &mut Shell, mut args: Vec<String>) -> Status {
     };
     let saved = (!args.is_empty()).then(|| std::mem::replace(&mut shell.positional, args));
     shell.return_depth += 1;
+    let base = std::mem::replace(&mut shell.line_base, 0);
     let result = shell.run_program(&program);
+    shell.line_base = base;
     shell.return_depth -= 1;
     if let Some(positional) = saved {
         shell.positional = positional;
     }
-    match result {
-        Err(Flow::Return(status)) => Ok(status),
-        other => other,
+    // The RETURN trap runs when a sourced file ends, `$?` the last
+    // command's status (0 after `return N`, as in bash).
+    let (result, trap_status) = match result {
+        Err(Flow::Return(status)) => (Ok(status), 0),
+        other => (other, shell.last_status),
+    };
+    if let Ok(status) = result
+        && let Some(action) = shell.traps.get("RETURN").filter(|a| !a.is_empty()).cloned()
+    {
+        shell.last_status = trap_status;
+        shell.run_trap(&action)?;
+        shell.last_status = status;
     }
+    result
 }
 
 /// `exec` without a command keeps its redirections (the caller does not
@@ -173,7 +185,9 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
         // order asked in.
         names.sort_by_key(|name| match name.as_str() {
             "EXIT" => 0,
-            "ERR" => 1000,
+            "DEBUG" => 1000,
+            "ERR" => 1001,
+            "RETURN" => 1002,
             other => format!("SIG{other}")
                 .parse::<nix::sys::signal::Signal>()
                 .map_or(999, |s| s as i32),
@@ -188,7 +202,7 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
         for name in names {
             let action = &shell.traps[name];
             let shown = match name.as_str() {
-                "EXIT" | "ERR" => name.clone(),
+                "EXIT" | "ERR" | "DEBUG" | "RETURN" => name.clone(),
                 _ => format!("SIG{name}"),
             };
             out.push_str(&format!(
@@ -214,20 +228,15 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
     let mut status = 0;
     for condition in conditions {
         match condition_name(condition) {
-            Some(name) => {
-                if name == "DEBUG" || name == "RETURN" {
-                    return shell.unsupported(&format!("trap: {name}: this trap"));
+            Some(name) => match &action {
+                Some(action) => {
+                    crate::signals::watch(&name);
+                    shell.traps.insert(name, action.clone());
                 }
-                match &action {
-                    Some(action) => {
-                        crate::signals::watch(&name);
-                        shell.traps.insert(name, action.clone());
-                    }
-                    None => {
-                        shell.traps.remove(&name);
-                    }
+                None => {
+                    shell.traps.remove(&name);
                 }
-            }
+            },
             None => {
                 shell.error(format!("trap: {condition}: invalid signal specification"));
                 status = 1;

@@ -76,6 +76,7 @@ pub(crate) fn option_slot<'a>(shell: &'a mut Shell, name: &str) -> Option<&'a mu
     Some(match name {
         "errexit" => &mut o.errexit,
         "errtrace" => &mut o.errtrace,
+        "functrace" => &mut o.functrace,
         "nounset" => &mut o.nounset,
         "noglob" => &mut o.noglob,
         "xtrace" => &mut o.xtrace,
@@ -92,6 +93,7 @@ fn letter_option(c: char) -> Option<&'static str> {
     Some(match c {
         'e' => "errexit",
         'E' => "errtrace",
+        'T' => "functrace",
         'u' => "nounset",
         'f' => "noglob",
         'x' => "xtrace",
@@ -107,6 +109,7 @@ pub(crate) const OPTION_NAMES: &[&str] = &[
     "allexport",
     "errexit",
     "errtrace",
+    "functrace",
     "noclobber",
     "noexec",
     "noglob",

@@ -27,6 +27,8 @@ impl Shell {
         // the members): the next one decides who reads its output.
         let mut held: Option<(usize, remote::Held)> = None;
         for (i, command) in commands.iter().enumerate() {
+            // bash runs the DEBUG trap here, before each element starts.
+            self.enter_command(command)?;
             let mut sub = self.subshell();
             sub.tracker = self.tracker.clone();
             let next = commands.get(i + 1);

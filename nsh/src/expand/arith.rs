@@ -369,6 +369,11 @@ impl Eval<'_> {
 
     /// The value of a variable as a number, or the expression it holds.
     fn operand(&self, slot: &Slot) -> Result<Operand, ExpandError> {
+        if slot.key.is_none()
+            && let Some(value) = self.ctx.dynamic(&slot.name)
+        {
+            return Ok(Operand::Number(plain_decimal(&value).unwrap_or(0)));
+        }
         let vars = self.ctx.vars();
         let value = match &slot.key {
             None => vars.get(&slot.name),

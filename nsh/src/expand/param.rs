@@ -391,6 +391,7 @@ fn lookup(ctx: &mut dyn ExpandContext, parameter: &Parameter) -> Result<Val, Exp
             Val::Str(ctx.positional().len().to_string())
         }
         Parameter::Special(special) => ctx.special(special).map_or(Val::Unset, Val::Str),
+        Parameter::Named(name) if let Some(value) = ctx.dynamic(name) => Val::Str(value),
         Parameter::Named(name) => match ctx.vars().resolve(name) {
             // A nameref to an element or a whole array (`a[2]`, `a[@]`).
             Ok(target) if target.contains('[') => {

@@ -1,0 +1,144 @@
+//! `$LINENO` and the DEBUG trap, as bash keeps them.
+//!
+//! Each command that bash traces sets the line from its place in the text
+//! (brush-parser's spans; [`Shell::line_base`] shifts them for text read
+//! at run time, `eval` and `$(..)`, as bash counts those lines from the
+//! command that runs them). The DEBUG trap runs before each simple
+//! command, `[[ ]]`, `(( ))`, `case`, each `for` word and each part of
+//! `for (( ))`, and before each simple command of a pipeline, in this
+//! shell; not inside functions or subshells (they do not inherit it) and
+//! not inside a trap. `$?` is kept across it.
+
+use brush_parser::ast::SourceLocation;
+use brush_parser::ast::{self, CompoundCommand};
+
+use crate::shell::{Flow, Shell, Status};
+
+/// The first line of `command` in its text, if the parser recorded it.
+pub(crate) fn line_of(command: &ast::Command) -> Option<usize> {
+    let span = match command {
+        ast::Command::Simple(simple) => simple_location(simple),
+        ast::Command::Compound(compound, _) => match compound {
+            // A loop's or a group's own commands set their lines.
+            CompoundCommand::ForClause(c) => Some(c.loc.clone()),
+            CompoundCommand::ArithmeticForClause(c) => Some(c.loc.clone()),
+            CompoundCommand::CaseClause(c) => Some(c.loc.clone()),
+            CompoundCommand::Arithmetic(c) => Some(c.loc.clone()),
+            _ => None,
+        },
+        ast::Command::ExtendedTest(test, _) => Some(test.loc.clone()),
+        ast::Command::Function(_) => None,
+    }?;
+    Some(span.start.line)
+}
+
+/// Where a simple command starts: its first word, assignment or
+/// redirection target (brush-parser gives redirections no span).
+fn simple_location(simple: &ast::SimpleCommand) -> Option<brush_parser::SourceSpan> {
+    let items = simple.prefix.iter().flat_map(|p| p.0.iter());
+    let suffix = simple.suffix.iter().flat_map(|s| s.0.iter());
+    let item_location = |item: &ast::CommandPrefixOrSuffixItem| match item {
+        ast::CommandPrefixOrSuffixItem::IoRedirect(redirect) => match redirect {
+            ast::IoRedirect::File(_, _, ast::IoFileRedirectTarget::Filename(word))
+            | ast::IoRedirect::File(_, _, ast::IoFileRedirectTarget::Duplicate(word))
+            | ast::IoRedirect::HereString(_, word)
+            | ast::IoRedirect::OutputAndError(word, _) => word.loc.clone(),
+            _ => None,
+        },
+        other => other.location(),
+    };
+    let mut first = None;
+    for item in items {
+        first = item_location(item);
+        if first.is_some() {
+            return first;
+        }
+    }
+    if let Some(word) = &simple.word_or_name {
+        first = word.loc.clone();
+    }
+    first.or_else(|| suffix.filter_map(item_location).next())
+}
+
+/// Whether bash runs the DEBUG trap before `command`.
+fn traced(command: &ast::Command) -> bool {
+    match command {
+        ast::Command::Simple(_) | ast::Command::ExtendedTest(..) => true,
+        ast::Command::Compound(compound, _) => matches!(
+            compound,
+            CompoundCommand::ForClause(_)
+                | CompoundCommand::ArithmeticForClause(_)
+                | CompoundCommand::CaseClause(_)
+                | CompoundCommand::Arithmetic(_)
+        ),
+        ast::Command::Function(_) => false,
+    }
+}
+
+impl Shell {
+    /// Before `command` runs: its line becomes `$LINENO`, and the DEBUG
+    /// trap runs if bash would run it here. (A `for` runs the trap again
+    /// for each word, `for (( ))` for each part: see their loops.)
+    pub(crate) fn enter_command(&mut self, command: &ast::Command) -> Result<(), Flow> {
+        if self.in_trap {
+            return Ok(());
+        }
+        if let Some(line) = line_of(command) {
+            self.lineno = self.line_base + line;
+        }
+        let loops = matches!(
+            command,
+            ast::Command::Compound(
+                CompoundCommand::ForClause(_) | CompoundCommand::ArithmeticForClause(_),
+                _
+            )
+        );
+        if traced(command) && !loops {
+            self.debug_trap()?;
+        }
+        Ok(())
+    }
+
+    /// A `for` word or a `for (( ))` part is next: `$LINENO` is the
+    /// loop's line, and the DEBUG trap runs.
+    pub(crate) fn enter_loop_step(&mut self, line: usize) -> Result<(), Flow> {
+        if self.in_trap {
+            return Ok(());
+        }
+        self.lineno = self.line_base + line;
+        self.debug_trap()
+    }
+
+    /// Runs the DEBUG trap, if one is set, keeping `$?`.
+    fn debug_trap(&mut self) -> Result<(), Flow> {
+        if self.traps.is_empty() {
+            return Ok(());
+        }
+        let Some(action) = self.traps.get("DEBUG").filter(|a| !a.is_empty()).cloned() else {
+            return Ok(());
+        };
+        let status = self.last_status;
+        let result = self.run_trap(&action);
+        self.last_status = status;
+        result.map(|_| ())
+    }
+
+    /// Runs a trap's action: `$LINENO` stays the line of the command that
+    /// triggered it, and no DEBUG trap runs inside.
+    pub fn run_trap(&mut self, action: &str) -> Status {
+        let saved = std::mem::replace(&mut self.in_trap, true);
+        let result = self.run_text(action);
+        self.in_trap = saved;
+        result
+    }
+
+    /// Runs text read at run time (`eval`, `$(..)`) with its lines counted
+    /// from the current one, as bash counts them.
+    pub(crate) fn with_line_base<T>(&mut self, body: impl FnOnce(&mut Shell) -> T) -> T {
+        let saved = self.line_base;
+        self.line_base = self.lineno;
+        let result = body(self);
+        self.line_base = saved;
+        result
+    }
+}
