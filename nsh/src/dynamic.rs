@@ -1,6 +1,6 @@
 //! bash's dynamic variables, computed each time they are read: `$LINENO`,
 //! `$RANDOM`, `$SRANDOM`, `$SECONDS`, `$BASH_SUBSHELL`, `$BASHPID`,
-//! `$EPOCHSECONDS`, `$EPOCHREALTIME`.
+//! `$EPOCHSECONDS`, `$EPOCHREALTIME`, `$SHELLOPTS`, `$BASHOPTS`.
 //!
 //! Reads of these names go through [`Shell::dynamic`] before the variable
 //! table (parameter and arithmetic expansion); everything else about them
@@ -31,6 +31,8 @@ impl Shell {
             "SRANDOM" => (self.next_random() as u32).to_string(),
             "SECONDS" => (self.seconds.1 + self.seconds.0.elapsed().as_secs() as i64).to_string(),
             "BASH_SUBSHELL" => self.subshell_level.to_string(),
+            "SHELLOPTS" => crate::builtins::vars::shell_options(self),
+            "BASHOPTS" => crate::builtins::shopt::enabled(self),
             // The task running this shell state: the process for the main
             // shell, the thread of a pipeline element or background job.
             "BASHPID" => nix::unistd::gettid().to_string(),
@@ -41,6 +43,18 @@ impl Shell {
             }
             _ => return None,
         })
+    }
+
+    /// The environment commands get: the exported variables, with the
+    /// current value of an exported dynamic one (`export SHELLOPTS`).
+    pub fn environment(&self) -> Vec<(String, String)> {
+        let mut env = self.vars.exported();
+        for (name, value) in &mut env {
+            if let Some(current) = self.dynamic(name) {
+                *value = current;
+            }
+        }
+        env
     }
 
     /// The next number of this state's generator (xorshift64*).

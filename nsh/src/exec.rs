@@ -507,7 +507,10 @@ impl Shell {
         let mut status = 0;
         loop {
             self.check_signals()?;
+            // `break` and `continue` in the condition act on this loop.
+            self.loop_depth += 1;
             let condition = self.run_condition(&clause.0);
+            self.loop_depth -= 1;
             let condition = match condition {
                 Err(Flow::Break(_)) => break,
                 Err(Flow::Continue(_)) => continue,
@@ -542,6 +545,14 @@ impl Shell {
                 .and_then(|()| self.enter_loop_step(clause.loc.start.line))
             {
                 result = Err(flow);
+                break;
+            }
+            if !crate::exec::assign::valid_name(&clause.variable_name) {
+                self.error(format!(
+                    "`{}': not a valid identifier",
+                    clause.variable_name
+                ));
+                status = 1;
                 break;
             }
             if let Err(e) = self.vars.set(&clause.variable_name, value) {

@@ -224,6 +224,13 @@ impl Shell {
                 var.integer = true;
             });
         }
+        // Read-only, their values computed when read (dynamic.rs).
+        for name in ["SHELLOPTS", "BASHOPTS"] {
+            vars.modify(name, |var| {
+                *var = Var::new("");
+                var.readonly = true;
+            });
+        }
         // Set at startup, changeable, not exported (bash's defaults).
         for (name, value) in [
             (
@@ -302,6 +309,8 @@ impl Shell {
         let mut sub = self.clone();
         sub.subshell = true;
         sub.subshell_level += 1;
+        // `break`/`continue` do not reach the loops of the parent.
+        sub.loop_depth = 0;
         // Each subshell draws its own `$RANDOM` numbers.
         sub.random = std::cell::Cell::new(crate::dynamic::seed());
         sub.interactive = false;

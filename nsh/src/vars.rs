@@ -548,6 +548,14 @@ impl Vars {
         names
     }
 
+    /// The names made local in the innermost function call.
+    pub fn local_names(&self) -> Vec<String> {
+        self.frames
+            .last()
+            .map(|frame| frame.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Every visible variable name, sorted (for `set`, `${!prefix*}`).
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -125,7 +125,20 @@ pub fn run(shell: &mut Shell, name: &str, args: Vec<DeclArg>) -> Status {
     if args.is_empty() {
         return list(shell, name, &options);
     }
-    if options.print {
+    // bash: `local -p NAME` shows only locals; `export -p NAME` and
+    // `readonly -p NAME` ignore `-p` and set the attribute.
+    if options.print && name == "local" {
+        let locals = shell.vars.local_names();
+        let args = args
+            .into_iter()
+            .filter(|arg| match arg {
+                DeclArg::Word(w) => locals.contains(w),
+                DeclArg::Assign(a) => locals.contains(&a.name),
+            })
+            .collect::<Vec<_>>();
+        return print_named(shell, name, &args);
+    }
+    if options.print && !matches!(name, "export" | "readonly") {
         return print_named(shell, name, &args);
     }
     let scope = match name {
@@ -393,7 +406,16 @@ fn body_text(body: &brush_parser::ast::FunctionBody) -> String {
 fn list(shell: &mut Shell, name: &str, options: &Options) -> Status {
     let plain = !options.print && !options.on.any() && name != "local";
     let mut out = String::new();
-    for var_name in shell.vars.declared_names() {
+    let names = match name {
+        // `local` alone lists the function's locals.
+        "local" => {
+            let mut names = shell.vars.local_names();
+            names.sort();
+            names
+        }
+        _ => shell.vars.declared_names(),
+    };
+    for var_name in names {
         let Some(var) = shell.vars.lookup_ref(&var_name) else {
             continue;
         };

@@ -39,19 +39,33 @@ pub fn return_(shell: &mut Shell, args: Vec<String>) -> Status {
     };
     if shell.return_depth == 0 {
         shell.error("return: can only `return' from a function or sourced script");
-        return Ok(1);
+        return Ok(2);
     }
     Err(Flow::Return(status))
 }
 
 fn loop_control(shell: &mut Shell, name: &str, args: &[String], flow: fn(u32) -> Flow) -> Status {
+    // bash abandons the command line for a bad argument: status 128 for
+    // one that is no number, 1 for more than one.
+    let abandon = |shell: &mut Shell, status: i32| {
+        shell.last_status = status;
+        if shell.interactive {
+            return Ok(status);
+        }
+        shell.abandon = true;
+        Err(Flow::Interrupted(status))
+    };
+    if args.len() > 1 {
+        shell.error(format!("{name}: too many arguments"));
+        return abandon(shell, 1);
+    }
     let n = match number(shell, name, args, 1) {
         Ok(n) if n >= 1 => n as u32,
         Ok(n) => {
             shell.error(format!("{name}: {n}: loop count out of range"));
             return Ok(1);
         }
-        Err(s) => return Ok(s),
+        Err(_) => return abandon(shell, 128),
     };
     if shell.loop_depth == 0 {
         // bash accepts it silently outside a loop in scripts.

@@ -81,7 +81,7 @@ pub(super) fn start(
     what: &str,
     started: &mut dyn FnMut(&crate::client::Client, Gpid) -> Result<(), String>,
 ) -> Status {
-    let mut env = shell.vars.exported();
+    let mut env = shell.environment();
     for pair in &args.env {
         let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
             shell.error(format!("{what}: -e {pair}: expected K=V"));

@@ -111,6 +111,17 @@ fn slot<'a>(shopt: &'a mut Shopt, name: &str) -> Option<&'a mut bool> {
     })
 }
 
+/// `$BASHOPTS`: the `shopt` options that are on, as nsh behaves.
+pub(crate) fn enabled(shell: &Shell) -> String {
+    let mut shopt = shell.shopt.clone();
+    let on: Vec<&str> = BASH_OPTIONS
+        .iter()
+        .filter(|(name, default)| slot(&mut shopt, name).map_or(*default, |v| *v))
+        .map(|(name, _)| *name)
+        .collect();
+    on.join(":")
+}
+
 /// The value of option `name` as nsh behaves; `None` when bash has no
 /// such option.
 fn value(shell: &mut Shell, name: &str, set_o: bool) -> Option<bool> {

@@ -321,8 +321,7 @@ fn run(shell: &mut Shell, args: Vec<String>) -> Status {
     };
     let cwd = cwd.to_string_lossy().into_owned();
     let mut env: HashMap<String, String> = shell
-        .vars
-        .exported()
+        .environment()
         .into_iter()
         .filter(|(k, _)| !PER_PROCESS.contains(&k.as_str()))
         .collect();

@@ -72,7 +72,24 @@ fn unset_variable(shell: &mut Shell, arg: &str, only_vars: bool) -> Result<(), S
 
 /// The `set -o NAME` options nsh knows.
 pub(crate) fn option_slot<'a>(shell: &'a mut Shell, name: &str) -> Option<&'a mut bool> {
-    let o = &mut shell.options;
+    options_slot(&mut shell.options, name)
+}
+
+/// `$SHELLOPTS`: the `set -o` options that are on, sorted, with those nsh
+/// always has on (brace expansion, hashing, comments).
+pub(crate) fn shell_options(shell: &Shell) -> String {
+    let mut options = shell.options.clone();
+    let mut on: Vec<&str> = OPTION_NAMES
+        .iter()
+        .copied()
+        .filter(|name| options_slot(&mut options, name).is_some_and(|v| *v))
+        .chain(["braceexpand", "hashall", "interactive-comments"])
+        .collect();
+    on.sort_unstable();
+    on.join(":")
+}
+
+fn options_slot<'a>(o: &'a mut crate::shell::Options, name: &str) -> Option<&'a mut bool> {
     Some(match name {
         "errexit" => &mut o.errexit,
         "errtrace" => &mut o.errtrace,

@@ -298,7 +298,7 @@ impl Shell {
             self.restore(restore);
             return self.refuse(message);
         }
-        let mut env = self.vars.exported();
+        let mut env = self.environment();
         for (name, value) in values {
             env.retain(|(n, _)| *n != name);
             env.push((name, value));
@@ -585,7 +585,7 @@ impl Shell {
         let external = External {
             launch: Launch {
                 argv,
-                env: self.vars.exported(),
+                env: self.environment(),
                 cwd: self.cwd.to_string_lossy().into_owned(),
                 node: String::new(),
                 limits: self.rlimits.to_wire(),
