@@ -13,6 +13,7 @@ mod debug;
 mod pipeline;
 mod procsub;
 mod redirect;
+mod select;
 mod simple;
 mod tty;
 
@@ -371,6 +372,7 @@ impl Shell {
             CompoundCommand::WhileClause(clause) => self.run_while(clause, false),
             CompoundCommand::UntilClause(clause) => self.run_while(clause, true),
             CompoundCommand::ForClause(clause) => self.run_for(clause),
+            CompoundCommand::SelectClause(clause) => self.run_select(clause),
             CompoundCommand::CaseClause(clause) => self.run_case(clause),
             CompoundCommand::Arithmetic(arith) => match expand::eval_arith(self, &arith.expr.value)
             {

@@ -305,6 +305,25 @@ mod tests {
     }
 
     #[test]
+    fn the_forks_constructs_parse_as_bash_does() {
+        let program = |text: &str| parse(text, &parser_options()).map(|p| p.to_string());
+        // A `case` pattern without `(` inside `$( )`.
+        assert!(program("x=$(case a in a) echo A;; b|c) echo B;; esac)\n").is_ok());
+        assert!(program("echo $(case a in (a) echo $(echo in);; esac) after\n").is_ok());
+        assert!(program("echo $(echo case in a) b)\n").is_err());
+        // `for x in;` has an empty list, not "$@".
+        let Ok(parsed) = parse("for x in; do echo $x; done\n", &parser_options()) else {
+            panic!("for x in; does not parse");
+        };
+        let shown = format!("{:?}", parsed.complete_commands[0]);
+        assert!(shown.contains("values: Some([])"), "{shown}");
+        // Brace-group bodies and select.
+        assert!(program("for x in a b; { echo $x; }\n").is_ok());
+        assert!(program("select x in a b; do break; done\n").is_ok());
+        assert!(program("select x\ndo break; done\n").is_ok());
+    }
+
+    #[test]
     fn open_constructs_are_incomplete() {
         assert!(is_incomplete("if true; then"));
         assert!(is_incomplete("echo 'abc"));

@@ -122,7 +122,7 @@ fn read_line_seeking(
 }
 
 /// Reads one byte; `Ok(None)` at end of file or timeout.
-fn read_byte(
+pub(crate) fn read_byte(
     shell: &Shell,
     fd: i32,
     deadline: Option<std::time::Instant>,
