@@ -504,6 +504,8 @@ pub enum BraceExpressionMember {
         end: i64,
         /// Increment value.
         increment: i64,
+        /// nsh fork: the width numbers are zero-padded to (0: none).
+        width: usize,
     },
     /// An inclusive character sequence.
     CharSequence {
@@ -696,8 +698,16 @@ peg::parser! {
             }
 
         pub(crate) rule brace_sequence_expr() -> BraceExpressionMember =
-            start:number() ".." end:number() increment:(".." n:number() { n })? {
-                BraceExpressionMember::NumberSequence { start, end, increment: increment.unwrap_or(1) }
+            // nsh fork: a bound written with a leading zero pads every
+            // number to the wider bound's width, as bash does.
+            start:$(number()) ".." end:$(number()) increment:(".." n:number() { n })? {
+                let zero_led = |t: &str| {
+                    let digits = t.trim_start_matches(['-', '+']);
+                    digits.len() > 1 && digits.starts_with('0')
+                };
+                let width = if zero_led(start) || zero_led(end) { start.len().max(end.len()) } else { 0 };
+                let value = |t: &str| t.trim_start_matches('+').parse::<i64>().unwrap_or(0);
+                BraceExpressionMember::NumberSequence { start: value(start), end: value(end), increment: increment.unwrap_or(1), width }
             } /
             start:character() ".." end:character() increment:(".." n:number() { n })? {
                 BraceExpressionMember::CharSequence { start, end, increment: increment.unwrap_or(1) }
@@ -996,10 +1006,10 @@ peg::parser! {
             indirect:parameter_indirection() parameter:parameter() "/%" pattern:parameter_search_pattern() replacement:parameter_replacement_str()? {
                 ParameterExpr::ReplaceSubstring { parameter, indirect, pattern, replacement, match_kind: SubstringMatchKind::Suffix }
             } /
-            indirect:parameter_indirection() parameter:parameter() "//" pattern:parameter_search_pattern() replacement:parameter_replacement_str()? {
+            indirect:parameter_indirection() parameter:parameter() "//" pattern:parameter_search_pattern_after_slash() replacement:parameter_replacement_str()? {
                 ParameterExpr::ReplaceSubstring { parameter, indirect, pattern, replacement, match_kind: SubstringMatchKind::Anywhere }
             } /
-            indirect:parameter_indirection() parameter:parameter() "/" pattern:parameter_search_pattern() replacement:parameter_replacement_str()? {
+            indirect:parameter_indirection() parameter:parameter() "/" pattern:parameter_search_pattern_after_slash() replacement:parameter_replacement_str()? {
                 ParameterExpr::ReplaceSubstring { parameter, indirect, pattern, replacement, match_kind: SubstringMatchKind::FirstOccurrence }
             } /
             indirect:parameter_indirection() parameter:parameter() "^^" pattern:parameter_expression_word()? {
@@ -1118,6 +1128,11 @@ peg::parser! {
 
         rule parameter_search_pattern() -> String =
             s:$(word(<['}' | '/']>)) { s.to_owned() }
+
+        // nsh fork: after `/` or `//`, a `/` that starts the pattern is
+        // part of it (`${x////c}` replaces each `/` with `c`), as in bash.
+        rule parameter_search_pattern_after_slash() -> String =
+            s:$("/"? word(<['}' | '/']>)) { s.to_owned() }
 
         rule parameter_expression_word() -> String =
             s:$(word(<['}']>)) { s.to_owned() }

@@ -7,7 +7,7 @@ use crate::shell::{Flow, Shell};
 use crate::signals;
 
 const USAGE: &str = "\
-usage: nsh [--addr ADDR] [--ca FILE] [--token TOKEN] [-euxf] [-o OPTION]
+usage: nsh [--addr ADDR] [--ca FILE] [--token TOKEN] [-i] [-euxf] [-o OPTION]
        nsh [--addr ADDR] [--ca FILE] -c 'COMMANDS' [NAME [ARG...]]
        nsh [--addr ADDR] [--ca FILE] FILE [ARG...]
        nsh [--addr ADDR] [--ca FILE] @NODE CMD [ARG...]
@@ -27,6 +27,9 @@ pub fn main(args: Vec<String>) -> i32 {
     let mut addr: Option<String> = None;
     let mut command: Option<String> = None;
     let mut set_flags: Vec<String> = Vec::new();
+    // `-i`: an interactive shell even for `-c` or a script on stdin (an
+    // error abandons the command, not the shell), as `bash -i`.
+    let mut force_interactive = false;
     let mut dev: Option<usize> = None;
     let mut rest: Vec<String> = Vec::new();
     let mut it = args.into_iter().peekable();
@@ -83,6 +86,7 @@ pub fn main(args: Vec<String>) -> i32 {
                 }
                 None => return usage_error("-o needs an option name"),
             },
+            "-i" => force_interactive = true,
             "--" => rest.extend(it.by_ref()),
             a if a.starts_with(['-', '+']) && a.len() > 1 && a != "-" => set_flags.push(arg),
             _ => {
@@ -130,7 +134,8 @@ pub fn main(args: Vec<String>) -> i32 {
         None => None,
     };
 
-    let interactive = command.is_none() && rest.is_empty() && std::io::stdin().is_terminal();
+    let terminal = command.is_none() && rest.is_empty() && std::io::stdin().is_terminal();
+    let interactive = terminal || (force_interactive && rest.is_empty());
     signals::install(interactive);
     let mut shell = Shell::new(addr, interactive);
     if !set_flags.is_empty()
@@ -170,7 +175,7 @@ pub fn main(args: Vec<String>) -> i32 {
             sh.run_script(&text, crate::syntax::Origin::File(file))
         });
     }
-    if interactive {
+    if terminal {
         return crate::repl::run(&mut shell);
     }
     let mut text = String::new();

@@ -597,7 +597,12 @@ impl Shell {
         loop {
             self.check_signals()?;
             self.enter_loop_step(line)?;
-            if let Some(condition) = &clause.condition {
+            // An empty condition is true (`for (( ; ; ))`).
+            if let Some(condition) = clause
+                .condition
+                .as_ref()
+                .filter(|c| !c.value.trim().is_empty())
+            {
                 match expand::eval_arith(self, &condition.value) {
                     Ok(0) => break,
                     Ok(_) => {}

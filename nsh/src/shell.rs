@@ -468,15 +468,14 @@ impl Shell {
 
     /// Reports an expansion error (a bad substitution, an arithmetic
     /// error, an assignment to a readonly variable, failglob). Fatal ones
-    /// end a non-interactive shell; the others abandon the top-level
-    /// command it is running, as bash does (it goes on with the next one).
+    /// end a non-interactive shell; the others, and all of them in an
+    /// interactive shell, abandon the top-level command it is running, as
+    /// bash does (it goes on with the next one).
     pub fn expand_failed(&mut self, e: ExpandError) -> Status {
         self.error(&e.message);
         self.last_status = 1;
-        if self.interactive {
-            return Ok(1);
-        }
-        if e.fatal {
+        // An interactive shell never exits for it: it abandons the line.
+        if e.fatal && !self.interactive {
             return Err(Flow::Exit(1));
         }
         self.abandon = true;

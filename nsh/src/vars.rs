@@ -454,10 +454,17 @@ impl Vars {
 
     /// `unset -n NAME`: removes the variable itself, a nameref too.
     pub fn unset_ref(&mut self, name: &str) -> Result<(), VarError> {
-        for frame in self.frames.iter_mut().rev() {
+        let innermost = self.frames.len().saturating_sub(1);
+        for (depth, frame) in self.frames.iter_mut().enumerate().rev() {
             if let Some(var) = frame.get_mut(name) {
                 if var.readonly {
                     return Err(VarError::Readonly(name.to_string()));
+                }
+                // A caller's local goes away, showing the value under it
+                // (bash); the function's own stays declared, unset.
+                if depth != innermost {
+                    frame.remove(name);
+                    return Ok(());
                 }
                 let var = Arc::make_mut(var);
                 var.value = None;

@@ -87,6 +87,11 @@ pub fn eval(shell: &mut Shell, args: Vec<String>) -> Status {
     // As bash: the commands before a syntax error run; the error is
     // eval's status, and the shell goes on.
     match shell.with_line_base(|shell| shell.read_and_run(&text, crate::syntax::Origin::Stdin)) {
+        // An expansion or assignment error ends only the eval'd text.
+        Ok(Err(Flow::Interrupted(status))) if shell.abandon => {
+            shell.abandon = false;
+            Ok(status)
+        }
         Ok(status) => status,
         Err(message) => {
             let _ = shell.fds.write(2, message.as_bytes());

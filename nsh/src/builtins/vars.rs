@@ -154,11 +154,19 @@ pub fn set(shell: &mut Shell, args: Vec<String>) -> Status {
             shell.positional = args[i + 1..].to_vec();
             return Ok(0);
         }
+        // `-` ends the options and turns off -x and -v; with nothing
+        // after it the positional parameters stay (bash). `+` does nothing.
         if arg == "-" {
             shell.options.xtrace = false;
             shell.options.verbose = false;
-            shell.positional = args[i + 1..].to_vec();
+            if i + 1 < args.len() {
+                shell.positional = args[i + 1..].to_vec();
+            }
             return Ok(0);
+        }
+        if arg == "+" {
+            i += 1;
+            continue;
         }
         let (on, flags) = match (arg.strip_prefix('-'), arg.strip_prefix('+')) {
             (Some(f), _) => (true, f),
@@ -243,12 +251,19 @@ pub fn getopts(shell: &mut Shell, args: Vec<String>) -> Status {
         shell.positional.clone()
     };
     let silent = spec.starts_with(':');
-    let optind: usize = shell
+    let mut optind: usize = shell
         .vars
         .get("OPTIND")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
         .max(1);
+    // Past the end of these arguments (new ones since): start again, as
+    // bash does.
+    if optind > params.len() + 1 {
+        optind = 1;
+        let _ = shell.vars.set("OPTIND", "1");
+        let _ = shell.vars.unset("_NSH_OPTPOS");
+    }
     // Position inside a bundle of flags (`-abc`), kept in a private var.
     let offset: usize = shell
         .vars
@@ -257,6 +272,7 @@ pub fn getopts(shell: &mut Shell, args: Vec<String>) -> Status {
         .unwrap_or(1);
     let Some(word) = params.get(optind - 1) else {
         let _ = shell.vars.set(&var, "?");
+        let _ = shell.vars.unset("OPTARG");
         return Ok(1);
     };
     if offset == 1 && (word == "--" || !word.starts_with('-') || word == "-") {

@@ -35,6 +35,10 @@ fn eval_at_depth(
     if depth >= MAX_DEPTH {
         return Err(too_deep(text));
     }
+    // An empty expression (`$(( ))`, `(( ))`) is 0, as in bash.
+    if text.trim_matches([' ', '\t', '\n']).is_empty() {
+        return Ok(0);
+    }
     let expr = parse(text)?;
     // Messages show the expression without its leading blanks, as bash's.
     let text = text.trim_start_matches([' ', '\t', '\n']);

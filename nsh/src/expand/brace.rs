@@ -1,8 +1,7 @@
 //! Brace expansion (`a{b,c}d`, `{1..10..2}`, `{a..e}`), bash's first
 //! expansion of command words, over the brace expressions brush-parser
-//! finds. Numeric sequences are not zero-padded: brush-parser keeps the
-//! numbers, not their text, so `{01..03}` gives `1 2 3` where bash gives
-//! `01 02 03`.
+//! finds. A numeric bound written with a leading zero pads the numbers
+//! (`{01..10}`), as in bash.
 
 use brush_parser::word::{BraceExpressionMember, BraceExpressionOrText};
 
@@ -53,8 +52,9 @@ fn member(member: &BraceExpressionMember) -> Vec<String> {
             start,
             end,
             increment,
+            width,
         } => steps(*start, *end, *increment)
-            .map(|n| n.to_string())
+            .map(|n| format!("{n:0width$}"))
             .collect(),
         BraceExpressionMember::CharSequence {
             start,
