@@ -7,6 +7,9 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+
+mod assoc;
+pub use assoc::Assoc;
 use std::sync::Arc;
 
 /// The value of a variable. Arrays are here so bash's arrays fit without a
@@ -16,8 +19,8 @@ pub enum Value {
     Str(String),
     /// Indexed array: sparse, ordered by index.
     Indexed(BTreeMap<i64, String>),
-    /// Associative array, ordered by key.
-    Assoc(BTreeMap<String, String>),
+    /// Associative array, listed in bash's order.
+    Assoc(Assoc),
 }
 
 impl Value {

@@ -488,7 +488,7 @@ pub fn declaration(name: &str, var: &Var) -> String {
         Some(Value::Assoc(map)) if map.is_empty() => "()".to_string(),
         Some(Value::Assoc(map)) => {
             let mut text = String::from("(");
-            for (k, v) in map {
+            for (k, v) in map.iter() {
                 let key = if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     k.clone()
                 } else {
