@@ -242,6 +242,12 @@ pub static BUILTINS: &[Builtin] = &[
     ),
     builtin!("umask", "umask [MODE]", "file creation mask", vars::umask),
     builtin!(
+        "times",
+        "times",
+        "CPU time of the shell and of its local children",
+        crate::exec::timed::times
+    ),
+    builtin!(
         "ulimit",
         "ulimit [-HS] [-a | -cdefilmnpqrstuvxR [LIMIT]]",
         "resource limits of the commands this shell starts",

@@ -15,6 +15,7 @@ mod procsub;
 mod redirect;
 mod select;
 mod simple;
+pub mod timed;
 mod tty;
 
 use proto::Gpid;
@@ -180,8 +181,8 @@ impl Shell {
 
     /// Runs a pipeline in the foreground.
     pub fn run_pipeline(&mut self, pipeline: &ast::Pipeline) -> Status {
-        if pipeline.timed.is_some() {
-            return self.unsupported("time");
+        if let Some(timed) = &pipeline.timed {
+            return self.run_timed(pipeline, timed);
         }
         let status = if pipeline.seq.len() == 1 {
             let status = self.run_command(&pipeline.seq[0])?;

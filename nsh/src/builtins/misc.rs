@@ -10,7 +10,7 @@ use crate::shell::{Shell, Status};
 /// bash builtins nsh does not implement.
 pub const UNSUPPORTED: &[&str] = &[
     "bind", "caller", "compgen", "complete", "compopt", "disown", "enable", "fc", "logout",
-    "suspend", "times",
+    "suspend",
 ];
 
 /// `builtin NAME [ARG...]`: runs the builtin, skipping functions.

@@ -66,7 +66,16 @@ fn parse(shell: &Shell, args: Vec<String>) -> Result<Options, i32> {
                 }
                 'u' => o.fd = value().and_then(|n| n.parse().ok()).unwrap_or(0),
                 'a' => o.array = value(),
-                't' => o.timeout = value().and_then(|n| n.parse().ok()),
+                't' => {
+                    let text = value().unwrap_or_default();
+                    match text.parse::<f64>() {
+                        Ok(t) if t >= 0.0 && t.is_finite() => o.timeout = Some(t),
+                        _ => {
+                            shell.error(format!("read: {text}: invalid timeout specification"));
+                            return Err(1);
+                        }
+                    }
+                }
                 other => {
                     shell.error(format!("read: -{other}: invalid option"));
                     return Err(2);
@@ -172,6 +181,17 @@ pub fn read(shell: &mut Shell, args: Vec<String>) -> Status {
         Ok(o) => o,
         Err(status) => return Ok(status),
     };
+    // `-t 0`: only whether input is there to read (end of file counts).
+    if options.timeout == Some(0.0) {
+        let ready = shell.fds.get(options.fd).is_some_and(|file| {
+            let mut pfd = [nix::poll::PollFd::new(
+                file.file.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            nix::poll::poll(&mut pfd, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
+        });
+        return Ok(i32::from(!ready));
+    }
     if let Some(prompt) = &options.prompt
         && shell.fds.get(options.fd).is_some_and(|f| f.is_terminal())
     {
