@@ -19,6 +19,7 @@ pub mod logs;
 pub mod mapfile;
 pub mod misc;
 pub mod nodes;
+pub mod printf;
 pub mod ps;
 pub mod read;
 pub mod run;
@@ -63,9 +64,9 @@ pub static BUILTINS: &[Builtin] = &[
     ),
     builtin!(
         "printf",
-        "printf FORMAT [ARG...]",
+        "printf [-v var] format [arguments]",
         "formatted output",
-        echo::printf
+        printf::printf
     ),
     builtin!(
         "cd",
