@@ -28,6 +28,7 @@ pub mod svc;
 pub mod test;
 pub mod top;
 pub mod ulimit;
+pub mod umask;
 pub mod vars;
 
 use crate::shell::{Shell, Status};
@@ -241,7 +242,12 @@ pub static BUILTINS: &[Builtin] = &[
         "parse options",
         vars::getopts
     ),
-    builtin!("umask", "umask [MODE]", "file creation mask", vars::umask),
+    builtin!(
+        "umask",
+        "umask [-p] [-S] [mode]",
+        "file creation mask",
+        umask::umask
+    ),
     builtin!(
         "ulimit",
         "ulimit [-HS] [-a | -cdefilmnpqrstuvxR [LIMIT]]",
