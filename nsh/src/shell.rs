@@ -531,9 +531,14 @@ impl ExpandContext for Shell {
     }
 
     fn command_substitution(&mut self, script: &str) -> Result<String, ExpandError> {
-        let (status, output) = self.capture(script);
+        let (status, mut output) = self.capture(script);
         self.last_status = status;
         self.substitution_status = Some(status);
+        // A shell string cannot hold NUL: bash drops them, with a warning.
+        if output.contains(&0) {
+            self.error("warning: command substitution: ignored null byte in input");
+            output.retain(|&b| b != 0);
+        }
         Ok(String::from_utf8_lossy(&output).into_owned())
     }
 }
