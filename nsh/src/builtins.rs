@@ -19,6 +19,7 @@ pub mod logs;
 pub mod mapfile;
 pub mod misc;
 pub mod nodes;
+pub mod printf;
 pub mod ps;
 pub mod read;
 pub mod run;
@@ -27,6 +28,7 @@ pub mod svc;
 pub mod test;
 pub mod top;
 pub mod ulimit;
+pub mod umask;
 pub mod vars;
 
 use crate::shell::{Shell, Status};
@@ -63,9 +65,9 @@ pub static BUILTINS: &[Builtin] = &[
     ),
     builtin!(
         "printf",
-        "printf FORMAT [ARG...]",
+        "printf [-v var] format [arguments]",
         "formatted output",
-        echo::printf
+        printf::printf
     ),
     builtin!(
         "cd",
@@ -240,7 +242,12 @@ pub static BUILTINS: &[Builtin] = &[
         "parse options",
         vars::getopts
     ),
-    builtin!("umask", "umask [MODE]", "file creation mask", vars::umask),
+    builtin!(
+        "umask",
+        "umask [-p] [-S] [mode]",
+        "file creation mask",
+        umask::umask
+    ),
     builtin!(
         "times",
         "times",

@@ -155,8 +155,6 @@ pub fn read(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<
     }
 }
 
-/// A pipe whose ends are close-on-exec (local children get only the ends
-/// handed to them explicitly).
 /// The shell's file mode creation mask (the process's, which `umask`
 /// sets), sent with every spawn so a command on any node creates files as
 /// a child of the shell would.
@@ -174,6 +172,8 @@ pub fn set_umask(mask: u32) {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
 }
 
+/// A pipe whose ends are close-on-exec (local children get only the ends
+/// handed to them explicitly).
 pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }

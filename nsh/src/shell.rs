@@ -126,6 +126,18 @@ impl LazyClient {
     }
 }
 
+/// When the shell started, in seconds since the epoch (bash's
+/// `shell_start_time`: `printf '%(..)T' -2`). Set by [`Shell::new`].
+static STARTED: OnceLock<i64> = OnceLock::new();
+
+pub fn start_time() -> i64 {
+    *STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    })
+}
+
 /// One shell state.
 #[derive(Clone)]
 pub struct Shell {
@@ -205,6 +217,7 @@ pub struct Shell {
 impl Shell {
     /// A top-level shell with the process environment and stdio.
     pub fn new(addr: Option<String>, interactive: bool) -> Shell {
+        start_time();
         let mut vars = Vars::from_env();
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let _ = vars.set("PWD", cwd.to_string_lossy().to_string());
@@ -559,9 +572,14 @@ impl ExpandContext for Shell {
     }
 
     fn command_substitution(&mut self, script: &str) -> Result<String, ExpandError> {
-        let (status, output) = self.capture(script);
+        let (status, mut output) = self.capture(script);
         self.last_status = status;
         self.substitution_status = Some(status);
+        // A shell string cannot hold NUL: bash drops them, with a warning.
+        if output.contains(&0) {
+            self.error("warning: command substitution: ignored null byte in input");
+            output.retain(|&b| b != 0);
+        }
         Ok(String::from_utf8_lossy(&output).into_owned())
     }
 }

@@ -149,8 +149,13 @@ fn run(shell: &mut Shell, name: &str, args: Vec<String>) -> Status {
     Ok(0)
 }
 
-/// Bytes as text, invalid UTF-8 replaced.
+/// Bytes as text, invalid UTF-8 replaced. A line ends at a NUL byte, as
+/// bash's (a C string) does.
 fn text(bytes: &[u8]) -> String {
+    let bytes = match bytes.iter().position(|&b| b == 0) {
+        Some(nul) => &bytes[..nul],
+        None => bytes,
+    };
     match std::str::from_utf8(bytes) {
         Ok(s) => s.to_owned(),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),

@@ -221,6 +221,11 @@ pub fn read(shell: &mut Shell, args: Vec<String>) -> Status {
         if byte == options.delimiter && !options.exact {
             return true;
         }
+        // NUL bytes are skipped (and not counted by -n), as bash does
+        // unless NUL is the delimiter.
+        if byte == 0 && (options.exact || options.delimiter != 0) {
+            return false;
+        }
         line.push((byte, false));
         false
     };
@@ -244,6 +249,11 @@ pub fn read(shell: &mut Shell, args: Vec<String>) -> Status {
                 break;
             }
         }
+    }
+    // An escaped NUL is kept, and ends the input there, as in bash (whose
+    // line is a C string).
+    if let Some(nul) = line.iter().position(|&(b, _)| b == 0) {
+        line.truncate(nul);
     }
     let text_of = |part: &[(u8, bool)]| {
         String::from_utf8_lossy(&part.iter().map(|(b, _)| *b).collect::<Vec<u8>>()).into_owned()

@@ -339,22 +339,3 @@ pub fn getopts(shell: &mut Shell, args: Vec<String>) -> Status {
     }
     Ok(0)
 }
-
-pub fn umask(shell: &mut Shell, args: Vec<String>) -> Status {
-    match args.first() {
-        None => {
-            let _ = shell.out(&format!("{:04o}\n", crate::io::umask()));
-            Ok(0)
-        }
-        Some(mode) => match u32::from_str_radix(mode, 8) {
-            Ok(bits) => {
-                crate::io::set_umask(bits);
-                Ok(0)
-            }
-            Err(_) => {
-                shell.error(format!("umask: {mode}: octal number expected"));
-                Ok(1)
-            }
-        },
-    }
-}
