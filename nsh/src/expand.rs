@@ -89,6 +89,9 @@ pub trait ExpandContext {
     fn dynamic(&self, _name: &str) -> Option<String> {
         None
     }
+    /// Writes a warning that does not stop the expansion (`nsh: MESSAGE`
+    /// on the shell's stderr).
+    fn warn(&self, _message: &str) {}
     /// `set -u`.
     fn nounset(&self) -> bool;
     /// `set -f`.

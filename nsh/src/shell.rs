@@ -535,6 +535,10 @@ impl ExpandContext for Shell {
         Shell::dynamic(self, name)
     }
 
+    fn warn(&self, message: &str) {
+        self.error(message);
+    }
+
     fn nounset(&self) -> bool {
         self.options.nounset
     }

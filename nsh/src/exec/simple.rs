@@ -98,12 +98,6 @@ pub enum Prepared {
 /// Builtins whose `NAME=VALUE` arguments are assignments.
 const DECLARATION_BUILTINS: &[&str] = &["export", "readonly", "local", "declare", "typeset"];
 
-/// Builtins whose assignments stay (POSIX special builtins).
-const SPECIAL_BUILTINS: &[&str] = &[
-    ":", ".", "source", "break", "continue", "eval", "exec", "exit", "export", "readonly",
-    "return", "set", "shift", "trap", "unset", "times",
-];
-
 impl Shell {
     /// Expands a simple command and applies its redirections.
     pub fn prepare_simple(&mut self, command: &ast::SimpleCommand) -> Result<Prepared, Flow> {
@@ -211,20 +205,14 @@ impl Shell {
                 restore,
             ));
         }
-        for assignment in &assignments {
-            if matches!(assignment.value, ast::AssignmentValue::Array(_))
-                || matches!(assignment.name, ast::AssignmentName::ArrayElementName(..))
-            {
-                self.restore(restore);
-                return self.unsupported(&format!(
-                    "{}: an array assignment before a command",
-                    assignment.name
-                ));
-            }
-        }
-
         let mut values = Vec::with_capacity(assignments.len());
         for assignment in &assignments {
+            // bash: an element (`a[1]=x cmd`) is no name: an error, and
+            // the command runs without it.
+            if let ast::AssignmentName::ArrayElementName(..) = assignment.name {
+                self.error(format!("`{}': not a valid identifier", assignment.name));
+                continue;
+            }
             match self.assignment_value(assignment) {
                 Ok(v) => values.push(v),
                 Err(e) => {
@@ -268,20 +256,28 @@ impl Shell {
             let name = argv[0].clone();
             let function = self.functions.get(&name).cloned();
             if function.is_some() || builtins::is_builtin(&name) {
-                let permanent = function.is_none() && SPECIAL_BUILTINS.contains(&name.as_str());
+                // As bash outside POSIX mode, the assignments last only for
+                // the command, special builtins included; but `FOO=1 export
+                // FOO` (or readonly) keeps FOO.
+                let args = argv.split_off(1);
+                let keeps = |var_name: &str| {
+                    function.is_none()
+                        && matches!(name.as_str(), "export" | "readonly")
+                        && args.iter().any(|a| a == var_name)
+                };
                 for (var_name, value) in values {
-                    if !permanent {
+                    let temporary = !keeps(&var_name);
+                    if temporary {
                         restore
                             .vars
                             .push((var_name.clone(), self.vars.lookup(&var_name).cloned()));
                     }
                     if let Err(e) = self.vars.set(&var_name, value) {
                         self.error(e);
-                    } else if !permanent {
+                    } else if temporary {
                         self.vars.modify(&var_name, |v| v.exported = true);
                     }
                 }
-                let args = argv.split_off(1);
                 return Ok(match (function, declaration) {
                     (Some(body), _) => Prepared::Function(body, args, restore),
                     (None, Some(decl)) => Prepared::Declaration(name, decl, restore),
@@ -599,8 +595,9 @@ impl Shell {
         self.wait_foreground(vec![member], &text)
     }
 
-    /// The expanded value of a scalar assignment before a command
-    /// (`x=1 cmd`); the caller refused array ones.
+    /// The expanded value of an assignment before a command (`x=1 cmd`);
+    /// a list (`a=(x y) cmd`) is, as bash makes it, the text `(x y)` of
+    /// its expanded words.
     fn assignment_value(
         &mut self,
         assignment: &ast::Assignment,
@@ -611,7 +608,17 @@ impl Shell {
         };
         let value = match &assignment.value {
             ast::AssignmentValue::Scalar(word) => expand::expand_assignment(self, &word.value)?,
-            ast::AssignmentValue::Array(_) => String::new(),
+            ast::AssignmentValue::Array(items) => {
+                let mut words = Vec::with_capacity(items.len());
+                for (key, word) in items {
+                    let value = expand::expand_assignment(self, &word.value)?;
+                    words.push(match key {
+                        Some(key) => format!("[{}]={value}", key.value),
+                        None => value,
+                    });
+                }
+                format!("({})", words.join(" "))
+            }
         };
         let value = if assignment.append {
             format!("{}{value}", self.vars.get(&name).unwrap_or(""))

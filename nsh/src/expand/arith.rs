@@ -383,11 +383,11 @@ impl Eval<'_> {
             None => vars.get(&slot.name),
             Some(Key::Index(i)) => match access::resolve_index(vars, &slot.name, *i) {
                 Some(i) => access::element(vars, &slot.name, &Key::Index(i)),
+                // bash warns and reads 0.
                 None => {
-                    return Err(ExpandError::new(format!(
-                        "{}[{i}]: bad array subscript",
-                        slot.name
-                    )));
+                    self.ctx
+                        .warn(&format!("{}: bad array subscript", slot.name));
+                    return Ok(Operand::Number(0));
                 }
             },
             Some(key) => access::element(vars, &slot.name, key),

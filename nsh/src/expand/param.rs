@@ -406,6 +406,14 @@ fn lookup(ctx: &mut dyn ExpandContext, parameter: &Parameter) -> Result<Val, Exp
             _ => some(ctx.vars().get(name)),
         },
         Parameter::NamedWithIndex { name, index } => {
+            // An index before the start reads as unset, silently (bash).
+            if !access::is_assoc(ctx.vars(), name) {
+                let i = super::eval_arith(ctx, index)?;
+                return Ok(match access::resolve_index(ctx.vars(), name, i) {
+                    Some(i) => some(access::element(ctx.vars(), name, &Key::Index(i))),
+                    None => Val::Unset,
+                });
+            }
             let key = subscript(ctx, name, index)?;
             some(access::element(ctx.vars(), name, &key))
         }
