@@ -202,6 +202,9 @@ pub struct Shell {
     pub in_trap: bool,
     /// The ERR trap's action is running (it does not fire inside itself).
     pub in_err_trap: bool,
+    /// In a subshell that has not set a trap: the parent's, which `trap`
+    /// lists (as bash does) though they do not run here.
+    pub inherited_traps: Option<HashMap<String, String>>,
     /// `$BASH_SUBSHELL`: how many subshells deep this state is.
     pub subshell_level: u32,
     /// State of `$RANDOM`'s generator.
@@ -310,6 +313,7 @@ impl Shell {
             line_base: 0,
             in_trap: false,
             in_err_trap: false,
+            inherited_traps: None,
             subshell_level: 0,
             random: std::cell::Cell::new(crate::dynamic::seed()),
             seconds: (std::time::Instant::now(), 0),
@@ -329,6 +333,11 @@ impl Shell {
         sub.interactive = false;
         sub.jobs = Arc::new(Mutex::new(JobTable::default()));
         let errtrace = self.options.errtrace;
+        sub.inherited_traps = Some(
+            self.inherited_traps
+                .clone()
+                .unwrap_or_else(|| self.traps.clone()),
+        );
         sub.traps
             .retain(|name, action| action.is_empty() || (errtrace && name == "ERR"));
         sub
@@ -431,8 +440,17 @@ impl Shell {
             && !action.is_empty()
         {
             self.last_status = status;
-            return match self.run_trap(&action) {
-                Err(Flow::Exit(n)) => n,
+            self.in_trap = true;
+            // A syntax error in the action is reported and leaves the
+            // status as it was (bash).
+            let result = self.read_and_run(&action, syntax::Origin::Stdin);
+            self.in_trap = false;
+            return match result {
+                Ok(Err(Flow::Exit(n))) => n,
+                Err(message) => {
+                    let _ = self.fds.write(2, message.as_bytes());
+                    status
+                }
                 _ => status,
             };
         }

@@ -422,7 +422,7 @@ fn list(shell: &mut Shell, name: &str, options: &Options) -> Status {
         if plain {
             // `declare` alone: like `set`.
             if let Some(value) = var.value.as_ref().and_then(Value::scalar) {
-                out.push_str(&format!("{var_name}={}\n", super::echo::shell_quote(value)));
+                out.push_str(&format!("{var_name}={}\n", super::echo::set_quote(value)));
             }
             continue;
         }

@@ -146,6 +146,23 @@ pub fn printf_quote(s: &str) -> String {
 }
 
 /// A word quoted with backslashes (for `set`'s listing).
+/// A value as `set` and `declare` (without options) list it, as bash's
+/// `set` does: bare when safe, in single quotes when it holds a shell
+/// metacharacter, `$'..'` when it holds a control character.
+pub fn set_quote(s: &str) -> String {
+    if s.is_empty() {
+        return "''".to_string();
+    }
+    if s.chars().any(char::is_control) {
+        return crate::expand::quote::shell_quote(s);
+    }
+    let special = |c: char| " \t\n'\"\\|&;()<>!{}*[?]^$`".contains(c);
+    if s.chars().any(special) || s.starts_with(['~', '#']) {
+        return format!("'{}'", s.replace('\'', r"'\''"));
+    }
+    s.to_string()
+}
+
 pub fn shell_quote(s: &str) -> String {
     if s.is_empty() {
         return "''".to_string();

@@ -171,7 +171,7 @@ pub fn exec(shell: &mut Shell, args: Vec<String>) -> Status {
 /// Normalises a trap condition: `EXIT`, `ERR`, or a signal name without
 /// `SIG` (numbers accepted).
 fn condition_name(condition: &str) -> Option<String> {
-    let upper = condition.to_ascii_uppercase();
+    let upper = condition.trim().to_ascii_uppercase();
     if upper == "0" || upper == "EXIT" {
         return Some("EXIT".to_string());
     }
@@ -179,6 +179,12 @@ fn condition_name(condition: &str) -> Option<String> {
         return Some(upper);
     }
     let signal = match upper.parse::<i32>() {
+        // Real-time signals, named as bash names them (the traps are
+        // kept and listed; nsh does not catch them).
+        Ok(34) => return Some("RTMIN".to_string()),
+        Ok(n @ 35..=49) => return Some(format!("RTMIN+{}", n - 34)),
+        Ok(64) => return Some("RTMAX".to_string()),
+        Ok(n @ 50..=63) => return Some(format!("RTMAX-{}", 64 - n)),
         Ok(n) => nix::sys::signal::Signal::try_from(n).ok()?,
         Err(_) => {
             let full = if upper.starts_with("SIG") {
@@ -199,7 +205,9 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
             .skip(1)
             .filter_map(|a| condition_name(a))
             .collect();
-        let mut names: Vec<&String> = shell.traps.keys().collect();
+        // A subshell shows its parent's traps until it sets one (bash).
+        let traps = shell.inherited_traps.as_ref().unwrap_or(&shell.traps);
+        let mut names: Vec<&String> = traps.keys().collect();
         // bash's order: EXIT, the signals by number, then ERR; or the
         // order asked in.
         names.sort_by_key(|name| match name.as_str() {
@@ -212,14 +220,11 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
                 .map_or(999, |s| s as i32),
         });
         if !asked.is_empty() {
-            names = asked
-                .iter()
-                .filter(|n| shell.traps.contains_key(*n))
-                .collect();
+            names = asked.iter().filter(|n| traps.contains_key(*n)).collect();
         }
         let mut out = String::new();
         for name in names {
-            let action = &shell.traps[name];
+            let action = &traps[name];
             let shown = match name.as_str() {
                 "EXIT" | "ERR" | "DEBUG" | "RETURN" => name.clone(),
                 _ => format!("SIG{name}"),
@@ -238,12 +243,24 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
     let mut args = args;
     if args[0] == "--" {
         args.remove(0);
+    } else if args[0].starts_with('-') && args[0] != "-" {
+        shell.error(format!("trap: {}: invalid option", args[0]));
+        return super::usage(shell, "trap");
     }
-    let (action, conditions) = if args.len() == 1 || args[0] == "-" {
-        (None, &args[usize::from(args[0] == "-")..])
+    if args.is_empty() {
+        return Ok(0);
+    }
+    // A first argument that is a number (`trap 0 2`, `trap 07 EXIT`) names
+    // a condition: all of them are reset, as in bash.
+    let first = args[0].trim();
+    let resets = !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit());
+    let (action, conditions) = if args.len() == 1 || args[0] == "-" || resets {
+        let skip = usize::from(args[0] == "-");
+        (None, &args[skip..])
     } else {
         (Some(args[0].clone()), &args[1..])
     };
+    shell.inherited_traps = None;
     let mut status = 0;
     for condition in conditions {
         match condition_name(condition) {

@@ -1,7 +1,6 @@
 //! Variable and option builtins: `unset`, `set`, `shift`, `getopts`,
 //! `umask` (the declaration builtins are in `declare.rs`).
 
-use crate::builtins::echo::shell_quote;
 use crate::exec::assign::{split_subscript, valid_name};
 use crate::expand;
 use crate::shell::{Shell, Status};
@@ -141,7 +140,7 @@ pub fn set(shell: &mut Shell, args: Vec<String>) -> Status {
         let mut out = String::new();
         for name in shell.vars.names() {
             if let Some(v) = shell.vars.get(&name) {
-                out.push_str(&format!("{name}={}\n", shell_quote(v)));
+                out.push_str(&format!("{name}={}\n", super::echo::set_quote(v)));
             }
         }
         let _ = shell.out(&out);
