@@ -87,6 +87,11 @@ pub fn main(args: Vec<String>) -> i32 {
                 None => return usage_error("-o needs an option name"),
             },
             "-i" => force_interactive = true,
+            // bash's startup-file options: nsh reads no startup file.
+            "--norc" | "--noprofile" => {}
+            "--rcfile" | "--init-file" => {
+                it.next();
+            }
             "--" => rest.extend(it.by_ref()),
             a if a.starts_with(['-', '+']) && a.len() > 1 && a != "-" => set_flags.push(arg),
             _ => {

@@ -427,7 +427,8 @@ impl Shell {
         let mut sub = self.subshell();
         sub.tracker = self.tracker.clone();
         sub.fds.set(1, Fd::new(write));
-        sub.line_base = sub.lineno;
+        sub.line_base = sub.last_line.saturating_sub(1);
+        sub.substitution_level += 1;
         let mask = io::umask();
         let status = match sub.run_program(&program) {
             Ok(s) => s,

@@ -195,6 +195,12 @@ pub struct Shell {
     pub dirstack: Vec<PathBuf>,
     /// `$LINENO`: the line of the command being run.
     pub lineno: usize,
+    /// The last line of the simple command being run (text read at run
+    /// time, `eval` and `$( )`, counts its lines from the one before).
+    pub last_line: usize,
+    /// How many `$( )` deep this state runs (`set -x` repeats `$PS4`'s
+    /// first character as often).
+    pub substitution_level: u32,
     /// The lines of the text being run count from this one (`eval`,
     /// `$(..)`; 0 for a script, a sourced file, a function).
     pub line_base: usize,
@@ -202,6 +208,8 @@ pub struct Shell {
     pub in_trap: bool,
     /// The ERR trap's action is running (it does not fire inside itself).
     pub in_err_trap: bool,
+    /// `$PS4` is being expanded for `set -x` (not traced itself).
+    pub in_ps4: bool,
     /// In a subshell that has not set a trap: the parent's, which `trap`
     /// lists (as bash does) though they do not run here.
     pub inherited_traps: Option<HashMap<String, String>>,
@@ -277,6 +285,20 @@ impl Shell {
             let _ = vars.set("PS1", "\\u@\\N:\\w\\$ ");
         }
         let _ = vars.set("PS2", "> ");
+        // bash's defaults when the environment has none.
+        if vars.get("PS4").is_none() {
+            let _ = vars.set("PS4", "+ ");
+        }
+        if vars.get("PATH").is_none() {
+            let _ = vars.set(
+                "PATH",
+                "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:.",
+            );
+        }
+        if interactive && vars.get("HISTFILE").is_none() {
+            let home = vars.get("HOME").unwrap_or("").to_string();
+            let _ = vars.set("HISTFILE", format!("{home}/.nsh_history"));
+        }
         let _ = vars.set("OPTIND", "1");
         Shell {
             vars,
@@ -310,9 +332,12 @@ impl Shell {
             dirstack: Vec::new(),
             rlimits: Default::default(),
             lineno: 0,
+            last_line: 0,
+            substitution_level: 0,
             line_base: 0,
             in_trap: false,
             in_err_trap: false,
+            in_ps4: false,
             inherited_traps: None,
             subshell_level: 0,
             random: std::cell::Cell::new(crate::dynamic::seed()),

@@ -136,7 +136,9 @@ pub fn source(shell: &mut Shell, mut args: Vec<String>) -> Status {
     let saved = (!args.is_empty()).then(|| std::mem::replace(&mut shell.positional, args));
     shell.return_depth += 1;
     let base = std::mem::replace(&mut shell.line_base, 0);
+    shell.substitution_level += 1;
     let result = shell.run_program(&program);
+    shell.substitution_level -= 1;
     shell.line_base = base;
     shell.return_depth -= 1;
     if let Some(positional) = saved {

@@ -7,7 +7,8 @@
 //! command, `[[ ]]`, `(( ))`, `case`, each `for` word and each part of
 //! `for (( ))`, and before each simple command of a pipeline, in this
 //! shell; not inside functions or subshells (they do not inherit it) and
-//! not inside a trap. `$?` is kept across it.
+//! not inside a trap. `$?` is kept across it. Also the `set -x` prefix,
+//! `$PS4` expanded.
 
 use brush_parser::ast::SourceLocation;
 use brush_parser::ast::{self, CompoundCommand};
@@ -30,6 +31,22 @@ pub(crate) fn line_of(command: &ast::Command) -> Option<usize> {
         ast::Command::Function(_) => None,
     }?;
     Some(span.start.line)
+}
+
+/// The last line of a simple command (where bash's line counter stands
+/// while it runs; text it reads at run time counts its lines from there).
+fn last_line_of(command: &ast::Command) -> Option<usize> {
+    let ast::Command::Simple(simple) = command else {
+        return None;
+    };
+    let prefix = simple.prefix.iter().flat_map(|p| p.0.iter());
+    let suffix = simple.suffix.iter().flat_map(|s| s.0.iter());
+    prefix
+        .chain(suffix)
+        .filter_map(|item| item.location())
+        .chain(simple.word_or_name.iter().filter_map(|w| w.loc.clone()))
+        .map(|span| span.end.line)
+        .max()
 }
 
 /// Where a simple command starts: its first word, assignment or
@@ -84,7 +101,12 @@ impl Shell {
             return Ok(());
         }
         if let Some(line) = line_of(command) {
-            self.lineno = self.line_base + line;
+            // A simple command's line is its last one, as bash counts.
+            self.last_line = self.line_base + last_line_of(command).unwrap_or(line);
+            self.lineno = match command {
+                ast::Command::Simple(_) => self.last_line,
+                _ => self.line_base + line,
+            };
         }
         let loops = matches!(
             command,
@@ -132,13 +154,37 @@ impl Shell {
         result
     }
 
-    /// Runs text read at run time (`eval`, `$(..)`) with its lines counted
+    /// What `set -x` writes before a traced command: `$PS4` expanded (its
+    /// first character repeated once more per `$( )` level), `+ ` when
+    /// unset or while `$PS4` itself is being expanded.
+    pub(crate) fn xtrace_prefix(&mut self) -> String {
+        let Some(ps4) = self.vars.get("PS4").map(str::to_string) else {
+            return "+ ".to_string();
+        };
+        if self.in_ps4 {
+            return String::new();
+        }
+        self.in_ps4 = true;
+        let expanded = crate::expand::expand_assignment(self, &ps4).unwrap_or(ps4);
+        self.in_ps4 = false;
+        let Some(first) = expanded.chars().next() else {
+            return expanded;
+        };
+        let mut prefix: String =
+            std::iter::repeat_n(first, self.substitution_level as usize).collect();
+        prefix.push_str(&expanded);
+        prefix
+    }
+
+    /// Runs text read at run time (`eval`, `source`) with its lines counted
     /// from the current one, as bash counts them.
     pub(crate) fn with_line_base<T>(&mut self, body: impl FnOnce(&mut Shell) -> T) -> T {
-        let saved = self.line_base;
-        self.line_base = self.lineno;
+        let saved = (self.line_base, self.substitution_level);
+        self.line_base = self.last_line.saturating_sub(1);
+        // `set -x` shows a level more inside (as for `$( )`).
+        self.substitution_level += 1;
         let result = body(self);
-        self.line_base = saved;
+        (self.line_base, self.substitution_level) = saved;
         result
     }
 }

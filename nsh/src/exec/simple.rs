@@ -222,14 +222,15 @@ impl Shell {
             }
         }
 
-        if self.options.xtrace {
+        if self.options.xtrace && !self.in_ps4 {
             // As bash: one line per prefix assignment, then the command.
+            let prefix = self.xtrace_prefix();
             let mut text = String::new();
             for (name, value) in &values {
-                text.push_str(&format!("+ {name}={}\n", xtrace_quote(value)));
+                text.push_str(&format!("{prefix}{name}={}\n", xtrace_quote(value)));
             }
             let words: Vec<String> = argv.iter().map(|w| xtrace_quote(w).into_owned()).collect();
-            text.push_str(&format!("+ {}\n", words.join(" ")));
+            text.push_str(&format!("{prefix}{}\n", words.join(" ")));
             let _ = self.fds.write(2, text.as_bytes());
         }
 
@@ -639,13 +640,14 @@ impl Shell {
             Ok(a) => a,
             Err(e) => return fail(self, e),
         };
-        if self.options.xtrace {
+        if self.options.xtrace && !self.in_ps4 {
             let traced = match assign.value {
                 // bash shows a list as written.
                 AssignValue::List(_) => assignment.to_string(),
                 AssignValue::Scalar(_) => assign.traced(),
             };
-            let _ = self.fds.write(2, format!("+ {traced}\n").as_bytes());
+            let prefix = self.xtrace_prefix();
+            let _ = self.fds.write(2, format!("{prefix}{traced}\n").as_bytes());
         }
         let name = assign.name.clone();
         if let Err(e) = self.store(assign, Scope::Visible) {

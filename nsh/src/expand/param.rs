@@ -68,7 +68,7 @@ pub fn expand(
             default_value,
         } => {
             let (_, val) = resolve(ctx, parameter, *indirect)?;
-            if is_null(&val, test_type) {
+            if is_null(ctx, &val, test_type, dq) {
                 word_into(ctx, default_value.as_deref(), b, dq)?;
             } else {
                 append(ctx, b, val, dq);
@@ -81,7 +81,7 @@ pub fn expand(
             default_value,
         } => {
             let (param, val) = resolve(ctx, parameter, *indirect)?;
-            if is_null(&val, test_type) {
+            if is_null(ctx, &val, test_type, dq) {
                 let value = word_string(ctx, default_value.as_deref(), dq)?;
                 let value = assign(ctx, &param, value)?;
                 append(ctx, b, Val::Str(value), dq);
@@ -96,7 +96,7 @@ pub fn expand(
             error_message,
         } => {
             let (param, val) = resolve(ctx, parameter, *indirect)?;
-            if is_null(&val, test_type) {
+            if is_null(ctx, &val, test_type, dq) {
                 let message = match error_message.as_deref().filter(|w| !w.is_empty()) {
                     Some(word) => word_string(ctx, Some(word), dq)?,
                     None if matches!(test_type, ParameterTestType::UnsetOrNull) => {
@@ -118,7 +118,7 @@ pub fn expand(
             alternative_value,
         } => {
             let (_, val) = resolve(ctx, parameter, *indirect)?;
-            if !is_null(&val, test_type) {
+            if !is_null(ctx, &val, test_type, dq) {
                 word_into(ctx, alternative_value.as_deref(), b, dq)?;
             } else if let Val::List { concat: false, .. } = val {
                 // `"${@:+x}"` without positional parameters vanishes like
@@ -460,11 +460,16 @@ fn check_set(ctx: &dyn ExpandContext, parameter: &Parameter, val: &Val) -> Resul
 
 /// Whether the `-`, `=`, `?`, `+` forms see the parameter as missing: unset
 /// (no elements for a list), or with `:` also empty.
-fn is_null(val: &Val, test: &ParameterTestType) -> bool {
+fn is_null(ctx: &dyn ExpandContext, val: &Val, test: &ParameterTestType, dq: bool) -> bool {
     let colon = matches!(test, ParameterTestType::UnsetOrNull);
     match val {
         Val::Unset => true,
         Val::Str(s) => colon && s.is_empty(),
+        // `"$*"`, `"${a[*]}"`: null when they join (with IFS) to nothing.
+        Val::List {
+            items,
+            concat: true,
+        } if colon && dq => items.is_empty() || items.join(&ifs_joiner(ctx)).is_empty(),
         Val::List { items, .. } => {
             items.is_empty() || (colon && items.len() == 1 && items[0].is_empty())
         }
