@@ -336,6 +336,12 @@ impl Shell {
             }
             ast::Command::Function(definition) => {
                 let name = definition.fname.value.clone();
+                // bash takes almost any word, but not one with an
+                // expansion or quotes in it.
+                if name.contains(['$', '`', '\'', '"', '\\']) {
+                    self.error(format!("`{name}': not a valid identifier"));
+                    return Ok(1);
+                }
                 self.functions
                     .insert(name, Arc::new(definition.body.clone()));
                 Ok(0)

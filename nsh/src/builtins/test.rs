@@ -177,7 +177,9 @@ fn unary(shell: &mut Shell, op: &U, operand: &str) -> Result<bool, String> {
         U::FileExistsAndIsSocket => meta().is_some_and(|m| m.file_type().is_socket()),
         U::ShellOptionEnabled => option_enabled(shell, operand),
         U::ShellVariableIsSetAndAssigned => variable_is_set(shell, operand)?,
-        U::ShellVariableIsSetAndNameRef => false,
+        U::ShellVariableIsSetAndNameRef => {
+            shell.vars.lookup_ref(operand).is_some_and(|v| v.nameref)
+        }
     })
 }
 
@@ -198,7 +200,8 @@ fn variable_is_set(shell: &mut Shell, operand: &str) -> Result<bool, String> {
         }));
     }
     let key = if shell.vars.is_assoc(name) {
-        crate::vars::Key::Name(sub.to_string())
+        // The key is expanded, as in `${m[$k]}`.
+        crate::vars::Key::Name(expand::expand_word(shell, sub).map_err(|e| e.message)?)
     } else {
         let i = expand::eval_arith(shell, sub).map_err(|e| e.message)?;
         match crate::expand::access::resolve_index(&shell.vars, name, i) {

@@ -176,7 +176,13 @@ impl Shell {
         // `$_`: the last word of this command once expanded (empty for an
         // assignment alone); bound when it has run, so a function still
         // sees the previous one, as in bash.
-        restore.last_word = Some(argv.last().cloned().unwrap_or_default());
+        // (For `declare a=(1 2)` bash binds the name alone.)
+        restore.last_word = Some(match declaration.as_ref().and_then(|d| d.last()) {
+            Some(DeclArg::Assign(assign)) if matches!(assign.value, AssignValue::List(_)) => {
+                assign.name.clone()
+            }
+            _ => argv.last().cloned().unwrap_or_default(),
+        });
         let mut redirects: Vec<Cow<'_, ast::IoRedirect>> =
             redirects.into_iter().map(Cow::Borrowed).collect();
         if let Err(message) = self.number_fd_variables(&mut redirects, &named) {
