@@ -6,6 +6,7 @@
 mod cluster;
 mod convert;
 mod coord;
+mod fifo;
 mod follow;
 mod pipe;
 pub use pipe::serve_pipes;

@@ -10,6 +10,7 @@
 pub(crate) mod all;
 pub(crate) mod assign;
 mod debug;
+mod fifo;
 mod pipeline;
 mod procsub;
 mod redirect;

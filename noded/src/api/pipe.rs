@@ -550,3 +550,25 @@ pub async fn write_output_to(
         }
     }
 }
+
+/// The producer of a direct pipe (`SpawnRequest.stdin_from`), if the
+/// rest of the request allows one.
+pub(super) fn direct_pipe_producer(
+    raw: i32,
+    req: &proto::v1::SpawnRequest,
+    inherit: bool,
+) -> Result<proto::Gpid, Status> {
+    let refuse = |why: &str| Status::from(ProcError::InvalidArgument(format!("stdin_from: {why}")));
+    let producer =
+        super::convert::gpid(raw).map_err(|_| refuse(&format!("{raw} is not a cluster pid")))?;
+    if req.tty.is_some() {
+        return Err(refuse("a process with a terminal reads the terminal"));
+    }
+    if inherit {
+        return Err(refuse("not with inherit"));
+    }
+    if req.stdin == proto::v1::StdinMode::Pipe as i32 {
+        return Err(refuse("stdin is fed from the producer, not by WriteInput"));
+    }
+    Ok(producer)
+}

@@ -87,7 +87,7 @@ impl Processes for ProcessesApi {
                 let tty = req.tty.is_some();
                 let stdin_from = match req.stdin_from {
                     0 => None,
-                    raw => Some(direct_pipe_producer(raw, &req, inherit.is_some())?),
+                    raw => Some(pipe::direct_pipe_producer(raw, &req, inherit.is_some())?),
                 };
                 let mut spec = convert::spawn_spec(req)?;
                 spec.user = principal.user.clone();
@@ -441,11 +441,31 @@ impl Processes for ProcessesApi {
 
     type AttachStream = ServerStream<AttachEvent>;
 
+    type OpenFifoStream = super::fifo::FifoStream;
+
+    async fn open_fifo(
+        &self,
+        request: Request<Streaming<proto::v1::FifoRequest>>,
+    ) -> Result<Response<Self::OpenFifoStream>, Status> {
+        super::fifo::open_fifo(&self.state, request).await
+    }
+
     async fn write_output_to(
         &self,
         request: Request<WriteOutputToRequest>,
     ) -> Result<Response<WriteOutputToReply>, Status> {
-        self.write_output_to_inner(request).await
+        let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
+        let caller = socket_caller(&request);
+        let req = request.into_inner();
+        let wanted = proto::v1::InheritedStdio {
+            stdout_fd: Some(req.fd),
+            ..Default::default()
+        };
+        let client = inherited_stdio(caller, forwarded, false, &wanted)?;
+        pipe::write_output_to(self.state.clone(), principal, &client, req)
+            .await
+            .map(Response::new)
     }
 
     async fn attach(
@@ -514,24 +534,6 @@ impl Processes for ProcessesApi {
 }
 
 impl ProcessesApi {
-    async fn write_output_to_inner(
-        &self,
-        request: Request<WriteOutputToRequest>,
-    ) -> Result<Response<WriteOutputToReply>, Status> {
-        let forwarded = self.state.forwarded(&request);
-        let principal = self.state.principal(&request)?;
-        let caller = socket_caller(&request);
-        let req = request.into_inner();
-        let wanted = proto::v1::InheritedStdio {
-            stdout_fd: Some(req.fd),
-            ..Default::default()
-        };
-        let client = inherited_stdio(caller, forwarded, false, &wanted)?;
-        pipe::write_output_to(self.state.clone(), principal, &client, req)
-            .await
-            .map(Response::new)
-    }
-
     fn local_list(&self, req: &ListRequest, principal: &Principal) -> ListReply {
         local_list(&self.state, req, principal)
     }
@@ -543,27 +545,6 @@ fn socket_caller<T>(request: &Request<T>) -> Option<tokio::net::unix::UCred> {
         .extensions()
         .get::<tonic::transport::server::UdsConnectInfo>()
         .and_then(|uds| uds.peer_cred)
-}
-
-/// The producer of a direct pipe (`SpawnRequest.stdin_from`), if the
-/// rest of the request allows one.
-fn direct_pipe_producer(
-    raw: i32,
-    req: &SpawnRequest,
-    inherit: bool,
-) -> Result<proto::Gpid, Status> {
-    let refuse = |why: &str| Status::from(ProcError::InvalidArgument(format!("stdin_from: {why}")));
-    let producer = gpid(raw).map_err(|_| refuse(&format!("{raw} is not a cluster pid")))?;
-    if req.tty.is_some() {
-        return Err(refuse("a process with a terminal reads the terminal"));
-    }
-    if inherit {
-        return Err(refuse("not with inherit"));
-    }
-    if req.stdin == proto::v1::StdinMode::Pipe as i32 {
-        return Err(refuse("stdin is fed from the producer, not by WriteInput"));
-    }
-    Ok(producer)
 }
 
 /// What the keeper needs to take the descriptors `wanted` from the

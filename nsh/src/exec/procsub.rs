@@ -8,8 +8,9 @@
 //! pipe: `/dev/fd/N` for what runs inside nsh (builtins, functions), which
 //! open it in nsh's own process, and `/proc/PID/fd/N` (nsh's PID) for an
 //! `@local` child. A cluster process cannot open a pipe of the shell's
-//! machine, so handing it such a path fails with a clear error instead of
-//! running it with a path that does not exist there.
+//! machine: it gets the path of a FIFO its node makes, connected to the
+//! pipe through the node's `OpenFifo` call (`fifo.rs`). Only `@any` and
+//! `@all`, whose node is not known before they start, are refused.
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -28,35 +29,51 @@ use super::simple::Place;
 /// command given such a path is refused.
 static EXPOSED: Mutex<BTreeSet<RawFd>> = Mutex::new(BTreeSet::new());
 
-/// The end of a process substitution's pipe that a command was given as a
-/// path; open as long as this lives.
+/// What a command was given as the path of a process substitution: the
+/// end of its pipe, or the FIFO a node made for it; open as long as this
+/// lives.
 #[derive(Debug)]
-pub struct Exposed(OwnedFd);
+pub enum Exposed {
+    Pipe(OwnedFd),
+    /// Held for its drop, which ends the node's call.
+    Fifo {
+        _call: super::fifo::RemoteFifo,
+    },
+}
 
 impl Exposed {
-    fn new(fd: OwnedFd) -> Self {
+    fn pipe(fd: OwnedFd) -> Self {
         if let Ok(mut set) = EXPOSED.lock() {
             set.insert(fd.as_raw_fd());
         }
-        Exposed(fd)
+        Exposed::Pipe(fd)
+    }
+
+    fn raw_fd(&self) -> RawFd {
+        match self {
+            Exposed::Pipe(fd) => fd.as_raw_fd(),
+            Exposed::Fifo { .. } => -1,
+        }
     }
 
     /// The path a command inside nsh opens.
     pub fn dev_fd(&self) -> String {
-        format!("/dev/fd/{}", self.0.as_raw_fd())
+        format!("/dev/fd/{}", self.raw_fd())
     }
 
     /// The path a child process of nsh opens.
     pub fn proc_path(&self) -> String {
-        format!("/proc/{}/fd/{}", std::process::id(), self.0.as_raw_fd())
+        format!("/proc/{}/fd/{}", std::process::id(), self.raw_fd())
     }
 }
 
 impl Drop for Exposed {
     fn drop(&mut self) {
         // Forget the number before it closes and can be reused.
-        if let Ok(mut set) = EXPOSED.lock() {
-            set.remove(&self.0.as_raw_fd());
+        if let Exposed::Pipe(fd) = self
+            && let Ok(mut set) = EXPOSED.lock()
+        {
+            set.remove(&fd.as_raw_fd());
         }
     }
 }
@@ -120,7 +137,23 @@ impl Shell {
         command: &ast::SubshellCommand,
     ) -> Result<Exposed, String> {
         self.start_process_substitution(kind, command)
-            .map(Exposed::new)
+            .map(Exposed::pipe)
+    }
+
+    /// A process substitution for a command on `node`: its command starts
+    /// here, and a FIFO there is connected to its pipe.
+    fn fifo_substitution(
+        &mut self,
+        node: &str,
+        kind: &ast::ProcessSubstitutionKind,
+        command: &ast::SubshellCommand,
+    ) -> Result<(String, Exposed), String> {
+        let client = self.client().cloned().map_err(|e| e.to_string())?;
+        let end = self.start_process_substitution(kind, command)?;
+        let feed = matches!(kind, ast::ProcessSubstitutionKind::Read);
+        let (path, fifo) = super::fifo::open(&client, node, feed, end)
+            .map_err(|e| format!("process substitution: {e}"))?;
+        Ok((path, Exposed::Fifo { _call: fifo }))
     }
 
     /// Where a command would run, for messages: `node n1`, `every node`.
@@ -145,25 +178,28 @@ impl Shell {
         argv: &mut [String],
         subs: &[(&ast::ProcessSubstitutionKind, &ast::SubshellCommand)],
     ) -> Result<Vec<Exposed>, Flow> {
-        let (local, remote) = match argv.first().map(String::as_str) {
+        // Where the command runs: nsh itself, this machine (`@local`), or
+        // a node (`Some(name)`, "" the shell's), which gets FIFOs.
+        let (local, node) = match argv.first().map(String::as_str) {
             Some("@local") => (true, None),
-            Some("@all") => (false, Some(self.where_runs("", &Place::All))),
-            Some(at) if at.len() > 1 && at.starts_with('@') => {
-                (false, Some(self.where_runs(&at[1..], &Place::Cluster)))
+            Some(at @ ("@all" | "@any")) => {
+                let place = match at {
+                    "@all" => self.where_runs("", &Place::All),
+                    _ => self.where_runs("@any", &Place::Cluster),
+                };
+                let command = argv
+                    .iter()
+                    .find(|a| !a.starts_with('@'))
+                    .cloned()
+                    .unwrap_or_default();
+                return self.refuse(remote_message(&command, "/dev/fd/N", &place));
             }
+            Some(at) if at.len() > 1 && at.starts_with('@') => (false, Some(at[1..].to_string())),
             Some(name) if self.functions.contains_key(name) || builtins::is_builtin(name) => {
                 (false, None)
             }
-            _ => (false, Some(self.where_runs("", &Place::Cluster))),
+            _ => (false, Some(String::new())),
         };
-        if let Some(place) = remote {
-            let command = argv
-                .iter()
-                .find(|a| !a.starts_with('@'))
-                .cloned()
-                .unwrap_or_default();
-            return self.refuse(remote_message(&command, "/dev/fd/N", &place));
-        }
         let mut exposed = Vec::with_capacity(subs.len());
         for arg in argv.iter_mut() {
             let Some(i) = arg
@@ -175,9 +211,16 @@ impl Shell {
             let Some(&(kind, command)) = subs.get(i) else {
                 continue;
             };
-            match self.expose_process_substitution(kind, command) {
-                Ok(end) => {
-                    *arg = if local { end.proc_path() } else { end.dev_fd() };
+            let started = match &node {
+                None => self.expose_process_substitution(kind, command).map(|end| {
+                    let path = if local { end.proc_path() } else { end.dev_fd() };
+                    (path, end)
+                }),
+                Some(node) => self.fifo_substitution(node, kind, command),
+            };
+            match started {
+                Ok((path, end)) => {
+                    *arg = path;
                     exposed.push(end);
                 }
                 Err(message) => {

@@ -558,6 +558,17 @@ impl Shell {
             (Ok(_), None) if link.upstream.is_some() && reads_pipe_itself => Reader::NodeProcess,
             _ => Reader::Shell,
         };
+        // Its process substitutions (FIFOs on its node) stay until it ends.
+        if let Ok(held) = &spawned {
+            let keep = std::mem::take(&mut external.restore.procsubs);
+            if !keep.is_empty() {
+                let (client, pid) = (client.clone(), held.pid());
+                std::thread::spawn(move || {
+                    remote::wait_exit(&client, pid);
+                    drop(keep);
+                });
+            }
+        }
         match spawned {
             Ok(held) if hold => (Launched::Held(held), reader),
             Ok(held) => (
