@@ -43,14 +43,10 @@ pub async fn open_fifo(
         .target_node(&open.node, &Default::default(), forwarded)
         .await?;
     if let Target::Remote { mut client, .. } = target {
-        use futures::StreamExt;
         let first = FifoRequest {
             request: Some(fifo_request::Request::Open(open)),
         };
-        let rest = inbound
-            .take_while(|m| futures::future::ready(m.is_ok()))
-            .filter_map(|m| futures::future::ready(m.ok()));
-        let all = futures::stream::once(async { first }).chain(rest);
+        let all = super::route::resend(first, inbound);
         let stream = client
             .open_fifo(outgoing(all, None, &principal))
             .await

@@ -493,10 +493,7 @@ impl Processes for ProcessesApi {
             let first = AttachRequest {
                 request: Some(attach_request::Request::Start(start)),
             };
-            let rest = inbound
-                .take_while(|c| futures::future::ready(c.is_ok()))
-                .filter_map(|c| futures::future::ready(c.ok()));
-            let all = futures::stream::once(async { first }).chain(rest);
+            let all = super::route::resend(first, inbound);
             let stream = client
                 .attach(outgoing(all, None, &principal))
                 .await

@@ -83,6 +83,19 @@ pub fn outgoing<T>(message: T, timeout: Option<Duration>, principal: &Principal)
     request
 }
 
+/// A client stream to forward: `first` (already read, to see where the
+/// call goes) then the rest of `inbound`, up to its first error.
+pub fn resend<T: Send + 'static>(
+    first: T,
+    inbound: tonic::Streaming<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    use futures::StreamExt;
+    let rest = inbound
+        .take_while(|m| futures::future::ready(m.is_ok()))
+        .filter_map(|m| futures::future::ready(m.ok()));
+    futures::stream::once(async { first }).chain(rest)
+}
+
 /// A failure talking to another node, said so that the user sees which
 /// node; statuses the owner returned pass through unchanged.
 pub fn remote_error(node: &str, status: Status) -> Status {
