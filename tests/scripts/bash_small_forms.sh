@@ -30,3 +30,7 @@ eval 'ro=2; echo never'
 echo "eval status $?"
 eval 'echo $(( 1 / 0 )); echo never'
 echo "eval status $?"
+kill -l 10 SIGSEGV 12 0 130
+kill -l 10 BAD 2>/dev/null; echo "kill -l BAD: $?"
+unset %; echo "unset %: $?"
+unset -v % 2>/dev/null; echo "unset -v %: $?"

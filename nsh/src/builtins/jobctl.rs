@@ -324,31 +324,36 @@ pub fn parse_signal(spec: &str) -> Option<i32> {
 }
 
 fn list_signals(shell: &Shell, args: &[String]) -> Status {
-    if let Some(arg) = args.first() {
-        let n: i32 = match arg.parse() {
-            Ok(n) => n,
-            Err(_) => match parse_signal(arg) {
-                Some(n) => {
-                    let _ = shell.out(&format!("{n}\n"));
-                    return Ok(0);
+    if !args.is_empty() {
+        // Each argument translated: a number to its name (0 is EXIT, an
+        // exit status above 128 the signal that caused it), a name to its
+        // number; a bad one is reported and makes the status 1.
+        let mut out = String::new();
+        let mut status = 0;
+        for arg in args {
+            let answer = match arg.parse::<i32>() {
+                Ok(0) => Some("EXIT".to_string()),
+                Ok(n) => {
+                    let n = if n > 128 { n - 128 } else { n };
+                    Signal::try_from(n)
+                        .ok()
+                        .map(|sig| sig.as_str().trim_start_matches("SIG").to_string())
+                }
+                Err(_) => parse_signal(arg).map(|n| n.to_string()),
+            };
+            match answer {
+                Some(text) => {
+                    out.push_str(&text);
+                    out.push('\n');
                 }
                 None => {
                     shell.error(format!("kill: {arg}: invalid signal specification"));
-                    return Ok(1);
+                    status = 1;
                 }
-            },
-        };
-        let n = if n > 128 { n - 128 } else { n };
-        return match Signal::try_from(n) {
-            Ok(sig) => {
-                let _ = shell.out(&format!("{}\n", sig.as_str().trim_start_matches("SIG")));
-                Ok(0)
             }
-            Err(_) => {
-                shell.error(format!("kill: {arg}: invalid signal specification"));
-                Ok(1)
-            }
-        };
+        }
+        let _ = shell.out(&out);
+        return Ok(status);
     }
     let mut out = String::new();
     for (i, sig) in Signal::iterator().enumerate() {

@@ -42,9 +42,25 @@ pub fn unset(shell: &mut Shell, args: Vec<String>) -> Status {
 /// name, as in bash.
 fn unset_variable(shell: &mut Shell, arg: &str, only_vars: bool) -> Result<(), String> {
     let invalid = || format!("`{arg}': not a valid identifier");
-    let (name, sub) = split_subscript(arg).ok_or_else(invalid)?;
+    // Without -v, a word that cannot name a variable may name a function
+    // (bash does not check those names).
+    let function = |shell: &mut Shell| {
+        shell.functions.remove(arg);
+        Ok(())
+    };
+    let Some((name, sub)) = split_subscript(arg) else {
+        return if only_vars {
+            Err(invalid())
+        } else {
+            function(shell)
+        };
+    };
     if !valid_name(name) {
-        return Err(invalid());
+        return if only_vars {
+            Err(invalid())
+        } else {
+            function(shell)
+        };
     }
     match sub {
         None | Some("@" | "*") => {

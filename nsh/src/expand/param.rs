@@ -405,6 +405,12 @@ fn lookup(ctx: &mut dyn ExpandContext, parameter: &Parameter) -> Result<Val, Exp
             }
             _ => some(ctx.vars().get(name)),
         },
+        Parameter::NamedWithIndex { index, .. } if index.trim().is_empty() => {
+            return Err(ExpandError::new(format!(
+                "{}: bad substitution",
+                unbound_name(parameter)
+            )));
+        }
         Parameter::NamedWithIndex { name, index } => {
             // An index before the start reads as unset, silently (bash).
             if !access::is_assoc(ctx.vars(), name) {
