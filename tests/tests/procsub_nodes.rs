@@ -4,7 +4,7 @@
 //! command, the producer and the consumer run on. Checked as a user types
 //! them under nsh on a 2-node cluster, compared with what bash prints for
 //! the same commands run locally; the FIFO sits in a directory only the
-//! user can enter and goes away, also when the command never opens it;
+//! user can open, in a directory nobody else can change, and goes away, also when the command never opens it;
 //! `@any`/`@all` are refused with a clear error; a call whose first
 //! message is not `open` is refused.
 
@@ -88,24 +88,32 @@ async fn writes_to_a_consumer(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The FIFO is in a directory of mode 0700 owned by the user, and both go
+/// The FIFO is the user's, mode 0600, in a directory of the node's that
+/// others can pass but not list or change (0711), and both go
 /// away, also when the command never opens the FIFO (no hang).
 async fn fifos_are_private_and_go_away(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let n2 = ctx.name(1);
     let before = fifo_dirs();
     let script = format!(
-        "@{n2} sh -c 'stat -c \"%a %U\" \"$(dirname \"$1\")\"; stat -c %F \"$1\"' sh <(true); \
+        "@{n2} sh -c 'stat -c \"%a %U %F\" \"$1\"; stat -c %a \"$(dirname \"$1\")\"' sh <(true); \
          @{n2} true <(yes); echo done"
     );
     let run = tokio::time::timeout(Duration::from_secs(60), ctx.nsh_c(&script, dir.path()))
         .await
         .map_err(|_| anyhow::anyhow!("a FIFO nobody opened held the shell"))??;
+    // Nodes run as root make the directory theirs (0711); a node run by
+    // the user (a dev cluster) makes it the user's (0700).
+    let dir_mode = if nix::unistd::geteuid().is_root() {
+        711
+    } else {
+        700
+    };
     let user = nix::unistd::User::from_uid(nix::unistd::geteuid())?
         .map(|u| u.name)
         .unwrap_or_default();
     anyhow::ensure!(
-        run.stdout == format!("700 {user}\nfifo\ndone\n") && run.status == 0,
+        run.stdout == format!("600 {user} fifo\n{dir_mode}\ndone\n") && run.status == 0,
         "{run:?}"
     );
     let before = &before;

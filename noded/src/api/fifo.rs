@@ -1,10 +1,14 @@
 //! `OpenFifo`: FIFOs for process substitution whose command runs on this
 //! node (`@n2 diff <(a) <(b)`). The shell cannot hand a process on another
-//! machine a pipe of its own; instead this node makes a FIFO in a fresh
-//! directory only the caller's user can enter (`mkdtemp`, mode 0700,
-//! owned by the user), answers its path, and connects it to the call: it
-//! writes the client's bytes into the FIFO (FEED, `<(..)`) or sends what
-//! is written into it (DRAIN, `>(..)`).
+//! machine a pipe of its own; instead this node makes a FIFO only the
+//! caller's user can open (mode 0600, the user's) in a fresh directory
+//! (`mkdtemp`) that stays the node's (mode 0711: the user can reach the
+//! FIFO but can neither list nor change the directory, so nobody can
+//! swap the FIFO for a link to another file before the node opens it; the
+//! node also opens it without following links and checks it is a FIFO).
+//! It answers the path, and connects the FIFO to the call: it writes the
+//! client's bytes into it (FEED, `<(..)`) or sends what is written into it
+//! (DRAIN, `>(..)`).
 //!
 //! Opening a FIFO waits for the other side. That wait lasts as long as the
 //! call: when the client cancels it (its command ended without opening the
@@ -108,13 +112,18 @@ impl FifoDir {
         };
         nix::unistd::mkfifo(&made.fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .map_err(|e| failed("make the FIFO", e))?;
-        // A root noded gives them to the user; one run by the user (a dev
-        // cluster) already owns them.
+        // A root noded gives the FIFO to the user and lets the user reach
+        // it; one run by the user (a dev cluster) already owns both.
         if nix::unistd::geteuid().is_root() {
-            for path in [&made.dir, &made.fifo] {
-                nix::unistd::chown(path.as_path(), Some(user.uid), Some(user.gid))
-                    .map_err(|e| failed("give it to the user", e))?;
-            }
+            nix::unistd::chown(made.fifo.as_path(), Some(user.uid), Some(user.gid))
+                .map_err(|e| failed("give it to the user", e))?;
+            nix::sys::stat::fchmodat(
+                nix::fcntl::AT_FDCWD,
+                made.dir.as_path(),
+                nix::sys::stat::Mode::from_bits_truncate(0o711),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|e| failed("open its directory to the user", e))?;
         }
         Ok(made)
     }
@@ -179,10 +188,16 @@ async fn open_side(
 ) -> Option<tokio::fs::File> {
     let path = path.to_path_buf();
     let opening = tokio::task::spawn_blocking(move || {
-        std::fs::OpenOptions::new()
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let file = std::fs::OpenOptions::new()
             .read(!write)
             .write(write)
-            .open(&path)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)?;
+        if !file.metadata()?.file_type().is_fifo() {
+            return Err(std::io::Error::other("not a FIFO"));
+        }
+        Ok(file)
     });
     tokio::select! {
         opened = opening => opened.ok()?.ok().map(tokio::fs::File::from_std),
