@@ -170,7 +170,7 @@ pub fn expand(
             let (param, val) = resolve(ctx, parameter, *indirect)?;
             check_set(ctx, &param, &val)?;
             let pat = pattern_string(ctx, pattern.as_deref())?;
-            let compiled = pattern::compile(&pat, ctx.extglob())?;
+            let compiled = pattern::compile(&pat, ctx.extglob());
             let (suffix, longest) = match expr {
                 ParameterExpr::RemoveSmallestSuffixPattern { .. } => (true, false),
                 ParameterExpr::RemoveLargestSuffixPattern { .. } => (true, true),
@@ -243,7 +243,7 @@ pub fn expand(
             let compiled = match pattern.as_deref().filter(|p| !p.is_empty()) {
                 Some(p) => {
                     let pat = pattern_string(ctx, Some(p))?;
-                    Some(pattern::compile(&pat, ctx.extglob())?)
+                    Some(pattern::compile(&pat, ctx.extglob()))
                 }
                 None => None,
             };
@@ -281,7 +281,7 @@ pub fn expand(
             check_set(ctx, &param, &val)?;
             let pat = pattern_string(ctx, Some(pattern))?;
             let rep = pattern_string(ctx, replacement.as_deref())?;
-            let compiled = pattern::compile(&pat, ctx.extglob())?;
+            let compiled = pattern::compile(&pat, ctx.extglob());
             let val = val.map(|s| Ok(replace(&compiled, &s, &rep, match_kind, pat.is_empty())))?;
             append(ctx, b, val, dq);
         }
