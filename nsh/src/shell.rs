@@ -631,3 +631,29 @@ impl ExpandContext for Shell {
         Ok(String::from_utf8_lossy(&output).into_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Shopt;
+
+    /// bash 5.2: `GLOBIGNORE=x` turns dotglob on, `GLOBIGNORE=` leaves it,
+    /// `unset GLOBIGNORE` turns it off; `shopt -u dotglob` in between holds
+    /// until GLOBIGNORE changes again.
+    #[test]
+    fn globignore_drives_dotglob() {
+        let mut shopt = Shopt::default();
+        assert!(shopt.globskipdots);
+        shopt.sync_globignore(None);
+        assert!(!shopt.dotglob);
+        shopt.sync_globignore(Some("*.txt"));
+        assert!(shopt.dotglob);
+        shopt.sync_globignore(Some(""));
+        assert!(shopt.dotglob);
+        shopt.sync_globignore(None);
+        assert!(!shopt.dotglob);
+        shopt.sync_globignore(Some("x"));
+        shopt.dotglob = false;
+        shopt.sync_globignore(Some("x"));
+        assert!(!shopt.dotglob);
+    }
+}

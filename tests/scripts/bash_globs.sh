@@ -81,6 +81,12 @@ y=foo.tar.gz
 echo "${y%.!(tar)}|${y%%.!(tar)}|${y#!(f)}|${y##*.}"
 z=aXbXc
 echo "${z//!(X)/_}|${z/X!(b)/=}|${z//[!X]/.}"
+# Empty matches: replaced, and // goes on a character further.
+e=
+echo "[${e/?(b)/X}] [${e/%?(b)/X}] [${e/#?(b)/X}] [${e/*/X}] [${e/#*/X}] [${e/#/X}]"
+w=ab
+echo "[${w/?(b)/X}] [${w//?(b)/X}] [${w//*(x)/-}] [${w//@(b|)/<&>}] [${w/#?(x)/X}]"
+echo "[${w//[[:alpha:]]*(x)/-}] [${w/%*(x)/X}] [${w//x*/X}]"
 
 echo '--- brackets'
 echo [[] []] [\[] [\]] [!ab]

@@ -768,6 +768,11 @@ fn replace(
         out
     };
     match kind {
+        // bash tries an empty text only with a pattern starting with `*`
+        // (an empty pattern just puts the replacement in front).
+        SubstringMatchKind::Prefix if s.is_empty() && !empty_pattern && !compiled.star_first() => {
+            String::new()
+        }
         SubstringMatchKind::Prefix => match compiled.prefix_len(s, true) {
             Some(len) => format!("{}{}", substitute(&s[..len]), &s[len..]),
             None => s.to_string(),
@@ -780,6 +785,8 @@ fn replace(
             if empty_pattern {
                 return s.to_string();
             }
+            // The leftmost-longest match, an empty one too; after an empty
+            // match `//` copies a character and searches on, until the end.
             let all = matches!(kind, SubstringMatchKind::Anywhere);
             let mut out = String::with_capacity(s.len());
             let mut at = 0;
@@ -788,6 +795,15 @@ fn replace(
                 out.push_str(&substitute(&s[start..end]));
                 at = end;
                 if !all {
+                    break;
+                }
+                if start == end
+                    && let Some(c) = s[at..].chars().next()
+                {
+                    out.push(c);
+                    at += c.len_utf8();
+                }
+                if at >= s.len() {
                     break;
                 }
             }

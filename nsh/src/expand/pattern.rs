@@ -33,6 +33,8 @@ use walk::{Flags, Walk};
 #[derive(Debug)]
 pub struct Pattern {
     tree: Tree,
+    /// The text starts with `*`.
+    star_first: bool,
     engine: Engine,
     /// Letters match either case (`shopt -s nocaseglob`).
     nocase: bool,
@@ -165,6 +167,7 @@ impl Pattern {
         };
         Pattern {
             tree,
+            star_first: pattern.starts_with('*'),
             engine,
             nocase,
         }
@@ -284,9 +287,11 @@ impl Pattern {
         }
     }
 
-    /// The leftmost match in `text` at or after `from`, the longest there;
-    /// empty matches are skipped.
+    /// The leftmost match in `text` at or after `from`, the longest there
+    /// (possibly empty), as bash's `${x/p/r}` finds it: at the end of the
+    /// text only a pattern starting with `*` is tried.
     pub fn find(&self, text: &str, from: usize) -> Option<(usize, usize)> {
+        let tried = |start: usize| start < text.len() || self.star_first;
         match &self.engine {
             Engine::Literal(lit) => {
                 if lit.is_empty() {
@@ -298,35 +303,39 @@ impl Pattern {
             }
             Engine::Regex { body, any, .. } => {
                 let any = regex_of(any, "(?s:BODY)", body);
-                let mut at = from;
-                while at <= text.len() {
-                    let found = any.find_at(text, at)?;
-                    let start = found.start();
-                    // The regex's own match is one candidate; bash wants
-                    // the longest match at this start.
-                    let longest = boundaries(&text[start..])
-                        .rev()
-                        .map(|len| start + len)
-                        .take_while(|&end| end > found.end())
-                        .find(|&end| self.matches(&text[start..end]))
-                        .unwrap_or(found.end());
-                    if longest > start {
-                        return Some((start, longest));
-                    }
-                    at = next_boundary(text, start);
+                let found = any.find_at(text, from)?;
+                let start = found.start();
+                if !tried(start) {
+                    return None;
                 }
-                None
+                // The regex's own match is one candidate; bash wants the
+                // longest match at this start.
+                let longest = boundaries(&text[start..])
+                    .rev()
+                    .map(|len| start + len)
+                    .take_while(|&end| end > found.end())
+                    .find(|&end| self.matches(&text[start..end]))
+                    .unwrap_or(found.end());
+                Some((start, longest))
             }
             Engine::Walk => {
                 let (chars, offsets) = chars_of(text);
                 let mut walk = self.walk(&chars, Flags::default());
                 let first = offsets.partition_point(|&o| o < from);
-                (first..=chars.len()).find_map(|s| {
-                    let end = *walk.ends(&self.tree.nodes, s).last()?;
-                    (end > s).then(|| (offsets[s], offsets[end]))
-                })
+                (first..=chars.len())
+                    .take_while(|&s| tried(offsets[s]))
+                    .find_map(|s| {
+                        let end = *walk.ends(&self.tree.nodes, s).last()?;
+                        Some((offsets[s], offsets[end]))
+                    })
             }
         }
+    }
+
+    /// Whether the pattern starts with an unquoted `*`: only such a
+    /// pattern is tried against an empty text by `${x/#p/r}` and `${x/p/r}`.
+    pub fn star_first(&self) -> bool {
+        self.star_first
     }
 }
 
@@ -354,11 +363,4 @@ fn boundaries(text: &str) -> impl DoubleEndedIterator<Item = usize> + '_ {
     text.char_indices()
         .map(|(i, _)| i)
         .chain(std::iter::once(text.len()))
-}
-
-fn next_boundary(text: &str, at: usize) -> usize {
-    text[at..]
-        .chars()
-        .next()
-        .map_or(text.len() + 1, |c| at + c.len_utf8())
 }

@@ -161,13 +161,19 @@ fn leading_dots_in_names() {
 
 #[test]
 fn paths_for_globignore() {
-    let p = compile("*", false);
-    assert!(p.matches_path("ab"));
-    assert!(!p.matches_path("a/b"));
+    let p = compile("*x", false);
+    assert!(p.matches_path("abx"));
+    assert!(!p.matches_path("a/bx"));
     assert!(compile("*/*", false).matches_path("a/b"));
     assert!(!compile("a?b", false).matches_path("a/b"));
     assert!(!compile("a[/]b", false).matches_path("a/b"));
     assert!(compile("*.txt", false).matches_path(".x.txt"));
+    assert!(!compile("*.txt", false).matches_path("d/x.txt"));
+    // bash: a `*` ending the pattern matches `/` too.
+    assert!(compile("s*", false).matches_path("sub/x.txt"));
+    assert!(compile("[[:alpha:]]*", false).matches_path("sub/x.txt"));
+    assert!(compile("@(x|s*)", true).matches_path("sub/x.txt"));
+    assert!(!compile("s*t", false).matches_path("sub/x.txt"));
 }
 
 #[test]
@@ -191,6 +197,16 @@ fn searches_with_not_groups() {
     assert_eq!(p.suffix_start("abcabc", false), Some(6));
     assert_eq!(p.suffix_start("abcabc", true), Some(0));
     assert_eq!(compile("!(a)", true).find("abcabc", 0), Some((0, 6)));
+    // Empty matches count; at the end of the text only for a pattern
+    // starting with `*` (bash's ${x/p/r}).
+    let p = compile("?(b)", true);
+    assert_eq!(p.find("ab", 0), Some((0, 0)));
+    assert_eq!(p.find("ab", 1), Some((1, 2)));
+    assert_eq!(p.find("ab", 2), None);
+    assert_eq!(compile("*(x)", true).find("ab", 2), Some((2, 2)));
+    assert_eq!(compile("!(x)", true).find("ab", 2), None);
+    assert_eq!(compile("*", false).find("", 0), Some((0, 0)));
+    assert_eq!(compile("[ab]*", false).find("xab", 0), Some((1, 3)));
     let p = compile("!(x)c", true);
     assert_eq!(p.find("ébc", 0), Some((0, 4)));
     assert_eq!(p.prefix_len("ébcd", true), Some(4));

@@ -20,7 +20,8 @@ pub struct Flags {
     /// A text that is `.` or `..` is matched only by a pattern starting
     /// with a literal `.` (pathname expansion with dotglob).
     pub dotdot: bool,
-    /// `*`, `?` and bracket expressions do not match `/` (GLOBIGNORE).
+    /// `*`, `?` and bracket expressions do not match `/` (GLOBIGNORE),
+    /// but a `*` ending the pattern or an alternative does.
     pub pathname: bool,
     /// Letters match either case.
     pub nocase: bool,
@@ -77,6 +78,10 @@ pub struct Walk<'t> {
     alts: HashMap<(usize, usize), Rc<Positions>>,
     /// Where a group ends, by group and start.
     groups: HashMap<(usize, usize), Rc<Positions>>,
+    /// Only whether alternatives match the empty string at a leading
+    /// `.` is asked: there a `*` may match it (see
+    /// [`Walk::alternatives`]).
+    empty_at_dot: bool,
 }
 
 impl<'t> Walk<'t> {
@@ -86,6 +91,7 @@ impl<'t> Walk<'t> {
             flags,
             alts: HashMap::new(),
             groups: HashMap::new(),
+            empty_at_dot: false,
         }
     }
 
@@ -103,16 +109,18 @@ impl<'t> Walk<'t> {
     }
 
     fn seq(&mut self, nodes: &[Node], mut cur: Positions) -> Positions {
-        for node in nodes {
+        for (i, node) in nodes.iter().enumerate() {
             if cur.is_empty() {
                 break;
             }
-            cur = self.step(node, &cur);
+            cur = self.step(node, &cur, i + 1 == nodes.len());
         }
         cur
     }
 
-    fn step(&mut self, node: &Node, cur: &Positions) -> Positions {
+    /// Where `node` ends from the positions `cur`; `last` when it ends
+    /// its sequence.
+    fn step(&mut self, node: &Node, cur: &Positions, last: bool) -> Positions {
         let len = self.text.len();
         let mut next = Positions::new(len);
         match node {
@@ -137,8 +145,13 @@ impl<'t> Walk<'t> {
                 }
             }
             Node::Star => {
+                if self.empty_at_dot && cur.contains(0) {
+                    next.insert(0);
+                }
                 for s in cur.iter().filter(|&s| !self.leading_dot(s)) {
-                    if self.flags.pathname {
+                    // As in bash, a `*` that ends the pattern (or an
+                    // alternative) matches `/` too.
+                    if self.flags.pathname && !last {
                         let stop = (s..len).find(|&i| self.text[i] == '/').unwrap_or(len);
                         next.fill(s, stop);
                     } else {
@@ -187,6 +200,21 @@ impl<'t> Walk<'t> {
             from.insert(s);
             let alt_ends = self.seq(alt, from);
             ends.union(&alt_ends);
+        }
+        // bash matches an alternative against the text between its start
+        // and each possible end; against the empty one, a `*` sees no
+        // leading `.` and matches it (`+(*|x).a` matches `.a`).
+        if s == 0 && self.flags.period && self.leading_dot(0) && !ends.contains(0) {
+            let mut empty = Walk::new(self.text, self.flags);
+            empty.empty_at_dot = true;
+            for alt in &group.alts {
+                let mut from = Positions::new(self.text.len());
+                from.insert(0);
+                if empty.seq(alt, from).contains(0) {
+                    ends.insert(0);
+                    break;
+                }
+            }
         }
         let ends = Rc::new(ends);
         self.alts.insert((group.id, s), ends.clone());
