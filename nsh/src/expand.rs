@@ -99,9 +99,8 @@ pub trait ExpandContext {
     /// Runs `script` in a subshell and returns its standard output as is
     /// (the caller strips trailing newlines). Sets `$?` for the shell.
     fn command_substitution(&mut self, script: &str) -> Result<String, ExpandError>;
-    /// `shopt -s extglob`: `@(..)`, `*(..)`, `+(..)`, `?(..)` in patterns
-    /// and pathname expansion (`!(..)` is refused: the regex engine has no
-    /// look-around).
+    /// `shopt -s extglob`: `@(..)`, `*(..)`, `+(..)`, `?(..)`, `!(..)` in
+    /// patterns and pathname expansion.
     fn extglob(&self) -> bool {
         false
     }
@@ -113,6 +112,14 @@ pub trait ExpandContext {
     fn dotglob(&self) -> bool {
         false
     }
+    /// `shopt -s globskipdots`: `.` and `..` never match a glob (bash's
+    /// default).
+    fn globskipdots(&self) -> bool {
+        true
+    }
+    /// Brings dotglob in line with GLOBIGNORE as bash does when it is
+    /// assigned: on when it is set and not empty, off when it is unset.
+    fn sync_globignore(&mut self) {}
     /// `shopt -s failglob`: a pattern matching no path is an error.
     fn failglob(&self) -> bool {
         false
@@ -183,24 +190,26 @@ fn expand_fields(
     for field in b.finish() {
         // A field whose glob characters make no pattern (`[` alone) is
         // left alone, without looking at the disk.
-        if field.glob && !ctx.noglob() && pattern::has_glob(&field.pattern, extglob) {
-            // GLOBIGNORE (bash): matching paths are dropped, and setting it
-            // turns dotglob on (`.` and `..` stay out regardless).
+        if field.glob && !ctx.noglob() && pattern::is_glob_word(&field.pattern) {
+            // GLOBIGNORE (bash): matching paths are dropped, and so are `.`
+            // and `..`; setting it turns dotglob on.
+            ctx.sync_globignore();
             let ignore = ctx
                 .vars()
                 .get("GLOBIGNORE")
                 .filter(|g| !g.is_empty())
-                .map(str::to_string);
+                .map(|g| glob::Ignore::new(g, extglob));
             let options = glob::GlobOptions {
                 extglob,
-                dotglob: ctx.dotglob() || ignore.is_some(),
+                dotglob: ctx.dotglob(),
+                skipdots: ctx.globskipdots(),
                 globstar: ctx.globstar(),
                 nocase: ctx.nocaseglob(),
                 cwd: ctx.cwd(),
             };
-            let mut paths = glob::expand(&field.pattern, &options)?;
+            let mut paths = glob::expand(&field.pattern, &options);
             if let Some(ignore) = &ignore {
-                paths.retain(|path| !glob::ignored(path, ignore, extglob));
+                paths.retain(|path| !ignore.ignores(path, options.nocase));
             }
             if !paths.is_empty() {
                 out.extend(paths);
@@ -314,15 +323,8 @@ pub fn eval_arith(ctx: &mut dyn ExpandContext, expr: &str) -> Result<i64, Expand
 }
 
 /// Whether `text` matches the shell pattern (`*`, `?`, `[..]`, backslash
-/// escapes; extglob forms when `extglob`). A pattern that cannot be used
-/// (see [`try_pattern_matches`]) matches nothing.
+/// escapes; extglob forms when `extglob`).
 pub fn pattern_matches(pattern: &str, text: &str, extglob: bool) -> bool {
-    pattern::matches(pattern, text, extglob).unwrap_or(false)
-}
-
-/// [`pattern_matches`], with an error for a pattern that cannot be used:
-/// `!(..)` (unsupported), or one brush-parser cannot read.
-pub fn try_pattern_matches(pattern: &str, text: &str, extglob: bool) -> Result<bool, ExpandError> {
     pattern::matches(pattern, text, extglob)
 }
 

@@ -87,12 +87,14 @@ impl Options {
 
 /// `shopt` options nsh implements (the others are in
 /// `builtins/shopt.rs`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Shopt {
     pub extglob: bool,
     pub nullglob: bool,
     pub failglob: bool,
     pub dotglob: bool,
+    /// `.` and `..` never match a glob (on by default, as in bash 5.2).
+    pub globskipdots: bool,
     pub globstar: bool,
     pub nocaseglob: bool,
     /// The last element of a pipeline runs in this shell (scripts only,
@@ -100,6 +102,44 @@ pub struct Shopt {
     pub lastpipe: bool,
     /// Aliases are expanded (bash: on in interactive shells only).
     pub expand_aliases: bool,
+    /// GLOBIGNORE's value when dotglob was last brought in line with it
+    /// ([`Shopt::sync_globignore`]).
+    pub globignore_seen: Option<String>,
+}
+
+impl Default for Shopt {
+    fn default() -> Self {
+        Shopt {
+            extglob: false,
+            nullglob: false,
+            failglob: false,
+            dotglob: false,
+            globskipdots: true,
+            globstar: false,
+            nocaseglob: false,
+            lastpipe: false,
+            expand_aliases: false,
+            globignore_seen: None,
+        }
+    }
+}
+
+impl Shopt {
+    /// What assigning GLOBIGNORE does to dotglob in bash, done when nsh
+    /// next looks (before pathname expansion and `shopt`): a value that
+    /// changed to a non-empty one turns dotglob on, unsetting it turns
+    /// dotglob off, an empty value leaves it.
+    pub fn sync_globignore(&mut self, globignore: Option<&str>) {
+        if self.globignore_seen.as_deref() == globignore {
+            return;
+        }
+        match globignore {
+            Some(value) if !value.is_empty() => self.dotglob = true,
+            None => self.dotglob = false,
+            Some(_) => {}
+        }
+        self.globignore_seen = globignore.map(str::to_string);
+    }
 }
 
 /// Lazily connected cluster client, shared by all clones of a shell: a
@@ -606,6 +646,14 @@ impl ExpandContext for Shell {
         self.shopt.dotglob
     }
 
+    fn globskipdots(&self) -> bool {
+        self.shopt.globskipdots
+    }
+
+    fn sync_globignore(&mut self) {
+        self.shopt.sync_globignore(self.vars.get("GLOBIGNORE"));
+    }
+
     fn globstar(&self) -> bool {
         self.shopt.globstar
     }
@@ -628,5 +676,31 @@ impl ExpandContext for Shell {
             output.retain(|&b| b != 0);
         }
         Ok(String::from_utf8_lossy(&output).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shopt;
+
+    /// bash 5.2: `GLOBIGNORE=x` turns dotglob on, `GLOBIGNORE=` leaves it,
+    /// `unset GLOBIGNORE` turns it off; `shopt -u dotglob` in between holds
+    /// until GLOBIGNORE changes again.
+    #[test]
+    fn globignore_drives_dotglob() {
+        let mut shopt = Shopt::default();
+        assert!(shopt.globskipdots);
+        shopt.sync_globignore(None);
+        assert!(!shopt.dotglob);
+        shopt.sync_globignore(Some("*.txt"));
+        assert!(shopt.dotglob);
+        shopt.sync_globignore(Some(""));
+        assert!(shopt.dotglob);
+        shopt.sync_globignore(None);
+        assert!(!shopt.dotglob);
+        shopt.sync_globignore(Some("x"));
+        shopt.dotglob = false;
+        shopt.sync_globignore(Some("x"));
+        assert!(!shopt.dotglob);
     }
 }

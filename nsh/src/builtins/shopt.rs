@@ -1,5 +1,6 @@
 //! `shopt`: bash's shell options. nsh implements extglob, nullglob,
-//! failglob, dotglob, globstar, nocaseglob, lastpipe and expand_aliases; `-o` reaches the
+//! failglob, dotglob, globskipdots, globstar, nocaseglob, lastpipe and
+//! expand_aliases; `-o` reaches the
 //! `set -o` options.
 //!
 //! Every other bash option is known with its bash default, which is how
@@ -103,6 +104,7 @@ fn slot<'a>(shopt: &'a mut Shopt, name: &str) -> Option<&'a mut bool> {
         "nullglob" => &mut shopt.nullglob,
         "failglob" => &mut shopt.failglob,
         "dotglob" => &mut shopt.dotglob,
+        "globskipdots" => &mut shopt.globskipdots,
         "globstar" => &mut shopt.globstar,
         "nocaseglob" => &mut shopt.nocaseglob,
         "lastpipe" => &mut shopt.lastpipe,
@@ -138,6 +140,7 @@ fn value(shell: &mut Shell, name: &str, set_o: bool) -> Option<bool> {
 }
 
 pub fn shopt(shell: &mut Shell, args: Vec<String>) -> Status {
+    shell.shopt.sync_globignore(shell.vars.get("GLOBIGNORE"));
     let mut set = None;
     let mut print = false;
     let mut quiet = false;

@@ -2,23 +2,28 @@
 //! include glob operators becomes the sorted list of existing paths it
 //! matches. The pattern is taken apart at `/`; components without glob
 //! operators are path text, the others are matched against directory
-//! entries. A leading `.` in a name must be matched by a literal `.` (unless
-//! dotglob); `.` and `..` never match a glob (bash's `globskipdots`).
-//! With globstar a `**` component matches any depth of directories; with
-//! nocaseglob letters of glob components match either case.
+//! entries. Which entries a component may match is bash's rule: a name
+//! starting with `.` only when the pattern (or, for an extglob group, one
+//! of its alternatives) starts with a literal `.`, unless dotglob; `.` and
+//! `..` never (globskipdots), or with `shopt -u globskipdots` only for a
+//! pattern starting with `.`. With globstar a `**` component matches any
+//! depth of directories; with nocaseglob letters of glob components match
+//! either case. GLOBIGNORE then drops the paths that match one of its
+//! patterns, and `.` and `..`.
 //! Results are sorted by byte order, which is bash's order in the C locale
 //! (in other locales bash collates). Names that are not UTF-8 are skipped.
 
 use std::path::PathBuf;
 
-use super::ExpandError;
-use super::pattern;
+use super::pattern::{self, Dots};
 
 /// Shell options that change pathname expansion.
 #[derive(Debug, Clone, Default)]
 pub struct GlobOptions {
     pub extglob: bool,
     pub dotglob: bool,
+    /// `.` and `..` never match (`shopt -s globskipdots`, bash's default).
+    pub skipdots: bool,
     /// `**` matches any number of directories (`shopt -s globstar`).
     pub globstar: bool,
     /// Letters match either case (`shopt -s nocaseglob`).
@@ -34,30 +39,74 @@ impl GlobOptions {
         self.cwd.join(if path.is_empty() { "." } else { path })
     }
 
-    /// The names in directory `prefix` a glob may match: hidden ones only
-    /// with dotglob or when the pattern starts with a `.`, never `.`/`..`.
-    fn names(&self, prefix: &str, explicit_dot: bool) -> Vec<String> {
+    /// The names in directory `prefix`, sorted, `.` and `..` among them
+    /// unless globskipdots.
+    fn entries(&self, prefix: &str) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.on_disk(prefix)) else {
             return Vec::new();
         };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|name| {
-                (explicit_dot || self.dotglob || !name.starts_with('.'))
-                    && name != "."
-                    && name != ".."
-            })
             .collect();
+        if !self.skipdots {
+            names.extend([".".to_string(), "..".to_string()]);
+        }
         names.sort();
         names
+    }
+
+    /// Whether directory entry `name` is out of reach of `pattern`
+    /// whatever the rest of the pattern says: bash's rules for names
+    /// starting with `.`.
+    fn skips(&self, pattern: &str, name: &str) -> bool {
+        if let Some(skip) = self.group_skips(pattern, name) {
+            return skip;
+        }
+        let dot_or_dotdot = name == "." || name == "..";
+        if self.skipdots && dot_or_dotdot {
+            return true;
+        }
+        let explicit_dot = pattern.starts_with('.') || pattern.starts_with("\\.");
+        if self.dotglob {
+            !explicit_dot && dot_or_dotdot
+        } else {
+            !explicit_dot && name.starts_with('.')
+        }
+    }
+
+    /// [`GlobOptions::skips`] for a pattern starting with an extglob
+    /// group: the name is skipped when every alternative skips it, and
+    /// then, when the group may match nothing (`*(..)`, `?(..)`), what
+    /// follows the group decides. `None` when the pattern does not start
+    /// with a group.
+    fn group_skips(&self, pattern: &str, name: &str) -> Option<bool> {
+        let mut chars = pattern.chars();
+        let op = chars.next()?;
+        if !matches!(op, '*' | '?' | '+' | '@' | '!') || chars.next() != Some('(') {
+            return None;
+        }
+        let Some((alts, rest)) = pattern::group_parts(&pattern[2..]) else {
+            // Not closed: no group.
+            return Some(false);
+        };
+        if alts.iter().any(|alt| !self.skips(alt, name)) {
+            return Some(false);
+        }
+        if !rest.is_empty() && matches!(op, '*' | '?') {
+            return Some(self.skips(rest, name));
+        }
+        Some(true)
     }
 
     /// Every path below `prefix` (which ends in `/` or is empty), at any
     /// depth, directories with a `/` after them when `dirs_only` (for a
     /// `**/` in the middle of a pattern). Symbolic links to directories
-    /// are not followed, as in bash.
+    /// are not followed, as in bash; hidden names only with dotglob.
     fn walk(&self, prefix: &str, dirs_only: bool, out: &mut Vec<String>) {
-        for name in self.names(prefix, false) {
+        for name in self.entries(prefix) {
+            if name == "." || name == ".." || (!self.dotglob && name.starts_with('.')) {
+                continue;
+            }
             let path = format!("{prefix}{name}");
             let is_dir = self
                 .on_disk(&path)
@@ -77,26 +126,90 @@ impl GlobOptions {
     }
 }
 
-/// Whether `path` matches one of the colon-separated patterns of
-/// GLOBIGNORE. A `*` does not match a `/`: pattern and path are compared
-/// component by component, as bash does.
-pub fn ignored(path: &str, globignore: &str, extglob: bool) -> bool {
-    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    globignore
-        .split(':')
-        .filter(|p| !p.is_empty())
-        .any(|pattern| {
-            let wanted: Vec<&str> = pattern.split('/').collect();
-            wanted.len() == parts.len()
-                && wanted
-                    .iter()
-                    .zip(&parts)
-                    .all(|(w, p)| pattern::matches(w, p, extglob).unwrap_or(false))
-        })
+/// GLOBIGNORE's patterns.
+#[derive(Debug, Clone)]
+pub struct Ignore {
+    patterns: Vec<String>,
+    extglob: bool,
+}
+
+impl Ignore {
+    /// The patterns of a GLOBIGNORE value: separated by `:`, but not by
+    /// one inside a bracket expression (`[[:alpha:]]`), an extglob group,
+    /// quotes, or after a backslash.
+    pub fn new(value: &str, extglob: bool) -> Self {
+        let chars: Vec<char> = value.chars().collect();
+        let mut patterns = Vec::new();
+        let mut start = 0;
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '\\' => i += 1,
+                '\'' | '"' => {
+                    let quote = chars[i];
+                    i = (i + 1..chars.len())
+                        .find(|&k| chars[k] == quote)
+                        .unwrap_or(chars.len());
+                }
+                '[' => i = closing(&chars, i + 1, '[', ']'),
+                c if extglob
+                    && matches!(c, '*' | '?' | '+' | '@' | '!')
+                    && chars.get(i + 1) == Some(&'(') =>
+                {
+                    i = closing(&chars, i + 2, '(', ')');
+                }
+                ':' => {
+                    patterns.push(chars[start..i].iter().collect());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        if start < chars.len() {
+            patterns.push(chars[start..].iter().collect());
+        }
+        Ignore { patterns, extglob }
+    }
+
+    /// Whether `path`, a result of pathname expansion, is dropped: its
+    /// last component is `.` or `..`, or it matches one of the patterns
+    /// (whose `*`, `?` and brackets do not match a `/`).
+    pub fn ignores(&self, path: &str, nocase: bool) -> bool {
+        let last = match path.rsplit_once('/') {
+            Some((_, last)) if !last.is_empty() => last,
+            _ => path,
+        };
+        last == "."
+            || last == ".."
+            || self
+                .patterns
+                .iter()
+                .any(|p| pattern::compile_with(p, self.extglob, nocase).matches_path(path))
+    }
+}
+
+/// The index of the `close` that ends what an `open` before `from` began,
+/// counting nested ones and skipping escaped characters; the end of
+/// `chars` when there is none.
+fn closing(chars: &[char], from: usize, open: char, close: char) -> usize {
+    let mut depth = 0;
+    let mut i = from;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 1,
+            c if c == close && depth == 0 => return i,
+            c if c == close => depth -= 1,
+            c if c == open => depth += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    chars.len()
 }
 
 /// The paths `pattern` matches, sorted (empty when none).
-pub fn expand(pattern_text: &str, options: &GlobOptions) -> Result<Vec<String>, ExpandError> {
+pub fn expand(pattern_text: &str, options: &GlobOptions) -> Vec<String> {
     let components: Vec<&str> = split_components(pattern_text);
     let last = components.len() - 1;
     // Directories matched so far, as written and ready to take a name
@@ -136,8 +249,7 @@ pub fn expand(pattern_text: &str, options: &GlobOptions) -> Result<Vec<String>, 
             prefixes = next;
             continue;
         }
-        if !pattern::has_glob(component, options.extglob) {
-            let literal = pattern::unescape(component);
+        if let Some(literal) = pattern::compile(component, options.extglob).literal() {
             if is_last {
                 found.extend(
                     prefixes
@@ -153,12 +265,16 @@ pub fn expand(pattern_text: &str, options: &GlobOptions) -> Result<Vec<String>, 
             }
             continue;
         }
-        let compiled = pattern::compile_with(component, options.extglob, options.nocase)?;
-        let explicit_dot = component.starts_with('.') || component.starts_with("\\.");
+        let compiled = pattern::compile_with(component, options.extglob, options.nocase);
+        let dots = if options.dotglob {
+            Dots::DotDot
+        } else {
+            Dots::Period
+        };
         let mut next = Vec::new();
         for prefix in &prefixes {
-            for name in options.names(prefix, explicit_dot) {
-                if !compiled.matches(&name) {
+            for name in options.entries(prefix) {
+                if options.skips(component, &name) || !compiled.matches_name(&name, dots) {
                     continue;
                 }
                 let path = format!("{prefix}{name}");
@@ -175,7 +291,7 @@ pub fn expand(pattern_text: &str, options: &GlobOptions) -> Result<Vec<String>, 
         }
     }
     found.sort();
-    Ok(found)
+    found
 }
 
 /// `pattern` cut at each unescaped `/`.

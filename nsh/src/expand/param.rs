@@ -9,12 +9,14 @@
 
 use brush_parser::word::{
     Parameter, ParameterExpr, ParameterTestType, ParameterTransformOp, SpecialParameter,
-    SubstringMatchKind,
 };
 
 use super::access::{self, Key};
 use super::fields::Builder;
 use super::{ExpandContext, ExpandError, pattern, quote};
+
+mod patsub;
+use patsub::replace;
 
 /// A looked-up parameter.
 #[derive(Debug, Clone)]
@@ -170,7 +172,7 @@ pub fn expand(
             let (param, val) = resolve(ctx, parameter, *indirect)?;
             check_set(ctx, &param, &val)?;
             let pat = pattern_string(ctx, pattern.as_deref())?;
-            let compiled = pattern::compile(&pat, ctx.extglob())?;
+            let compiled = pattern::compile(&pat, ctx.extglob());
             let (suffix, longest) = match expr {
                 ParameterExpr::RemoveSmallestSuffixPattern { .. } => (true, false),
                 ParameterExpr::RemoveLargestSuffixPattern { .. } => (true, true),
@@ -243,7 +245,7 @@ pub fn expand(
             let compiled = match pattern.as_deref().filter(|p| !p.is_empty()) {
                 Some(p) => {
                     let pat = pattern_string(ctx, Some(p))?;
-                    Some(pattern::compile(&pat, ctx.extglob())?)
+                    Some(pattern::compile(&pat, ctx.extglob()))
                 }
                 None => None,
             };
@@ -281,7 +283,7 @@ pub fn expand(
             check_set(ctx, &param, &val)?;
             let pat = pattern_string(ctx, Some(pattern))?;
             let rep = pattern_string(ctx, replacement.as_deref())?;
-            let compiled = pattern::compile(&pat, ctx.extglob())?;
+            let compiled = pattern::compile(&pat, ctx.extglob());
             let val = val.map(|s| Ok(replace(&compiled, &s, &rep, match_kind, pat.is_empty())))?;
             append(ctx, b, val, dq);
         }
@@ -761,57 +763,5 @@ fn transform_letter(op: &ParameterTransformOp) -> char {
         ParameterTransformOp::ToAttributeFlags => 'a',
         ParameterTransformOp::ToLowerCase => 'L',
         ParameterTransformOp::ToUpperCase => 'U',
-    }
-}
-
-/// `${x/pat/rep}` and its `//`, `/#`, `/%` forms. In `rep` (a pattern
-/// string: quoted characters escaped) an unescaped `&` stands for the
-/// matched text, bash's `patsub_replacement`.
-fn replace(
-    compiled: &pattern::Pattern,
-    s: &str,
-    rep: &str,
-    kind: &SubstringMatchKind,
-    empty_pattern: bool,
-) -> String {
-    let substitute = |matched: &str| {
-        let mut out = String::new();
-        let mut chars = rep.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => out.extend(chars.next()),
-                '&' => out.push_str(matched),
-                c => out.push(c),
-            }
-        }
-        out
-    };
-    match kind {
-        SubstringMatchKind::Prefix => match compiled.prefix_len(s, true) {
-            Some(len) => format!("{}{}", substitute(&s[..len]), &s[len..]),
-            None => s.to_string(),
-        },
-        SubstringMatchKind::Suffix => match compiled.suffix_start(s, true) {
-            Some(start) => format!("{}{}", &s[..start], substitute(&s[start..])),
-            None => s.to_string(),
-        },
-        SubstringMatchKind::FirstOccurrence | SubstringMatchKind::Anywhere => {
-            if empty_pattern {
-                return s.to_string();
-            }
-            let all = matches!(kind, SubstringMatchKind::Anywhere);
-            let mut out = String::with_capacity(s.len());
-            let mut at = 0;
-            while let Some((start, end)) = compiled.find(s, at) {
-                out.push_str(&s[at..start]);
-                out.push_str(&substitute(&s[start..end]));
-                at = end;
-                if !all {
-                    break;
-                }
-            }
-            out.push_str(&s[at..]);
-            out
-        }
     }
 }

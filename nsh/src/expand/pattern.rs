@@ -1,12 +1,23 @@
-//! Shell pattern matching (`*`, `?`, `[..]`, backslash escapes, extglob):
-//! brush-parser translates a pattern to a regular expression, compiled once
-//! and kept in a per-thread cache, since shell loops match the same pattern
-//! many times. Patterns without glob operators take a plain string path.
+//! Shell pattern matching (`*`, `?`, `[..]`, backslash escapes, extglob).
+//! A pattern is read into a tree ([`parse`]) with bash's rules, then
+//! matched one of three ways, chosen once per pattern: a pattern without
+//! operators compares as a string; one without `!(..)` becomes a regular
+//! expression ([`to_regex`]), compiled once; the others, and letters of
+//! either case (`nocaseglob`), are matched by walking the tree over the
+//! text ([`walk`]). Compiled patterns stay in a per-thread cache, since
+//! shell loops match the same pattern many times.
 //!
 //! On top of whole-string matching are the searches parameter expansion
 //! needs: the shortest or longest matching prefix or suffix (`${x#p}`,
 //! `${x%%p}`) and the leftmost-longest match (`${x/p/r}`), as bash finds
-//! them.
+//! them; and the rules pathname expansion adds (a leading `.`, `/` in
+//! GLOBIGNORE).
+
+mod parse;
+#[cfg(test)]
+mod tests;
+mod to_regex;
+mod walk;
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -14,21 +25,45 @@ use std::rc::Rc;
 
 use regex::Regex;
 
-use super::ExpandError;
+use parse::Tree;
+pub use parse::{group_parts, is_glob_word};
+use walk::{Flags, Walk};
 
 /// A compiled shell pattern.
 #[derive(Debug)]
 pub struct Pattern {
-    /// The text the pattern matches when it has no glob operator.
-    literal: Option<String>,
-    /// The pattern's regular expression, unanchored.
-    body: String,
-    full: OnceCell<Regex>,
-    prefix: OnceCell<Regex>,
-    suffix: OnceCell<Regex>,
-    any: OnceCell<Regex>,
+    tree: Tree,
+    /// The text starts with `*`.
+    star_first: bool,
+    engine: Engine,
     /// Letters match either case (`shopt -s nocaseglob`).
     nocase: bool,
+}
+
+#[derive(Debug)]
+enum Engine {
+    /// No operator: the text itself.
+    Literal(String),
+    /// The pattern's regular expression, unanchored, and its anchored
+    /// forms as they are needed.
+    Regex {
+        body: String,
+        full: OnceCell<Regex>,
+        prefix: OnceCell<Regex>,
+        suffix: OnceCell<Regex>,
+        any: OnceCell<Regex>,
+    },
+    /// Walking the tree.
+    Walk,
+}
+
+/// How names starting with `.` are matched in pathname expansion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dots {
+    /// Without dotglob: a leading `.` only by a literal `.`.
+    Period,
+    /// With dotglob: `.` and `..` only by a pattern starting with `.`.
+    DotDot,
 }
 
 /// Cached patterns, per thread; dropped whole when it grows past this.
@@ -65,21 +100,17 @@ pub fn regex(re: &str) -> Result<Regex, regex::Error> {
 }
 
 /// Compiles `pattern` (or takes it from the cache).
-pub fn compile(pattern: &str, extglob: bool) -> Result<Rc<Pattern>, ExpandError> {
+pub fn compile(pattern: &str, extglob: bool) -> Rc<Pattern> {
     compile_with(pattern, extglob, false)
 }
 
 /// [`compile`], letters matching either case when `nocase`.
-pub fn compile_with(
-    pattern: &str,
-    extglob: bool,
-    nocase: bool,
-) -> Result<Rc<Pattern>, ExpandError> {
+pub fn compile_with(pattern: &str, extglob: bool, nocase: bool) -> Rc<Pattern> {
     let which = usize::from(extglob) | (usize::from(nocase) << 1);
     if let Some(found) = CACHE.with(|c| c.borrow()[which].get(pattern).cloned()) {
-        return Ok(found);
+        return found;
     }
-    let compiled = Rc::new(Pattern::new(pattern, extglob, nocase)?);
+    let compiled = Rc::new(Pattern::new(pattern, extglob, nocase));
     CACHE.with(|c| {
         let cache = &mut c.borrow_mut()[which];
         if cache.len() >= CACHE_LIMIT {
@@ -87,7 +118,7 @@ pub fn compile_with(
         }
         cache.insert(pattern.to_string(), compiled.clone());
     });
-    Ok(compiled)
+    compiled
 }
 
 /// `pattern` without its backslash escapes.
@@ -106,237 +137,225 @@ pub fn unescape(pattern: &str) -> String {
     out
 }
 
-/// Whether `pattern` has an unescaped glob operator.
-pub fn has_glob(pattern: &str, extglob: bool) -> bool {
-    brush_parser::pattern::pattern_has_glob_metacharacters(pattern, extglob)
-}
-
-fn build(re: &str) -> Result<Regex, regex::Error> {
-    Regex::new(re).or_else(|err| {
-        // brush-parser writes an empty bracket range (`[z-a]`) as the
-        // look-ahead `(?!)`, which the regex crate lacks: a class that
-        // matches nothing means the same.
-        if re.contains("(?!)") {
-            Regex::new(&re.replace("(?!)", r"[^\x00-\x{10FFFF}]"))
-        } else {
-            Err(err)
-        }
-    })
-}
-
-/// Rewrites bracket expressions where brush-parser's translation and the
-/// regex crate differ from shell patterns: a `]` first in the brackets is a
-/// member (`[]a]`), `\d`, `\w`, `\<` name the characters themselves, and
-/// `&&`, `~~` are no class operators.
-fn normalize_brackets(pattern: &str) -> std::borrow::Cow<'_, str> {
-    if !pattern.contains('[') {
-        return pattern.into();
-    }
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut out = String::with_capacity(pattern.len() + 4);
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' {
-            out.extend(&chars[i..(i + 2).min(chars.len())]);
-            i += 2;
-            continue;
-        }
-        let Some(end) = (c == '[').then(|| bracket_end(&chars, i)).flatten() else {
-            out.push(c);
-            i += 1;
-            continue;
-        };
-        out.push('[');
-        let mut j = i + 1;
-        if matches!(chars[j], '!' | '^') {
-            out.push(chars[j]);
-            j += 1;
-        }
-        if chars[j] == ']' {
-            out.push_str("\\]");
-            j += 1;
-        }
-        while j < end {
-            match chars[j] {
-                '[' if chars[j + 1] == ':' => {
-                    let close = class_end(&chars, j).unwrap_or(j);
-                    out.extend(&chars[j..=close]);
-                    j = close + 1;
-                }
-                '\\' => {
-                    let e = chars[j + 1];
-                    if !(e.is_ascii_alphanumeric() || matches!(e, '<' | '>')) {
-                        out.push('\\');
-                    }
-                    out.push(e);
-                    j += 2;
-                }
-                c @ ('&' | '~') => {
-                    out.push('\\');
-                    out.push(c);
-                    j += 1;
-                }
-                c => {
-                    out.push(c);
-                    j += 1;
-                }
-            }
-        }
-        out.push(']');
-        i = end + 1;
-    }
-    out.into()
-}
-
-/// The index of the `]` closing the bracket expression opened at `start`.
-fn bracket_end(chars: &[char], start: usize) -> Option<usize> {
-    let mut j = start + 1;
-    if matches!(chars.get(j), Some('!' | '^')) {
-        j += 1;
-    }
-    if chars.get(j) == Some(&']') {
-        j += 1;
-    }
-    while j < chars.len() {
-        match chars[j] {
-            '\\' if j + 1 < chars.len() => j += 2,
-            '[' if chars.get(j + 1) == Some(&':') => {
-                j = class_end(chars, j).map_or(j + 1, |e| e + 1)
-            }
-            ']' => return Some(j),
-            _ => j += 1,
-        }
-    }
-    None
-}
-
-/// The index of the `]` of a `[:class:]` starting at `start`.
-fn class_end(chars: &[char], start: usize) -> Option<usize> {
-    (start + 2..chars.len().saturating_sub(1))
-        .find(|&k| chars[k] == ':' && chars[k + 1] == ']')
-        .map(|k| k + 1)
+/// Whether `text` matches the whole of `pattern`.
+pub fn matches(pattern: &str, text: &str, extglob: bool) -> bool {
+    compile(pattern, extglob).matches(text)
 }
 
 impl Pattern {
-    fn new(pattern: &str, extglob: bool, nocase: bool) -> Result<Self, ExpandError> {
-        let original = pattern;
-        let pattern = &*normalize_brackets(pattern);
-        let literal = (!nocase && !has_glob(pattern, extglob)).then(|| unescape(pattern));
-        let body = if literal.is_some() {
-            String::new()
-        } else {
-            let body = brush_parser::pattern::pattern_to_regex_str(pattern, extglob)
-                .map_err(|_| ExpandError::new(format!("{original}: bad pattern")))?;
-            // Fail now, not at the first match, on what the regex crate
-            // cannot express (the `!(..)` extglob needs look-around).
-            build(&format!("(?s:{body})"))
-                .map_err(|_| ExpandError::new(format!("{original}: pattern not supported")))?;
-            body
-        };
-        Ok(Pattern {
-            literal,
-            body,
-            full: OnceCell::new(),
-            prefix: OnceCell::new(),
-            suffix: OnceCell::new(),
-            any: OnceCell::new(),
-            nocase,
-        })
-    }
-
-    fn regex<'a>(&self, cell: &'a OnceCell<Regex>, shape: &str) -> &'a Regex {
-        cell.get_or_init(|| {
-            let mut re = shape.replace("BODY", &self.body);
-            if self.nocase {
-                re = re.replacen("(?s:", "(?si:", 1);
+    fn new(pattern: &str, extglob: bool, nocase: bool) -> Self {
+        let tree = parse::parse(pattern, extglob);
+        let engine = match (tree.literal(), nocase) {
+            (Some(text), false) => Engine::Literal(text),
+            _ if nocase => Engine::Walk,
+            _ => {
+                let regex = to_regex::regex(&tree.nodes)
+                    .and_then(|body| Some((Regex::new(&format!("^(?s:{body})$")).ok()?, body)));
+                match regex {
+                    Some((full, body)) => Engine::Regex {
+                        body,
+                        full: OnceCell::from(full),
+                        prefix: OnceCell::new(),
+                        suffix: OnceCell::new(),
+                        any: OnceCell::new(),
+                    },
+                    // A regular expression the crate refuses (too big) is
+                    // walked instead.
+                    None => Engine::Walk,
+                }
             }
-            // The body compiled in Pattern::new; anchors cannot break it.
-            #[allow(clippy::expect_used)]
-            build(&re).expect("pattern compiled before")
-        })
+        };
+        Pattern {
+            tree,
+            star_first: pattern.starts_with('*'),
+            engine,
+            nocase,
+        }
     }
 
-    fn full(&self) -> &Regex {
-        self.regex(&self.full, "^(?s:BODY)$")
+    /// The text the pattern matches when it has no operator.
+    pub fn literal(&self) -> Option<String> {
+        self.tree.literal()
+    }
+
+    fn walk<'t>(&self, text: &'t [char], mut flags: Flags) -> Walk<'t> {
+        flags.nocase = self.nocase;
+        Walk::new(text, flags)
     }
 
     /// Whether the whole of `text` matches.
     pub fn matches(&self, text: &str) -> bool {
-        match &self.literal {
-            Some(lit) => lit == text,
-            None => self.full().is_match(text),
+        match &self.engine {
+            Engine::Literal(lit) => lit == text,
+            Engine::Regex { body, full, .. } => regex_of(full, "^(?s:BODY)$", body).is_match(text),
+            Engine::Walk => self.walked(text, Flags::default()),
+        }
+    }
+
+    fn walked(&self, text: &str, flags: Flags) -> bool {
+        let chars: Vec<char> = text.chars().collect();
+        self.walk(&chars, flags).matches(&self.tree.nodes)
+    }
+
+    /// Whether the file name `name` matches, with pathname expansion's
+    /// rule for names starting with `.`.
+    pub fn matches_name(&self, name: &str, dots: Dots) -> bool {
+        let flags = match dots {
+            Dots::Period if name.starts_with('.') => Flags {
+                period: true,
+                ..Flags::default()
+            },
+            Dots::DotDot if name == "." || name == ".." => Flags {
+                dotdot: true,
+                ..Flags::default()
+            },
+            _ => return self.matches(name),
+        };
+        self.walked(name, flags)
+    }
+
+    /// Whether `path` matches, `*`, `?` and brackets not matching `/`
+    /// (GLOBIGNORE).
+    pub fn matches_path(&self, path: &str) -> bool {
+        match &self.engine {
+            Engine::Literal(lit) => lit == path,
+            _ => self.walked(
+                path,
+                Flags {
+                    pathname: true,
+                    ..Flags::default()
+                },
+            ),
         }
     }
 
     /// The length of the shortest (or longest) prefix of `text` that
     /// matches.
     pub fn prefix_len(&self, text: &str, longest: bool) -> Option<usize> {
-        if let Some(lit) = &self.literal {
-            return text.starts_with(lit.as_str()).then_some(lit.len());
-        }
-        if !self.regex(&self.prefix, "^(?s:BODY)").is_match(text) {
-            return None;
-        }
-        let mut ends = boundaries(text);
-        let full = self.full();
-        if longest {
-            ends.rev().find(|&end| full.is_match(&text[..end]))
-        } else {
-            ends.find(|&end| full.is_match(&text[..end]))
+        match &self.engine {
+            Engine::Literal(lit) => text.starts_with(lit.as_str()).then_some(lit.len()),
+            Engine::Regex { body, prefix, .. } => {
+                if !regex_of(prefix, "^(?s:BODY)", body).is_match(text) {
+                    return None;
+                }
+                let mut ends = boundaries(text);
+                if longest {
+                    ends.rev().find(|&end| self.matches(&text[..end]))
+                } else {
+                    ends.find(|&end| self.matches(&text[..end]))
+                }
+            }
+            Engine::Walk => {
+                let (chars, offsets) = chars_of(text);
+                let ends = self
+                    .walk(&chars, Flags::default())
+                    .ends(&self.tree.nodes, 0);
+                let end = if longest { ends.last() } else { ends.first() };
+                end.map(|&e| offsets[e])
+            }
         }
     }
 
     /// Where the shortest (or longest) suffix of `text` that matches
     /// starts.
     pub fn suffix_start(&self, text: &str, longest: bool) -> Option<usize> {
-        if let Some(lit) = &self.literal {
-            return text.ends_with(lit.as_str()).then(|| text.len() - lit.len());
-        }
-        if !self.regex(&self.suffix, "(?s:BODY)$").is_match(text) {
-            return None;
-        }
-        let mut starts = boundaries(text);
-        let full = self.full();
-        if longest {
-            starts.find(|&start| full.is_match(&text[start..]))
-        } else {
-            starts.rev().find(|&start| full.is_match(&text[start..]))
+        match &self.engine {
+            Engine::Literal(lit) => text.ends_with(lit.as_str()).then(|| text.len() - lit.len()),
+            Engine::Regex { body, suffix, .. } => {
+                if !regex_of(suffix, "(?s:BODY)$", body).is_match(text) {
+                    return None;
+                }
+                let mut starts = boundaries(text);
+                if longest {
+                    starts.find(|&start| self.matches(&text[start..]))
+                } else {
+                    starts.rev().find(|&start| self.matches(&text[start..]))
+                }
+            }
+            Engine::Walk => {
+                let (chars, offsets) = chars_of(text);
+                let mut walk = self.walk(&chars, Flags::default());
+                let len = chars.len();
+                let mut ends_at_len = |s: usize| walk.ends(&self.tree.nodes, s).contains(&len);
+                let start = if longest {
+                    (0..=len).find(|&s| ends_at_len(s))
+                } else {
+                    (0..=len).rev().find(|&s| ends_at_len(s))
+                };
+                start.map(|s| offsets[s])
+            }
         }
     }
 
-    /// The leftmost match in `text` at or after `from`, the longest there;
-    /// empty matches are skipped.
+    /// The leftmost match in `text` at or after `from`, the longest there
+    /// (possibly empty), as bash's `${x/p/r}` finds it: at the end of the
+    /// text only a pattern starting with `*` is tried.
     pub fn find(&self, text: &str, from: usize) -> Option<(usize, usize)> {
-        if let Some(lit) = &self.literal {
-            if lit.is_empty() {
-                return None;
+        let tried = |start: usize| start < text.len() || self.star_first;
+        match &self.engine {
+            Engine::Literal(lit) => {
+                if lit.is_empty() {
+                    return None;
+                }
+                text[from..]
+                    .find(lit.as_str())
+                    .map(|at| (from + at, from + at + lit.len()))
             }
-            return text[from..]
-                .find(lit.as_str())
-                .map(|at| (from + at, from + at + lit.len()));
-        }
-        let any = self.regex(&self.any, "(?s:BODY)");
-        let full = self.full();
-        let mut at = from;
-        while at <= text.len() {
-            let found = any.find_at(text, at)?;
-            let start = found.start();
-            // The regex's own match is one candidate; bash wants the
-            // longest match at this start.
-            let longest = boundaries(&text[start..])
-                .rev()
-                .map(|len| start + len)
-                .take_while(|&end| end > found.end())
-                .find(|&end| full.is_match(&text[start..end]))
-                .unwrap_or(found.end());
-            if longest > start {
-                return Some((start, longest));
+            Engine::Regex { body, any, .. } => {
+                let any = regex_of(any, "(?s:BODY)", body);
+                let found = any.find_at(text, from)?;
+                let start = found.start();
+                if !tried(start) {
+                    return None;
+                }
+                // The regex's own match is one candidate; bash wants the
+                // longest match at this start.
+                let longest = boundaries(&text[start..])
+                    .rev()
+                    .map(|len| start + len)
+                    .take_while(|&end| end > found.end())
+                    .find(|&end| self.matches(&text[start..end]))
+                    .unwrap_or(found.end());
+                Some((start, longest))
             }
-            at = next_boundary(text, start);
+            Engine::Walk => {
+                let (chars, offsets) = chars_of(text);
+                let mut walk = self.walk(&chars, Flags::default());
+                let first = offsets.partition_point(|&o| o < from);
+                (first..=chars.len())
+                    .take_while(|&s| tried(offsets[s]))
+                    .find_map(|s| {
+                        let end = *walk.ends(&self.tree.nodes, s).last()?;
+                        Some((offsets[s], offsets[end]))
+                    })
+            }
         }
-        None
     }
+
+    /// Whether the pattern starts with an unquoted `*`: only such a
+    /// pattern is tried against an empty text by `${x/#p/r}` and `${x/p/r}`.
+    pub fn star_first(&self) -> bool {
+        self.star_first
+    }
+}
+
+/// The regular expression `shape` with the pattern's `body` in it,
+/// compiled once into `cell`.
+fn regex_of<'a>(cell: &'a OnceCell<Regex>, shape: &str, body: &str) -> &'a Regex {
+    cell.get_or_init(|| {
+        // The anchored body compiled in Pattern::new; other anchors cannot
+        // break it.
+        #[allow(clippy::expect_used)]
+        Regex::new(&shape.replace("BODY", body)).expect("pattern compiled before")
+    })
+}
+
+/// The characters of `text` and the byte offset of each, with
+/// `text.len()` last.
+fn chars_of(text: &str) -> (Vec<char>, Vec<usize>) {
+    let chars = text.chars().collect();
+    let offsets = boundaries(text).collect();
+    (chars, offsets)
 }
 
 /// Every char boundary of `text`, 0 and `text.len()` included.
@@ -344,17 +363,4 @@ fn boundaries(text: &str) -> impl DoubleEndedIterator<Item = usize> + '_ {
     text.char_indices()
         .map(|(i, _)| i)
         .chain(std::iter::once(text.len()))
-}
-
-fn next_boundary(text: &str, at: usize) -> usize {
-    text[at..]
-        .chars()
-        .next()
-        .map_or(text.len() + 1, |c| at + c.len_utf8())
-}
-
-/// Whether `text` matches `pattern`; an invalid or unsupported pattern is
-/// an error.
-pub fn matches(pattern: &str, text: &str, extglob: bool) -> Result<bool, ExpandError> {
-    Ok(compile(pattern, extglob)?.matches(text))
 }

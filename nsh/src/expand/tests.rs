@@ -26,6 +26,9 @@ pub(super) struct Mock {
     pub globstar: bool,
     pub nocaseglob: bool,
     pub failglob: bool,
+    pub dotglob: bool,
+    /// `shopt -u globskipdots`.
+    pub keepdots: bool,
     pub outputs: HashMap<String, String>,
     pub scripts: Vec<String>,
 }
@@ -125,6 +128,12 @@ impl ExpandContext for Mock {
     }
     fn failglob(&self) -> bool {
         self.failglob
+    }
+    fn dotglob(&self) -> bool {
+        self.dotglob
+    }
+    fn globskipdots(&self) -> bool {
+        !self.keepdots
     }
     fn command_substitution(&mut self, script: &str) -> Result<String, ExpandError> {
         self.scripts.push(script.to_string());
@@ -434,7 +443,8 @@ fn pattern_matching() {
     assert!(pattern_matches("@(a|b)c", "bc", true));
     assert!(pattern_matches("+(ab)", "abab", true));
     assert!(!pattern_matches("@(a|b)c", "bc", false));
-    assert!(try_pattern_matches("!(a)", "b", true).is_err());
+    assert!(pattern_matches("!(a)", "b", true));
+    assert!(!pattern_matches("!(a)", "a", true));
 }
 
 #[test]

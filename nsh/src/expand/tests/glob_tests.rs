@@ -190,3 +190,41 @@ fn nocaseglob_and_failglob() {
     );
     assert_eq!(err.unwrap_err().message, format!("no match: {d}/none*"));
 }
+
+#[test]
+fn not_groups_and_leading_dots() {
+    let (_dir, mut m) = tree();
+    m.extglob = true;
+    assert_eq!(
+        glob(&mut m, "!(*.txt|*.log)"),
+        strs(&["Zed", "[ab]", "other", "sub"])
+    );
+    assert_eq!(glob(&mut m, ".!(hidden*)"), strs(&[".dotdir"]));
+    assert_eq!(glob(&mut m, "@(.h*|Z*)"), strs(&[".hidden.txt", "Zed"]));
+    assert_eq!(glob(&mut m, "[[]ab]"), strs(&["[ab]"]));
+    assert_eq!(glob(&mut m, "*/!(y*)"), strs(&["other/x.txt", "sub/x.txt"]));
+    assert_eq!(glob(&mut m, ".*"), strs(&[".dotdir", ".hidden.txt"]));
+    // shopt -u globskipdots: `.` and `..` for a pattern starting with `.`.
+    m.keepdots = true;
+    assert_eq!(
+        glob(&mut m, ".*"),
+        strs(&[".", "..", ".dotdir", ".hidden.txt"])
+    );
+    assert_eq!(glob(&mut m, "?"), strs(&["?"]));
+    m.dotglob = true;
+    assert_eq!(glob(&mut m, "[.]*"), strs(&[".dotdir", ".hidden.txt"]));
+    assert_eq!(glob(&mut m, ".?"), strs(&[".."]));
+}
+
+#[test]
+fn globignore_drops_matches_and_dots() {
+    let (_dir, mut m) = tree();
+    let d = m.vars.get("d").unwrap().to_string();
+    m.set("GLOBIGNORE", &format!("{d}/[ab].txt:{d}/[[:upper:]]*"));
+    assert_eq!(
+        glob(&mut m, "*"),
+        strs(&["*.txt", "[ab]", "c.log", "other", "sp ace.txt", "sub"])
+    );
+    m.keepdots = true;
+    assert_eq!(glob(&mut m, ".*"), strs(&[".dotdir", ".hidden.txt"]));
+}
