@@ -219,6 +219,9 @@ struct CrossTokenParseState {
     queued_tokens: Vec<TokenizeResult>,
     /// Are we in an arithmetic expansion?
     arithmetic_expansion: bool,
+    /// nsh fork: the next word may start a simple command (or follow its
+    /// assignments), where `a[1 + 2]=x` is one word, as bash reads it.
+    command_start: bool,
 }
 
 /// Options controlling how the tokenizer operates.
@@ -674,6 +677,7 @@ impl<'a, R: ?Sized + std::io::BufRead> Tokenizer<'a, R> {
                 current_here_tags: vec![],
                 queued_tokens: vec![],
                 arithmetic_expansion: false,
+                command_start: true,
             },
         }
     }
@@ -719,7 +723,32 @@ impl<'a, R: ?Sized + std::io::BufRead> Tokenizer<'a, R> {
     }
 
     pub fn next_token(&mut self) -> Result<TokenizeResult, TokenizerError> {
-        self.next_token_until(None, false /* include space? */)
+        let result = self.next_token_until(None, false /* include space? */)?;
+        // nsh fork: where the next word stands.
+        match &result.token {
+            Some(Token::Operator(op, _)) => {
+                if !op.starts_with(['<', '>']) && !op.ends_with(['<', '>']) {
+                    self.cross_state.command_start = true;
+                }
+            }
+            Some(Token::Word(word, _)) => {
+                self.cross_state.command_start = is_assignment_word(word)
+                    || matches!(
+                        word.as_str(),
+                        "do" | "then"
+                            | "else"
+                            | "elif"
+                            | "if"
+                            | "while"
+                            | "until"
+                            | "{"
+                            | "!"
+                            | "time"
+                    );
+            }
+            None => {}
+        }
+        Ok(result)
     }
 
     /// Consumes a nested construct (e.g., `$((...))` or `$[...]`), handling nested delimiters
@@ -1263,6 +1292,16 @@ impl<'a, R: ?Sized + std::io::BufRead> Tokenizer<'a, R> {
             //
             // Whitespace gets discarded (and delimits tokens).
             //
+            // nsh fork: a blank inside the subscript of an assignment
+            // word (`a[1 + 2]=x`) belongs to the word, as in bash.
+            } else if state.unquoted()
+                && is_blank(c)
+                && !include_space
+                && self.cross_state.command_start
+                && in_open_subscript(state.current_token())
+            {
+                state.append_char(c);
+                self.consume_char()?;
             } else if state.unquoted() && is_blank(c) {
                 if state.started_token() {
                     result = state.delimit_current_token(
@@ -1420,6 +1459,33 @@ impl<R: ?Sized + std::io::BufRead> Iterator for Tokenizer<'_, R> {
             Err(e) => Some(Err(e)),
         }
     }
+}
+
+/// nsh fork: `NAME[` with the subscript still open.
+fn in_open_subscript(token: &str) -> bool {
+    let Some((name, rest)) = token.split_once('[') else {
+        return false;
+    };
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid && rest.matches('[').count() + 1 > rest.matches(']').count()
+}
+
+/// nsh fork: `NAME=..`, `NAME+=..`, `NAME[..]=..`: an assignment word.
+fn is_assignment_word(word: &str) -> bool {
+    let Some(eq) = word.find('=') else {
+        return false;
+    };
+    let target = word[..eq].trim_end_matches('+');
+    let name = target.split_once('[').map_or(target, |(n, _)| n);
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 const fn is_blank(c: char) -> bool {

@@ -34,3 +34,6 @@ kill -l 10 SIGSEGV 12 0 130
 kill -l 10 BAD 2>/dev/null; echo "kill -l BAD: $?"
 unset %; echo "unset %: $?"
 unset -v % 2>/dev/null; echo "unset -v %: $?"
+a[1 + 2]=x b[ 2 * 2 ]=y; echo "blanks in subscripts: ${a[3]} ${b[4]}"
+if true; then c[1 + 1]=z; fi; echo "${c[2]}"
+echo a[1 2] x a[1 + 2]=y
