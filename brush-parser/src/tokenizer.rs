@@ -222,6 +222,12 @@ struct CrossTokenParseState {
     /// nsh fork: the next word may start a simple command (or follow its
     /// assignments), where `a[1 + 2]=x` is one word, as bash reads it.
     command_start: bool,
+    /// nsh fork: how deep in `${ }` or `$( )` the tokenizer reads; tokens
+    /// deeper than the `<<` that is waiting for its tag are never the tag
+    /// (`cat <<${a}`), those at its depth are (a here-document in `$( )`).
+    nested: u32,
+    /// nsh fork: `nested` where the last `<<` was read.
+    here_tag_nested: u32,
 }
 
 /// Options controlling how the tokenizer operates.
@@ -448,6 +454,19 @@ impl TokenParseState {
             return Ok(Some(TokenizeResult {
                 reason,
                 token: None,
+            }));
+        }
+
+        // nsh fork: a token inside `${ }`/`$( )` of a here tag is part of it.
+        if cross_token_state.nested > cross_token_state.here_tag_nested
+            && matches!(
+                cross_token_state.here_state,
+                HereState::NextTokenIsHereTag { .. } | HereState::CurrentTokenIsHereTag { .. }
+            )
+        {
+            return Ok(Some(TokenizeResult {
+                reason,
+                token: Some(self.pop(&cross_token_state.cursor)),
             }));
         }
 
@@ -678,6 +697,8 @@ impl<'a, R: ?Sized + std::io::BufRead> Tokenizer<'a, R> {
                 queued_tokens: vec![],
                 arithmetic_expansion: false,
                 command_start: true,
+                nested: 0,
+                here_tag_nested: 0,
             },
         }
     }
@@ -762,6 +783,24 @@ impl<'a, R: ?Sized + std::io::BufRead> Tokenizer<'a, R> {
     ///   `[`).
     /// * `initial_nesting` - The initial nesting count (e.g., 2 for `$((`, 1 for `$[`).
     fn consume_nested_construct(
+        &mut self,
+        state: &mut TokenParseState,
+        terminating_char: char,
+        nesting_open: &str,
+        nesting_count: u32,
+    ) -> Result<(), TokenizerError> {
+        self.cross_state.nested += 1;
+        let result = self.consume_nested_construct_inner(
+            state,
+            terminating_char,
+            nesting_open,
+            nesting_count,
+        );
+        self.cross_state.nested -= 1;
+        result
+    }
+
+    fn consume_nested_construct_inner(
         &mut self,
         state: &mut TokenParseState,
         terminating_char: char,
@@ -993,9 +1032,11 @@ impl<'a, R: ?Sized + std::io::BufRead> Tokenizer<'a, R> {
                     } else if state.is_specific_operator("<<") {
                         self.cross_state.here_state =
                             HereState::NextTokenIsHereTag { remove_tabs: false };
+                        self.cross_state.here_tag_nested = self.cross_state.nested;
                     } else if state.is_specific_operator("<<-") {
                         self.cross_state.here_state =
                             HereState::NextTokenIsHereTag { remove_tabs: true };
+                        self.cross_state.here_tag_nested = self.cross_state.nested;
                     } else if state.is_specific_operator("(") && c == '(' {
                         self.cross_state.arithmetic_expansion = true;
                     }
@@ -1131,6 +1172,9 @@ impl<'a, R: ?Sized + std::io::BufRead> Tokenizer<'a, R> {
                             // Consume the '{' and add it to the token.
                             state.append_char(self.next_char()?.unwrap());
 
+                            // nsh fork: not a here tag's token (see `nested`);
+                            // back to 0 when the `}` is reached below.
+                            self.cross_state.nested += 1;
                             let mut pending_here_doc_tokens = vec![];
                             let mut drain_here_doc_tokens = false;
 
@@ -1186,6 +1230,7 @@ impl<'a, R: ?Sized + std::io::BufRead> Tokenizer<'a, R> {
                                         // We hit the end brace we were looking for but did not
                                         // yet consume it. Do so now.
                                         state.append_char(self.next_char()?.unwrap());
+                                        self.cross_state.nested -= 1;
                                         break;
                                     }
                                     TokenEndReason::EndOfInput => {
