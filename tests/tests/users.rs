@@ -2,7 +2,8 @@
 //! users made for the test (removed after) run nsh against a node's socket;
 //! their processes run as themselves on any node, and each sees and acts
 //! on only their own; root and members of --admin-group see all; services
-//! belong to their creator; forged identity headers are ignored.
+//! belong to their creator; forged identity headers are ignored; another
+//! user cannot reach a process substitution's FIFO.
 
 use std::process::Command;
 
@@ -499,4 +500,63 @@ async fn a_user_cannot_raise_a_hard_limit_but_may_lower_one() -> anyhow::Result<
         )
     );
     Ok(())
+}
+
+/// A process substitution's FIFO on a node (OpenFifo) is its user's alone:
+/// while A's command holds one, B can neither read it, list its directory
+/// nor put a link in it.
+#[tokio::test]
+async fn another_user_cannot_reach_a_process_substitution_fifo() -> anyhow::Result<()> {
+    let accounts = Accounts::create()?;
+    let (a, b) = (accounts.users[0].clone(), accounts.users[1].clone());
+    let cluster = cluster(&accounts).await?;
+    let n2 = cluster.nodes[1].name.clone();
+    let note = format!("/tmp/nefele-fifo-path-{}", std::process::id());
+    let _ = std::fs::remove_file(&note);
+    // A's command on node 2 writes down its FIFO's path, then holds it.
+    let script = format!(
+        "@{n2} sh -c 'echo \"$1\" > {note}.tmp && mv {note}.tmp {note}; sleep 6' sh <(echo secret)"
+    );
+    let node = &cluster.nodes[0];
+    let outcome = std::thread::scope(|scope| -> anyhow::Result<()> {
+        let holder = scope.spawn(|| nsh_as(&a, node, &script));
+        // Waits (a condition, polled) for the note, for up to 30 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let path = loop {
+            if let Ok(p) = std::fs::read_to_string(&note) {
+                break p.trim().to_string();
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline && !holder.is_finished(),
+                "A's command never wrote its FIFO's path"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let dir = std::path::Path::new(&path)
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        for (attempt, script) in [
+            ("read it", format!("cat {path}")),
+            ("list its directory", format!("ls {dir}")),
+            (
+                "link into its directory",
+                format!("ln -s /etc/passwd {dir}/other"),
+            ),
+        ] {
+            let (status, out) = sh_as(&b, &script)?;
+            anyhow::ensure!(
+                status != 0 && out.contains("Permission denied") && !out.contains("secret"),
+                "B could {attempt}: {status} {out}"
+            );
+        }
+        let (status, _, err) = holder
+            .join()
+            .map_err(|_| anyhow::anyhow!("A's shell panicked"))??;
+        anyhow::ensure!(status == 0, "{err}");
+        Ok(())
+    });
+    let _ = std::fs::remove_file(&note);
+    let _ = std::fs::remove_file(format!("{note}.tmp"));
+    outcome
 }
