@@ -29,7 +29,7 @@ impl Shell {
             "LINENO" => self.lineno.to_string(),
             "RANDOM" => (self.next_random() % 32768).to_string(),
             "SRANDOM" => (self.next_random() as u32).to_string(),
-            "SECONDS" => (self.seconds.1 + self.seconds.0.elapsed().as_secs() as i64).to_string(),
+            "SECONDS" => (now().as_secs() as i64 - crate::shell::start_time()).to_string(),
             "BASH_SUBSHELL" => self.subshell_level.to_string(),
             "SHELLOPTS" => crate::builtins::vars::shell_options(self),
             "BASHOPTS" => crate::builtins::shopt::enabled(self),

@@ -257,9 +257,6 @@ pub struct Shell {
     pub subshell_level: u32,
     /// State of `$RANDOM`'s generator.
     pub random: std::cell::Cell<u64>,
-    /// When the shell started (`$SECONDS`), and the value `SECONDS=N`
-    /// gave then.
-    pub seconds: (std::time::Instant, i64),
     /// `ulimit` settings: kept in the shell (a subshell's stay its own) and
     /// given to every command it starts, never applied to nsh itself.
     pub rlimits: crate::builtins::ulimit::Limits,
@@ -381,7 +378,6 @@ impl Shell {
             inherited_traps: None,
             subshell_level: 0,
             random: std::cell::Cell::new(crate::dynamic::seed()),
-            seconds: (std::time::Instant::now(), 0),
         }
     }
 
@@ -398,11 +394,10 @@ impl Shell {
         sub.interactive = false;
         sub.jobs = Arc::new(Mutex::new(JobTable::default()));
         let errtrace = self.options.errtrace;
-        sub.inherited_traps = Some(
-            self.inherited_traps
-                .clone()
-                .unwrap_or_else(|| self.traps.clone()),
-        );
+        // (A subshell of a subshell shows the same: the clone has them.)
+        if sub.inherited_traps.is_none() {
+            sub.inherited_traps = Some(self.traps.clone());
+        }
         sub.traps
             .retain(|name, action| action.is_empty() || (errtrace && name == "ERR"));
         sub
@@ -505,11 +500,11 @@ impl Shell {
             && !action.is_empty()
         {
             self.last_status = status;
-            self.in_trap = true;
+            let saved = std::mem::replace(&mut self.in_trap, true);
             // A syntax error in the action is reported and leaves the
             // status as it was (bash).
             let result = self.read_and_run(&action, syntax::Origin::Stdin);
-            self.in_trap = false;
+            self.in_trap = saved;
             return match result {
                 Ok(Err(Flow::Exit(n))) => n,
                 Err(message) => {

@@ -590,11 +590,14 @@ pub fn is_ref_target(target: &str) -> bool {
             if rest.ends_with(']') { name } else { "" }
         },
     );
+    valid_name(name)
+}
+
+/// Whether `name` can name a variable.
+pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 fn exported_scalar(var: &Var) -> Option<&str> {

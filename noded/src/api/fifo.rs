@@ -66,13 +66,13 @@ pub async fn open_fifo(
 }
 
 /// How long the first message (`open`) may take.
-pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes sent per DRAIN message.
 const CHUNK: usize = 64 * 1024;
 
 /// The first message of a call: which FIFO.
-pub async fn first_message(inbound: &mut Streaming<FifoRequest>) -> Result<FifoOpen, Status> {
+async fn first_message(inbound: &mut Streaming<FifoRequest>) -> Result<FifoOpen, Status> {
     let first = tokio::time::timeout(OPEN_TIMEOUT, inbound.message())
         .await
         .map_err(|_| ProcError::NoStartMessage(OPEN_TIMEOUT))??;
@@ -153,7 +153,7 @@ impl Drop for FifoDir {
 
 /// Serves one call on this node: makes the FIFO, answers its path on
 /// `tx`, then moves the bytes until either side ends.
-pub async fn serve(
+async fn serve(
     principal: Principal,
     open: FifoOpen,
     mut inbound: Streaming<FifoRequest>,
@@ -169,13 +169,12 @@ pub async fn serve(
     {
         return Ok(());
     }
+    // The FIFO goes (FifoDir's drop) when the transfer ends.
     tokio::spawn(async move {
-        let fifo = fifo;
         match direction {
             FifoDirection::Feed => feed(&fifo.fifo, &mut inbound, &tx).await,
             FifoDirection::Drain => drain(&fifo.fifo, &tx).await,
         }
-        drop(fifo);
     });
     Ok(())
 }

@@ -77,12 +77,7 @@ impl Assign {
     }
 }
 
-/// Whether `name` can name a variable.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
+pub use crate::vars::valid_name;
 
 /// `name[sub]` into the name and the subscript; a plain name has none.
 /// `None` for a malformed subscript (`a[`, `a]`).

@@ -100,13 +100,15 @@ impl Shell {
         if self.in_trap {
             return Ok(());
         }
-        if let Some(line) = line_of(command) {
-            // A simple command's line is its last one, as bash counts.
-            self.last_line = self.line_base + last_line_of(command).unwrap_or(line);
-            self.lineno = match command {
-                ast::Command::Simple(_) => self.last_line,
-                _ => self.line_base + line,
-            };
+        // A simple command's line is its last one, as bash counts (its
+        // first when only a redirection carries a line).
+        let line = match command {
+            ast::Command::Simple(_) => last_line_of(command).or_else(|| line_of(command)),
+            _ => line_of(command),
+        };
+        if let Some(line) = line {
+            self.lineno = self.line_base + line;
+            self.last_line = self.lineno;
         }
         let loops = matches!(
             command,
@@ -176,8 +178,8 @@ impl Shell {
         prefix
     }
 
-    /// Runs text read at run time (`eval`, `source`) with its lines counted
-    /// from the current one, as bash counts them.
+    /// Runs text read at run time (`eval`) with its lines counted from the
+    /// current one, as bash counts them.
     pub(crate) fn with_line_base<T>(&mut self, body: impl FnOnce(&mut Shell) -> T) -> T {
         let saved = (self.line_base, self.substitution_level);
         self.line_base = self.last_line.saturating_sub(1);

@@ -42,28 +42,18 @@ pub enum Exposed {
 }
 
 impl Exposed {
-    fn pipe(fd: OwnedFd) -> Self {
+    /// A pipe end and its path: `/proc/PID/fd/N` for a child process of
+    /// nsh (`local`), `/dev/fd/N` for what runs inside nsh.
+    fn pipe(fd: OwnedFd, local: bool) -> (String, Self) {
+        let raw = fd.as_raw_fd();
         if let Ok(mut set) = EXPOSED.lock() {
-            set.insert(fd.as_raw_fd());
+            set.insert(raw);
         }
-        Exposed::Pipe(fd)
-    }
-
-    fn raw_fd(&self) -> RawFd {
-        match self {
-            Exposed::Pipe(fd) => fd.as_raw_fd(),
-            Exposed::Fifo { .. } => -1,
-        }
-    }
-
-    /// The path a command inside nsh opens.
-    pub fn dev_fd(&self) -> String {
-        format!("/dev/fd/{}", self.raw_fd())
-    }
-
-    /// The path a child process of nsh opens.
-    pub fn proc_path(&self) -> String {
-        format!("/proc/{}/fd/{}", std::process::id(), self.raw_fd())
+        let path = match local {
+            true => format!("/proc/{}/fd/{raw}", std::process::id()),
+            false => format!("/dev/fd/{raw}"),
+        };
+        (path, Exposed::Pipe(fd))
     }
 }
 
@@ -128,16 +118,6 @@ impl Shell {
         let list = command.list.clone();
         super::spawn_shell_thread("procsub", sub, move |sh| sh.run_list(&list));
         Ok(consumer)
-    }
-
-    /// Starts a process substitution whose end a command gets as a path.
-    pub(crate) fn expose_process_substitution(
-        &mut self,
-        kind: &ast::ProcessSubstitutionKind,
-        command: &ast::SubshellCommand,
-    ) -> Result<Exposed, String> {
-        self.start_process_substitution(kind, command)
-            .map(Exposed::pipe)
     }
 
     /// A process substitution for a command on `node`: its command starts
@@ -212,10 +192,9 @@ impl Shell {
                 continue;
             };
             let started = match &node {
-                None => self.expose_process_substitution(kind, command).map(|end| {
-                    let path = if local { end.proc_path() } else { end.dev_fd() };
-                    (path, end)
-                }),
+                None => self
+                    .start_process_substitution(kind, command)
+                    .map(|end| Exposed::pipe(end, local)),
                 Some(node) => self.fifo_substitution(node, kind, command),
             };
             match started {

@@ -189,12 +189,7 @@ fn is_assignment(word: &str) -> bool {
         return false;
     };
     let name = word[..eq].trim_end_matches('+');
-    let name = name.split_once('[').map_or(name, |(n, _)| n);
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    crate::vars::valid_name(name.split_once('[').map_or(name, |(n, _)| n))
 }
 
 #[cfg(test)]
