@@ -9,11 +9,13 @@
 
 pub mod accounts;
 pub mod bench;
+mod cluster;
 mod mount;
 mod netns;
 pub mod nsh;
 pub mod pty;
 
+pub use cluster::TestCluster;
 pub use mount::{Mount, is_mount_point};
 pub use netns::Netns;
 
@@ -29,8 +31,8 @@ use nix::unistd::Pid;
 use proto::v1::cluster_client::ClusterClient;
 use proto::v1::processes_client::ProcessesClient;
 use proto::v1::{
-    GetRequest, NodeInfo, NodeState, NodesRequest, OutputStream, ProcessInfo, ProcessState,
-    ReadOutputRequest, SignalRequest, SpawnRequest, WaitRequest,
+    GetRequest, OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalRequest,
+    SpawnRequest, WaitRequest,
 };
 use proto::{Addr, connect};
 use tonic::transport::Channel;
@@ -484,138 +486,6 @@ impl Drop for Node {
         for pid in self.leftover_processes() {
             let _ = kill(pid, Signal::SIGKILL);
         }
-    }
-}
-
-/// A cluster of real nodes under test.
-pub struct TestCluster {
-    /// The nodes, founder first.
-    pub nodes: Vec<Node>,
-}
-
-impl TestCluster {
-    /// Starts `n` nodes: the first founds the cluster, the rest join it.
-    pub async fn start(n: usize) -> anyhow::Result<TestCluster> {
-        Self::start_with(n, NodeOptions::default()).await
-    }
-
-    /// Starts `n` nodes with `options` (their `join` is filled in).
-    pub async fn start_with(n: usize, options: NodeOptions) -> anyhow::Result<TestCluster> {
-        Self::start_each(n, |_| options.clone()).await
-    }
-
-    /// Starts `n` nodes, node `i` with `options(i)` (their `join` is filled
-    /// in: the first founds the cluster, the others join it).
-    pub async fn start_each(
-        n: usize,
-        options: impl Fn(usize) -> NodeOptions,
-    ) -> anyhow::Result<TestCluster> {
-        let first = Node::start_with(NodeOptions {
-            join: Vec::new(),
-            ..options(0)
-        })
-        .await?;
-        let mut cluster = TestCluster { nodes: vec![first] };
-        cluster.wait_members_up(1).await?;
-        // The founder lists itself before its own registration is in the
-        // store; joiners must wait for the store to have a leader, or one
-        // could be handed the founder's slot.
-        cluster.leader().await?;
-        let join = cluster.nodes[0].join_options().await?;
-        let joins = (1..n).map(|i| {
-            Node::start_with(NodeOptions {
-                join: join.join.clone(),
-                token: join.token.clone(),
-                ..options(i)
-            })
-        });
-        for node in futures::future::join_all(joins).await {
-            cluster.nodes.push(node?);
-        }
-        cluster.wait_members_up(n).await?;
-        Ok(cluster)
-    }
-
-    /// Waits until every running node lists `n` members, all up.
-    pub async fn wait_members_up(&self, n: usize) -> anyhow::Result<()> {
-        for node in self.nodes.iter().filter(|n| n.pid().is_some()) {
-            let addr = node.addr();
-            let seen = || {
-                let addr = addr.clone();
-                async move {
-                    let mut c = ClusterClient::new(connect(&addr).await.ok()?);
-                    Some(c.nodes(NodesRequest {}).await.ok()?.into_inner().nodes)
-                }
-            };
-            let waited = wait_until(
-                &format!("{} to see {n} members up", node.name),
-                TIMEOUT,
-                || async {
-                    let nodes = seen().await?;
-                    let up = nodes
-                        .iter()
-                        .filter(|m| m.state == NodeState::Up as i32)
-                        .count();
-                    (nodes.len() == n && up == n).then_some(())
-                },
-            )
-            .await;
-            if let Err(e) = waited {
-                // Say what it sees, and what it logged last.
-                let not_up: Vec<String> = seen()
-                    .await
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|m| m.state != NodeState::Up as i32)
-                    .map(|m| format!("{} ({:?})", m.name, m.state()))
-                    .collect();
-                let log = node.log();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                bail!(
-                    "{e}; it lists as not up: {not_up:?}; its log ends:\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// What `node` says about the members.
-    pub async fn members(&self, node: usize) -> anyhow::Result<Vec<NodeInfo>> {
-        Ok(self.nodes[node]
-            .cluster()
-            .await?
-            .nodes(NodesRequest {})
-            .await?
-            .into_inner()
-            .nodes)
-    }
-
-    /// Waits until node 0 sees `n` store voters.
-    pub async fn wait_voters(&self, n: usize) -> anyhow::Result<()> {
-        wait_until(&format!("{n} store voters"), TIMEOUT, || async {
-            let members = self.members(0).await.ok()?;
-            (members.iter().filter(|m| m.store_voter).count() == n).then_some(())
-        })
-        .await
-    }
-
-    /// Index of the store's leader, once the first running node reports a
-    /// leader that is running.
-    pub async fn leader(&self) -> anyhow::Result<usize> {
-        let asker = self
-            .nodes
-            .iter()
-            .position(|n| n.pid().is_some())
-            .context("no node runs")?;
-        wait_until("a running store leader", TIMEOUT, || async {
-            let members = self.members(asker).await.ok()?;
-            let name = members.iter().find(|m| m.store_leader)?.name.clone();
-            self.nodes
-                .iter()
-                .position(|n| n.name == name && n.pid().is_some())
-        })
-        .await
     }
 }
 
