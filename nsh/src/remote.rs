@@ -90,7 +90,7 @@ pub fn start_remote(
         stderr,
         capture_stdout: false,
     };
-    spawn_remote(client, launch, Input::Fd(stdin), output, tracker)?.attach(Reader::Shell)
+    start_attached(client, launch, Input::Fd(stdin), output, tracker).map(|(_, member)| member)
 }
 
 /// Where a cluster process's stdout and stderr go.
@@ -136,6 +136,34 @@ impl Held {
     /// only its stderr and exit), a process on the shell's node that got
     /// the pipe itself, or the shell's descriptor.
     pub fn attach(self, reader: Reader) -> Result<Member, ClientError> {
+        let stdio = Stdio {
+            stdin: self.stdin,
+            stdout: self.stdout,
+            stdout_passed: self.stdout_passed,
+            stderr: self.stderr,
+        };
+        let how = stdio.attach_for(&self.client, reader);
+        attach_to(&self.client, Target::Pid(self.pid), how, &self.tracker).map(|(_, member)| member)
+    }
+}
+
+/// A cluster process's stdio on the shell's side, once its spawn request
+/// is made.
+#[derive(Clone)]
+struct Stdio {
+    stdin: Option<Fd>,
+    stdout: Fd,
+    /// The process got the shell's stdout descriptor itself.
+    stdout_passed: bool,
+    stderr: Fd,
+}
+
+impl Stdio {
+    /// How to attach, its stdout going to `reader`: another cluster
+    /// process (a direct pipe: the shell gets only its stderr and exit), a
+    /// process on the shell's node that got the pipe itself, or the
+    /// shell's descriptor.
+    fn attach_for(self, client: &Client, reader: Reader) -> Attach {
         // The shell's node writes it into the shell's own file or pipe
         // (WriteOutputTo), node to node, so the bytes skip the shell: for
         // a regular file, and for a pipe that a process of the shell's node
@@ -148,24 +176,19 @@ impl Held {
             Reader::NodeProcess => Some(true),
             Reader::Shell => Some(self.stdout.is_regular_file()),
         };
-        let via_node = |wanted: bool| wanted && !self.stdout_passed && self.client.is_unix();
+        let via_node = |wanted: bool| wanted && !self.stdout_passed && client.is_unix();
         let (stdout, stdout_via_node) = match into {
             None => (None, None),
             Some(wanted) if via_node(wanted) => (None, Some(self.stdout)),
             Some(_) => (Some(self.stdout), None),
         };
-        attach_process(
-            &self.client,
-            self.pid,
-            Attach {
-                replay: true,
-                stdin: self.stdin,
-                stdout,
-                stdout_via_node,
-                stderr: self.stderr,
-            },
-            &self.tracker,
-        )
+        Attach {
+            replay: true,
+            stdin: self.stdin,
+            stdout,
+            stdout_via_node,
+            stderr: self.stderr,
+        }
     }
 }
 
@@ -189,6 +212,66 @@ pub fn spawn_remote(
     output: Output,
     tracker: &JobTracker,
 ) -> Result<Held, ClientError> {
+    let (request, stdio) = spawn_request(client, launch, input, output);
+    // The descriptors stay open (held by `stdio`) until the reply: the
+    // node takes them during the call.
+    let (pid, _) = client.spawn(request)?;
+    started(client, pid, tracker);
+    let Stdio {
+        stdin,
+        stdout,
+        stdout_passed,
+        stderr,
+    } = stdio;
+    Ok(Held {
+        client: client.clone(),
+        pid,
+        stdin,
+        stdout,
+        stdout_passed,
+        stderr,
+        tracker: tracker.clone(),
+    })
+}
+
+/// Starts a cluster process and attaches to it, its stdout going to the
+/// shell's descriptor, in one call (`AttachStart.spawn`): what
+/// [`spawn_remote`] and [`Held::attach`] do, a round trip sooner. Fails
+/// as a spawn does. Returns its PID too.
+pub fn start_attached(
+    client: &Client,
+    launch: &Launch,
+    input: Input,
+    output: Output,
+    tracker: &JobTracker,
+) -> Result<(Gpid, Member), ClientError> {
+    let (request, stdio) = spawn_request(client, launch, input, output);
+    let again = (request.clone(), stdio.clone());
+    let how = stdio.attach_for(client, Reader::Shell);
+    match attach_to(client, Target::Spawn(Box::new(request)), how, tracker) {
+        // A node older than `AttachStart.spawn` looks for PID 0. (A spawn
+        // whose `stdin_from` is gone fails the same way twice.)
+        Err(ClientError::Status {
+            reason: Some(proto::Reason::NoSuchProcess),
+            ..
+        }) => {
+            let (request, stdio) = again;
+            let (pid, _) = client.spawn(request)?;
+            started(client, pid, tracker);
+            let how = stdio.attach_for(client, Reader::Shell);
+            attach_to(client, Target::Pid(pid), how, tracker)
+        }
+        other => other,
+    }
+}
+
+/// The spawn request for `launch`, and the shell's side of its stdio.
+fn spawn_request(
+    client: &Client,
+    launch: &Launch,
+    input: Input,
+    output: Output,
+) -> (SpawnRequest, Stdio) {
     let Output {
         stdout,
         stderr,
@@ -214,6 +297,7 @@ pub fn spawn_remote(
     } else {
         stdin
     };
+    let stdout_passed = inherit.stdout_fd.is_some();
     let request = SpawnRequest {
         argv: launch.argv.clone(),
         env: launch.env.iter().cloned().collect(),
@@ -236,11 +320,18 @@ pub fn spawn_remote(
         stderr_to_stdout: merged,
         ..SpawnRequest::default()
     };
-    // The descriptors stay open (held by the caller's Fds) until the
-    // reply: the node takes them during the call.
-    let (pid, _) = client.spawn(request)?;
-    // In the foreground from now on, so a Ctrl-C that comes before the
-    // attach is set up still reaches it.
+    let stdio = Stdio {
+        stdin,
+        stdout,
+        stdout_passed,
+        stderr,
+    };
+    (request, stdio)
+}
+
+/// A process just started: in the foreground from now on, so a Ctrl-C
+/// that comes before its attach is set up still reaches it.
+fn started(client: &Client, pid: Gpid, tracker: &JobTracker) {
     crate::signals::set_client(client);
     tracker.started(pid);
     if tracker.is_foreground()
@@ -249,15 +340,14 @@ pub fn spawn_remote(
         // Ctrl-C came while the spawn was on its way.
         let _ = client.signal(pid, libc::SIGINT);
     }
-    Ok(Held {
-        client: client.clone(),
-        pid,
-        stdin,
-        stdout,
-        stdout_passed: inherit.stdout_fd.is_some(),
-        stderr,
-        tracker: tracker.clone(),
-    })
+}
+
+/// Which process an attach is for.
+enum Target {
+    /// One that runs.
+    Pid(Gpid),
+    /// One the call starts first (`AttachStart.spawn`).
+    Spawn(Box<SpawnRequest>),
 }
 
 /// What an attached client does with a process's stdio.
@@ -288,6 +378,17 @@ pub fn attach_process(
     how: Attach,
     tracker: &JobTracker,
 ) -> Result<Member, ClientError> {
+    attach_to(client, Target::Pid(pid), how, tracker).map(|(_, member)| member)
+}
+
+/// [`attach_process`] to a process that runs or that the call starts;
+/// also returns its PID.
+fn attach_to(
+    client: &Client,
+    target: Target,
+    how: Attach,
+    tracker: &JobTracker,
+) -> Result<(Gpid, Member), ClientError> {
     let Attach {
         replay,
         stdin,
@@ -296,11 +397,16 @@ pub fn attach_process(
         stderr,
     } = how;
     let (tx, rx) = mpsc::channel::<AttachRequest>(8);
+    let (pid, spawn) = match target {
+        Target::Pid(pid) => (Some(pid), None),
+        Target::Spawn(request) => (None, Some(*request)),
+    };
     let start = AttachRequest {
         request: Some(attach_request::Request::Start(AttachStart {
-            pid: pid.as_raw(),
+            pid: pid.map_or(0, Gpid::as_raw),
             replay,
             without_stdout: stdout.is_none(),
+            spawn,
         })),
     };
     // The channel is new and has room: this cannot fail.
@@ -309,13 +415,23 @@ pub fn attach_process(
     let opened = client.block_on(async move {
         tokio::time::timeout(CALL_TIMEOUT, api.attach(ReceiverStream::new(rx))).await
     });
-    let stream = match opened {
+    let mut stream = match opened {
         Ok(Ok(reply)) => reply.into_inner(),
         Ok(Err(status)) => return Err(ClientError::from_status(&status)),
         Err(_) => return Err(ClientError::Timeout(CALL_TIMEOUT)),
     };
-    crate::signals::set_client(client);
-    tracker.started(pid);
+    let pid = match pid {
+        Some(pid) => {
+            crate::signals::set_client(client);
+            tracker.started(pid);
+            pid
+        }
+        None => {
+            let pid = started_event(client, &mut stream)?;
+            started(client, pid, tracker);
+            pid
+        }
+    };
     let exit = ExitCell::default();
     // The node's word that it took a stdin message, from the output
     // thread (which reads the events) to the input thread.
@@ -354,11 +470,35 @@ pub fn attach_process(
             })
             .map_err(|e| ClientError::internal(format!("cannot start a thread: {e}")))?;
     }
-    Ok(Member {
+    let member = Member {
         pid: Some(pid),
         exit,
         input_done,
-    })
+    };
+    Ok((pid, member))
+}
+
+/// The PID in the first event of an attach that spawned (`started`).
+fn started_event(
+    client: &Client,
+    stream: &mut tonic::Streaming<proto::v1::AttachEvent>,
+) -> Result<Gpid, ClientError> {
+    let first =
+        client.block_on(async { tokio::time::timeout(CALL_TIMEOUT, stream.message()).await });
+    let info = match first {
+        Ok(Ok(Some(proto::v1::AttachEvent {
+            event: Some(attach_event::Event::Started(info)),
+        }))) => info,
+        Ok(Ok(other)) => {
+            return Err(ClientError::internal(format!(
+                "the node answered a spawn with {other:?}"
+            )));
+        }
+        Ok(Err(status)) => return Err(ClientError::from_status(&status)),
+        Err(_) => return Err(ClientError::Timeout(CALL_TIMEOUT)),
+    };
+    Gpid::from_raw(info.pid.into())
+        .map_err(|e| ClientError::internal(format!("the node answered a spawn with {e}")))
 }
 
 /// Starts the thread that has the shell's node write `pid`'s stdout into
@@ -421,7 +561,8 @@ fn pump_output(
                     let line = format!("nsh: {pid}: {message}\n");
                     let _ = io::write_all(stderr.file.as_fd(), line.as_bytes());
                 }
-                None => {}
+                // Only first, and taken before this loop.
+                Some(attach_event::Event::Started(_)) | None => {}
             }
         }
     }

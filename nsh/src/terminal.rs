@@ -238,6 +238,7 @@ pub async fn run_foreground(
             pid: pid.as_raw(),
             replay: fg.start == Start::Beginning,
             without_stdout: false,
+            spawn: None,
         })),
     };
     // Cannot fail: the receiver is alive and the channel empty.
@@ -298,8 +299,13 @@ pub async fn run_foreground(
                     // the attachment goes on, as a local write would fail
                     // silently for a process that stopped reading.
                     // Acknowledgements matter to pumps that pace their
-                    // reads by them; a terminal's keys are few.
-                    Some(attach_event::Event::Error(_) | attach_event::Event::StdinAccepted(_))
+                    // reads by them; a terminal's keys are few. This
+                    // attach spawned nothing, so nothing `started`.
+                    Some(
+                        attach_event::Event::Error(_)
+                        | attach_event::Event::StdinAccepted(_)
+                        | attach_event::Event::Started(_),
+                    )
                     | None => {}
                 },
                 Ok(None) | Err(_) => {

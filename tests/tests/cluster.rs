@@ -1,5 +1,6 @@
 //! Many noded as one cluster: membership with distinct slots, requests for
-//! any PID from any node, List over all nodes, `@any` placement, failures of
+//! any PID from any node, List over all nodes, `@any` placement, starting
+//! and attaching in one call on any node, failures of
 //! the store's leader and of nodes, isolation, duplicate names.
 
 use std::collections::{HashMap, HashSet};
@@ -7,7 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use proto::v1::{ListRequest, NodeState, OutputStream, ProcessState, SpawnRequest};
+use proto::v1::{
+    AttachRequest, AttachStart, ListRequest, NodeState, OutputStream, ProcessState, SpawnRequest,
+    attach_event, attach_request,
+};
 use tests::{
     Node, NodeOptions, TIMEOUT, TestCluster, get, read_output, request, signal, state, wait,
     wait_until,
@@ -156,6 +160,127 @@ async fn any_pid_is_served_from_any_node() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Attach with `start.spawn` through `via`: the call's status, or its
+/// events until the stream ends.
+async fn spawn_attached(
+    cluster: &TestCluster,
+    via: usize,
+    spawn: SpawnRequest,
+) -> Result<Vec<attach_event::Event>, tonic::Status> {
+    let start = AttachRequest {
+        request: Some(attach_request::Request::Start(AttachStart {
+            replay: true,
+            spawn: Some(spawn),
+            ..Default::default()
+        })),
+    };
+    let mut client = cluster.nodes[via]
+        .client()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    // The request side stays open, as a client with stdin would keep it.
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.try_send(start).expect("room for the first message");
+    let mut events = client
+        .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let mut all = Vec::new();
+    while let Some(event) = tokio::time::timeout(TIMEOUT, events.message())
+        .await
+        .map_err(|_| tonic::Status::deadline_exceeded("no event in time"))??
+    {
+        all.extend(event.event);
+    }
+    drop(tx);
+    Ok(all)
+}
+
+#[tokio::test]
+async fn attach_starts_the_process_on_the_node_it_names() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(2).await?;
+    let members = cluster.members(0).await?;
+    let slot_of: HashMap<String, u32> = members.iter().map(|m| (m.name.clone(), m.slot)).collect();
+    let other = cluster.nodes[1].name.clone();
+    for node in [
+        other.clone(),
+        format!("@{other}"),
+        String::new(),
+        "@any".into(),
+    ] {
+        let spawn = SpawnRequest {
+            node: node.clone(),
+            ..request(&["sh", "-c", "echo out; echo err >&2; exit 3"])
+        };
+        let events = spawn_attached(&cluster, 0, spawn).await?;
+        let Some(attach_event::Event::Started(started)) = events.first() else {
+            panic!("{node:?}: the first event is not `started`: {events:?}");
+        };
+        let ran_on = if node.is_empty() {
+            cluster.nodes[0].name.clone()
+        } else if node == "@any" {
+            started.node.clone()
+        } else {
+            other.clone()
+        };
+        assert_eq!(started.node, ran_on, "{node:?}");
+        assert_eq!(
+            started.pid as u32 / 10_000_000,
+            slot_of[&ran_on],
+            "{node:?}"
+        );
+        let (mut out, mut err, mut exit) = (Vec::new(), Vec::new(), None);
+        for event in &events[1..] {
+            match event {
+                attach_event::Event::Stdout(c) => out.extend(&c.data),
+                attach_event::Event::Stderr(c) => err.extend(&c.data),
+                attach_event::Event::Exit(info) => exit = Some(info.clone()),
+                other => panic!("{node:?}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            (out.as_slice(), err.as_slice()),
+            (&b"out\n"[..], &b"err\n"[..])
+        );
+        let exit = exit.context("no exit event")?;
+        assert_eq!((exit.pid, exit.exit_code), (started.pid, Some(3)));
+    }
+
+    // It fails as Spawn fails: the same code for a missing command or
+    // node, and descriptors are passed only on the caller's own node.
+    let missing = request(&["/no/such/command"]);
+    let no_node = SpawnRequest {
+        node: "no-such-node".into(),
+        ..request(&["true"])
+    };
+    let remote_inherit = SpawnRequest {
+        node: other.clone(),
+        inherit: Some(proto::v1::InheritedStdio {
+            stdout_fd: Some(1),
+            ..Default::default()
+        }),
+        ..request(&["true"])
+    };
+    for spawn in [missing, no_node, remote_inherit] {
+        let by_spawn = cluster.nodes[0]
+            .client()
+            .await?
+            .spawn(spawn.clone())
+            .await
+            .expect_err("Spawn fails");
+        let by_attach = spawn_attached(&cluster, 0, spawn)
+            .await
+            .expect_err("Attach fails");
+        assert_eq!(
+            by_attach.code(),
+            by_spawn.code(),
+            "{by_attach:?} {by_spawn:?}"
+        );
+        assert_eq!(by_attach.message(), by_spawn.message());
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn any_spreads_processes_over_the_nodes() -> anyhow::Result<()> {
     let cluster = TestCluster::start(3).await?;
@@ -175,7 +300,6 @@ async fn any_spreads_processes_over_the_nodes() -> anyhow::Result<()> {
 #[tokio::test]
 async fn killing_the_store_leader_keeps_the_cluster_working() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(3).await?;
-    cluster.wait_voters(3).await?;
     let leader = cluster.leader().await?;
     let old_leader = cluster.nodes[leader].name.clone();
     cluster.nodes[leader].crash()?;

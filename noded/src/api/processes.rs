@@ -9,14 +9,16 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use proto::v1::processes_server::Processes;
 use proto::v1::{
-    AttachEvent, AttachRequest, AttachStart, GetRequest, InputChunk, ListReply, ListRequest,
-    OutputChunk, OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalReply,
-    SignalRequest, SpawnRequest, UnreachableNode, WaitRequest, WriteInputReply, WriteOutputToReply,
-    WriteOutputToRequest, attach_event, attach_request,
+    AttachEvent, AttachRequest, GetRequest, InputChunk, ListReply, ListRequest, OutputChunk,
+    OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalReply, SignalRequest,
+    SpawnRequest, UnreachableNode, WaitRequest, WriteInputReply, WriteOutputToReply,
+    WriteOutputToRequest,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+
+mod attach;
 
 use super::ApiState;
 use super::convert::{self, gpid};
@@ -30,8 +32,6 @@ use crate::output::Stream as LogStream;
 use crate::process::{Input, Process};
 use crate::supervisor;
 
-/// How long Attach waits for its first (`start`) message.
-const ATTACH_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long List waits for each other node.
 /// Below clients' own deadlines (nefelefs: 3 s), so a hung node shows as
 /// unreachable instead of failing the whole List.
@@ -65,6 +65,52 @@ impl ProcessesApi {
         Ok(process)
     }
 
+    /// Starts the process `req` asks for on this node, as `principal`;
+    /// `caller` (a client on the Unix socket) may pass its descriptors
+    /// (`inherit`), unless the call was `forwarded`.
+    pub(super) async fn spawn_here(
+        &self,
+        principal: Principal,
+        caller: Option<tokio::net::unix::UCred>,
+        forwarded: bool,
+        req: SpawnRequest,
+        inherit: Option<proto::v1::InheritedStdio>,
+    ) -> Result<Arc<Process>, Status> {
+        let tty = req.tty.is_some();
+        let stdin_from = match req.stdin_from {
+            0 => None,
+            raw => Some(pipe::direct_pipe_producer(raw, &req, inherit.is_some())?),
+        };
+        let mut spec = convert::spawn_spec(req)?;
+        spec.user = principal.user.clone();
+        if let Some(wanted) = inherit {
+            spec.inherit = Some(inherited_stdio(caller, forwarded, tty, &wanted)?);
+            if wanted.stdin_fd.is_some() {
+                spec.stdin_pipe = false;
+            }
+        }
+        let Some(producer) = stdin_from else {
+            return Ok(self.state.table.spawn(spec).await?);
+        };
+        // A direct pipe: the producer is opened first (an unknown one
+        // fails the spawn), the consumer gets the pipe's read end, this
+        // node keeps the write end and feeds it.
+        let source = pipe::Source::open(&self.state, &principal, producer).await?;
+        let feed = pipe::FeedPipe::new()?;
+        spec.inherit = Some(feed.inherit()?);
+        let process = self.state.table.spawn(spec).await?;
+        drop(feed.read);
+        tokio::spawn(pipe::feed(
+            self.state.clone(),
+            principal,
+            producer,
+            process.gpid,
+            source,
+            feed.write,
+        ));
+        Ok(process)
+    }
+
     fn info(&self, p: &Process) -> ProcessInfo {
         convert::process_info(p, self.node(), false)
     }
@@ -84,45 +130,12 @@ impl Processes for ProcessesApi {
             .await?;
         match target {
             Target::Local => {
-                let tty = req.tty.is_some();
-                let stdin_from = match req.stdin_from {
-                    0 => None,
-                    raw => Some(pipe::direct_pipe_producer(raw, &req, inherit.is_some())?),
-                };
-                let mut spec = convert::spawn_spec(req)?;
-                spec.user = principal.user.clone();
-                if let Some(wanted) = inherit {
-                    spec.inherit = Some(inherited_stdio(caller, forwarded, tty, &wanted)?);
-                    if wanted.stdin_fd.is_some() {
-                        spec.stdin_pipe = false;
-                    }
-                }
-                let Some(producer) = stdin_from else {
-                    let process = self.state.table.spawn(spec).await?;
-                    return Ok(Response::new(self.info(&process)));
-                };
-                // A direct pipe: the producer is opened first (an unknown
-                // one fails the spawn), the consumer gets the pipe's read
-                // end, this node keeps the write end and feeds it.
-                let source = pipe::Source::open(&self.state, &principal, producer).await?;
-                let feed = pipe::FeedPipe::new()?;
-                spec.inherit = Some(feed.inherit()?);
-                let process = self.state.table.spawn(spec).await?;
-                drop(feed.read);
-                tokio::spawn(pipe::feed(
-                    self.state.clone(),
-                    principal,
-                    producer,
-                    process.gpid,
-                    source,
-                    feed.write,
-                ));
+                let process = self
+                    .spawn_here(principal, caller, forwarded, req, inherit)
+                    .await?;
                 Ok(Response::new(self.info(&process)))
             }
-            Target::Remote { .. } if inherit.is_some() => Err(ProcError::InvalidArgument(
-                "inherit: a process gets the caller's descriptors only on the caller's node".into(),
-            )
-            .into()),
+            Target::Remote { .. } if inherit.is_some() => Err(refuse_remote_inherit()),
             Target::Remote {
                 node: name,
                 mut client,
@@ -472,61 +485,7 @@ impl Processes for ProcessesApi {
         &self,
         request: Request<Streaming<AttachRequest>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
-        let forwarded = self.state.forwarded(&request);
-        let principal = self.state.principal(&request)?;
-        let mut inbound = request.into_inner();
-        let first = tokio::time::timeout(ATTACH_START_TIMEOUT, inbound.message())
-            .await
-            .map_err(|_| ProcError::NoStartMessage(ATTACH_START_TIMEOUT))??;
-        let Some(AttachRequest {
-            request: Some(attach_request::Request::Start(start)),
-        }) = first
-        else {
-            return Err(ProcError::InvalidArgument(
-                "attach: the first message must be start".into(),
-            )
-            .into());
-        };
-        if let Target::Remote { node, mut client } =
-            self.state.target_pid(gpid(start.pid)?, forwarded).await?
-        {
-            let first = AttachRequest {
-                request: Some(attach_request::Request::Start(start)),
-            };
-            let all = super::route::resend(first, inbound);
-            let stream = client
-                .attach(outgoing(all, None, &principal))
-                .await
-                .map_err(|e| remote_error(&node, e))?
-                .into_inner();
-            return Ok(Response::new(Box::pin(stream)));
-        }
-        let process = self.process(start.pid, &principal).await?;
-        let (tx, rx) = mpsc::channel(16);
-        let input = tokio::spawn(attach_input(process.clone(), inbound, tx.clone()));
-        let node = self.node().to_string();
-        let logs = (process.stdout.clone(), process.stderr.clone());
-        tokio::spawn(async move {
-            attach_output(process, &start, node, tx).await;
-            // The input task holds a sender too: the client's stream ends
-            // only when it is gone.
-            input.abort();
-        });
-        let events = ReceiverStream::new(rx);
-        if logs.0.has_window() || logs.1.has_window() {
-            // An attached client consumes both streams.
-            let events = events.inspect(move |item| match item {
-                Ok(AttachEvent {
-                    event: Some(attach_event::Event::Stdout(chunk)),
-                }) => follow::delivered(&logs.0, chunk),
-                Ok(AttachEvent {
-                    event: Some(attach_event::Event::Stderr(chunk)),
-                }) => follow::delivered(&logs.1, chunk),
-                _ => {}
-            });
-            return Ok(Response::new(Box::pin(events)));
-        }
-        Ok(Response::new(Box::pin(events)))
+        attach::attach(self, request).await
     }
 }
 
@@ -534,6 +493,14 @@ impl ProcessesApi {
     fn local_list(&self, req: &ListRequest, principal: &Principal) -> ListReply {
         local_list(&self.state, req, principal)
     }
+}
+
+/// A process on another node cannot get the caller's descriptors.
+fn refuse_remote_inherit() -> Status {
+    ProcError::InvalidArgument(
+        "inherit: a process gets the caller's descriptors only on the caller's node".into(),
+    )
+    .into()
 }
 
 /// What the kernel says of a caller on the Unix socket (`None` over TCP).
@@ -634,142 +601,5 @@ fn local_list(state: &ApiState, req: &ListRequest, principal: &Principal) -> Lis
     ListReply {
         processes,
         unreachable: Vec::new(),
-    }
-}
-
-fn event(e: attach_event::Event) -> Result<AttachEvent, Status> {
-    Ok(AttachEvent { event: Some(e) })
-}
-
-/// Carries an attached client's input to the process until the client
-/// stops sending. Failures are reported as error events; the attachment
-/// goes on.
-async fn attach_input(
-    process: Arc<Process>,
-    mut inbound: Streaming<AttachRequest>,
-    tx: mpsc::Sender<Result<AttachEvent, Status>>,
-) {
-    use attach_request::Request as R;
-    while let Ok(Some(msg)) = inbound.message().await {
-        let result = match msg.request {
-            Some(R::Stdin(data)) => {
-                let len = data.len() as u64;
-                let taken = process.write_input(Input::Data(data)).await;
-                if taken.is_ok()
-                    && tx
-                        .send(event(attach_event::Event::StdinAccepted(len)))
-                        .await
-                        .is_err()
-                {
-                    return;
-                }
-                taken
-            }
-            Some(R::StdinEof(true)) => process.write_input(Input::Eof).await,
-            Some(R::StdinEof(false)) | None => Ok(()),
-            Some(R::Resize(size)) => process.resize(size.rows, size.cols).await,
-            Some(R::Signal(sig)) => process.signal(sig).await,
-            Some(R::Start(_)) => Err(ProcError::InvalidArgument(
-                "attach: start sent twice".into(),
-            )),
-        };
-        // Input to a process that has ended is dropped, as a pipe's reader
-        // going away would: the client learns of the end from the exit event.
-        if matches!(
-            result,
-            Err(ProcError::Exited(_) | ProcError::StdinClosed(_))
-        ) {
-            continue;
-        }
-        if let Err(e) = result
-            && tx
-                .send(event(attach_event::Event::Error(e.to_string())))
-                .await
-                .is_err()
-        {
-            return;
-        }
-    }
-}
-
-/// Streams a process's output to an attached client, then its exit.
-async fn attach_output(
-    process: Arc<Process>,
-    start: &AttachStart,
-    node: String,
-    tx: mpsc::Sender<Result<AttachEvent, Status>>,
-) {
-    let replay = start.replay;
-    // Without replay, only output not taken yet: with backpressure that
-    // includes what waits in the window, as unread data in a pipe would.
-    let from = |log: LogStream| {
-        if replay {
-            0
-        } else {
-            process.log(log).undelivered()
-        }
-    };
-    let mut cursors = [
-        (
-            LogStream::Stdout,
-            Cursor::new(process.stdout.clone(), from(LogStream::Stdout)),
-        ),
-        (
-            LogStream::Stderr,
-            Cursor::new(process.stderr.clone(), from(LogStream::Stderr)),
-        ),
-    ];
-    let mut status = process.status.subscribe();
-    loop {
-        // Mark the status seen before draining, so an exit that lands
-        // during the drain wakes the select below.
-        let finished = matches!(
-            *status.borrow_and_update(),
-            crate::process::Status::Finished(_)
-        );
-        let mut sent = false;
-        for (which, cursor) in cursors.iter_mut() {
-            if start.without_stdout && *which == LogStream::Stdout {
-                continue;
-            }
-            match cursor.read().await {
-                Ok(Some(chunk)) => {
-                    let e = match which {
-                        LogStream::Stdout => attach_event::Event::Stdout(chunk),
-                        LogStream::Stderr => attach_event::Event::Stderr(chunk),
-                    };
-                    if tx.send(event(e)).await.is_err() {
-                        return;
-                    }
-                    sent = true;
-                }
-                Ok(None) => {}
-                Err(status) => {
-                    let _ = tx.send(Err(status)).await;
-                    return;
-                }
-            }
-        }
-        if sent {
-            continue;
-        }
-        if finished {
-            let info = convert::process_info(&process, &node, false);
-            if tx
-                .send(event(attach_event::Event::Exit(info)))
-                .await
-                .is_ok()
-            {
-                process.reap();
-            }
-            return;
-        }
-        let [(_, out), (_, err)] = &mut cursors;
-        tokio::select! {
-            _ = out.changed(), if !start.without_stdout => {}
-            _ = err.changed() => {}
-            _ = status.changed() => {}
-            _ = tx.closed() => return,
-        }
     }
 }

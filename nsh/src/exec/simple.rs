@@ -541,47 +541,44 @@ impl Shell {
             Some(pid) => remote::Input::Process(pid),
             None => remote::Input::Fd((!no_input).then_some(stdin)),
         };
-        let spawned = remote::spawn_remote(
-            &client,
-            &external.launch,
-            input,
-            remote::Output {
-                stdout,
-                stderr,
-                capture_stdout,
-            },
-            &self.tracker,
-        );
-        // Who reads the held upstream's output.
-        let reader = match (&spawned, reads_upstream) {
-            (Ok(_), Some(_)) => Reader::Process,
-            (Ok(_), None) if link.upstream.is_some() && reads_pipe_itself => Reader::NodeProcess,
-            _ => Reader::Shell,
+        let output = remote::Output {
+            stdout,
+            stderr,
+            capture_stdout,
         };
-        // Its process substitutions (FIFOs on its node) stay until it ends.
-        if let Ok(held) = &spawned {
-            let keep = std::mem::take(&mut external.restore.procsubs);
-            if !keep.is_empty() {
-                let (client, pid) = (client.clone(), held.pid());
-                std::thread::spawn(move || {
-                    remote::wait_exit(&client, pid);
-                    drop(keep);
-                });
-            }
-        }
-        match spawned {
-            Ok(held) if hold => (Launched::Held(held), reader),
-            Ok(held) => (
-                Launched::Member(self.attach_held(held, Reader::Shell)),
-                reader,
-            ),
+        // A process held for the next command is only spawned; any other
+        // is spawned and attached in one call.
+        let started = if hold {
+            remote::spawn_remote(&client, &external.launch, input, output, &self.tracker)
+                .map(|held| (held.pid(), Launched::Held(held)))
+        } else {
+            remote::start_attached(&client, &external.launch, input, output, &self.tracker)
+                .map(|(pid, member)| (pid, Launched::Member(member)))
+        };
+        let (pid, launched) = match started {
+            Ok(started) => started,
             Err(e) => {
                 let (message, status) =
                     remote::spawn_failure(&external.launch.node, &external.launch.argv[0], &e);
                 self.error(message);
-                failed(status)
+                return failed(status);
             }
+        };
+        // Its process substitutions (FIFOs on its node) stay until it ends.
+        let keep = std::mem::take(&mut external.restore.procsubs);
+        if !keep.is_empty() {
+            std::thread::spawn(move || {
+                remote::wait_exit(&client, pid);
+                drop(keep);
+            });
         }
+        // Who reads the held upstream's output.
+        let reader = match reads_upstream {
+            Some(_) => Reader::Process,
+            None if link.upstream.is_some() && reads_pipe_itself => Reader::NodeProcess,
+            None => Reader::Shell,
+        };
+        (launched, reader)
     }
 
     /// Runs an already expanded command line: a function (unless
