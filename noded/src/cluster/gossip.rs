@@ -4,7 +4,7 @@
 //! and place without asking the leader. Gossip runs over UDP on the same
 //! port number as the gRPC API.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +27,6 @@ pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(500);
 /// The step free memory is published in (64 MiB).
 const MEM_STEP: u64 = 64 << 20;
 
-/// How often the live set is copied from gossip into the peers directory.
-pub const REFRESH: Duration = Duration::from_millis(250);
 /// How often this node samples its load to publish (the kernel's load
 /// averages move every 5 s; each change is gossiped to every node).
 pub const LOAD_EVERY: Duration = Duration::from_secs(1);
@@ -83,16 +81,15 @@ struct LiveSet {
 }
 
 impl LiveSet {
-    /// Reads what changed since the last call; whether anything did.
-    fn update(&mut self, chitchat: &chitchat::Chitchat) -> bool {
-        let me = chitchat.self_chitchat_id();
+    /// Takes in the live nodes as chitchat lists them (`me` among them);
+    /// whether anything changed.
+    fn update(
+        &mut self,
+        me: &ChitchatId,
+        nodes: &BTreeMap<ChitchatId, chitchat::NodeState>,
+    ) -> bool {
         let mut changed = false;
-        let mut seen = 0;
-        for id in chitchat.live_nodes().filter(|id| *id != me) {
-            let Some(state) = chitchat.node_state(id) else {
-                continue;
-            };
-            seen += 1;
+        for (id, state) in nodes.iter().filter(|(id, _)| *id != me) {
             let version = state.max_version();
             match self.peers.get(id) {
                 Some((known, _)) if *known == version => {}
@@ -102,10 +99,9 @@ impl LiveSet {
                 }
             }
         }
-        if seen != self.peers.len() {
+        if self.peers.len() != nodes.len() - usize::from(nodes.contains_key(me)) {
             // Some went down (or left gossip): keep only the live ones.
-            let live: std::collections::HashSet<&ChitchatId> = chitchat.live_nodes().collect();
-            self.peers.retain(|id, _| live.contains(id));
+            self.peers.retain(|id, _| nodes.contains_key(id));
             changed = true;
         }
         changed
@@ -200,28 +196,35 @@ pub async fn start(
     ];
     let handle = spawn_chitchat(config, initial, &TimedUdp).await?;
     let chitchat = handle.chitchat();
+    let me = chitchat.lock().await.self_chitchat_id().clone();
+    // chitchat says when a node comes up or goes down, or a live node's
+    // state changes (once per gossip round at most); heartbeats alone do
+    // not wake this task.
+    let mut watcher = chitchat.lock().await.live_nodes_watcher();
     tokio::spawn(async move {
-        let mut refresh = tokio::time::interval(REFRESH);
-        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut live = LiveSet::default();
         loop {
-            let sampled = tokio::select! {
+            tokio::select! {
                 _ = shutdown.cancelled() => return,
-                changed = load.changed() => if changed.is_err() { return } else { true },
-                _ = refresh.tick() => false,
-            };
-            let mut guard = chitchat.lock().await;
-            if sampled {
-                let SelfLoad {
-                    machine: load,
-                    procs,
-                } = load.borrow_and_update().clone();
-                publish_load(guard.self_node_state(), &load, procs);
-            }
-            let changed = live.update(&guard);
-            drop(guard);
-            if changed {
-                peers.set_live(live.by_slot());
+                changed = load.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let SelfLoad {
+                        machine: load,
+                        procs,
+                    } = load.borrow_and_update().clone();
+                    publish_load(chitchat.lock().await.self_node_state(), &load, procs);
+                }
+                changed = watcher.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let changed = live.update(&me, &watcher.borrow_and_update());
+                    if changed {
+                        peers.set_live(live.by_slot());
+                    }
+                }
             }
         }
     });
