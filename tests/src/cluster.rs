@@ -98,10 +98,20 @@ impl TestCluster {
                     .map(|m| format!("{} ({:?})", m.name, m.state()))
                     .collect();
                 let log = node.log();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let last =
+                    |lines: Vec<&str>| lines.into_iter().rev().collect::<Vec<_>>().join("\n");
+                let tail = last(log.lines().rev().take(15).collect());
+                // Warnings scroll away behind the debug lines that repeat.
+                let warned = last(
+                    log.lines()
+                        .rev()
+                        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                        .take(20)
+                        .collect(),
+                );
                 bail!(
-                    "{e}; it lists as not up: {not_up:?}; its log ends:\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    "{e}; it lists {} members, as not up: {not_up:?}; its last warnings:\n{warned}\nits log ends:\n{tail}",
+                    seen().await.map_or(0, |m| m.len())
                 );
             }
         }
