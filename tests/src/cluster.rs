@@ -98,19 +98,15 @@ impl TestCluster {
                     .map(|m| format!("{} ({:?})", m.name, m.state()))
                     .collect();
                 let log = node.log();
-                let last =
-                    |lines: Vec<&str>| lines.into_iter().rev().collect::<Vec<_>>().join("\n");
-                let tail = last(log.lines().rev().take(15).collect());
-                // Warnings scroll away behind the debug lines that repeat.
-                let warned = last(
-                    log.lines()
-                        .rev()
-                        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-                        .take(20)
-                        .collect(),
-                );
+                let tail = last_lines(&log, 15, |_| true);
+                // Warnings scroll away behind the debug lines that repeat;
+                // the founder (the first leader) says how it saw this one.
+                let warned = last_lines(&log, 20, |l| l.contains("WARN") || l.contains("ERROR"));
+                let founder = last_lines(&self.nodes[0].log(), 20, |l| {
+                    l.contains("WARN") || l.contains("ERROR") || l.contains(&node.name)
+                });
                 bail!(
-                    "{e}; it lists {} members, as not up: {not_up:?}; its last warnings:\n{warned}\nits log ends:\n{tail}",
+                    "{e}; it lists {} members, as not up: {not_up:?}; its last warnings:\n{warned}\nits log ends:\n{tail}\nthe founder's last warnings and lines naming it:\n{founder}",
                     seen().await.map_or(0, |m| m.len())
                 );
             }
@@ -155,4 +151,11 @@ impl TestCluster {
         })
         .await
     }
+}
+
+/// The last `n` lines of `log` that `keep` keeps, in order.
+fn last_lines(log: &str, n: usize, keep: impl Fn(&str) -> bool) -> String {
+    let mut lines: Vec<&str> = log.lines().rev().filter(|l| keep(l)).take(n).collect();
+    lines.reverse();
+    lines.join("\n")
 }
