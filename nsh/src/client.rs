@@ -154,9 +154,7 @@ impl Client {
     pub fn spawn(&self, request: SpawnRequest) -> Result<(Gpid, ProcessInfo), ClientError> {
         let mut api = self.processes();
         let info = self.call(api.spawn(request))?;
-        let pid = Gpid::from_raw(info.pid.into())
-            .map_err(|e| ClientError::internal(format!("the node answered a spawn with {e}")))?;
-        Ok((pid, info))
+        Ok((spawned_pid(&info)?, info))
     }
 
     /// Has this client's node write the stdout of `pid` into the shell's
@@ -205,4 +203,10 @@ impl Client {
         let mut api = self.cluster();
         self.call(api.nodes(NodesRequest {})).map(|r| r.local)
     }
+}
+
+/// The cluster PID of a process a node says it started.
+pub fn spawned_pid(info: &ProcessInfo) -> Result<Gpid, ClientError> {
+    Gpid::from_raw(info.pid.into())
+        .map_err(|e| ClientError::internal(format!("the node answered a spawn with {e}")))
 }

@@ -117,11 +117,7 @@ pub enum Input {
 pub struct Held {
     client: Client,
     pid: Gpid,
-    stdin: Option<Fd>,
-    stdout: Fd,
-    /// The process got the shell's stdout descriptor itself.
-    stdout_passed: bool,
-    stderr: Fd,
+    stdio: Stdio,
     tracker: JobTracker,
 }
 
@@ -136,13 +132,7 @@ impl Held {
     /// only its stderr and exit), a process on the shell's node that got
     /// the pipe itself, or the shell's descriptor.
     pub fn attach(self, reader: Reader) -> Result<Member, ClientError> {
-        let stdio = Stdio {
-            stdin: self.stdin,
-            stdout: self.stdout,
-            stdout_passed: self.stdout_passed,
-            stderr: self.stderr,
-        };
-        let how = stdio.attach_for(&self.client, reader);
+        let how = self.stdio.attach_for(&self.client, reader);
         attach_to(&self.client, Target::Pid(self.pid), how, &self.tracker).map(|(_, member)| member)
     }
 }
@@ -217,19 +207,10 @@ pub fn spawn_remote(
     // node takes them during the call.
     let (pid, _) = client.spawn(request)?;
     started(client, pid, tracker);
-    let Stdio {
-        stdin,
-        stdout,
-        stdout_passed,
-        stderr,
-    } = stdio;
     Ok(Held {
         client: client.clone(),
         pid,
-        stdin,
-        stdout,
-        stdout_passed,
-        stderr,
+        stdio,
         tracker: tracker.clone(),
     })
 }
@@ -497,8 +478,7 @@ fn started_event(
         Ok(Err(status)) => return Err(ClientError::from_status(&status)),
         Err(_) => return Err(ClientError::Timeout(CALL_TIMEOUT)),
     };
-    Gpid::from_raw(info.pid.into())
-        .map_err(|e| ClientError::internal(format!("the node answered a spawn with {e}")))
+    crate::client::spawned_pid(&info)
 }
 
 /// Starts the thread that has the shell's node write `pid`'s stdout into

@@ -65,17 +65,43 @@ impl ProcessesApi {
         Ok(process)
     }
 
+    /// Where the process `req` asks for runs: here, or the node its `node`
+    /// names or `@any` picks, which `req.node` then names (the node that
+    /// runs it only starts it). A process on another node cannot get the
+    /// caller's descriptors.
+    pub(super) async fn spawn_target(
+        &self,
+        req: &mut SpawnRequest,
+        forwarded: bool,
+    ) -> Result<Target, Status> {
+        let (target, node) = self
+            .state
+            .target_node(&req.node, &req.node_labels, forwarded)
+            .await?;
+        if matches!(target, Target::Remote { .. }) {
+            if req.inherit.is_some() {
+                return Err(ProcError::InvalidArgument(
+                    "inherit: a process gets the caller's descriptors only on the caller's node"
+                        .into(),
+                )
+                .into());
+            }
+            req.node = node;
+        }
+        Ok(target)
+    }
+
     /// Starts the process `req` asks for on this node, as `principal`;
     /// `caller` (a client on the Unix socket) may pass its descriptors
-    /// (`inherit`), unless the call was `forwarded`.
+    /// (`req.inherit`), unless the call was `forwarded`.
     pub(super) async fn spawn_here(
         &self,
         principal: Principal,
         caller: Option<tokio::net::unix::UCred>,
         forwarded: bool,
-        req: SpawnRequest,
-        inherit: Option<proto::v1::InheritedStdio>,
+        mut req: SpawnRequest,
     ) -> Result<Arc<Process>, Status> {
+        let inherit = req.inherit.take();
         let tty = req.tty.is_some();
         let stdin_from = match req.stdin_from {
             0 => None,
@@ -123,24 +149,15 @@ impl Processes for ProcessesApi {
         let principal = self.state.principal(&request)?;
         let caller = socket_caller(&request);
         let mut req = request.into_inner();
-        let inherit = req.inherit.take();
-        let (target, node) = self
-            .state
-            .target_node(&req.node, &req.node_labels, forwarded)
-            .await?;
-        match target {
+        match self.spawn_target(&mut req, forwarded).await? {
             Target::Local => {
-                let process = self
-                    .spawn_here(principal, caller, forwarded, req, inherit)
-                    .await?;
+                let process = self.spawn_here(principal, caller, forwarded, req).await?;
                 Ok(Response::new(self.info(&process)))
             }
-            Target::Remote { .. } if inherit.is_some() => Err(refuse_remote_inherit()),
             Target::Remote {
                 node: name,
                 mut client,
             } => {
-                req.node = node;
                 let timeout = Some(self.state.forward_timeout());
                 client
                     .spawn(outgoing(req, timeout, &principal))
@@ -493,14 +510,6 @@ impl ProcessesApi {
     fn local_list(&self, req: &ListRequest, principal: &Principal) -> ListReply {
         local_list(&self.state, req, principal)
     }
-}
-
-/// A process on another node cannot get the caller's descriptors.
-fn refuse_remote_inherit() -> Status {
-    ProcError::InvalidArgument(
-        "inherit: a process gets the caller's descriptors only on the caller's node".into(),
-    )
-    .into()
 }
 
 /// What the kernel says of a caller on the Unix socket (`None` over TCP).

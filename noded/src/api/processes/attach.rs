@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{ProcessesApi, ServerStream, refuse_remote_inherit, socket_caller};
+use super::{ProcessesApi, ServerStream, socket_caller};
 use crate::api::convert::{self, gpid};
 use crate::api::follow::{self, Cursor};
 use crate::api::route::{Target, outgoing, remote_error};
@@ -45,20 +45,7 @@ pub(super) async fn attach(
         );
     };
     let target = match start.spawn.as_mut() {
-        Some(spawn) => {
-            let (target, node) = api
-                .state
-                .target_node(&spawn.node, &spawn.node_labels, forwarded)
-                .await?;
-            if matches!(target, Target::Remote { .. }) {
-                if spawn.inherit.is_some() {
-                    return Err(refuse_remote_inherit());
-                }
-                // Placed (`@any`) here: the node that runs it only starts it.
-                spawn.node = node;
-            }
-            target
-        }
+        Some(spawn) => api.spawn_target(spawn, forwarded).await?,
         None => api.state.target_pid(gpid(start.pid)?, forwarded).await?,
     };
     if let Target::Remote { node, mut client } = target {
@@ -75,11 +62,8 @@ pub(super) async fn attach(
     }
     let (tx, rx) = mpsc::channel(16);
     let process = match start.spawn.take() {
-        Some(mut spawn) => {
-            let inherit = spawn.inherit.take();
-            let process = api
-                .spawn_here(principal, caller, forwarded, spawn, inherit)
-                .await?;
+        Some(spawn) => {
+            let process = api.spawn_here(principal, caller, forwarded, spawn).await?;
             // The channel is new and has room: the first event is this.
             let _ = tx.try_send(event(attach_event::Event::Started(api.info(&process))));
             process
