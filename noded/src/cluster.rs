@@ -569,17 +569,15 @@ impl Cluster {
         };
         let result = match change.clone() {
             membership::Change::AddLearners(new) => {
-                for (slot, addr) in new {
-                    if let Err(e) = self
-                        .raft
-                        .add_learner(slot.raft_id(), BasicNode::new(&addr), false)
-                        .await
-                    {
-                        tracing::debug!(%slot, error = %e, "cannot add learner");
-                        return;
-                    }
-                }
-                return;
+                // One change for all of them (see Join: each change
+                // restarts replication to every node).
+                let nodes = new
+                    .iter()
+                    .map(|(slot, addr)| (slot.raft_id(), BasicNode::new(addr)))
+                    .collect();
+                self.raft
+                    .change_membership(ChangeMembers::AddNodes(nodes), false)
+                    .await
             }
             membership::Change::RemoveVoters(ids) => {
                 self.raft

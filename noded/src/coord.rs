@@ -34,7 +34,21 @@ pub fn spawn(
     tokio::spawn(async move {
         let started = Instant::now();
         let mut down_since: HashMap<Slot, Instant> = HashMap::new();
+        let mut changes = cluster.coord.changes();
         loop {
+            // Nothing owned by a process and no lease: nothing to check
+            // until the coordination state changes (an idle node woke 5
+            // times a second for nothing).
+            changes.borrow_and_update();
+            let idle = cluster
+                .coord
+                .read(|c| c.process_owners().is_empty() && c.next_expiry_ms().is_none());
+            if idle {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    changed = changes.changed() => if changed.is_err() { return },
+                }
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(CHECK_EVERY) => {}

@@ -126,10 +126,20 @@ pub fn machine_load() -> MachineLoad {
     for (slot, value) in load.loadavg.iter_mut().zip(loadavg.split_whitespace()) {
         *slot = value.parse().unwrap_or(0.0);
     }
-    load.cpus = std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1);
+    load.cpus = cpus();
     load
+}
+
+/// The CPUs this process may use, read once (`available_parallelism`
+/// reads the cgroup's files each time: a tenth of an idle node's CPU when
+/// sampled every second).
+fn cpus() -> u32 {
+    static CPUS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    })
 }
 
 fn parse_meminfo(text: &str) -> MachineLoad {

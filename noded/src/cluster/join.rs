@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use openraft::BasicNode;
 use proto::v1::cluster_client::ClusterClient;
 use proto::v1::{JoinReply, JoinRequest};
 use proto::{Slot, now_ms};
@@ -209,10 +208,11 @@ impl Cluster {
         };
         match self.write(command, true).await? {
             Reply::Joined { slot } => {
-                let _ = self
-                    .raft
-                    .add_learner(slot.raft_id(), BasicNode::new(&req.address), false)
-                    .await;
+                // The leader's membership upkeep (Cluster::reconcile) makes
+                // the new member a raft learner, with the others that
+                // joined in the same round: every membership change
+                // restarts the leader's replication to every node, so a
+                // burst of joins must not make one change each.
                 tracing::info!(node = %req.name, %slot, token = %token.id, "admitted a new node");
                 Ok(JoinReply {
                     certificate,
