@@ -73,7 +73,7 @@ pub struct Node {
     config: Config,
     table: Arc<ProcessTable>,
     cluster: Arc<Cluster>,
-    gossip: chitchat::ChitchatHandle,
+    gossip: cluster::gossip::Gossip,
     /// Ends the background tasks (reconciler, announcer, releases, ...).
     background: CancellationToken,
     /// Ends both API servers' accept loops.
@@ -237,12 +237,12 @@ impl Node {
         let gossip = cluster::gossip::start(
             cluster::gossip::GossipConfig {
                 cluster_id: cluster_id.clone(),
-                name: name.clone(),
                 slot,
                 listen,
                 advertise,
                 seeds,
                 down_after: Duration::from_millis(config.limits.down_after_ms),
+                secret: tls.as_ref().map(|t| t.ca_key_pem().to_string()),
             },
             cluster.peers(),
             table.sample_load(cluster::gossip::LOAD_EVERY, background.clone()),
@@ -374,7 +374,7 @@ impl Node {
         }
         background.cancel();
         cluster.shutdown_raft().await;
-        let _ = gossip.shutdown().await;
+        gossip.shutdown().await;
         stop_serving.cancel();
         for server in servers {
             if tokio::time::timeout(DRAIN_RPCS, server).await.is_err() {

@@ -532,3 +532,90 @@ async fn two_machines_on_a_veth_link_form_a_cluster() -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+/// The tag every gossip datagram of the cluster with id `cluster_id`
+/// starts with (FNV-1a, noded/src/cluster/gossip.rs): what an attacker who
+/// learned the cluster's id can put in front of a forgery.
+fn gossip_tag(cluster_id: &str) -> [u8; 8] {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in cluster_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash.to_be_bytes()
+}
+
+#[tokio::test]
+async fn gossip_datagrams_from_outside_the_cluster_change_nothing() -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(3).await?;
+    let dead = cluster.nodes[2].name.clone();
+    cluster.nodes[2].crash()?;
+    wait_until(&format!("{dead} to be down"), TIMEOUT, || async {
+        let nodes = cluster.nodes[0].cluster().await.ok()?;
+        let nodes = nodes
+            .clone()
+            .nodes(NodesRequest {})
+            .await
+            .ok()?
+            .into_inner();
+        nodes
+            .nodes
+            .iter()
+            .any(|n| n.name == dead && n.state == NodeState::Down as i32)
+            .then_some(())
+    })
+    .await?;
+    let identity: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        cluster.nodes[0].data_dir().join("node.json"),
+    )?)?;
+    let tag = gossip_tag(identity["cluster_id"].as_str().expect("a cluster id"));
+    // Every datagram a forger without the CA's key can make: junk, the
+    // cluster's tag with junk of every length up to the largest UDP
+    // datagram, and the tag with what an unsealed (insecure) cluster would
+    // send, from the dead node's address as well as another.
+    let targets = [cluster.nodes[0].hostport(), cluster.nodes[1].hostport()];
+    let from_other = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let mut sent = 0;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut junk = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    };
+    for round in 0..3 {
+        for len in (0..1500).step_by(7).chain([65_000]) {
+            let mut forged = if round == 0 { Vec::new() } else { tag.to_vec() };
+            forged.extend(junk(len));
+            for target in &targets {
+                from_other.send_to(&forged, target)?;
+                sent += 1;
+            }
+        }
+    }
+    assert!(sent > 1000);
+    // The dead node stays down, the others up, and they serve.
+    let down_after = Duration::from_secs(3);
+    tokio::time::sleep(down_after).await;
+    for via in 0..2 {
+        let nodes = cluster.members(via).await?;
+        for node in &nodes {
+            let wanted = if node.name == dead {
+                NodeState::Down
+            } else {
+                NodeState::Up
+            };
+            assert_eq!(
+                node.state, wanted as i32,
+                "{} as node {via} sees it",
+                node.name
+            );
+        }
+        still_serves(&cluster.nodes[via]).await?;
+    }
+    Ok(())
+}

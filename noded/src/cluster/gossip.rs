@@ -1,29 +1,46 @@
-//! Liveness and load by gossip (chitchat: scuttlebutt with phi-accrual
-//! failure detection), the pattern Consul and Nomad use beside raft. Each
-//! node publishes its slot, gRPC address and load; any node can then route
-//! and place without asking the leader. Gossip runs over UDP on the same
-//! port number as the gRPC API.
+//! Liveness and load by gossip: SWIM with suspicion (foca), the protocol
+//! Consul's and Nomad's memberlist runs beside raft. Each node probes one
+//! member per period and hears from the others; what changes (a member up,
+//! suspect or down, a node's load) rides on those messages. So a node's
+//! work per period does not grow with the cluster, where a digest of every
+//! node in every message did (chitchat, before: at 100 nodes it was most of
+//! the idle cluster's CPU; docs/PERFORMANCE.md, "Scale").
+//!
+//! A node's identity carries its slot, address, boot and start times (all
+//! fixed for one run of noded); its load is a custom broadcast, sent again
+//! when it changes and every [`LOAD_REPEAT`] so that nodes that joined
+//! later learn it. Any node can then route and place without asking the
+//! leader. Gossip runs over UDP on the same port number as the gRPC API;
+//! every datagram starts with a tag of the cluster's id, so two clusters
+//! on one network ignore each other. With TLS (the default) datagrams are
+//! sealed (ChaCha20-Poly1305, a key derived from the cluster CA's key that
+//! only members hold) and stamped: a forged, altered or old datagram is
+//! dropped (docs/design/security.md, "Gossip").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::num::{NonZeroU8, NonZeroUsize};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use chitchat::transport::{RecvOutcome, SendOutcome, Socket, Transport, UdpTransport};
-use chitchat::{
-    ChitchatConfig, ChitchatEnvelope, ChitchatHandle, ChitchatId, ChitchatMessage,
-    FailureDetectorConfig, spawn_chitchat,
+use foca::{
+    Codec, Foca, Message, OwnedNotification, PeriodicParams, PostcardCodec, ProbeNumber, Timer,
 };
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use serde::{Deserialize, Serialize};
+use tokio::net::UdpSocket;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::time::DelayQueue;
 
 use proto::Slot;
 
 use super::peers::{PeerLoad, Peers};
 use crate::hostproc::{self, MachineLoad};
 
-/// How often a node gossips.
-pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(500);
 /// The step free memory is published in (64 MiB).
 const MEM_STEP: u64 = 64 << 20;
 
@@ -31,11 +48,24 @@ const MEM_STEP: u64 = 64 << 20;
 /// averages move every 5 s; each change is gossiped to every node).
 pub const LOAD_EVERY: Duration = Duration::from_secs(1);
 
+/// A node's load is broadcast again this often even when it did not
+/// change: broadcasts reach the nodes that are members when they are sent.
+const LOAD_REPEAT: Duration = Duration::from_secs(15);
+
+/// How often members the store has but gossip does not see are asked to
+/// announce themselves (joining, healing a partition, a restarted node).
+const REPAIR_EVERY: Duration = Duration::from_secs(1);
+
+/// How many such members are asked each time.
+const REPAIR_FANOUT: usize = 3;
+
+/// The largest datagram sent or taken (foca's own limit, plus the tag).
+const MAX_PACKET: usize = 1400;
+
 /// Who this node is to gossip.
 #[derive(Clone, Debug)]
 pub struct GossipConfig {
     pub cluster_id: String,
-    pub name: String,
     pub slot: Slot,
     /// Where gossip listens (UDP, the API's port).
     pub listen: SocketAddr,
@@ -45,6 +75,9 @@ pub struct GossipConfig {
     pub seeds: Vec<String>,
     /// How long a silent node takes to be declared down.
     pub down_after: Duration,
+    /// What gossip's sealing key is derived from (the cluster CA's key);
+    /// `None` in an `--insecure` cluster (datagrams in the clear).
+    pub secret: Option<String>,
 }
 
 /// What this node says of its own load: the machine's, and how many
@@ -56,229 +89,717 @@ pub struct SelfLoad {
     pub procs: usize,
 }
 
-/// Puts this node's load into its gossiped state (a key whose value did
-/// not change makes no new version).
-fn publish_load(me: &mut chitchat::NodeState, load: &MachineLoad, procs: usize) {
-    me.set("load1", load.loadavg[0]);
-    me.set("load5", load.loadavg[1]);
-    me.set("load15", load.loadavg[2]);
-    me.set("mem_total", load.mem_total);
-    // Rounded, so that the small moves of free memory do not make a new
-    // version of every node's state at each sample (each one gossiped to
-    // every node).
-    me.set("mem_available", load.mem_available / MEM_STEP * MEM_STEP);
-    me.set("cpus", load.cpus);
-    me.set("procs", procs);
+/// A node as gossip knows it: fixed for one run of noded. A node declared
+/// down by mistake comes back under a renewed identity (`bump` + 1).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct NodeId {
+    addr: SocketAddr,
+    slot: u32,
+    boot_ms: u64,
+    started_ms: u64,
+    bump: u16,
 }
 
-/// The live peers as last read from gossip, each with the version of its
-/// state it was read at: an update parses only the peers whose state
-/// changed (at 100 nodes, parsing every peer's keys on a 250 ms timer was
-/// a tenth of the idle cluster's CPU).
-#[derive(Default)]
-struct LiveSet {
-    peers: HashMap<ChitchatId, (u64, Option<(Slot, PeerLoad)>)>,
+impl std::fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}#{}", self.slot, self.addr, self.bump)
+    }
 }
 
-impl LiveSet {
-    /// Takes in the live nodes as chitchat lists them (`me` among them);
-    /// whether anything changed.
-    fn update(
+impl foca::Identity for NodeId {
+    type Addr = SocketAddr;
+
+    fn renew(&self) -> Option<Self> {
+        Some(NodeId {
+            bump: self.bump.wrapping_add(1),
+            ..self.clone()
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Two identities at one address: the later run of noded wins, then
+    /// the later renewal.
+    fn win_addr_conflict(&self, other: &Self) -> bool {
+        (self.started_ms, self.bump) > (other.started_ms, other.bump)
+    }
+}
+
+impl NodeId {
+    /// Stands for whoever is at `addr` (to ask it to announce itself).
+    fn at(addr: SocketAddr) -> NodeId {
+        NodeId {
+            addr,
+            slot: 0,
+            boot_ms: 0,
+            started_ms: 0,
+            bump: 0,
+        }
+    }
+}
+
+/// A node's load as broadcast; a later `(started_ms, seq)` from the same
+/// address replaces an earlier one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LoadNote {
+    addr: SocketAddr,
+    started_ms: u64,
+    seq: u64,
+    loadavg: [f64; 3],
+    mem_total: u64,
+    mem_available: u64,
+    cpus: u32,
+    procs: u32,
+}
+
+/// What identifies a load note for foca (which note replaces which).
+struct LoadKey {
+    addr: SocketAddr,
+    started_ms: u64,
+    seq: u64,
+}
+
+impl foca::Invalidates for LoadKey {
+    fn invalidates(&self, other: &Self) -> bool {
+        self.addr == other.addr && (self.started_ms, self.seq) > (other.started_ms, other.seq)
+    }
+}
+
+/// The latest load note of each address, shared by foca's broadcast
+/// handler and the task that builds the live set.
+#[derive(Clone, Default)]
+struct Loads(Arc<Mutex<HashMap<SocketAddr, LoadNote>>>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("malformed load note: {0}")]
+struct BadNote(postcard::Error);
+
+impl foca::BroadcastHandler<NodeId> for Loads {
+    type Key = LoadKey;
+    type Error = BadNote;
+
+    fn receive_item(
         &mut self,
-        me: &ChitchatId,
-        nodes: &BTreeMap<ChitchatId, chitchat::NodeState>,
-    ) -> bool {
-        let mut changed = false;
-        for (id, state) in nodes.iter().filter(|(id, _)| *id != me) {
-            let version = state.max_version();
-            match self.peers.get(id) {
-                Some((known, _)) if *known == version => {}
-                _ => {
-                    self.peers.insert(id.clone(), (version, peer_load(state)));
-                    changed = true;
+        data: &[u8],
+        _sender: Option<&NodeId>,
+    ) -> Result<Option<LoadKey>, BadNote> {
+        let note: LoadNote = postcard::from_bytes(data).map_err(BadNote)?;
+        let mut loads = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let newer = loads
+            .get(&note.addr)
+            .is_none_or(|known| (note.started_ms, note.seq) > (known.started_ms, known.seq));
+        if !newer {
+            return Ok(None);
+        }
+        let key = LoadKey {
+            addr: note.addr,
+            started_ms: note.started_ms,
+            seq: note.seq,
+        };
+        loads.insert(note.addr, note);
+        Ok(Some(key))
+    }
+}
+
+/// Gossip's settings for a cluster that marks a silent node down after
+/// `down_after`: a probe period of a seventh of it, suspicion for a
+/// quarter. Each period some member or other probes a given node (each
+/// member probes all the others in turn, one per period), so a dead node
+/// is suspect after one to three periods, down a quarter of `down_after`
+/// later, and the news reaches every node within a few gossip rounds.
+fn swim_config(down_after: Duration) -> foca::Config {
+    let period = (down_after / 7).max(Duration::from_millis(100));
+    foca::Config {
+        probe_period: period,
+        probe_rtt: period * 2 / 5,
+        num_indirect_probes: NonZeroUsize::new(3).expect("non-zero"),
+        max_transmissions: NonZeroU8::new(10).expect("non-zero"),
+        suspect_to_down_after: (down_after / 4).max(period),
+        remove_down_after: Some(Duration::from_secs(3600)),
+        max_packet_size: NonZeroUsize::new(MAX_PACKET - TAG_LEN - SEAL_LEN).expect("non-zero"),
+        notify_down_members: true,
+        periodic_announce: Some(PeriodicParams {
+            frequency: Duration::from_secs(30),
+            num_members: NonZeroUsize::new(1).expect("non-zero"),
+        }),
+        periodic_announce_to_down_members: Some(PeriodicParams {
+            frequency: down_after,
+            num_members: NonZeroUsize::new(2).expect("non-zero"),
+        }),
+        periodic_gossip: Some(PeriodicParams {
+            frequency: period,
+            num_members: NonZeroUsize::new(3).expect("non-zero"),
+        }),
+    }
+}
+
+/// Bytes of the cluster tag at the start of every datagram.
+const TAG_LEN: usize = 8;
+
+/// What sealing adds to a datagram: nonce, send time, AEAD tag.
+const SEAL_LEN: usize = NONCE_LEN + 8 + 16;
+
+/// A sealed datagram sent longer ago than this (by the sender's clock) is
+/// dropped: a replay window, and the clock skew members may have.
+const SEAL_WINDOW_MS: u64 = 60_000;
+
+/// Seals and opens gossip datagrams with the cluster's gossip key.
+struct Sealer {
+    key: LessSafeKey,
+}
+
+impl Sealer {
+    /// The key: SHA-256 over a label, the cluster id and `secret` (the
+    /// CA's private key, which every member has and nobody else).
+    fn new(cluster_id: &str, secret: &str) -> Sealer {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"nefele gossip key v1\0")
+            .chain_update(cluster_id.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(secret.as_bytes())
+            .finalize();
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &digest).expect("a 32-byte key");
+        Sealer {
+            key: LessSafeKey::new(key),
+        }
+    }
+
+    /// Appends `payload` sealed to `out` (which holds the tag, the AAD):
+    /// nonce, then the payload and the send time encrypted, then the
+    /// AEAD tag.
+    fn seal(&self, out: &mut Vec<u8>, payload: &[u8], now_ms: u64) {
+        let mut nonce = [0u8; NONCE_LEN];
+        if getrandom::fill(&mut nonce).is_err() {
+            return;
+        }
+        let aad = out.clone();
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        out.extend_from_slice(&now_ms.to_be_bytes());
+        let mut body = out.split_off(start);
+        if self
+            .key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad),
+                &mut body,
+            )
+            .is_ok()
+        {
+            out.extend_from_slice(&body);
+        } else {
+            out.clear();
+        }
+    }
+
+    /// The payload of a sealed datagram (after the tag, which is the
+    /// AAD), if it opens with this key and was sent within the window.
+    fn open<'a>(&self, tag: &[u8], sealed: &'a mut [u8], now_ms: u64) -> Option<&'a [u8]> {
+        if sealed.len() < SEAL_LEN {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at_mut(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let plain = self.key.open_in_place(nonce, Aad::from(tag), body).ok()?;
+        let (payload, sent) = plain.split_at(plain.len() - 8);
+        let sent = u64::from_be_bytes(sent.try_into().ok()?);
+        (sent.abs_diff(now_ms) <= SEAL_WINDOW_MS).then_some(payload)
+    }
+}
+
+/// The cluster's tag: FNV-1a of its id (a guard against mixing clusters,
+/// not a secret: gossip is unauthenticated, docs/design/security.md).
+fn cluster_tag(cluster_id: &str) -> [u8; TAG_LEN] {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in cluster_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash.to_be_bytes()
+}
+
+/// Running gossip: [`Gossip::shutdown`] stops it.
+pub struct Gossip {
+    task: JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl Gossip {
+    /// Stops gossiping (the others will see this node go down).
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+type Swim = Foca<NodeId, PostcardCodec, SmallRng, Loads>;
+
+/// Starts gossip for this node: it publishes its load (each time `load`
+/// changes) and keeps `peers`' live set, until `shutdown`.
+pub async fn start(
+    config: GossipConfig,
+    peers: Arc<Peers>,
+    load: watch::Receiver<SelfLoad>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Gossip> {
+    let socket = UdpSocket::bind(config.listen).await?;
+    let me = NodeId {
+        addr: config.advertise,
+        slot: config.slot.get(),
+        boot_ms: hostproc::boot_time_ms(),
+        started_ms: proto::now_ms(),
+        bump: 0,
+    };
+    let loads = Loads::default();
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let foca = Foca::with_custom_broadcast(
+        me.clone(),
+        swim_config(config.down_after),
+        SmallRng::seed_from_u64(u64::from_le_bytes(seed)),
+        PostcardCodec,
+        loads.clone(),
+    );
+    let stop = shutdown.child_token();
+    let node = Node {
+        foca,
+        runtime: foca::AccumulatingRuntime::new(),
+        socket,
+        tag: cluster_tag(&config.cluster_id),
+        sealer: config
+            .secret
+            .as_deref()
+            .map(|secret| Sealer::new(&config.cluster_id, secret)),
+        me,
+        loads,
+        peers,
+        timers: DelayQueue::new(),
+        seeds: config.seeds,
+        pings: HashMap::new(),
+        load_seq: 0,
+        published: None,
+        stop: stop.clone(),
+    };
+    let task = tokio::spawn(node.run(load));
+    Ok(Gossip { task, stop })
+}
+
+/// The gossip task's state.
+struct Node {
+    foca: Swim,
+    runtime: foca::AccumulatingRuntime<NodeId>,
+    socket: UdpSocket,
+    tag: [u8; TAG_LEN],
+    /// `None`: an `--insecure` cluster, datagrams in the clear.
+    sealer: Option<Sealer>,
+    me: NodeId,
+    loads: Loads,
+    peers: Arc<Peers>,
+    /// foca's timers, due in this task.
+    timers: DelayQueue<Timer<NodeId>>,
+    seeds: Vec<String>,
+    /// Pings in flight, for the round-trip metric: by peer address.
+    pings: HashMap<SocketAddr, (ProbeNumber, Instant)>,
+    load_seq: u64,
+    /// The load last broadcast, and when.
+    published: Option<(SelfLoad, Instant)>,
+    stop: CancellationToken,
+}
+
+impl Node {
+    async fn run(mut self, mut load: watch::Receiver<SelfLoad>) {
+        let mut buf = vec![0u8; MAX_PACKET + 1];
+        let mut repair = tokio::time::interval(REPAIR_EVERY);
+        repair.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Load notes arrive many times a second in a large cluster: they
+        // reach the live set at most once a second (members at once).
+        let mut loads_changed = false;
+        let mut live_built = Instant::now();
+        loop {
+            let mut changed = false;
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                received = self.socket.recv_from(&mut buf) => {
+                    let Ok((len, from)) = received else { continue };
+                    loads_changed |= self.receive(&mut buf[..len], from);
                 }
+                Some(due) = futures::future::poll_fn(|cx| self.timers.poll_expired(cx)) => {
+                    if let Err(e) = self.foca.handle_timer(due.into_inner(), &mut self.runtime) {
+                        tracing::debug!(error = %e, "gossip timer");
+                    }
+                }
+                sampled = load.changed() => {
+                    if sampled.is_err() {
+                        return;
+                    }
+                    let sample = load.borrow_and_update().clone();
+                    loads_changed |= self.publish_load(sample, false);
+                }
+                _ = repair.tick() => self.repair().await,
+            }
+            changed |= self.drain().await;
+            if changed || (loads_changed && live_built.elapsed() >= LOAD_EVERY) {
+                self.peers.set_live(self.live());
+                live_built = Instant::now();
+                loads_changed = false;
             }
         }
-        if self.peers.len() != nodes.len() - usize::from(nodes.contains_key(me)) {
-            // Some went down (or left gossip): keep only the live ones.
-            self.peers.retain(|id, _| nodes.contains_key(id));
-            changed = true;
+    }
+
+    /// Hands a datagram to foca; whether a load changed.
+    fn receive(&mut self, data: &mut [u8], from: SocketAddr) -> bool {
+        if data.len() < TAG_LEN || data[..TAG_LEN] != self.tag {
+            return false;
+        }
+        let (tag, rest) = data.split_at_mut(TAG_LEN);
+        let payload: &[u8] = match &self.sealer {
+            None => rest,
+            Some(sealer) => match sealer.open(tag, rest, proto::now_ms()) {
+                Some(payload) => payload,
+                None => {
+                    tracing::debug!(%from, "gossip datagram dropped: not sealed by a member, altered, or too old");
+                    return false;
+                }
+            },
+        };
+        if let Ok(header) = Codec::<NodeId>::decode_header(&mut PostcardCodec, payload)
+            && let Message::Ack(number) = header.message
+            && let Some((sent_number, at)) = self.pings.get(&from).copied()
+            && sent_number == number
+        {
+            self.pings.remove(&from);
+            crate::metrics::METRICS
+                .gossip_round_trip_seconds
+                .observe(at.elapsed().as_secs_f64());
+        }
+        let loads_before = self.loads_version();
+        if let Err(e) = self.foca.handle_data(payload, &mut self.runtime) {
+            tracing::trace!(%from, error = %e, "gossip datagram refused");
+        }
+        self.loads_version() != loads_before
+    }
+
+    /// A cheap fingerprint of the load notes held (changes when one does).
+    fn loads_version(&self) -> u64 {
+        let loads = self.loads.0.lock().unwrap_or_else(|e| e.into_inner());
+        loads
+            .values()
+            .map(|n| n.seq.wrapping_add(n.started_ms))
+            .fold(loads.len() as u64, u64::wrapping_add)
+    }
+
+    /// Broadcasts this node's load if it changed (rounded), or if `force`
+    /// or it was last sent [`LOAD_REPEAT`] ago; whether it was.
+    fn publish_load(&mut self, sample: SelfLoad, force: bool) -> bool {
+        let rounded = SelfLoad {
+            machine: MachineLoad {
+                // Free memory in steps, so that its small moves do not
+                // make a new note each second.
+                mem_available: sample.machine.mem_available / MEM_STEP * MEM_STEP,
+                ..sample.machine
+            },
+            procs: sample.procs,
+        };
+        let due = match &self.published {
+            None => true,
+            Some((last, at)) => force || at.elapsed() >= LOAD_REPEAT || !same_load(last, &rounded),
+        };
+        if !due {
+            return false;
+        }
+        self.load_seq += 1;
+        let note = LoadNote {
+            addr: self.me.addr,
+            started_ms: self.me.started_ms,
+            seq: self.load_seq,
+            loadavg: rounded.machine.loadavg,
+            mem_total: rounded.machine.mem_total,
+            mem_available: rounded.machine.mem_available,
+            cpus: rounded.machine.cpus,
+            procs: rounded.procs.try_into().unwrap_or(u32::MAX),
+        };
+        let mut out = [0u8; 256];
+        match postcard::to_slice(&note, &mut out) {
+            Ok(bytes) => {
+                if let Err(e) = self.foca.add_broadcast(bytes) {
+                    tracing::debug!(error = %e, "cannot broadcast load");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot encode load"),
+        }
+        self.published = Some((rounded, Instant::now()));
+        true
+    }
+
+    /// Asks members the store has and gossip does not see (and the seeds,
+    /// while gossip sees nobody) to announce themselves; repeats the load
+    /// broadcast when it is due.
+    async fn repair(&mut self) {
+        let active: HashSet<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
+        let mut missing: Vec<String> = self
+            .peers
+            .members()
+            .values()
+            .filter(|m| !m.left && !m.removed && m.slot.get() != self.me.slot)
+            .map(|m| m.addr.clone())
+            .collect();
+        if active.is_empty() {
+            missing.extend(self.seeds.iter().cloned());
+        }
+        let mut targets = Vec::new();
+        for addr in missing {
+            let Ok(mut resolved) = tokio::net::lookup_host(&addr).await else {
+                continue;
+            };
+            if let Some(addr) = resolved.next()
+                && addr != self.me.addr
+                && !active.contains(&addr)
+                && !targets.contains(&addr)
+            {
+                targets.push(addr);
+            }
+        }
+        // A few at random each time (one node that stays down is asked
+        // about once a second by each node).
+        use rand::seq::SliceRandom;
+        let mut rng = SmallRng::seed_from_u64(proto::now_ms());
+        targets.shuffle(&mut rng);
+        for addr in targets.into_iter().take(REPAIR_FANOUT) {
+            if let Err(e) = self.foca.announce(NodeId::at(addr), &mut self.runtime) {
+                tracing::debug!(%addr, error = %e, "cannot announce");
+            }
+        }
+        if let Some((last, at)) = &self.published
+            && at.elapsed() >= LOAD_REPEAT
+        {
+            let last = last.clone();
+            self.publish_load(last, true);
+        }
+    }
+
+    /// Carries out what foca asked for: datagrams, timers, notifications;
+    /// whether the live set changed.
+    async fn drain(&mut self) -> bool {
+        let mut out = Vec::with_capacity(MAX_PACKET);
+        while let Some((to, data)) = self.runtime.to_send() {
+            self.send(&mut out, to.addr, &data).await;
+        }
+        while let Some((after, timer)) = self.runtime.to_schedule() {
+            self.timers.insert(timer, after);
+        }
+        let mut changed = false;
+        while let Some(notification) = self.runtime.to_notify() {
+            match notification {
+                OwnedNotification::MemberUp(_)
+                | OwnedNotification::MemberDown(_)
+                | OwnedNotification::Rename(..) => changed = true,
+                OwnedNotification::Rejoin(id) => {
+                    tracing::info!(identity = ?id, "declared down by the cluster; rejoined");
+                    self.me = id;
+                    changed = true;
+                }
+                OwnedNotification::Defunct => {
+                    tracing::warn!("declared down by the cluster");
+                    changed = true;
+                }
+                _ => {}
+            }
         }
         changed
     }
 
-    /// The live peers by slot (those that publish one).
-    fn by_slot(&self) -> HashMap<Slot, PeerLoad> {
-        self.peers
-            .values()
-            .filter_map(|(_, peer)| peer.clone())
+    /// Sends one datagram (tagged), noting pings for the round-trip metric.
+    async fn send(&mut self, out: &mut Vec<u8>, to: SocketAddr, data: &[u8]) {
+        if let Ok(header) = Codec::<NodeId>::decode_header(&mut PostcardCodec, data)
+            && let Message::Ping(number) = header.message
+        {
+            self.pings.insert(to, (number, Instant::now()));
+        }
+        out.clear();
+        out.extend_from_slice(&self.tag);
+        match &self.sealer {
+            None => out.extend_from_slice(data),
+            Some(sealer) => sealer.seal(out, data, proto::now_ms()),
+        }
+        if out.is_empty() {
+            return;
+        }
+        if let Err(e) = self.socket.send_to(&out[..], to).await {
+            tracing::trace!(%to, error = %e, "gossip send failed");
+        }
+    }
+
+    /// The live peers by slot, with their load.
+    fn live(&self) -> HashMap<Slot, PeerLoad> {
+        let loads = self.loads.0.lock().unwrap_or_else(|e| e.into_inner());
+        self.foca
+            .iter_members()
+            .filter_map(|member| {
+                let id = member.id();
+                let slot = Slot::new(u64::from(id.slot)).ok()?;
+                let note = loads
+                    .get(&id.addr)
+                    .filter(|n| n.started_ms == id.started_ms);
+                Some((
+                    slot,
+                    PeerLoad {
+                        addr: id.addr.to_string(),
+                        load: note
+                            .map(|n| MachineLoad {
+                                loadavg: n.loadavg,
+                                mem_total: n.mem_total,
+                                mem_available: n.mem_available,
+                                cpus: n.cpus,
+                            })
+                            .unwrap_or_default(),
+                        boot_time_ms: id.boot_ms,
+                        started_at_ms: id.started_ms,
+                        procs: note.map(|n| n.procs).unwrap_or(0),
+                    },
+                ))
+            })
             .collect()
     }
 }
 
-/// A peer's slot and load from its gossiped state; `None` until it
-/// publishes a slot.
-fn peer_load(state: &chitchat::NodeState) -> Option<(Slot, PeerLoad)> {
-    let slot = state
-        .get("slot")
-        .and_then(|s| s.parse::<u64>().ok())
-        .and_then(|s| Slot::new(s).ok())?;
-    let num = |k: &str| {
-        state
-            .get(k)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let load = PeerLoad {
-        addr: state.get("addr").unwrap_or_default().to_string(),
-        load: MachineLoad {
-            loadavg: [num("load1"), num("load5"), num("load15")],
-            mem_total: num("mem_total") as u64,
-            mem_available: num("mem_available") as u64,
-            cpus: num("cpus") as u32,
-        },
-        boot_time_ms: num("boot_ms") as u64,
-        started_at_ms: num("started_ms") as u64,
-        procs: num("procs") as u32,
-    };
-    Some((slot, load))
+/// Whether two load samples would be gossiped the same.
+fn same_load(a: &SelfLoad, b: &SelfLoad) -> bool {
+    a.procs == b.procs
+        && a.machine.loadavg == b.machine.loadavg
+        && a.machine.mem_total == b.machine.mem_total
+        && a.machine.mem_available == b.machine.mem_available
+        && a.machine.cpus == b.machine.cpus
 }
 
-/// Starts gossip for this node and a task that publishes its load (each
-/// time `load` changes) and copies the live set into `peers`, until
-/// `shutdown`.
-pub async fn start(
-    config: GossipConfig,
-    peers: Arc<Peers>,
-    mut load: watch::Receiver<SelfLoad>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<ChitchatHandle> {
-    let GossipConfig {
-        cluster_id,
-        name,
-        slot,
-        listen,
-        advertise,
-        seeds,
-        down_after,
-    } = config;
-    let generation = proto::now_ms();
-    // chitchat's phi is the silence divided by the mean heartbeat interval.
-    // Heartbeats arrive at most one gossip interval apart (more often in
-    // larger clusters, where peers relay them), so a threshold of 2/3 of
-    // `down_after` in intervals marks a silent node down after about
-    // 2/3 of `down_after`, and never later than it.
-    let phi_threshold =
-        (down_after.as_secs_f64() / GOSSIP_INTERVAL.as_secs_f64() * 2.0 / 3.0).max(2.0);
-    let config = ChitchatConfig {
-        chitchat_id: ChitchatId::new(name, generation, advertise),
-        cluster_id,
-        gossip_interval: GOSSIP_INTERVAL,
-        listen_addr: listen,
-        seed_nodes: seeds,
-        failure_detector_config: FailureDetectorConfig {
-            phi_threshold,
-            sampling_window_size: 100,
-            max_interval: down_after,
-            initial_interval: GOSSIP_INTERVAL,
-            dead_node_grace_period: Duration::from_secs(3600),
-        },
-        marked_for_deletion_grace_period: Duration::from_secs(3600),
-        catchup_callback: None,
-        extra_liveness_predicate: None,
-        protocol_version: chitchat::ProtocolVersion::V0,
-    };
-    let initial = vec![
-        ("slot".to_string(), slot.to_string()),
-        ("addr".to_string(), advertise.to_string()),
-        ("boot_ms".to_string(), hostproc::boot_time_ms().to_string()),
-        ("started_ms".to_string(), generation.to_string()),
-    ];
-    let handle = spawn_chitchat(config, initial, &TimedUdp).await?;
-    let chitchat = handle.chitchat();
-    let me = chitchat.lock().await.self_chitchat_id().clone();
-    // chitchat says when a node comes up or goes down, or a live node's
-    // state changes (once per gossip round at most); heartbeats alone do
-    // not wake this task.
-    let mut watcher = chitchat.lock().await.live_nodes_watcher();
-    tokio::spawn(async move {
-        let mut live = LiveSet::default();
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                changed = load.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    let SelfLoad {
-                        machine: load,
-                        procs,
-                    } = load.borrow_and_update().clone();
-                    publish_load(chitchat.lock().await.self_node_state(), &load, procs);
-                }
-                changed = watcher.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    let changed = live.update(&me, &watcher.borrow_and_update());
-                    if changed {
-                        peers.set_live(live.by_slot());
-                    }
-                }
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use foca::{BroadcastHandler, Identity, Invalidates};
+
+    fn id(started_ms: u64, bump: u16) -> NodeId {
+        NodeId {
+            addr: "127.0.0.1:7000".parse().unwrap(),
+            slot: 2,
+            boot_ms: 1,
+            started_ms,
+            bump,
         }
-    });
-    Ok(handle)
-}
-
-/// chitchat's UDP transport, timing each gossip round it starts: from a
-/// Syn sent to a peer to that peer's SynAck
-/// (`nefele_gossip_round_trip_seconds`). chitchat itself keeps no such
-/// figure.
-struct TimedUdp;
-
-#[tonic::async_trait]
-impl Transport for TimedUdp {
-    async fn open(&self, listen: SocketAddr) -> anyhow::Result<Box<dyn Socket>> {
-        Ok(Box::new(TimedSocket {
-            inner: UdpTransport.open(listen).await?,
-            syn_sent: HashMap::new(),
-        }))
-    }
-}
-
-/// A gossip socket and when a Syn last went to each peer.
-struct TimedSocket {
-    inner: Box<dyn Socket>,
-    syn_sent: HashMap<SocketAddr, std::time::Instant>,
-}
-
-#[tonic::async_trait]
-impl Socket for TimedSocket {
-    fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.inner.local_addr()
     }
 
-    async fn send(
-        &mut self,
-        to: SocketAddr,
-        envelope: ChitchatEnvelope,
-    ) -> anyhow::Result<SendOutcome> {
-        if matches!(envelope.message, ChitchatMessage::Syn { .. }) {
-            self.syn_sent.insert(to, std::time::Instant::now());
-        }
-        self.inner.send(to, envelope).await
+    #[test]
+    fn a_later_run_or_renewal_wins_the_address() {
+        assert!(id(2, 0).win_addr_conflict(&id(1, 5)));
+        assert!(!id(1, 5).win_addr_conflict(&id(2, 0)));
+        let renewed = id(1, 0).renew().unwrap();
+        assert!(renewed.win_addr_conflict(&id(1, 0)));
+        assert_eq!(renewed.addr(), id(1, 0).addr());
     }
 
-    async fn recv(&mut self) -> anyhow::Result<RecvOutcome> {
-        let received = self.inner.recv().await?;
-        if matches!(received.envelope.message, ChitchatMessage::SynAck { .. })
-            && let Some(sent) = self.syn_sent.remove(&received.from_addr)
-        {
-            crate::metrics::METRICS
-                .gossip_round_trip_seconds
-                .observe(sent.elapsed().as_secs_f64());
+    #[test]
+    fn only_newer_load_notes_are_kept_and_passed_on() {
+        let mut loads = Loads::default();
+        let note = |started_ms, seq, procs| LoadNote {
+            addr: "127.0.0.1:7000".parse().unwrap(),
+            started_ms,
+            seq,
+            loadavg: [0.5, 0.25, 0.0],
+            mem_total: 1 << 30,
+            mem_available: 1 << 29,
+            cpus: 2,
+            procs,
+        };
+        let bytes = |n: &LoadNote| postcard::to_slice(n, &mut [0u8; 256]).unwrap().to_vec();
+        assert!(
+            loads
+                .receive_item(&bytes(&note(1, 2, 7)), None)
+                .unwrap()
+                .is_some()
+        );
+        // Stale: the same or an earlier sequence of the same run.
+        assert!(
+            loads
+                .receive_item(&bytes(&note(1, 2, 9)), None)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            loads
+                .receive_item(&bytes(&note(1, 1, 9)), None)
+                .unwrap()
+                .is_none()
+        );
+        // A later run of noded at that address starts its sequence again.
+        let key = loads
+            .receive_item(&bytes(&note(2, 1, 3)), None)
+            .unwrap()
+            .unwrap();
+        let old = LoadKey {
+            addr: key.addr,
+            started_ms: 1,
+            seq: 2,
+        };
+        assert!(key.invalidates(&old));
+        assert!(!old.invalidates(&key));
+        assert_eq!(loads.0.lock().unwrap()[&key.addr].procs, 3);
+        assert!(loads.receive_item(b"\xff\xff", None).is_err());
+    }
+
+    #[test]
+    fn a_dead_node_is_down_within_down_after() {
+        let config = swim_config(Duration::from_secs(3));
+        // Probed within three periods, suspect at the period's end, down
+        // after the suspicion: within 2.5 s of a 3 s budget, leaving the
+        // rest for the news to spread.
+        let worst = config.probe_period * 4 + config.suspect_to_down_after;
+        assert!(worst <= Duration::from_millis(2500), "{worst:?}");
+        assert!(config.probe_rtt < config.probe_period);
+    }
+
+    #[test]
+    fn sealed_datagrams_open_only_unaltered_with_the_key_and_in_time() {
+        let sealer = Sealer::new("cluster", "ca key");
+        let tag = cluster_tag("cluster");
+        let seal = |payload: &[u8], at: u64| {
+            let mut out = tag.to_vec();
+            sealer.seal(&mut out, payload, at);
+            out
+        };
+        let now = 1_000_000;
+        let mut datagram = seal(b"ping", now);
+        assert_eq!(datagram.len(), TAG_LEN + SEAL_LEN + 4);
+        let (t, rest) = datagram.split_at_mut(TAG_LEN);
+        assert_eq!(sealer.open(t, rest, now + 5).unwrap(), b"ping");
+        // Another cluster's key, or the same cluster without the CA key.
+        for other in [
+            Sealer::new("cluster", "other key"),
+            Sealer::new("other", "ca key"),
+        ] {
+            let mut datagram = seal(b"ping", now);
+            let (t, rest) = datagram.split_at_mut(TAG_LEN);
+            assert!(other.open(t, rest, now).is_none());
         }
-        Ok(received)
+        // Any bit changed, in the tag or the body.
+        for at in [0, TAG_LEN + 3, TAG_LEN + NONCE_LEN + 1] {
+            let mut datagram = seal(b"ping", now);
+            datagram[at] ^= 1;
+            let (t, rest) = datagram.split_at_mut(TAG_LEN);
+            assert!(sealer.open(t, rest, now).is_none(), "bit flipped at {at}");
+        }
+        // Replayed after the window (or from a clock far off).
+        let mut datagram = seal(b"ping", now);
+        let (t, rest) = datagram.split_at_mut(TAG_LEN);
+        assert!(sealer.open(t, rest, now + SEAL_WINDOW_MS + 1).is_none());
+        // Short junk.
+        assert!(sealer.open(&tag, &mut [0u8; 10], now).is_none());
+    }
+
+    #[test]
+    fn clusters_have_distinct_tags() {
+        assert_ne!(cluster_tag("a"), cluster_tag("b"));
+        assert_eq!(cluster_tag("a"), cluster_tag("a"));
     }
 }
