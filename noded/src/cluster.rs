@@ -408,11 +408,17 @@ impl Cluster {
     pub fn store_role(&self, slot: Slot) -> (bool, bool) {
         let m = self.raft.metrics().borrow().clone();
         let id = slot.raft_id();
+        // A voter of every configuration: while a change is in its joint
+        // phase, members coming in (or going out) are not counted yet, so
+        // "3 voters" means a settled 3 (losing one cannot stop the store,
+        // which it can during the joint phase: the old configuration's
+        // majority is needed too).
         let voter = m
             .membership_config
             .membership()
-            .voter_ids()
-            .any(|v| v == id);
+            .get_joint_config()
+            .iter()
+            .all(|config| config.contains(&id));
         (m.current_leader == Some(id), voter)
     }
 

@@ -150,6 +150,20 @@ impl TestCluster {
                 .position(|n| n.name == name && n.pid().is_some())
         })
         .await
+        .map_err(|e| {
+            // What the running nodes last warned of (elections, votes).
+            let warned: Vec<String> = self
+                .nodes
+                .iter()
+                .filter(|n| n.pid().is_some())
+                .map(|n| {
+                    let lines =
+                        last_lines(&n.log(), 20, |l| l.contains("WARN") || l.contains("ERROR"));
+                    format!("{}:\n{lines}", n.name)
+                })
+                .collect();
+            e.context(warned.join("\n"))
+        })
     }
 }
 

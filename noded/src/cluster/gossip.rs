@@ -666,10 +666,19 @@ impl Node {
     }
 }
 
-/// Whether two load samples would be gossiped the same.
+/// How far a load average moves before it is gossiped again (the kernel
+/// updates them every 5 s, each time by a little: gossiping every such
+/// move kept every node's update queue busy at 100 nodes).
+const LOADAVG_STEP: f64 = 0.1;
+
+/// Whether `b` is close enough to `a`, last gossiped, to leave unsaid.
 fn same_load(a: &SelfLoad, b: &SelfLoad) -> bool {
     a.procs == b.procs
-        && a.machine.loadavg == b.machine.loadavg
+        && a.machine
+            .loadavg
+            .iter()
+            .zip(&b.machine.loadavg)
+            .all(|(x, y)| (x - y).abs() < LOADAVG_STEP)
         && a.machine.mem_total == b.machine.mem_total
         && a.machine.mem_available == b.machine.mem_available
         && a.machine.cpus == b.machine.cpus
@@ -795,6 +804,25 @@ mod tests {
         assert!(sealer.open(t, rest, now + SEAL_WINDOW_MS + 1).is_none());
         // Short junk.
         assert!(sealer.open(&tag, &mut [0u8; 10], now).is_none());
+    }
+
+    #[test]
+    fn small_moves_of_the_load_are_not_gossiped() {
+        let load = |load1, procs| SelfLoad {
+            machine: MachineLoad {
+                loadavg: [load1, 0.5, 0.5],
+                mem_total: 1 << 30,
+                mem_available: 1 << 29,
+                cpus: 2,
+            },
+            procs,
+        };
+        assert!(same_load(&load(1.0, 3), &load(1.05, 3)));
+        assert!(!same_load(&load(1.0, 3), &load(1.15, 3)));
+        assert!(
+            !same_load(&load(1.0, 3), &load(1.0, 4)),
+            "a process more is news"
+        );
     }
 
     #[test]
