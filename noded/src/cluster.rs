@@ -179,9 +179,9 @@ impl Cluster {
         let peers = Arc::new(Peers::new(slot, local_ip, sm.subscribe(), tls));
         let config = openraft::Config {
             cluster_name: "nefele".into(),
-            heartbeat_interval: 200,
-            election_timeout_min: 800,
-            election_timeout_max: 1600,
+            heartbeat_interval: 500,
+            election_timeout_min: 1500,
+            election_timeout_max: 3000,
             install_snapshot_timeout: 2000,
             ..openraft::Config::default()
         }

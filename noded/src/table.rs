@@ -356,9 +356,10 @@ impl ProcessTable {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(every) => {}
                 }
-                let machine = tokio::task::spawn_blocking(crate::hostproc::machine_load)
-                    .await
-                    .unwrap_or_default();
+                // Two small files of /proc, which never wait on a disk:
+                // read in place (a blocking-pool thread woken every
+                // second on every node added up on large clusters).
+                let machine = crate::hostproc::machine_load();
                 let procs = table.running_count();
                 if tx
                     .send(crate::cluster::gossip::SelfLoad { machine, procs })

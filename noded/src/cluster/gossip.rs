@@ -540,13 +540,22 @@ impl Node {
     /// broadcast when it is due.
     async fn repair(&mut self) {
         let active: HashSet<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
-        let mut missing: Vec<String> = self
-            .peers
-            .members()
-            .values()
-            .filter(|m| !m.left && !m.removed && m.slot.get() != self.me.slot)
-            .map(|m| m.addr.clone())
-            .collect();
+        let me = self.me.slot;
+        // Members gossip does not see (usually none; an address that is
+        // a host name is looked up below).
+        let mut missing: Vec<String> = self.peers.with_members(|members| {
+            members
+                .values()
+                .filter(|m| !m.left && !m.removed && m.slot.get() != me)
+                .filter(|m| {
+                    m.addr
+                        .parse::<SocketAddr>()
+                        .is_ok_and(|addr| !active.contains(&addr))
+                        || m.addr.parse::<SocketAddr>().is_err()
+                })
+                .map(|m| m.addr.clone())
+                .collect()
+        });
         if active.is_empty() {
             missing.extend(self.seeds.iter().cloned());
         }

@@ -129,6 +129,12 @@ impl Peers {
         self.state.borrow().members.clone()
     }
 
+    /// `f` of the members as the store has them now, without copying them
+    /// (for what looks at every member often).
+    pub fn with_members<R>(&self, f: impl FnOnce(&BTreeMap<Slot, Member>) -> R) -> R {
+        f(&self.state.borrow().members)
+    }
+
     /// A service as the store has it now.
     pub fn service(&self, name: &str) -> Option<Service> {
         self.state.borrow().services.get(name).cloned()
