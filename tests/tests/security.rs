@@ -1,8 +1,9 @@
 //! Security between nodes (SPEC §9, issue #13): clusters form over mutual
 //! TLS with join tokens; bad tokens, plain text, garbage, clients calling
 //! internal services and certificates of another cluster are refused with
-//! clear errors, change nothing, and leave the node serving; wildcard
-//! listens with --advertise; two "machines" joined over a veth pair.
+//! clear errors, change nothing, and leave the node serving; gossip
+//! datagrams from outside the cluster are dropped; wildcard listens with
+//! --advertise; two "machines" joined over a veth pair.
 
 use std::io::{Read, Write};
 use std::process::Command;
