@@ -59,6 +59,9 @@ const REPAIR_EVERY: Duration = Duration::from_secs(1);
 /// How many such members are asked each time.
 const REPAIR_FANOUT: usize = 3;
 
+/// How long a seed's host name may take to resolve.
+const LOOKUP_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The largest datagram sent or taken (foca's own limit, plus the tag).
 const MAX_PACKET: usize = 1400;
 
@@ -561,7 +564,10 @@ impl Node {
         }
         let mut targets = Vec::new();
         for addr in missing {
-            let Ok(mut resolved) = tokio::net::lookup_host(&addr).await else {
+            // Members' addresses are IP:port; a seed may be a host name,
+            // whose lookup must not hold gossip up.
+            let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host(&addr));
+            let Ok(Ok(mut resolved)) = lookup.await else {
                 continue;
             };
             if let Some(addr) = resolved.next()
