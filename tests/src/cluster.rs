@@ -101,9 +101,9 @@ impl TestCluster {
                 let tail = last_lines(&log, 15, |_| true);
                 // Warnings scroll away behind the debug lines that repeat;
                 // the founder (the first leader) says how it saw this one.
-                let warned = last_lines(&log, 20, |l| l.contains("WARN") || l.contains("ERROR"));
+                let warned = last_lines(&log, 20, is_warning);
                 let founder = last_lines(&self.nodes[0].log(), 20, |l| {
-                    l.contains("WARN") || l.contains("ERROR") || l.contains(&node.name)
+                    is_warning(l) || l.contains(&node.name)
                 });
                 bail!(
                     "{e}; it lists {} members, as not up: {not_up:?}; its last warnings:\n{warned}\nits log ends:\n{tail}\nthe founder's last warnings and lines naming it:\n{founder}",
@@ -157,14 +157,18 @@ impl TestCluster {
                 .iter()
                 .filter(|n| n.pid().is_some())
                 .map(|n| {
-                    let lines =
-                        last_lines(&n.log(), 20, |l| l.contains("WARN") || l.contains("ERROR"));
+                    let lines = last_lines(&n.log(), 20, is_warning);
                     format!("{}:\n{lines}", n.name)
                 })
                 .collect();
             e.context(warned.join("\n"))
         })
     }
+}
+
+/// Whether a log line is a warning or an error.
+fn is_warning(line: &str) -> bool {
+    line.contains("WARN") || line.contains("ERROR")
 }
 
 /// The last `n` lines of `log` that `keep` keeps, in order.

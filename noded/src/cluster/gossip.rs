@@ -28,7 +28,6 @@ use foca::{
 };
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -38,8 +37,11 @@ use tokio_util::time::DelayQueue;
 
 use proto::Slot;
 
+mod wire;
+
 use super::peers::{PeerLoad, Peers};
 use crate::hostproc::{self, MachineLoad};
+use wire::Wire;
 
 /// The step free memory is published in (64 MiB).
 const MEM_STEP: u64 = 64 << 20;
@@ -173,7 +175,20 @@ impl foca::Invalidates for LoadKey {
 /// The latest load note of each address, shared by foca's broadcast
 /// handler and the task that builds the live set.
 #[derive(Clone, Default)]
-struct Loads(Arc<Mutex<HashMap<SocketAddr, LoadNote>>>);
+struct Loads(Arc<Mutex<LoadNotes>>);
+
+#[derive(Default)]
+struct LoadNotes {
+    by_addr: HashMap<SocketAddr, LoadNote>,
+    /// Counts the notes taken in (tells the gossip task one came).
+    taken: u64,
+}
+
+impl Loads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LoadNotes> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("malformed load note: {0}")]
@@ -189,8 +204,9 @@ impl foca::BroadcastHandler<NodeId> for Loads {
         _sender: Option<&NodeId>,
     ) -> Result<Option<LoadKey>, BadNote> {
         let note: LoadNote = postcard::from_bytes(data).map_err(BadNote)?;
-        let mut loads = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut loads = self.lock();
         let newer = loads
+            .by_addr
             .get(&note.addr)
             .is_none_or(|known| (note.started_ms, note.seq) > (known.started_ms, known.seq));
         if !newer {
@@ -201,7 +217,8 @@ impl foca::BroadcastHandler<NodeId> for Loads {
             started_ms: note.started_ms,
             seq: note.seq,
         };
-        loads.insert(note.addr, note);
+        loads.by_addr.insert(note.addr, note);
+        loads.taken += 1;
         Ok(Some(key))
     }
 }
@@ -221,7 +238,7 @@ fn swim_config(down_after: Duration) -> foca::Config {
         max_transmissions: NonZeroU8::new(10).expect("non-zero"),
         suspect_to_down_after: (down_after / 4).max(period),
         remove_down_after: Some(Duration::from_secs(3600)),
-        max_packet_size: NonZeroUsize::new(MAX_PACKET - TAG_LEN - SEAL_LEN).expect("non-zero"),
+        max_packet_size: NonZeroUsize::new(MAX_PACKET - Wire::OVERHEAD).expect("non-zero"),
         notify_down_members: true,
         periodic_announce: Some(PeriodicParams {
             frequency: Duration::from_secs(30),
@@ -236,93 +253,6 @@ fn swim_config(down_after: Duration) -> foca::Config {
             num_members: NonZeroUsize::new(3).expect("non-zero"),
         }),
     }
-}
-
-/// Bytes of the cluster tag at the start of every datagram.
-const TAG_LEN: usize = 8;
-
-/// What sealing adds to a datagram: nonce, send time, AEAD tag.
-const SEAL_LEN: usize = NONCE_LEN + 8 + 16;
-
-/// A sealed datagram sent longer ago than this (by the sender's clock) is
-/// dropped: a replay window, and the clock skew members may have.
-const SEAL_WINDOW_MS: u64 = 60_000;
-
-/// Seals and opens gossip datagrams with the cluster's gossip key.
-struct Sealer {
-    key: LessSafeKey,
-}
-
-impl Sealer {
-    /// The key: SHA-256 over a label, the cluster id and `secret` (the
-    /// CA's private key, which every member has and nobody else).
-    fn new(cluster_id: &str, secret: &str) -> Sealer {
-        use sha2::Digest;
-        let digest = sha2::Sha256::new()
-            .chain_update(b"nefele gossip key v1\0")
-            .chain_update(cluster_id.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(secret.as_bytes())
-            .finalize();
-        let key = UnboundKey::new(&CHACHA20_POLY1305, &digest).expect("a 32-byte key");
-        Sealer {
-            key: LessSafeKey::new(key),
-        }
-    }
-
-    /// Appends `payload` sealed to `out` (which holds the tag, the AAD):
-    /// nonce, then the payload and the send time encrypted, then the
-    /// AEAD tag.
-    fn seal(&self, out: &mut Vec<u8>, payload: &[u8], now_ms: u64) {
-        let mut nonce = [0u8; NONCE_LEN];
-        if getrandom::fill(&mut nonce).is_err() {
-            return;
-        }
-        let aad = out.clone();
-        out.extend_from_slice(&nonce);
-        let start = out.len();
-        out.extend_from_slice(payload);
-        out.extend_from_slice(&now_ms.to_be_bytes());
-        let mut body = out.split_off(start);
-        if self
-            .key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(&aad),
-                &mut body,
-            )
-            .is_ok()
-        {
-            out.extend_from_slice(&body);
-        } else {
-            out.clear();
-        }
-    }
-
-    /// The payload of a sealed datagram (after the tag, which is the
-    /// AAD), if it opens with this key and was sent within the window.
-    fn open<'a>(&self, tag: &[u8], sealed: &'a mut [u8], now_ms: u64) -> Option<&'a [u8]> {
-        if sealed.len() < SEAL_LEN {
-            return None;
-        }
-        let (nonce, body) = sealed.split_at_mut(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let plain = self.key.open_in_place(nonce, Aad::from(tag), body).ok()?;
-        let (payload, sent) = plain.split_at(plain.len() - 8);
-        let sent = u64::from_be_bytes(sent.try_into().ok()?);
-        (sent.abs_diff(now_ms) <= SEAL_WINDOW_MS).then_some(payload)
-    }
-}
-
-/// The cluster's tag: FNV-1a of its id (a guard against mixing clusters,
-/// not a secret: gossip is unauthenticated, docs/design/security.md).
-fn cluster_tag(cluster_id: &str) -> [u8; TAG_LEN] {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in cluster_id.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash.to_be_bytes()
 }
 
 /// Running gossip: [`Gossip::shutdown`] stops it.
@@ -360,10 +290,11 @@ pub async fn start(
     let loads = Loads::default();
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let mut rng = SmallRng::seed_from_u64(u64::from_le_bytes(seed));
     let foca = Foca::with_custom_broadcast(
         me.clone(),
         swim_config(config.down_after),
-        SmallRng::seed_from_u64(u64::from_le_bytes(seed)),
+        SmallRng::from_rng(&mut rng),
         PostcardCodec,
         loads.clone(),
     );
@@ -372,17 +303,14 @@ pub async fn start(
         foca,
         runtime: foca::AccumulatingRuntime::new(),
         socket,
-        tag: cluster_tag(&config.cluster_id),
-        sealer: config
-            .secret
-            .as_deref()
-            .map(|secret| Sealer::new(&config.cluster_id, secret)),
+        wire: Wire::new(&config.cluster_id, config.secret.as_deref()),
         me,
         loads,
         peers,
         timers: DelayQueue::new(),
         seeds: config.seeds,
         pings: HashMap::new(),
+        rng,
         load_seq: 0,
         published: None,
         stop: stop.clone(),
@@ -396,9 +324,7 @@ struct Node {
     foca: Swim,
     runtime: foca::AccumulatingRuntime<NodeId>,
     socket: UdpSocket,
-    tag: [u8; TAG_LEN],
-    /// `None`: an `--insecure` cluster, datagrams in the clear.
-    sealer: Option<Sealer>,
+    wire: Wire,
     me: NodeId,
     loads: Loads,
     peers: Arc<Peers>,
@@ -407,6 +333,8 @@ struct Node {
     seeds: Vec<String>,
     /// Pings in flight, for the round-trip metric: by peer address.
     pings: HashMap<SocketAddr, (ProbeNumber, Instant)>,
+    /// Picks which unseen members to ask.
+    rng: SmallRng,
     load_seq: u64,
     /// The load last broadcast, and when.
     published: Option<(SelfLoad, Instant)>,
@@ -423,7 +351,6 @@ impl Node {
         let mut loads_changed = false;
         let mut live_built = Instant::now();
         loop {
-            let mut changed = false;
             tokio::select! {
                 _ = self.stop.cancelled() => return,
                 received = self.socket.recv_from(&mut buf) => {
@@ -440,11 +367,11 @@ impl Node {
                         return;
                     }
                     let sample = load.borrow_and_update().clone();
-                    loads_changed |= self.publish_load(sample, false);
+                    self.publish_load(sample);
                 }
                 _ = repair.tick() => self.repair().await,
             }
-            changed |= self.drain().await;
+            let changed = self.drain().await;
             if changed || (loads_changed && live_built.elapsed() >= LOAD_EVERY) {
                 self.peers.set_live(self.live());
                 live_built = Instant::now();
@@ -455,19 +382,9 @@ impl Node {
 
     /// Hands a datagram to foca; whether a load changed.
     fn receive(&mut self, data: &mut [u8], from: SocketAddr) -> bool {
-        if data.len() < TAG_LEN || data[..TAG_LEN] != self.tag {
+        let Some(payload) = self.wire.unframe(data, proto::now_ms()) else {
+            tracing::debug!(%from, "gossip datagram dropped: another cluster's, not sealed by a member, altered, or too old");
             return false;
-        }
-        let (tag, rest) = data.split_at_mut(TAG_LEN);
-        let payload: &[u8] = match &self.sealer {
-            None => rest,
-            Some(sealer) => match sealer.open(tag, rest, proto::now_ms()) {
-                Some(payload) => payload,
-                None => {
-                    tracing::debug!(%from, "gossip datagram dropped: not sealed by a member, altered, or too old");
-                    return false;
-                }
-            },
         };
         if let Ok(header) = Codec::<NodeId>::decode_header(&mut PostcardCodec, payload)
             && let Message::Ack(number) = header.message
@@ -479,25 +396,17 @@ impl Node {
                 .gossip_round_trip_seconds
                 .observe(at.elapsed().as_secs_f64());
         }
-        let loads_before = self.loads_version();
+        let taken_before = self.loads.lock().taken;
         if let Err(e) = self.foca.handle_data(payload, &mut self.runtime) {
             tracing::trace!(%from, error = %e, "gossip datagram refused");
         }
-        self.loads_version() != loads_before
+        self.loads.lock().taken != taken_before
     }
 
-    /// A cheap fingerprint of the load notes held (changes when one does).
-    fn loads_version(&self) -> u64 {
-        let loads = self.loads.0.lock().unwrap_or_else(|e| e.into_inner());
-        loads
-            .values()
-            .map(|n| n.seq.wrapping_add(n.started_ms))
-            .fold(loads.len() as u64, u64::wrapping_add)
-    }
-
-    /// Broadcasts this node's load if it changed (rounded), or if `force`
-    /// or it was last sent [`LOAD_REPEAT`] ago; whether it was.
-    fn publish_load(&mut self, sample: SelfLoad, force: bool) -> bool {
+    /// Broadcasts this node's load if it changed (rounded), or if it was
+    /// last sent [`LOAD_REPEAT`] ago (the sample comes every
+    /// [`LOAD_EVERY`], changed or not).
+    fn publish_load(&mut self, sample: SelfLoad) {
         let rounded = SelfLoad {
             machine: MachineLoad {
                 // Free memory in steps, so that its small moves do not
@@ -509,10 +418,10 @@ impl Node {
         };
         let due = match &self.published {
             None => true,
-            Some((last, at)) => force || at.elapsed() >= LOAD_REPEAT || !same_load(last, &rounded),
+            Some((last, at)) => at.elapsed() >= LOAD_REPEAT || !same_load(last, &rounded),
         };
         if !due {
-            return false;
+            return;
         }
         self.load_seq += 1;
         let note = LoadNote {
@@ -535,12 +444,10 @@ impl Node {
             Err(e) => tracing::warn!(error = %e, "cannot encode load"),
         }
         self.published = Some((rounded, Instant::now()));
-        true
     }
 
     /// Asks members the store has and gossip does not see (and the seeds,
-    /// while gossip sees nobody) to announce themselves; repeats the load
-    /// broadcast when it is due.
+    /// while gossip sees nobody) to announce themselves.
     async fn repair(&mut self) {
         let active: HashSet<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
         let me = self.me.slot;
@@ -553,8 +460,7 @@ impl Node {
                 .filter(|m| {
                     m.addr
                         .parse::<SocketAddr>()
-                        .is_ok_and(|addr| !active.contains(&addr))
-                        || m.addr.parse::<SocketAddr>().is_err()
+                        .map_or(true, |addr| !active.contains(&addr))
                 })
                 .map(|m| m.addr.clone())
                 .collect()
@@ -581,18 +487,11 @@ impl Node {
         // A few at random each time (one node that stays down is asked
         // about once a second by each node).
         use rand::seq::SliceRandom;
-        let mut rng = SmallRng::seed_from_u64(proto::now_ms());
-        targets.shuffle(&mut rng);
+        targets.shuffle(&mut self.rng);
         for addr in targets.into_iter().take(REPAIR_FANOUT) {
             if let Err(e) = self.foca.announce(NodeId::at(addr), &mut self.runtime) {
                 tracing::debug!(%addr, error = %e, "cannot announce");
             }
-        }
-        if let Some((last, at)) = &self.published
-            && at.elapsed() >= LOAD_REPEAT
-        {
-            let last = last.clone();
-            self.publish_load(last, true);
         }
     }
 
@@ -634,12 +533,7 @@ impl Node {
         {
             self.pings.insert(to, (number, Instant::now()));
         }
-        out.clear();
-        out.extend_from_slice(&self.tag);
-        match &self.sealer {
-            None => out.extend_from_slice(data),
-            Some(sealer) => sealer.seal(out, data, proto::now_ms()),
-        }
+        self.wire.frame(out, data, proto::now_ms());
         if out.is_empty() {
             return;
         }
@@ -650,13 +544,14 @@ impl Node {
 
     /// The live peers by slot, with their load.
     fn live(&self) -> HashMap<Slot, PeerLoad> {
-        let loads = self.loads.0.lock().unwrap_or_else(|e| e.into_inner());
+        let loads = self.loads.lock();
         self.foca
             .iter_members()
             .filter_map(|member| {
                 let id = member.id();
                 let slot = Slot::new(u64::from(id.slot)).ok()?;
                 let note = loads
+                    .by_addr
                     .get(&id.addr)
                     .filter(|n| n.started_ms == id.started_ms);
                 Some((
@@ -768,7 +663,7 @@ mod tests {
         };
         assert!(key.invalidates(&old));
         assert!(!old.invalidates(&key));
-        assert_eq!(loads.0.lock().unwrap()[&key.addr].procs, 3);
+        assert_eq!(loads.lock().by_addr[&key.addr].procs, 3);
         assert!(loads.receive_item(b"\xff\xff", None).is_err());
     }
 
@@ -781,44 +676,6 @@ mod tests {
         let worst = config.probe_period * 4 + config.suspect_to_down_after;
         assert!(worst <= Duration::from_millis(2500), "{worst:?}");
         assert!(config.probe_rtt < config.probe_period);
-    }
-
-    #[test]
-    fn sealed_datagrams_open_only_unaltered_with_the_key_and_in_time() {
-        let sealer = Sealer::new("cluster", "ca key");
-        let tag = cluster_tag("cluster");
-        let seal = |payload: &[u8], at: u64| {
-            let mut out = tag.to_vec();
-            sealer.seal(&mut out, payload, at);
-            out
-        };
-        let now = 1_000_000;
-        let mut datagram = seal(b"ping", now);
-        assert_eq!(datagram.len(), TAG_LEN + SEAL_LEN + 4);
-        let (t, rest) = datagram.split_at_mut(TAG_LEN);
-        assert_eq!(sealer.open(t, rest, now + 5).unwrap(), b"ping");
-        // Another cluster's key, or the same cluster without the CA key.
-        for other in [
-            Sealer::new("cluster", "other key"),
-            Sealer::new("other", "ca key"),
-        ] {
-            let mut datagram = seal(b"ping", now);
-            let (t, rest) = datagram.split_at_mut(TAG_LEN);
-            assert!(other.open(t, rest, now).is_none());
-        }
-        // Any bit changed, in the tag or the body.
-        for at in [0, TAG_LEN + 3, TAG_LEN + NONCE_LEN + 1] {
-            let mut datagram = seal(b"ping", now);
-            datagram[at] ^= 1;
-            let (t, rest) = datagram.split_at_mut(TAG_LEN);
-            assert!(sealer.open(t, rest, now).is_none(), "bit flipped at {at}");
-        }
-        // Replayed after the window (or from a clock far off).
-        let mut datagram = seal(b"ping", now);
-        let (t, rest) = datagram.split_at_mut(TAG_LEN);
-        assert!(sealer.open(t, rest, now + SEAL_WINDOW_MS + 1).is_none());
-        // Short junk.
-        assert!(sealer.open(&tag, &mut [0u8; 10], now).is_none());
     }
 
     #[test]
@@ -838,11 +695,5 @@ mod tests {
             !same_load(&load(1.0, 3), &load(1.0, 4)),
             "a process more is news"
         );
-    }
-
-    #[test]
-    fn clusters_have_distinct_tags() {
-        assert_ne!(cluster_tag("a"), cluster_tag("b"));
-        assert_eq!(cluster_tag("a"), cluster_tag("a"));
     }
 }
