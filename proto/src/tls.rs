@@ -90,7 +90,15 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     // post-quantum key exchange; the alternative (aws-lc-rs) needs a C and
     // cmake build, which this project avoids. Revisit when ring has one.
     #[allow(deprecated)]
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::ring::default_provider();
+    // AES-128-GCM first (ring's list starts with AES-256-GCM): 10 AES rounds
+    // instead of 14 on every byte of a direct pipe or a stream, at a
+    // strength TLS 1.3 itself ranks first. Servers follow the client's
+    // order, and every client here has this list.
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| suite.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    Arc::new(provider)
 }
 
 /// How a client decides that the node it reached is of its cluster.
@@ -478,5 +486,47 @@ mod tests {
         assert_eq!(parse_fingerprint(&hex(&fp)), Some(fp));
         assert_eq!(parse_fingerprint("zz"), None);
         assert_eq!(parse_fingerprint(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn connections_agree_on_aes_128_gcm() {
+        let cert = rcgen::generate_simple_self_signed(vec!["node".into()]).unwrap();
+        let key = PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from("node").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+        let mut server = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+        // The handshake in memory: each side's records fed to the other.
+        while client.is_handshaking() || server.is_handshaking() {
+            let mut wire = Vec::new();
+            client.write_tls(&mut wire).unwrap();
+            server.read_tls(&mut wire.as_slice()).unwrap();
+            server.process_new_packets().unwrap();
+            wire.clear();
+            server.write_tls(&mut wire).unwrap();
+            client.read_tls(&mut wire.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        for suite in [
+            client.negotiated_cipher_suite(),
+            server.negotiated_cipher_suite(),
+        ] {
+            assert_eq!(
+                suite.map(|s| s.suite()),
+                Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+            );
+        }
     }
 }

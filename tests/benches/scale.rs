@@ -125,16 +125,14 @@ async fn measure(cluster: &mut TestCluster, n: usize, formation: Duration) -> an
         })
         .flatten()
         .collect();
-    let before: Vec<u64> = pids.iter().map(|(p, _)| cpu_ticks(*p)).collect();
+    let before: Vec<f64> = pids.iter().map(|(p, _)| bench::cpu_seconds(*p)).collect();
     let window = Instant::now();
     tokio::time::sleep(IDLE_WINDOW).await;
-    let per_core = |ticks: u64| {
-        ticks as f64 / clock_ticks_per_second() / window.elapsed().as_secs_f64() * 100.0
-    };
+    let per_core = |seconds: f64| seconds / window.elapsed().as_secs_f64() * 100.0;
     let used: Vec<(f64, bool)> = pids
         .iter()
         .zip(&before)
-        .map(|((pid, noded), was)| (per_core(cpu_ticks(*pid).saturating_sub(*was)), *noded))
+        .map(|((pid, noded), was)| (per_core(bench::cpu_seconds(*pid) - was), *noded))
         .collect();
     let idle_cpu = used.iter().map(|(c, _)| c).sum::<f64>();
     let keepers = used.iter().filter(|(_, n)| !n).map(|(c, _)| c).sum::<f64>();
@@ -187,27 +185,6 @@ async fn measure(cluster: &mut TestCluster, n: usize, formation: Duration) -> an
         write,
         down,
     })
-}
-
-/// utime + stime of `pid`, in clock ticks (0 for a process that is gone).
-fn cpu_ticks(pid: nix::unistd::Pid) -> u64 {
-    let ticks = || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the command name (which may hold spaces): state is
-        // field 3, utime 14 and stime 15.
-        let rest = stat.rsplit_once(')')?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: u64 = fields.get(11)?.parse().ok()?;
-        let stime: u64 = fields.get(12)?.parse().ok()?;
-        Some(utime + stime)
-    };
-    ticks().unwrap_or(0)
-}
-
-fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf reads a constant of the system.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
 /// VmRSS of `pid`, in KiB.

@@ -320,3 +320,26 @@ pub fn built(name: &str) -> anyhow::Result<std::path::PathBuf> {
     );
     Ok(path)
 }
+
+/// CPU time (user and system) `pid` has used, in seconds; 0 for a process
+/// that is gone.
+pub fn cpu_seconds(pid: nix::unistd::Pid) -> f64 {
+    let ticks = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces): state is
+        // field 3, utime 14 and stime 15.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        Some(utime + stime)
+    };
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_second = if per_second > 0 {
+        per_second as f64
+    } else {
+        100.0
+    };
+    ticks().unwrap_or(0) as f64 / per_second
+}

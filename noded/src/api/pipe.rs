@@ -22,6 +22,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use prost::Message;
 use proto::Gpid;
 use proto::v1::{
@@ -48,6 +49,12 @@ use crate::tls::Conn;
 /// Size asked for the consumer's pipe: fewer wake-ups per byte than the
 /// default 64 KiB (the kernel's `pipe-max-size` allows 1 MiB).
 const PIPE_SIZE: libc::c_int = 1 << 20;
+
+/// Most bytes read at once from a producer's pipe or stream.
+const CHUNK: usize = super::follow::CHUNK;
+
+/// Chunks read ahead of the writer.
+const PREFETCH: usize = 2;
 
 /// Where the producer's stdout is read from.
 pub enum Source {
@@ -156,7 +163,9 @@ impl Source {
     }
 
     /// The next chunk, or `None` once the producer's output has ended.
-    async fn next(&mut self) -> Result<Option<OutputChunk>, Status> {
+    /// `data` is an empty buffer of [`CHUNK`] capacity for the bytes
+    /// read from a pipe or a stream (a log's chunks come in their own).
+    async fn next(&mut self, mut data: Vec<u8>) -> Result<Option<OutputChunk>, Status> {
         match self {
             Source::Local { cursor, pipe, .. } => loop {
                 if let Some(chunk) = cursor.read().await? {
@@ -164,34 +173,50 @@ impl Source {
                 }
                 if cursor.done() {
                     let Some(pipe) = pipe else { return Ok(None) };
-                    return read_pipe(pipe).await;
+                    return read_pipe(pipe, data).await;
                 }
                 cursor.changed().await;
             },
             Source::Remote { node, stream } => {
                 stream.message().await.map_err(|e| remote_error(node, e))
             }
-            Source::Stream { node, stream } => {
-                let mut data = Vec::with_capacity(super::follow::CHUNK);
-                match stream.read_buf(&mut data).await {
-                    Ok(0) => Ok(None),
-                    Ok(_) => Ok(Some(OutputChunk { offset: 0, data })),
-                    Err(e) => Err(RouteError::Unreachable {
-                        node: node.clone(),
-                        why: e.to_string(),
-                    }
-                    .into()),
+            Source::Stream { node, stream } => match stream.read_buf(&mut data).await {
+                Ok(0) => Ok(None),
+                Ok(_) => {
+                    take_ready(stream, &mut data);
+                    Ok(Some(OutputChunk { offset: 0, data }))
                 }
-            }
+                Err(e) => Err(RouteError::Unreachable {
+                    node: node.clone(),
+                    why: e.to_string(),
+                }
+                .into()),
+            },
+        }
+    }
+}
+
+/// Adds to `data`, up to its capacity, what `stream` has ready without
+/// waiting. A TLS stream gives one record (16 KiB) per read: without this
+/// a chunk would be one record, and each would cost a hand-over between
+/// tasks and a write of its own. An end or an error stops the gathering;
+/// the next read meets it again.
+fn take_ready(stream: &mut TlsStream<proto::tls::StreamIo>, data: &mut Vec<u8>) {
+    while data.len() < data.capacity() {
+        match stream.read_buf(data).now_or_never() {
+            Some(Ok(n)) if n > 0 => {}
+            _ => return,
         }
     }
 }
 
 /// The next chunk of a producer's stdout pipe; `None` at end-of-file
 /// (every writer has closed it).
-async fn read_pipe(pipe: &mut pipe::Receiver) -> Result<Option<OutputChunk>, Status> {
-    // Read into spare capacity: no zeroing of a buffer per chunk.
-    let mut data = Vec::with_capacity(super::follow::CHUNK);
+async fn read_pipe(
+    pipe: &mut pipe::Receiver,
+    mut data: Vec<u8>,
+) -> Result<Option<OutputChunk>, Status> {
+    // Read into spare capacity: no zeroing of the buffer.
     match pipe.read_buf(&mut data).await {
         Ok(0) => Ok(None),
         Ok(_) => Ok(Some(OutputChunk { offset: 0, data })),
@@ -200,9 +225,12 @@ async fn read_pipe(pipe: &mut pipe::Receiver) -> Result<Option<OutputChunk>, Sta
 }
 
 /// A [`Source`] read ahead on a task of its own, so that reading (and
-/// decrypting) the next chunk overlaps writing the last one.
+/// decrypting) the next chunk overlaps writing the last one. Buffers go
+/// back to the reader once written ([`Prefetched::delivered`]): a fresh
+/// 256 KiB buffer per chunk costs page faults on every chunk.
 pub struct Prefetched {
     chunks: mpsc::Receiver<Result<Option<OutputChunk>, Status>>,
+    spare: mpsc::Sender<Vec<u8>>,
     /// A local producer's log, told what was delivered.
     log: Option<Arc<OutputLog>>,
     /// The source is another node's stream.
@@ -218,10 +246,15 @@ impl Source {
             _ => None,
         };
         let remote_stream = matches!(self, Source::Stream { .. });
-        let (tx, chunks) = mpsc::channel(2);
+        let (tx, chunks) = mpsc::channel(PREFETCH);
+        let (spare, mut spares) = mpsc::channel(PREFETCH + 2);
         tokio::spawn(async move {
             loop {
-                let next = self.next().await;
+                let mut data = spares
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                data.clear();
+                let next = self.next(data).await;
                 let more = matches!(next, Ok(Some(_)));
                 if tx.send(next).await.is_err() || !more {
                     return;
@@ -230,6 +263,7 @@ impl Source {
         });
         Prefetched {
             chunks,
+            spare,
             log,
             remote_stream,
         }
@@ -243,10 +277,14 @@ impl Prefetched {
     }
 
     /// Tells a local producer's window that `chunk` reached the consumer
-    /// (a remote one counts it as its stream sends it).
-    fn delivered(&self, chunk: &OutputChunk) {
+    /// (a remote one counts it as its stream sends it), and gives its
+    /// buffer back to the reader.
+    fn delivered(&self, chunk: OutputChunk) {
         if let Some(log) = &self.log {
-            super::follow::delivered(log, chunk);
+            super::follow::delivered(log, &chunk);
+        }
+        if chunk.data.capacity() >= CHUNK {
+            let _ = self.spare.try_send(chunk.data);
         }
     }
 }
@@ -325,7 +363,7 @@ pub async fn feed(
                 } else if !broken {
                     crate::metrics::METRICS.piped(chunk.data.len(), false);
                 }
-                source.delivered(&chunk);
+                source.delivered(chunk);
             }
             Ok(None) => return,
             Err(status) => {
@@ -444,7 +482,7 @@ async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
                     reader_gone = true;
                     signal(&state, &principal, producer, libc::SIGPIPE).await;
                 }
-                source.delivered(&chunk);
+                source.delivered(chunk);
             }
             Ok(None) => break,
             Err(status) => {
@@ -522,7 +560,7 @@ pub async fn write_output_to(
             return Ok(reply);
         };
         if reply.broken_pipe {
-            source.delivered(&chunk);
+            source.delivered(chunk);
             continue;
         }
         let out = file.clone();
@@ -536,7 +574,7 @@ pub async fn write_output_to(
             Ok(chunk) => {
                 reply.bytes_written += chunk.data.len() as u64;
                 crate::metrics::METRICS.piped(chunk.data.len(), true);
-                source.delivered(&chunk);
+                source.delivered(chunk);
             }
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                 reply.broken_pipe = true;
