@@ -82,9 +82,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the leader checks voters and learners.
 const RECONCILE_EVERY: Duration = Duration::from_millis(500);
-/// How often a node that is not the store's leader checks whether it has
-/// become it.
-const NOT_LEADER_EVERY: Duration = Duration::from_secs(1);
 /// A learner is promoted once it is this close to the leader's log.
 const CAUGHT_UP: u64 = 5;
 
@@ -440,6 +437,22 @@ impl Cluster {
         self.raft.metrics().borrow().current_leader == Some(self.slot.raft_id())
     }
 
+    /// Returns once this node leads the store (at once if it does). The
+    /// leader-only loops wait here instead of waking every so often on
+    /// every node to find that they are not the leader. Never returns
+    /// once the store has stopped.
+    pub async fn until_leader(&self) {
+        let me = self.slot.raft_id();
+        let mut server = self.raft.server_metrics();
+        if server
+            .wait_for(|m| m.current_leader == Some(me))
+            .await
+            .is_err()
+        {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Records that `@any` chose `slot` (see `recent`).
     pub fn note_placement(&self, slot: Slot) {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
@@ -506,20 +519,19 @@ impl Cluster {
         let me = self.clone();
         tokio::spawn(async move {
             let mut down_since: HashMap<Slot, Instant> = HashMap::new();
-            let mut pause = RECONCILE_EVERY;
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(pause) => {}
+                    _ = tokio::time::sleep(RECONCILE_EVERY) => {}
                 }
-                if me.is_leader() {
-                    pause = RECONCILE_EVERY;
-                    me.reconcile(&mut down_since, replace_after).await;
-                } else {
-                    // Not the leader: look again less often.
-                    pause = NOT_LEADER_EVERY;
+                if !me.is_leader() {
                     down_since.clear();
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = me.until_leader() => continue,
+                    }
                 }
+                me.reconcile(&mut down_since, replace_after).await;
             }
         });
     }

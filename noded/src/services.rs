@@ -37,9 +37,6 @@ use crate::cluster::state::{ClusterState, Command, Member};
 
 /// How often the leader reconciles.
 pub const TICK: Duration = Duration::from_millis(300);
-/// How often a node that is not the store's leader checks whether it has
-/// become it.
-const NOT_LEADER_TICK: Duration = Duration::from_secs(1);
 /// First restart delay; it doubles with each quick end, up to the cap.
 pub const BACKOFF_START: Duration = Duration::from_secs(1);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -73,20 +70,20 @@ pub fn spawn(
         stopping: Arc::new(std::sync::Mutex::new(HashSet::new())),
     };
     tokio::spawn(async move {
-        let mut pause = TICK;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(pause) => {}
+                _ = tokio::time::sleep(TICK) => {}
             }
-            // Only the store's leader reconciles; the others look again
-            // less often (every node waking to find it is not the leader
+            // Only the store's leader reconciles; the others wait until
+            // they lead (every node waking to find it is not the leader
             // added up on large clusters).
             if !reconciler.cluster.is_leader() {
-                pause = NOT_LEADER_TICK;
-                continue;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = reconciler.cluster.until_leader() => continue,
+                }
             }
-            pause = TICK;
             reconciler.tick().await;
         }
     });

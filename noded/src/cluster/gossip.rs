@@ -67,6 +67,13 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_millis(500);
 /// The largest datagram sent or taken (foca's own limit, plus the tag).
 const MAX_PACKET: usize = 1400;
 
+/// Of the periodic gossip rounds (one with each probe), the ones that go
+/// out for load notes alone: every third. Membership news (a suspect, a
+/// node down) goes every round; load notes also ride on every probe and
+/// ack. In an idle cluster, where loads move and membership does not, this
+/// is most of what a node sends.
+const LOAD_GOSSIP_ROUNDS: u64 = 3;
+
 /// Who this node is to gossip.
 #[derive(Clone, Debug)]
 pub struct GossipConfig {
@@ -248,10 +255,9 @@ fn swim_config(down_after: Duration) -> foca::Config {
             frequency: down_after,
             num_members: NonZeroUsize::new(2).expect("non-zero"),
         }),
-        periodic_gossip: Some(PeriodicParams {
-            frequency: period,
-            num_members: NonZeroUsize::new(3).expect("non-zero"),
-        }),
+        // Ours instead ([`Node::gossip_round`]): foca's would gossip load
+        // notes as eagerly as membership news.
+        periodic_gossip: None,
     }
 }
 
@@ -346,6 +352,8 @@ impl Node {
         let mut buf = vec![0u8; MAX_PACKET + 1];
         let mut repair = tokio::time::interval(REPAIR_EVERY);
         repair.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Periodic gossip goes with each probe (one timer fewer per node).
+        let mut rounds = 0u64;
         // Load notes arrive many times a second in a large cluster: they
         // reach the live set at most once a second (members at once).
         let mut loads_changed = false;
@@ -358,8 +366,14 @@ impl Node {
                     loads_changed |= self.receive(&mut buf[..len], from);
                 }
                 Some(due) = futures::future::poll_fn(|cx| self.timers.poll_expired(cx)) => {
-                    if let Err(e) = self.foca.handle_timer(due.into_inner(), &mut self.runtime) {
+                    let timer = due.into_inner();
+                    let probe = matches!(timer, Timer::ProbeRandomMember(_));
+                    if let Err(e) = self.foca.handle_timer(timer, &mut self.runtime) {
                         tracing::debug!(error = %e, "gossip timer");
+                    }
+                    if probe {
+                        rounds += 1;
+                        self.gossip_round(rounds.is_multiple_of(LOAD_GOSSIP_ROUNDS));
                     }
                 }
                 sampled = load.changed() => {
@@ -377,6 +391,18 @@ impl Node {
                 live_built = Instant::now();
                 loads_changed = false;
             }
+        }
+    }
+
+    /// A periodic gossip round, run with each probe: what foca has to
+    /// spread, to a few members (as many as an indirect probe asks), when
+    /// there is membership news, or when there are load notes and
+    /// `loads_too`.
+    fn gossip_round(&mut self, loads_too: bool) {
+        let due = self.foca.updates_backlog() > 0
+            || (loads_too && self.foca.custom_broadcast_backlog() > 0);
+        if due && let Err(e) = self.foca.gossip(&mut self.runtime) {
+            tracing::debug!(error = %e, "gossip round");
         }
     }
 
