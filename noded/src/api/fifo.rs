@@ -247,6 +247,15 @@ async fn drain(path: &Path, tx: &mpsc::Sender<Result<FifoEvent, Status>>) {
     let Some(mut file) = open_side(path, false, tx).await else {
         return;
     };
+    // The client keeps reading after its command has ended only if
+    // someone opened the FIFO (its data may still be on the way).
+    if tx
+        .send(Ok(event(fifo_event::Event::Opened(true))))
+        .await
+        .is_err()
+    {
+        return;
+    }
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = tokio::select! {

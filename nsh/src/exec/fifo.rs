@@ -4,10 +4,14 @@
 //! substitution's command (which runs in nsh, as for any `<(..)`), so the
 //! producer and the consumer may run on any nodes.
 //!
-//! The call, and so the FIFO, lasts until the bytes are through or the
-//! handle is dropped (when the command that got the path has ended).
+//! The call, and so the FIFO, lasts until the bytes are through. When the
+//! command that got the path ends (the handle is dropped), a FEED stops;
+//! a DRAIN reads on to the FIFO's end-of-file if someone opened it (bytes
+//! may still be on their way, and a `>(..)` of bash reads to the end),
+//! and gives up [`DRAIN_GRACE`] later otherwise.
 
 use std::os::fd::OwnedFd;
+use std::time::Duration;
 
 use proto::v1::{FifoDirection, FifoOpen, FifoRequest, fifo_event, fifo_request};
 use tokio::sync::{mpsc, oneshot};
@@ -153,31 +157,65 @@ fn feed_thread(
     }
 }
 
+/// How long a drain goes on after its command ended while nsh has not
+/// heard that anyone opened the FIFO: the news, and the bytes after it,
+/// may still be on their way from the node.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// What a drain waits for next.
+enum Drained {
+    Event(Result<Option<proto::v1::FifoEvent>, tonic::Status>),
+    /// The command that got the path ended.
+    Cancelled,
+    /// Nobody opened the FIFO within [`DRAIN_GRACE`] of that.
+    GaveUp,
+}
+
 /// DRAIN: what the command writes into the FIFO, into the local pipe,
-/// until the FIFO's writers close it or the cancel.
+/// until the FIFO's writers close it, as a `>(..)` of bash reads until
+/// end-of-file: the end of the command that got the path does not cut
+/// off bytes still on their way. Only a FIFO nobody opened is given up,
+/// [`DRAIN_GRACE`] after the command ended.
 fn drain_thread(
     client: &Client,
     local: OwnedFd,
     mut events: tonic::Streaming<proto::v1::FifoEvent>,
     mut cancelled: oneshot::Receiver<()>,
 ) {
+    let mut opened = false;
+    let mut ended: Option<tokio::time::Instant> = None;
     loop {
         let next = client.block_on(async {
-            tokio::select! {
-                message = events.message() => Some(message),
-                _ = &mut cancelled => None,
+            match ended {
+                None => tokio::select! {
+                    message = events.message() => Drained::Event(message),
+                    _ = &mut cancelled => Drained::Cancelled,
+                },
+                Some(_) if opened => Drained::Event(events.message().await),
+                Some(at) => {
+                    match tokio::time::timeout_at(at + DRAIN_GRACE, events.message()).await {
+                        Ok(message) => Drained::Event(message),
+                        Err(_) => Drained::GaveUp,
+                    }
+                }
             }
         });
         match next {
-            Some(Ok(Some(proto::v1::FifoEvent {
+            Drained::Cancelled => ended = Some(tokio::time::Instant::now()),
+            Drained::GaveUp => return,
+            Drained::Event(Ok(Some(proto::v1::FifoEvent {
                 event: Some(fifo_event::Event::Data(data)),
             }))) => {
+                opened = true;
                 if crate::io::write_all(std::os::fd::AsFd::as_fd(&local), &data).is_err() {
                     return;
                 }
             }
-            Some(Ok(Some(_))) => {}
-            _ => return,
+            Drained::Event(Ok(Some(proto::v1::FifoEvent {
+                event: Some(fifo_event::Event::Opened(_)),
+            }))) => opened = true,
+            Drained::Event(Ok(Some(_))) => {}
+            Drained::Event(_) => return,
         }
     }
 }
