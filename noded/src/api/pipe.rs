@@ -247,7 +247,10 @@ impl Source {
         };
         let remote_stream = matches!(self, Source::Stream { .. });
         let (tx, chunks) = mpsc::channel(PREFETCH);
-        let (spare, mut spares) = mpsc::channel(PREFETCH + 2);
+        // As many spares as chunks ahead: enough to keep a fast stream
+        // from allocating, and what an idle pipe keeps is small (its
+        // spares, each up to a chunk, and the buffer being read into).
+        let (spare, mut spares) = mpsc::channel(PREFETCH);
         tokio::spawn(async move {
             loop {
                 let mut data = spares
