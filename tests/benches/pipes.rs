@@ -115,17 +115,11 @@ async fn run() -> anyhow::Result<()> {
         ),
         (
             "local file (bash: head > FILE)".into(),
-            Box::new(bash(format!(
-                "head -c {size} /dev/zero > {f}; wc -c < {f}; rm {f}",
-                f = out_file.display()
-            ))),
+            Box::new(bash(into_file("", size, &out_file))),
         ),
         (
             "output to the shell (nsh: @n1 head > FILE)".into(),
-            Box::new(nsh_c(format!(
-                "@{n1} head -c {size} /dev/zero > {f}; wc -c < {f}; rm {f}",
-                f = out_file.display()
-            ))),
+            Box::new(nsh_c(into_file(&format!("@{n1} "), size, &out_file))),
         ),
     ];
     // The same into a file on tmpfs, where the disk does not set the pace.
@@ -137,17 +131,11 @@ async fn run() -> anyhow::Result<()> {
         let f = shm.path().join("out");
         cases.push((
             "local file on tmpfs (bash: head > /dev/shm/FILE)".into(),
-            Box::new(bash(format!(
-                "head -c {size} /dev/zero > {f}; wc -c < {f}; rm {f}",
-                f = f.display()
-            ))),
+            Box::new(bash(into_file("", size, &f))),
         ));
         cases.push((
             "output to the shell, tmpfs (nsh: @n1 head > /dev/shm/FILE)".into(),
-            Box::new(nsh_c(format!(
-                "@{n1} head -c {size} /dev/zero > {f}; wc -c < {f}; rm {f}",
-                f = f.display()
-            ))),
+            Box::new(nsh_c(into_file(&format!("@{n1} "), size, &f))),
         ));
     }
     if let Some(sshd) = &ssh {
@@ -269,6 +257,13 @@ async fn run() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A script that writes `size` bytes into `file` by `{at}head` (`at` is
+/// "" or "@NODE "), prints the file's size and removes it.
+fn into_file(at: &str, size: u64, file: &Path) -> String {
+    let f = file.display();
+    format!("{at}head -c {size} /dev/zero > {f}; wc -c < {f}; rm {f}")
 }
 
 /// Runs `program -c script` with a clean environment plus `env`; returns

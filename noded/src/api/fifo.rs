@@ -179,7 +179,8 @@ async fn serve(
     Ok(())
 }
 
-/// Opens `path` (waiting for the other side) unless the client goes first.
+/// Opens `path` (waiting for the other side) unless the client goes
+/// first, and tells the client it is open.
 async fn open_side(
     path: &Path,
     write: bool,
@@ -198,10 +199,17 @@ async fn open_side(
         }
         Ok(file)
     });
-    tokio::select! {
-        opened = opening => opened.ok()?.ok().map(tokio::fs::File::from_std),
-        () = tx.closed() => None,
-    }
+    let file = tokio::select! {
+        opened = opening => opened.ok()?.ok().map(tokio::fs::File::from_std)?,
+        () = tx.closed() => return None,
+    };
+    // FEED: the client sends data from now on. DRAIN: the client keeps
+    // reading after its command has ended (the data may still be on its
+    // way).
+    tx.send(Ok(event(fifo_event::Event::Opened(true))))
+        .await
+        .ok()?;
+    Some(file)
 }
 
 /// FEED: the client's bytes into the FIFO, then end of file.
@@ -213,13 +221,6 @@ async fn feed(
     let Some(mut file) = open_side(path, true, tx).await else {
         return;
     };
-    if tx
-        .send(Ok(event(fifo_event::Event::Opened(true))))
-        .await
-        .is_err()
-    {
-        return;
-    }
     loop {
         let message = tokio::select! {
             message = inbound.message() => message,
@@ -247,15 +248,6 @@ async fn drain(path: &Path, tx: &mpsc::Sender<Result<FifoEvent, Status>>) {
     let Some(mut file) = open_side(path, false, tx).await else {
         return;
     };
-    // The client keeps reading after its command has ended only if
-    // someone opened the FIFO (its data may still be on the way).
-    if tx
-        .send(Ok(event(fifo_event::Event::Opened(true))))
-        .await
-        .is_err()
-    {
-        return;
-    }
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = tokio::select! {
