@@ -3,6 +3,7 @@
 //! through the local node's socket (admin_cmd.rs).
 
 mod admin_cmd;
+mod memcpy_tuning;
 
 use std::path::PathBuf;
 
@@ -154,7 +155,10 @@ fn main() -> std::process::ExitCode {
         Some(Cmd::Node(cmd)) => admin_cmd::run_node(cmd),
         Some(Cmd::Leave { socket }) => admin_cmd::run_leave(socket),
         Some(Cmd::Keeper { data_dir }) => noded::keeper::server::run(&data_dir),
-        None => start(args),
+        None => {
+            memcpy_tuning::restart_tuned();
+            start(args)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -256,3 +256,72 @@ async fn old_exit_records_are_pruned_with_their_output() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// On an AMD CPU noded starts itself again at once with glibc's memcpy
+/// tunable (src/memcpy_tuning.rs): the same PID, name and arguments; the
+/// processes it runs do not get the variable; an operator's own
+/// `GLIBC_TUNABLES` is left as it is.
+#[tokio::test]
+async fn memcpy_tuning_keeps_the_daemon_and_stays_out_of_its_processes() -> anyhow::Result<()> {
+    const TUNED: &str = "GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=4194304";
+    let environ = |node: &Node| -> Vec<String> {
+        let pid = node.pid().expect("noded runs");
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .expect("noded's environment is readable")
+            .split(|b| *b == 0)
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+            .collect()
+    };
+    let amd = cfg!(all(target_arch = "x86_64", target_env = "gnu"))
+        && std::fs::read_to_string("/proc/cpuinfo")?.contains("AuthenticAMD");
+
+    let node = Node::start().await?;
+    let pid = node.pid().expect("noded runs");
+    let env = environ(&node);
+    assert_eq!(
+        env.iter().any(|e| e == TUNED),
+        amd,
+        "tuned iff the CPU is AMD; noded's environment: {env:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))?.trim(),
+        "noded",
+        "ps and pgrep still see noded"
+    );
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))?;
+    assert!(
+        cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == node.name.as_bytes()),
+        "the same arguments after the restart"
+    );
+    let mut client = node.client().await?;
+    let p = spawn(
+        &mut client,
+        &[
+            "sh",
+            "-c",
+            "echo ${GLIBC_TUNABLES-unset} ${NEFELE_MEMCPY_TUNED-unset}",
+        ],
+    )
+    .await?;
+    wait(&mut client, p.pid).await?;
+    assert_eq!(
+        read_output(&mut client, p.pid, OutputStream::Stdout).await?,
+        b"unset unset\n"
+    );
+
+    let own = "glibc.malloc.trim_threshold=131072";
+    let node = Node::start_with(NodeOptions {
+        env: vec![("GLIBC_TUNABLES".into(), own.into())],
+        ..NodeOptions::default()
+    })
+    .await?;
+    let env = environ(&node);
+    assert!(
+        env.iter().any(|e| *e == format!("GLIBC_TUNABLES={own}"))
+            && !env.iter().any(|e| e.starts_with("NEFELE_MEMCPY_TUNED=")),
+        "the operator's tunables are kept and noded did not restart: {env:?}"
+    );
+    Ok(())
+}
