@@ -14,6 +14,7 @@ pub mod hostproc;
 pub mod identity;
 pub mod keeper;
 pub mod lost;
+pub mod memcpy_tuning;
 pub mod metrics;
 pub mod output;
 pub mod pid_alloc;

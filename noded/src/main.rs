@@ -3,7 +3,6 @@
 //! through the local node's socket (admin_cmd.rs).
 
 mod admin_cmd;
-mod memcpy_tuning;
 
 use std::path::PathBuf;
 
@@ -156,7 +155,7 @@ fn main() -> std::process::ExitCode {
         Some(Cmd::Leave { socket }) => admin_cmd::run_leave(socket),
         Some(Cmd::Keeper { data_dir }) => noded::keeper::server::run(&data_dir),
         None => {
-            memcpy_tuning::restart_tuned();
+            noded::memcpy_tuning::restart_tuned();
             start(args)
         }
     };

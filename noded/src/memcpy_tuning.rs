@@ -11,7 +11,11 @@
 //! A `GLIBC_TUNABLES` set by the operator, even empty, is their choice and
 //! is left alone. The process keeps its PID, arguments and descriptors
 //! (`execve` of the same binary); the variable is taken out of the
-//! environment after the start, as it is read only then.
+//! environment after the start, as it is read only then. The keeper,
+//! which copies output into logs, is started with it too ([`tuned`]);
+//! neither passes it on to the processes they run.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The variable glibc reads its tunables from, at program start.
 const TUNABLES: &str = "GLIBC_TUNABLES";
@@ -22,6 +26,16 @@ const TUNED: &str = "glibc.cpu.x86_rep_movsb_threshold=4194304";
 
 /// Set on the restarted daemon, so that it knows the tunable is its own.
 const MARK: &str = "NEFELE_MEMCPY_TUNED";
+
+/// This process was started tuned.
+static TUNED_HERE: AtomicBool = AtomicBool::new(false);
+
+/// The `GLIBC_TUNABLES` value this daemon was started with, for the keeper
+/// it starts; `None` when it runs untuned (not AMD, the operator's own
+/// tunables, or not the daemon).
+pub fn tuned() -> Option<&'static str> {
+    TUNED_HERE.load(Ordering::Relaxed).then_some(TUNED)
+}
 
 /// Called first thing by the daemon (not by its subcommands). On an AMD
 /// CPU with glibc and no `GLIBC_TUNABLES`, replaces the process with the
@@ -36,6 +50,7 @@ pub fn restart_tuned() {
             std::env::remove_var(MARK);
             std::env::remove_var(TUNABLES);
         }
+        TUNED_HERE.store(true, Ordering::Relaxed);
         tracing::debug!("glibc memcpy tuned for this CPU ({TUNED})");
         return;
     }

@@ -260,18 +260,18 @@ async fn old_exit_records_are_pruned_with_their_output() -> anyhow::Result<()> {
 /// On an AMD CPU noded starts itself again at once with glibc's memcpy
 /// tunable (src/memcpy_tuning.rs): the same PID, name and arguments; the
 /// processes it runs do not get the variable; an operator's own
-/// `GLIBC_TUNABLES` is left as it is.
+/// `GLIBC_TUNABLES` is left as it is. The keeper is started tuned too.
 #[tokio::test]
 async fn memcpy_tuning_keeps_the_daemon_and_stays_out_of_its_processes() -> anyhow::Result<()> {
     const TUNED: &str = "GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=4194304";
-    let environ = |node: &Node| -> Vec<String> {
-        let pid = node.pid().expect("noded runs");
+    let environ_of = |pid: i32| -> Vec<String> {
         std::fs::read(format!("/proc/{pid}/environ"))
-            .expect("noded's environment is readable")
+            .expect("the environment is readable")
             .split(|b| *b == 0)
             .map(|e| String::from_utf8_lossy(e).into_owned())
             .collect()
     };
+    let environ = |node: &Node| environ_of(node.pid().expect("noded runs").as_raw());
     let amd = cfg!(all(target_arch = "x86_64", target_env = "gnu"))
         && std::fs::read_to_string("/proc/cpuinfo")?.contains("AuthenticAMD");
 
@@ -294,6 +294,16 @@ async fn memcpy_tuning_keeps_the_daemon_and_stays_out_of_its_processes() -> anyh
             .split(|b| *b == 0)
             .any(|arg| arg == node.name.as_bytes()),
         "the same arguments after the restart"
+    );
+    // The keeper copies output into logs: started tuned as well.
+    let keeper: i32 = std::fs::read_to_string(node.data_dir().join("keeper.pid"))?
+        .trim()
+        .parse()?;
+    let env = environ_of(keeper);
+    assert_eq!(
+        env.iter().any(|e| e == TUNED),
+        amd,
+        "the keeper is tuned iff noded is; its environment: {env:?}"
     );
     let mut client = node.client().await?;
     let p = spawn(

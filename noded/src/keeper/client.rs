@@ -191,6 +191,9 @@ fn start_keeper(data_dir: &Path) -> anyhow::Result<()> {
     if let Ok(filter) = std::env::var("RUST_LOG") {
         command.env("RUST_LOG", filter);
     }
+    if let Some(tunables) = crate::memcpy_tuning::tuned() {
+        command.env("GLIBC_TUNABLES", tunables);
+    }
     // SAFETY: setsid is async-signal-safe.
     unsafe {
         command.pre_exec(|| {
