@@ -5,7 +5,8 @@
 //! (`seq 1e8 | tail -1`), a slow consumer holds the producer back, a
 //! consumer that stops reading ends the producer with SIGPIPE (141 in
 //! PIPESTATUS), chains of three, a pipe within one node and one from the
-//! shell's node work as under bash; bad requests (unknown or another
+//! shell's node work as under bash; within one node the pipe is spliced
+//! (that noded reads almost nothing) with the same semantics; bad requests (unknown or another
 //! user's producer, a terminal, stdin also a pipe, a descriptor the
 //! caller lacks, a TCP caller) are refused; the nodes' pipe streams
 //! answer only to node certificates; a crashed producer node ends the
@@ -211,21 +212,7 @@ async fn slow_consumer_holds_the_producer(ctx: &Ctx) -> anyhow::Result<()> {
         })
         .await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let mut client = ctx.cluster.nodes[0].client().await?;
-        let list = client
-            .list(proto::v1::ListRequest::default())
-            .await?
-            .into_inner();
-        let seq = list
-            .processes
-            .iter()
-            .find(|p| p.argv == ["seq", "10000000"])
-            .ok_or_else(|| anyhow::anyhow!("seq is not running: {list:?}"))?;
-        let io = std::fs::read_to_string(format!("/proc/{}/io", seq.host_pid))?;
-        io.lines()
-            .find_map(|l| l.strip_prefix("wchar: "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .ok_or_else(|| anyhow::anyhow!("no wchar in {io:?}"))
+        producer_wchar(ctx, &["seq", "10000000"]).await
     };
     let (run, written) = tokio::join!(nsh, watch);
     let (run, written) = (run?, written?);
@@ -284,6 +271,97 @@ async fn chains_and_neighbours(ctx: &Ctx) -> anyhow::Result<()> {
         "want {want:?}, {run:?}"
     );
     Ok(())
+}
+
+/// Within one node the producer's pipe is spliced into the consumer's:
+/// 200 MiB cross while that noded reads less than 20 MiB in all (its own
+/// `rchar`; a copying feeder would read every byte); nothing is lost, a
+/// consumer that stops reading ends the producer with SIGPIPE, and what
+/// the producer wrote before the feeder took its pipe (held in its log)
+/// comes first, in order.
+async fn within_a_node_the_pipe_is_spliced(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let n2 = ctx.name(1);
+    let noded = ctx.cluster.nodes[1]
+        .pid()
+        .ok_or_else(|| anyhow::anyhow!("node 2 is not running"))?;
+    let rchar = || -> anyhow::Result<u64> {
+        let io = std::fs::read_to_string(format!("/proc/{noded}/io"))?;
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no rchar in {io:?}"))
+    };
+    let before = rchar()?;
+    let script = format!(
+        "@{n2} head -c 200M /dev/zero | @{n2} wc -c; \
+         @{n2} seq 1e7 | @{n2} tail -1; \
+         @{n2} yes | @{n2} head -1; echo ${{PIPESTATUS[@]}}; \
+         @{n2} sh -c 'seq 3; sleep 1; seq 4 200000' | @{n2} sed -n '1p;3p;4p;$p'"
+    );
+    let run = ctx.nsh_c(&script, dir.path()).await?;
+    let read = rchar()? - before;
+    anyhow::ensure!(
+        run.status == 0
+            && run.stdout == "209715200\n10000000\ny\n141 0\n1\n3\n4\n200000\n"
+            && run.stderr.is_empty(),
+        "{run:?}"
+    );
+    anyhow::ensure!(
+        read < 20 << 20,
+        "the consumer's noded read {read} bytes: the pipe was copied"
+    );
+    Ok(())
+}
+
+/// A slow consumer on the producer's node holds the producer back, as a
+/// local pipe would: while it sleeps the producer has written only what
+/// the two pipes hold.
+async fn within_a_node_a_slow_consumer_holds_the_producer(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let n2 = ctx.name(1);
+    let marker = dir.path().join("asleep");
+    let script = format!(
+        "@{n2} seq 10000000 | @{n2} sh -c 'touch {m}; sleep 4; wc -l'",
+        m = marker.display()
+    );
+    let nsh = ctx.nsh_c(&script, dir.path());
+    let watch = async {
+        wait_until("the consumer to start sleeping", tests::TIMEOUT, || async {
+            marker.exists().then_some(())
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        producer_wchar(ctx, &["seq", "10000000"]).await
+    };
+    let (run, written) = tokio::join!(nsh, watch);
+    let (run, written) = (run?, written?);
+    anyhow::ensure!(run.status == 0 && run.stdout == "10000000\n", "{run:?}");
+    anyhow::ensure!(
+        written < 8 << 20,
+        "the producer wrote {written} bytes while the consumer slept"
+    );
+    Ok(())
+}
+
+/// What the running process with `argv` has written (`wchar` of its
+/// /proc/PID/io), found through node 1's List.
+async fn producer_wchar(ctx: &Ctx, argv: &[&str]) -> anyhow::Result<u64> {
+    let mut client = ctx.cluster.nodes[0].client().await?;
+    let list = client
+        .list(proto::v1::ListRequest::default())
+        .await?
+        .into_inner();
+    let process = list
+        .processes
+        .iter()
+        .find(|p| p.argv == argv)
+        .ok_or_else(|| anyhow::anyhow!("{argv:?} is not running: {list:?}"))?;
+    let io = std::fs::read_to_string(format!("/proc/{}/io", process.host_pid))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| anyhow::anyhow!("no wchar in {io:?}"))
 }
 
 /// The API refuses what cannot be a direct pipe, and another user's
@@ -516,6 +594,8 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         slow_consumer_holds_the_producer,
         sigpipe_ends_the_producer,
         chains_and_neighbours,
+        within_a_node_the_pipe_is_spliced,
+        within_a_node_a_slow_consumer_holds_the_producer,
         bad_requests_are_refused,
         pipe_streams_answer_only_to_nodes,
     );

@@ -10,7 +10,8 @@
 //! messages: one copy into TLS records and out of them. The producer's
 //! node reads the producer's stdout pipe itself, taken from the keeper
 //! (`TakeStdout`), once what the log held has gone. An `--insecure`
-//! cluster uses a follow ReadOutput instead.
+//! cluster uses a follow ReadOutput instead. Within one node the taken
+//! pipe is spliced into the consumer's ([`splice_local`]): no copy.
 //!
 //! Pipe semantics carry over: the feeder reads the next chunk only once
 //! the last one is in the pipe, so a slow consumer holds the producer back
@@ -167,16 +168,13 @@ impl Source {
     /// read from a pipe or a stream (a log's chunks come in their own).
     async fn next(&mut self, mut data: Vec<u8>) -> Result<Option<OutputChunk>, Status> {
         match self {
-            Source::Local { cursor, pipe, .. } => loop {
-                if let Some(chunk) = cursor.read().await? {
+            Source::Local { cursor, pipe, .. } => {
+                if let Some(chunk) = next_logged(cursor).await? {
                     return Ok(Some(chunk));
                 }
-                if cursor.done() {
-                    let Some(pipe) = pipe else { return Ok(None) };
-                    return read_pipe(pipe, data).await;
-                }
-                cursor.changed().await;
-            },
+                let Some(pipe) = pipe else { return Ok(None) };
+                read_pipe(pipe, data).await
+            }
             Source::Remote { node, stream } => {
                 stream.message().await.map_err(|e| remote_error(node, e))
             }
@@ -193,6 +191,20 @@ impl Source {
                 .into()),
             },
         }
+    }
+}
+
+/// The next chunk of what a local producer's log holds, waiting for the
+/// log to grow; `None` once the log is closed and all read.
+async fn next_logged(cursor: &mut Cursor) -> Result<Option<OutputChunk>, Status> {
+    loop {
+        if let Some(chunk) = cursor.read().await? {
+            return Ok(Some(chunk));
+        }
+        if cursor.done() {
+            return Ok(None);
+        }
+        cursor.changed().await;
     }
 }
 
@@ -340,7 +352,6 @@ pub async fn feed(
     source: Source,
     pipe: OwnedFd,
 ) {
-    let mut source = source.prefetch();
     let mut sink = match pipe::Sender::from_owned_fd(pipe) {
         Ok(sink) => sink,
         Err(e) => {
@@ -352,6 +363,33 @@ pub async fn feed(
     // output is still read (and dropped), so one that ignores SIGPIPE is
     // not held back by a window nobody empties, as with a real pipe.
     let mut broken = false;
+    let source = match source {
+        Source::Local {
+            log,
+            mut cursor,
+            pipe: Some(from),
+        } => {
+            match splice_local(&log, &mut cursor, &from, &mut sink).await {
+                Ok(Fed::Ended) => return,
+                Ok(Fed::Broken) => {
+                    broken = true;
+                    signal(&state, &principal, producer, libc::SIGPIPE).await;
+                }
+                // The copying loop below takes over from where this stopped
+                // (and meets a read error again, if that was one).
+                Err(e) => {
+                    tracing::debug!(%producer, %consumer, error = %e, "direct pipe: splice stopped, copying")
+                }
+            }
+            Source::Local {
+                log,
+                cursor,
+                pipe: Some(from),
+            }
+        }
+        other => other,
+    };
+    let mut source = source.prefetch();
     loop {
         match source.next().await {
             Ok(Some(chunk)) => {
@@ -375,6 +413,105 @@ pub async fn feed(
                 // its node.
                 tracing::warn!(%producer, %consumer, error = %status.message(), "direct pipe broken");
                 return;
+            }
+        }
+    }
+}
+
+/// How a local producer's output went into the consumer's pipe.
+enum Fed {
+    /// All of it: the producer's stdout reached end-of-file.
+    Ended,
+    /// The consumer's end closed first.
+    Broken,
+}
+
+/// Feeds the consumer's pipe from a producer of this node: what its log
+/// holds, written, then its stdout pipe moved with splice(2), which hands
+/// the pipe's pages from one pipe to the other: no copy through noded,
+/// as if the two processes shared one pipe (within a node a direct pipe
+/// costs what a local pipe does). An error other than a closed consumer
+/// is returned with the cursor and the pipe where they stopped.
+async fn splice_local(
+    log: &OutputLog,
+    cursor: &mut Cursor,
+    from: &pipe::Receiver,
+    to: &mut pipe::Sender,
+) -> std::io::Result<Fed> {
+    let logged = |e: Status| std::io::Error::other(e.message().to_string());
+    while let Some(chunk) = next_logged(cursor).await.map_err(logged)? {
+        if to.write_all(&chunk.data).await.is_err() {
+            return Ok(Fed::Broken);
+        }
+        crate::metrics::METRICS.piped(chunk.data.len(), false);
+        super::follow::delivered(log, &chunk);
+    }
+    loop {
+        from.readable().await?;
+        to.writable().await?;
+        let moved = from.try_io(|| {
+            let step = to.try_io(|| splice_once(from, to));
+            match step {
+                Ok(Splice::SourceEmpty) => Err(std::io::ErrorKind::WouldBlock.into()),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Splice::SinkFull),
+                other => other,
+            }
+        });
+        match moved {
+            Ok(Splice::Moved(n)) => crate::metrics::METRICS.piped(n, false),
+            Ok(Splice::End) => return Ok(Fed::Ended),
+            Ok(Splice::SinkFull | Splice::SourceEmpty) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(Fed::Broken),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What one splice between two pipes did.
+enum Splice {
+    Moved(usize),
+    /// The source's writers have all closed it and it is empty.
+    End,
+    SourceEmpty,
+    SinkFull,
+}
+
+/// One non-blocking splice from `from` to `to`. When it would block, the
+/// error is returned only if `to` is full, so that `to.try_io` clears the
+/// sink's readiness and `from.try_io` (on `SourceEmpty`) the source's:
+/// each waits for the side that really blocked.
+fn splice_once(from: &pipe::Receiver, to: &pipe::Sender) -> std::io::Result<Splice> {
+    // SAFETY: splice(2) on two pipe descriptors this task owns, no offsets.
+    let n = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            PIPE_SIZE as usize,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    match n {
+        0 => Ok(Splice::End),
+        n if n > 0 => Ok(Splice::Moved(n as usize)),
+        _ => {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::WouldBlock {
+                return Err(e);
+            }
+            let mut sink = libc::pollfd {
+                fd: to.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one pollfd of ours, no wait.
+            let polled = unsafe { libc::poll(&mut sink, 1, 0) };
+            if polled == 1 && sink.revents & libc::POLLOUT != 0 {
+                Ok(Splice::SourceEmpty)
+            } else {
+                Err(e)
             }
         }
     }
