@@ -53,6 +53,15 @@ impl Snapshot {
     }
 }
 
+/// A process's stdout pipe taken from the keeper ([`Process::take_stdout`]).
+pub struct TakenStdout {
+    /// The pipe's read end.
+    pub fd: OwnedFd,
+    /// The keeper closed its copy: closing this one leaves the pipe with
+    /// no reader, and the producer's next write gets EPIPE and SIGPIPE.
+    pub sole_reader: bool,
+}
+
 /// One process.
 #[derive(Debug)]
 pub struct Process {
@@ -168,9 +177,11 @@ impl Process {
 
     /// Takes its stdout pipe from the keeper, for a direct pipe: the log
     /// ends where it stands (read it to its end first) and the caller
-    /// reads the pipe from then on. Fails when stdout is no pipe the
-    /// keeper reads (a terminal, inherited, taken before, or ended).
-    pub async fn take_stdout(&self) -> Result<OwnedFd, ProcError> {
+    /// reads the pipe from then on; then asks the keeper to close its own
+    /// copy (`sole_reader` says whether it did). Fails when stdout is no
+    /// pipe the keeper reads (a terminal, inherited, taken before, or
+    /// ended).
+    pub async fn take_stdout(&self) -> Result<TakenStdout, ProcError> {
         let keeper = match &self.keeper {
             Some(k) if !self.is_finished() => k,
             _ => return Err(ProcError::Exited(self.gpid)),
@@ -190,9 +201,21 @@ impl Process {
         };
         let keeper_pid =
             Pid::from_raw(keeper.keeper_pid.load(std::sync::atomic::Ordering::Relaxed));
-        hostproc::pidfd_open(keeper_pid)
+        let fd = hostproc::pidfd_open(keeper_pid)
             .and_then(|pidfd| hostproc::take_fd(pidfd.as_fd(), taken.fd))
-            .map_err(|e| ProcError::os(format!("take the stdout of {}", self.gpid), e))
+            .map_err(|e| ProcError::os(format!("take the stdout of {}", self.gpid), e))?;
+        let release = proto::keeper::to_keeper::Body::ReleaseStdout(proto::keeper::ReleaseStdout {
+            pid: self.gpid.as_raw(),
+        });
+        // A keeper from before ReleaseStdout refuses it: the pipe keeps a
+        // second reader, and the caller drains it instead of closing it.
+        let sole_reader = matches!(
+            keeper
+                .request(release, Some(crate::keeper::client::REQUEST_TIMEOUT))
+                .await,
+            Ok(proto::keeper::reply::Body::Ok(true))
+        );
+        Ok(TakenStdout { fd, sole_reader })
     }
 
     /// Resizes its terminal.

@@ -244,6 +244,52 @@ async fn sigpipe_ends_the_producer(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A consumer that stops reading closes the producer's pipe as bash's
+/// would: a producer that ignores SIGPIPE gets EPIPE and ends (yes: exit
+/// 1, "Broken pipe"), across nodes and within one; a producer that does
+/// not write to the pipe again is left alone (not killed when its
+/// consumer ends). Compared with bash running the same pipelines.
+async fn a_closed_consumer_closes_the_producers_pipe(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let (n1, n2) = (ctx.name(0), ctx.name(1));
+    let pipelines = [
+        (
+            "@{n1} ",
+            "@{n2} ",
+            "sh -c \"trap '' PIPE; exec yes\" | head -1",
+        ),
+        (
+            "@{n2} ",
+            "@{n2} ",
+            "sh -c \"trap '' PIPE; exec yes\" | head -1",
+        ),
+        ("@{n1} ", "@{n2} ", "sh -c 'sleep 1; echo late >&2' | true"),
+        ("@{n2} ", "@{n2} ", "sh -c 'sleep 1; echo late >&2' | true"),
+    ];
+    for (at_producer, at_consumer, pipeline) in pipelines {
+        let script = format!("{pipeline}; echo ${{PIPESTATUS[@]}}");
+        let bash = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .output()?;
+        let (producer, consumer) = pipeline.split_once(" | ").expect("a pipeline");
+        let at = |s: &str| s.replace("{n1}", n1).replace("{n2}", n2);
+        let nsh_script = format!(
+            "{}{producer} | {}{consumer}; echo ${{PIPESTATUS[@]}}",
+            at(at_producer),
+            at(at_consumer)
+        );
+        let run = ctx.nsh_c(&nsh_script, dir.path()).await?;
+        let want_out = String::from_utf8(bash.stdout)?;
+        let want_err = String::from_utf8(bash.stderr)?;
+        anyhow::ensure!(
+            run.status == 0 && run.stdout == want_out && run.stderr.contains(want_err.trim_end()),
+            "{nsh_script}: want {want_out:?} and {want_err:?} on stderr, {run:?}"
+        );
+    }
+    Ok(())
+}
+
 /// Three nodes in a row, a pipe within one node, stderr merged into the
 /// pipe, and a producer that fails: as bash gives them.
 async fn chains_and_neighbours(ctx: &Ctx) -> anyhow::Result<()> {
@@ -593,6 +639,7 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         nothing_is_lost,
         slow_consumer_holds_the_producer,
         sigpipe_ends_the_producer,
+        a_closed_consumer_closes_the_producers_pipe,
         chains_and_neighbours,
         within_a_node_the_pipe_is_spliced,
         within_a_node_a_slow_consumer_holds_the_producer,

@@ -3,7 +3,8 @@
 //! remote signal, errors; under a real pseudo-terminal: a remote terminal
 //! of the local size, resizes, Ctrl-C, Ctrl-Z/`fg` in an interactive bash,
 //! a `while` loop that Ctrl-C stops. And `nsh --dev`: a SIGKILLed nsh
-//! leaves no node, mount or temp dir behind.
+//! leaves no node, mount or temp dir behind; its nodes route each other's
+//! PIDs as soon as it says they are up.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -355,6 +356,33 @@ async fn a_killed_dev_shell_leaves_nothing_behind() -> anyhow::Result<()> {
     .with_context(|| format!("left: {:?}, dir exists: {}", mine(), dir.exists()))?;
     if !mounted_before {
         assert!(!tests::is_mount_point(Path::new("/nefele")));
+    }
+    Ok(())
+}
+
+/// As soon as `nsh --dev` says its nodes are up, every node routes every
+/// other node's PIDs: pipes between the two nodes that joined last, run
+/// at once, twice. (A node whose copy of the store had not caught up yet
+/// called a node that had just joined unknown: "no such process
+/// 30000001 (slot 3 is not a member of this cluster)", most runs.)
+#[tokio::test]
+async fn a_dev_cluster_routes_every_pid_at_once() -> anyhow::Result<()> {
+    let script = "@n3 head -c 5 /dev/zero | @n2 wc -c; @n2 head -c 7 /dev/zero | @n3 wc -c";
+    for _ in 0..2 {
+        let run = tokio::process::Command::new(binary("nsh"))
+            .args(["--dev", "-c", script])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(TIMEOUT * 2, run)
+            .await
+            .context("nsh --dev -c did not end")??;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success() && stdout == "5\n7\n",
+            "{:?}: {stdout:?}, {stderr}",
+            out.status
+        );
     }
     Ok(())
 }

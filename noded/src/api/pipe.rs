@@ -65,6 +65,9 @@ pub enum Source {
         log: Arc<OutputLog>,
         cursor: Cursor,
         pipe: Option<pipe::Receiver>,
+        /// The keeper closed its copy of the pipe: dropping this source
+        /// leaves it with no reader ([`crate::process::TakenStdout`]).
+        sole_reader: bool,
     },
     /// A process of another node: a follow ReadOutput from there
     /// (`--insecure` clusters).
@@ -102,14 +105,22 @@ impl Source {
                 let cursor = Cursor::new(log.clone(), 0);
                 // What the log holds comes first; from the take on, the
                 // bytes skip the keeper and the log.
-                let pipe = match process.take_stdout().await {
-                    Ok(fd) => pipe::Receiver::from_owned_fd(fd).ok(),
+                let (pipe, sole_reader) = match process.take_stdout().await {
+                    Ok(taken) => (
+                        pipe::Receiver::from_owned_fd(taken.fd).ok(),
+                        taken.sole_reader,
+                    ),
                     Err(e) => {
                         tracing::debug!(%producer, error = %e, "direct pipe: reading the log only");
-                        None
+                        (None, false)
                     }
                 };
-                Ok(Source::Local { log, cursor, pipe })
+                Ok(Source::Local {
+                    log,
+                    cursor,
+                    sole_reader: sole_reader && pipe.is_some(),
+                    pipe,
+                })
             }
             Target::Remote { node, mut client } => {
                 let peers = state.cluster.peers();
@@ -245,8 +256,10 @@ pub struct Prefetched {
     spare: mpsc::Sender<Vec<u8>>,
     /// A local producer's log, told what was delivered.
     log: Option<Arc<OutputLog>>,
-    /// The source is another node's stream.
-    remote_stream: bool,
+    /// Dropping the source ends the producer's output as a pipe whose
+    /// reader is gone does: another node's stream (its node closes the
+    /// producer's pipe in turn), or a local pipe nobody else reads.
+    closes_producer: bool,
 }
 
 impl Source {
@@ -257,7 +270,14 @@ impl Source {
             Source::Local { log, .. } => Some(log.clone()),
             _ => None,
         };
-        let remote_stream = matches!(self, Source::Stream { .. });
+        let closes_producer = matches!(
+            self,
+            Source::Stream { .. }
+                | Source::Local {
+                    sole_reader: true,
+                    ..
+                }
+        );
         let (tx, chunks) = mpsc::channel(PREFETCH);
         // As many spares as chunks ahead: enough to keep a fast stream
         // from allocating, and what an idle pipe keeps is small (its
@@ -269,7 +289,12 @@ impl Source {
                     .try_recv()
                     .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
                 data.clear();
-                let next = self.next(data).await;
+                // Dropped by the writer: the source closes now, not after
+                // a next chunk that may never come.
+                let next = tokio::select! {
+                    next = self.next(data) => next,
+                    () = tx.closed() => return,
+                };
                 let more = matches!(next, Ok(Some(_)));
                 if tx.send(next).await.is_err() || !more {
                     return;
@@ -280,7 +305,7 @@ impl Source {
             chunks,
             spare,
             log,
-            remote_stream,
+            closes_producer,
         }
     }
 }
@@ -359,21 +384,22 @@ pub async fn feed(
             return;
         }
     };
-    // Once the consumer stops reading, the producer is sent SIGPIPE and its
-    // output is still read (and dropped), so one that ignores SIGPIPE is
-    // not held back by a window nobody empties, as with a real pipe.
+    // Once the consumer stops reading, see `consumer_gone`.
     let mut broken = false;
     let source = match source {
         Source::Local {
             log,
             mut cursor,
             pipe: Some(from),
+            sole_reader,
         } => {
             match splice_local(&log, &mut cursor, &from, &mut sink).await {
                 Ok(Fed::Ended) => return,
                 Ok(Fed::Broken) => {
+                    if consumer_gone(&state, &principal, producer, sole_reader).await {
+                        return;
+                    }
                     broken = true;
-                    signal(&state, &principal, producer, libc::SIGPIPE).await;
                 }
                 // The copying loop below takes over from where this stopped
                 // (and meets a read error again, if that was one).
@@ -385,6 +411,7 @@ pub async fn feed(
                 log,
                 cursor,
                 pipe: Some(from),
+                sole_reader,
             }
         }
         other => other,
@@ -394,13 +421,10 @@ pub async fn feed(
         match source.next().await {
             Ok(Some(chunk)) => {
                 if !broken && sink.write_all(&chunk.data).await.is_err() {
-                    if source.remote_stream {
-                        // Closing the stream tells the producer's node,
-                        // which sends the SIGPIPE and drains.
+                    if consumer_gone(&state, &principal, producer, source.closes_producer).await {
                         return;
                     }
                     broken = true;
-                    signal(&state, &principal, producer, libc::SIGPIPE).await;
                 } else if !broken {
                     crate::metrics::METRICS.piped(chunk.data.len(), false);
                 }
@@ -517,6 +541,27 @@ fn splice_once(from: &pipe::Receiver, to: &pipe::Sender) -> std::io::Result<Spli
     }
 }
 
+/// What happens to the producer once its consumer stops reading; true
+/// when the caller is to drop its source and stop. A source whose drop
+/// closes the producer's pipe for good (`closes_producer`) is dropped:
+/// the producer's next write gets EPIPE and SIGPIPE from the kernel, as
+/// under bash (a producer that is not writing is left alone until it
+/// writes). Otherwise (a keeper that keeps a copy of the pipe, or a
+/// ReadOutput) the producer is sent SIGPIPE now and the caller reads and
+/// drops the rest of its output, so one that ignores SIGPIPE is not held
+/// by a window nobody empties.
+async fn consumer_gone(
+    state: &ApiState,
+    principal: &Principal,
+    producer: Gpid,
+    closes_producer: bool,
+) -> bool {
+    if !closes_producer {
+        signal(state, principal, producer, libc::SIGPIPE).await;
+    }
+    closes_producer
+}
+
 /// Sends `signal` to the producer, on its node, as `principal`.
 async fn signal(state: &ApiState, principal: &Principal, producer: Gpid, signal: i32) {
     let sent = match state.target_pid(producer, false).await {
@@ -612,15 +657,17 @@ async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
     };
     let mut source = source.prefetch();
     let mut reader_gone = write_frame(&mut conn, &ok).await.is_err();
-    if reader_gone {
-        signal(&state, &principal, producer, libc::SIGPIPE).await;
+    if reader_gone && consumer_gone(&state, &principal, producer, source.closes_producer).await {
+        return;
     }
     loop {
         match source.next().await {
             Ok(Some(chunk)) => {
                 if !reader_gone && conn.write_all(&chunk.data).await.is_err() {
+                    if consumer_gone(&state, &principal, producer, source.closes_producer).await {
+                        return;
+                    }
                     reader_gone = true;
-                    signal(&state, &principal, producer, libc::SIGPIPE).await;
                 }
                 source.delivered(chunk);
             }
@@ -718,11 +765,9 @@ pub async fn write_output_to(
             }
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                 reply.broken_pipe = true;
-                if source.remote_stream {
-                    // Closing the stream tells the producer's node.
+                if consumer_gone(&state, &principal, producer, source.closes_producer).await {
                     return Ok(reply);
                 }
-                signal(&state, &principal, producer, libc::SIGPIPE).await;
             }
             Err(e) => return Err(ProcError::os("cannot write the output", e).into()),
         }

@@ -13,9 +13,13 @@ use tonic::{Code, Request, Status};
 
 use super::ApiState;
 use crate::auth::{Caller, Principal};
-use crate::cluster::FORWARDED;
 use crate::cluster::state::Member;
+use crate::cluster::{Cluster, FORWARDED};
 use crate::error::ProcError;
+
+/// Longest wait for this node's copy of the store to catch up before a
+/// PID's slot or a node's name is called unknown.
+const CATCH_UP: Duration = Duration::from_secs(2);
 
 /// Why a request cannot reach the node it is for; a status only in
 /// api/status.rs (marked [`Reason::NodeUnavailable`] where a node is named).
@@ -148,6 +152,19 @@ impl ApiState {
         Duration::from_millis(self.table.ctx().limits.forward_timeout_ms)
     }
 
+    /// The member `find` picks from this node's copy of the store. One it
+    /// does not know may have joined moments ago through another node
+    /// (this copy lags the leader's by a replication round): before the
+    /// answer is no, the copy catches up with the leader once (a read
+    /// index, at most [`CATCH_UP`]; with no leader the answer stays no).
+    async fn caught_up(&self, find: impl Fn(&Cluster) -> Option<Member>) -> Option<Member> {
+        if let Some(member) = find(&self.cluster) {
+            return Some(member);
+        }
+        let _ = tokio::time::timeout(CATCH_UP, self.cluster.linearize()).await;
+        find(&self.cluster)
+    }
+
     async fn remote(&self, member: &Member) -> Result<Target, Status> {
         if member.left {
             return Err(RouteError::Left(member.name.clone()).into());
@@ -175,7 +192,7 @@ impl ApiState {
         if slot == self.cluster.slot {
             return Ok(Target::Local);
         }
-        let Some(member) = self.cluster.member(slot) else {
+        let Some(member) = self.caught_up(|c| c.member(slot)).await else {
             return Err(ProcError::UnknownSlot { pid: gpid, slot }.into());
         };
         if forwarded {
@@ -215,8 +232,8 @@ impl ApiState {
             return Ok((Target::Local, name.to_string()));
         }
         let member = self
-            .cluster
-            .member_named(name)
+            .caught_up(|c| c.member_named(name))
+            .await
             .ok_or_else(|| ProcError::NoSuchNode(name.to_string()))?;
         if forwarded {
             return Err(ProcError::MisroutedNode(name.to_string()).into());

@@ -119,7 +119,8 @@ struct Kept {
     exited: watch::Sender<Option<k::Exited>>,
     /// Asks the stdout pump for its pipe (`TakeStdout`), while it runs.
     stdout_take: Mutex<Option<oneshot::Sender<Taker>>>,
-    /// The stdout pipe once taken: noded reads its own copy.
+    /// The stdout pipe once taken, until noded has its own copy
+    /// (`ReleaseStdout`).
     taken_stdout: Mutex<Option<OwnedFd>>,
 }
 
@@ -328,6 +329,12 @@ impl Keeper {
                     kept.log(super::stream_of(d.stream)).delivered(d.offset);
                 }
                 reply(Ok(R::Ok(true)));
+            }
+            Some(B::ReleaseStdout(r)) => {
+                let released = gpid(r.pid)
+                    .and_then(|pid| self.get(pid))
+                    .map(|kept| lock(&kept.taken_stdout).take().is_some());
+                reply(released.map(R::Ok));
             }
             Some(B::Forget(f)) => {
                 let removed = gpid(f.pid).ok().and_then(|pid| {

@@ -115,7 +115,8 @@ fn hand_over(
 
 /// Takes a process's stdout pipe from its pump (see [`pump_pipe`]); the
 /// keeper keeps a copy of the descriptor, whose number noded takes with
-/// pidfd_getfd, until the process is forgotten.
+/// pidfd_getfd, until noded says it has its own (`ReleaseStdout`) or the
+/// process is forgotten.
 pub(super) async fn take_stdout(kept: Arc<Kept>) -> Result<k::reply::Body, Failure> {
     let gone = || {
         Failure::new(
