@@ -39,9 +39,9 @@ impl TestCluster {
         .await?;
         let mut cluster = TestCluster { nodes: vec![first] };
         cluster.wait_members_up(1).await?;
-        // The founder lists itself before its own registration is in the
-        // store; joiners must wait for the store to have a leader, or one
-        // could be handed the founder's slot.
+        // Joiners start once the store has a leader (the founder lists
+        // itself before its own registration is in the store; slot 1 is
+        // kept for it either way, cluster/state.rs `next_slot`).
         cluster.leader().await?;
         let join = cluster.nodes[0].join_options().await?;
         let joins = (1..n).map(|i| {

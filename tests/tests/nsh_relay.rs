@@ -19,10 +19,8 @@ use nix::unistd::Pid;
 use proto::v1::{ListRequest, ProcessInfo, ProcessState};
 use tests::{Node, TIMEOUT, TestCluster, binary, host_alive, wait_until};
 
-/// A cluster of two nodes. The second joins only once the first is in the
-/// store: noded lists a founder as a member before its own announcement is
-/// committed, and a node joining in that window can be given the
-/// founder's slot (TestCluster::start does not wait for that).
+/// A cluster of two nodes. The second joins only once the first leads
+/// the store, so that its join is not retried while the store elects.
 async fn two_nodes() -> anyhow::Result<TestCluster> {
     let first = Node::start().await?;
     let (addr, name) = (first.addr(), first.name.clone());

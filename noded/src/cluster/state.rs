@@ -438,9 +438,11 @@ impl ClusterState {
     }
 
     /// Slots are never given twice: the next one is past every slot used
-    /// (none once all are used).
+    /// (none once all are used), and never the founder's, which is in
+    /// use before its own announcement is applied: a node that joins in
+    /// that window took slot 1 and the founder was refused its own.
     fn next_slot(&self) -> Option<Slot> {
-        Slot::new(self.last_slot + 1).ok()
+        Slot::new(self.last_slot.max(crate::identity::FIRST_SLOT) + 1).ok()
     }
 
     /// The member with this name.
@@ -514,6 +516,14 @@ mod tests {
         assert_eq!(s.members[&sl(2)].addr, "b:2");
         assert!(matches!(join(&mut s, "x", Some(3)), Reply::Refused { .. }));
         // A retried join from the same address gets the same slot.
+        assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: sl(3) });
+    }
+
+    #[test]
+    fn a_node_that_joins_before_the_founder_announces_itself_gets_slot_2() {
+        let mut s = ClusterState::default();
+        assert_eq!(join(&mut s, "b", None), Reply::Joined { slot: sl(2) });
+        assert_eq!(join(&mut s, "a", Some(1)), Reply::Joined { slot: sl(1) });
         assert_eq!(join(&mut s, "c", None), Reply::Joined { slot: sl(3) });
     }
 
