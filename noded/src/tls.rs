@@ -515,22 +515,25 @@ pub fn incoming(
             };
             // Nagle would hold back the ends of replies.
             let _ = tcp.set_nodelay(true);
-            let Some(acceptor) = acceptor.clone() else {
-                let conn = Conn {
-                    io: ConnIo::Plain(tcp),
-                    info: ConnInfo {
-                        remote: Some(remote),
-                        tls: false,
-                        peer: None,
-                    },
-                };
-                if tx.send(Ok(conn)).await.is_err() {
-                    return;
-                }
-                continue;
-            };
             let tx = tx.clone();
             let pipes = pipes.clone();
+            let Some(acceptor) = acceptor.clone() else {
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain(tcp, remote)).await {
+                        Ok(Ok((conn, false))) => {
+                            let _ = tx.send(Ok(conn)).await;
+                        }
+                        Ok(Ok((conn, true))) => {
+                            let _ = pipes.send(conn).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::info!(%remote, error = %e, "refused a connection")
+                        }
+                        Err(_) => tracing::info!(%remote, "a client sent nothing in time"),
+                    }
+                });
+                continue;
+            };
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(acceptor, tcp, remote))
                     .await
@@ -550,6 +553,35 @@ pub fn incoming(
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// A plain-text connection (`--insecure`) and whether it is a direct
+/// pipe's byte stream: one that starts with the pipe preface, which is
+/// read off; anything else is left for gRPC.
+async fn plain(mut tcp: TcpStream, remote: SocketAddr) -> anyhow::Result<(Conn, bool)> {
+    use tokio::io::AsyncReadExt;
+    let preface = proto::tls::PLAIN_PIPE_PREFACE;
+    let mut first = [0u8; 1];
+    let pipe = tcp.peek(&mut first).await? == 1 && first[0] == preface[0];
+    if pipe {
+        let mut got = vec![0u8; preface.len()];
+        tcp.read_exact(&mut got).await?;
+        if got != preface {
+            bail!(
+                "not a direct pipe's preface: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+        }
+    }
+    let conn = Conn {
+        io: ConnIo::Plain(tcp),
+        info: ConnInfo {
+            remote: Some(remote),
+            tls: false,
+            peer: None,
+        },
+    };
+    Ok((conn, pipe))
 }
 
 /// The start of an HTTP/2 connection in plain text.

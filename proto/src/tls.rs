@@ -272,6 +272,39 @@ impl ClientTls {
     }
 }
 
+/// A direct pipe's byte stream to a node of an `--insecure` cluster
+/// (plain text): TCP to `host:port`, dialled from `local` if given, that
+/// starts with [`PLAIN_PIPE_PREFACE`]; within `timeout`. The same
+/// exchange as over TLS follows ([`ALPN_PIPE`]).
+pub async fn connect_plain_stream(
+    hostport: &str,
+    local: Option<IpAddr>,
+    timeout: Duration,
+) -> std::io::Result<StreamIo> {
+    use tokio::io::AsyncWriteExt;
+    let uri: tonic::transport::Uri = format!("http://{hostport}")
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("not a host:port: {hostport}")))?;
+    let work = async {
+        let mut tcp = dial(&uri, local).await?;
+        tcp.write_all(PLAIN_PIPE_PREFACE).await?;
+        Ok(tokio::io::BufReader::with_capacity(STREAM_READ_BUFFER, tcp))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection to {hostport} within {timeout:?}"),
+            ))
+        })
+}
+
+/// What a plain-text direct pipe's byte stream starts with, where TLS
+/// would agree on [`ALPN_PIPE`]: a node of an `--insecure` cluster tells
+/// it from gRPC's `PRI * HTTP/2.0` by its first byte.
+pub const PLAIN_PIPE_PREFACE: &[u8] = b"NEFELE-PIPE/1\n";
+
 /// The transport under a [`ClientTls::connect_stream`] stream: TCP read
 /// through a large buffer, because rustls reads at most one TLS record
 /// (16 KiB) per call, which would be a system call per record.

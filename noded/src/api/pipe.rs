@@ -1,23 +1,23 @@
 //! Direct pipes (`SpawnRequest.stdin_from`): this node feeds a process's
 //! stdin from another cluster process's stdout. The producer's stdout is
-//! read as a follow reader (from its node over the cluster's TLS, or from
-//! its log when it runs here) and written into a pipe that is the
+//! read as a follow reader (from its node over a stream of its own, or
+//! from its log and pipe when it runs here) and written into a pipe that is the
 //! consumer's stdin, so the bytes go node to node and never through the
 //! client that set the pipe up (docs/design/processes.md, "Direct pipes").
 //!
 //! Between nodes the bytes travel on a TLS connection of their own (ALPN
-//! `nefele-pipe/1`, [`serve_pipes`] on the producer's node), not in gRPC
+//! `nefele-pipe/1`, [`serve_pipes`] on the producer's node; plain TCP
+//! starting with `NEFELE-PIPE/1` in an `--insecure` cluster), not in gRPC
 //! messages: one copy into TLS records and out of them. The producer's
 //! node reads the producer's stdout pipe itself, taken from the keeper
-//! (`TakeStdout`), once what the log held has gone. An `--insecure`
-//! cluster uses a follow ReadOutput instead. Within one node the taken
-//! pipe is spliced into the consumer's ([`splice_local`]): no copy.
+//! (`TakeStdout`), once what the log held has gone. Within one node the
+//! taken pipe is spliced into the consumer's ([`splice_local`]): no copy.
 //!
 //! Pipe semantics carry over: the feeder reads the next chunk only once
 //! the last one is in the pipe, so a slow consumer holds the producer back
 //! through the producer's output window; a consumer that stops reading
-//! makes the producer get SIGPIPE; the producer's end is the consumer's
-//! end-of-file.
+//! closes the producer's pipe (EPIPE and SIGPIPE on its next write); the
+//! producer's end is the consumer's end-of-file.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -27,21 +27,19 @@ use futures::FutureExt;
 use prost::Message;
 use proto::Gpid;
 use proto::v1::{
-    OutputChunk, OutputStream, PipeOpen, PipeOpened, ReadOutputRequest, SignalRequest,
-    WriteOutputToReply, WriteOutputToRequest,
+    OutputChunk, PipeOpen, PipeOpened, SignalRequest, WriteOutputToReply, WriteOutputToRequest,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
-use tokio_rustls::client::TlsStream;
-use tonic::Code;
-use tonic::{Status, Streaming};
+use tonic::{Code, Status};
 
 use super::ApiState;
 use super::convert;
 use super::follow::Cursor;
 use super::route::{RouteError, Target, outgoing, remote_error};
 use crate::auth::{AuthError, Caller, Principal};
+use crate::cluster::peers::PeerStream;
 use crate::error::ProcError;
 use crate::hostproc;
 use crate::output::OutputLog;
@@ -69,17 +67,8 @@ pub enum Source {
         /// leaves it with no reader ([`crate::process::TakenStdout`]).
         sole_reader: bool,
     },
-    /// A process of another node: a follow ReadOutput from there
-    /// (`--insecure` clusters).
-    Remote {
-        node: String,
-        stream: Box<Streaming<OutputChunk>>,
-    },
     /// A process of another node: its node's byte stream.
-    Stream {
-        node: String,
-        stream: Box<TlsStream<proto::tls::StreamIo>>,
-    },
+    Stream { node: String, stream: PeerStream },
 }
 
 impl Source {
@@ -122,54 +111,38 @@ impl Source {
                     pipe,
                 })
             }
-            Target::Remote { node, mut client } => {
-                let peers = state.cluster.peers();
-                if let Some(member) = state.cluster.member(producer.slot())
-                    && let Some(connected) = peers
-                        .connect_stream(&member.addr, proto::tls::ALPN_PIPE)
-                        .await
-                {
-                    let unreachable = |why: String| RouteError::Unreachable {
-                        node: node.clone(),
-                        why,
-                    };
-                    let mut stream = connected.map_err(|e| unreachable(e.to_string()))?;
-                    let open = PipeOpen {
-                        pid: producer.as_raw(),
-                        user: principal.user.clone(),
-                        admin: principal.admin,
-                    };
-                    let answer = tokio::time::timeout(OPEN_TIMEOUT, async {
-                        write_frame(&mut stream, &open).await?;
-                        read_frame::<PipeOpened>(&mut stream).await
-                    })
-                    .await
-                    .map_err(|_| RouteError::TooSlow(node.clone()))?
-                    .map_err(|e| unreachable(e.to_string()))?;
-                    return match Code::from(answer.code) {
-                        Code::Ok => Ok(Source::Stream {
-                            node,
-                            stream: Box::new(stream),
-                        }),
-                        Code::NotFound => Err(ProcError::NoSuchProcess(producer).into()),
-                        _ => Err(unreachable(answer.message).into()),
-                    };
-                }
-                let request = ReadOutputRequest {
-                    pid: producer.as_raw(),
-                    stream: OutputStream::Stdout as i32,
-                    offset: 0,
-                    follow: true,
+            Target::Remote { node, .. } => {
+                let unreachable = |why: String| RouteError::Unreachable {
+                    node: node.clone(),
+                    why,
                 };
-                let stream = client
-                    .read_output(outgoing(request, None, principal))
+                let member = state
+                    .cluster
+                    .member(producer.slot())
+                    .ok_or_else(|| unreachable("not a member any more".into()))?;
+                let mut stream = state
+                    .cluster
+                    .peers()
+                    .connect_pipe_stream(&member.addr)
                     .await
-                    .map_err(|e| remote_error(&node, e))?
-                    .into_inner();
-                Ok(Source::Remote {
-                    node,
-                    stream: Box::new(stream),
+                    .map_err(|e| unreachable(e.to_string()))?;
+                let open = PipeOpen {
+                    pid: producer.as_raw(),
+                    user: principal.user.clone(),
+                    admin: principal.admin,
+                };
+                let answer = tokio::time::timeout(OPEN_TIMEOUT, async {
+                    write_frame(&mut stream, &open).await?;
+                    read_frame::<PipeOpened>(&mut stream).await
                 })
+                .await
+                .map_err(|_| RouteError::TooSlow(node.clone()))?
+                .map_err(|e| unreachable(e.to_string()))?;
+                match Code::from(answer.code) {
+                    Code::Ok => Ok(Source::Stream { node, stream }),
+                    Code::NotFound => Err(ProcError::NoSuchProcess(producer).into()),
+                    _ => Err(unreachable(answer.message).into()),
+                }
             }
         }
     }
@@ -185,9 +158,6 @@ impl Source {
                 }
                 let Some(pipe) = pipe else { return Ok(None) };
                 read_pipe(pipe, data).await
-            }
-            Source::Remote { node, stream } => {
-                stream.message().await.map_err(|e| remote_error(node, e))
             }
             Source::Stream { node, stream } => match stream.read_buf(&mut data).await {
                 Ok(0) => Ok(None),
@@ -224,7 +194,7 @@ async fn next_logged(cursor: &mut Cursor) -> Result<Option<OutputChunk>, Status>
 /// a chunk would be one record, and each would cost a hand-over between
 /// tasks and a write of its own. An end or an error stops the gathering;
 /// the next read meets it again.
-fn take_ready(stream: &mut TlsStream<proto::tls::StreamIo>, data: &mut Vec<u8>) {
+fn take_ready(stream: &mut PeerStream, data: &mut Vec<u8>) {
     while data.len() < data.capacity() {
         match stream.read_buf(data).now_or_never() {
             Some(Ok(n)) if n > 0 => {}

@@ -19,6 +19,15 @@ use crate::hostproc::MachineLoad;
 /// How long a connection attempt to a peer may take.
 pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A byte stream to another node (a direct pipe's): TLS, or plain TCP in
+/// an `--insecure` cluster.
+pub type PeerStream = Box<dyn PeerIo>;
+
+/// What a [`PeerStream`] is.
+pub trait PeerIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> PeerIo for T {}
+
 /// What gossip says about a live peer.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PeerLoad {
@@ -72,19 +81,30 @@ impl Peers {
         self.tls.as_ref()
     }
 
-    /// A TLS byte stream (ALPN `protocol`) to the member at `addr`, from
-    /// the listen IP, within the peer connect timeout; `None` in an
-    /// `--insecure` cluster.
-    pub async fn connect_stream(
-        &self,
-        addr: &str,
-        protocol: &[u8],
-    ) -> Option<std::io::Result<tokio_rustls::client::TlsStream<proto::tls::StreamIo>>> {
-        let tls = self.tls.as_ref()?;
-        Some(
-            tls.connect_stream(addr, self.local_ip, protocol, PEER_CONNECT_TIMEOUT)
-                .await,
-        )
+    /// A direct pipe's byte stream to the member at `addr`, from the
+    /// listen IP, within the peer connect timeout: TLS with ALPN
+    /// `nefele-pipe/1`, or in an `--insecure` cluster plain TCP that
+    /// starts with [`proto::tls::PLAIN_PIPE_PREFACE`].
+    pub async fn connect_pipe_stream(&self, addr: &str) -> std::io::Result<PeerStream> {
+        match &self.tls {
+            Some(tls) => {
+                let stream = tls
+                    .connect_stream(
+                        addr,
+                        self.local_ip,
+                        proto::tls::ALPN_PIPE,
+                        PEER_CONNECT_TIMEOUT,
+                    )
+                    .await?;
+                Ok(Box::new(stream))
+            }
+            None => {
+                let stream =
+                    proto::tls::connect_plain_stream(addr, self.local_ip, PEER_CONNECT_TIMEOUT)
+                        .await?;
+                Ok(Box::new(stream))
+            }
+        }
     }
 
     /// Whether user token `id` is still good for `user`: known to the
