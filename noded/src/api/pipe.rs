@@ -517,7 +517,7 @@ fn splice_once(from: &pipe::Receiver, to: &pipe::Sender) -> std::io::Result<Spli
 /// the producer's next write gets EPIPE and SIGPIPE from the kernel, as
 /// under bash (a producer that is not writing is left alone until it
 /// writes). Otherwise (a keeper that keeps a copy of the pipe, or a
-/// ReadOutput) the producer is sent SIGPIPE now and the caller reads and
+/// producer read from its log only) the producer is sent SIGPIPE now and the caller reads and
 /// drops the rest of its output, so one that ignores SIGPIPE is not held
 /// by a window nobody empties.
 async fn consumer_gone(
@@ -596,8 +596,8 @@ pub async fn serve_pipes(state: Arc<ApiState>, mut conns: mpsc::Receiver<Conn>) 
 
 /// One direct pipe's producer side: checks the caller (a pinned node
 /// certificate) and the request, then copies the producer's stdout into
-/// the stream until it ends; a reader that goes away first makes the
-/// producer get SIGPIPE, and the rest of its output is drained.
+/// the stream until it ends; a reader that goes away first closes the
+/// producer's pipe ([`consumer_gone`]).
 async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
     let remote = conn.info().remote;
     let opened = tokio::time::timeout(OPEN_TIMEOUT, open_for_peer(&state, &mut conn)).await;
