@@ -517,27 +517,15 @@ pub fn incoming(
             let _ = tcp.set_nodelay(true);
             let tx = tx.clone();
             let pipes = pipes.clone();
-            let Some(acceptor) = acceptor.clone() else {
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain(tcp, remote)).await {
-                        Ok(Ok((conn, false))) => {
-                            let _ = tx.send(Ok(conn)).await;
-                        }
-                        Ok(Ok((conn, true))) => {
-                            let _ = pipes.send(conn).await;
-                        }
-                        Ok(Err(e)) => {
-                            tracing::info!(%remote, error = %e, "refused a connection")
-                        }
-                        Err(_) => tracing::info!(%remote, "a client sent nothing in time"),
-                    }
-                });
-                continue;
-            };
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(acceptor, tcp, remote))
-                    .await
-                {
+                let sorted = async {
+                    match acceptor {
+                        Some(acceptor) => handshake(acceptor, tcp, remote).await,
+                        None => plain(tcp, remote).await,
+                    }
+                };
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, sorted).await {
                     Ok(Ok((conn, false))) => {
                         let _ = tx.send(Ok(conn)).await;
                     }
@@ -547,7 +535,7 @@ pub fn incoming(
                     Ok(Err(e)) => {
                         tracing::info!(%remote, error = %e, "refused a connection")
                     }
-                    Err(_) => tracing::info!(%remote, "a client did not finish its TLS handshake"),
+                    Err(_) => tracing::info!(%remote, "a client did not start in time"),
                 }
             });
         }

@@ -198,11 +198,23 @@ async fn nothing_is_lost(ctx: &Ctx) -> anyhow::Result<()> {
 /// /proc/PID/io) only what the pipes and socket buffers on the way hold,
 /// not the 78.9 MB it has to write; then every line arrives.
 async fn slow_consumer_holds_the_producer(ctx: &Ctx) -> anyhow::Result<()> {
+    let written = slow_consumer(ctx, ctx.name(0), ctx.name(1)).await?;
+    eprintln!("slow consumer: the producer wrote {written} bytes while it slept");
+    anyhow::ensure!(
+        written < 24 << 20,
+        "the producer wrote {written} bytes while the consumer slept"
+    );
+    Ok(())
+}
+
+/// `@producer seq 10000000 | @consumer sh -c 'sleep 4; wc -l'`: checks
+/// that every line arrives and returns what the producer had written
+/// while the consumer slept.
+async fn slow_consumer(ctx: &Ctx, producer: &str, consumer: &str) -> anyhow::Result<u64> {
     let dir = temp_dir()?;
-    let (n1, n2) = (ctx.name(0), ctx.name(1));
     let marker = dir.path().join("asleep");
     let script = format!(
-        "@{n1} seq 10000000 | @{n2} sh -c 'touch {m}; sleep 4; wc -l'",
+        "@{producer} seq 10000000 | @{consumer} sh -c 'touch {m}; sleep 4; wc -l'",
         m = marker.display()
     );
     let nsh = ctx.nsh_c(&script, dir.path());
@@ -216,13 +228,8 @@ async fn slow_consumer_holds_the_producer(ctx: &Ctx) -> anyhow::Result<()> {
     };
     let (run, written) = tokio::join!(nsh, watch);
     let (run, written) = (run?, written?);
-    eprintln!("slow consumer: the producer wrote {written} bytes while it slept");
     anyhow::ensure!(run.status == 0 && run.stdout == "10000000\n", "{run:?}");
-    anyhow::ensure!(
-        written < 24 << 20,
-        "the producer wrote {written} bytes while the consumer slept"
-    );
-    Ok(())
+    Ok(written)
 }
 
 /// `yes | head -1`: the consumer's end makes the producer get SIGPIPE.
@@ -364,25 +371,7 @@ async fn within_a_node_the_pipe_is_spliced(ctx: &Ctx) -> anyhow::Result<()> {
 /// local pipe would: while it sleeps the producer has written only what
 /// the two pipes hold.
 async fn within_a_node_a_slow_consumer_holds_the_producer(ctx: &Ctx) -> anyhow::Result<()> {
-    let dir = temp_dir()?;
-    let n2 = ctx.name(1);
-    let marker = dir.path().join("asleep");
-    let script = format!(
-        "@{n2} seq 10000000 | @{n2} sh -c 'touch {m}; sleep 4; wc -l'",
-        m = marker.display()
-    );
-    let nsh = ctx.nsh_c(&script, dir.path());
-    let watch = async {
-        wait_until("the consumer to start sleeping", tests::TIMEOUT, || async {
-            marker.exists().then_some(())
-        })
-        .await?;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        producer_wchar(ctx, &["seq", "10000000"]).await
-    };
-    let (run, written) = tokio::join!(nsh, watch);
-    let (run, written) = (run?, written?);
-    anyhow::ensure!(run.status == 0 && run.stdout == "10000000\n", "{run:?}");
+    let written = slow_consumer(ctx, ctx.name(1), ctx.name(1)).await?;
     anyhow::ensure!(
         written < 8 << 20,
         "the producer wrote {written} bytes while the consumer slept"
