@@ -244,11 +244,7 @@ impl ClientTls {
         let mut config = (*self.config).clone();
         config.alpn_protocols = vec![protocol.to_vec()];
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let uri: tonic::transport::Uri = format!("http://{hostport}")
-            .parse()
-            .map_err(|_| std::io::Error::other(format!("not a host:port: {hostport}")))?;
-        let work = async {
-            let tcp = dial(&uri, local).await?;
+        dial_within(hostport, local, timeout, |tcp| async move {
             let name = ServerName::try_from(NODE_SERVER_NAME)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             let io = tokio::io::BufReader::with_capacity(STREAM_READ_BUFFER, tcp);
@@ -260,15 +256,8 @@ impl ClientTls {
                 )));
             }
             Ok(stream)
-        };
-        tokio::time::timeout(timeout, work)
-            .await
-            .unwrap_or_else(|_| {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no TLS connection to {hostport} within {timeout:?}"),
-                ))
-            })
+        })
+        .await
     }
 }
 
@@ -282,14 +271,28 @@ pub async fn connect_plain_stream(
     timeout: Duration,
 ) -> std::io::Result<StreamIo> {
     use tokio::io::AsyncWriteExt;
+    dial_within(hostport, local, timeout, |mut tcp| async move {
+        tcp.write_all(PLAIN_PIPE_PREFACE).await?;
+        Ok(tokio::io::BufReader::with_capacity(STREAM_READ_BUFFER, tcp))
+    })
+    .await
+}
+
+/// Dials `host:port` (from `local` if given) and runs `then` on the
+/// connection, all within `timeout`.
+async fn dial_within<T, F>(
+    hostport: &str,
+    local: Option<IpAddr>,
+    timeout: Duration,
+    then: impl FnOnce(tokio::net::TcpStream) -> F,
+) -> std::io::Result<T>
+where
+    F: std::future::Future<Output = std::io::Result<T>>,
+{
     let uri: tonic::transport::Uri = format!("http://{hostport}")
         .parse()
         .map_err(|_| std::io::Error::other(format!("not a host:port: {hostport}")))?;
-    let work = async {
-        let mut tcp = dial(&uri, local).await?;
-        tcp.write_all(PLAIN_PIPE_PREFACE).await?;
-        Ok(tokio::io::BufReader::with_capacity(STREAM_READ_BUFFER, tcp))
-    };
+    let work = async { then(dial(&uri, local).await?).await };
     tokio::time::timeout(timeout, work)
         .await
         .unwrap_or_else(|_| {
