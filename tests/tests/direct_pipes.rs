@@ -672,5 +672,49 @@ async fn direct_pipes_in_an_insecure_cluster() -> anyhow::Result<()> {
     );
     let script = format!("@{n2} head -c 100M /dev/zero | @{n1} wc -c");
     prints_without_reading(&ctx, &script, dir.path(), "104857600\n").await?;
+    plain_streams_refuse_junk(&ctx).await?;
+    Ok(())
+}
+
+/// A plain-text pipe stream (`NEFELE-PIPE/1`) asking for a process that
+/// does not exist gets NotFound; a wrong preface, junk after the right
+/// one, and a client that sends nothing are dropped; the node keeps
+/// serving gRPC and pipes.
+async fn plain_streams_refuse_junk(ctx: &Ctx) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = &ctx.cluster.nodes[1];
+    let hostport = node.hostport();
+    let timeout = Duration::from_secs(10);
+    let mut stream = proto::tls::connect_plain_stream(&hostport, None, timeout).await?;
+    let open = proto::v1::PipeOpen {
+        pid: 20_999_999,
+        user: "root".into(),
+        admin: true,
+    };
+    write_frame(&mut stream, &open).await?;
+    let answer = tokio::time::timeout(timeout, read_answer(&mut stream)).await??;
+    anyhow::ensure!(
+        answer.code == tonic::Code::NotFound as i32,
+        "an unknown producer: {answer:?}"
+    );
+    for junk in [
+        &b"NOT-A-PIPE/1\n\0\0\0\x05hello"[..],
+        &b"NEFELE-PIPE/1\n\xff\xff\xff\xffjunk"[..],
+        &b"N"[..],
+    ] {
+        let mut tcp = tokio::net::TcpStream::connect(&hostport).await?;
+        tcp.write_all(junk).await?;
+        let mut rest = Vec::new();
+        // Dropped (end of file or reset), within the node's handshake
+        // timeout, with no answer worth reading.
+        let read = tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut rest)).await;
+        anyhow::ensure!(read.is_ok(), "{junk:?}: the connection stayed open");
+    }
+    let dir = temp_dir()?;
+    let (n1, n2) = (ctx.name(0), ctx.name(1));
+    let run = ctx
+        .nsh_c(&format!("@{n2} seq 3 | @{n1} wc -l"), dir.path())
+        .await?;
+    anyhow::ensure!(run.status == 0 && run.stdout == "3\n", "{run:?}");
     Ok(())
 }
