@@ -183,6 +183,23 @@ impl Client {
         .map(|_| ())
     }
 
+    /// Tells the process's node that its stdout's reader is gone
+    /// (CloseStdout): its next write gets EPIPE and SIGPIPE, as a local
+    /// writer's would. A node from before CloseStdout is asked for the
+    /// SIGPIPE instead.
+    pub fn close_stdout(&self, pid: Gpid) -> Result<(), ClientError> {
+        let mut api = self.processes();
+        let closed =
+            self.call(api.close_stdout(proto::v1::CloseStdoutRequest { pid: pid.as_raw() }));
+        match closed {
+            Err(ClientError::Status {
+                code: tonic::Code::Unimplemented,
+                ..
+            }) => self.signal(pid, libc::SIGPIPE),
+            other => other.map(|_| ()),
+        }
+    }
+
     pub fn list(&self, node: &str) -> Result<proto::v1::ListReply, ClientError> {
         let mut api = self.processes();
         self.call(api.list(ListRequest {

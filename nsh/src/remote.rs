@@ -524,10 +524,10 @@ fn pump_output(
                             io::write_all(out.file.as_fd(), &chunk.data).is_err()
                         }) =>
                 {
-                    // Like a pipe whose reader is gone: the writer gets
-                    // SIGPIPE.
+                    // Like a pipe whose reader is gone: the writer's next
+                    // write gets EPIPE and SIGPIPE.
                     broken_pipe = true;
-                    let _ = client.signal(pid, libc::SIGPIPE);
+                    let _ = client.close_stdout(pid);
                 }
                 Some(attach_event::Event::Stdout(_)) => {}
                 Some(attach_event::Event::Stderr(chunk)) => {

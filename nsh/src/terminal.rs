@@ -375,10 +375,10 @@ pub async fn run_foreground(
                 }
             },
             broken = broken_pipe(&mut broken_rx) => {
-                // Like a local writer getting SIGPIPE: the reader of our
-                // stdout went away, so the process gets SIGPIPE.
+                // Like a local writer whose reader went away: the
+                // process's next write gets EPIPE and SIGPIPE.
                 if broken {
-                    let _ = send_signal(&mut client, pid, Signal::SIGPIPE).await;
+                    let _ = close_stdout(&mut client, pid).await;
                 }
             }
             () = tokio::time::sleep_until(next_poll) => {
@@ -521,6 +521,27 @@ async fn get(
 
 /// Sends `signal` to the process's group (SIGCONT on resume, forwarded
 /// signals). A process that has just finished is not an error.
+/// Tells the process's node that the reader of its stdout is gone
+/// (CloseStdout; a node from before it is asked for SIGPIPE instead).
+async fn close_stdout(
+    client: &mut ProcessesClient<Channel>,
+    pid: Gpid,
+) -> Result<(), TerminalError> {
+    let req = proto::v1::CloseStdoutRequest { pid: pid.as_raw() };
+    match tokio::time::timeout(RPC_TIMEOUT, client.close_stdout(req)).await {
+        Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
+            send_signal(client, pid, Signal::SIGPIPE).await
+        }
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(status)) if status.code() == tonic::Code::NotFound => Ok(()),
+        Ok(Err(status)) => Err(TerminalError::rpc("close stdout", pid, &status)),
+        Err(_) => Err(TerminalError::Lost {
+            pid,
+            why: format!("no answer to close stdout within {RPC_TIMEOUT:?}"),
+        }),
+    }
+}
+
 async fn send_signal(
     client: &mut ProcessesClient<Channel>,
     pid: Gpid,

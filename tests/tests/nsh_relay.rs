@@ -2,7 +2,8 @@
 //! pipes both ways, separate stderr, forwarded signals, death by the
 //! remote signal, errors; under a real pseudo-terminal: a remote terminal
 //! of the local size, resizes, Ctrl-C, Ctrl-Z/`fg` in an interactive bash,
-//! a `while` loop that Ctrl-C stops. And `nsh --dev`: a SIGKILLed nsh
+//! a `while` loop that Ctrl-C stops; a reader of nsh's stdout that goes
+//! away ends the remote writer as a kernel pipe would. And `nsh --dev`: a SIGKILLed nsh
 //! leaves no node, mount or temp dir behind; its nodes route each other's
 //! PIDs as soon as it says they are up.
 
@@ -187,6 +188,46 @@ async fn statuses_pipes_and_errors_are_relayed_as_bash_expects() -> anyhow::Resu
         "stderr: {}",
         text(&out.stderr)
     );
+    Ok(())
+}
+
+/// When the reader of nsh's stdout goes away, a remote writer ends as a
+/// local one would under bash: `yes` by SIGPIPE (141), one that ignores
+/// SIGPIPE by EPIPE (`yes`: "Broken pipe", 1), through `nsh @NODE CMD`
+/// and through a script's command (`nsh -c`). Compared with bash running
+/// the same pipelines locally; before CloseStdout the second kind wrote
+/// into a drained stream for ever.
+#[tokio::test]
+async fn a_gone_reader_ends_a_remote_writer_as_a_pipe_would() -> anyhow::Result<()> {
+    let cluster = two_nodes().await?;
+    let n2 = &cluster.nodes[1].name;
+    let ignoring = r#"sh -c "trap '' PIPE; exec yes""#;
+    let pipelines = [
+        (format!("nsh @{n2} yes"), "yes".to_string()),
+        (format!("nsh @{n2} {ignoring}"), ignoring.to_string()),
+        (
+            format!("nsh -c '@{n2} {}'", ignoring.replace('\'', r#"'\''"#)),
+            ignoring.to_string(),
+        ),
+    ];
+    for (nsh, local) in pipelines {
+        let tail = " | head -1; echo ${PIPESTATUS[@]}";
+        let want = bash(&cluster, &format!("{local}{tail}"))?;
+        let got = bash(&cluster, &format!("{nsh}{tail}"))?;
+        assert_eq!(
+            (text(&got.stdout), got.status.code()),
+            (text(&want.stdout), Some(0)),
+            "{nsh}: {}",
+            text(&got.stderr)
+        );
+        if text(&want.stderr).contains("Broken pipe") {
+            assert!(
+                text(&got.stderr).contains("Broken pipe"),
+                "{nsh}: {}",
+                text(&got.stderr)
+            );
+        }
+    }
     Ok(())
 }
 

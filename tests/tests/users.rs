@@ -295,6 +295,13 @@ async fn over_tcp_a_user_token_acts_as_its_user_until_revoked() -> anyhow::Resul
     assert!(err.contains("No such process"), "{err}");
     let (_, out, _) = nsh_tcp(n1, &token_a, "ps -e -o pid,user")?;
     assert!(out.contains(&format!("{pid} {a}")), "{out}");
+    // Nor closes its stdout: CloseStdout answers B as for no such process.
+    let mut as_b =
+        proto::v1::processes_client::ProcessesClient::new(certified(n1, &token_b).await?);
+    let refused = as_b
+        .close_stdout(proto::v1::CloseStdoutRequest { pid })
+        .await;
+    assert_eq!(refused.map(drop).map_err(|s| s.code()), Err(Code::NotFound));
 
     // Connections made before the revocation stop working too, on every
     // node, within seconds.

@@ -9,10 +9,10 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use proto::v1::processes_server::Processes;
 use proto::v1::{
-    AttachEvent, AttachRequest, GetRequest, InputChunk, ListReply, ListRequest, OutputChunk,
-    OutputStream, ProcessInfo, ProcessState, ReadOutputRequest, SignalReply, SignalRequest,
-    SpawnRequest, UnreachableNode, WaitRequest, WriteInputReply, WriteOutputToReply,
-    WriteOutputToRequest,
+    AttachEvent, AttachRequest, CloseStdoutReply, CloseStdoutRequest, GetRequest, InputChunk,
+    ListReply, ListRequest, OutputChunk, OutputStream, ProcessInfo, ProcessState,
+    ReadOutputRequest, SignalReply, SignalRequest, SpawnRequest, UnreachableNode, WaitRequest,
+    WriteInputReply, WriteOutputToReply, WriteOutputToRequest,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -191,6 +191,35 @@ impl Processes for ProcessesApi {
                 let timeout = Some(self.state.forward_timeout());
                 client
                     .signal(outgoing(req, timeout, &principal))
+                    .await
+                    .map_err(|e| remote_error(&node, e))
+            }
+        }
+    }
+
+    async fn close_stdout(
+        &self,
+        request: Request<CloseStdoutRequest>,
+    ) -> Result<Response<CloseStdoutReply>, Status> {
+        let forwarded = self.state.forwarded(&request);
+        let principal = self.state.principal(&request)?;
+        let req = request.into_inner();
+        match self.state.target_pid(gpid(req.pid)?, forwarded).await? {
+            Target::Local => {
+                let process = self.process(req.pid, &principal).await?;
+                match process.take_stdout().await {
+                    // Dropped here: with the keeper's copy closed too,
+                    // nothing reads the pipe any more.
+                    Ok(taken) if taken.sole_reader => {}
+                    // No pipe to close (or a keeper that keeps its copy).
+                    _ => process.signal(libc::SIGPIPE).await?,
+                }
+                Ok(Response::new(CloseStdoutReply {}))
+            }
+            Target::Remote { node, mut client } => {
+                let timeout = Some(self.state.forward_timeout());
+                client
+                    .close_stdout(outgoing(req, timeout, &principal))
                     .await
                     .map_err(|e| remote_error(&node, e))
             }
