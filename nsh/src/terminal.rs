@@ -532,12 +532,23 @@ async fn close_stdout(
         Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
             send_signal(client, pid, Signal::SIGPIPE).await
         }
+        answer => settled("close stdout", pid, answer),
+    }
+}
+
+/// What a call about `pid` came to: a process already gone is fine.
+fn settled<T>(
+    what: &'static str,
+    pid: Gpid,
+    answer: Result<Result<T, tonic::Status>, tokio::time::error::Elapsed>,
+) -> Result<(), TerminalError> {
+    match answer {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(status)) if status.code() == tonic::Code::NotFound => Ok(()),
-        Ok(Err(status)) => Err(TerminalError::rpc("close stdout", pid, &status)),
+        Ok(Err(status)) => Err(TerminalError::rpc(what, pid, &status)),
         Err(_) => Err(TerminalError::Lost {
             pid,
-            why: format!("no answer to close stdout within {RPC_TIMEOUT:?}"),
+            why: format!("no answer to {what} within {RPC_TIMEOUT:?}"),
         }),
     }
 }
@@ -551,15 +562,11 @@ async fn send_signal(
         pid: pid.as_raw(),
         signal: signal as i32,
     };
-    match tokio::time::timeout(RPC_TIMEOUT, client.signal(req)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(status)) if status.code() == tonic::Code::NotFound => Ok(()),
-        Ok(Err(status)) => Err(TerminalError::rpc("signal", pid, &status)),
-        Err(_) => Err(TerminalError::Lost {
-            pid,
-            why: format!("no answer to signal within {RPC_TIMEOUT:?}"),
-        }),
-    }
+    settled(
+        "signal",
+        pid,
+        tokio::time::timeout(RPC_TIMEOUT, client.signal(req)).await,
+    )
 }
 
 #[cfg(test)]
