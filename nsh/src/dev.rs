@@ -499,8 +499,12 @@ impl DevCluster {
         let deadline = Instant::now() + options.timeout.min(Duration::from_secs(30));
         loop {
             if is_mount_point(&mount.path) && mount.path.join("proc").exists() {
-                eprintln!("nsh: dev: cluster mounted at {}", mount.path.display());
+                // Recorded before it is announced: a failed write to
+                // stderr (a reader gone: `nsh --dev ... 2>&1 | head -1`)
+                // panics, and the unwinding must stop the mount too.
+                let at = mount.path.display().to_string();
                 self.mount = Some(mount);
+                eprintln!("nsh: dev: cluster mounted at {at}");
                 return;
             }
             let exited = matches!(mount.child.try_wait(), Ok(Some(_)));

@@ -352,8 +352,13 @@ async fn interactive_bash_gets_ctrl_c_ctrl_z_and_fg() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One `nsh --dev` at a time in this file: each mounts /nefele when it
+/// is free, and the clean-up checks look at /nefele.
+static DEV_SHELL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn a_killed_dev_shell_leaves_nothing_behind() -> anyhow::Result<()> {
+    let _one = DEV_SHELL.lock().await;
     let mounted_before = tests::is_mount_point(Path::new("/nefele"));
     let mut nsh = KillOnDrop(
         Command::new(binary("nsh"))
@@ -406,6 +411,7 @@ async fn a_killed_dev_shell_leaves_nothing_behind() -> anyhow::Result<()> {
 /// 30000001 (slot 3 is not a member of this cluster)", most runs.)
 #[tokio::test]
 async fn a_dev_cluster_routes_every_pid_at_once() -> anyhow::Result<()> {
+    let _one = DEV_SHELL.lock().await;
     let script = "@n3 head -c 5 /dev/zero | @n2 wc -c; @n2 head -c 7 /dev/zero | @n3 wc -c";
     for _ in 0..2 {
         let run = tokio::process::Command::new(binary("nsh"))
@@ -423,6 +429,50 @@ async fn a_dev_cluster_routes_every_pid_at_once() -> anyhow::Result<()> {
             out.status
         );
     }
+    Ok(())
+}
+
+/// A dev shell whose stderr's reader goes away (its first line read by
+/// `head -1`) still stops what it started: its next message to stderr
+/// fails, and nodes, mount and temp dir go (the mount was left behind,
+/// announced before it was recorded).
+#[tokio::test]
+async fn a_dev_shell_without_stderr_leaves_nothing_behind() -> anyhow::Result<()> {
+    let _one = DEV_SHELL.lock().await;
+    let mounted_before = tests::is_mount_point(Path::new("/nefele"));
+    let run = Command::new("timeout")
+        .args(["60", "bash", "-c", "nsh --dev -c 'sleep 1' 2>&1 | head -1"])
+        .env("PATH", path_with_nsh())
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run bash")?;
+    let first = text(&run.stdout);
+    let dir: PathBuf = first
+        .split_once(" nodes in ")
+        .and_then(|(_, rest)| rest.split_once(" (logs"))
+        .map(|(dir, _)| dir.into())
+        .with_context(|| format!("the temp dir is announced: {first:?}"))?;
+    let mine = || processes_mentioning(&dir);
+    let cleaned = wait_until("nsh to clean up", TIMEOUT, || {
+        let clean = mine().is_empty() && !dir.exists();
+        async move { clean.then_some(()) }
+    })
+    .await
+    .with_context(|| format!("left: {:?}, dir exists: {}", mine(), dir.exists()));
+    let mount_left = !mounted_before && tests::is_mount_point(Path::new("/nefele"));
+    if cleaned.is_err() || mount_left {
+        // What nsh left, this test removes (nefelefs first: it holds the
+        // mount).
+        for pid in mine() {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        if mount_left {
+            let _ = Command::new("umount").args(["-l", "/nefele"]).status();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    cleaned?;
+    assert!(!mount_left, "/nefele was left mounted");
     Ok(())
 }
 
