@@ -519,8 +519,6 @@ async fn get(
     }
 }
 
-/// Sends `signal` to the process's group (SIGCONT on resume, forwarded
-/// signals). A process that has just finished is not an error.
 /// Tells the process's node that the reader of its stdout is gone
 /// (CloseStdout; a node from before it is asked for SIGPIPE instead).
 async fn close_stdout(
@@ -553,6 +551,8 @@ fn settled<T>(
     }
 }
 
+/// Sends `signal` to the process's group (SIGCONT on resume, forwarded
+/// signals). A process that has just finished is not an error.
 async fn send_signal(
     client: &mut ProcessesClient<Channel>,
     pid: Gpid,
