@@ -98,6 +98,15 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     provider
         .cipher_suites
         .sort_by_key(|suite| suite.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    // X25519 first: ring's list starts with P-384, whose generic code made
+    // each handshake (one per direct pipe's stream, resumed or not) cost
+    // four P-384 scalar multiplications, about 2.5 ms of CPU, all on the
+    // handshake's critical path (docs/PERFORMANCE.md, "Security"). A client
+    // offers its first group's key share (or the one its last session with
+    // that server used), and the server takes it.
+    provider
+        .kx_groups
+        .sort_by_key(|group| group.name() != rustls::NamedGroup::X25519);
     Arc::new(provider)
 }
 

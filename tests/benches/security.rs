@@ -14,10 +14,18 @@
 //!    once) until all list 5 members up, with TLS (tokens, certificates
 //!    issued at join) and with `--insecure`, alternating. Reported, with
 //!    the ratio; no target is set by the issue.
+//! 3. **A connection per command**: nsh on node 0's socket runs
+//!    `@NODE1 echo hi > FILE` in a loop, where node 0 writes the file and
+//!    reads the output from node 1 over a direct pipe's stream, a new
+//!    connection (a TLS handshake) each time; and `@NODE1 echo hi >
+//!    /dev/null`, whose output comes back in the command's gRPC stream (no
+//!    new connection). Both clusters, alternating; the time per command.
+//!    What a TLS handshake adds to a short command, reported.
 //!
 //! `cargo build --release --bins && cargo bench -p tests --bench security`.
 //! `BENCH_ITERS` sets spawn + waits per cluster (default 300),
-//! `BENCH_ROUNDS` formation rounds per mode (default 3).
+//! `BENCH_ROUNDS` formation rounds and command loops per mode (default 3),
+//! `BENCH_COMMANDS` the commands of each loop (default 200).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -39,10 +47,13 @@ const FORMATION_NODES: usize = 5;
 fn main() -> ExitCode {
     let iters = bench::env_count("BENCH_ITERS", 300);
     let rounds = bench::env_count("BENCH_ROUNDS", 3);
-    bench::async_main("security", &["noded"], async move {
+    let commands = bench::env_count("BENCH_COMMANDS", 200);
+    bench::async_main("security", &["noded", "nsh"], async move {
         let spawn = spawn_wait(iters).await?;
+        let per_command = per_command(rounds, commands).await?;
         let formation = formation(rounds).await?;
         print(iters, rounds, &spawn, &formation);
+        print_per_command(rounds, commands, &per_command);
         Ok(())
     })
 }
@@ -96,6 +107,65 @@ async fn spawn_wait(iters: usize) -> anyhow::Result<SpawnResult> {
     Ok(SpawnResult {
         tls: Stats::of(tls_us),
         plain: Stats::of(plain_us),
+    })
+}
+
+/// Time per command of nsh loops, in ms, by cluster and output.
+struct PerCommand {
+    tls_stream: Stats,
+    plain_stream: Stats,
+    tls_pumped: Stats,
+    plain_pumped: Stats,
+}
+
+/// ms per command of `nsh -c 'for ...; do @NODE1 echo hi > OUT; done'`
+/// on `cluster`, through node 0's socket.
+fn command_loop(cluster: &TestCluster, commands: usize, out: &str) -> anyhow::Result<f64> {
+    let nsh = bench::built("nsh")?;
+    let node = &cluster.nodes[1].name;
+    let script =
+        format!("i=0; while [ $i -lt {commands} ]; do @{node} echo hi > {out}; i=$((i+1)); done");
+    let start = Instant::now();
+    let status = std::process::Command::new(nsh)
+        .arg("-c")
+        .arg(&script)
+        .env("NEFELE_ADDR", cluster.nodes[0].addr().to_string())
+        .stdin(std::process::Stdio::null())
+        .status()?;
+    let took = start.elapsed();
+    ensure!(status.success(), "nsh -c {script:?}: {status}");
+    Ok(took.as_secs_f64() * 1e3 / commands as f64)
+}
+
+async fn per_command(rounds: usize, commands: usize) -> anyhow::Result<PerCommand> {
+    eprintln!("a connection per command: {rounds} loops of {commands} per cluster and output");
+    let tls = TestCluster::start_with(2, options(false)).await?;
+    let plain = TestCluster::start_with(2, options(true)).await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("out").display().to_string();
+    let mut samples: [Vec<f64>; 4] = Default::default();
+    // A warm-up loop on each, then the rounds, alternating.
+    for round in 0..=rounds {
+        let mut taken = Vec::new();
+        for out in [file.as_str(), "/dev/null"] {
+            for cluster in [&tls, &plain] {
+                taken.push(tokio::task::block_in_place(|| {
+                    command_loop(cluster, commands, out)
+                })?);
+            }
+        }
+        if round > 0 {
+            for (all, one) in samples.iter_mut().zip(taken) {
+                all.push(one);
+            }
+        }
+    }
+    let [tls_stream, plain_stream, tls_pumped, plain_pumped] = samples.map(Stats::of);
+    Ok(PerCommand {
+        tls_stream,
+        plain_stream,
+        tls_pumped,
+        plain_pumped,
     })
 }
 
@@ -159,4 +229,31 @@ fn print(iters: usize, rounds: usize, spawn: &SpawnResult, formation: &Formation
         "\nTLS formation / plain: {:.2}x",
         formation.tls.median / formation.plain.median
     );
+}
+
+fn print_per_command(rounds: usize, commands: usize, r: &PerCommand) {
+    println!(
+        "\nA connection per command: nsh on node 0's socket, `@NODE1 echo hi > OUT` {commands} times, {rounds} loops each, alternating (ms per command):\n"
+    );
+    println!("| output | mTLS median | plain median | mTLS - plain |");
+    println!("|---|---|---|---|");
+    for (name, tls, plain) in [
+        (
+            "into a file (a direct pipe's stream per command)",
+            r.tls_stream,
+            r.plain_stream,
+        ),
+        (
+            "into /dev/null (in the gRPC stream)",
+            r.tls_pumped,
+            r.plain_pumped,
+        ),
+    ] {
+        println!(
+            "| {name} | {:.2} | {:.2} | {:+.2} |",
+            tls.median,
+            plain.median,
+            tls.median - plain.median
+        );
+    }
 }
