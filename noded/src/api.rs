@@ -14,6 +14,7 @@ mod processes;
 mod route;
 mod services;
 mod status;
+mod stdin_file;
 mod tokens;
 
 use std::collections::BTreeMap;
@@ -50,6 +51,8 @@ pub struct ApiState {
     /// Set by `noded leave`: stop the processes and leave the cluster at
     /// shutdown, whatever the flags say.
     pub decommission: Arc<std::sync::atomic::AtomicBool>,
+    /// Clients' files offered as stdin to processes of other nodes.
+    pub offers: Arc<stdin_file::Offers>,
 }
 
 /// The routes of every service (the internal Raft one included: it checks

@@ -199,6 +199,7 @@ impl Node {
             admin_group: config.admin_group.clone(),
             shutdown: shutdown.clone(),
             decommission: decommission.clone(),
+            offers: Default::default(),
         });
         let routes = api::routes(state.clone(), raft_api)?;
 

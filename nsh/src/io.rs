@@ -72,6 +72,17 @@ impl Fd {
     }
 }
 
+/// The bytes a regular file has from `fd`'s offset on; `None` for
+/// anything else.
+pub fn regular_file_left(fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    let st = nix::sys::stat::fstat(fd).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    let at = nix::unistd::lseek(fd, 0, nix::unistd::Whence::SeekCur).ok()?;
+    Some((st.st_size - at).max(0) as u64)
+}
+
 /// kcmp(2)'s "same open file description" comparison (linux/kcmp.h).
 const KCMP_FILE: libc::c_int = 0;
 

@@ -273,7 +273,16 @@ fn spawn_request(
     // Both to one place (`>file 2>&1`, `2>&1 |`, one terminal): one pipe
     // on the node keeps the order in which the process wrote them.
     let merged = inherit.stderr_fd.is_none() && stdout.same_file(&stderr);
-    let stdin = if inherit.stdin_fd.is_some() {
+    // A large regular file the process does not get itself (`@n2 cmd <
+    // FILE`): the shell's node reads it and the process's node pulls the
+    // bytes, so they skip the shell (SpawnRequest.stdin_file_fd). The
+    // shell's redirection keeps the file open until the spawn answered.
+    let stdin_file = stdin
+        .as_ref()
+        .filter(|_| inherit.stdin_fd.is_none() && client.is_unix())
+        .filter(|fd| io::regular_file_left(fd.file.as_fd()).is_some_and(|n| n >= STDIN_FILE_MIN))
+        .map(Fd::raw);
+    let stdin = if inherit.stdin_fd.is_some() || stdin_file.is_some() {
         None
     } else {
         stdin
@@ -284,12 +293,15 @@ fn spawn_request(
         env: launch.env.iter().cloned().collect(),
         cwd: launch.cwd.clone(),
         node: launch.node.clone(),
-        stdin: if stdin.is_some() {
+        stdin: if stdin_file.is_some() {
+            StdinMode::File as i32
+        } else if stdin.is_some() {
             StdinMode::Pipe as i32
         } else {
             StdinMode::Null as i32
         },
         stdin_from: stdin_from.map_or(0, Gpid::as_raw),
+        stdin_file_fd: stdin_file,
         // nsh reads every byte: the process blocks like a pipe writer
         // when nsh (or what nsh writes to) is slower.
         output_backpressure: true,
@@ -309,6 +321,15 @@ fn spawn_request(
     };
     (request, stdio)
 }
+
+/// The least of a regular file left to read for a command on another
+/// node to get it from the shell's node rather than from nsh's pump. The
+/// stream costs about what pumping 0.4 MiB does; and what the command
+/// reads ahead is gone for the next reader of the same descriptor (as
+/// from a pipe), which with the node's stream and buffers is a few MiB
+/// instead of the pump's few KiB, so small files stay pumped
+/// (docs/design/nsh.md, "Standard input").
+pub(crate) const STDIN_FILE_MIN: u64 = 1 << 20;
 
 /// A process just started: in the foreground from now on, so a Ctrl-C
 /// that comes before its attach is set up still reaches it.

@@ -17,6 +17,9 @@
 //! 3. **Output to the shell**: `@n1 head -c SIZE /dev/zero > FILE`, nsh
 //!    writing a local file (in the temporary directory, and on tmpfs in
 //!    `/dev/shm`, where the disk does not set the pace).
+//! 4. **A file of the shell as stdin**: `@n1 wc -c < FILE` (a SIZE file on
+//!    tmpfs; the shell's node reads it and n1's pulls it,
+//!    SpawnRequest.stdin_file_fd), against bash's `cat FILE | wc -c`.
 //!
 //! Baselines: the same local pipe under bash (`head | wc -c`), a local
 //! `head -c SIZE /dev/zero > FILE` under bash (both places), and OpenSSH over loopback
@@ -137,6 +140,32 @@ async fn run() -> anyhow::Result<()> {
             "output to the shell, tmpfs (nsh: @n1 head > /dev/shm/FILE)".into(),
             Box::new(nsh_c(into_file(&format!("@{n1} "), size, &f))),
         ));
+        // A file to read, made once.
+        let input = shm.path().join("in");
+        let made = std::fs::File::create(&input)
+            .and_then(|f| f.set_len(size))
+            .and_then(|()| {
+                // Written, not sparse: tmpfs pages as a real file has them.
+                let zeros = vec![0u8; 1 << 20];
+                let mut f = std::fs::OpenOptions::new().write(true).open(&input)?;
+                for _ in 0..size >> 20 {
+                    std::io::Write::write_all(&mut f, &zeros)?;
+                }
+                Ok(())
+            });
+        if let Err(e) = made {
+            eprintln!("pipes bench: no input file on tmpfs: {e}");
+        } else {
+            let i = input.display();
+            cases.push((
+                "a file read into a pipe (bash: cat /dev/shm/FILE | wc -c)".into(),
+                Box::new(bash(format!("cat {i} | wc -c"))),
+            ));
+            cases.push((
+                "a file of the shell as stdin (nsh: @n1 wc -c < /dev/shm/FILE)".into(),
+                Box::new(nsh_c(format!("@{n1} wc -c < {i}"))),
+            ));
+        }
     }
     if let Some(sshd) = &ssh {
         cases.push((

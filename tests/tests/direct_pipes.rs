@@ -90,6 +90,137 @@ async fn output_to_a_file_goes_node_to_node(ctx: &Ctx) -> anyhow::Result<()> {
     prints_without_reading(ctx, &script, dir.path(), "52428800\nx\ny\nz\nw\n").await
 }
 
+/// `@n2 cmd < FILE` (SpawnRequest.stdin_file_fd): a 20 MB file reaches
+/// the command on another node whole, while nsh reads less than 10 MiB;
+/// the command starts at the descriptor's offset (`read` took a line
+/// first); a command on the shell's node named with `@` gets the file
+/// itself, so two `head -1` in a group print lines 1 and 2 as under bash;
+/// the command can feed a direct pipe; `nsh @NODE CMD < FILE` from
+/// another shell does the same. Each result is bash's for the same
+/// script without the `@`s.
+async fn input_from_a_file_goes_node_to_node(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let (n1, n2, n3) = (ctx.name(0), ctx.name(1), ctx.name(2));
+    let script = |at: [&str; 3]| {
+        format!(
+            "seq 1 3000000 > big; {a}md5sum < big; {b}md5sum < big;              {{ read -r first; {b}wc -c; }} < big;              {{ {a}head -1; {a}head -1; }} < big;              {b}cat < big | {c}tail -1",
+            a = at[0],
+            b = at[1],
+            c = at[2],
+        )
+    };
+    let bash = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(script(["", "", ""]))
+        .current_dir(dir.path())
+        .output()
+        .await?;
+    let want = String::from_utf8(bash.stdout)?;
+    anyhow::ensure!(
+        bash.status.success() && want.lines().count() == 6,
+        "bash: {want:?}"
+    );
+    let ats = [n1, n2, n3].map(|n| format!("@{n} "));
+    let nsh_script = script([&ats[0], &ats[1], &ats[2]]);
+    prints_without_reading(ctx, &nsh_script, dir.path(), &want).await?;
+    // From another shell: the relay gives the file to the node too.
+    let relayed = std::process::Command::new(tests::binary("nsh"))
+        .arg(format!("@{n2}"))
+        .args(["wc", "-c"])
+        .env("NEFELE_ADDR", ctx.addr.to_string())
+        .stdin(std::fs::File::open(dir.path().join("big"))?)
+        .output()?;
+    let size = std::fs::metadata(dir.path().join("big"))?.len();
+    anyhow::ensure!(
+        relayed.status.success() && String::from_utf8_lossy(&relayed.stdout) == format!("{size}\n"),
+        "nsh @{n2} wc -c < big: {relayed:?}"
+    );
+    Ok(())
+}
+
+/// A file as stdin is refused where it cannot work: over TCP (no
+/// descriptors cross), a descriptor that is not a regular file or that
+/// the caller lacks, STDIN_MODE_FILE without a descriptor, and an offer
+/// (`stdin_offer`, which only nodes set) from a client.
+async fn stdin_file_requests_are_checked(ctx: &Ctx) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = temp_dir()?;
+    let path = dir.path().join("in");
+    std::fs::write(&path, "data\n")?;
+    let file = std::fs::File::open(&path)?;
+    let (pipe_read, _pipe_write) = nix::unistd::pipe()?;
+    let from = |fd: i32| SpawnRequest {
+        node: ctx.name(1).to_string(),
+        stdin: StdinMode::File as i32,
+        stdin_file_fd: Some(fd),
+        ..request(&["cat"])
+    };
+    let code = |r: Result<tonic::Response<proto::v1::ProcessInfo>, tonic::Status>| {
+        r.err().map(|s| s.code())
+    };
+    let mut client = ctx.cluster.nodes[0].client().await?;
+    let mut tcp = proto::v1::processes_client::ProcessesClient::new(
+        ctx.cluster.nodes[0].tcp_channel().await?,
+    );
+    let mut failures = Vec::new();
+    let got = code(tcp.spawn(from(file.as_raw_fd())).await);
+    if got != Some(tonic::Code::InvalidArgument) {
+        failures.push(format!("over TCP: {got:?}"));
+    }
+    let got = code(client.spawn(from(pipe_read.as_raw_fd())).await);
+    if got != Some(tonic::Code::InvalidArgument) {
+        failures.push(format!("a pipe: {got:?}"));
+    }
+    let got = code(client.spawn(from(987)).await);
+    if got != Some(tonic::Code::FailedPrecondition) {
+        failures.push(format!("a descriptor it does not have: {got:?}"));
+    }
+    let got = code(
+        client
+            .spawn(SpawnRequest {
+                stdin_file_fd: None,
+                ..from(0)
+            })
+            .await,
+    );
+    if got != Some(tonic::Code::InvalidArgument) {
+        failures.push(format!("STDIN_MODE_FILE alone: {got:?}"));
+    }
+    let forged = SpawnRequest {
+        stdin_file_fd: None,
+        stdin_offer: Some(proto::v1::StdinOffer {
+            slot: 1,
+            ticket: vec![7; 16],
+        }),
+        ..from(0)
+    };
+    for (node, c) in [
+        (0, &mut client),
+        (1, &mut ctx.cluster.nodes[1].client().await?),
+    ] {
+        let got = code(c.spawn(forged.clone()).await);
+        if got != Some(tonic::Code::InvalidArgument) {
+            failures.push(format!("a client's stdin_offer via node {node}: {got:?}"));
+        }
+    }
+    // And a good one works through the API as through nsh.
+    let pid = client
+        .spawn(SpawnRequest {
+            output_backpressure: false,
+            ..from(file.as_raw_fd())
+        })
+        .await?
+        .into_inner()
+        .pid;
+    let ended = tests::wait(&mut client, pid).await?;
+    let out = tests::read_output(&mut client, pid, proto::v1::OutputStream::Stdout).await?;
+    if ended.exit_code != Some(0) || out != b"data\n" {
+        failures.push(format!("a file: {ended:?}, {out:?}"));
+    }
+    anyhow::ensure!(failures.is_empty(), "{failures:?}");
+    Ok(())
+}
+
 /// WriteOutputTo refuses what it cannot do: a descriptor the caller does
 /// not have, a terminal, a TCP caller, another user's process; and writes
 /// into a file it is given.
@@ -524,6 +655,7 @@ async fn pipe_streams_answer_only_to_nodes(ctx: &Ctx) -> anyhow::Result<()> {
         pid,
         user: "root".into(),
         admin: true,
+        offer: Vec::new(),
     };
 
     // No client certificate: refused, nothing of the producer sent.
@@ -553,6 +685,22 @@ async fn pipe_streams_answer_only_to_nodes(ctx: &Ctx) -> anyhow::Result<()> {
     anyhow::ensure!(
         answer.code == tonic::Code::NotFound as i32,
         "unknown pid: {answer:?}"
+    );
+
+    // A node's certificate, a file never offered (a guessed ticket):
+    // NotFound.
+    let mut stream = as_node
+        .connect_stream(&hostport, None, proto::tls::ALPN_PIPE, timeout)
+        .await?;
+    let guessed = proto::v1::PipeOpen {
+        offer: vec![0x5a; 16],
+        ..open(0)
+    };
+    write_frame(&mut stream, &guessed).await?;
+    let answer = read_answer(&mut stream).await?;
+    anyhow::ensure!(
+        answer.code == tonic::Code::NotFound as i32,
+        "an offer never made: {answer:?}"
     );
 
     // Junk instead of a request: refused, the connection closed.
@@ -624,6 +772,8 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         &ctx,
         bytes_go_node_to_node,
         output_to_a_file_goes_node_to_node,
+        input_from_a_file_goes_node_to_node,
+        stdin_file_requests_are_checked,
         write_output_to_checks_its_caller,
         nothing_is_lost,
         slow_consumer_holds_the_producer,
@@ -690,6 +840,7 @@ async fn plain_streams_refuse_junk(ctx: &Ctx) -> anyhow::Result<()> {
         pid: 20_999_999,
         user: "root".into(),
         admin: true,
+        offer: Vec::new(),
     };
     write_frame(&mut stream, &open).await?;
     let answer = tokio::time::timeout(timeout, read_answer(&mut stream)).await??;

@@ -67,8 +67,12 @@ pub enum Source {
         /// leaves it with no reader ([`crate::process::TakenStdout`]).
         sole_reader: bool,
     },
-    /// A process of another node: its node's byte stream.
+    /// A process of another node, or a file another node offered as
+    /// stdin (`stdin_file`): that node's byte stream.
     Stream { node: String, stream: PeerStream },
+    /// A file of a client of this node, offered as another node's
+    /// process's stdin (`stdin_file`).
+    File(Arc<std::fs::File>),
 }
 
 impl Source {
@@ -112,39 +116,90 @@ impl Source {
                 })
             }
             Target::Remote { node, .. } => {
-                let unreachable = |why: String| RouteError::Unreachable {
-                    node: node.clone(),
-                    why,
-                };
-                let member = state
-                    .cluster
-                    .member(producer.slot())
-                    .ok_or_else(|| unreachable("not a member any more".into()))?;
-                let mut stream = state
-                    .cluster
-                    .peers()
-                    .connect_pipe_stream(&member.addr)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
                 let open = PipeOpen {
                     pid: producer.as_raw(),
                     user: principal.user.clone(),
                     admin: principal.admin,
+                    offer: Vec::new(),
                 };
-                let answer = tokio::time::timeout(OPEN_TIMEOUT, async {
-                    write_frame(&mut stream, &open).await?;
-                    read_frame::<PipeOpened>(&mut stream).await
-                })
-                .await
-                .map_err(|_| RouteError::TooSlow(node.clone()))?
-                .map_err(|e| unreachable(e.to_string()))?;
-                match Code::from(answer.code) {
-                    Code::Ok => Ok(Source::Stream { node, stream }),
-                    Code::NotFound => Err(ProcError::NoSuchProcess(producer).into()),
-                    _ => Err(unreachable(answer.message).into()),
+                match Source::open_stream(state, &node, producer.slot(), open).await? {
+                    Ok(stream) => Ok(Source::Stream { node, stream }),
+                    Err(refused) if Code::from(refused.code) == Code::NotFound => {
+                        Err(ProcError::NoSuchProcess(producer).into())
+                    }
+                    Err(refused) => Err(RouteError::Unreachable {
+                        node,
+                        why: refused.message,
+                    }
+                    .into()),
                 }
             }
         }
+    }
+
+    /// Opens the file that the node in `offer.slot` offered as a process's
+    /// stdin (SpawnRequest.stdin_offer), as `principal`.
+    pub async fn open_offer(
+        state: &ApiState,
+        principal: &Principal,
+        offer: &proto::v1::StdinOffer,
+    ) -> Result<Source, Status> {
+        let slot = proto::Slot::new(offer.slot.into()).map_err(|_| {
+            ProcError::InvalidArgument(format!("stdin_offer: no slot {}", offer.slot))
+        })?;
+        let node = state
+            .caught_up(|c| c.member(slot))
+            .await
+            .map_or_else(|| format!("slot {slot}"), |m| m.name);
+        let open = PipeOpen {
+            pid: 0,
+            user: principal.user.clone(),
+            admin: principal.admin,
+            offer: offer.ticket.clone(),
+        };
+        match Source::open_stream(state, &node, slot, open).await? {
+            Ok(stream) => Ok(Source::Stream { node, stream }),
+            Err(refused) => Err(Status::failed_precondition(format!(
+                "stdin from a file on {node}: {}",
+                refused.message
+            ))),
+        }
+    }
+
+    /// Dials the node in `slot` (called `node`) for a byte stream and asks
+    /// it `open`: the stream once it said yes, or its refusal. No
+    /// connection or no answer in time is the error.
+    async fn open_stream(
+        state: &ApiState,
+        node: &str,
+        slot: proto::Slot,
+        open: PipeOpen,
+    ) -> Result<Result<PeerStream, PipeOpened>, Status> {
+        let unreachable = |why: String| RouteError::Unreachable {
+            node: node.to_string(),
+            why,
+        };
+        let member = state
+            .caught_up(|c| c.member(slot))
+            .await
+            .ok_or_else(|| unreachable("not a member any more".into()))?;
+        let mut stream = state
+            .cluster
+            .peers()
+            .connect_pipe_stream(&member.addr)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let answer = tokio::time::timeout(OPEN_TIMEOUT, async {
+            write_frame(&mut stream, &open).await?;
+            read_frame::<PipeOpened>(&mut stream).await
+        })
+        .await
+        .map_err(|_| RouteError::TooSlow(node.to_string()))?
+        .map_err(|e| unreachable(e.to_string()))?;
+        Ok(match Code::from(answer.code) {
+            Code::Ok => Ok(stream),
+            _ => Err(answer),
+        })
     }
 
     /// The next chunk, or `None` once the producer's output has ended.
@@ -171,6 +226,9 @@ impl Source {
                 }
                 .into()),
             },
+            Source::File(file) => Ok(super::stdin_file::read_chunk(file, data)
+                .await?
+                .map(|data| OutputChunk { offset: 0, data })),
         }
     }
 }
@@ -243,6 +301,7 @@ impl Source {
         let closes_producer = matches!(
             self,
             Source::Stream { .. }
+                | Source::File(_)
                 | Source::Local {
                     sole_reader: true,
                     ..
@@ -342,7 +401,7 @@ impl FeedPipe {
 pub async fn feed(
     state: Arc<ApiState>,
     principal: Principal,
-    producer: Gpid,
+    producer: Option<Gpid>,
     consumer: Gpid,
     source: Source,
     pipe: OwnedFd,
@@ -350,7 +409,7 @@ pub async fn feed(
     let mut sink = match pipe::Sender::from_owned_fd(pipe) {
         Ok(sink) => sink,
         Err(e) => {
-            tracing::warn!(%producer, %consumer, error = %e, "cannot use the pipe of a direct pipe");
+            tracing::warn!(?producer, %consumer, error = %e, "cannot use the pipe of a direct pipe");
             return;
         }
     };
@@ -374,7 +433,7 @@ pub async fn feed(
                 // The copying loop below takes over from where this stopped
                 // (and meets a read error again, if that was one).
                 Err(e) => {
-                    tracing::debug!(%producer, %consumer, error = %e, "direct pipe: splice stopped, copying")
+                    tracing::debug!(?producer, %consumer, error = %e, "direct pipe: splice stopped, copying")
                 }
             }
             Source::Local {
@@ -405,7 +464,7 @@ pub async fn feed(
                 // The producer's node is gone or the stream broke: the
                 // consumer reads end-of-file, as after a producer lost with
                 // its node.
-                tracing::warn!(%producer, %consumer, error = %status.message(), "direct pipe broken");
+                tracing::warn!(?producer, %consumer, error = %status.message(), "direct pipe broken");
                 return;
             }
         }
@@ -512,7 +571,8 @@ fn splice_once(from: &pipe::Receiver, to: &pipe::Sender) -> std::io::Result<Spli
 }
 
 /// What happens to the producer once its consumer stops reading; true
-/// when the caller is to drop its source and stop. A source whose drop
+/// when the caller is to drop its source and stop (always, without a
+/// producer process: a file offered as stdin). A source whose drop
 /// closes the producer's pipe for good (`closes_producer`) is dropped:
 /// the producer's next write gets EPIPE and SIGPIPE from the kernel, as
 /// under bash (a producer that is not writing is left alone until it
@@ -523,13 +583,16 @@ fn splice_once(from: &pipe::Receiver, to: &pipe::Sender) -> std::io::Result<Spli
 async fn consumer_gone(
     state: &ApiState,
     principal: &Principal,
-    producer: Gpid,
+    producer: Option<Gpid>,
     closes_producer: bool,
 ) -> bool {
-    if !closes_producer {
-        signal(state, principal, producer, libc::SIGPIPE).await;
+    match producer {
+        Some(producer) if !closes_producer => {
+            signal(state, principal, producer, libc::SIGPIPE).await;
+            false
+        }
+        _ => true,
     }
-    closes_producer
 }
 
 /// Sends `signal` to the producer, on its node, as `principal`.
@@ -643,7 +706,7 @@ async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
             }
             Ok(None) => break,
             Err(status) => {
-                tracing::warn!(%producer, error = %status.message(), "direct pipe: cannot read the producer");
+                tracing::warn!(?producer, error = %status.message(), "direct pipe: cannot read the producer");
                 return;
             }
         }
@@ -654,11 +717,12 @@ async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
     }
 }
 
-/// Reads and checks a peer's PipeOpen and opens the producer's stdout.
+/// Reads and checks a peer's PipeOpen and opens the producer's stdout
+/// (or the file offered, without a producer).
 async fn open_for_peer(
     state: &ApiState,
     conn: &mut Conn,
-) -> Result<(Gpid, Principal, Source), Status> {
+) -> Result<(Option<Gpid>, Principal, Source), Status> {
     // The request is read before the caller is judged, so a refused
     // client's request is not left unread (closing on unread data resets
     // the connection, which can lose the answer on the way).
@@ -669,13 +733,6 @@ async fn open_for_peer(
         return Err(AuthError::InternalOnly("a direct pipe").into());
     }
     let open = open.map_err(|e| ProcError::InvalidArgument(format!("direct pipe: {e}")))?;
-    let producer = convert::gpid(open.pid)?;
-    if producer.slot() != state.cluster.slot {
-        return Err(ProcError::InvalidArgument(format!(
-            "direct pipe: {producer} is not a process of this node"
-        ))
-        .into());
-    }
     if open.user.is_empty() {
         return Err(ProcError::InvalidArgument("direct pipe: no user".into()).into());
     }
@@ -683,8 +740,19 @@ async fn open_for_peer(
         user: open.user,
         admin: open.admin,
     };
+    if !open.offer.is_empty() {
+        let file = state.offers.claim(&open.offer, &principal)?;
+        return Ok((None, principal, Source::File(file)));
+    }
+    let producer = convert::gpid(open.pid)?;
+    if producer.slot() != state.cluster.slot {
+        return Err(ProcError::InvalidArgument(format!(
+            "direct pipe: {producer} is not a process of this node"
+        ))
+        .into());
+    }
     let source = Source::open(state, &principal, producer).await?;
-    Ok((producer, principal, source))
+    Ok((Some(producer), principal, source))
 }
 
 /// WriteOutputTo: the process's stdout into a descriptor of a client on
@@ -735,7 +803,7 @@ pub async fn write_output_to(
             }
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                 reply.broken_pipe = true;
-                if consumer_gone(&state, &principal, producer, source.closes_producer).await {
+                if consumer_gone(&state, &principal, Some(producer), source.closes_producer).await {
                     return Ok(reply);
                 }
             }
@@ -760,8 +828,10 @@ pub(super) fn direct_pipe_producer(
     if inherit {
         return Err(refuse("not with inherit"));
     }
-    if req.stdin == proto::v1::StdinMode::Pipe as i32 {
-        return Err(refuse("stdin is fed from the producer, not by WriteInput"));
+    if req.stdin != proto::v1::StdinMode::Null as i32 {
+        return Err(refuse(
+            "stdin is fed from the producer (stdin mode must be null)",
+        ));
     }
     Ok(producer)
 }

@@ -25,6 +25,7 @@ use super::convert::{self, gpid};
 use super::follow::{self, Cursor};
 use super::pipe;
 use super::route::{Target, outgoing, remote_error};
+use super::stdin_file::{self, Offered};
 use crate::auth::Principal;
 use crate::error::ProcError;
 use crate::hostproc;
@@ -68,12 +69,16 @@ impl ProcessesApi {
     /// Where the process `req` asks for runs: here, or the node its `node`
     /// names or `@any` picks, which `req.node` then names (the node that
     /// runs it only starts it). A process on another node cannot get the
-    /// caller's descriptors.
+    /// caller's descriptors; a file the caller gives as stdin
+    /// (`stdin_file_fd`) is offered to it instead, for as long as the
+    /// returned [`Offered`] is kept (until the forwarded spawn answered).
     pub(super) async fn spawn_target(
         &self,
         req: &mut SpawnRequest,
+        principal: &Principal,
+        caller: Option<tokio::net::unix::UCred>,
         forwarded: bool,
-    ) -> Result<Target, Status> {
+    ) -> Result<(Target, Option<Offered>), Status> {
         let (target, node) = self
             .state
             .target_node(&req.node, &req.node_labels, forwarded)
@@ -88,7 +93,16 @@ impl ProcessesApi {
             }
             req.node = node;
         }
-        Ok(target)
+        let offered = stdin_file::prepare(
+            &self.state.offers,
+            self.state.cluster.slot.get(),
+            req,
+            &target,
+            principal,
+            caller,
+            forwarded,
+        )?;
+        Ok((target, offered))
     }
 
     /// Starts the process `req` asks for on this node, as `principal`;
@@ -102,6 +116,7 @@ impl ProcessesApi {
         mut req: SpawnRequest,
     ) -> Result<Arc<Process>, Status> {
         let inherit = req.inherit.take();
+        let offer = req.stdin_offer.take();
         let tty = req.tty.is_some();
         let stdin_from = match req.stdin_from {
             0 => None,
@@ -115,13 +130,21 @@ impl ProcessesApi {
                 spec.stdin_pipe = false;
             }
         }
-        let Some(producer) = stdin_from else {
-            return Ok(self.state.table.spawn(spec).await?);
+        // A direct pipe: the producer (or the file another node offers)
+        // is opened first (an unknown one fails the spawn), the consumer
+        // gets the pipe's read end, this node keeps the write end and
+        // feeds it.
+        let (producer, source) = match (stdin_from, offer) {
+            (Some(producer), _) => (
+                Some(producer),
+                pipe::Source::open(&self.state, &principal, producer).await?,
+            ),
+            (None, Some(offer)) => (
+                None,
+                pipe::Source::open_offer(&self.state, &principal, &offer).await?,
+            ),
+            (None, None) => return Ok(self.state.table.spawn(spec).await?),
         };
-        // A direct pipe: the producer is opened first (an unknown one
-        // fails the spawn), the consumer gets the pipe's read end, this
-        // node keeps the write end and feeds it.
-        let source = pipe::Source::open(&self.state, &principal, producer).await?;
         let feed = pipe::FeedPipe::new()?;
         spec.inherit = Some(feed.inherit()?);
         let process = self.state.table.spawn(spec).await?;
@@ -149,7 +172,10 @@ impl Processes for ProcessesApi {
         let principal = self.state.principal(&request)?;
         let caller = socket_caller(&request);
         let mut req = request.into_inner();
-        match self.spawn_target(&mut req, forwarded).await? {
+        let (target, _offered) = self
+            .spawn_target(&mut req, &principal, caller, forwarded)
+            .await?;
+        match target {
             Target::Local => {
                 let process = self.spawn_here(principal, caller, forwarded, req).await?;
                 Ok(Response::new(self.info(&process)))

@@ -157,7 +157,7 @@ impl ApiState {
     /// (this copy lags the leader's by a replication round): before the
     /// answer is no, the copy catches up with the leader once (a read
     /// index, at most [`CATCH_UP`]; with no leader the answer stays no).
-    async fn caught_up(&self, find: impl Fn(&Cluster) -> Option<Member>) -> Option<Member> {
+    pub async fn caught_up(&self, find: impl Fn(&Cluster) -> Option<Member>) -> Option<Member> {
         if let Some(member) = find(&self.cluster) {
             return Some(member);
         }

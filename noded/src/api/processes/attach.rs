@@ -44,9 +44,17 @@ pub(super) async fn attach(
             ProcError::InvalidArgument("attach: the first message must be start".into()).into(),
         );
     };
-    let target = match start.spawn.as_mut() {
-        Some(spawn) => api.spawn_target(spawn, forwarded).await?,
-        None => api.state.target_pid(gpid(start.pid)?, forwarded).await?,
+    // A file offered as the new process's stdin is claimed before the
+    // process's node answers; whatever is left of it goes with this.
+    let (target, _offered) = match start.spawn.as_mut() {
+        Some(spawn) => {
+            api.spawn_target(spawn, &principal, caller, forwarded)
+                .await?
+        }
+        None => (
+            api.state.target_pid(gpid(start.pid)?, forwarded).await?,
+            None,
+        ),
     };
     if let Target::Remote { node, mut client } = target {
         let first = AttachRequest {
