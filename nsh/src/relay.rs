@@ -23,7 +23,7 @@
 //! Called by `main.rs` for argument lists that start with `@`.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -297,17 +297,7 @@ pub async fn relay(relay: &Relay) -> Result<Outcome, RelayError> {
     } else {
         None
     };
-    let mut request = spawn_request(&relay.target, &relay.argv, size)?;
-    // `nsh @n2 CMD < FILE` over the node's socket: the node reads the file
-    // and the process's node pulls it, nsh pumps nothing (as in scripts).
-    let stdin_file = !tty
-        && matches!(relay.addr, Addr::Unix(_))
-        && crate::io::regular_file_left(stdin.as_fd())
-            .is_some_and(|n| n >= crate::remote::STDIN_FILE_MIN);
-    if stdin_file {
-        request.stdin = StdinMode::File as i32;
-        request.stdin_file_fd = Some(stdin.as_raw_fd());
-    }
+    let request = spawn_request(&relay.target, &relay.argv, size)?;
     let channel = proto::connect(&relay.addr).await?;
     let mut client = ProcessesClient::new(channel.clone());
     let info = tokio::time::timeout(SPAWN_TIMEOUT, client.spawn(request))
@@ -335,7 +325,7 @@ pub async fn relay(relay: &Relay) -> Result<Outcome, RelayError> {
         };
         let foreground = Foreground {
             pid,
-            stdin: (!stdin_file).then(|| standard_fd(stdin.as_fd())),
+            stdin: Some(standard_fd(stdin.as_fd())),
             stdout: standard_fd(stdout.as_fd()),
             stderr: standard_fd(io::stderr().as_fd()),
             terminal: tty.then(|| standard_fd(stdout.as_fd())),

@@ -106,6 +106,11 @@ pub struct Output {
 pub enum Input {
     /// The shell's descriptor (passed or pumped), or nothing (/dev/null).
     Fd(Option<Fd>),
+    /// A file that the command's own redirection opened (`cmd < FILE`),
+    /// which nobody reads after it: passed, pumped, or for a large one
+    /// read by the shell's node, whose read-ahead then harms no one
+    /// (SpawnRequest.stdin_file_fd).
+    OwnFile(Fd),
     /// Another cluster process's stdout, node to node (a direct pipe:
     /// `SpawnRequest.stdin_from`); the shell is not in the data path.
     Process(Gpid),
@@ -258,9 +263,10 @@ fn spawn_request(
         stderr,
         capture_stdout,
     } = output;
-    let (stdin, stdin_from) = match input {
-        Input::Fd(fd) => (fd, None),
-        Input::Process(pid) => (None, Some(pid)),
+    let (stdin, stdin_from, own_file) = match input {
+        Input::Fd(fd) => (fd, None, false),
+        Input::OwnFile(fd) => (Some(fd), None, true),
+        Input::Process(pid) => (None, Some(pid), false),
     };
     let passed = |fd: &Fd| inherits(client, launch, fd).then(|| fd.raw());
     let inherit = proto::v1::InheritedStdio {
@@ -273,13 +279,14 @@ fn spawn_request(
     // Both to one place (`>file 2>&1`, `2>&1 |`, one terminal): one pipe
     // on the node keeps the order in which the process wrote them.
     let merged = inherit.stderr_fd.is_none() && stdout.same_file(&stderr);
-    // A large regular file the process does not get itself (`@n2 cmd <
-    // FILE`): the shell's node reads it and the process's node pulls the
-    // bytes, so they skip the shell (SpawnRequest.stdin_file_fd). The
-    // shell's redirection keeps the file open until the spawn answered.
+    // A large file of the command's own redirection that the process
+    // does not get itself (`@n2 cmd < FILE`): the shell's node reads it
+    // and the process's node pulls the bytes, so they skip the shell
+    // (SpawnRequest.stdin_file_fd). The redirection keeps the file open
+    // until the spawn answered.
     let stdin_file = stdin
         .as_ref()
-        .filter(|_| inherit.stdin_fd.is_none() && client.is_unix())
+        .filter(|_| own_file && inherit.stdin_fd.is_none() && client.is_unix())
         .filter(|fd| io::regular_file_left(fd.file.as_fd()).is_some_and(|n| n >= STDIN_FILE_MIN))
         .map(Fd::raw);
     let stdin = if inherit.stdin_fd.is_some() || stdin_file.is_some() {
@@ -323,13 +330,9 @@ fn spawn_request(
 }
 
 /// The least of a regular file left to read for a command on another
-/// node to get it from the shell's node rather than from nsh's pump. The
-/// stream costs about what pumping 0.4 MiB does; and what the command
-/// reads ahead is gone for the next reader of the same descriptor (as
-/// from a pipe), which with the node's stream and buffers is a few MiB
-/// instead of the pump's few KiB, so small files stay pumped
-/// (docs/design/nsh.md, "Standard input").
-pub(crate) const STDIN_FILE_MIN: u64 = 1 << 20;
+/// node to get it from the shell's node rather than from nsh's pump: the
+/// stream costs about what pumping 0.4 MiB does (docs/design/nsh.md).
+const STDIN_FILE_MIN: u64 = 1 << 20;
 
 /// A process just started: in the foreground from now on, so a Ctrl-C
 /// that comes before its attach is set up still reaches it.

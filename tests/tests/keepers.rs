@@ -258,6 +258,10 @@ async fn a_killed_keeper_leaves_its_processes_lost_and_stopped() -> anyhow::Resu
     let p = spawn(&mut client, &["sh", "-c", "sleep 1000 & echo $!; wait"]).await?;
     let grandchild: i32 = wait_for_stdout(&client, p.pid, |out| out.trim().parse().ok()).await?;
     let keeper = node.keeper_pid().expect("a keeper runs");
+    // `ps -e` and top show it by a name of its own (not `exe`, nor
+    // `noded`, which `pkill noded` would reach).
+    let comm = std::fs::read_to_string(format!("/proc/{keeper}/comm"))?;
+    assert_eq!(comm.trim(), "nefele-keeper");
     kill(keeper, Signal::SIGKILL)?;
 
     let lost = wait_until("the process to be reported lost", TIMEOUT, || {

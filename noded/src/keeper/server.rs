@@ -70,6 +70,11 @@ thread_local! {
 /// Returns at once if another keeper holds the data dir.
 pub fn run(data_dir: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
+    // Started from /proc/self/exe (the binary noded runs, even if replaced
+    // on disk since), which would make its name `exe` in `ps -e` and top;
+    // a name of its own, which `pkill noded` and `killall noded` miss.
+    // SAFETY: prctl with a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"nefele-keeper".as_ptr(), 0, 0, 0) };
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         tracing::warn!(error = %std::io::Error::last_os_error(), "cannot become a subreaper: processes that fork away are reparented to init");

@@ -52,6 +52,9 @@ pub struct External {
     /// The command redirected its own stdin, or got it from its pipeline
     /// position.
     pub stdin_own: bool,
+    /// Its stdin is a file its own redirection opened (`cmd < FILE`):
+    /// no other command reads that open file.
+    pub stdin_private: bool,
     pub text: String,
     restore: Restore,
 }
@@ -191,6 +194,10 @@ impl Shell {
             return Ok(Prepared::Done(1, Restore::default()));
         }
         let stdin_redirected = redirects.iter().any(|r| redirects_stdin(r));
+        let stdin_private = redirects
+            .iter()
+            .rfind(|r| redirects_stdin(r))
+            .is_some_and(|r| opens_a_file_to_read(r));
         if let Err(status) = self.apply_redirects(&redirects) {
             self.restore(restore);
             return Ok(Prepared::Done(status, Restore::default()));
@@ -317,6 +324,7 @@ impl Shell {
             },
             place,
             stdin_own: stdin_own || stdin_redirected,
+            stdin_private,
             text,
             restore,
         }))
@@ -539,6 +547,7 @@ impl Shell {
             !no_input && link.pipe_in.as_ref().is_some_and(|p| p.is(&stdin)) && !pumped(&stdin);
         let input = match reads_upstream {
             Some(pid) => remote::Input::Process(pid),
+            None if external.stdin_private => remote::Input::OwnFile(stdin),
             None => remote::Input::Fd((!no_input).then_some(stdin)),
         };
         let output = remote::Output {
@@ -603,6 +612,7 @@ impl Shell {
             },
             place: Place::Cluster,
             stdin_own: false,
+            stdin_private: false,
             text: text.clone(),
             restore: Restore::default(),
         };
@@ -698,6 +708,19 @@ pub(crate) fn xtrace_quote(word: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Whether a redirection gives the command its own stdin.
+/// Whether `redirect` opens a file for reading (`< FILE`, `n< FILE`), as
+/// opposed to duplicating a descriptor or feeding a here-document.
+fn opens_a_file_to_read(redirect: &ast::IoRedirect) -> bool {
+    matches!(
+        redirect,
+        ast::IoRedirect::File(
+            _,
+            ast::IoFileRedirectKind::Read,
+            ast::IoFileRedirectTarget::Filename(_)
+        )
+    )
+}
+
 fn redirects_stdin(redirect: &ast::IoRedirect) -> bool {
     match redirect {
         ast::IoRedirect::File(fd, kind, _) => {
