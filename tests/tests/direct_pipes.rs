@@ -666,6 +666,14 @@ async fn pipe_streams_answer_only_to_nodes(ctx: &Ctx) -> anyhow::Result<()> {
     let mut stream = as_node
         .connect_stream(&hostport, None, proto::tls::ALPN_PIPE, timeout)
         .await?;
+    // Each stream is a handshake: X25519, not ring's first choice P-384,
+    // whose key exchange cost ~2.5 ms of CPU (docs/PERFORMANCE.md).
+    let group = stream.get_ref().1.negotiated_key_exchange_group();
+    anyhow::ensure!(
+        group.is_some_and(|g| format!("{:?}", g.name()) == "X25519"),
+        "key exchange {:?}",
+        group.map(|g| g.name())
+    );
     write_frame(&mut stream, &open(producer + 999_999)).await?;
     let answer = read_answer(&mut stream).await?;
     anyhow::ensure!(
