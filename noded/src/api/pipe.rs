@@ -12,6 +12,8 @@
 //! node reads the producer's stdout pipe itself, taken from the keeper
 //! (`TakeStdout`), once what the log held has gone. Within one node the
 //! taken pipe is spliced into the consumer's ([`splice_local`]): no copy.
+//! The same streams carry a client's file that its node offers as the
+//! stdin of a process on another node (`PipeOpen.offer`, stdin_file.rs).
 //!
 //! Pipe semantics carry over: the feeder reads the next chunk only once
 //! the last one is in the pipe, so a slow consumer holds the producer back
