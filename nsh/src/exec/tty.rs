@@ -111,6 +111,13 @@ impl Shell {
             let relay = SignalRelay::new(&[]);
             match (raw, relay) {
                 (Ok(raw), Ok(mut relay)) => {
+                    // A Ctrl-Z typed before the terminal went raw was a
+                    // SIGTSTP to nsh (noted, as this process is in the
+                    // foreground): the remote terminal never saw it, so
+                    // stop the process as that Ctrl-Z would have.
+                    if crate::signals::SUSPENDED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        let _ = client.signal(gpid, libc::SIGTSTP);
+                    }
                     let foreground = Foreground {
                         pid: gpid,
                         stdin: Some(input),
