@@ -124,7 +124,7 @@ impl Source {
                     admin: principal.admin,
                     offer: Vec::new(),
                 };
-                match Source::open_stream(state, &node, producer.slot(), open).await? {
+                match Source::open_stream(state, producer.slot(), open).await?.1 {
                     Ok(stream) => Ok(Source::Stream { node, stream }),
                     Err(refused) if Code::from(refused.code) == Code::NotFound => {
                         Err(ProcError::NoSuchProcess(producer).into())
@@ -149,42 +149,38 @@ impl Source {
         let slot = proto::Slot::new(offer.slot.into()).map_err(|_| {
             ProcError::InvalidArgument(format!("stdin_offer: no slot {}", offer.slot))
         })?;
-        let node = state
-            .caught_up(|c| c.member(slot))
-            .await
-            .map_or_else(|| format!("slot {slot}"), |m| m.name);
         let open = PipeOpen {
             pid: 0,
             user: principal.user.clone(),
             admin: principal.admin,
             offer: offer.ticket.clone(),
         };
-        match Source::open_stream(state, &node, slot, open).await? {
-            Ok(stream) => Ok(Source::Stream { node, stream }),
-            Err(refused) => Err(Status::failed_precondition(format!(
+        match Source::open_stream(state, slot, open).await? {
+            (node, Ok(stream)) => Ok(Source::Stream { node, stream }),
+            (node, Err(refused)) => Err(Status::failed_precondition(format!(
                 "stdin from a file on {node}: {}",
                 refused.message
             ))),
         }
     }
 
-    /// Dials the node in `slot` (called `node`) for a byte stream and asks
-    /// it `open`: the stream once it said yes, or its refusal. No
-    /// connection or no answer in time is the error.
+    /// Dials the node in `slot` for a byte stream and asks it `open`: the
+    /// node's name, and the stream once it said yes or its refusal. No
+    /// such member, no connection or no answer in time is the error.
     async fn open_stream(
         state: &ApiState,
-        node: &str,
         slot: proto::Slot,
         open: PipeOpen,
-    ) -> Result<Result<PeerStream, PipeOpened>, Status> {
+    ) -> Result<(String, Result<PeerStream, PipeOpened>), Status> {
+        let member = state.caught_up(|c| c.member(slot)).await;
+        let node = member
+            .as_ref()
+            .map_or_else(|| format!("slot {slot}"), |m| m.name.clone());
         let unreachable = |why: String| RouteError::Unreachable {
-            node: node.to_string(),
+            node: node.clone(),
             why,
         };
-        let member = state
-            .caught_up(|c| c.member(slot))
-            .await
-            .ok_or_else(|| unreachable("not a member any more".into()))?;
+        let member = member.ok_or_else(|| unreachable("not a member any more".into()))?;
         let mut stream = state
             .cluster
             .peers()
@@ -196,12 +192,13 @@ impl Source {
             read_frame::<PipeOpened>(&mut stream).await
         })
         .await
-        .map_err(|_| RouteError::TooSlow(node.to_string()))?
+        .map_err(|_| RouteError::TooSlow(node.clone()))?
         .map_err(|e| unreachable(e.to_string()))?;
-        Ok(match Code::from(answer.code) {
+        let opened = match Code::from(answer.code) {
             Code::Ok => Ok(stream),
             _ => Err(answer),
-        })
+        };
+        Ok((node, opened))
     }
 
     /// The next chunk, or `None` once the producer's output has ended.
