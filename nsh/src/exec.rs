@@ -17,7 +17,7 @@ mod redirect;
 mod select;
 mod simple;
 pub mod timed;
-mod tty;
+pub(crate) mod tty;
 
 use proto::Gpid;
 use std::sync::Arc;

@@ -357,11 +357,21 @@ pub async fn run_foreground(
             }
             caught = signals.recv(terminal.is_some()) => match caught {
                 Caught::Forward(sig) => {
+                    // A Ctrl-Z typed before the terminal went raw: stopped
+                    // as the key is (see SUSPEND_BYTE).
+                    let sig = if sig == Signal::SIGTSTP && terminal.is_some() {
+                        Signal::SIGSTOP
+                    } else {
+                        sig
+                    };
                     // A separate call, so that stdin queued behind a
                     // process that does not read it never holds a signal
                     // back.
                     let _ = send_signal(&mut client, pid, sig).await;
-                    if matches!(sig, Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) {
+                    if matches!(
+                        sig,
+                        Signal::SIGTSTP | Signal::SIGSTOP | Signal::SIGTTIN | Signal::SIGTTOU
+                    ) {
                         fast_until = Some(Instant::now() + FAST_POLL_FOR);
                         next_poll = Instant::now() + FAST_POLL;
                     }

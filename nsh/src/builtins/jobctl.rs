@@ -161,8 +161,8 @@ pub fn fg(shell: &mut Shell, args: Vec<String>) -> Status {
         return shell.foreground_terminal(
             leader,
             &text,
-            crate::terminal::Start::After(offsets),
-            true,
+            (crate::terminal::Start::After(offsets), true),
+            crate::exec::tty::suspend_relay(),
             &stdin,
             &stdout,
         );

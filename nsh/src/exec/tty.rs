@@ -15,9 +15,21 @@ use crate::io::Fd;
 use crate::jobs::{self, ExitCell, Job, JobState, Member};
 use crate::remote;
 use crate::shell::{Flow, Shell, Status};
-use crate::terminal::{self, Foreground, Offsets, Outcome, RawMode, SignalRelay, Start};
+use crate::terminal::{
+    self, Foreground, Offsets, Outcome, RawMode, SignalRelay, Start, TerminalError,
+};
 
 use super::simple::{External, Place};
+
+/// The signal relay of a terminal command, made before the command is
+/// spawned or resumed: until the terminal is raw, Ctrl-Z is a SIGTSTP to
+/// nsh rather than a key the remote terminal sees; the relay catches it
+/// from now on and stops the process for it once attached, as the key
+/// would have.
+pub(crate) fn suspend_relay() -> Result<SignalRelay, TerminalError> {
+    let _guard = runtime().enter();
+    SignalRelay::new(&[nix::sys::signal::Signal::SIGTSTP])
+}
 
 impl Shell {
     /// Whether `external` runs with a remote terminal: the interactive
@@ -53,6 +65,7 @@ impl Shell {
             umask: Some(crate::io::umask()),
             ..SpawnRequest::default()
         };
+        let relay = suspend_relay();
         let (pid, _) = match client.spawn(request) {
             Ok(spawned) => spawned,
             Err(e) => {
@@ -71,8 +84,8 @@ impl Shell {
         let status = self.foreground_terminal(
             pid,
             &external.text,
-            Start::Beginning,
-            false,
+            (Start::Beginning, false),
+            relay,
             &stdin,
             &stdout,
         );
@@ -81,13 +94,14 @@ impl Shell {
     }
 
     /// Relays a process with a remote terminal until it ends or stops; a
-    /// stop makes (or keeps) it a stopped job.
+    /// stop makes (or keeps) it a stopped job. `relay` catches Ctrl-Z's
+    /// SIGTSTP from before the terminal goes raw (see [`suspend_relay`]).
     pub(crate) fn foreground_terminal(
         &mut self,
         pid: Gpid,
         text: &str,
-        start: Start,
-        resume: bool,
+        (start, resume): (Start, bool),
+        relay: Result<SignalRelay, TerminalError>,
         stdin: &Fd,
         stdout: &Fd,
     ) -> Status {
@@ -108,16 +122,8 @@ impl Shell {
         let outcome = {
             let _guard = runtime().enter();
             let raw = RawMode::enable(stdin.file.as_fd());
-            let relay = SignalRelay::new(&[]);
             match (raw, relay) {
                 (Ok(raw), Ok(mut relay)) => {
-                    // A Ctrl-Z typed before the terminal went raw was a
-                    // SIGTSTP to nsh (noted, as this process is in the
-                    // foreground): the remote terminal never saw it, so
-                    // stop the process as that Ctrl-Z would have.
-                    if crate::signals::SUSPENDED.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                        let _ = client.signal(gpid, libc::SIGTSTP);
-                    }
                     let foreground = Foreground {
                         pid: gpid,
                         stdin: Some(input),
