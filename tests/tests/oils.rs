@@ -10,10 +10,12 @@ use std::process::Command;
 use anyhow::{Context, ensure};
 use tests::{TestCluster, binary};
 
-/// Cases whose outcome depends on timing (`date` at a second boundary; a
-/// background builtin racing the script's exit), allowed below the count
-/// the last full run reached: `PASSING` is that count minus these.
-const TIMING_DEPENDENT: usize = 4;
+/// Cases whose outcome depends on timing (`date` at a second boundary;
+/// `kill %-` then `wait %-` of jobs ending together; `echo a & echo b`, a
+/// background job racing the shell; docs/compat.md lists them), allowed
+/// below the count the last full run reached: `PASSING` is that count
+/// minus these.
+const TIMING_DEPENDENT: usize = 6;
 
 #[tokio::test]
 async fn the_oils_corpus_passes_at_least_as_often_as_recorded() -> anyhow::Result<()> {

@@ -504,20 +504,18 @@ fn readonly_assignment_fails() {
     assert_eq!(m.err("$((r=2))").message, "r: readonly variable");
 }
 
-/// `i=$((i+1)); s=${s%x}` 100,000 times, as a shell loop would: expansion
-/// must not re-parse or recompile per iteration.
+/// `i=$((i+1)); s=${s%x}` 100,000 times, as a shell loop would: the values
+/// stay right (speed is the benchmarks' business, not this test's).
 #[test]
-fn loop_of_expansions_is_fast() {
+fn a_counter_and_a_trim_in_a_long_loop() {
     let mut m = Mock::new();
     m.set("i", "0").set("s", &"x".repeat(1000));
-    let start = std::time::Instant::now();
     for _ in 0..100_000 {
         let i = expand_assignment(&mut m, "$((i+1))").unwrap();
         m.set("i", &i);
         let s = expand_assignment(&mut m, "${s%x}").unwrap();
         m.set("s", &s);
     }
-    eprintln!("100000 iterations: {:?}", start.elapsed());
     assert_eq!(m.vars.get("i"), Some("100000"));
     assert_eq!(m.vars.get("s"), Some(""));
 }
