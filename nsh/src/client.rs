@@ -6,7 +6,7 @@
 //! timeout; streams are driven the same way by the threads that pump them.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use proto::Gpid;
@@ -84,6 +84,8 @@ pub struct Client {
     /// Connected through a node's Unix socket: the node is on this machine
     /// and can take the shell's own descriptors (`inherit`).
     unix: bool,
+    /// The name of the node it talks to, once asked (it does not change).
+    local_name: Arc<OnceLock<String>>,
 }
 
 impl Client {
@@ -99,7 +101,11 @@ impl Client {
             .block_on(proto::connect_timeout(&addr, Duration::from_secs(5)))
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         let unix = matches!(addr, proto::Addr::Unix(_));
-        Ok(Client { channel, unix })
+        Ok(Client {
+            channel,
+            unix,
+            local_name: Arc::default(),
+        })
     }
 
     /// Whether the shell talks to a node on this machine (its Unix socket).
@@ -217,8 +223,18 @@ impl Client {
 
     /// The name of the node this shell is connected to (its default node).
     pub fn local_node(&self) -> Result<String, ClientError> {
+        if let Some(name) = self.local_name.get() {
+            return Ok(name.clone());
+        }
         let mut api = self.cluster();
-        self.call(api.nodes(NodesRequest {})).map(|r| r.local)
+        let name = self.call(api.nodes(NodesRequest {}))?.local;
+        Ok(self.local_name.get_or_init(|| name).clone())
+    }
+
+    /// Whether `node` (a command's `@NODE`; empty for the default) is the
+    /// node this shell talks to.
+    pub fn is_local_node(&self, node: &str) -> bool {
+        node.is_empty() || self.local_node().is_ok_and(|name| name == node)
     }
 }
 

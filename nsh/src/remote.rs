@@ -66,11 +66,11 @@ pub fn spawn_failure(node: &str, argv0: &str, e: &ClientError) -> (String, i32) 
 
 /// Whether a command gets the shell's descriptor `fd` itself rather than
 /// a pumped copy: it runs on the shell's own node (reached through its
-/// Unix socket) and `fd` is no terminal. Terminals stay pumped, so job
-/// control and the line editor keep the terminal (docs/design/nsh.md,
-/// "Standard input").
+/// Unix socket; by default or named with `@`) and `fd` is no terminal.
+/// Terminals stay pumped, so job control and the line editor keep the
+/// terminal (docs/design/nsh.md, "Standard input").
 pub fn inherits(client: &Client, launch: &Launch, fd: &Fd) -> bool {
-    client.is_unix() && launch.node.is_empty() && !fd.is_terminal()
+    client.is_unix() && !fd.is_terminal() && client.is_local_node(&launch.node)
 }
 
 /// Starts a cluster process and its pumps; returns at once. Streams that
@@ -269,10 +269,13 @@ fn spawn_request(
         Input::Process(pid) => (None, Some(pid), false),
     };
     let passed = |fd: &Fd| inherits(client, launch, fd).then(|| fd.raw());
+    // stdout kept on the node for the next command (a direct pipe): a
+    // stderr that goes to the same pipe (`2>&1 |`) goes with it.
+    let stderr_follows = capture_stdout && stdout.same_file(&stderr);
     let inherit = proto::v1::InheritedStdio {
         stdin_fd: stdin.as_ref().and_then(passed),
         stdout_fd: passed(&stdout).filter(|_| !capture_stdout),
-        stderr_fd: passed(&stderr),
+        stderr_fd: passed(&stderr).filter(|_| !stderr_follows),
     };
     let any_passed =
         inherit.stdin_fd.is_some() || inherit.stdout_fd.is_some() || inherit.stderr_fd.is_some();

@@ -124,6 +124,18 @@ async fn local_commands_take_only_what_they_read() -> anyhow::Result<()> {
         "after 600000 bytes the next reader found {rest} of {size}: {ahead} read ahead"
     );
 
+    // The shell's own node named with `@` is still the shell's node: its
+    // commands get the file itself and leave the rest, as bash's
+    // `{ head -n1; head -n1; read x; echo "x=$x"; } < five` does.
+    let n1 = cluster.nodes[0].name.clone();
+    let out = script_on_stdin(
+        &cluster,
+        dir.path(),
+        &format!("{{ @{n1} head -n1; @{n1} head -n1; read x; echo \"x=$x\"; }} < five\n"),
+    )
+    .await?;
+    assert_eq!(out, "1\n2\nx=3\n");
+
     // head on a file leaves the rest; a read loop's cat takes the rest;
     // exec < file then reads and commands share the offset.
     same_as_bash(
