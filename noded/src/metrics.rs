@@ -40,6 +40,8 @@ pub struct Metrics {
     pub gossip_round_trip_seconds: Histogram,
     /// Bytes this node wrote for direct pipes, by where they went.
     pipe_bytes: Family<Vec<(String, String)>, Counter>,
+    /// Streams this node opened to others for direct pipes, by connection.
+    pipe_streams: Family<Vec<(String, String)>, Counter>,
     processes: ByState,
     members: ByState,
     store_leader: Gauge,
@@ -64,6 +66,7 @@ impl Metrics {
             output_bytes: Counter::default(),
             gossip_round_trip_seconds: Histogram::new(exponential_buckets(0.00005, 2.0, 14)),
             pipe_bytes: Family::default(),
+            pipe_streams: Family::default(),
             processes: ByState::default(),
             members: ByState::default(),
             store_leader: Gauge::default(),
@@ -104,6 +107,11 @@ impl Metrics {
             "pipe_bytes",
             "Bytes this node wrote for direct pipes: into a process's stdin (to=process) or a client's file (to=file)",
             m.pipe_bytes.clone(),
+        );
+        registry.register(
+            "pipe_streams",
+            "Streams this node opened to other nodes for direct pipes and offered files, by connection: new (dialed) or reused (kept from an earlier stream)",
+            m.pipe_streams.clone(),
         );
         registry.register(
             "processes",
@@ -151,6 +159,15 @@ impl Metrics {
         self.pipe_bytes
             .get_or_create(&vec![("to".to_string(), to.to_string())])
             .inc_by(bytes as u64);
+    }
+
+    /// Counts a stream opened to another node for a direct pipe, on a
+    /// kept connection (`reused`) or a new one.
+    pub fn pipe_stream_opened(&self, reused: bool) {
+        let connection = if reused { "reused" } else { "new" };
+        self.pipe_streams
+            .get_or_create(&vec![("connection".to_string(), connection.to_string())])
+            .inc();
     }
 
     /// Reads the gauges from the table and the cluster, then encodes

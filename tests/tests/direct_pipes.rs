@@ -423,11 +423,13 @@ async fn chains_and_neighbours(ctx: &Ctx) -> anyhow::Result<()> {
         "@{n1} seq 1000 | @{n2} grep 7 | @{n3} wc -l; \
          @{n2} seq 3 | @{n2} tac; \
          @{n1} sh -c 'echo out; echo err >&2' 2>&1 | @{n3} sort; \
+         sh -c 'echo out2; echo err2 >&2' 2>&1 | @{n3} sort; \
          @{n1} sh -c 'exit 3' | @{n2} cat; echo ${{PIPESTATUS[@]}}; \
          @{n1} printf 'a\\nb\\n' | while read -r x; do echo \"<$x>\"; done"
     );
     let bash_script = "seq 1000 | grep 7 | wc -l; seq 3 | tac; \
          sh -c 'echo out; echo err >&2' 2>&1 | sort; \
+         sh -c 'echo out2; echo err2 >&2' 2>&1 | sort; \
          sh -c 'exit 3' | cat; echo ${PIPESTATUS[@]}; \
          printf 'a\\nb\\n' | while read -r x; do echo \"<$x>\"; done";
     let bash = std::process::Command::new("bash")
@@ -642,6 +644,7 @@ async fn pipe_streams_answer_only_to_nodes(ctx: &Ctx) -> anyhow::Result<()> {
         user: "root".into(),
         admin: true,
         offer: Vec::new(),
+        framed: false,
     };
 
     // No client certificate: refused, nothing of the producer sent.
@@ -725,6 +728,69 @@ async fn pipe_streams_answer_only_to_nodes(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A pipe stream asked for framed bytes (`PipeOpen.framed`, what nodes
+/// ask) carries one pipe after another: each producer's output as frames
+/// up to an empty one, then the next request on the same connection. An
+/// unframed request gets the raw bytes and the stream's end, as an older
+/// node expects.
+async fn a_framed_stream_carries_pipe_after_pipe(ctx: &Ctx) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let node = &ctx.cluster.nodes[1];
+    let mut client = node.client().await?;
+    let mut producers = Vec::new();
+    for word in ["first", "second", "third"] {
+        let pid = client
+            .spawn(request(&["echo", word]))
+            .await?
+            .into_inner()
+            .pid;
+        get(&mut client, pid).await?;
+        producers.push(pid);
+    }
+    let hostport = node.hostport();
+    let ca = std::fs::read(node.ca_file())?;
+    let chain = std::fs::read(ctx.cluster.nodes[0].data_dir().join("tls/node.pem"))?;
+    let key = std::fs::read(ctx.cluster.nodes[0].data_dir().join("tls/node.key"))?;
+    let as_node = proto::tls::ClientTls::new(&ca, Some((&chain, &key)))?;
+    let timeout = Duration::from_secs(10);
+    let open = |pid: i32, framed: bool| proto::v1::PipeOpen {
+        pid,
+        user: "root".into(),
+        admin: true,
+        offer: Vec::new(),
+        framed,
+    };
+    let mut stream = as_node
+        .connect_stream(&hostport, None, proto::tls::ALPN_PIPE, timeout)
+        .await?;
+    for (pid, word) in producers.iter().zip(["first", "second"]) {
+        write_frame(&mut stream, &open(*pid, true)).await?;
+        let answer = read_answer(&mut stream).await?;
+        anyhow::ensure!(answer.code == 0 && answer.framed, "{word}: {answer:?}");
+        let mut got = Vec::new();
+        loop {
+            let len = tokio::time::timeout(timeout, stream.read_u32()).await??;
+            if len == 0 {
+                break;
+            }
+            let mut frame = vec![0u8; len as usize];
+            stream.read_exact(&mut frame).await?;
+            got.extend(frame);
+        }
+        anyhow::ensure!(got == format!("{word}\n").as_bytes(), "{word}: {got:?}");
+    }
+    let mut stream = as_node
+        .connect_stream(&hostport, None, proto::tls::ALPN_PIPE, timeout)
+        .await?;
+    write_frame(&mut stream, &open(producers[2], false)).await?;
+    let answer = read_answer(&mut stream).await?;
+    anyhow::ensure!(answer.code == 0 && !answer.framed, "unframed: {answer:?}");
+    let mut rest = Vec::new();
+    tokio::time::timeout(timeout, stream.read_to_end(&mut rest)).await??;
+    anyhow::ensure!(rest == b"third\n", "unframed: {rest:?}");
+    Ok(())
+}
+
 /// The producer's node crashes mid-stream: nothing hangs. The consumer
 /// reads end-of-file and ends; nsh reports the producer it cannot reach
 /// any more and finishes. (Runs last: it crashes node 2.)
@@ -778,6 +844,7 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         within_a_node_a_slow_consumer_holds_the_producer,
         bad_requests_are_refused,
         pipe_streams_answer_only_to_nodes,
+        a_framed_stream_carries_pipe_after_pipe,
     );
     if let Err(e) = a_crashed_producer_node_ends_the_pipe(&mut ctx).await {
         failures.push(format!("a_crashed_producer_node_ends_the_pipe: {e:#}"));
@@ -835,6 +902,7 @@ async fn plain_streams_refuse_junk(ctx: &Ctx) -> anyhow::Result<()> {
         user: "root".into(),
         admin: true,
         offer: Vec::new(),
+        framed: false,
     };
     write_frame(&mut stream, &open).await?;
     let answer = tokio::time::timeout(timeout, read_answer(&mut stream)).await??;

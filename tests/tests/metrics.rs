@@ -144,6 +144,35 @@ async fn nodes_serve_metrics_that_prometheus_parses() -> anyhow::Result<()> {
     })
     .await?;
     assert_eq!(piped, 6.0);
+    // The next pipe between the two nodes takes the stream the first one
+    // left: no new connection, no handshake.
+    let producer = client
+        .spawn(proto::v1::SpawnRequest {
+            node: cluster.nodes[1].name.clone(),
+            output_backpressure: true,
+            ..request(&["echo", "again"])
+        })
+        .await?
+        .into_inner()
+        .pid;
+    let consumer = client
+        .spawn(proto::v1::SpawnRequest {
+            stdin_from: producer,
+            ..request(&["cat"])
+        })
+        .await?
+        .into_inner()
+        .pid;
+    wait(&mut client, consumer).await?;
+    let samples = parse(&get(ports[0], "/metrics")?.1)?;
+    let at = |k: &str| samples.get(k).copied().unwrap_or(f64::NAN);
+    assert_eq!(at(r#"nefele_pipe_bytes_total{to="process"}"#), 12.0);
+    assert_eq!(
+        at(r#"nefele_pipe_streams_total{connection="new"}"#),
+        1.0,
+        "{samples:?}"
+    );
+    assert_eq!(at(r#"nefele_pipe_streams_total{connection="reused"}"#), 1.0);
     // Anything else is 404.
     assert_eq!(get(ports[0], "/")?.0, "HTTP/1.1 404 Not Found");
     client

@@ -41,7 +41,7 @@ use super::convert;
 use super::follow::Cursor;
 use super::route::{RouteError, Target, outgoing, remote_error};
 use crate::auth::{AuthError, Caller, Principal};
-use crate::cluster::peers::PeerStream;
+use crate::cluster::peers::{PeerStream, Peers};
 use crate::error::ProcError;
 use crate::hostproc;
 use crate::output::OutputLog;
@@ -71,7 +71,7 @@ pub enum Source {
     },
     /// A process of another node, or a file another node offered as
     /// stdin (`stdin_file`): that node's byte stream.
-    Stream { node: String, stream: PeerStream },
+    Stream(PeerSource),
     /// A file of a client of this node, offered as another node's
     /// process's stdin (`stdin_file`).
     File(Arc<std::fs::File>),
@@ -123,9 +123,10 @@ impl Source {
                     user: principal.user.clone(),
                     admin: principal.admin,
                     offer: Vec::new(),
+                    framed: true,
                 };
                 match Source::open_stream(state, producer.slot(), open).await?.1 {
-                    Ok(stream) => Ok(Source::Stream { node, stream }),
+                    Ok(stream) => Ok(Source::Stream(stream)),
                     Err(refused) if Code::from(refused.code) == Code::NotFound => {
                         Err(ProcError::NoSuchProcess(producer).into())
                     }
@@ -154,9 +155,10 @@ impl Source {
             user: principal.user.clone(),
             admin: principal.admin,
             offer: offer.ticket.clone(),
+            framed: true,
         };
         match Source::open_stream(state, slot, open).await? {
-            (node, Ok(stream)) => Ok(Source::Stream { node, stream }),
+            (_, Ok(stream)) => Ok(Source::Stream(stream)),
             (node, Err(refused)) => Err(Status::failed_precondition(format!(
                 "stdin from a file on {node}: {}",
                 refused.message
@@ -164,14 +166,15 @@ impl Source {
         }
     }
 
-    /// Dials the node in `slot` for a byte stream and asks it `open`: the
-    /// node's name, and the stream once it said yes or its refusal. No
-    /// such member, no connection or no answer in time is the error.
+    /// Asks the node in `slot` for a byte stream (`open`), on a stream
+    /// kept from an earlier pipe to it or a new one: the node's name, and
+    /// the stream once it said yes or its refusal. No such member, no
+    /// connection or no answer in time is the error.
     async fn open_stream(
         state: &ApiState,
         slot: proto::Slot,
         open: PipeOpen,
-    ) -> Result<(String, Result<PeerStream, PipeOpened>), Status> {
+    ) -> Result<(String, Result<PeerSource, PipeOpened>), Status> {
         let member = state.caught_up(|c| c.member(slot)).await;
         let node = member
             .as_ref()
@@ -181,30 +184,44 @@ impl Source {
             why,
         };
         let member = member.ok_or_else(|| unreachable("not a member any more".into()))?;
-        let mut stream = state
-            .cluster
-            .peers()
-            .connect_pipe_stream(&member.addr)
+        let peers = state.cluster.peers();
+        let (stream, answer) = loop {
+            let (mut stream, kept) = peers
+                .pipe_stream(&member.addr)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let answer = tokio::time::timeout(OPEN_TIMEOUT, async {
+                write_frame(&mut stream, &open).await?;
+                read_frame::<PipeOpened>(&mut stream).await
+            })
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        let answer = tokio::time::timeout(OPEN_TIMEOUT, async {
-            write_frame(&mut stream, &open).await?;
-            read_frame::<PipeOpened>(&mut stream).await
-        })
-        .await
-        .map_err(|_| RouteError::TooSlow(node.clone()))?
-        .map_err(|e| unreachable(e.to_string()))?;
-        let opened = match Code::from(answer.code) {
-            Code::Ok => Ok(stream),
-            _ => Err(answer),
+            .map_err(|_| RouteError::TooSlow(node.clone()))?;
+            match answer {
+                Ok(answer) => break (stream, answer),
+                // A kept stream its peer closed since (it restarted): the
+                // next try takes another kept one or dials.
+                Err(_) if kept => continue,
+                Err(e) => return Err(unreachable(e.to_string()).into()),
+            }
         };
-        Ok((node, opened))
+        if Code::from(answer.code) != Code::Ok {
+            return Ok((node, Err(answer)));
+        }
+        let source = PeerSource {
+            node: node.clone(),
+            addr: member.addr,
+            stream: Some(stream),
+            // An older node sends the bytes unframed, to the stream's end.
+            frame_left: answer.framed.then_some(0),
+            peers,
+        };
+        Ok((node, Ok(source)))
     }
 
     /// The next chunk, or `None` once the producer's output has ended.
     /// `data` is an empty buffer of [`CHUNK`] capacity for the bytes
     /// read from a pipe or a stream (a log's chunks come in their own).
-    async fn next(&mut self, mut data: Vec<u8>) -> Result<Option<OutputChunk>, Status> {
+    async fn next(&mut self, data: Vec<u8>) -> Result<Option<OutputChunk>, Status> {
         match self {
             Source::Local { cursor, pipe, .. } => {
                 if let Some(chunk) = next_logged(cursor).await? {
@@ -213,18 +230,7 @@ impl Source {
                 let Some(pipe) = pipe else { return Ok(None) };
                 read_pipe(pipe, data).await
             }
-            Source::Stream { node, stream } => match stream.read_buf(&mut data).await {
-                Ok(0) => Ok(None),
-                Ok(_) => {
-                    take_ready(stream, &mut data);
-                    Ok(Some(OutputChunk { offset: 0, data }))
-                }
-                Err(e) => Err(RouteError::Unreachable {
-                    node: node.clone(),
-                    why: e.to_string(),
-                }
-                .into()),
-            },
+            Source::Stream(peer) => peer.next(data).await,
             Source::File(file) => Ok(super::stdin_file::read_chunk(file, data)
                 .await?
                 .map(|data| OutputChunk { offset: 0, data })),
@@ -246,14 +252,101 @@ async fn next_logged(cursor: &mut Cursor) -> Result<Option<OutputChunk>, Status>
     }
 }
 
-/// Adds to `data`, up to its capacity, what `stream` has ready without
-/// waiting. A TLS stream gives one record (16 KiB) per read: without this
-/// a chunk would be one record, and each would cost a hand-over between
-/// tasks and a write of its own. An end or an error stops the gathering;
-/// the next read meets it again.
-fn take_ready(stream: &mut PeerStream, data: &mut Vec<u8>) {
-    while data.len() < data.capacity() {
-        match stream.read_buf(data).now_or_never() {
+/// Another node's byte stream of a direct pipe or an offered file.
+pub struct PeerSource {
+    /// The node's name.
+    node: String,
+    /// Its address, to keep the stream for once the pipe ended.
+    addr: String,
+    /// `None` once the pipe ended.
+    stream: Option<PeerStream>,
+    /// Framed (PipeOpened.framed): what is left of the frame being read.
+    /// `None`: the bytes run unframed to the stream's end (an older node).
+    frame_left: Option<u32>,
+    peers: Arc<Peers>,
+}
+
+impl PeerSource {
+    /// The next chunk; `None` at the end, when a framed stream goes back
+    /// to the peers' kept streams for the next pipe to that node.
+    async fn next(&mut self, mut data: Vec<u8>) -> Result<Option<OutputChunk>, Status> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(None);
+        };
+        let read = match &mut self.frame_left {
+            Some(left) => read_framed(stream, left, &mut data).await,
+            None => read_unframed(stream, &mut data).await,
+        };
+        match read {
+            Ok(0) => {
+                if let Some(stream) = self.stream.take()
+                    && self.frame_left.is_some()
+                {
+                    self.peers.keep_pipe_stream(&self.addr, stream);
+                }
+                Ok(None)
+            }
+            Ok(_) => Ok(Some(OutputChunk { offset: 0, data })),
+            Err(e) => {
+                self.stream = None;
+                Err(RouteError::Unreachable {
+                    node: self.node.clone(),
+                    why: e.to_string(),
+                }
+                .into())
+            }
+        }
+    }
+}
+
+/// Reads into `data` what an unframed stream has: 0 at its end.
+async fn read_unframed(stream: &mut PeerStream, data: &mut Vec<u8>) -> std::io::Result<usize> {
+    let start = data.len();
+    if stream.read_buf(data).await? > 0 {
+        take_ready(stream, data, data.capacity());
+    }
+    Ok(data.len() - start)
+}
+
+/// Reads into `data` the next bytes of a framed stream (each frame its
+/// 4-byte big-endian length and its bytes), up to the end of the frame
+/// `left` counts down: 0 at the end marker (a frame of length 0).
+async fn read_framed(
+    stream: &mut PeerStream,
+    left: &mut u32,
+    data: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    if *left == 0 {
+        *left = stream.read_u32().await?;
+        if *left == 0 {
+            return Ok(0);
+        }
+    }
+    let start = data.len();
+    let limit = start + (*left as usize).min(data.capacity() - start);
+    if (&mut *stream)
+        .take((limit - start) as u64)
+        .read_buf(data)
+        .await?
+        == 0
+    {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    take_ready(stream, data, limit);
+    let read = data.len() - start;
+    *left -= read as u32;
+    Ok(read)
+}
+
+/// Adds to `data`, until it holds `limit` bytes, what `stream` has ready
+/// without waiting. A TLS stream gives one record (16 KiB) per read:
+/// without this a chunk would be one record, and each would cost a
+/// hand-over between tasks and a write of its own. An end or an error
+/// stops the gathering; the next read meets it again.
+fn take_ready(stream: &mut PeerStream, data: &mut Vec<u8>, limit: usize) {
+    while data.len() < limit {
+        let mut part = (&mut *stream).take((limit - data.len()) as u64);
+        match part.read_buf(data).now_or_never() {
             Some(Ok(n)) if n > 0 => {}
             _ => return,
         }
@@ -656,48 +749,93 @@ pub async fn serve_pipes(state: Arc<ApiState>, mut conns: mpsc::Receiver<Conn>) 
     }
 }
 
-/// One direct pipe's producer side: checks the caller (a pinned node
-/// certificate) and the request, then copies the producer's stdout into
-/// the stream until it ends; a reader that goes away first closes the
-/// producer's pipe ([`consumer_gone`]).
+/// How long a framed stream waits for its next pipe (its reader keeps it
+/// for less: `peers::KEPT_STREAM_IDLE`).
+const BETWEEN_PIPES: Duration = Duration::from_secs(60);
+
+/// A connection for direct pipes' producer sides: checks the caller (a
+/// pinned node certificate) and each request, then copies the producer's
+/// stdout into the stream until it ends; a reader that goes away first
+/// closes the producer's pipe ([`consumer_gone`]). A framed pipe that
+/// ended leaves the connection waiting for the next request.
 async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
     let remote = conn.info().remote;
-    let opened = tokio::time::timeout(OPEN_TIMEOUT, open_for_peer(&state, &mut conn)).await;
-    let (producer, principal, source) = match opened {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(refusal)) => {
-            tracing::info!(?remote, error = %refusal.message(), "direct pipe refused");
-            let answer = PipeOpened {
-                code: refusal.code() as i32,
-                message: refusal.message().to_string(),
-            };
-            let _ = tokio::time::timeout(OPEN_TIMEOUT, async {
-                let _ = write_frame(&mut conn, &answer).await;
-                let _ = conn.shutdown().await;
-            })
-            .await;
+    let mut wait = OPEN_TIMEOUT;
+    loop {
+        // The request is read before the caller is judged, so a refused
+        // client's request is not left unread (closing on unread data
+        // resets the connection, which can lose the answer on the way).
+        let open = match tokio::time::timeout(wait, read_frame::<PipeOpen>(&mut conn)).await {
+            Ok(Ok(open)) => Ok(open),
+            // The reader let a kept stream go.
+            Ok(Err(_)) if wait == BETWEEN_PIPES => return,
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                if wait == OPEN_TIMEOUT {
+                    tracing::info!(?remote, "a direct pipe was not asked for in time");
+                }
+                return;
+            }
+        };
+        let opened = tokio::time::timeout(OPEN_TIMEOUT, open_for_peer(&state, &conn, open)).await;
+        let (open, principal, source) = match opened {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(refusal)) => {
+                tracing::info!(?remote, error = %refusal.message(), "direct pipe refused");
+                let answer = PipeOpened {
+                    code: refusal.code() as i32,
+                    message: refusal.message().to_string(),
+                    framed: false,
+                };
+                let _ = tokio::time::timeout(OPEN_TIMEOUT, async {
+                    let _ = write_frame(&mut conn, &answer).await;
+                    let _ = conn.shutdown().await;
+                })
+                .await;
+                return;
+            }
+            Err(_) => {
+                tracing::info!(?remote, "a direct pipe could not be opened in time");
+                return;
+            }
+        };
+        let producer = (open.pid != 0)
+            .then(|| Gpid::from_raw(open.pid.into()).ok())
+            .flatten();
+        if !send_pipe(&state, &mut conn, &principal, producer, source, open.framed).await {
             return;
         }
-        Err(_) => {
-            tracing::info!(?remote, "a direct pipe was not asked for in time");
-            return;
-        }
-    };
+        wait = BETWEEN_PIPES;
+    }
+}
+
+/// Sends one pipe's bytes (framed or to the stream's end); whether the
+/// stream is fit for the next pipe (it was framed and ended cleanly).
+async fn send_pipe(
+    state: &ApiState,
+    conn: &mut Conn,
+    principal: &Principal,
+    producer: Option<Gpid>,
+    source: Source,
+    framed: bool,
+) -> bool {
     let ok = PipeOpened {
         code: Code::Ok as i32,
         message: String::new(),
+        framed,
     };
     let mut source = source.prefetch();
-    let mut reader_gone = write_frame(&mut conn, &ok).await.is_err();
-    if reader_gone && consumer_gone(&state, &principal, producer, source.closes_producer).await {
-        return;
+    let mut reader_gone = write_frame(conn, &ok).await.is_err();
+    if reader_gone && consumer_gone(state, principal, producer, source.closes_producer).await {
+        return false;
     }
     loop {
         match source.next().await {
+            Ok(Some(chunk)) if chunk.data.is_empty() => source.delivered(chunk),
             Ok(Some(chunk)) => {
-                if !reader_gone && conn.write_all(&chunk.data).await.is_err() {
-                    if consumer_gone(&state, &principal, producer, source.closes_producer).await {
-                        return;
+                if !reader_gone && write_chunk(conn, &chunk.data, framed).await.is_err() {
+                    if consumer_gone(state, principal, producer, source.closes_producer).await {
+                        return false;
                     }
                     reader_gone = true;
                 }
@@ -706,26 +844,38 @@ async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
             Ok(None) => break,
             Err(status) => {
                 tracing::warn!(?producer, error = %status.message(), "direct pipe: cannot read the producer");
-                return;
+                return false;
             }
         }
     }
-    if !reader_gone {
-        // close_notify: the reader sees a clean end-of-file.
-        let _ = conn.shutdown().await;
+    if reader_gone {
+        return false;
     }
+    if framed {
+        // The end marker; the stream stays for the next pipe.
+        return write_chunk(conn, &[], true).await.is_ok() && conn.flush().await.is_ok();
+    }
+    // close_notify: the reader sees a clean end-of-file.
+    let _ = conn.shutdown().await;
+    false
 }
 
-/// Reads and checks a peer's PipeOpen and opens the producer's stdout
-/// (or the file offered, without a producer).
+/// Writes `data` to a pipe's stream: as one frame (its length first) or
+/// as it is.
+async fn write_chunk(conn: &mut Conn, data: &[u8], framed: bool) -> std::io::Result<()> {
+    if framed {
+        conn.write_all(&(data.len() as u32).to_be_bytes()).await?;
+    }
+    conn.write_all(data).await
+}
+
+/// Checks a peer's PipeOpen and opens the producer's stdout (or the file
+/// offered, without a producer).
 async fn open_for_peer(
     state: &ApiState,
-    conn: &mut Conn,
-) -> Result<(Option<Gpid>, Principal, Source), Status> {
-    // The request is read before the caller is judged, so a refused
-    // client's request is not left unread (closing on unread data resets
-    // the connection, which can lose the answer on the way).
-    let open: Result<PipeOpen, _> = read_frame(conn).await;
+    conn: &Conn,
+    open: std::io::Result<PipeOpen>,
+) -> Result<(PipeOpen, Principal, Source), Status> {
     let mut probe = tonic::Request::new(());
     probe.extensions_mut().insert(conn.info().clone());
     if !Caller::of(&probe, &state.cluster.peers()).is_node() {
@@ -736,12 +886,12 @@ async fn open_for_peer(
         return Err(ProcError::InvalidArgument("direct pipe: no user".into()).into());
     }
     let principal = Principal {
-        user: open.user,
+        user: open.user.clone(),
         admin: open.admin,
     };
     if !open.offer.is_empty() {
         let file = state.offers.claim(&open.offer, &principal)?;
-        return Ok((None, principal, Source::File(file)));
+        return Ok((open, principal, Source::File(file)));
     }
     let producer = convert::gpid(open.pid)?;
     if producer.slot() != state.cluster.slot {
@@ -751,7 +901,7 @@ async fn open_for_peer(
         .into());
     }
     let source = Source::open(state, &principal, producer).await?;
-    Ok((Some(producer), principal, source))
+    Ok((open, principal, source))
 }
 
 /// WriteOutputTo: the process's stdout into a descriptor of a client on

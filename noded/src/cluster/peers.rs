@@ -3,8 +3,8 @@
 //! peers. Routing (router.rs) and the raft network read it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
-use std::time::Duration;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use tokio::sync::watch;
@@ -22,6 +22,13 @@ pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A byte stream to another node (a direct pipe's): TLS, or plain TCP in
 /// an `--insecure` cluster.
 pub type PeerStream = Box<dyn PeerIo>;
+
+/// How long a pipe stream kept for reuse may stay idle; below the time a
+/// node waits for the next pipe on it (`pipe::BETWEEN_PIPES`), so a kept
+/// stream is not one its peer is closing.
+const KEPT_STREAM_IDLE: Duration = Duration::from_secs(20);
+/// Most pipe streams kept per peer.
+const KEPT_STREAMS_PER_PEER: usize = 8;
 
 /// What a [`PeerStream`] is.
 pub trait PeerIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
@@ -55,6 +62,10 @@ pub struct Peers {
     channels: DashMap<String, Channel>,
     /// TLS toward peers (`None`: an `--insecure` cluster).
     tls: Option<proto::tls::ClientTls>,
+    /// Pipe streams whose last pipe ended cleanly, by address, with when
+    /// they were kept: the next pipe to that node skips the dial and the
+    /// handshake.
+    kept_streams: Mutex<HashMap<String, Vec<(Instant, PeerStream)>>>,
 }
 
 impl Peers {
@@ -73,6 +84,7 @@ impl Peers {
             live: RwLock::new(HashMap::new()),
             channels: DashMap::new(),
             tls,
+            kept_streams: Mutex::default(),
         }
     }
 
@@ -85,7 +97,49 @@ impl Peers {
     /// listen IP, within the peer connect timeout: TLS with ALPN
     /// `nefele-pipe/1`, or in an `--insecure` cluster plain TCP that
     /// starts with [`proto::tls::PLAIN_PIPE_PREFACE`].
-    pub async fn connect_pipe_stream(&self, addr: &str) -> std::io::Result<PeerStream> {
+    ///
+    /// A stream kept from an earlier pipe to `addr` is taken first; the
+    /// flag says so (its peer may have closed it since: the caller dials
+    /// anew when it finds it closed).
+    pub async fn pipe_stream(&self, addr: &str) -> std::io::Result<(PeerStream, bool)> {
+        if let Some(stream) = self.take_kept_stream(addr) {
+            crate::metrics::METRICS.pipe_stream_opened(true);
+            return Ok((stream, true));
+        }
+        let stream = self.connect_pipe_stream(addr).await?;
+        crate::metrics::METRICS.pipe_stream_opened(false);
+        Ok((stream, false))
+    }
+
+    /// Keeps `stream`, at the boundary between two pipes, for the next
+    /// pipe to `addr`.
+    pub fn keep_pipe_stream(&self, addr: &str, stream: PeerStream) {
+        let Ok(mut kept) = self.kept_streams.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        kept.retain(|_, streams| {
+            streams.retain(|(since, _)| now.duration_since(*since) < KEPT_STREAM_IDLE);
+            !streams.is_empty()
+        });
+        let streams = kept.entry(addr.to_string()).or_default();
+        if streams.len() < KEPT_STREAMS_PER_PEER {
+            streams.push((now, stream));
+        }
+    }
+
+    /// The most recently kept stream to `addr` that has not been idle too
+    /// long.
+    fn take_kept_stream(&self, addr: &str) -> Option<PeerStream> {
+        let mut kept = self.kept_streams.lock().ok()?;
+        let streams = kept.get_mut(addr)?;
+        let now = Instant::now();
+        streams.retain(|(since, _)| now.duration_since(*since) < KEPT_STREAM_IDLE);
+        streams.pop().map(|(_, stream)| stream)
+    }
+
+    /// A new pipe stream to `addr` (see [`Peers::pipe_stream`]).
+    async fn connect_pipe_stream(&self, addr: &str) -> std::io::Result<PeerStream> {
         match &self.tls {
             Some(tls) => {
                 let stream = tls
