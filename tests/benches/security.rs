@@ -14,13 +14,13 @@
 //!    once) until all list 5 members up, with TLS (tokens, certificates
 //!    issued at join) and with `--insecure`, alternating. Reported, with
 //!    the ratio; no target is set by the issue.
-//! 3. **A connection per command**: nsh on node 0's socket runs
+//! 3. **A stream per command**: nsh on node 0's socket runs
 //!    `@NODE1 echo hi > FILE` in a loop, where node 0 writes the file and
-//!    reads the output from node 1 over a direct pipe's stream, a new
-//!    connection (a TLS handshake) each time; and `@NODE1 echo hi >
-//!    /dev/null`, whose output comes back in the command's gRPC stream (no
-//!    new connection). Both clusters, alternating; the time per command.
-//!    What a TLS handshake adds to a short command, reported.
+//!    reads the output from node 1 over a direct pipe's stream (on a
+//!    connection kept from the command before: no handshake); and
+//!    `@NODE1 echo hi > /dev/null`, whose output comes back in the
+//!    command's gRPC stream. Both clusters, alternating; the time per
+//!    command. What the stream and TLS add to a short command, reported.
 //!
 //! `cargo build --release --bins && cargo bench -p tests --bench security`.
 //! `BENCH_ITERS` sets spawn + waits per cluster (default 300),
@@ -233,13 +233,13 @@ fn print(iters: usize, rounds: usize, spawn: &SpawnResult, formation: &Formation
 
 fn print_per_command(rounds: usize, commands: usize, r: &PerCommand) {
     println!(
-        "\nA connection per command: nsh on node 0's socket, `@NODE1 echo hi > OUT` {commands} times, {rounds} loops each, alternating (ms per command):\n"
+        "\nA stream per command: nsh on node 0's socket, `@NODE1 echo hi > OUT` {commands} times, {rounds} loops each, alternating (ms per command):\n"
     );
     println!("| output | mTLS median | plain median | mTLS - plain |");
     println!("|---|---|---|---|");
     for (name, tls, plain) in [
         (
-            "into a file (a direct pipe's stream per command)",
+            "into a file (a direct pipe's stream, on a kept connection)",
             r.tls_stream,
             r.plain_stream,
         ),

@@ -212,7 +212,7 @@ impl Source {
             addr: member.addr,
             stream: Some(stream),
             // An older node sends the bytes unframed, to the stream's end.
-            frame_left: answer.framed.then_some(0),
+            frame: answer.framed.then_some(Frame::START),
             peers,
         };
         Ok((node, Ok(source)))
@@ -260,10 +260,26 @@ pub struct PeerSource {
     addr: String,
     /// `None` once the pipe ended.
     stream: Option<PeerStream>,
-    /// Framed (PipeOpened.framed): what is left of the frame being read.
+    /// Where the reading of a framed stream (PipeOpened.framed) stands;
     /// `None`: the bytes run unframed to the stream's end (an older node).
-    frame_left: Option<u32>,
+    frame: Option<Frame>,
     peers: Arc<Peers>,
+}
+
+/// Where the reading of a framed stream stands: each frame is its 4-byte
+/// big-endian length and its bytes; an empty frame is the end.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Frame {
+    /// In a frame's length: the bytes of it read so far.
+    Length([u8; 4], usize),
+    /// In a frame's bytes: how many are left.
+    Bytes(u32),
+    /// The empty frame was read.
+    Ended,
+}
+
+impl Frame {
+    const START: Frame = Frame::Length([0; 4], 0);
 }
 
 impl PeerSource {
@@ -273,14 +289,14 @@ impl PeerSource {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(None);
         };
-        let read = match &mut self.frame_left {
-            Some(left) => read_framed(stream, left, &mut data).await,
+        let read = match &mut self.frame {
+            Some(frame) => read_framed(stream, frame, &mut data).await,
             None => read_unframed(stream, &mut data).await,
         };
         match read {
             Ok(0) => {
                 if let Some(stream) = self.stream.take()
-                    && self.frame_left.is_some()
+                    && self.frame == Some(Frame::Ended)
                 {
                     self.peers.keep_pipe_stream(&self.addr, stream);
                 }
@@ -299,58 +315,83 @@ impl PeerSource {
     }
 }
 
-/// Reads into `data` what an unframed stream has: 0 at its end.
+/// Reads into `data` what an unframed stream has: 0 at its end. Once a
+/// read gave bytes, what else is ready is added without waiting (up to
+/// `data`'s capacity): a TLS stream gives one record (16 KiB) per read,
+/// and a chunk per record would cost a hand-over between tasks and a
+/// write of its own. An end or an error stops the gathering; the next
+/// read meets it again.
 async fn read_unframed(stream: &mut PeerStream, data: &mut Vec<u8>) -> std::io::Result<usize> {
     let start = data.len();
     if stream.read_buf(data).await? > 0 {
-        take_ready(stream, data, data.capacity());
+        while data.len() < data.capacity() {
+            match stream.read_buf(data).now_or_never() {
+                Some(Ok(n)) if n > 0 => {}
+                _ => break,
+            }
+        }
     }
     Ok(data.len() - start)
 }
 
-/// Reads into `data` the next bytes of a framed stream (each frame its
-/// 4-byte big-endian length and its bytes), up to the end of the frame
-/// `left` counts down: 0 at the end marker (a frame of length 0).
+/// Reads into `data` the next bytes of a framed stream, across frames as
+/// long as they are ready (as [`read_unframed`] gathers records); 0 at
+/// the empty frame. Only the first read waits; `frame` keeps a length
+/// read in part, since a read that is not ready consumes nothing. An end
+/// or an error stops the gathering; the next call meets it again (an end
+/// inside a frame is an error).
 async fn read_framed(
     stream: &mut PeerStream,
-    left: &mut u32,
+    frame: &mut Frame,
     data: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
-    if *left == 0 {
-        *left = stream.read_u32().await?;
-        if *left == 0 {
-            return Ok(0);
-        }
-    }
     let start = data.len();
-    let limit = start + (*left as usize).min(data.capacity() - start);
-    if (&mut *stream)
-        .take((limit - start) as u64)
-        .read_buf(data)
-        .await?
-        == 0
-    {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    while data.len() < data.capacity() {
+        let waits = data.len() == start;
+        let read = match frame {
+            Frame::Ended => break,
+            Frame::Length(bytes, have) => {
+                let read = stream.read(&mut bytes[*have..]);
+                if waits {
+                    read.await
+                } else {
+                    match read.now_or_never() {
+                        Some(read) => read,
+                        None => break,
+                    }
+                }
+            }
+            Frame::Bytes(left) => {
+                let want = (*left as usize).min(data.capacity() - data.len());
+                let mut part = (&mut *stream).take(want as u64);
+                let read = part.read_buf(data);
+                if waits {
+                    read.await
+                } else {
+                    match read.now_or_never() {
+                        Some(read) => read,
+                        None => break,
+                    }
+                }
+            }
+        };
+        let read = match read {
+            Ok(0) | Err(_) if !waits => break, // met again by the next call
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            read => read?,
+        };
+        *frame = match *frame {
+            Frame::Length(bytes, have) if have + read == 4 => match u32::from_be_bytes(bytes) {
+                0 => Frame::Ended,
+                len => Frame::Bytes(len),
+            },
+            Frame::Length(bytes, have) => Frame::Length(bytes, have + read),
+            Frame::Bytes(left) if left as usize == read => Frame::START,
+            Frame::Bytes(left) => Frame::Bytes(left - read as u32),
+            Frame::Ended => Frame::Ended,
+        };
     }
-    take_ready(stream, data, limit);
-    let read = data.len() - start;
-    *left -= read as u32;
-    Ok(read)
-}
-
-/// Adds to `data`, until it holds `limit` bytes, what `stream` has ready
-/// without waiting. A TLS stream gives one record (16 KiB) per read:
-/// without this a chunk would be one record, and each would cost a
-/// hand-over between tasks and a write of its own. An end or an error
-/// stops the gathering; the next read meets it again.
-fn take_ready(stream: &mut PeerStream, data: &mut Vec<u8>, limit: usize) {
-    while data.len() < limit {
-        let mut part = (&mut *stream).take((limit - data.len()) as u64);
-        match part.read_buf(data).now_or_never() {
-            Some(Ok(n)) if n > 0 => {}
-            _ => return,
-        }
-    }
+    Ok(data.len() - start)
 }
 
 /// The next chunk of a producer's stdout pipe; `None` at end-of-file
@@ -860,13 +901,23 @@ async fn send_pipe(
     false
 }
 
-/// Writes `data` to a pipe's stream: as one frame (its length first) or
-/// as it is.
+/// Writes `data` to a pipe's stream: as one frame (its length first, in
+/// one write with the bytes: TLS puts both in one record) or as it is.
 async fn write_chunk(conn: &mut Conn, data: &[u8], framed: bool) -> std::io::Result<()> {
-    if framed {
-        conn.write_all(&(data.len() as u32).to_be_bytes()).await?;
+    if !framed {
+        return conn.write_all(data).await;
     }
-    conn.write_all(data).await
+    let length = (data.len() as u32).to_be_bytes();
+    let mut parts = [std::io::IoSlice::new(&length), std::io::IoSlice::new(data)];
+    let mut parts = &mut parts[..];
+    while !parts.is_empty() {
+        let written = conn.write_vectored(parts).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        std::io::IoSlice::advance_slices(&mut parts, written);
+    }
+    Ok(())
 }
 
 /// Checks a peer's PipeOpen and opens the producer's stdout (or the file
@@ -983,4 +1034,84 @@ pub(super) fn direct_pipe_producer(
         ));
     }
     Ok(producer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames written in awkward pieces (a length split across writes,
+    /// several frames in one write) read back as the bytes, across frames
+    /// when ready, up to the empty frame, after which the stream is at the
+    /// next request.
+    #[tokio::test]
+    async fn framed_reads_gather_frames_and_stop_at_the_end() {
+        let (mut writer, reader) = tokio::io::duplex(1 << 20);
+        let mut stream: PeerStream = Box::new(reader);
+        let mut wire: Vec<u8> = Vec::new();
+        for part in [&b"hello "[..], b"framed", b" world"] {
+            wire.extend((part.len() as u32).to_be_bytes());
+            wire.extend(part);
+        }
+        wire.extend(0u32.to_be_bytes());
+        wire.extend(b"next request");
+        let mut frame = Frame::START;
+        let mut got: Vec<u8> = Vec::new();
+        // The first two bytes of the first length alone: nothing to give.
+        writer.write_all(&wire[..2]).await.unwrap();
+        let first =
+            read_framed(&mut stream, &mut frame, &mut Vec::with_capacity(64)).now_or_never();
+        assert!(first.is_none(), "a partial length gave {first:?}");
+        assert_eq!(frame, Frame::Length([0, 0, 0, 0], 2));
+        writer.write_all(&wire[2..7]).await.unwrap();
+        // Then the rest but the next request, in one write: read across
+        // frames, 8 bytes at a time (the buffer's capacity).
+        let mut data = Vec::with_capacity(8);
+        assert_eq!(
+            read_framed(&mut stream, &mut frame, &mut data)
+                .await
+                .unwrap(),
+            3
+        );
+        got.extend(&data);
+        let end = wire.len() - b"next request".len();
+        writer.write_all(&wire[7..end]).await.unwrap();
+        loop {
+            let mut data = Vec::with_capacity(8);
+            match read_framed(&mut stream, &mut frame, &mut data)
+                .await
+                .unwrap()
+            {
+                0 => break,
+                n => assert_eq!(n, data.len()),
+            }
+            got.extend(&data);
+        }
+        assert_eq!(got, b"hello framed world");
+        assert_eq!(frame, Frame::Ended);
+        writer.write_all(&wire[end..]).await.unwrap();
+        let mut rest = [0u8; 12];
+        stream.read_exact(&mut rest).await.unwrap();
+        assert_eq!(&rest, b"next request");
+    }
+
+    /// A stream that ends inside a frame is an error, not an end.
+    #[tokio::test]
+    async fn a_stream_cut_inside_a_frame_is_an_error() {
+        let (mut writer, reader) = tokio::io::duplex(1 << 10);
+        let mut stream: PeerStream = Box::new(reader);
+        writer.write_all(&10u32.to_be_bytes()).await.unwrap();
+        writer.write_all(b"abc").await.unwrap();
+        drop(writer);
+        let mut frame = Frame::START;
+        let mut data = Vec::with_capacity(64);
+        assert_eq!(
+            read_framed(&mut stream, &mut frame, &mut data)
+                .await
+                .unwrap(),
+            3
+        );
+        let cut = read_framed(&mut stream, &mut frame, &mut Vec::with_capacity(64)).await;
+        assert_eq!(cut.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+    }
 }
