@@ -67,6 +67,34 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         .collect())
 }
 
+/// `echo WORD` on `node` piped directly into `cat` on node 0 (the
+/// client's), waited for.
+async fn pipe_to_node_0(
+    client: &mut proto::v1::processes_client::ProcessesClient<tonic::transport::Channel>,
+    node: &str,
+    word: &str,
+) -> anyhow::Result<()> {
+    let producer = client
+        .spawn(proto::v1::SpawnRequest {
+            node: node.to_string(),
+            output_backpressure: true,
+            ..request(&["echo", word])
+        })
+        .await?
+        .into_inner()
+        .pid;
+    let consumer = client
+        .spawn(proto::v1::SpawnRequest {
+            stdin_from: producer,
+            ..request(&["cat"])
+        })
+        .await?
+        .into_inner()
+        .pid;
+    wait(client, consumer).await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_serve_metrics_that_prometheus_parses() -> anyhow::Result<()> {
     let ports = [free_port()?, free_port()?];
@@ -117,24 +145,7 @@ async fn nodes_serve_metrics_that_prometheus_parses() -> anyhow::Result<()> {
     );
     assert_eq!(other["nefele_spawns_total{}"], 0.0);
     // A direct pipe from node 1 into node 0 counts what node 0 fed.
-    let producer = client
-        .spawn(proto::v1::SpawnRequest {
-            node: cluster.nodes[1].name.clone(),
-            output_backpressure: true,
-            ..request(&["echo", "hello"])
-        })
-        .await?
-        .into_inner()
-        .pid;
-    let consumer = client
-        .spawn(proto::v1::SpawnRequest {
-            stdin_from: producer,
-            ..request(&["cat"])
-        })
-        .await?
-        .into_inner()
-        .pid;
-    wait(&mut client, consumer).await?;
+    pipe_to_node_0(&mut client, &cluster.nodes[1].name, "hello").await?;
     let piped = wait_until("node 0 to count the pipe", TIMEOUT, || async {
         let samples = parse(&get(ports[0], "/metrics").ok()?.1).ok()?;
         samples
@@ -146,24 +157,7 @@ async fn nodes_serve_metrics_that_prometheus_parses() -> anyhow::Result<()> {
     assert_eq!(piped, 6.0);
     // The next pipe between the two nodes takes the stream the first one
     // left: no new connection, no handshake.
-    let producer = client
-        .spawn(proto::v1::SpawnRequest {
-            node: cluster.nodes[1].name.clone(),
-            output_backpressure: true,
-            ..request(&["echo", "again"])
-        })
-        .await?
-        .into_inner()
-        .pid;
-    let consumer = client
-        .spawn(proto::v1::SpawnRequest {
-            stdin_from: producer,
-            ..request(&["cat"])
-        })
-        .await?
-        .into_inner()
-        .pid;
-    wait(&mut client, consumer).await?;
+    pipe_to_node_0(&mut client, &cluster.nodes[1].name, "again").await?;
     let samples = parse(&get(ports[0], "/metrics")?.1)?;
     let at = |k: &str| samples.get(k).copied().unwrap_or(f64::NAN);
     assert_eq!(at(r#"nefele_pipe_bytes_total{to="process"}"#), 12.0);

@@ -334,6 +334,16 @@ async fn read_unframed(stream: &mut PeerStream, data: &mut Vec<u8>) -> std::io::
     Ok(data.len() - start)
 }
 
+/// `read` awaited, or only polled once when not `waits` (`None`: it was
+/// not ready, and a read that is not ready consumed nothing).
+async fn awaited_or_ready<T>(read: impl Future<Output = T>, waits: bool) -> Option<T> {
+    if waits {
+        Some(read.await)
+    } else {
+        read.now_or_never()
+    }
+}
+
 /// Reads into `data` the next bytes of a framed stream, across frames as
 /// long as they are ready (as [`read_unframed`] gathers records); 0 at
 /// the empty frame. Only the first read waits; `frame` keeps a length
@@ -351,30 +361,14 @@ async fn read_framed(
         let read = match frame {
             Frame::Ended => break,
             Frame::Length(bytes, have) => {
-                let read = stream.read(&mut bytes[*have..]);
-                if waits {
-                    read.await
-                } else {
-                    match read.now_or_never() {
-                        Some(read) => read,
-                        None => break,
-                    }
-                }
+                awaited_or_ready(stream.read(&mut bytes[*have..]), waits).await
             }
             Frame::Bytes(left) => {
                 let want = (*left as usize).min(data.capacity() - data.len());
-                let mut part = (&mut *stream).take(want as u64);
-                let read = part.read_buf(data);
-                if waits {
-                    read.await
-                } else {
-                    match read.now_or_never() {
-                        Some(read) => read,
-                        None => break,
-                    }
-                }
+                awaited_or_ready((&mut *stream).take(want as u64).read_buf(data), waits).await
             }
         };
+        let Some(read) = read else { break };
         let read = match read {
             Ok(0) | Err(_) if !waits => break, // met again by the next call
             Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
