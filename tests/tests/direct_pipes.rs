@@ -10,7 +10,8 @@
 //! user's producer, a terminal, stdin also a pipe, a descriptor the
 //! caller lacks, a TCP caller) are refused; the nodes' pipe streams
 //! answer only to node certificates; a crashed producer node ends the
-//! pipe without a hang. A 2-node `--insecure` cluster checks the
+//! pipe without a hang; a stream kept for the next pipe to a node that
+//! restarted since is replaced. A 2-node `--insecure` cluster checks the
 //! plain-text streams.
 
 use std::time::Duration;
@@ -791,6 +792,34 @@ async fn a_framed_stream_carries_pipe_after_pipe(ctx: &Ctx) -> anyhow::Result<()
     Ok(())
 }
 
+/// The shell's node keeps the stream of `@n2 cmd > FILE` for the next
+/// one; n2's noded restarts in between (its processes stay with its
+/// keeper): the next command finds the kept stream closed, dials anew and
+/// works.
+async fn a_kept_stream_to_a_restarted_node_is_replaced(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let n2 = ctx.name(1).to_string();
+    let run = ctx
+        .nsh_c(&format!("@{n2} echo one > one"), dir.path())
+        .await?;
+    anyhow::ensure!(run.status == 0, "{run:?}");
+    ctx.cluster.nodes[1].stop().await?;
+    ctx.cluster.nodes[1].restart().await?;
+    wait_until("n2 to be back", tests::TIMEOUT, || async {
+        let run = ctx.nsh_c(&format!("@{n2} true"), dir.path()).await.ok()?;
+        (run.status == 0).then_some(())
+    })
+    .await?;
+    let run = ctx
+        .nsh_c(&format!("@{n2} echo two > two; cat one two"), dir.path())
+        .await?;
+    anyhow::ensure!(
+        run.status == 0 && run.stdout == "one\ntwo\n",
+        "after the restart: {run:?}"
+    );
+    Ok(())
+}
+
 /// The producer's node crashes mid-stream: nothing hangs. The consumer
 /// reads end-of-file and ends; nsh reports the producer it cannot reach
 /// any more and finishes. (Runs last: it crashes node 2.)
@@ -846,6 +875,11 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         pipe_streams_answer_only_to_nodes,
         a_framed_stream_carries_pipe_after_pipe,
     );
+    if let Err(e) = a_kept_stream_to_a_restarted_node_is_replaced(&mut ctx).await {
+        failures.push(format!(
+            "a_kept_stream_to_a_restarted_node_is_replaced: {e:#}"
+        ));
+    }
     if let Err(e) = a_crashed_producer_node_ends_the_pipe(&mut ctx).await {
         failures.push(format!("a_crashed_producer_node_ends_the_pipe: {e:#}"));
     }
