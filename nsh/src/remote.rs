@@ -455,10 +455,14 @@ fn attach_to(
         std::thread::Builder::new()
             .name(format!("out-{pid}"))
             .spawn(move || {
-                let status = pump_output(&client, pid, stream, &stdout, &stderr, &accepted_tx);
+                let (mut status, mut lost) =
+                    pump_output(&client, pid, stream, &stdout, &stderr, &accepted_tx);
                 // Its output is all in the file before the shell goes on.
                 if let Some(copy) = copy {
-                    let _ = copy.join();
+                    lost |= copy.join().unwrap_or(true);
+                }
+                if lost {
+                    status = status_after_a_write_error(status);
                 }
                 tracker.ended(pid);
                 exit.set(status);
@@ -509,28 +513,47 @@ fn started_event(
 }
 
 /// Starts the thread that has the shell's node write `pid`'s stdout into
-/// `file` (WriteOutputTo); a failure is reported on `stderr`.
+/// `file` (WriteOutputTo); a failure is reported on `stderr`. The thread
+/// says whether output was lost.
 fn copy_via_node(
     client: &Client,
     pid: Gpid,
     file: Fd,
     stderr: &Fd,
-) -> Result<std::thread::JoinHandle<()>, ClientError> {
+) -> Result<std::thread::JoinHandle<bool>, ClientError> {
     let (client, stderr) = (client.clone(), stderr.clone());
     std::thread::Builder::new()
         .name(format!("copy-{pid}"))
         .spawn(move || {
             // `file` stays open here until the node has written it all.
-            if let Err(e) = client.write_output_to(pid, file.raw()) {
-                let line = format!("nsh: {pid}: output lost: {e}\n");
-                let _ = io::write_all(stderr.file.as_fd(), line.as_bytes());
+            match client.write_output_to(pid, file.raw()) {
+                Ok(_) => false,
+                Err(e) => {
+                    let line = format!("nsh: {pid}: output lost: {e}\n");
+                    let _ = io::write_all(stderr.file.as_fd(), line.as_bytes());
+                    true
+                }
             }
         })
         .map_err(|e| ClientError::internal(format!("cannot start a thread: {e}")))
 }
 
+/// The status of a process whose output could not be written (a full
+/// disk, an I/O error): a program that meets a write error says so and
+/// exits 1, as coreutils do; here the process never saw the error (it
+/// ended, or died of the SIGPIPE that closing its output gave it), so the
+/// shell gives it that status. A failure of its own stays.
+fn status_after_a_write_error(status: i32) -> i32 {
+    match status {
+        0 => 1,
+        s if s == proto::signal_status(libc::SIGPIPE) => 1,
+        s => s,
+    }
+}
+
 /// Copies the process's output to the shell's fds until it exits; returns
-/// its status.
+/// its status, and whether output was lost to a write error other than a
+/// closed pipe (reported on `stderr`).
 fn pump_output(
     client: &Client,
     pid: Gpid,
@@ -538,22 +561,31 @@ fn pump_output(
     stdout: &Option<Fd>,
     stderr: &Fd,
     accepted: &std::sync::mpsc::Sender<()>,
-) -> i32 {
+) -> (i32, bool) {
     let mut broken_pipe = false;
+    let mut lost = false;
     {
         loop {
             let event = client.block_on(stream.message());
             let Ok(Some(event)) = event else { break };
             match event.event {
-                Some(attach_event::Event::Stdout(chunk))
-                    if !broken_pipe
-                        && stdout.as_ref().is_some_and(|out| {
-                            io::write_all(out.file.as_fd(), &chunk.data).is_err()
-                        }) =>
-                {
+                Some(attach_event::Event::Stdout(chunk)) if !broken_pipe => {
+                    let Some(out) = stdout else { continue };
+                    let Err(e) = io::write_all(out.file.as_fd(), &chunk.data) else {
+                        continue;
+                    };
                     // Like a pipe whose reader is gone: the writer's next
-                    // write gets EPIPE and SIGPIPE.
+                    // write gets EPIPE and SIGPIPE. Any other error (a full
+                    // disk) is said, as the writer would have said it.
                     broken_pipe = true;
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        lost = true;
+                        let line = format!(
+                            "nsh: {pid}: write error: {}\n",
+                            crate::exec::redirect_message(&e)
+                        );
+                        let _ = io::write_all(stderr.file.as_fd(), line.as_bytes());
+                    }
                     let _ = client.close_stdout(pid);
                 }
                 Some(attach_event::Event::Stdout(_)) => {}
@@ -563,7 +595,7 @@ fn pump_output(
                 Some(attach_event::Event::StdinAccepted(_)) => {
                     let _ = accepted.send(());
                 }
-                Some(attach_event::Event::Exit(info)) => return status_of(&info),
+                Some(attach_event::Event::Exit(info)) => return (status_of(&info), lost),
                 Some(attach_event::Event::Error(message)) => {
                     let line = format!("nsh: {pid}: {message}\n");
                     let _ = io::write_all(stderr.file.as_fd(), line.as_bytes());
@@ -574,7 +606,7 @@ fn pump_output(
         }
     }
     // The stream broke (node gone, connection lost): ask for the end.
-    wait_exit(client, pid)
+    (wait_exit(client, pid), lost)
 }
 
 /// Waits for a process's end with the `Wait` RPC, retrying while the node

@@ -91,6 +91,60 @@ async fn output_to_a_file_goes_node_to_node(ctx: &Ctx) -> anyhow::Result<()> {
     prints_without_reading(ctx, &script, dir.path(), "52428800\nx\ny\nz\nw\n").await
 }
 
+/// A tmpfs of 64 KiB mounted for a test (unmounted when dropped, also
+/// when the test fails): a disk that fills up.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: std::path::PathBuf) -> anyhow::Result<SmallDisk> {
+        std::fs::create_dir_all(&at)?;
+        nix::mount::mount(
+            Some("tmpfs"),
+            &at,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=64k"),
+        )?;
+        Ok(SmallDisk(at))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Output that cannot be written (a full disk; /dev/full) is a write
+/// error, as for a local writer: said on stderr, status 1, whether nsh
+/// writes it (a device) or the shell's node does (a file). The statuses
+/// are bash's for the same script without the `@`s.
+async fn a_full_disk_is_a_write_error(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let _disk = SmallDisk::mount(dir.path().join("full"))?;
+    let n2 = ctx.name(1);
+    let script = "seq 1000000 > /dev/full; echo s=$?; seq 1000000 > full/f; echo s=$?; \
+                  /bin/echo hi > /dev/full; echo s=$?; sh -c 'seq 100000; exit 3' > /dev/full; echo s=$?";
+    let bash = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir.path())
+        .output()?;
+    let want = String::from_utf8(bash.stdout)?;
+    let remote = script
+        .replace("seq 1000000 >", &format!("@{n2} seq 1000000 >"))
+        .replace("/bin/echo", &format!("@{n2} /bin/echo"))
+        .replace("sh -c", &format!("@{n2} sh -c"));
+    let run = ctx.nsh_c(&remote, dir.path()).await?;
+    anyhow::ensure!(
+        run.stdout == want
+            && want == "s=1\ns=1\ns=1\ns=3\n"
+            && run.stderr.matches("No space left on device").count() == 4,
+        "want {want:?}, {run:?}"
+    );
+    Ok(())
+}
+
 /// `@n2 cmd < FILE` (SpawnRequest.stdin_file_fd): a 20 MB file reaches
 /// a command on another node whole, into a file of the shell and into a
 /// direct pipe too, while nsh reads less than 10 MiB in all; a command on
@@ -861,6 +915,7 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         &ctx,
         bytes_go_node_to_node,
         output_to_a_file_goes_node_to_node,
+        a_full_disk_is_a_write_error,
         input_from_a_file_goes_node_to_node,
         stdin_file_requests_are_checked,
         write_output_to_checks_its_caller,
