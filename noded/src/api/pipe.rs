@@ -813,8 +813,8 @@ async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
             }
         };
         let opened = tokio::time::timeout(OPEN_TIMEOUT, open_for_peer(&state, &conn, open)).await;
-        let (open, principal, source) = match opened {
-            Ok(Ok(opened)) => opened,
+        let asked = match opened {
+            Ok(Ok(asked)) => asked,
             Ok(Err(refusal)) => {
                 tracing::info!(?remote, error = %refusal.message(), "direct pipe refused");
                 let answer = PipeOpened {
@@ -834,26 +834,32 @@ async fn serve_pipe(state: Arc<ApiState>, mut conn: Conn) {
                 return;
             }
         };
-        let producer = (open.pid != 0)
-            .then(|| Gpid::from_raw(open.pid.into()).ok())
-            .flatten();
-        if !send_pipe(&state, &mut conn, &principal, producer, source, open.framed).await {
+        if !send_pipe(&state, &mut conn, asked).await {
             return;
         }
         wait = BETWEEN_PIPES;
     }
 }
 
+/// A peer's pipe request, checked, with its source opened.
+struct Asked {
+    /// The producer (none for an offered file).
+    producer: Option<Gpid>,
+    principal: Principal,
+    source: Source,
+    /// The reader takes the bytes framed (PipeOpen.framed).
+    framed: bool,
+}
+
 /// Sends one pipe's bytes (framed or to the stream's end); whether the
 /// stream is fit for the next pipe (it was framed and ended cleanly).
-async fn send_pipe(
-    state: &ApiState,
-    conn: &mut Conn,
-    principal: &Principal,
-    producer: Option<Gpid>,
-    source: Source,
-    framed: bool,
-) -> bool {
+async fn send_pipe(state: &ApiState, conn: &mut Conn, asked: Asked) -> bool {
+    let Asked {
+        producer,
+        principal,
+        source,
+        framed,
+    } = asked;
     let ok = PipeOpened {
         code: Code::Ok as i32,
         message: String::new(),
@@ -861,7 +867,7 @@ async fn send_pipe(
     };
     let mut source = source.prefetch();
     let mut reader_gone = write_frame(conn, &ok).await.is_err();
-    if reader_gone && consumer_gone(state, principal, producer, source.closes_producer).await {
+    if reader_gone && consumer_gone(state, &principal, producer, source.closes_producer).await {
         return false;
     }
     loop {
@@ -869,7 +875,7 @@ async fn send_pipe(
             Ok(Some(chunk)) if chunk.data.is_empty() => source.delivered(chunk),
             Ok(Some(chunk)) => {
                 if !reader_gone && write_chunk(conn, &chunk.data, framed).await.is_err() {
-                    if consumer_gone(state, principal, producer, source.closes_producer).await {
+                    if consumer_gone(state, &principal, producer, source.closes_producer).await {
                         return false;
                     }
                     reader_gone = true;
@@ -920,7 +926,7 @@ async fn open_for_peer(
     state: &ApiState,
     conn: &Conn,
     open: std::io::Result<PipeOpen>,
-) -> Result<(PipeOpen, Principal, Source), Status> {
+) -> Result<Asked, Status> {
     let mut probe = tonic::Request::new(());
     probe.extensions_mut().insert(conn.info().clone());
     if !Caller::of(&probe, &state.cluster.peers()).is_node() {
@@ -931,12 +937,17 @@ async fn open_for_peer(
         return Err(ProcError::InvalidArgument("direct pipe: no user".into()).into());
     }
     let principal = Principal {
-        user: open.user.clone(),
+        user: open.user,
         admin: open.admin,
     };
     if !open.offer.is_empty() {
         let file = state.offers.claim(&open.offer, &principal)?;
-        return Ok((open, principal, Source::File(file)));
+        return Ok(Asked {
+            producer: None,
+            principal,
+            source: Source::File(file),
+            framed: open.framed,
+        });
     }
     let producer = convert::gpid(open.pid)?;
     if producer.slot() != state.cluster.slot {
@@ -946,7 +957,12 @@ async fn open_for_peer(
         .into());
     }
     let source = Source::open(state, &principal, producer).await?;
-    Ok((open, principal, source))
+    Ok(Asked {
+        producer: Some(producer),
+        principal,
+        source,
+        framed: open.framed,
+    })
 }
 
 /// WriteOutputTo: the process's stdout into a descriptor of a client on
