@@ -462,7 +462,7 @@ fn attach_to(
                     lost |= copy.join().unwrap_or(true);
                 }
                 if lost {
-                    status = status_after_a_write_error(status);
+                    status = crate::terminal::status_after_a_write_error(status);
                 }
                 tracker.ended(pid);
                 exit.set(status);
@@ -536,19 +536,6 @@ fn copy_via_node(
             }
         })
         .map_err(|e| ClientError::internal(format!("cannot start a thread: {e}")))
-}
-
-/// The status of a process whose output could not be written (a full
-/// disk, an I/O error): a program that meets a write error says so and
-/// exits 1, as coreutils do; here the process never saw the error (it
-/// ended, or died of the SIGPIPE that closing its output gave it), so the
-/// shell gives it that status. A failure of its own stays.
-fn status_after_a_write_error(status: i32) -> i32 {
-    match status {
-        0 => 1,
-        s if s == proto::signal_status(libc::SIGPIPE) => 1,
-        s => s,
-    }
 }
 
 /// Copies the process's output to the shell's fds until it exits; returns

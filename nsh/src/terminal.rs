@@ -47,7 +47,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-use pump::{In, Out, OutputPump, StdinPump, broken_pipe};
+use pump::{In, Out, OutputPump, StdinPump, broken_stdout};
 pub use raw::{RawMode, is_terminal, restore_terminal, window_size};
 use signals::Caught;
 pub use signals::{SignalRelay, kill_self, reset_signal_mask, stop_self};
@@ -179,6 +179,16 @@ impl Outcome {
         }
     }
 
+    /// The outcome of a process whose output could not be written (see
+    /// [`status_after_a_write_error`]).
+    pub fn after_a_write_error(self) -> Outcome {
+        let status = self.status();
+        match status_after_a_write_error(status) {
+            same if same == status => self,
+            changed => Outcome::Exited(changed),
+        }
+    }
+
     /// The outcome a finished process's info describes, `None` while it
     /// runs.
     pub fn of_finished(info: &ProcessInfo) -> Option<Outcome> {
@@ -195,6 +205,19 @@ impl Outcome {
             })),
             _ => None,
         }
+    }
+}
+
+/// The status of a process whose output could not be written (a full
+/// disk, an I/O error): a program that meets a write error says so and
+/// exits 1, as coreutils do; here the process never saw the error (it
+/// ended, or died of the SIGPIPE that closing its output gave it), so the
+/// shell gives it that status. A failure of its own stays.
+pub fn status_after_a_write_error(status: i32) -> i32 {
+    match status {
+        0 => 1,
+        s if s == proto::signal_status(libc::SIGPIPE) => 1,
+        s => s,
     }
 }
 
@@ -252,8 +275,10 @@ pub async fn run_foreground(
         .map_err(|s| TerminalError::rpc("attach", pid, &s))?;
     let mut events = attach.into_inner();
 
-    let (mut out, broken_rx) = OutputPump::start(fg.stdout, fg.stderr)?;
+    let (mut out, broken_rx) = OutputPump::start(pid, fg.stdout, fg.stderr)?;
     let mut broken_rx = Some(broken_rx);
+    // Whether output was lost to a write error other than a closed pipe.
+    let mut write_error = false;
     let mut relayed = match fg.start {
         Start::After(offsets) => offsets,
         _ => Offsets::default(),
@@ -384,10 +409,13 @@ pub async fn run_foreground(
                     }
                 }
             },
-            broken = broken_pipe(&mut broken_rx) => {
+            broken = broken_stdout(&mut broken_rx) => {
                 // Like a local writer whose reader went away: the
-                // process's next write gets EPIPE and SIGPIPE.
-                if broken {
+                // process's next write gets EPIPE and SIGPIPE. After
+                // another error (said by the pump) the same, and the
+                // status is a write error's (see `after_a_write_error`).
+                if let Some(errno) = broken {
+                    write_error |= errno != nix::errno::Errno::EPIPE;
                     let _ = close_stdout(&mut client, pid).await;
                 }
             }
@@ -435,8 +463,13 @@ pub async fn run_foreground(
         out.send(data).await;
     }
     out.finish().await;
+    // The last output may have failed after the loop.
+    if let Some(Ok(errno)) = broken_rx.as_mut().map(|rx| rx.try_recv()) {
+        write_error |= errno != nix::errno::Errno::EPIPE;
+    }
     Ok(match outcome {
         Outcome::Stopped(_) => Outcome::Stopped(relayed),
+        other if write_error => other.after_a_write_error(),
         other => other,
     })
 }
@@ -611,6 +644,22 @@ mod tests {
         };
         assert_eq!(killed.status(), 143);
         assert_eq!(Outcome::Stopped(Offsets::default()).status(), 148);
+    }
+
+    #[test]
+    fn a_write_error_fails_a_command_that_did_not_fail_itself() {
+        assert_eq!(Outcome::Exited(0).after_a_write_error(), Outcome::Exited(1));
+        let sigpipe = Outcome::Signaled {
+            signal: libc::SIGPIPE,
+            core_dumped: false,
+        };
+        assert_eq!(sigpipe.after_a_write_error(), Outcome::Exited(1));
+        assert_eq!(Outcome::Exited(3).after_a_write_error(), Outcome::Exited(3));
+        let killed = Outcome::Signaled {
+            signal: libc::SIGTERM,
+            core_dumped: false,
+        };
+        assert_eq!(killed.clone().after_a_write_error(), killed);
     }
 
     #[test]

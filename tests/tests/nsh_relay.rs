@@ -196,7 +196,8 @@ async fn statuses_pipes_and_errors_are_relayed_as_bash_expects() -> anyhow::Resu
 /// SIGPIPE by EPIPE (`yes`: "Broken pipe", 1), through `nsh @NODE CMD`
 /// and through a script's command (`nsh -c`). Compared with bash running
 /// the same pipelines locally; before CloseStdout the second kind wrote
-/// into a drained stream for ever.
+/// into a drained stream for ever. Output that cannot be written
+/// (/dev/full) is a write error, as under bash.
 #[tokio::test]
 async fn a_gone_reader_ends_a_remote_writer_as_a_pipe_would() -> anyhow::Result<()> {
     let cluster = two_nodes().await?;
@@ -228,6 +229,32 @@ async fn a_gone_reader_ends_a_remote_writer_as_a_pipe_would() -> anyhow::Result<
             );
         }
     }
+    // Output that cannot be written (/dev/full) is a write error, as for
+    // the local writer: said on stderr, status 1 unless the command
+    // failed by itself. The statuses are bash's for the local commands.
+    let commands = ["seq 1000000", "/bin/echo hi", "sh -c 'seq 100000; exit 3'"];
+    let script = |prefix: &str| {
+        commands
+            .map(|c| format!("{prefix}{c} > /dev/full; echo s=$?; "))
+            .concat()
+    };
+    let want = bash(&cluster, &script(""))?;
+    let got = bash(&cluster, &script(&format!("nsh @{n2} ")))?;
+    assert_eq!(text(&want.stdout), "s=1\ns=1\ns=3\n");
+    assert_eq!(
+        text(&got.stdout),
+        text(&want.stdout),
+        "{}",
+        text(&got.stderr)
+    );
+    assert_eq!(
+        text(&got.stderr)
+            .matches("write error: No space left on device")
+            .count(),
+        3,
+        "{}",
+        text(&got.stderr)
+    );
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use proto::Gpid;
 use tokio::sync::{mpsc, oneshot};
 
 use super::TerminalError;
@@ -110,12 +111,16 @@ pub(super) struct OutputPump {
 }
 
 impl OutputPump {
-    /// The pump, and a receiver that resolves when stdout's reader is gone
-    /// (EPIPE).
+    /// The pump of `pid`'s output, and a receiver that resolves with the
+    /// error of the first write to stdout that failed: EPIPE when its
+    /// reader is gone, or another one (a full disk), which the pump has
+    /// said on stderr as `nsh: PID: write error: WHY`. Output to stdout
+    /// after a failed write is dropped.
     pub(super) fn start(
+        pid: Gpid,
         stdout: OwnedFd,
         stderr: OwnedFd,
-    ) -> Result<(OutputPump, oneshot::Receiver<()>), TerminalError> {
+    ) -> Result<(OutputPump, oneshot::Receiver<Errno>), TerminalError> {
         let (tx, mut rx) = mpsc::channel::<Out>(4);
         let (broken_tx, broken_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
@@ -129,10 +134,13 @@ impl OutputPump {
                         Out::Stdout(data) if out_ok => {
                             if let Err(e) = write_all(stdout.as_fd(), &data) {
                                 out_ok = false;
-                                if e == Errno::EPIPE
-                                    && let Some(tx) = broken_tx.take()
-                                {
-                                    let _ = tx.send(());
+                                if e != Errno::EPIPE {
+                                    let why = crate::exec::redirect_message(&e.into());
+                                    let line = format!("nsh: {pid}: write error: {why}\n");
+                                    let _ = write_all(stderr.as_fd(), line.as_bytes());
+                                }
+                                if let Some(tx) = broken_tx.take() {
+                                    let _ = tx.send(e);
                                 }
                             }
                         }
@@ -172,12 +180,12 @@ impl OutputPump {
     }
 }
 
-/// Resolves once with `true` when stdout's reader went away (`false` if the
-/// output thread ended first), then never again.
-pub(super) async fn broken_pipe(rx: &mut Option<oneshot::Receiver<()>>) -> bool {
+/// Resolves once with the error of stdout's first failed write (`None` if
+/// the output thread ended without one), then never again.
+pub(super) async fn broken_stdout(rx: &mut Option<oneshot::Receiver<Errno>>) -> Option<Errno> {
     match rx.as_mut() {
         Some(receiver) => {
-            let broken = receiver.await.is_ok();
+            let broken = receiver.await.ok();
             *rx = None;
             broken
         }
