@@ -90,6 +90,9 @@ pub struct SpawnSpec {
     pub rlimits: Vec<proto::keeper::Rlimit>,
     /// stderr goes to stdout's pipe (`2>&1`).
     pub stderr_to_stdout: bool,
+    /// stdout (stderr) is the null device: not captured.
+    pub stdout_null: bool,
+    pub stderr_null: bool,
 }
 
 /// As whom a process runs: a user's uid, gid and groups as this node's
@@ -403,8 +406,10 @@ pub async fn start(
             spec.user.clone()
         },
         output_backpressure: spec.output_backpressure,
-        stdout_inherited: spec.inherit.is_some_and(|i| i.stdout_fd.is_some()),
-        stderr_inherited: spec.inherit.is_some_and(|i| i.stderr_fd.is_some()),
+        stdout_inherited: spec.inherit.is_some_and(|i| i.stdout_fd.is_some())
+            || (spec.stdout_null && spec.tty.is_none()),
+        stderr_inherited: spec.inherit.is_some_and(|i| i.stderr_fd.is_some())
+            || (spec.stderr_null && spec.tty.is_none()),
     };
     let (rows, cols) = spec.tty.unwrap_or((0, 0));
     let request = k::Spawn {
@@ -433,6 +438,8 @@ pub async fn start(
         umask: spec.umask,
         rlimits: spec.rlimits,
         stderr_to_stdout: spec.stderr_to_stdout,
+        stdout_null: spec.stdout_null,
+        stderr_null: spec.stderr_null,
     };
     let reply = keeper
         .request(

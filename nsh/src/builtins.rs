@@ -153,6 +153,12 @@ pub static BUILTINS: &[Builtin] = &[
         misc::builtin
     ),
     builtin!(
+        "caller",
+        "caller [N]",
+        "the line and file a function was called from",
+        misc::caller
+    ),
+    builtin!(
         "hash",
         "hash [-r] [NAME...]",
         "check that commands exist (nsh keeps no table)",

@@ -169,6 +169,10 @@ pub fn main(args: Vec<String>) -> i32 {
         };
         shell.arg0 = file.clone();
         shell.positional = args.to_vec();
+        let script: std::sync::Arc<str> = file.as_str().into();
+        shell.script_file = Some(script.clone());
+        shell.source_file = Some(script);
+        shell.publish_calls();
         let text = match text.strip_prefix("#!") {
             Some(_) => text
                 .split_once('\n')

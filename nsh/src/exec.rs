@@ -343,6 +343,10 @@ impl Shell {
                     self.error(format!("`{name}': not a valid identifier"));
                     return Ok(1);
                 }
+                match &self.source_file {
+                    Some(file) => self.function_files.insert(name.clone(), file.clone()),
+                    None => self.function_files.remove(&name),
+                };
                 self.functions
                     .insert(name, Arc::new(definition.body.clone()));
                 Ok(0)
@@ -436,6 +440,9 @@ impl Shell {
         sub.fds.set(1, Fd::new(write));
         sub.line_base = sub.last_line.saturating_sub(1);
         sub.substitution_level += 1;
+        // bash clears `set -e` in a command substitution unless
+        // inherit_errexit is set.
+        sub.options.errexit &= self.shopt.inherit_errexit;
         let mask = io::umask();
         let status = match sub.run_program(&program) {
             Ok(s) => s,
@@ -671,11 +678,18 @@ impl Shell {
     }
 
     /// Calls a shell function with `args` as its positional parameters.
-    pub fn call_function(&mut self, body: &ast::FunctionBody, args: Vec<String>) -> Status {
+    pub fn call_function(
+        &mut self,
+        name: &str,
+        body: &ast::FunctionBody,
+        args: Vec<String>,
+    ) -> Status {
         if self.return_depth > 1000 {
             self.error("maximum function nesting level exceeded (1000)");
             return Err(Flow::Exit(1));
         }
+        let file = self.function_files.get(name).cloned();
+        self.enter_call(name, file);
         let saved_positional = std::mem::replace(&mut self.positional, args);
         let saved_fds = self.fds.clone();
         // Without `set -E` the ERR trap is off inside functions (one set
@@ -714,6 +728,7 @@ impl Shell {
         }
         self.fds = saved_fds;
         self.positional = saved_positional;
+        self.leave_call();
         match result {
             Err(Flow::Return(status)) => Ok(status),
             other => other,

@@ -52,6 +52,11 @@ impl Fd {
             .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
     }
 
+    /// Whether it is the null device open for writing (see [`null_sink`]).
+    pub fn is_null_sink(&self) -> bool {
+        null_sink(self.file.as_fd())
+    }
+
     pub fn is_terminal(&self) -> bool {
         nix::unistd::isatty(self.file.as_fd()).unwrap_or(false)
     }
@@ -70,6 +75,19 @@ impl Fd {
             unsafe { libc::syscall(libc::SYS_kcmp, me, me, KCMP_FILE, self.raw(), other.raw()) };
         same == 0
     }
+}
+
+/// Whether `fd` is the null device (1:3) open for writing (`> /dev/null`):
+/// a command on another node can write to its own node's null device
+/// instead (SpawnRequest.stdout_null), with the same effect. A read-only
+/// one is not (writes to it fail).
+pub fn null_sink(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    let Ok(st) = nix::sys::stat::fstat(fd) else {
+        return false;
+    };
+    let writable = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL)
+        .is_ok_and(|flags| flags & libc::O_ACCMODE != libc::O_RDONLY);
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3) && writable
 }
 
 /// The bytes a regular file has from `fd`'s offset on; `None` for

@@ -7,6 +7,7 @@
 //! control. [`repl`] is the interactive front end, [`cli`] the command line.
 
 pub mod builtins;
+pub mod calls;
 pub mod cli;
 pub mod client;
 pub mod dev;

@@ -297,7 +297,11 @@ pub async fn relay(relay: &Relay) -> Result<Outcome, RelayError> {
     } else {
         None
     };
-    let request = spawn_request(&relay.target, &relay.argv, size)?;
+    let mut request = spawn_request(&relay.target, &relay.argv, size)?;
+    // `> /dev/null`: the process's own node's null device, so the output
+    // does not cross the network to be dropped.
+    request.stdout_null = !tty && crate::io::null_sink(stdout.as_fd());
+    request.stderr_null = !tty && crate::io::null_sink(io::stderr().as_fd());
     let channel = proto::connect(&relay.addr).await?;
     let mut client = ProcessesClient::new(channel.clone());
     let info = tokio::time::timeout(SPAWN_TIMEOUT, client.spawn(request))

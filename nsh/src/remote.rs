@@ -148,7 +148,8 @@ impl Held {
 struct Stdio {
     stdin: Option<Fd>,
     stdout: Fd,
-    /// The process got the shell's stdout descriptor itself.
+    /// The process got the shell's stdout descriptor itself, or its own
+    /// node's null device for the shell's.
     stdout_passed: bool,
     stderr: Fd,
 }
@@ -297,7 +298,12 @@ fn spawn_request(
     } else {
         stdin
     };
-    let stdout_passed = inherit.stdout_fd.is_some();
+    // `> /dev/null` of a command that cannot get the shell's descriptor:
+    // its own node's null device, so the output does not cross the
+    // network to be dropped.
+    let stdout_null = !capture_stdout && inherit.stdout_fd.is_none() && stdout.is_null_sink();
+    let stderr_null = inherit.stderr_fd.is_none() && !stderr_follows && stderr.is_null_sink();
+    let stdout_passed = inherit.stdout_fd.is_some() || stdout_null;
     let request = SpawnRequest {
         argv: launch.argv.clone(),
         env: launch.env.iter().cloned().collect(),
@@ -320,7 +326,9 @@ fn spawn_request(
         // any node.
         umask: Some(io::umask()),
         limits: launch.limits.clone(),
-        stderr_to_stdout: merged,
+        stderr_to_stdout: merged && !stderr_null,
+        stdout_null,
+        stderr_null,
         ..SpawnRequest::default()
     };
     let stdio = Stdio {

@@ -102,6 +102,8 @@ pub struct Shopt {
     pub lastpipe: bool,
     /// Aliases are expanded (bash: on in interactive shells only).
     pub expand_aliases: bool,
+    /// `$(..)` keeps `set -e` (bash clears it there otherwise).
+    pub inherit_errexit: bool,
     /// GLOBIGNORE's value when dotglob was last brought in line with it
     /// ([`Shopt::sync_globignore`]).
     pub globignore_seen: Option<String>,
@@ -119,6 +121,7 @@ impl Default for Shopt {
             nocaseglob: false,
             lastpipe: false,
             expand_aliases: false,
+            inherit_errexit: false,
             globignore_seen: None,
         }
     }
@@ -187,6 +190,14 @@ pub struct Shell {
     /// `$0`.
     pub arg0: String,
     pub functions: HashMap<String, Arc<ast::FunctionBody>>,
+    /// The file each function was defined in (`BASH_SOURCE`).
+    pub function_files: HashMap<String, Arc<str>>,
+    /// The script run by `nsh FILE` (the "main" frame of `BASH_SOURCE`).
+    pub script_file: Option<Arc<str>>,
+    /// The file whose text runs now: the script or a sourced file.
+    pub source_file: Option<Arc<str>>,
+    /// Running functions and sourced files, innermost last (calls.rs).
+    pub calls: Vec<crate::calls::Call>,
     /// `alias` definitions (expanded under `shopt -s expand_aliases`).
     pub aliases: HashMap<String, String>,
     pub options: Options,
@@ -342,6 +353,10 @@ impl Shell {
             positional: Vec::new(),
             arg0: "nsh".to_string(),
             functions: HashMap::new(),
+            function_files: HashMap::new(),
+            script_file: None,
+            source_file: None,
+            calls: Vec::new(),
             aliases: HashMap::new(),
             options: Options::default(),
             shopt: Shopt {

@@ -91,6 +91,46 @@ async fn output_to_a_file_goes_node_to_node(ctx: &Ctx) -> anyhow::Result<()> {
     prints_without_reading(ctx, &script, dir.path(), "52428800\nx\ny\nz\nw\n").await
 }
 
+/// `@n2 cmd > /dev/null` writes to n2's own null device
+/// (SpawnRequest.stdout_null): 100 MiB are dropped there while nsh reads
+/// less than 10 MiB; with `2>&1`, `2>` alone and a failing command the
+/// shell prints and says what bash does for the same script without the
+/// `@`s; a read-only /dev/null (`3</dev/null`) is still a write error.
+async fn output_to_dev_null_stays_on_its_node(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let n2 = ctx.name(1);
+    let script = format!("@{n2} head -c 100M /dev/zero > /dev/null; echo s=$?");
+    prints_without_reading(ctx, &script, dir.path(), "s=0\n").await?;
+    let script = "sh -c 'echo out; echo err >&2' > /dev/null 2>&1; echo s=$?; \
+                  sh -c 'echo out; echo err >&2' 2> /dev/null; echo s=$?; \
+                  sh -c 'echo out; echo err >&2; exit 4' > /dev/null; echo s=$?; \
+                  exec 3</dev/null; /bin/echo hi >&3; echo s=$?";
+    let bash = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir.path())
+        .output()?;
+    let (want_out, want_err) = (
+        String::from_utf8(bash.stdout)?,
+        String::from_utf8(bash.stderr)?,
+    );
+    anyhow::ensure!(
+        want_out == "s=0\nout\ns=0\ns=4\ns=1\n" && want_err.starts_with("err\n"),
+        "bash: {want_out:?} {want_err:?}"
+    );
+    let remote = script
+        .replace("sh -c", &format!("@{n2} sh -c"))
+        .replace("/bin/echo", &format!("@{n2} /bin/echo"));
+    let run = ctx.nsh_c(&remote, dir.path()).await?;
+    anyhow::ensure!(
+        run.stdout == want_out
+            && run.stderr.starts_with("err\n")
+            && run.stderr.contains("write error: Bad file descriptor"),
+        "want {want_out:?} {want_err:?}, {run:?}"
+    );
+    Ok(())
+}
+
 /// A tmpfs of 64 KiB mounted for a test (unmounted when dropped, also
 /// when the test fails): a disk that fills up.
 struct SmallDisk(std::path::PathBuf);
@@ -916,6 +956,7 @@ async fn direct_pipes_on_three_nodes() -> anyhow::Result<()> {
         bytes_go_node_to_node,
         output_to_a_file_goes_node_to_node,
         a_full_disk_is_a_write_error,
+        output_to_dev_null_stays_on_its_node,
         input_from_a_file_goes_node_to_node,
         stdin_file_requests_are_checked,
         write_output_to_checks_its_caller,

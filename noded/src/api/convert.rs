@@ -55,6 +55,8 @@ pub fn spawn_spec(req: SpawnRequest) -> Result<SpawnSpec, Status> {
         },
         rlimits: rlimits(&req.limits)?,
         stderr_to_stdout: req.stderr_to_stdout,
+        stdout_null: req.stdout_null,
+        stderr_null: req.stderr_null,
     })
 }
 

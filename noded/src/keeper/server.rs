@@ -549,10 +549,14 @@ impl Keeper {
                     None if s.stdin_pipe => Stdio::piped(),
                     None => Stdio::null(),
                 })
-                .stdout(stdout.map_or_else(Stdio::piped, Stdio::from))
+                .stdout(match stdout {
+                    Some(fd) => Stdio::from(fd),
+                    None if s.stdout_null => Stdio::null(),
+                    None => Stdio::piped(),
+                })
                 .stderr(match stderr {
                     Some(fd) => Stdio::from(fd),
-                    None if merged => Stdio::null(),
+                    None if merged || s.stderr_null => Stdio::null(),
                     None => Stdio::piped(),
                 })
                 .process_group(0);

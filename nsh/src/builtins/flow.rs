@@ -2,6 +2,8 @@
 //! `break`, `continue`, `eval`, `source`/`.`, `exec`, `trap`, `command`,
 //! `type`.
 
+use std::sync::Arc;
+
 use crate::builtins;
 use crate::shell::{Flow, Shell, Status};
 
@@ -137,7 +139,12 @@ pub fn source(shell: &mut Shell, mut args: Vec<String>) -> Status {
     shell.return_depth += 1;
     let base = std::mem::replace(&mut shell.line_base, 0);
     shell.substitution_level += 1;
+    let file: Arc<str> = name.as_str().into();
+    let outer_file = shell.source_file.replace(file.clone());
+    shell.enter_call("source", Some(file));
     let result = shell.run_program(&program);
+    shell.leave_call();
+    shell.source_file = outer_file;
     shell.substitution_level -= 1;
     shell.line_base = base;
     shell.return_depth -= 1;

@@ -9,8 +9,7 @@ use crate::shell::{Shell, Status};
 
 /// bash builtins nsh does not implement.
 pub const UNSUPPORTED: &[&str] = &[
-    "bind", "caller", "compgen", "complete", "compopt", "disown", "enable", "fc", "logout",
-    "suspend",
+    "bind", "compgen", "complete", "compopt", "disown", "enable", "fc", "logout", "suspend",
 ];
 
 /// `builtin NAME [ARG...]`: runs the builtin, skipping functions.
@@ -24,6 +23,27 @@ pub fn builtin(shell: &mut Shell, mut args: Vec<String>) -> Status {
         return Ok(1);
     }
     super::run(shell, &name, args)
+}
+
+/// `caller [N]`: where the running function (or sourced file) was called
+/// from, as bash prints it (calls.rs); status 1 where there is no such
+/// frame.
+pub fn caller(shell: &mut Shell, args: Vec<String>) -> Status {
+    let depth = match args.first().map(|a| a.parse::<usize>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            shell.error(format!("caller: {}: invalid number", args[0]));
+            return super::usage(shell, "caller");
+        }
+    };
+    match shell.caller(depth) {
+        Some(line) => {
+            let _ = shell.out(&format!("{line}\n"));
+            Ok(0)
+        }
+        None => Ok(1),
+    }
 }
 
 /// `hash`: nsh keeps no table of command locations (commands are looked

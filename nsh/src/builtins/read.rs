@@ -296,7 +296,15 @@ pub fn read(shell: &mut Shell, args: Vec<String>) -> Status {
             }
         }
     }
-    Ok(if complete { 0 } else { 1 })
+    // Timed out: more than 128, as bash (128 + SIGALRM).
+    let timed_out = !complete && deadline.is_some_and(|d| std::time::Instant::now() >= d);
+    Ok(if complete {
+        0
+    } else if timed_out {
+        128 + libc::SIGALRM
+    } else {
+        1
+    })
 }
 
 /// Splits into at most `max` fields; the last takes the rest of the line

@@ -1,6 +1,6 @@
 //! `shopt`: bash's shell options. nsh implements extglob, nullglob,
-//! failglob, dotglob, globskipdots, globstar, nocaseglob, lastpipe and
-//! expand_aliases; `-o` reaches the
+//! failglob, dotglob, globskipdots, globstar, nocaseglob, lastpipe,
+//! expand_aliases and inherit_errexit; `-o` reaches the
 //! `set -o` options.
 //!
 //! Every other bash option is known with its bash default, which is how
@@ -109,6 +109,7 @@ fn slot<'a>(shopt: &'a mut Shopt, name: &str) -> Option<&'a mut bool> {
         "nocaseglob" => &mut shopt.nocaseglob,
         "lastpipe" => &mut shopt.lastpipe,
         "expand_aliases" => &mut shopt.expand_aliases,
+        "inherit_errexit" => &mut shopt.inherit_errexit,
         _ => return None,
     })
 }

@@ -191,35 +191,26 @@ pub fn set(shell: &mut Shell, args: Vec<String>) -> Status {
                 return Ok(0);
             }
         };
-        if flags == "o" {
-            i += 1;
-            let Some(name) = args.get(i) else {
-                let mut out = String::new();
-                for name in OPTION_NAMES {
-                    let value = option_slot(shell, name).map(|v| *v).unwrap_or(false);
-                    if on {
-                        out.push_str(&format!(
-                            "{name:<15}\t{}\n",
-                            if value { "on" } else { "off" }
-                        ));
-                    } else {
-                        out.push_str(&format!("set {}o {name}\n", if value { '-' } else { '+' }));
+        // Each `o` among the letters takes the next unused argument as an
+        // option name (`set -euo pipefail`); one with none left lists the
+        // options.
+        let mut names = 0;
+        for c in flags.chars() {
+            if c == 'o' {
+                names += 1;
+                let Some(name) = args.get(i + names) else {
+                    list_options(shell, on);
+                    return Ok(0);
+                };
+                match option_slot(shell, name) {
+                    Some(slot) => *slot = on,
+                    None => {
+                        shell.error(format!("set: {name}: invalid option name"));
+                        return Ok(2);
                     }
                 }
-                let _ = shell.out(&out);
-                return Ok(0);
-            };
-            match option_slot(shell, name) {
-                Some(slot) => *slot = on,
-                None => {
-                    shell.error(format!("set: {name}: invalid option name"));
-                    return Ok(2);
-                }
+                continue;
             }
-            i += 1;
-            continue;
-        }
-        for c in flags.chars() {
             match letter_option(c).and_then(|name| option_slot(shell, name)) {
                 Some(slot) => *slot = on,
                 None if c == 'm' || c == 'b' || c == 'h' || c == 'B' || c == 'H' => {}
@@ -232,9 +223,26 @@ pub fn set(shell: &mut Shell, args: Vec<String>) -> Status {
                 }
             }
         }
-        i += 1;
+        i += 1 + names;
     }
     Ok(0)
+}
+
+/// `set -o` (`on`: a table) and `set +o` (commands that restore them).
+fn list_options(shell: &mut Shell, on: bool) {
+    let mut out = String::new();
+    for name in OPTION_NAMES {
+        let value = option_slot(shell, name).map(|v| *v).unwrap_or(false);
+        if on {
+            out.push_str(&format!(
+                "{name:<15}\t{}\n",
+                if value { "on" } else { "off" }
+            ));
+        } else {
+            out.push_str(&format!("set {}o {name}\n", if value { '-' } else { '+' }));
+        }
+    }
+    let _ = shell.out(&out);
 }
 
 pub fn shift(shell: &mut Shell, args: Vec<String>) -> Status {

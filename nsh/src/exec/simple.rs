@@ -94,7 +94,7 @@ pub enum Prepared {
     /// `declare`, `local`, `export`, ... with their assignment arguments
     /// kept apart from the words.
     Declaration(String, Vec<DeclArg>, Restore),
-    Function(Arc<ast::FunctionBody>, Vec<String>, Restore),
+    Function(String, Arc<ast::FunctionBody>, Vec<String>, Restore),
     External(External),
 }
 
@@ -293,7 +293,7 @@ impl Shell {
                     }
                 }
                 return Ok(match (function, declaration) {
-                    (Some(body), _) => Prepared::Function(body, args, restore),
+                    (Some(body), _) => Prepared::Function(name, body, args, restore),
                     (None, Some(decl)) => Prepared::Declaration(name, decl, restore),
                     (None, None) => Prepared::Builtin(name, args, restore),
                 });
@@ -429,8 +429,8 @@ impl Shell {
                 self.restore(restore);
                 result
             }
-            Prepared::Function(body, args, restore) => {
-                let result = self.call_function(&body, args);
+            Prepared::Function(name, body, args, restore) => {
+                let result = self.call_function(&name, &body, args);
                 self.restore(restore);
                 result
             }
@@ -596,7 +596,7 @@ impl Shell {
     pub fn run_argv(&mut self, mut argv: Vec<String>, skip_functions: bool) -> Status {
         let name = argv[0].clone();
         if !skip_functions && let Some(body) = self.functions.get(&name).cloned() {
-            return self.call_function(&body, argv.split_off(1));
+            return self.call_function(&name, &body, argv.split_off(1));
         }
         if builtins::is_builtin(&name) {
             return builtins::run(self, &name, argv.split_off(1));
