@@ -247,6 +247,7 @@ impl Shell {
             WaitOutcome::Suspended => {
                 self.stop_members(&members);
                 let job = Job {
+                    inherited: false,
                     id: 0,
                     text: text.to_string(),
                     leader: members.last().and_then(|m| m.pid).map_or(0, Gpid::as_raw),
@@ -299,6 +300,7 @@ impl Shell {
         let leader = pids.wait_leader(&member.exit, crate::client::CALL_TIMEOUT);
         let mut table = self.jobs.lock().map_err(|_| Flow::Exit(1))?;
         let id = table.add(Job {
+            inherited: false,
             id: 0,
             text: and_or.to_string(),
             leader: 0,

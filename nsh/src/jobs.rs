@@ -205,9 +205,12 @@ pub enum JobState {
 }
 
 /// One job of the table.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Job {
     pub id: usize,
+    /// A job of the parent shell, seen from a subshell (`$(jobs -p)`):
+    /// listed and signalled, not waited for (it is not the subshell's).
+    pub inherited: bool,
     pub text: String,
     /// `$!` for it: the last cluster process of its first pipeline, or a
     /// job PID (see [`JOB_PID_BASE`]) when that part runs inside nsh.
@@ -275,6 +278,22 @@ pub struct JobTable {
 }
 
 impl JobTable {
+    /// The table a subshell starts with: the parent's jobs, inherited
+    /// (bash lists them in `$(jobs)` and `jobs | ...`).
+    pub fn inherited(&self) -> JobTable {
+        JobTable {
+            jobs: self
+                .jobs
+                .iter()
+                .map(|j| Job {
+                    inherited: true,
+                    ..j.clone()
+                })
+                .collect(),
+            next_id: self.next_id,
+        }
+    }
+
     /// Adds a job and returns its number.
     pub fn add(&mut self, mut job: Job) -> usize {
         self.next_id = self.jobs.iter().map(|j| j.id).max().unwrap_or(0) + 1;

@@ -396,7 +396,8 @@ impl Shell {
         }
     }
 
-    /// A clone for a subshell: own jobs, no traps but ignored ones, and
+    /// A clone for a subshell: own jobs (the parent's listed as
+    /// inherited), no traps but ignored ones, and
     /// `exit` ends only it.
     pub fn subshell(&self) -> Shell {
         let mut sub = self.clone();
@@ -407,7 +408,8 @@ impl Shell {
         // Each subshell draws its own `$RANDOM` numbers.
         sub.random = std::cell::Cell::new(crate::dynamic::seed());
         sub.interactive = false;
-        sub.jobs = Arc::new(Mutex::new(JobTable::default()));
+        let inherited = self.jobs.lock().map(|t| t.inherited()).unwrap_or_default();
+        sub.jobs = Arc::new(Mutex::new(inherited));
         let errtrace = self.options.errtrace;
         // (A subshell of a subshell shows the same: the clone has them.)
         if sub.inherited_traps.is_none() {

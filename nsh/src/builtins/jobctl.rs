@@ -240,13 +240,43 @@ pub fn bg(shell: &mut Shell, args: Vec<String>) -> Status {
 }
 
 pub fn wait(shell: &mut Shell, args: Vec<String>) -> Status {
-    let args: Vec<String> = args
-        .into_iter()
-        .filter(|a| a != "-n" && a != "-f")
-        .collect();
+    // `-n` (the next job to end), `-f` (nsh always waits for the end),
+    // `-p VAR` (which job `-n` waited for).
+    let mut next = false;
+    let mut var = None;
+    let mut rest = Vec::new();
+    let mut words = args.into_iter();
+    while let Some(arg) = words.next() {
+        let Some(letters) = arg
+            .strip_prefix('-')
+            .filter(|l| rest.is_empty() && !l.is_empty() && l.chars().all(|c| "nfp".contains(c)))
+        else {
+            rest.push(arg);
+            continue;
+        };
+        next |= letters.contains('n');
+        if letters.contains('p') {
+            match words.next() {
+                Some(name) => var = Some(name),
+                None => {
+                    shell.error("wait: -p: option requires an argument");
+                    return super::usage(shell, "wait");
+                }
+            }
+        }
+    }
+    let args = rest;
+    if next {
+        return wait_next(shell, &args, var.as_deref());
+    }
     if args.is_empty() {
         let members: Vec<_> = match shell.jobs.lock() {
-            Ok(table) => table.jobs.iter().flat_map(|j| j.members.clone()).collect(),
+            Ok(table) => table
+                .jobs
+                .iter()
+                .filter(|j| !j.inherited)
+                .flat_map(|j| j.members.clone())
+                .collect(),
             Err(_) => return Ok(1),
         };
         if jobs::wait_members(&members, false, true) == WaitOutcome::Interrupted {
@@ -305,6 +335,84 @@ pub fn wait(shell: &mut Shell, args: Vec<String>) -> Status {
                 status = 127;
             }
         }
+    }
+    Ok(status)
+}
+
+/// `wait -n [-p VAR] [ID...]`: waits for the first of the jobs (those
+/// named, or all) to end, and gives its status (VAR: its `$!`, or the ID
+/// as named), forgetting the job. As bash in a script: a job that ended
+/// before the call and was not waited for counts (the first such), and
+/// with no job left the status is 127.
+fn wait_next(shell: &mut Shell, ids: &[String], var: Option<&str>) -> Status {
+    let mut named = Vec::new();
+    for spec in ids {
+        match resolve(shell, "wait", spec) {
+            Ok(Target::Job(id)) => named.push((id, spec.clone())),
+            // Not a job of this shell: bash ignores it here.
+            Ok(Target::Pid(_)) => {}
+            Err(e) => shell.error(e),
+        }
+    }
+    let running: Vec<(usize, String, Vec<jobs::Member>)> = match shell.jobs.lock() {
+        Ok(table) => table
+            .jobs
+            .iter()
+            .filter(|j| j.state != JobState::Stopped && !j.inherited)
+            .filter_map(|j| {
+                let name = match ids.is_empty() {
+                    true => j.leader.to_string(),
+                    false => named.iter().find(|(id, _)| *id == j.id)?.1.clone(),
+                };
+                Some((j.id, name, j.members.clone()))
+            })
+            .collect(),
+        Err(_) => return Ok(1),
+    };
+    if let Some(name) = var {
+        let _ = shell.vars.unset(name);
+    }
+    if running.is_empty() {
+        return Ok(127);
+    }
+    let (id, name) = loop {
+        if let Some((id, name, _)) = running
+            .iter()
+            .find(|(_, _, members)| members.iter().all(|m| m.exit.get().is_some()))
+        {
+            break (*id, name.clone());
+        }
+        if signals::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(130);
+        }
+        // Woken by the first unfinished member's end, else in a moment.
+        if let Some(member) = running
+            .iter()
+            .flat_map(|(_, _, members)| members)
+            .find(|m| m.exit.get().is_none())
+        {
+            member
+                .exit
+                .wait_timeout(std::time::Duration::from_millis(20));
+        }
+    };
+    let status = match shell.jobs.lock() {
+        Ok(mut table) => {
+            let status = table
+                .jobs
+                .iter()
+                .find(|j| j.id == id)
+                .and_then(|j| j.status())
+                .unwrap_or(127);
+            table.jobs.retain(|j| j.id != id);
+            status
+        }
+        Err(_) => return Ok(1),
+    };
+    if let Some(var) = var
+        && let Err(e) = shell.vars.set(var, name)
+    {
+        shell.error(format!("wait: {e}"));
     }
     Ok(status)
 }

@@ -182,6 +182,7 @@ impl Shell {
                     std::thread::spawn(move || cell.set(remote::wait_exit(&client, pid)));
                 }
                 table.add(Job {
+                    inherited: false,
                     id: 0,
                     text: text.to_string(),
                     leader: pid.as_raw(),
