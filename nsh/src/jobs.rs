@@ -6,8 +6,9 @@
 //! in-shell pipeline element on its own thread) reports its end through an
 //! [`ExitCell`], so a job is just a list of them.
 
+use nix::sys::signal::Signal;
 use proto::Gpid;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -120,6 +121,10 @@ pub struct BackgroundPids {
     /// when that is a cluster process.
     leader: Mutex<Option<Option<i32>>>,
     leader_set: Condvar,
+    /// A signal sent to the job (`kill %N`, `kill $!`) whose default
+    /// action ends it: its shell states end at their next command, as a
+    /// forked subshell would die of it (0: none).
+    killed_by: AtomicI32,
 }
 
 impl JobTracker {
@@ -139,6 +144,12 @@ impl JobTracker {
 
     pub fn is_foreground(&self) -> bool {
         self.background.is_none()
+    }
+
+    /// The signal that ended this background job, if one did.
+    pub fn killed_by(&self) -> Option<Signal> {
+        let sig = self.background.as_ref()?.killed_by.load(Ordering::SeqCst);
+        Signal::try_from(sig).ok()
     }
 
     /// A cluster process was started by this shell state.
@@ -174,6 +185,19 @@ impl JobTracker {
 }
 
 impl BackgroundPids {
+    /// Signal `sig` was sent to the job: one whose default action ends a
+    /// process ends the job's shell states (see [`JobTracker::killed_by`]).
+    pub fn signalled(&self, sig: i32) {
+        let fatal = Signal::try_from(sig)
+            .ok()
+            .and_then(|s| signals::terminates_by_default(&s.as_str()[3..]));
+        if let Some(sig) = fatal {
+            let _ =
+                self.killed_by
+                    .compare_exchange(0, sig as i32, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+
     pub fn pids(&self) -> Vec<Gpid> {
         self.pids.lock().map(|p| p.clone()).unwrap_or_default()
     }

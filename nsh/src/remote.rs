@@ -356,6 +356,11 @@ fn started(client: &Client, pid: Gpid, tracker: &JobTracker) {
         // Ctrl-C came while the spawn was on its way.
         let _ = client.signal(pid, libc::SIGINT);
     }
+    // Its background job was killed while the spawn was on its way (the
+    // kill signalled the processes the job had then).
+    if let Some(sig) = tracker.killed_by() {
+        let _ = client.signal(pid, sig as i32);
+    }
 }
 
 /// Which process an attach is for.

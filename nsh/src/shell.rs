@@ -537,6 +537,10 @@ impl Shell {
     /// Runs pending signal traps; returns control flow when the signal's
     /// default action ends the command line.
     pub fn check_signals(&mut self) -> Result<(), Flow> {
+        // A background job that was sent a fatal signal ends here.
+        if let Some(sig) = self.tracker.killed_by() {
+            return Err(Flow::Exit(proto::signal_status(sig as i32)));
+        }
         if self.tracker.is_foreground() && !self.subshell {
             for name in signals::take_pending() {
                 match self.traps.get(&name).cloned() {

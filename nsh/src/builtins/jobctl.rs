@@ -90,12 +90,13 @@ fn signal_job(shell: &Shell, id: usize, sig: i32) -> Result<(), String> {
             .jobs
             .lock()
             .map_err(|_| "job table poisoned".to_string())?;
-        table
-            .jobs
-            .iter()
-            .find(|j| j.id == id)
-            .map(|j| j.pids())
-            .unwrap_or_default()
+        let job = table.jobs.iter().find(|j| j.id == id);
+        // The job's own shell states (a function, `( )`, `{ }` run by
+        // nsh's threads) end as a forked subshell would.
+        if let Some(background) = job.and_then(|j| j.background.as_ref()) {
+            background.signalled(sig);
+        }
+        job.map(|j| j.pids()).unwrap_or_default()
     };
     let client = shell.client().map_err(|e| e.to_string())?;
     for pid in pids {
