@@ -11,3 +11,5 @@ kill %1 2>/dev/null || kill %%; wait; echo "group: $?"
 f() { sleep 0.3; echo "f ran"; }
 f & kill -0 $!; echo "kill -0: $?"; wait $!; echo "f: $?"
 g() { sleep 3; } ; g & q=$!; kill -KILL $q; wait $q; echo "kill -9: $?"
+# Without job control a background subshell ignores SIGINT and SIGQUIT.
+f(){ sleep 1; echo fn; }; f & kill -QUIT $!; wait $!; echo $?

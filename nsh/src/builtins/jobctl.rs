@@ -92,8 +92,12 @@ fn signal_job(shell: &Shell, id: usize, sig: i32) -> Result<(), String> {
             .map_err(|_| "job table poisoned".to_string())?;
         let job = table.jobs.iter().find(|j| j.id == id);
         // The job's own shell states (a function, `( )`, `{ }` run by
-        // nsh's threads) end as a forked subshell would.
-        if let Some(background) = job.and_then(|j| j.background.as_ref()) {
+        // nsh's threads) end as a forked subshell would; without job
+        // control such a subshell ignores SIGINT and SIGQUIT (bash).
+        let ignored = !shell.interactive && (sig == libc::SIGINT || sig == libc::SIGQUIT);
+        if let Some(background) = job.and_then(|j| j.background.as_ref())
+            && !ignored
+        {
             background.signalled(sig);
         }
         job.map(|j| j.pids()).unwrap_or_default()
