@@ -204,6 +204,16 @@ fn finish(shell: &mut Shell, run: impl FnOnce(&mut Shell) -> crate::shell::Statu
     let status = match result {
         Ok(s) | Err(Flow::Exit(s) | Flow::Return(s)) => s,
         Err(Flow::Interrupted(s)) => {
+            // Ended by a signal: the EXIT trap runs (without the signal
+            // still pending, which would cut it short), then nsh dies of
+            // it.
+            let fatal = signals::fatal_pending();
+            let _ = signals::take_pending();
+            signals::INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+            if let Some(sig) = fatal {
+                shell.exit_trap(proto::signal_status(sig as i32));
+                signals::die_of(sig);
+            }
             let status = shell.exit_trap(s);
             if s == 130 {
                 signals::die_of(nix::sys::signal::Signal::SIGINT);

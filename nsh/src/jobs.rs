@@ -102,6 +102,11 @@ pub fn wait_members(members: &[Member], foreground: bool, interruptible: bool) -
             if interruptible && signals::INTERRUPTED.load(Ordering::SeqCst) {
                 return WaitOutcome::Interrupted;
             }
+            // SIGTERM or SIGHUP to a script with an EXIT trap: it ends now,
+            // as bash does, leaving the command running.
+            if signals::fatal_pending().is_some() {
+                return WaitOutcome::Interrupted;
+            }
         }
     }
     WaitOutcome::Done

@@ -163,6 +163,48 @@ pub fn watch(name: &str) {
     }
 }
 
+/// Signals watched only so that the EXIT trap runs before nsh dies of
+/// them (bash runs it on a fatal signal too); none is trapped itself.
+static FOR_EXIT_TRAP: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// An EXIT trap was set in a script: SIGTERM and SIGHUP, which would
+/// kill nsh at once, are noted instead; a wait for a foreground command
+/// gives up on them ([`fatal_pending`]) and the program ends through its
+/// EXIT trap, then dies of the signal. (SIGINT already takes that path.)
+pub fn watch_for_exit_trap() {
+    for sig in [Signal::SIGTERM, Signal::SIGHUP] {
+        let name = &sig.as_str()[3..];
+        if WATCHED.lock().is_ok_and(|w| w.contains(&(sig as i32))) {
+            continue;
+        }
+        if let Ok(mut set) = FOR_EXIT_TRAP.lock() {
+            set.insert(sig as i32);
+        }
+        watch(name);
+    }
+}
+
+/// Signal `name` got a trap of its own: a wait no longer gives up on it.
+pub fn trapped(name: &str) {
+    if let (Ok(sig), Ok(mut set)) = (format!("SIG{name}").parse::<Signal>(), FOR_EXIT_TRAP.lock()) {
+        set.remove(&(sig as i32));
+    }
+}
+
+/// A signal that arrived and should end nsh now (see
+/// [`watch_for_exit_trap`]), left pending.
+pub fn fatal_pending() -> Option<Signal> {
+    if !ANY_PENDING.load(Ordering::SeqCst) {
+        return None;
+    }
+    let pending = PENDING.lock().ok()?;
+    let fatal = FOR_EXIT_TRAP.lock().ok()?;
+    pending
+        .iter()
+        .find(|s| fatal.contains(s))
+        .and_then(|s| Signal::try_from(*s).ok())
+}
+
 /// Takes the signals that arrived since the last call (names without
 /// `SIG`).
 pub fn take_pending() -> Vec<String> {

@@ -263,7 +263,7 @@ async fn unsupported_constructs_fail_cleanly(ctx: &Ctx) -> anyhow::Result<()> {
     let scripts = [
         "coproc cat",
         "shopt -s extdebug; echo after",
-        "caller; echo after",
+        "compgen -c; echo after",
     ];
     for script in scripts {
         let got = ctx.nsh_c(script, dir.path()).await?;
@@ -325,6 +325,52 @@ async fn dash_c_exit_status(ctx: &Ctx) -> anyhow::Result<()> {
     expect(&ctx.nsh_c("exit 7", dir.path()).await?, 7, "")
 }
 
+/// SIGTERM, SIGHUP or SIGINT to a script waiting for a cluster process
+/// ends it through its EXIT trap, as under bash: the trap runs (here it
+/// kills the job and writes a file), then the shell dies of the signal.
+async fn exit_trap_runs_when_a_signal_ends_the_script(ctx: &Ctx) -> anyhow::Result<()> {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = temp_dir()?;
+    let script = dir.path().join("s.sh");
+    std::fs::write(
+        &script,
+        "sleep 31 & p=$!\ntrap 'kill $p; echo cleaned > done' EXIT\necho ready > ready\nwait $p\necho not here > done\n",
+    )?;
+    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+        for shell in [std::path::PathBuf::from("bash"), tests::binary("nsh")] {
+            let _ = std::fs::remove_file(dir.path().join("ready"));
+            let _ = std::fs::remove_file(dir.path().join("done"));
+            let mut child = shell_command(&shell, &ctx.addr, dir.path(), dir.path())
+                .arg(&script)
+                .stdin(std::process::Stdio::null())
+                .spawn()?;
+            let ready = wait_until("the script to start its job", TIMEOUT, || async {
+                dir.path().join("ready").exists().then_some(())
+            })
+            .await;
+            if let Some(pid) = child.id() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::try_from(signal)?,
+                );
+            }
+            let status = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait()).await;
+            if status.is_err() {
+                let _ = child.kill().await;
+            }
+            ready?;
+            let status = status??;
+            let done = std::fs::read_to_string(dir.path().join("done")).unwrap_or_default();
+            anyhow::ensure!(
+                status.signal() == Some(signal) && done == "cleaned\n",
+                "{} after signal {signal}: {status:?}, done file {done:?}",
+                shell.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn remote_output_to_local_file(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let file = dir.path().join("f");
@@ -372,6 +418,7 @@ async fn nsh_on_three_nodes() -> anyhow::Result<()> {
         unsupported_constructs_fail_cleanly,
         process_substitution,
         dash_c_exit_status,
+        exit_trap_runs_when_a_signal_ends_the_script,
         remote_output_to_local_file,
         while_read_keeps_its_input,
     );

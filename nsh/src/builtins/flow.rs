@@ -275,7 +275,12 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
         match condition_name(condition) {
             Some(name) => match &action {
                 Some(action) => {
-                    crate::signals::watch(&name);
+                    if name == "EXIT" && !shell.interactive {
+                        crate::signals::watch_for_exit_trap();
+                    } else {
+                        crate::signals::trapped(&name);
+                        crate::signals::watch(&name);
+                    }
                     shell.traps.insert(name, action.clone());
                 }
                 None => {
