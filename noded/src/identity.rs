@@ -3,6 +3,7 @@
 //! Called once by `run` at startup.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -51,6 +52,11 @@ impl DataDir {
     pub fn open(path: &Path, wanted_name: Option<&str>, joining: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(path)
             .with_context(|| format!("cannot create data dir {}", path.display()))?;
+        // Private: the journal holds every process's argv and environment,
+        // the logs their output, the raft log every user's keys and
+        // services (SPEC §9). Also tightened on a data dir made before.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make data dir {} private", path.display()))?;
         let lock_path = path.join("lock");
         let lock_file = OpenOptions::new()
             .create(true)

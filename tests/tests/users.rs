@@ -89,6 +89,18 @@ async fn each_user_runs_as_themselves_and_sees_only_their_own() -> anyhow::Resul
         assert!(err.contains(&expected), "{script}: {err}");
     }
 
+    // Nor read it behind the API: a node's data dir (the journal with every
+    // process's argv and environment, the output logs, the raft log with
+    // everyone's keys) is root's alone.
+    for node in &cluster.nodes {
+        let data = node.data_dir();
+        for file in ["journal", "raft"] {
+            let script = format!("cat {}/{file} || ls {}/{file}", data.display(), data.display());
+            let (status, out) = tests::accounts::sh_as(b, &script)?;
+            assert_ne!(status, 0, "{b} reads {file} of {}: {out}", data.display());
+        }
+    }
+
     // A sees it, as running and as theirs; root and the admin sees A's too.
     let (_, out, _) = nsh_as(a, n1, "ps -e -o pid,user,cmd")?;
     assert!(out.contains(&format!("{pid} {a}")), "{out}");
