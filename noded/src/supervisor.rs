@@ -366,6 +366,9 @@ pub async fn start(
     env.insert("NEFELE_PID".into(), gpid.to_string());
     env.insert("NEFELE_NODE".into(), ctx.name.clone());
     env.insert("NEFELE_ADDR".into(), ctx.api_addr.clone());
+    // `$_` as a shell sets it for a command it runs: the program's path.
+    env.entry("_".into())
+        .or_insert_with(|| exe.display().to_string());
 
     // What execvp does with a file that has no `#!` and is no binary:
     // /bin/sh runs it as a script (bash does the same).

@@ -49,6 +49,11 @@ impl Shell {
     /// current value of an exported dynamic one (`export SHELLOPTS`).
     pub fn environment(&self) -> Vec<(String, String)> {
         let mut env = self.vars.exported();
+        // `$_` is the last word of the previous command here; a command
+        // gets its own path instead (its node sets it, as bash does), so
+        // no argument of one command leaks into the next one's
+        // environment.
+        env.retain(|(name, _)| name != "_");
         for (name, value) in &mut env {
             if let Some(current) = self.dynamic(name) {
                 *value = current;
