@@ -54,6 +54,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const DRAIN_RPCS: Duration = Duration::from_secs(3);
 /// How long leaving the cluster may take at shutdown.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a stopping node tries to publish its running processes.
+const PUBLISH_AT_STOP: Duration = Duration::from_secs(3);
 
 /// File in the data dir holding the bound API address (`http://host:port`),
 /// written once the node serves, so scripts and tests using port 0 find it.
@@ -369,6 +371,8 @@ impl Node {
                 running = table.running_count(),
                 "leaving the processes to the keeper"
             );
+            // Those started since the publisher's last round too.
+            lost::publish_now(&table, &cluster, PUBLISH_AT_STOP).await;
         }
         janitor.abort();
         if config.leave_on_exit || decommission {

@@ -36,13 +36,7 @@ pub fn spawn_publisher(
     tokio::spawn(async move {
         let mut published: Option<Arc<Vec<ProcSummary>>> = None;
         loop {
-            let running: Vec<ProcSummary> = table
-                .list()
-                .iter()
-                .filter(|p| !p.is_finished())
-                .take(MAX_PUBLISHED)
-                .map(|p| summary(p))
-                .collect();
+            let running = running(&table);
             let changed = published.as_deref() != Some(&running);
             if changed {
                 let running = Arc::new(running);
@@ -64,6 +58,33 @@ pub fn spawn_publisher(
             }
         }
     });
+}
+
+/// Publishes the running set once more, now (bounded by `timeout`): a
+/// node that stops and leaves its processes to the keeper, so that those
+/// started since the last round show as `lost` while it is away, not
+/// hidden.
+pub async fn publish_now(table: &ProcessTable, cluster: &Cluster, timeout: Duration) {
+    let command = Command::SetProcesses {
+        slot: cluster.slot,
+        processes: Arc::new(running(table)),
+    };
+    match tokio::time::timeout(timeout, cluster.write(command, false)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e.message(), "cannot publish the running processes"),
+        Err(_) => tracing::warn!(?timeout, "cannot publish the running processes in time"),
+    }
+}
+
+/// This node's running processes, as the store keeps them.
+fn running(table: &ProcessTable) -> Vec<ProcSummary> {
+    table
+        .list()
+        .iter()
+        .filter(|p| !p.is_finished())
+        .take(MAX_PUBLISHED)
+        .map(|p| summary(p))
+        .collect()
 }
 
 /// What the store keeps of a running process.

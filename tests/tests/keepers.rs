@@ -198,6 +198,44 @@ async fn read_until(
     Ok(())
 }
 
+/// A process started right before its noded stops (SIGTERM, well inside
+/// the 2 s between two publications of the running set) shows as `lost`
+/// on the other nodes while its node is away, not hidden (SPEC §10).
+#[tokio::test]
+async fn a_process_started_just_before_a_restart_shows_as_lost_meanwhile() -> anyhow::Result<()> {
+    use proto::v1::ListRequest;
+    let mut cluster = TestCluster::start(2).await?;
+    let mut asker = cluster.nodes[0].client().await?;
+    let spawned = asker
+        .spawn(proto::v1::SpawnRequest {
+            node: cluster.nodes[1].name.clone(),
+            ..request(&["sleep", "4747"])
+        })
+        .await?
+        .into_inner();
+    assert!(cluster.nodes[1].stop().await?.success());
+    wait_until("the process listed as lost", TIMEOUT, || {
+        let mut asker = asker.clone();
+        async move {
+            let list = asker.list(ListRequest::default()).await.ok()?.into_inner();
+            list.processes
+                .iter()
+                .any(|p| p.pid == spawned.pid && p.state == ProcessState::Lost as i32)
+                .then_some(())
+        }
+    })
+    .await?;
+    cluster.nodes[1].restart().await?;
+    cluster.wait_members_up(2).await?;
+    let mut owner = cluster.nodes[1].client().await?;
+    assert_eq!(
+        state(&get(&mut owner, spawned.pid).await?),
+        ProcessState::Running
+    );
+    signal(&mut owner, spawned.pid, libc::SIGKILL).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_terminal_process_can_be_attached_again_after_a_restart() -> anyhow::Result<()> {
     let mut node = Node::start().await?;
