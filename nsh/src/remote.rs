@@ -564,14 +564,40 @@ fn pump_output(
 ) -> (i32, bool) {
     let mut broken_pipe = false;
     let mut lost = false;
+    // How much of each stream was written: an attachment made again
+    // replays from the start, and what was written is skipped.
+    let mut relayed = crate::terminal::Offsets::default();
+    // The request side of an attachment made again, kept open with it.
+    let mut _requests = None;
+    let mut reattaches = 0;
     {
         loop {
             let event = client.block_on(stream.message());
-            let Ok(Some(event)) = event else { break };
+            let event = match event {
+                Ok(Some(event)) => event,
+                // The attachment broke without an exit: the node went away
+                // (a restart keeps the process, SPEC §10). Attach again
+                // once it is back.
+                _ => match (reattaches < MAX_REATTACHES)
+                    .then(|| reattach(client, pid, stdout.is_none()))
+                    .flatten()
+                {
+                    Some((requests, events)) => {
+                        reattaches += 1;
+                        _requests = Some(requests);
+                        stream = events;
+                        continue;
+                    }
+                    None => break,
+                },
+            };
             match event.event {
                 Some(attach_event::Event::Stdout(chunk)) if !broken_pipe => {
                     let Some(out) = stdout else { continue };
-                    let Err(e) = io::write_all(out.file.as_fd(), &chunk.data) else {
+                    let Some(data) = crate::terminal::trim(&chunk, &mut relayed.stdout) else {
+                        continue;
+                    };
+                    let Err(e) = io::write_all(out.file.as_fd(), &data) else {
                         continue;
                     };
                     // Like a pipe whose reader is gone: the writer's next
@@ -590,7 +616,9 @@ fn pump_output(
                 }
                 Some(attach_event::Event::Stdout(_)) => {}
                 Some(attach_event::Event::Stderr(chunk)) => {
-                    let _ = io::write_all(stderr.file.as_fd(), &chunk.data);
+                    if let Some(data) = crate::terminal::trim(&chunk, &mut relayed.stderr) {
+                        let _ = io::write_all(stderr.file.as_fd(), &data);
+                    }
                 }
                 Some(attach_event::Event::StdinAccepted(_)) => {
                     let _ = accepted.send(());
@@ -607,6 +635,52 @@ fn pump_output(
     }
     // The stream broke (node gone, connection lost): ask for the end.
     (wait_exit(client, pid), lost)
+}
+
+/// How long a broken attachment is tried again (its node restarting).
+const REATTACH_FOR: Duration = Duration::from_secs(30);
+/// How often.
+const REATTACH_EVERY: Duration = Duration::from_millis(500);
+/// Most attachments made again for one process (a node that keeps
+/// dropping them is given up on: the status then comes from `Wait`).
+const MAX_REATTACHES: u32 = 20;
+
+/// Attaches again, with replay, to `pid` whose attachment broke, until it
+/// works or [`REATTACH_FOR`] passed: the request side to keep open, and
+/// the events (a process that ended meanwhile gives its output and exit).
+fn reattach(
+    client: &Client,
+    pid: Gpid,
+    without_stdout: bool,
+) -> Option<(
+    mpsc::Sender<AttachRequest>,
+    tonic::Streaming<proto::v1::AttachEvent>,
+)> {
+    let deadline = std::time::Instant::now() + REATTACH_FOR;
+    loop {
+        let (tx, rx) = mpsc::channel::<AttachRequest>(1);
+        let start = AttachRequest {
+            request: Some(attach_request::Request::Start(AttachStart {
+                pid: pid.as_raw(),
+                replay: true,
+                without_stdout,
+                spawn: None,
+            })),
+        };
+        // The channel is new and has room: this cannot fail.
+        let _ = tx.try_send(start);
+        let mut api = client.processes();
+        let opened = client.block_on(async {
+            tokio::time::timeout(CALL_TIMEOUT, api.attach(ReceiverStream::new(rx))).await
+        });
+        match opened {
+            Ok(Ok(reply)) => return Some((tx, reply.into_inner())),
+            // Gone for good: nothing to wait for.
+            Ok(Err(status)) if status.code() == tonic::Code::NotFound => return None,
+            _ if std::time::Instant::now() >= deadline => return None,
+            _ => std::thread::sleep(REATTACH_EVERY),
+        }
+    }
 }
 
 /// Waits for a process's end with the `Wait` RPC, retrying while the node

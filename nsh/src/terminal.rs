@@ -39,8 +39,8 @@ use nix::sys::termios::{self, SetArg, Termios};
 use proto::Gpid;
 use proto::v1::processes_client::ProcessesClient;
 use proto::v1::{
-    AttachRequest, AttachStart, GetRequest, OutputChunk, OutputStream, ProcessInfo, ProcessState,
-    ReadOutputRequest, SignalRequest, TerminalSize, attach_event, attach_request,
+    AttachEvent, AttachRequest, AttachStart, GetRequest, OutputChunk, OutputStream, ProcessInfo,
+    ProcessState, ReadOutputRequest, SignalRequest, TerminalSize, attach_event, attach_request,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -66,6 +66,8 @@ const FAST_POLL_FOR: Duration = Duration::from_secs(3);
 /// How long the cluster may stay silent (every check failing) before the
 /// attachment is given up.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
+/// How often a broken attachment is tried again while the node is away.
+const REATTACH_EVERY: Duration = Duration::from_millis(500);
 /// How long to wait for the exit event once `Get` says the process ended.
 const EXIT_EVENT_GRACE: Duration = Duration::from_secs(5);
 /// The terminal's default suspend character (VSUSP), Ctrl-Z. With a
@@ -255,25 +257,8 @@ pub async fn run_foreground(
 ) -> Result<Outcome, TerminalError> {
     let pid = fg.pid;
     let mut client = ProcessesClient::new(channel);
-    let (req_tx, req_rx) = mpsc::channel::<AttachRequest>(16);
-    let start = AttachRequest {
-        request: Some(attach_request::Request::Start(AttachStart {
-            pid: pid.as_raw(),
-            replay: fg.start == Start::Beginning,
-            without_stdout: false,
-            spawn: None,
-        })),
-    };
-    // Cannot fail: the receiver is alive and the channel empty.
-    let _ = req_tx.try_send(start);
-    let attach = tokio::time::timeout(RPC_TIMEOUT, client.attach(ReceiverStream::new(req_rx)))
-        .await
-        .map_err(|_| TerminalError::Lost {
-            pid,
-            why: format!("no answer to attach within {RPC_TIMEOUT:?}"),
-        })?
-        .map_err(|s| TerminalError::rpc("attach", pid, &s))?;
-    let mut events = attach.into_inner();
+    let (mut req_tx, mut events) =
+        open_attach(&mut client, pid, fg.start == Start::Beginning).await?;
 
     let (mut out, broken_rx) = OutputPump::start(pid, fg.stdout, fg.stderr)?;
     let mut broken_rx = Some(broken_rx);
@@ -304,7 +289,19 @@ pub async fn run_foreground(
     let mut fast_until: Option<Instant> = None;
     let mut silent_since: Option<Instant> = None;
     let mut finished_at: Option<(Instant, Outcome)> = None;
+    // The attachment broke: attached again at the top of the loop (the
+    // select borrows what that takes).
+    let mut broken = false;
     let outcome = loop {
+        if std::mem::take(&mut broken) {
+            match reattach(&mut client, pid, &mut relayed, &mut out).await? {
+                Reattached::Ended(outcome) => break outcome,
+                Reattached::Attached(tx, stream) => {
+                    req_tx = tx;
+                    events = stream;
+                }
+            }
+        }
         tokio::select! {
             event = events.message(), if pending_out.is_none() => match event {
                 Ok(Some(event)) => match event.event {
@@ -334,15 +331,10 @@ pub async fn run_foreground(
                     | None => {}
                 },
                 Ok(None) | Err(_) => {
-                    // The stream ended without an exit: ask directly.
-                    let info = get(&mut client, pid, RPC_TIMEOUT).await?;
-                    match Outcome::of_finished(&info) {
-                        Some(outcome) => break outcome,
-                        None => return Err(TerminalError::Lost {
-                            pid,
-                            why: "the attachment ended while it runs".into(),
-                        }),
-                    }
+                    // The stream ended without an exit: its node went
+                    // away (a restart keeps the process, SPEC §10). Wait
+                    // for it, then attach again or learn how it ended.
+                    broken = true;
                 }
             },
             permit = out.reserve(), if pending_out.is_some() => {
@@ -474,11 +466,87 @@ pub async fn run_foreground(
     })
 }
 
+/// Opens an attachment to `pid` (from its first byte with `replay`, else
+/// from what no reader took yet): where its requests go, and its events.
+async fn open_attach(
+    client: &mut ProcessesClient<Channel>,
+    pid: Gpid,
+    replay: bool,
+) -> Result<(mpsc::Sender<AttachRequest>, tonic::Streaming<AttachEvent>), TerminalError> {
+    let (req_tx, req_rx) = mpsc::channel::<AttachRequest>(16);
+    let start = AttachRequest {
+        request: Some(attach_request::Request::Start(AttachStart {
+            pid: pid.as_raw(),
+            replay,
+            without_stdout: false,
+            spawn: None,
+        })),
+    };
+    // Cannot fail: the receiver is alive and the channel empty.
+    let _ = req_tx.try_send(start);
+    let attach = tokio::time::timeout(RPC_TIMEOUT, client.attach(ReceiverStream::new(req_rx)))
+        .await
+        .map_err(|_| TerminalError::Lost {
+            pid,
+            why: format!("no answer to attach within {RPC_TIMEOUT:?}"),
+        })?
+        .map_err(|s| TerminalError::rpc("attach", pid, &s))?;
+    Ok((req_tx, attach.into_inner()))
+}
+
+/// What became of a process whose attachment broke.
+enum Reattached {
+    /// It ended (its last output relayed).
+    Ended(Outcome),
+    /// It runs, attached again.
+    Attached(mpsc::Sender<AttachRequest>, tonic::Streaming<AttachEvent>),
+}
+
+/// After an attachment broke without an exit (its node or the caller's
+/// node restarting): until [`GIVE_UP_AFTER`], asks how the process is
+/// and attaches again, relaying the output written meanwhile from where
+/// `relayed` stands; a process that ended meanwhile gives its outcome
+/// once its output is relayed.
+async fn reattach(
+    client: &mut ProcessesClient<Channel>,
+    pid: Gpid,
+    relayed: &mut Offsets,
+    out: &mut OutputPump,
+) -> Result<Reattached, TerminalError> {
+    let deadline = Instant::now() + GIVE_UP_AFTER;
+    loop {
+        let tried = match get(client, pid, RPC_TIMEOUT).await {
+            Ok(info) => match Outcome::of_finished(&info) {
+                Some(outcome) => catch_up(client, pid, *relayed, out)
+                    .await
+                    .map(|r| (r, Reattached::Ended(outcome))),
+                None => match open_attach(client, pid, false).await {
+                    // Attached first, then what was written before it:
+                    // nothing falls between (repeats are trimmed).
+                    Ok((tx, events)) => catch_up(client, pid, *relayed, out)
+                        .await
+                        .map(|r| (r, Reattached::Attached(tx, events))),
+                    Err(e) => Err(e),
+                },
+            },
+            Err(e) => Err(e),
+        };
+        match tried {
+            Ok((now, reattached)) => {
+                *relayed = now;
+                return Ok(reattached);
+            }
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(REATTACH_EVERY).await,
+        }
+    }
+}
+
 /// The part of `chunk` not relayed yet, advancing `relayed` past it: the
 /// attachment after a catch-up (`Start::After`) may repeat bytes. A chunk
 /// past `relayed` (output not relayed before it rotated away, or a `Start`
 /// that skips the past) is relayed from its own offset.
-fn trim(chunk: &OutputChunk, relayed: &mut u64) -> Option<Vec<u8>> {
+pub(crate) fn trim(chunk: &OutputChunk, relayed: &mut u64) -> Option<Vec<u8>> {
     let end = chunk.offset + chunk.data.len() as u64;
     if end <= *relayed {
         return None;

@@ -236,6 +236,80 @@ async fn a_process_started_just_before_a_restart_shows_as_lost_meanwhile() -> an
     Ok(())
 }
 
+/// A restart of the node a foreground command runs on is not its end for
+/// the shell (SPEC §10): `nsh @n2 CMD` run from another shell, and a
+/// script's `@n2 CMD` whose output nsh relays, attach again once n2 is
+/// back and relay the rest of the output, without gaps or repeats, and
+/// the command's own exit status.
+#[tokio::test]
+async fn nsh_attaches_again_after_the_command_s_node_restarts() -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut cluster = TestCluster::start(2).await?;
+    let n2 = cluster.nodes[1].name.clone();
+    let dir = tempfile::tempdir()?;
+    let d = dir.path().display();
+    let counter = |tag: &str| {
+        format!(
+            "touch {d}/started-{tag}; i=0; while [ ! -e {d}/go ]; do echo $i; i=$((i+1)); sleep 0.2; done; echo done; exit 4"
+        )
+    };
+    let nsh = |args: &[&str]| {
+        std::process::Command::new(tests::binary("nsh"))
+            .args(args)
+            .env("NEFELE_ADDR", cluster.nodes[0].addr().to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    };
+    let relay = nsh(&[&format!("@{n2}"), "sh", "-c", &counter("relay")])?;
+    let script = format!(
+        "@{n2} sh -c '{}'; echo status $?",
+        counter("script").replace('\'', "'\\''")
+    );
+    let scripted = nsh(&["-c", &script])?;
+    wait_until("both commands to run", TIMEOUT, || async {
+        (dir.path().join("started-relay").exists() && dir.path().join("started-script").exists())
+            .then_some(())
+    })
+    .await?;
+    assert!(cluster.nodes[1].stop().await?.success());
+    cluster.nodes[1].restart().await?;
+    cluster.wait_members_up(2).await?;
+    std::fs::write(dir.path().join("go"), "")?;
+    for (mut child, what, status, last) in [
+        (relay, "nsh @n2", Some(4), "done"),
+        (scripted, "nsh -c", Some(0), "status 4"),
+    ] {
+        let ended = wait_until(&format!("{what} to end"), TIMEOUT, || {
+            let ended = child.try_wait().ok().flatten();
+            async move { ended }
+        })
+        .await;
+        if ended.is_err() {
+            let _ = child.kill();
+        }
+        let mut out = String::new();
+        let mut err = String::new();
+        child.stdout.take().map(|mut s| s.read_to_string(&mut out));
+        child.stderr.take().map(|mut s| s.read_to_string(&mut err));
+        let ended = ended?;
+        let lines: Vec<&str> = out.lines().collect();
+        let numbers = &lines[..lines
+            .len()
+            .saturating_sub(if what == "nsh -c" { 2 } else { 1 })];
+        let counted = numbers
+            .iter()
+            .enumerate()
+            .all(|(i, l)| l.parse::<usize>() == Ok(i));
+        assert!(
+            ended.code() == status && counted && numbers.len() > 1 && lines.last() == Some(&last),
+            "{what}: {ended:?}\n--- stdout\n{out}--- stderr\n{err}"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_terminal_process_can_be_attached_again_after_a_restart() -> anyhow::Result<()> {
     let mut node = Node::start().await?;
