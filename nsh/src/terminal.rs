@@ -298,7 +298,7 @@ pub async fn run_foreground(
                 Reattached::Ended(outcome) => break outcome,
                 Reattached::Attached(tx, stream) => {
                     req_tx = tx;
-                    events = stream;
+                    events = *stream;
                 }
             }
         }
@@ -499,7 +499,7 @@ enum Reattached {
     /// It ended (its last output relayed).
     Ended(Outcome),
     /// It runs, attached again.
-    Attached(mpsc::Sender<AttachRequest>, tonic::Streaming<AttachEvent>),
+    Attached(mpsc::Sender<AttachRequest>, Box<tonic::Streaming<AttachEvent>>),
 }
 
 /// After an attachment broke without an exit (its node or the caller's
@@ -525,7 +525,7 @@ async fn reattach(
                     // nothing falls between (repeats are trimmed).
                     Ok((tx, events)) => catch_up(client, pid, *relayed, out)
                         .await
-                        .map(|r| (r, Reattached::Attached(tx, events))),
+                        .map(|r| (r, Reattached::Attached(tx, Box::new(events)))),
                     Err(e) => Err(e),
                 },
             },
