@@ -70,6 +70,9 @@ pub enum FsError {
     /// The cluster could not be reached or failed.
     #[error("i/o error: {0}")]
     Io(String),
+    /// The caller was signalled while its request waited (interrupt.rs).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl From<Status> for FsError {
@@ -104,8 +107,13 @@ pub trait Backend: Send + Sync + 'static {
     fn get(&self, pid: Gpid, with_env: bool) -> impl Future<Output = FsResult<ProcessInfo>> + Send;
     /// Every member.
     fn nodes(&self) -> impl Future<Output = FsResult<Vec<NodeInfo>>> + Send;
-    /// Every service with its replicas.
-    fn list_services(&self) -> impl Future<Output = FsResult<Vec<ServiceInfo>>> + Send;
+    /// Every service with its replicas; with `user`, only the services
+    /// that user may see (their own, or all for an administrator), as
+    /// `svc ls` shows them to that user.
+    fn list_services(
+        &self,
+        user: Option<&str>,
+    ) -> impl Future<Output = FsResult<Vec<ServiceInfo>>> + Send;
     /// Up to `max` bytes of output from `offset`, waiting for output to
     /// come if there is none yet; empty once the stream has ended.
     fn read_output(
@@ -240,9 +248,13 @@ impl Backend for ApiBackend {
         Ok(reply.into_inner().nodes)
     }
 
-    async fn list_services(&self) -> FsResult<Vec<ServiceInfo>> {
+    async fn list_services(&self, user: Option<&str>) -> FsResult<Vec<ServiceInfo>> {
         let mut client = ServicesClient::new(self.channel.clone());
-        let reply = bounded(client.list_services(timed(ListServicesRequest {}))).await?;
+        let request = match user {
+            Some(user) => for_user(ListServicesRequest {}, user)?,
+            None => timed(ListServicesRequest {}),
+        };
+        let reply = bounded(client.list_services(request)).await?;
         Ok(reply.into_inner().services)
     }
 

@@ -24,7 +24,8 @@
 //!   host's real /proc, bound at [`DEFAULT_HOST_PROC`] by the helper.
 //! - `svc/` has a directory per service with `spec` and `replicas`
 //!   (services.rs); its inodes come from a table of the names seen, since
-//!   a name is not a number.
+//!   a name is not a number. A user sees only their own services there,
+//!   as their own ListServices answers.
 //! - `kv/` shows the caller's keys of the coordination store as files
 //!   (kv.rs); its operations take the caller, and fuse.rs sends every
 //!   `kv/` inode there.
@@ -34,7 +35,7 @@
 //! and attributes in tree.rs, open files (reads, writes, `ctl`) in
 //! files.rs, and the `svc/` and `kv/` trees in services.rs and kv.rs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -44,7 +45,6 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use proto::v1::{NodeInfo, OutputStream, ProcessInfo, ProcessState, ServiceInfo};
 use proto::{Gpid, Slot};
-use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, FsError, FsResult};
 use crate::render;
@@ -117,9 +117,9 @@ pub enum View {
 /// Processes by PID, as one List returned them.
 type ProcessTable = Arc<HashMap<Gpid, ProcessInfo>>;
 
-/// Who is looking (SPEC §9): root and administrators see every process;
-/// a user only their own, another user's PID being as absent as one that
-/// does not exist (ENOENT).
+/// Who is looking (SPEC §9): root and administrators see every process
+/// and service; a user only their own, another user's PID or service
+/// being as absent as one that does not exist (ENOENT).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Viewer {
     /// Root or an administrator.
@@ -140,6 +140,14 @@ pub fn pid_of(ino: u64) -> Option<Gpid> {
     }
 }
 
+/// The service an inode belongs to, by number: `svc/<name>` and its files.
+pub fn service_of(ino: u64) -> Option<u32> {
+    match Entry::from_ino(ino)? {
+        Entry::Service(id) | Entry::ServiceFile(id, _) => Some(id),
+        _ => None,
+    }
+}
+
 /// The filesystem.
 pub struct NefeleFs<B> {
     backend: Arc<B>,
@@ -155,8 +163,12 @@ pub struct NefeleFs<B> {
     brief_processes: TtlCache<HashMap<Gpid, ProcessInfo>>,
     /// The last Nodes answer; same rule.
     nodes: TtlCache<Vec<NodeInfo>>,
-    /// The last ListServices answer; same rule.
+    /// The last ListServices answer (every service); same rule.
     services: TtlCache<Vec<ServiceInfo>>,
+    /// By user name, the names of the services that user sees (their
+    /// own, as their ListServices answers), which decide what of `svc/`
+    /// they see; same rule. One entry per user who looked at `svc/`.
+    user_services: DashMap<String, TtlCache<HashSet<String>>>,
     /// The numbers of the service names seen (their inodes); held only to
     /// look a name or number up or add one.
     service_ids: Mutex<services::ServiceIds>,
@@ -220,6 +232,7 @@ impl<B: Backend> NefeleFs<B> {
             brief_processes: TtlCache::default(),
             nodes: TtlCache::default(),
             services: TtlCache::default(),
+            user_services: DashMap::new(),
             service_ids: Mutex::new(services::ServiceIds::default()),
             kv: kv::KvTree::default(),
             handles: DashMap::new(),

@@ -28,7 +28,8 @@ use tokio::runtime::Handle;
 
 use crate::backend::{Backend, FsError};
 use crate::fs::{
-    Attr, IMMUTABLE_TTL, Kind, KvCaller, NefeleFs, View, Viewer, is_immutable, is_kv, sized_inos,
+    Attr, IMMUTABLE_TTL, Kind, KvCaller, NefeleFs, View, Viewer, is_immutable, is_kv, service_of,
+    sized_inos,
 };
 use crate::notices::{Notice, Notices};
 
@@ -38,10 +39,11 @@ use crate::notices::{Notice, Notices};
 /// files of a process (`status`, `stat`, ...) for what is left of the
 /// listing they were rendered from, so their size and content are never
 /// older than it; captured output (whose size grows) and the
-/// caller-specific `self` links and `kv/` (whose entries are the
-/// caller's) not at all.
+/// caller-specific `self` links, `kv/` (whose entries are the caller's)
+/// and `svc/` entries (a service is its owner's: the kernel's caches,
+/// shared by all users, must not answer another user's walk) not at all.
 fn ttl<B: Backend>(fs: &NefeleFs<B>, a: &Attr) -> Duration {
-    if is_kv(a.ino) {
+    if is_kv(a.ino) || service_of(a.ino).is_some() {
         Duration::ZERO
     } else if is_immutable(a.ino) {
         IMMUTABLE_TTL
@@ -124,6 +126,7 @@ fn errno_of(e: &FsError) -> (Errno, &'static str) {
         FsError::NameTooLong => (Errno::from_i32(libc::ENAMETOOLONG), "ENAMETOOLONG"),
         FsError::CrossDevice => (Errno::from_i32(libc::EXDEV), "EXDEV"),
         FsError::Io(_) => (Errno::EIO, "EIO"),
+        FsError::Interrupted => (Errno::from_i32(libc::EINTR), "EINTR"),
     }
 }
 
@@ -176,7 +179,8 @@ impl<B: Backend> Adapter<B> {
     }
 
     /// Who makes `req`: in the full view, root and administrators see all,
-    /// other users their own processes; the procps view is root's.
+    /// other users their own processes and services; the procps view is
+    /// root's.
     fn viewer(&self, req: &Request) -> Viewer {
         let uid = req.uid();
         if uid == 0 || self.fs.view() == View::Procps {
@@ -478,9 +482,13 @@ impl<B: Backend> Filesystem for Adapter<B> {
         });
     }
 
+    /// A read that waits (output still to come, a call to a node) ends
+    /// with EINTR as soon as the reading thread has a signal to take
+    /// (interrupt.rs): the kernel would hold a killed reader until the
+    /// answer came.
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -490,13 +498,23 @@ impl<B: Backend> Filesystem for Adapter<B> {
         reply: ReplyData,
     ) {
         self.count("read");
+        let reader = req.pid();
         self.spawn(|fs| async move {
-            let read = if is_kv(ino.0) {
-                fs.kv_read(fh.0, offset, size as usize).await
-            } else if fh.0 == 0 {
-                fs.read_unopened(ino.0, offset, size as usize).await
-            } else {
-                fs.read(fh.0, offset, size as usize).await
+            let read = async {
+                if is_kv(ino.0) {
+                    fs.kv_read(fh.0, offset, size as usize).await
+                } else if fh.0 == 0 {
+                    fs.read_unopened(ino.0, offset, size as usize).await
+                } else {
+                    fs.read(fh.0, offset, size as usize).await
+                }
+            };
+            // The read first: one that is ready answers on the FUSE
+            // thread, without a look at the reader.
+            let read = tokio::select! {
+                biased;
+                read = read => read,
+                () = crate::interrupt::signalled(reader) => Err(FsError::Interrupted),
             };
             match read {
                 Ok(bytes) => reply.data(&bytes),

@@ -3,11 +3,13 @@
 //! processes. A pure filesystem model (`fs`, rendering in `render`) is fed
 //! by a [`backend::Backend`] (the gRPC API in production) and served by a
 //! thin FUSE adapter (`fuse`), whose kernel notifications go through
-//! `notices`; `main.rs` mounts it.
+//! `notices` and whose waiting reads end when their reader is signalled
+//! (`interrupt`); `main.rs` mounts it.
 
 pub mod backend;
 pub mod fs;
 pub mod fuse;
+pub mod interrupt;
 pub mod metrics;
 pub mod mount;
 pub mod notices;

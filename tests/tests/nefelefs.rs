@@ -1,14 +1,23 @@
 //! nefelefs mounted for real over a real two-node cluster, used with real
 //! tools: ls, cat, tr, grep, tail -f, echo into stdin and ctl, Python's
-//! parsing of Linux /proc layouts.
+//! parsing of Linux /proc layouts; a signalled reader of `stdout` that
+//! does not hang; `svc/` as another user.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use proto::v1::{ListRequest, ProcessState, SpawnRequest, StdinMode};
-use tests::{Mount, TIMEOUT, TestCluster, get, request, sh, state, wait, wait_for_state};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use proto::v1::{
+    CreateServiceRequest, ListRequest, ProcessState, ServiceSpec, SpawnRequest, StdinMode,
+};
+use tests::accounts::{Accounts, nsh_as, sh_as};
+use tests::{
+    Mount, NodeOptions, TIMEOUT, TestCluster, get, request, sh, state, wait, wait_for_state,
+};
 
 /// Spawns on node `on` (by name) through node 0.
 async fn spawn_on(
@@ -285,5 +294,221 @@ async fn a_down_node_s_processes_show_as_lost_a_dead_mount_node_gives_eio_and_si
         !tests::is_mount_point(&mount.path) && !tests::is_mount_point(&mount.procps_view),
         "the mount and its procps view are gone after SIGTERM"
     );
+    Ok(())
+}
+
+/// The READ requests the full view of a mount serving metrics on `port`
+/// has received.
+fn reads_received(port: u16) -> Option<u64> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(TIMEOUT)).ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let line = response.lines().find(|l| {
+        l.starts_with("nefele_fuse_requests_total{")
+            && l.contains(r#"op="read""#)
+            && l.contains(r#"view="full""#)
+    });
+    // No line yet: no READ yet.
+    line.map_or(Some(0), |l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Starts `cat FILE` and waits until it has printed `first` and its next
+/// read, which waits for output to come, has reached nefelefs (the mount
+/// serves metrics on `port`): a signal to cat then finds that read in
+/// nefelefs's hands, where the kernel no longer ends it by itself.
+fn cat_waiting_at_the_end(file: &std::path::Path, first: &str, port: u16) -> anyhow::Result<Child> {
+    let before =
+        tests::wait_until_blocking("nefelefs's metrics", TIMEOUT, || reads_received(port))?;
+    let mut cat = Command::new("cat")
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut out = cat.stdout.take().expect("piped");
+    let mut got = vec![0; first.len()];
+    // The first read finds output there already and does not wait.
+    out.read_exact(&mut got)?;
+    assert_eq!(String::from_utf8_lossy(&got), first);
+    // Kept open: a closed pipe would end cat by SIGPIPE.
+    cat.stdout = Some(out);
+    let pid = cat.id();
+    tests::wait_until_blocking("cat's second read to wait in nefelefs", TIMEOUT, || {
+        let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+        let in_read = syscall.split_whitespace().next()? == libc::SYS_read.to_string();
+        (in_read && reads_received(port)? >= before + 2).then_some(())
+    })?;
+    Ok(cat)
+}
+
+/// Ctrl-C on `tail -f proc/PID/stdout` (or killing it) ends it at once:
+/// a read waiting for output answers EINTR when its reader has a signal
+/// to take, instead of holding the reader (unkillable) until the process
+/// prints or ends. Ctrl-Z stops it, and it reads on when continued.
+/// Otherwise the read still waits, and ends at end-of-file when the
+/// process ends.
+#[tokio::test]
+async fn a_signal_ends_a_read_waiting_for_output() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(1).await?;
+    let silent = spawn_on(
+        &cluster,
+        0,
+        &["sh", "-c", "echo ready; exec sleep 1000"],
+        false,
+    )
+    .await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mount = Mount::start_with(&cluster.nodes[0], &["--metrics-listen", &listen]).await?;
+    let p = mount.path.join("proc").join(silent.pid.to_string());
+    for signal in [Signal::SIGKILL, Signal::SIGINT] {
+        let mut cat = cat_waiting_at_the_end(&p.join("stdout"), "ready\n", port)?;
+        kill(Pid::from_raw(cat.id() as i32), signal)?;
+        let ended = tests::wait_until_blocking(
+            &format!("cat to end after {signal}"),
+            Duration::from_secs(10),
+            || cat.try_wait().ok().flatten(),
+        );
+        let status = ended.map_err(|e| anyhow::anyhow!("{e:#}\n{}", mount.log()))?;
+        assert_eq!(status.signal(), Some(signal as i32), "{status:?}");
+    }
+
+    // A stop (Ctrl-Z) stops the reader, which reads on once continued
+    // (cat retries a read that says EINTR); the read waits, and the
+    // process's end is end-of-file.
+    let mut cat = cat_waiting_at_the_end(&p.join("stdout"), "ready\n", port)?;
+    let reads = reads_received(port).expect("metrics");
+    let cat_pid = Pid::from_raw(cat.id() as i32);
+    kill(cat_pid, Signal::SIGTSTP)?;
+    let stat = format!("/proc/{cat_pid}/stat");
+    tests::wait_until_blocking("cat to stop", Duration::from_secs(10), || {
+        let stat = std::fs::read_to_string(&stat).ok()?;
+        (stat.rsplit(") ").next()?.starts_with('T')).then_some(())
+    })?;
+    kill(cat_pid, Signal::SIGCONT)?;
+    tests::wait_until_blocking("cat to read again", TIMEOUT, || {
+        (reads_received(port)? > reads).then_some(())
+    })?;
+    assert_eq!(sh(&format!("echo kill > {}/ctl", p.display()))?.0, 0);
+    let status = tests::wait_until_blocking("cat to reach end-of-file", TIMEOUT, || {
+        cat.try_wait().ok().flatten()
+    })?;
+    assert!(status.success(), "{status:?}");
+    Ok(())
+}
+
+/// Services are their owner's (SPEC §9), in `svc/` as in `svc ls`: another
+/// user does not see root's service listed, nor its `spec` (command and
+/// environment) or `replicas` (PIDs), even right after root read them
+/// (the kernel's caches are shared by all users); a user sees their own
+/// services, root and the administrators all.
+#[tokio::test]
+async fn svc_shows_each_user_only_their_own_services() -> anyhow::Result<()> {
+    let accounts = Accounts::create()?;
+    let (a, b, c) = (&accounts.users[0], &accounts.users[1], &accounts.users[2]);
+    let cluster = TestCluster::start_with(
+        1,
+        NodeOptions {
+            args: vec!["--admin-group".into(), accounts.group.clone()],
+            ..NodeOptions::default()
+        },
+    )
+    .await?;
+    let n1 = &cluster.nodes[0];
+    n1.open_to_local_users()?;
+    let mount = Mount::start_with(n1, &["--admin-group", &accounts.group]).await?;
+    let svc = mount.path.join("svc");
+
+    let mut services = n1.services().await?;
+    services
+        .create_service(CreateServiceRequest {
+            spec: Some(ServiceSpec {
+                name: "rootsvc".into(),
+                argv: vec!["sleep".into(), "4747".into()],
+                env: [
+                    (
+                        "PATH".to_string(),
+                        std::env::var("PATH").unwrap_or_default(),
+                    ),
+                    ("SECRET".to_string(), "hunter2".to_string()),
+                ]
+                .into(),
+                replicas: 1,
+                ..ServiceSpec::default()
+            }),
+        })
+        .await?;
+    let (code, _, err) = nsh_as(a, n1, "svc run asvc -r 1 -- sleep 4848")?;
+    assert_eq!(code, 0, "{err}");
+
+    // Root sees both, and reads root's running replica's PID.
+    let replicas = svc.join("rootsvc/replicas");
+    let pid = tests::wait_until("root's replica to run", TIMEOUT, || {
+        let table = std::fs::read_to_string(&replicas).unwrap_or_default();
+        let pid = table.lines().nth(1).and_then(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.get(1) == Some(&"running")).then(|| cols.get(3).map(|p| p.to_string()))
+        });
+        async move { pid.flatten() }
+    })
+    .await?;
+    let (_, listed, _) = sh(&format!("ls {}", svc.display()))?;
+    assert_eq!(listed, "asvc\nrootsvc\n");
+    assert!(std::fs::read_to_string(svc.join("rootsvc/spec"))?.contains("env: SECRET=hunter2"));
+
+    // B: nothing of either, also through the entries root's reads just
+    // left in the kernel's caches.
+    let others = ["rootsvc/spec", "rootsvc/replicas", "asvc/spec"];
+    let b_sees_nothing = || -> anyhow::Result<()> {
+        let (_, out) = sh_as(b, &format!("ls -a {}", svc.display()))?;
+        assert_eq!(out, ".\n..\n", "b's listing");
+        for file in others {
+            let (code, out) = sh_as(b, &format!("cat {}/{file}", svc.display()))?;
+            assert!(
+                code != 0 && out.contains("No such file or directory"),
+                "b reads {file}: {out}"
+            );
+            assert!(!out.contains("hunter2") && !out.contains(&pid), "{out}");
+        }
+        let (code, out) = sh_as(b, &format!("ls {}/rootsvc", svc.display()))?;
+        assert!(
+            code != 0 && !out.contains("spec"),
+            "b lists rootsvc/: {out}"
+        );
+        Ok(())
+    };
+    b_sees_nothing()?;
+    std::fs::read_to_string(svc.join("rootsvc/spec"))?;
+    b_sees_nothing()?;
+
+    // A: their own service only.
+    let (_, out) = sh_as(a, &format!("ls {}", svc.display()))?;
+    assert_eq!(out, "asvc\n");
+    let (code, out) = sh_as(a, &format!("cat {}/asvc/spec", svc.display()))?;
+    assert!(code == 0 && out.contains("command: sleep 4848"), "{out}");
+    let (code, out) = sh_as(a, &format!("cat {}/rootsvc/spec", svc.display()))?;
+    assert!(code != 0 && !out.contains("hunter2"), "{out}");
+
+    // C, an administrator: both.
+    let (_, out) = sh_as(c, &format!("ls {}", svc.display()))?;
+    assert_eq!(out, "asvc\nrootsvc\n");
+    let (code, out) = sh_as(c, &format!("cat {}/rootsvc/spec", svc.display()))?;
+    assert!(code == 0 && out.contains("env: SECRET=hunter2"), "{out}");
+
+    let (code, _, err) = nsh_as(a, n1, "svc rm asvc")?;
+    assert_eq!(code, 0, "{err}");
+    services
+        .remove_service(proto::v1::RemoveServiceRequest {
+            name: "rootsvc".into(),
+        })
+        .await?;
     Ok(())
 }

@@ -11,13 +11,10 @@ pub(super) enum Handle {
     /// A file of a process that reports its real size (see
     /// [`NefeleFs::is_sized`]): reads serve the rendering that size was taken from.
     Sized(u64),
-    /// Captured output, read through; `cancel` ends reads still waiting
-    /// when the file is closed.
-    Output {
-        pid: Gpid,
-        stream: OutputStream,
-        cancel: CancellationToken,
-    },
+    /// Captured output, read through. (A read waiting for output ends
+    /// when its reader is signalled, see interrupt.rs; never by a close,
+    /// which the kernel sends only once no read is in flight.)
+    Output { pid: Gpid, stream: OutputStream },
     /// Writes go to stdin.
     Stdin { pid: Gpid },
     /// Writes are commands.
@@ -39,12 +36,10 @@ impl<B: Backend> NefeleFs<B> {
                 PidFile::Stdout => Handle::Output {
                     pid,
                     stream: OutputStream::Stdout,
-                    cancel: CancellationToken::new(),
                 },
                 PidFile::Stderr => Handle::Output {
                     pid,
                     stream: OutputStream::Stderr,
-                    cancel: CancellationToken::new(),
                 },
                 PidFile::Stdin => Handle::Stdin { pid },
                 PidFile::Ctl => Handle::Ctl { pid },
@@ -179,27 +174,21 @@ impl<B: Backend> NefeleFs<B> {
         /// lock is held while the backend is asked.
         enum Source {
             Sized(u64),
-            Output(Gpid, OutputStream, CancellationToken),
+            Output(Gpid, OutputStream),
         }
         let source = match self.handles.get(&fh).as_deref() {
             Some(Handle::Snapshot(bytes)) => return Ok(slice(bytes, offset, size)),
             Some(Handle::Sized(ino)) => Source::Sized(*ino),
-            Some(Handle::Output {
-                pid,
-                stream,
-                cancel,
-            }) => Source::Output(*pid, *stream, cancel.clone()),
+            Some(Handle::Output { pid, stream }) => Source::Output(*pid, *stream),
             Some(Handle::Stdin { .. } | Handle::Ctl { .. }) => return Err(FsError::Denied),
             None => return Err(FsError::BadHandle),
         };
         match source {
             // Rendered afresh if dropped since the open (a write to ctl).
             Source::Sized(ino) => Ok(slice(&self.sized_content(ino).await?, offset, size)),
-            Source::Output(pid, stream, cancel) => tokio::select! {
-                r = self.backend.read_output(pid, stream, offset, size) => r,
-                // Closed while waiting (the reader was killed): stop asking.
-                _ = cancel.cancelled() => Err(FsError::BadHandle),
-            },
+            Source::Output(pid, stream) => {
+                self.backend.read_output(pid, stream, offset, size).await
+            }
         }
     }
 
@@ -243,11 +232,9 @@ impl<B: Backend> NefeleFs<B> {
         Ok(data.len())
     }
 
-    /// Closes a handle, ending any read still waiting on it.
+    /// Closes a handle.
     pub fn release(&self, fh: u64) {
-        if let Some((_, Handle::Output { cancel, .. })) = self.handles.remove(&fh) {
-            cancel.cancel();
-        }
+        self.handles.remove(&fh);
     }
 }
 

@@ -11,8 +11,14 @@
 //!
 //! A name missing from a cached listing (a service created within the
 //! last second) is looked for again in a fresh listing before ENOENT.
+//!
+//! Services are their owner's (SPEC §9): a user sees in `svc/` only the
+//! services their own ListServices answer names (as `svc ls` shows
+//! them), root and administrators all. The tree is built from the full
+//! listing; fuse.rs hides what the caller may not see ([`NefeleFs::visible`],
+//! [`NefeleFs::only_visible`]), from each user's listing, cached alike.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use proto::v1::ServiceInfo;
@@ -78,8 +84,79 @@ impl<B: Backend> NefeleFs<B> {
         if !fresh && let Some(services) = self.services.fresh() {
             return Ok(services);
         }
-        let services = Arc::new(self.backend.list_services().await?);
+        let services = Arc::new(self.backend.list_services(None).await?);
         Ok(self.services.store(services))
+    }
+
+    /// The names of the services `user` sees (their own), as their
+    /// ListServices answers: the cached answer while under [`LIST_TTL`]
+    /// old (unless `fresh`), else a new one. A user without a name sees
+    /// none (the node would take an empty name for the mount's own, root).
+    async fn service_names_of(&self, user: &str, fresh: bool) -> FsResult<Arc<HashSet<String>>> {
+        if user.is_empty() {
+            return Ok(Arc::default());
+        }
+        if !fresh && let Some(names) = self.user_services.get(user).and_then(|c| c.fresh()) {
+            return Ok(names);
+        }
+        let names = self
+            .backend
+            .list_services(Some(user))
+            .await?
+            .iter()
+            .map(|s| service_name(s).to_string())
+            .collect();
+        let cache = self.user_services.entry(user.to_string()).or_default();
+        Ok(cache.store(Arc::new(names)))
+    }
+
+    /// The name of service number `id`, if it was given one.
+    fn service_id_name(&self, id: u32) -> Option<String> {
+        self.service_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .name(id)
+            .map(str::to_string)
+    }
+
+    /// Whether `user` sees service number `id`: it is in their cached
+    /// listing, or else in a fresh one (a service made within the
+    /// second). Nothing is seen when the cluster cannot say.
+    pub(super) async fn user_sees_service(&self, user: &str, id: u32) -> bool {
+        let Some(name) = self.service_id_name(id) else {
+            return false;
+        };
+        for fresh in [false, true] {
+            match self.service_names_of(user, fresh).await {
+                Ok(names) if names.contains(&name) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Which of the services numbered `ids` `user` sees, from their
+    /// cached listing (listings may lag a second, as the full one does).
+    /// No `ids`, no call.
+    pub(super) async fn services_seen_by(
+        &self,
+        user: &str,
+        ids: impl IntoIterator<Item = u32>,
+    ) -> HashSet<u32> {
+        let ids: Vec<u32> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return HashSet::new();
+        }
+        let Ok(names) = self.service_names_of(user, false).await else {
+            return HashSet::new();
+        };
+        ids.into_iter()
+            .filter(|id| {
+                self.service_id_name(*id)
+                    .is_some_and(|name| names.contains(&name))
+            })
+            .collect()
     }
 
     /// The service called `name` and its number; a name missing from the
@@ -104,13 +181,7 @@ impl<B: Backend> NefeleFs<B> {
 
     /// The service of number `id`, if it still exists.
     pub(super) async fn service(&self, id: u32) -> FsResult<ServiceInfo> {
-        let name = self
-            .service_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .name(id)
-            .map(str::to_string)
-            .ok_or(FsError::NotFound)?;
+        let name = self.service_id_name(id).ok_or(FsError::NotFound)?;
         Ok(self.service_named(&name).await?.1)
     }
 

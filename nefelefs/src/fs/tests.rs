@@ -15,6 +15,8 @@ struct Memory {
     hidden: Vec<ProcessInfo>,
     nodes: Vec<NodeInfo>,
     services: Mutex<Vec<ServiceInfo>>,
+    /// Owners of services by name (root when not named here).
+    service_owners: Mutex<HashMap<String, String>>,
     service_lists: Mutex<usize>,
     down: bool,
     signals: Mutex<Vec<(Gpid, i32)>>,
@@ -51,12 +53,21 @@ impl Backend for Memory {
     async fn nodes(&self) -> FsResult<Vec<NodeInfo>> {
         Ok(self.nodes.clone())
     }
-    async fn list_services(&self) -> FsResult<Vec<ServiceInfo>> {
+    async fn list_services(&self, user: Option<&str>) -> FsResult<Vec<ServiceInfo>> {
         if self.down {
             return Err(FsError::Io("down".into()));
         }
         *self.service_lists.lock().unwrap() += 1;
-        Ok(self.services.lock().unwrap().clone())
+        let owners = self.service_owners.lock().unwrap();
+        let owner = |s: &ServiceInfo| {
+            let name = &s.spec.as_ref().unwrap().name;
+            owners.get(name).map_or("root", String::as_str).to_string()
+        };
+        let mut services = self.services.lock().unwrap().clone();
+        if let Some(user) = user {
+            services.retain(|s| owner(s) == user);
+        }
+        Ok(services)
     }
     async fn read_output(
         &self,
@@ -663,6 +674,67 @@ async fn new_services_are_found_and_removed_ones_vanish() {
         ..Memory::default()
     });
     assert!(matches!(down.readdir(SVC).await, Err(FsError::Io(_))));
+}
+
+#[tokio::test]
+async fn users_see_only_their_own_services() {
+    let fs = fs();
+    *fs.backend.services.lock().unwrap() = vec![
+        service("web", &[(10_000_001, ReplicaState::Running)]),
+        service("mine", &[]),
+    ];
+    fs.backend
+        .service_owners
+        .lock()
+        .unwrap()
+        .insert("mine".into(), "alice".into());
+    let (alice, bob) = (Viewer::User("alice".into()), Viewer::User("bob".into()));
+    let nameless = Viewer::User(String::new());
+    let entries = fs.readdir(SVC).await.unwrap();
+    for (viewer, want) in [
+        (&Viewer::All, &[".", "..", "mine", "web"][..]),
+        (&alice, &[".", "..", "mine"]),
+        (&bob, &[".", ".."]),
+        (&nameless, &[".", ".."]),
+    ] {
+        let shown = fs.only_visible(entries.clone(), |e| e.0, viewer).await;
+        assert_eq!(names(&shown), want, "{viewer:?}");
+    }
+    let web = fs.lookup(SVC, "web", 1).await.unwrap().ino;
+    let mine = fs.lookup(SVC, "mine", 1).await.unwrap().ino;
+    for dir in [web, mine] {
+        for file in ["spec", "replicas"] {
+            let ino = fs.lookup(dir, file, 1).await.unwrap().ino;
+            let owned = dir == mine;
+            assert!(fs.visible(ino, &Viewer::All).await);
+            assert_eq!(fs.visible(ino, &alice).await, owned, "{file}");
+            assert!(!fs.visible(ino, &bob).await, "{file}");
+            assert!(!fs.visible(ino, &nameless).await, "{file}");
+        }
+        assert_eq!(fs.visible(dir, &alice).await, dir == mine);
+        assert!(!fs.visible(dir, &bob).await);
+    }
+    assert!(fs.visible(SVC, &bob).await, "svc/ itself is everyone's");
+
+    // Made after alice's listing was cached: hers at once.
+    fs.backend
+        .services
+        .lock()
+        .unwrap()
+        .push(service("new", &[]));
+    fs.backend
+        .service_owners
+        .lock()
+        .unwrap()
+        .insert("new".into(), "alice".into());
+    let new = fs.lookup(SVC, "new", 1).await.unwrap().ino;
+    assert!(fs.visible(new, &alice).await);
+
+    // Listings without services ask for no user's services.
+    let asked = *fs.backend.service_lists.lock().unwrap();
+    let root = fs.readdir(ROOT).await.unwrap();
+    assert_eq!(fs.only_visible(root, |e| e.0, &bob).await.len(), 6);
+    assert_eq!(*fs.backend.service_lists.lock().unwrap(), asked);
 }
 
 mod kv;

@@ -327,19 +327,27 @@ impl<B: Backend> NefeleFs<B> {
         Ok(out)
     }
 
-    /// Whether `viewer` may see inode `ino` (only a process's own files
-    /// are anyone's; a PID the listing does not know is no user's).
+    /// Whether `viewer` may see inode `ino`: a process's directory and
+    /// files, and a service's, are its user's (a PID the listing does not
+    /// know is no user's); everything else is everyone's.
     pub async fn visible(&self, ino: u64, viewer: &Viewer) -> bool {
-        let (Viewer::User(user), Some(pid)) = (viewer, pid_of(ino)) else {
+        let Viewer::User(user) = viewer else {
             return true;
         };
-        match self.pid_table().await {
-            Ok(table) => table.get(&pid).is_some_and(|p| p.user == *user),
-            Err(_) => false,
+        if let Some(pid) = pid_of(ino) {
+            return match self.pid_table().await {
+                Ok(table) => table.get(&pid).is_some_and(|p| p.user == *user),
+                Err(_) => false,
+            };
+        }
+        match service_of(ino) {
+            Some(id) => self.user_sees_service(user, id).await,
+            None => true,
         }
     }
 
-    /// Keeps the entries of a directory listing that `viewer` may see.
+    /// Keeps the entries of a directory listing that `viewer` may see
+    /// (see [`Self::visible`]).
     pub async fn only_visible<T>(
         &self,
         entries: Vec<T>,
@@ -349,15 +357,26 @@ impl<B: Backend> NefeleFs<B> {
         let Viewer::User(user) = viewer else {
             return entries;
         };
-        let table = self.pid_table().await.ok();
+        let table = if entries.iter().any(|e| pid_of(ino_of(e)).is_some()) {
+            self.pid_table().await.ok()
+        } else {
+            None
+        };
+        let services = self
+            .services_seen_by(user, entries.iter().filter_map(|e| service_of(ino_of(e))))
+            .await;
         entries
             .into_iter()
-            .filter(|e| match pid_of(ino_of(e)) {
-                None => true,
-                Some(pid) => table
-                    .as_ref()
-                    .and_then(|t| t.get(&pid))
-                    .is_some_and(|p| p.user == *user),
+            .filter(|e| {
+                let ino = ino_of(e);
+                match (pid_of(ino), service_of(ino)) {
+                    (Some(pid), _) => table
+                        .as_ref()
+                        .and_then(|t| t.get(&pid))
+                        .is_some_and(|p| p.user == *user),
+                    (_, Some(id)) => services.contains(&id),
+                    (None, None) => true,
+                }
             })
             .collect()
     }
