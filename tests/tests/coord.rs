@@ -467,14 +467,22 @@ async fn users_have_their_own_keys_and_cannot_own_with_another_s_pid() -> anyhow
     assert_eq!(nsh_as(a, n2, "kv get secret")?.1, "a-only\n");
     // a's process cannot be b's owner, nor can b name it; a's lock is not
     // b's to take over with a's token.
+    // The answer is the one for a PID that never was (on the same node):
+    // nothing tells b that a's process exists (SPEC §9).
     let (_, pid, _) = nsh_as(a, n1, "run -d sleep 1000")?;
     let pid = pid.trim();
-    let (s, _, e) = nsh_as(b, n1, &format!("kv set --pid {pid} k v"))?;
-    assert_eq!(s, 1);
-    assert!(e.contains("no such process"), "{e}");
-    let (s, _, e) = nsh_as(b, n1, &format!("name set x {pid}"))?;
-    assert_eq!(s, 1);
-    assert!(e.contains("no such process"), "{e}");
+    let never: i64 = pid.parse::<i64>()? + 777;
+    for command in ["kv set --pid PID k v", "name set x PID"] {
+        let (s, _, e) = nsh_as(b, n1, &command.replace("PID", pid))?;
+        assert_eq!(s, 1);
+        assert!(e.contains("no such process"), "{e}");
+        let (_, _, unknown) = nsh_as(b, n1, &command.replace("PID", &never.to_string()))?;
+        assert_eq!(
+            e.replace(pid, "PID"),
+            unknown.replace(&never.to_string(), "PID"),
+            "{command}"
+        );
+    }
     // A lease of a is unknown to b.
     let mut api = coord(n1).await?;
     let root_lease = api

@@ -203,10 +203,21 @@ impl CoordApi {
     /// `pid`, if it is a running (or stopped) process `principal` may see.
     async fn running(&self, raw: i32, principal: &Principal) -> Result<Gpid, Status> {
         let gpid = super::convert::gpid(raw)?;
+        // One answer for a PID that never was, another user's process and
+        // one that ended: nothing tells them apart (SPEC §9).
         let gone = || Status::from(CoordApiError::OwnerGone(gpid));
-        match self.state.target_pid(gpid, false).await? {
+        let unknown = |status: Status| match status.code() {
+            tonic::Code::NotFound => gone(),
+            _ => status,
+        };
+        match self.state.target_pid(gpid, false).await.map_err(unknown)? {
             Target::Local => {
-                let process = self.state.table.lookup(gpid).await?;
+                let process = self
+                    .state
+                    .table
+                    .lookup(gpid)
+                    .await
+                    .map_err(|e| unknown(e.into()))?;
                 if !principal.may_see(process.owner()) || process.is_finished() {
                     return Err(gone());
                 }
@@ -223,7 +234,7 @@ impl CoordApi {
                         principal,
                     ))
                     .await
-                    .map_err(|e| remote_error(&node, e))?
+                    .map_err(|e| unknown(remote_error(&node, e)))?
                     .into_inner();
                 match info.state() {
                     ProcessState::Running | ProcessState::Stopped => Ok(gpid),
