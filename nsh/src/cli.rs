@@ -164,7 +164,11 @@ pub fn main(args: Vec<String>) -> i32 {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => {
                 eprintln!("nsh: {file}: {}", crate::exec::redirect_message(&e));
-                return 127;
+                // bash: 126 for a file it cannot read, 127 for none.
+                return match e.kind() {
+                    std::io::ErrorKind::NotFound => 127,
+                    _ => 126,
+                };
             }
         };
         shell.arg0 = file.clone();

@@ -437,7 +437,12 @@ pub fn type_(shell: &mut Shell, args: Vec<String>) -> Status {
         let mut out = String::new();
         if !force_path {
             let mut kinds: Vec<(&str, String)> = Vec::new();
-            if let Some(value) = shell.aliases.get(name) {
+            // Only where aliases are expanded (bash).
+            if let Some(value) = shell
+                .aliases
+                .get(name)
+                .filter(|_| shell.shopt.expand_aliases)
+            {
                 kinds.push(("alias", format!("{name} is aliased to `{value}'\n")));
             }
             if KEYWORDS.contains(&name.as_str()) {

@@ -329,6 +329,14 @@ pub fn wait(shell: &mut Shell, args: Vec<String>) -> Status {
                 };
                 match Gpid::from_raw(pid.into()).map(|g| (g, client.get(g))) {
                     Ok((pid, Ok(_))) => status = crate::remote::wait_exit(&client, pid),
+                    // Its node is down or cannot be reached: say so.
+                    Ok((pid, Err(e)))
+                        if !matches!(&e, crate::client::ClientError::Status { code, .. }
+                            if *code == tonic::Code::NotFound) =>
+                    {
+                        shell.error(format!("wait: {pid}: {e}"));
+                        status = 127;
+                    }
                     _ => {
                         shell.error(format!("wait: pid {pid} is not a child of this shell"));
                         status = 127;
@@ -468,9 +476,24 @@ fn list_signals(shell: &Shell, args: &[String]) -> Status {
         let _ = shell.out(&out);
         return Ok(status);
     }
+    // bash's table: the standard signals, then the real-time ones as
+    // SIGRTMIN+N and SIGRTMAX-N, five to a line.
+    let realtime = (libc::SIGRTMIN()..=libc::SIGRTMAX()).map(|n| {
+        let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        let name = match n {
+            n if n == min => "SIGRTMIN".to_string(),
+            n if n == max => "SIGRTMAX".to_string(),
+            n if n - min <= 15 => format!("SIGRTMIN+{}", n - min),
+            n => format!("SIGRTMAX-{}", max - n),
+        };
+        (n, name)
+    });
+    let signals = Signal::iterator()
+        .map(|sig| (sig as i32, sig.as_str().to_string()))
+        .chain(realtime);
     let mut out = String::new();
-    for (i, sig) in Signal::iterator().enumerate() {
-        out.push_str(&format!("{:>2}) {:<10}", sig as i32, sig.as_str()));
+    for (i, (number, name)) in signals.enumerate() {
+        out.push_str(&format!("{number:>2}) {name}"));
         out.push(if i % 5 == 4 { '\n' } else { '\t' });
     }
     if !out.ends_with('\n') {

@@ -65,8 +65,13 @@ fn parse(text: &str) -> Result<Rc<ArithmeticExpr>, ExpandError> {
     if let Some(found) = CACHE.with(|c| c.borrow().get(text).cloned()) {
         return Ok(found);
     }
-    let expr =
-        Rc::new(brush_parser::arithmetic::parse(text).map_err(|err| syntax_error(text, &err))?);
+    // bash reads a bare `0x` as 0; the parser wants hex digits.
+    let parsed = brush_parser::arithmetic::parse(text).or_else(|err| {
+        bare_hex_prefixes_as_zero(text)
+            .and_then(|zeroed| brush_parser::arithmetic::parse(&zeroed).ok())
+            .ok_or(err)
+    });
+    let expr = Rc::new(parsed.map_err(|err| syntax_error(text, &err))?);
     CACHE.with(|c| {
         let mut cache = c.borrow_mut();
         if cache.len() >= CACHE_LIMIT {
@@ -75,6 +80,32 @@ fn parse(text: &str) -> Result<Rc<ArithmeticExpr>, ExpandError> {
         cache.insert(text.to_string(), expr.clone());
     });
     Ok(expr)
+}
+
+/// `text` with every `0x` or `0X` that has no digit after it (a word of
+/// its own) read as `0`; `None` if it has none.
+fn bare_hex_prefixes_as_zero(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'#' | b'@');
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let bare = bytes[i] == b'0'
+            && matches!(bytes.get(i + 1), Some(b'x' | b'X'))
+            && (i == 0 || !word(bytes[i - 1]))
+            && !bytes.get(i + 2).is_some_and(|b| word(*b));
+        if bare {
+            out.push('0');
+            changed = true;
+            i += 2;
+        } else {
+            let ch = text[i..].chars().next().unwrap_or_default();
+            out.push(ch);
+            i += ch.len_utf8().max(1);
+        }
+    }
+    changed.then_some(out)
 }
 
 /// A decimal number with optional sign and surrounding blanks: the common
