@@ -1,4 +1,5 @@
 //! bash's dynamic variables, computed each time they are read: `$LINENO`,
+//! `$BASH_COMMAND`,
 //! `$RANDOM`, `$SRANDOM`, `$SECONDS`, `$BASH_SUBSHELL`, `$BASHPID`,
 //! `$EPOCHSECONDS`, `$EPOCHREALTIME`, `$SHELLOPTS`, `$BASHOPTS`.
 //!
@@ -27,6 +28,7 @@ impl Shell {
     pub fn dynamic(&self, name: &str) -> Option<String> {
         Some(match name {
             "LINENO" => self.lineno.to_string(),
+            "BASH_COMMAND" => self.bash_command.clone(),
             "RANDOM" => (self.next_random() % 32768).to_string(),
             "SRANDOM" => (self.next_random() as u32).to_string(),
             "SECONDS" => (now().as_secs() as i64 - crate::shell::start_time()).to_string(),

@@ -708,8 +708,11 @@ impl Shell {
                 .filter_map(|name| Some((name.to_string(), self.traps.remove(*name)?)))
                 .collect(),
         };
-        // Its lines are those of the text that defined it.
+        // Its lines are those of the text that defined it; the caller's
+        // `$LINENO` is back once it returns (an ERR trap for the call
+        // names the call's line, as in bash).
         let saved_base = std::mem::replace(&mut self.line_base, 0);
+        let saved_line = (self.lineno, self.last_line);
         self.vars.push_frame();
         self.return_depth += 1;
         let result = match &body.1 {
@@ -722,6 +725,7 @@ impl Shell {
         self.return_depth -= 1;
         self.vars.pop_frame();
         self.line_base = saved_base;
+        (self.lineno, self.last_line) = saved_line;
         if let Some(action) = err_trap {
             self.traps.entry("ERR".to_string()).or_insert(action);
         }

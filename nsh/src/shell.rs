@@ -198,6 +198,10 @@ pub struct Shell {
     pub source_file: Option<Arc<str>>,
     /// Running functions and sourced files, innermost last (calls.rs).
     pub calls: Vec<crate::calls::Call>,
+    /// `$BASH_COMMAND`: the command running or about to run (outside
+    /// traps), kept only once some text read mentions it.
+    pub bash_command: String,
+    pub track_command: bool,
     /// `alias` definitions (expanded under `shopt -s expand_aliases`).
     pub aliases: HashMap<String, String>,
     pub options: Options,
@@ -357,6 +361,8 @@ impl Shell {
             script_file: None,
             source_file: None,
             calls: Vec::new(),
+            bash_command: String::new(),
+            track_command: false,
             aliases: HashMap::new(),
             options: Options::default(),
             shopt: Shopt {
@@ -482,6 +488,7 @@ impl Shell {
     /// which expands aliases with the table as it is when a line is read).
     /// `Err` is a syntax error, worded as bash writes it.
     pub fn read_and_run(&mut self, text: &str, origin: syntax::Origin) -> Result<Status, String> {
+        self.note_text(text);
         let aliases_matter = text.contains("alias") || self.alias_table().is_some();
         if !aliases_matter && let Ok(program) = syntax::parse(text, &self.parser_options) {
             return Ok(self.run_program(&program));
@@ -532,6 +539,15 @@ impl Shell {
             };
         }
         status
+    }
+
+    /// Text about to be read (a script, `eval`, a sourced file, a trap's
+    /// action): `$BASH_COMMAND` is kept from now on if it names it, so
+    /// shells that never read it do not render every command.
+    pub fn note_text(&mut self, text: &str) {
+        if !self.track_command && text.contains("BASH_COMMAND") {
+            self.track_command = true;
+        }
     }
 
     /// Runs pending signal traps; returns control flow when the signal's

@@ -499,7 +499,10 @@ enum Reattached {
     /// It ended (its last output relayed).
     Ended(Outcome),
     /// It runs, attached again.
-    Attached(mpsc::Sender<AttachRequest>, Box<tonic::Streaming<AttachEvent>>),
+    Attached(
+        mpsc::Sender<AttachRequest>,
+        Box<tonic::Streaming<AttachEvent>>,
+    ),
 }
 
 /// After an attachment broke without an exit (its node or the caller's

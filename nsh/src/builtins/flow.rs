@@ -135,6 +135,7 @@ pub fn source(shell: &mut Shell, mut args: Vec<String>) -> Status {
             return Ok(2);
         }
     };
+    shell.note_text(&text);
     let saved = (!args.is_empty()).then(|| std::mem::replace(&mut shell.positional, args));
     shell.return_depth += 1;
     let base = std::mem::replace(&mut shell.line_base, 0);
@@ -275,6 +276,7 @@ pub fn trap(shell: &mut Shell, args: Vec<String>) -> Status {
         match condition_name(condition) {
             Some(name) => match &action {
                 Some(action) => {
+                    shell.note_text(action);
                     if name == "EXIT" && !shell.interactive {
                         crate::signals::watch_for_exit_trap();
                     } else {

@@ -25,6 +25,8 @@ pub(crate) fn line_of(command: &ast::Command) -> Option<usize> {
             CompoundCommand::ArithmeticForClause(c) => Some(c.loc.clone()),
             CompoundCommand::CaseClause(c) => Some(c.loc.clone()),
             CompoundCommand::Arithmetic(c) => Some(c.loc.clone()),
+            // After it, an ERR trap for it names its line.
+            CompoundCommand::Subshell(c) => Some(c.loc.clone()),
             _ => None,
         },
         ast::Command::ExtendedTest(test, _) => Some(test.loc.clone()),
@@ -109,6 +111,13 @@ impl Shell {
         if let Some(line) = line {
             self.lineno = self.line_base + line;
             self.last_line = self.lineno;
+        }
+        let subshell = matches!(
+            command,
+            ast::Command::Compound(CompoundCommand::Subshell(_), _)
+        );
+        if self.track_command && (traced(command) || subshell) {
+            self.bash_command = command.to_string();
         }
         let loops = matches!(
             command,
