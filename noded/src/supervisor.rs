@@ -409,9 +409,9 @@ pub async fn start(
             spec.user.clone()
         },
         output_backpressure: spec.output_backpressure,
-        stdout_inherited: spec.inherit.is_some_and(|i| i.stdout_fd.is_some())
+        stdout_inherited: spec.inherit.as_ref().is_some_and(|i| i.stdout_fd.is_some())
             || (spec.stdout_null && spec.tty.is_none()),
-        stderr_inherited: spec.inherit.is_some_and(|i| i.stderr_fd.is_some())
+        stderr_inherited: spec.inherit.as_ref().is_some_and(|i| i.stderr_fd.is_some())
             || (spec.stderr_null && spec.tty.is_none()),
     };
     let (rows, cols) = spec.tty.unwrap_or((0, 0));

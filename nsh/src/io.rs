@@ -141,6 +141,15 @@ impl Fds {
         self.table.remove(&n);
     }
 
+    /// The descriptors above stdin, stdout and stderr (`exec 3>file`),
+    /// which a command inherits as a child of bash does.
+    pub fn above_stdio(&self) -> Vec<(i32, Fd)> {
+        self.table
+            .range(3..)
+            .map(|(n, fd)| (*n, fd.clone()))
+            .collect()
+    }
+
     /// Writes all of `data` to fd `n`; a closed fd or a broken pipe is an
     /// error the caller reports like bash does (`write error`).
     pub fn write(&self, n: i32, data: &[u8]) -> std::io::Result<()> {

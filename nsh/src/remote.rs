@@ -31,6 +31,9 @@ pub struct Launch {
     pub node: String,
     /// The shell's `ulimit` settings, which the command runs with.
     pub limits: Vec<proto::v1::ResourceLimit>,
+    /// The shell's descriptors from 3 up, which a command on the shell's
+    /// node gets as a child of bash would (`exec 200>lock; flock 200`).
+    pub extra_fds: Vec<(i32, Fd)>,
 }
 
 /// The shell's exit status for a process that ended (128+N for a signal).
@@ -273,13 +276,29 @@ fn spawn_request(
     // stdout kept on the node for the next command (a direct pipe): a
     // stderr that goes to the same pipe (`2>&1 |`) goes with it.
     let stderr_follows = capture_stdout && stdout.same_file(&stderr);
+    // Descriptors 3 and up reach only a command on the shell's node: one
+    // elsewhere cannot share them (docs/compat.md).
+    let extra = match client.is_unix() && client.is_local_node(&launch.node) {
+        true => launch
+            .extra_fds
+            .iter()
+            .map(|(target, fd)| proto::v1::ExtraFd {
+                target: *target,
+                fd: fd.raw(),
+            })
+            .collect(),
+        false => Vec::new(),
+    };
     let inherit = proto::v1::InheritedStdio {
         stdin_fd: stdin.as_ref().and_then(passed),
         stdout_fd: passed(&stdout).filter(|_| !capture_stdout),
         stderr_fd: passed(&stderr).filter(|_| !stderr_follows),
+        extra,
     };
-    let any_passed =
-        inherit.stdin_fd.is_some() || inherit.stdout_fd.is_some() || inherit.stderr_fd.is_some();
+    let any_passed = inherit.stdin_fd.is_some()
+        || inherit.stdout_fd.is_some()
+        || inherit.stderr_fd.is_some()
+        || !inherit.extra.is_empty();
     // Both to one place (`>file 2>&1`, `2>&1 |`, one terminal): one pipe
     // on the node keeps the order in which the process wrote them.
     let merged = inherit.stderr_fd.is_none() && stdout.same_file(&stderr);

@@ -251,6 +251,24 @@ async fn inherit_is_refused_where_it_cannot_hold() -> anyhow::Result<()> {
     req.tty = Some(TerminalSize { rows: 24, cols: 80 });
     let err = unix.spawn(req).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    // Extra descriptors: numbers 3 to 1023, each once, and ones we have.
+    let extra = |pairs: &[(i32, i32)]| InheritedStdio {
+        extra: pairs
+            .iter()
+            .map(|&(target, fd)| proto::v1::ExtraFd { target, fd })
+            .collect(),
+        ..InheritedStdio::default()
+    };
+    let w = writer.as_raw_fd();
+    for (pairs, code) in [
+        (vec![(1, w)], Code::InvalidArgument),
+        (vec![(1024, w)], Code::InvalidArgument),
+        (vec![(5, w), (5, w)], Code::InvalidArgument),
+        (vec![(5, 987_654)], Code::FailedPrecondition),
+    ] {
+        let err = unix.spawn(with(extra(&pairs))).await.unwrap_err();
+        assert_eq!(err.code(), code, "{pairs:?}: {err:?}");
+    }
 
     // And the real thing: the output goes straight into our pipe, and
     // the process's log is empty and closed.

@@ -518,6 +518,7 @@ impl FeedPipe {
             stdin_fd: Some(self.read.as_raw_fd()),
             stdout_fd: None,
             stderr_fd: None,
+            extra: Vec::new(),
         })
     }
 }

@@ -601,9 +601,19 @@ pub(super) fn inherited_stdio(
         return Err(refuse("the calling process is gone"));
     };
     let fds = [wanted.stdin_fd, wanted.stdout_fd, wanted.stderr_fd];
-    for fd in fds.into_iter().flatten() {
+    let extra = wanted.extra.iter().map(|e| Some(e.fd));
+    for fd in fds.into_iter().chain(extra).flatten() {
         if fd < 0 || std::fs::symlink_metadata(format!("/proc/{pid}/fd/{fd}")).is_err() {
             return Err(ProcError::NoSuchDescriptor(fd).into());
+        }
+    }
+    let mut targets = std::collections::BTreeSet::new();
+    for e in &wanted.extra {
+        if !(3..=MAX_EXTRA_FD).contains(&e.target) || !targets.insert(e.target) {
+            return Err(refuse(&format!(
+                "descriptor number {} (extra ones are 3 to {MAX_EXTRA_FD}, each once)",
+                e.target
+            )));
         }
     }
     Ok(proto::keeper::Inherit {
@@ -613,8 +623,19 @@ pub(super) fn inherited_stdio(
         stdin_fd: wanted.stdin_fd,
         stdout_fd: wanted.stdout_fd,
         stderr_fd: wanted.stderr_fd,
+        extra: wanted
+            .extra
+            .iter()
+            .map(|e| proto::keeper::ExtraFd {
+                target: e.target,
+                fd: e.fd,
+            })
+            .collect(),
     })
 }
+
+/// The highest number an extra inherited descriptor may get.
+const MAX_EXTRA_FD: i32 = 1023;
 
 /// Whether a zombie's parent counts as alive: it runs here, or lives on
 /// another node (whose state this node does not know).

@@ -15,7 +15,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -507,6 +507,8 @@ impl Keeper {
         let os = |what: &str, e: std::io::Error| {
             Failure::new(e.raw_os_error().unwrap_or(0), format!("{what}: {e}"))
         };
+        // Extra inherited descriptors, open until the child has them.
+        let mut extra_fds: Vec<(i32, OwnedFd)> = Vec::new();
         let terminal = if s.tty {
             let pty = pty::open(s.rows, s.cols)
                 .map_err(|e| Failure::new(e as i32, format!("open terminal: {}", e.desc())))?;
@@ -528,6 +530,29 @@ impl Keeper {
                 Some(inherit) => take_client_fds(inherit)?,
                 None => [None, None, None],
             };
+            let extra = match &s.inherit {
+                Some(inherit) => take_extra_fds(inherit)?,
+                None => Vec::new(),
+            };
+            if !extra.is_empty() {
+                let moves: Vec<(i32, i32)> = extra
+                    .iter()
+                    .map(|(target, fd)| (*target, fd.as_raw_fd()))
+                    .collect();
+                // SAFETY: dup2 is async-signal-safe; the descriptors stay
+                // open in this process until the spawn returned (`extra`).
+                unsafe {
+                    command.pre_exec(move || {
+                        for (target, fd) in &moves {
+                            if libc::dup2(*fd, *target) < 0 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            extra_fds = extra;
             // `2>&1`: stderr becomes stdout in the child (below), so it
             // gets no pipe of its own.
             let merged = s.stderr_to_stdout && stderr.is_none();
@@ -572,6 +597,7 @@ impl Keeper {
             }
         };
         drop(command);
+        drop(extra_fds);
         let host_pid = child.id() as i32;
         let host_start_ticks = hostproc::stat(Pid::from_raw(host_pid)).map_or(0, |s| s.start_ticks);
 
@@ -681,6 +707,40 @@ fn take_client_fds(inherit: &k::Inherit) -> Result<[Option<OwnedFd>; 3], Failure
         take(inherit.stdout_fd)?,
         take(inherit.stderr_fd)?,
     ])
+}
+
+/// The client's extra descriptors (`inherit.extra`), each taken as
+/// [`take_client_fds`] takes the standard ones, and numbered above every
+/// target, so that putting one in place in the child never overwrites
+/// another still to be moved.
+fn take_extra_fds(inherit: &k::Inherit) -> Result<Vec<(i32, OwnedFd)>, Failure> {
+    if inherit.extra.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pidfd = hostproc::pidfd_of(inherit)
+        .ok_or_else(|| Failure::new(libc::ESRCH, "the client process is gone".into()))?;
+    let above = inherit.extra.iter().map(|e| e.target).max().unwrap_or(0) + 1;
+    inherit
+        .extra
+        .iter()
+        .map(|e| {
+            let taken = hostproc::take_fd(pidfd.as_fd(), e.fd).map_err(|err| {
+                Failure::new(
+                    err.raw_os_error().unwrap_or(libc::EBADF),
+                    format!("cannot take the client's descriptor {}: {err}", e.fd),
+                )
+            })?;
+            let high = nix::fcntl::fcntl(&taken, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(above))
+                .map_err(|err| {
+                    Failure::new(
+                        err as i32,
+                        format!("cannot number descriptor {}: {err}", e.fd),
+                    )
+                })?;
+            // SAFETY: F_DUPFD_CLOEXEC returned a fresh descriptor we own.
+            Ok((e.target, unsafe { OwnedFd::from_raw_fd(high) }))
+        })
+        .collect()
 }
 
 /// A failed request.
