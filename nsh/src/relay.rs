@@ -213,6 +213,12 @@ pub fn classify_spawn_error(
             cmd: argv0.to_string(),
             why: "Permission denied".into(),
         },
+        // Arguments and environment beyond what one request carries (4
+        // MiB, above Linux's own 2 MiB for exec): what exec says.
+        (_, _) if message.contains("message length too large") => RelayError::CannotExecute {
+            cmd: argv0.to_string(),
+            why: "Argument list too long".into(),
+        },
         (code, _) => RelayError::Spawn {
             node: node.to_string(),
             code,

@@ -371,6 +371,20 @@ async fn exit_trap_runs_when_a_signal_ends_the_script(ctx: &Ctx) -> anyhow::Resu
     Ok(())
 }
 
+/// Arguments beyond what a spawn request carries fail as exec does:
+/// `Argument list too long`, status 126 (bash's words and status).
+async fn too_long_an_argument_list(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let script = "x=$(seq 1 900000); /bin/echo $x > /dev/null; echo \"status $?\"";
+    let got = ctx.nsh_c(script, dir.path()).await?;
+    anyhow::ensure!(
+        got.stdout == "status 126\n" && got.stderr == "nsh: /bin/echo: Argument list too long\n",
+        "{}",
+        got.describe()
+    );
+    Ok(())
+}
+
 async fn remote_output_to_local_file(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let file = dir.path().join("f");
@@ -419,6 +433,7 @@ async fn nsh_on_three_nodes() -> anyhow::Result<()> {
         process_substitution,
         dash_c_exit_status,
         exit_trap_runs_when_a_signal_ends_the_script,
+        too_long_an_argument_list,
         remote_output_to_local_file,
         while_read_keeps_its_input,
     );

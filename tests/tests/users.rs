@@ -95,7 +95,11 @@ async fn each_user_runs_as_themselves_and_sees_only_their_own() -> anyhow::Resul
     for node in &cluster.nodes {
         let data = node.data_dir();
         for file in ["journal", "raft"] {
-            let script = format!("cat {}/{file} || ls {}/{file}", data.display(), data.display());
+            let script = format!(
+                "cat {}/{file} || ls {}/{file}",
+                data.display(),
+                data.display()
+            );
             let (status, out) = tests::accounts::sh_as(b, &script)?;
             assert_ne!(status, 0, "{b} reads {file} of {}: {out}", data.display());
         }
