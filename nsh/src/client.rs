@@ -38,10 +38,19 @@ pub enum ClientError {
 
 impl ClientError {
     pub fn from_status(status: &tonic::Status) -> Self {
+        // tonic's word for a connection that failed under the call says
+        // nothing of why; the usual causes, said.
+        let message = match status.message() {
+            m if m == "transport error" || m.starts_with("h2 protocol error") => format!(
+                "{m} (the connection to the node failed: is it running, and is the address \
+                 right? A node with TLS takes https://HOST:PORT)"
+            ),
+            other => other.to_string(),
+        };
         ClientError::Status {
             code: status.code(),
             reason: proto::reason_of(status),
-            message: status.message().to_string(),
+            message,
         }
     }
 

@@ -385,6 +385,27 @@ async fn too_long_an_argument_list(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A plain-text address for a node that serves TLS gets an error that
+/// says what to check, not only tonic's "transport error".
+async fn a_plain_address_for_a_tls_node_says_what_to_check(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let tls = ctx.cluster.nodes[0].tcp_addr()?.to_string();
+    let plain = tls.replacen("https://", "http://", 1);
+    anyhow::ensure!(plain.starts_with("http://"), "{tls}");
+    let mut cmd = shell_command(&tests::binary("nsh"), &ctx.addr, dir.path(), dir.path());
+    cmd.args(["--addr", &plain, "-c", "ps"]);
+    let got = run(cmd, None, SCRIPT_TIMEOUT).await?;
+    anyhow::ensure!(
+        got.status != 0
+            && got
+                .stderr
+                .contains("A node with TLS takes https://HOST:PORT"),
+        "{}",
+        got.describe()
+    );
+    Ok(())
+}
+
 async fn remote_output_to_local_file(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let file = dir.path().join("f");
@@ -434,6 +455,7 @@ async fn nsh_on_three_nodes() -> anyhow::Result<()> {
         dash_c_exit_status,
         exit_trap_runs_when_a_signal_ends_the_script,
         too_long_an_argument_list,
+        a_plain_address_for_a_tls_node_says_what_to_check,
         remote_output_to_local_file,
         while_read_keeps_its_input,
     );
