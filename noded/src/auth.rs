@@ -24,6 +24,11 @@ pub enum AuthError {
         "over TCP a client needs a user token (NEFELE_TOKEN, nsh --token, ~/.config/nefele/token; made with `noded token create --user NAME`), or the Unix socket on a node"
     )]
     NoCredentials,
+    /// A TCP client whose user certificate's token is no longer good.
+    #[error(
+        "the node refused the user token: {0} (make a new one with `noded token create --user NAME`)"
+    )]
+    TokenRefused(&'static str),
     /// A client on the socket called an internal service.
     #[error(
         "{0} is internal to the cluster: it answers only to nodes, not to clients on the socket"
@@ -74,6 +79,8 @@ pub enum Caller {
     Remote {
         /// Its address.
         addr: Option<SocketAddr>,
+        /// Why its user certificate was refused, if it showed one.
+        refused: Option<&'static str>,
     },
     /// A TCP peer of a node run with `--insecure`: no TLS, so nothing is
     /// proved, and it is trusted as a node (loopback development only).
@@ -96,17 +103,26 @@ impl Caller {
                 },
                 // The kernel always gives credentials on a Unix socket;
                 // without them, trust nothing.
-                None => Caller::Remote { addr: None },
+                None => Caller::Remote {
+                    addr: None,
+                    refused: None,
+                },
             };
         }
         let Some(conn) = ext.get::<ConnInfo>() else {
-            return Caller::Remote { addr: None };
+            return Caller::Remote {
+                addr: None,
+                refused: None,
+            };
         };
         if !conn.tls {
             return Caller::Insecure { addr: conn.remote };
         }
         let Some(peer) = &conn.peer else {
-            return Caller::Remote { addr: conn.remote };
+            return Caller::Remote {
+                addr: conn.remote,
+                refused: None,
+            };
         };
         match &peer.id {
             PeerId::Node(name) if peers.cert_allowed(name, &peer.fingerprint) => {
@@ -118,13 +134,19 @@ impl Caller {
                     remote = ?conn.remote,
                     "a node certificate that the store does not pin for its name (revoked or replaced)"
                 );
-                Caller::Remote { addr: conn.remote }
+                Caller::Remote {
+                    addr: conn.remote,
+                    refused: None,
+                }
             }
             PeerId::User { name, token } => match peers.user_token_valid(token, name) {
                 Ok(()) => Caller::User { name: name.clone() },
                 Err(why) => {
                     tracing::warn!(user = %name, token = %token, remote = ?conn.remote, why, "a user certificate refused");
-                    Caller::Remote { addr: conn.remote }
+                    Caller::Remote {
+                        addr: conn.remote,
+                        refused: Some(why),
+                    }
                 }
             },
         }
@@ -151,6 +173,9 @@ pub fn may_use_public_api(caller: &Caller) -> Result<(), AuthError> {
         | Caller::Node { .. }
         | Caller::User { .. }
         | Caller::Insecure { .. } => Ok(()),
+        Caller::Remote {
+            refused: Some(why), ..
+        } => Err(AuthError::TokenRefused(why)),
         Caller::Remote { .. } => {
             tracing::warn!(?caller, "public API over TCP refused: no credentials");
             Err(AuthError::NoCredentials)
@@ -284,6 +309,9 @@ pub fn principal<T>(
                 admin,
             })
         }
+        Caller::Remote {
+            refused: Some(why), ..
+        } => Err(AuthError::TokenRefused(why)),
         Caller::Remote { .. } => Err(AuthError::NoCredentials),
     }
 }

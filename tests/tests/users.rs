@@ -335,8 +335,14 @@ async fn over_tcp_a_user_token_acts_as_its_user_until_revoked() -> anyhow::Resul
         tests::wait_until("the revoked token to be refused", tests::TIMEOUT, || {
             let mut client = client.clone();
             async move {
+                // Saying why: the token, not a missing credential.
                 match client.list(ListRequest::default()).await {
-                    Err(s) if s.code() == Code::Unauthenticated => Some(()),
+                    Err(s)
+                        if s.code() == Code::Unauthenticated
+                            && s.message().contains("token unknown or revoked") =>
+                    {
+                        Some(())
+                    }
                     _ => None,
                 }
             }

@@ -158,7 +158,9 @@ impl From<crate::auth::AuthError> for Status {
     fn from(e: crate::auth::AuthError) -> Self {
         use crate::auth::AuthError as E;
         let code = match &e {
-            E::NoCredentials | E::InternalOnly(_) | E::LeaveNotYours => Code::Unauthenticated,
+            E::NoCredentials | E::TokenRefused(_) | E::InternalOnly(_) | E::LeaveNotYours => {
+                Code::Unauthenticated
+            }
             E::InternalOnSocket(_) | E::NoUserName(_) | E::LeaveNeedsRoot | E::RemoveNeedsRoot => {
                 Code::PermissionDenied
             }
