@@ -191,14 +191,102 @@ pub fn main(args: Vec<String>) -> i32 {
     if terminal {
         return crate::repl::run(&mut shell);
     }
-    let mut text = String::new();
-    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
-        eprintln!("nsh: cannot read the script from stdin: {e}");
-        return 1;
+    finish(&mut shell, run_stdin_script)
+}
+
+/// Runs the script on stdin as bash does: a command at a time, each run
+/// before the next line is read, so a command in it that reads stdin gets
+/// the lines after it (`read x`, `cat`). Lines are read from the shared
+/// descriptor without reading ahead of the command: a byte at a time from
+/// a pipe; from a file in blocks, the offset put back after the command's
+/// text before it runs.
+fn run_stdin_script(shell: &mut Shell) -> crate::shell::Status {
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let seekable = nix::unistd::lseek(fd, 0, nix::unistd::Whence::SeekCur).is_ok();
+    // The script's own input, as a loop's is: a command on another node
+    // gets none pumped to it (a pump would read the script's next lines);
+    // one on the shell's node gets the descriptor and reads only what it
+    // reads (docs/design/nsh.md).
+    shell.enter_loop_input();
+    let mut reader = ScriptReader::default();
+    let mut pending = String::new();
+    let mut lines_before = 0;
+    let mut status = Ok(0);
+    loop {
+        let line = match reader.line(fd, seekable) {
+            Ok(line) => line,
+            Err(e) => {
+                eprintln!("nsh: cannot read the script from stdin: {e}");
+                return Err(Flow::Exit(1));
+            }
+        };
+        let at_end = line.is_none();
+        if let Some(line) = line {
+            pending.push_str(&String::from_utf8_lossy(&line));
+            if crate::syntax::is_incomplete(&pending) {
+                continue;
+            }
+        }
+        if !pending.trim().is_empty() {
+            if seekable {
+                reader.give_back(fd);
+            }
+            shell.line_base = lines_before;
+            status = shell.run_script(&pending, crate::syntax::Origin::Stdin);
+            shell.line_base = 0;
+            status.as_ref().map_err(Clone::clone)?;
+        }
+        if at_end {
+            return status;
+        }
+        lines_before += pending.matches('\n').count();
+        pending.clear();
     }
-    finish(&mut shell, |sh| {
-        sh.run_script(&text, crate::syntax::Origin::Stdin)
-    })
+}
+
+/// Lines of a script read from a descriptor others read too (see
+/// [`run_stdin_script`]).
+#[derive(Default)]
+struct ScriptReader {
+    /// Read from a file but not yet taken as lines.
+    ahead: Vec<u8>,
+}
+
+impl ScriptReader {
+    /// The next line with its newline; `None` at end of file.
+    fn line(
+        &mut self,
+        fd: std::os::fd::BorrowedFd<'_>,
+        seekable: bool,
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        let mut line = Vec::new();
+        loop {
+            if let Some(end) = self.ahead.iter().position(|b| *b == b'\n') {
+                line.extend(self.ahead.drain(..=end));
+                return Ok(Some(line));
+            }
+            line.append(&mut self.ahead);
+            let mut buf = [0u8; 64 * 1024];
+            let want = if seekable { buf.len() } else { 1 };
+            let n = crate::io::read(fd, &mut buf[..want])?;
+            if n == 0 {
+                return Ok((!line.is_empty()).then_some(line));
+            }
+            self.ahead.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Puts the file's offset back to the end of the lines taken, so a
+    /// command reads from there; forgets what was read beyond.
+    fn give_back(&mut self, fd: std::os::fd::BorrowedFd<'_>) {
+        if !self.ahead.is_empty() {
+            let back = -(self.ahead.len() as i64);
+            let _ = nix::unistd::lseek(fd, back, nix::unistd::Whence::SeekCur);
+            self.ahead.clear();
+        }
+    }
 }
 
 /// Runs a non-interactive program and turns its end into an exit status

@@ -504,7 +504,7 @@ impl Shell {
 
     /// Marks a non-terminal stdin as a loop's input for cluster commands
     /// inside the loop (see [`Fd::loop_input`]); returns the saved fds.
-    fn enter_loop_input(&mut self) -> crate::io::Fds {
+    pub(crate) fn enter_loop_input(&mut self) -> crate::io::Fds {
         let saved = self.fds.clone();
         if let Some(fd) = self.fds.get(0)
             && !fd.is_terminal()

@@ -52,16 +52,21 @@ pub fn is_incomplete(text: &str) -> bool {
         brush_parser::Parser::new(std::io::BufReader::new(text.as_bytes()), &parser_options());
     match parser.parse_program() {
         Ok(_) => false,
-        // A stray `fi` also ends in an error at the end of input: more
-        // input ends it still at the end only when a construct is open.
-        Err(ParseError::ParsingAtEndOfInput) => {
-            let more = format!("{text}\n:\n");
+        // A stray `fi` also ends in an error at the end of input: a
+        // construct is open only when more input leaves it open still (a
+        // command after an open `if`) or closes it (`esac` after a `case`
+        // item, where a command would be an error).
+        Err(ParseError::ParsingAtEndOfInput) => ["\n:\n", "\nesac\n"].iter().any(|more| {
+            let more = format!("{text}{more}");
             let mut parser = brush_parser::Parser::new(
                 std::io::BufReader::new(more.as_bytes()),
                 &parser_options(),
             );
-            matches!(parser.parse_program(), Err(ParseError::ParsingAtEndOfInput))
-        }
+            matches!(
+                parser.parse_program(),
+                Ok(_) | Err(ParseError::ParsingAtEndOfInput)
+            )
+        }),
         Err(ParseError::Tokenizing { inner, .. }) => matches!(
             inner,
             TokenizerError::UnterminatedSingleQuote(..)

@@ -65,6 +65,27 @@ async fn local_commands_take_only_what_they_read() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(out, "one\ntwo\n");
+    // A script on stdin is read a command at a time, as bash reads it: a
+    // command in it that reads stdin gets the lines after it, from a pipe
+    // and from a file (bash's output for the same).
+    let script = "echo start\nread x\nline-for-read\necho \"x=$x\"\ncat\necho after\n";
+    let want = "start\nx=line-for-read\necho after\n";
+    assert_eq!(script_on_stdin(&cluster, dir.path(), script).await?, want);
+    std::fs::write(dir.path().join("script"), script)?;
+    for shell in [Path::new("/bin/bash").to_path_buf(), binary("nsh")] {
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        let mut cmd = shell_command(&shell, &cluster.nodes[0].addr(), &tmp, dir.path());
+        cmd.stdin(std::fs::File::open(dir.path().join("script"))?);
+        let done = tokio::time::timeout(SCRIPT_TIMEOUT, cmd.output()).await??;
+        assert_eq!(
+            String::from_utf8_lossy(&done.stdout),
+            want,
+            "{} < script: {}",
+            shell.display(),
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
     let n2 = cluster.nodes[1].name.clone();
     let out = script_on_stdin(
         &cluster,
