@@ -388,11 +388,12 @@ impl Shell {
             CompoundCommand::ForClause(clause) => self.run_for(clause),
             CompoundCommand::SelectClause(clause) => self.run_select(clause),
             CompoundCommand::CaseClause(clause) => self.run_case(clause),
-            CompoundCommand::Arithmetic(arith) => match expand::eval_arith(self, &arith.expr.value)
-            {
-                Ok(value) => Ok(i32::from(value == 0)),
-                Err(e) => self.expand_failed(e),
-            },
+            CompoundCommand::Arithmetic(arith) => {
+                match self.traced_arith(&arith.expr.value, debug::arith_blanks(arith)) {
+                    Ok(value) => Ok(i32::from(value == 0)),
+                    Err(e) => self.expand_failed(e),
+                }
+            }
             CompoundCommand::ArithmeticForClause(clause) => self.run_arith_for(clause),
             CompoundCommand::Coprocess(_) => self.unsupported("coproc"),
         }
@@ -567,6 +568,15 @@ impl Shell {
                 result = Err(flow);
                 break;
             }
+            let words = match &clause.values {
+                Some(words) => words
+                    .iter()
+                    .map(|w| w.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                None => "\"$@\"".to_string(),
+            };
+            self.xtrace_line(&format!("for {} in {words}", clause.variable_name));
             if !crate::exec::assign::valid_name(&clause.variable_name) {
                 self.error(format!(
                     "`{}': not a valid identifier",
@@ -607,7 +617,7 @@ impl Shell {
         let line = clause.loc.start.line;
         self.enter_loop_step(line)?;
         if let Some(init) = &clause.initializer
-            && let Err(e) = expand::eval_arith(self, &init.value)
+            && let Err(e) = self.traced_arith(&init.value, (0, 0))
         {
             return self.expand_failed(e);
         }
@@ -621,7 +631,7 @@ impl Shell {
                 .as_ref()
                 .filter(|c| !c.value.trim().is_empty())
             {
-                match expand::eval_arith(self, &condition.value) {
+                match self.traced_arith(&condition.value, (0, 0)) {
                     Ok(0) => break,
                     Ok(_) => {}
                     Err(e) => return self.expand_failed(e),
@@ -634,7 +644,7 @@ impl Shell {
             status = self.last_status;
             self.enter_loop_step(line)?;
             if let Some(update) = &clause.updater
-                && let Err(e) = expand::eval_arith(self, &update.value)
+                && let Err(e) = self.traced_arith(&update.value, (0, 0))
             {
                 return self.expand_failed(e);
             }
@@ -643,6 +653,7 @@ impl Shell {
     }
 
     fn run_case(&mut self, clause: &ast::CaseClauseCommand) -> Status {
+        self.xtrace_line(&format!("case {} in", clause.value.value));
         let word = match expand::expand_word(self, &clause.value.value) {
             Ok(w) => w,
             Err(e) => return self.expand_failed(e),

@@ -305,6 +305,21 @@ pub fn expand_heredoc(ctx: &mut dyn ExpandContext, body: &str) -> Result<String,
 /// indexes) with shell variables; assignments in it update them. The text
 /// is expanded first (`$x`, `$(..)`), as in bash.
 pub fn eval_arith(ctx: &mut dyn ExpandContext, expr: &str) -> Result<i64, ExpandError> {
+    let expanded = arith_text(ctx, expr)?;
+    arith::eval_expanded(ctx, &expanded)
+}
+
+/// Evaluates arithmetic text [`arith_text`] already expanded.
+pub fn eval_expanded_arith(
+    ctx: &mut dyn ExpandContext,
+    expanded: &str,
+) -> Result<i64, ExpandError> {
+    arith::eval_expanded(ctx, expanded)
+}
+
+/// Arithmetic text with its parameters and substitutions expanded, as
+/// it is evaluated (and as `set -x` shows it).
+pub fn arith_text(ctx: &mut dyn ExpandContext, expr: &str) -> Result<String, ExpandError> {
     if let Some(quote) = expr.find('\'') {
         // Single quotes do not quote in arithmetic (double quotes do).
         return Err(ExpandError::new(format!(
@@ -316,10 +331,9 @@ pub fn eval_arith(ctx: &mut dyn ExpandContext, expr: &str) -> Result<i64, Expand
     if expr.contains(['$', '`', '"', '\\']) {
         let pieces = brush_parser::word::parse(expr, &arith_parser_options())
             .map_err(|_| ExpandError::new(format!("{expr}: bad substitution")))?;
-        let expanded = expand_single(ctx, &pieces)?.text;
-        return arith::eval_expanded(ctx, &expanded);
+        return Ok(expand_single(ctx, &pieces)?.text);
     }
-    arith::eval_expanded(ctx, expr)
+    Ok(expr.to_string())
 }
 
 /// Whether `text` matches the shell pattern (`*`, `?`, `[..]`, backslash

@@ -75,20 +75,58 @@ pub fn extended(shell: &mut Shell, expr: &ExtendedTestExpr) -> Status {
     }
 }
 
+/// `set -x` for one test of `[[ ]]`, as bash shows it: after expansion,
+/// an empty operand as `''`, a negation inside.
+fn trace_test(shell: &mut Shell, negated: bool, parts: &[&str]) {
+    if !shell.options.xtrace || shell.in_ps4 {
+        return;
+    }
+    let prefix = shell.xtrace_prefix();
+    let words: Vec<&str> = parts
+        .iter()
+        .map(|p| if p.is_empty() { "''" } else { *p })
+        .collect();
+    let not = if negated { "! " } else { "" };
+    let line = format!("{prefix}[[ {not}{} ]]\n", words.join(" "));
+    let _ = shell.fds.write(2, line.as_bytes());
+}
+
 fn eval_extended(shell: &mut Shell, expr: &ExtendedTestExpr) -> Result<bool, String> {
+    eval_test(shell, expr, false)
+}
+
+/// Evaluates `expr`; `negated` when a `!` stands right before it (for
+/// `set -x`).
+fn eval_test(shell: &mut Shell, expr: &ExtendedTestExpr, negated: bool) -> Result<bool, String> {
     Ok(match expr {
-        ExtendedTestExpr::And(a, b) => eval_extended(shell, a)? && eval_extended(shell, b)?,
-        ExtendedTestExpr::Or(a, b) => eval_extended(shell, a)? || eval_extended(shell, b)?,
-        ExtendedTestExpr::Not(e) => !eval_extended(shell, e)?,
-        ExtendedTestExpr::Parenthesized(e) => eval_extended(shell, e)?,
+        ExtendedTestExpr::And(a, b) => eval_test(shell, a, false)? && eval_test(shell, b, false)?,
+        ExtendedTestExpr::Or(a, b) => eval_test(shell, a, false)? || eval_test(shell, b, false)?,
+        ExtendedTestExpr::Not(e) => !eval_test(shell, e, !negated)?,
+        ExtendedTestExpr::Parenthesized(e) => eval_test(shell, e, negated)?,
         ExtendedTestExpr::UnaryTest(op, word) => {
             let operand = expand::expand_word(shell, &word.value).map_err(|e| e.message)?;
+            trace_test(shell, negated, &[&op.to_string(), &operand]);
             unary(shell, op, &operand)?
         }
         ExtendedTestExpr::BinaryTest(op, left, right) => {
             let left = expand::expand_word(shell, &left.value).map_err(|e| e.message)?;
+            let traced = |shell: &mut Shell, right: &str| {
+                trace_test(shell, negated, &[&left, &op.to_string(), right]);
+            };
             match op {
                 B::StringExactlyMatchesPattern | B::StringDoesNotExactlyMatchPattern => {
+                    // The pattern as expanded (not again when that would
+                    // run a command a second time).
+                    if shell.options.xtrace {
+                        let text = &right.value;
+                        let shown = match text.contains("$(") || text.contains('`') {
+                            true => text.clone(),
+                            false => {
+                                expand::expand_word(shell, text).unwrap_or_else(|_| text.clone())
+                            }
+                        };
+                        traced(shell, &shown);
+                    }
                     let pattern =
                         expand::expand_pattern(shell, &right.value).map_err(|e| e.message)?;
                     let matched = expand::pattern_matches(&pattern, &left, true);
@@ -97,10 +135,12 @@ fn eval_extended(shell: &mut Shell, expr: &ExtendedTestExpr) -> Result<bool, Str
                 B::StringMatchesRegex => {
                     let pattern =
                         expand::expand_word(shell, &right.value).map_err(|e| e.message)?;
+                    traced(shell, &pattern);
                     regex_match(shell, &left, &pattern)?
                 }
                 _ => {
                     let right = expand::expand_word(shell, &right.value).map_err(|e| e.message)?;
+                    traced(shell, &right);
                     binary(shell, op, &left, &right, true)?
                 }
             }

@@ -62,6 +62,8 @@ impl Assign {
         };
         let op = if self.append { "+=" } else { "=" };
         match &self.value {
+            // An empty value shows as nothing (`x=`), as bash shows it.
+            AssignValue::Scalar(v) if v.is_empty() => format!("{target}{op}"),
             AssignValue::Scalar(v) => format!("{target}{op}{}", super::simple::xtrace_quote(v)),
             AssignValue::List(items) => {
                 let items: Vec<String> = items

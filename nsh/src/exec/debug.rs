@@ -13,6 +13,7 @@
 use brush_parser::ast::SourceLocation;
 use brush_parser::ast::{self, CompoundCommand};
 
+use crate::expand::ExpandError;
 use crate::shell::{Flow, Shell, Status};
 
 /// The first line of `command` in its text, if the parser recorded it.
@@ -77,6 +78,19 @@ fn simple_location(simple: &ast::SimpleCommand) -> Option<brush_parser::SourceSp
         first = word.loc.clone();
     }
     first.or_else(|| suffix.filter_map(item_location).next())
+}
+
+/// The blanks between `((` and the text and between the text and `))` of
+/// an arithmetic command on one line, from its span (split evenly: the
+/// parser keeps only the trimmed text).
+pub(crate) fn arith_blanks(arith: &ast::ArithmeticCommand) -> (usize, usize) {
+    let (start, end) = (&arith.loc.start, &arith.loc.end);
+    if start.line != end.line {
+        return (1, 1);
+    }
+    let width = end.column.saturating_sub(start.column);
+    let blanks = width.saturating_sub(4 + arith.expr.value.trim().chars().count());
+    (blanks / 2, blanks - blanks / 2)
 }
 
 /// Whether bash runs the DEBUG trap before `command`.
@@ -168,6 +182,38 @@ impl Shell {
     /// What `set -x` writes before a traced command: `$PS4` expanded (its
     /// first character repeated once more per `$( )` level), `+ ` when
     /// unset or while `$PS4` itself is being expanded.
+    /// Writes `text` as a `set -x` line, when tracing.
+    pub(crate) fn xtrace_line(&mut self, text: &str) {
+        if self.options.xtrace && !self.in_ps4 {
+            let prefix = self.xtrace_prefix();
+            let _ = self.fds.write(2, format!("{prefix}{text}\n").as_bytes());
+        }
+    }
+
+    /// Evaluates arithmetic text, shown first under `set -x` as bash
+    /// shows it: `(( TEXT ))`, TEXT expanded; for `(( ))` itself
+    /// (`blanks`: the blanks the source had around the text, which the
+    /// parser trims) bash keeps those inside too.
+    pub(crate) fn traced_arith(
+        &mut self,
+        text: &str,
+        blanks: (usize, usize),
+    ) -> Result<i64, ExpandError> {
+        if !self.options.xtrace || self.in_ps4 {
+            return crate::expand::eval_arith(self, text);
+        }
+        let expanded = crate::expand::arith_text(self, text)?;
+        let (left, right) = blanks;
+        let shown = format!(
+            "(( {}{}{} ))",
+            " ".repeat(left),
+            expanded.trim(),
+            " ".repeat(right)
+        );
+        self.xtrace_line(&shown);
+        crate::expand::eval_expanded_arith(self, &expanded)
+    }
+
     pub(crate) fn xtrace_prefix(&mut self) -> String {
         let Some(ps4) = self.vars.get("PS4").map(str::to_string) else {
             return "+ ".to_string();

@@ -240,7 +240,11 @@ impl Shell {
             let prefix = self.xtrace_prefix();
             let mut text = String::new();
             for (name, value) in &values {
-                text.push_str(&format!("{prefix}{name}={}\n", xtrace_quote(value)));
+                let value = match value.is_empty() {
+                    true => "".into(),
+                    false => xtrace_quote(value),
+                };
+                text.push_str(&format!("{prefix}{name}={value}\n"));
             }
             let words: Vec<String> = argv.iter().map(|w| xtrace_quote(w).into_owned()).collect();
             text.push_str(&format!("{prefix}{}\n", words.join(" ")));
