@@ -275,7 +275,11 @@ pub fn node_status(node: &NodeInfo, now_ms: u64) -> String {
         node.slot,
         node.address,
         labels.join(" "),
-        node.process_count
+        // A node that is down counts what it last published (shown lost).
+        match state {
+            "up" => node.process_count,
+            _ => node.published_processes,
+        }
     )
 }
 

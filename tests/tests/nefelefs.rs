@@ -282,6 +282,24 @@ async fn a_down_node_s_processes_show_as_lost_a_dead_mount_node_gives_eio_and_si
         listed.lines().any(|l| l == remote.pid.to_string()),
         "{listed}"
     );
+    // The down node's load and memory are unknown (EIO, not zeros); its
+    // status counts the processes it left, shown lost.
+    let node_dir = mount.path.join("nodes").join(&remote_node);
+    let nd = node_dir.display();
+    tests::wait_until("the node shown down", TIMEOUT, || async {
+        let (_, out, _) = sh(&format!("cat {nd}/status")).ok()?;
+        out.contains("State:\tdown").then_some(())
+    })
+    .await?;
+    let (_, status_text, _) = sh(&format!("cat {nd}/status"))?;
+    assert!(status_text.contains("Processes:\t1\n"), "{status_text}");
+    for file in ["loadavg", "meminfo"] {
+        let (code, _, err) = sh(&format!("cat {nd}/{file}"))?;
+        assert!(
+            code != 0 && err.contains("Input/output error"),
+            "{file}: {code} {err}"
+        );
+    }
 
     // The mount's own node gone: EIO too, not a hang.
     let local = spawn_on(&cluster, 0, &["true"], false).await?;

@@ -141,8 +141,14 @@ impl<B: Backend> NefeleFs<B> {
     pub(super) async fn render_node_file(&self, slot: Slot, file: NodeFile) -> FsResult<Vec<u8>> {
         let node = self.node_by_slot(slot).await?;
         let now = proto::now_ms();
+        // A node that is not up reports no load or memory: EIO, not the
+        // zeros of a report that never came.
+        let up = node.state == proto::v1::NodeState::Up as i32;
+        let unknown = || FsError::Io(format!("node {} is not up", node.name));
         Ok(match file {
             NodeFile::Status => render::node_status(&node, now).into_bytes(),
+            NodeFile::Loadavg if !up => return Err(unknown()),
+            NodeFile::Meminfo if !up => return Err(unknown()),
             NodeFile::Loadavg => render::node_loadavg(&node).into_bytes(),
             NodeFile::Meminfo => render::node_meminfo(&node).into_bytes(),
             NodeFile::Procs => {
