@@ -241,6 +241,9 @@ impl Shell {
                 let statuses: Vec<i32> =
                     members.iter().map(|m| m.exit.get().unwrap_or(1)).collect();
                 self.set_pipestatus(&statuses);
+                if let Some(last) = members.last() {
+                    self.report_death_by_signal(last, text);
+                }
                 Ok(jobs::pipeline_status(&statuses, self.options.pipefail))
             }
             WaitOutcome::Interrupted => Err(Flow::Interrupted(130)),
@@ -268,6 +271,55 @@ impl Shell {
                 Err(Flow::Interrupted(148))
             }
         }
+    }
+
+    /// As a script's bash does when a foreground command died of a signal
+    /// (not SIGINT or SIGPIPE): `Terminated` for SIGTERM, else `SCRIPT:
+    /// line N: PID Killed   TEXT` with the signal's description, on
+    /// stderr. A status above 128 is checked with the node (a command may
+    /// `exit 137` itself).
+    fn report_death_by_signal(&mut self, member: &Member, text: &str) {
+        let (Some(pid), Some(status)) = (member.pid, member.exit.get()) else {
+            return;
+        };
+        // Not from inside a background job: bash reports those (if at
+        // all) when they are waited for.
+        if self.interactive || status <= 128 || !self.tracker.is_foreground() {
+            return;
+        }
+        let Ok(info) = self.client().and_then(|c| c.get(pid).map_err(Into::into)) else {
+            return;
+        };
+        let Some(signal) = info
+            .signal
+            .filter(|_| info.state == proto::v1::ProcessState::Killed as i32)
+        else {
+            return;
+        };
+        let line = match signal {
+            libc::SIGINT | libc::SIGPIPE => return,
+            libc::SIGTERM => "Terminated\n".to_string(),
+            _ => {
+                // SAFETY: strsignal returns a static, NUL-ended string.
+                let description = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(signal)) }
+                    .to_string_lossy()
+                    .into_owned();
+                let core = if info.core_dumped {
+                    " (core dumped)"
+                } else {
+                    ""
+                };
+                let place = match &self.script_file {
+                    Some(file) => format!("{file}: line {}", self.lineno),
+                    None => format!("nsh: line {}", self.lineno),
+                };
+                format!(
+                    "{place}: {pid:>5} {:<24}{text}\n",
+                    format!("{description}{core}")
+                )
+            }
+        };
+        let _ = self.fds.write(2, line.as_bytes());
     }
 
     /// Ctrl-Z: stops the cluster processes of a foreground job (before the

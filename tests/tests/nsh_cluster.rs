@@ -165,7 +165,14 @@ async fn ulimit_reaches_cluster_processes(ctx: &Ctx) -> anyhow::Result<()> {
 async fn remote_signal_is_128_plus_n(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let script = format!("@{} sh -c 'kill -TERM $$'; echo $?", ctx.name(1));
-    expect(&ctx.nsh_c(&script, dir.path()).await?, 0, "143\n")
+    let got = ctx.nsh_c(&script, dir.path()).await?;
+    // bash says `Terminated` for it too.
+    anyhow::ensure!(
+        got.status == 0 && got.stdout == "143\n" && got.stderr == "Terminated\n",
+        "{}",
+        got.describe()
+    );
+    Ok(())
 }
 
 async fn background_job_is_a_cluster_process(ctx: &Ctx) -> anyhow::Result<()> {
@@ -406,6 +413,28 @@ async fn a_plain_address_for_a_tls_node_says_what_to_check(ctx: &Ctx) -> anyhow:
     Ok(())
 }
 
+/// A foreground command that dies of a signal is reported as bash reports
+/// it in a script (`Terminated`; `line N: PID Segmentation fault  TEXT`),
+/// not one that exits with such a status, nor SIGINT or SIGPIPE.
+async fn death_by_signal_is_reported(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let script = "sh -c 'kill -SEGV $$'\nsh -c 'kill -TERM $$'\nsh -c 'exit 139'\n\
+                  sh -c 'kill -PIPE $$'; sh -c 'kill -INT $$'; echo \"status $?\"";
+    let got = ctx.nsh_c(script, dir.path()).await?;
+    let lines: Vec<&str> = got.stderr.lines().collect();
+    let segv = lines.first().copied().unwrap_or_default();
+    anyhow::ensure!(
+        got.stdout == "status 130\n"
+            && lines.len() == 2
+            && segv.starts_with("nsh: line 1: ")
+            && segv.ends_with(" Segmentation fault      sh -c 'kill -SEGV $$'")
+            && lines[1] == "Terminated",
+        "{}",
+        got.describe()
+    );
+    Ok(())
+}
+
 async fn remote_output_to_local_file(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let file = dir.path().join("f");
@@ -455,6 +484,7 @@ async fn nsh_on_three_nodes() -> anyhow::Result<()> {
         dash_c_exit_status,
         exit_trap_runs_when_a_signal_ends_the_script,
         too_long_an_argument_list,
+        death_by_signal_is_reported,
         a_plain_address_for_a_tls_node_says_what_to_check,
         remote_output_to_local_file,
         while_read_keeps_its_input,
