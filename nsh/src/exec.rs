@@ -287,7 +287,7 @@ impl Shell {
         if self.interactive || status <= 128 || !self.tracker.is_foreground() {
             return;
         }
-        let Ok(info) = self.client().and_then(|c| c.get(pid).map_err(Into::into)) else {
+        let Ok(info) = self.client().and_then(|c| c.get(pid)) else {
             return;
         };
         let Some(signal) = info
