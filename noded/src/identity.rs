@@ -43,6 +43,9 @@ pub struct DataDir {
     _lock: Flock<File>,
 }
 
+/// How long a noded waits for another one to let go of the data dir.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl DataDir {
     /// Creates or opens the data dir, locks it, and loads or creates the
     /// identity. A name given on the command line must match a stored one.
@@ -64,13 +67,28 @@ impl DataDir {
             .write(true)
             .open(&lock_path)
             .with_context(|| format!("cannot open {}", lock_path.display()))?;
-        let lock =
-            Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-                anyhow::anyhow!(
-                    "data dir {} is in use by another noded ({errno})",
+        // A noded stopping (SIGTERM: streams drained, its set published)
+        // holds the lock a few seconds more: a restart right after it
+        // waits for that rather than failing.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let mut file = lock_file;
+        let mut said = false;
+        let lock = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => break lock,
+                Err((back, _)) if std::time::Instant::now() < deadline => {
+                    if !std::mem::replace(&mut said, true) {
+                        tracing::info!(data_dir = %path.display(), "waiting for the noded that holds the data dir to stop");
+                    }
+                    file = back;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err((_, errno)) => bail!(
+                    "data dir {} is in use by another noded ({errno}; waited {LOCK_WAIT:?})",
                     path.display()
-                )
-            })?;
+                ),
+            }
+        };
 
         let id_path = path.join("node.json");
         let identity = match std::fs::read(&id_path) {
