@@ -322,6 +322,8 @@ fn finish(shell: &mut Shell, run: impl FnOnce(&mut Shell) -> crate::shell::Statu
 /// How long the end of a program waits for its background jobs that run
 /// inside nsh.
 const BACKGROUND_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long the end of a program waits for its process substitutions.
+const PROCSUB_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// bash's background jobs are forked processes that outlive the shell, so
 /// `echo a & echo b` at the end of a script prints both; nsh's in-shell
@@ -340,6 +342,14 @@ fn let_background_finish(shell: &Shell) {
             .collect(),
         Err(_) => return,
     };
+    // Process substitutions first, longer: their output is the command's
+    // (`cmd > >(tr a-z A-Z)` prints after cmd ended).
+    let procsubs = shell.procsubs.lock().map(|p| p.clone()).unwrap_or_default();
+    let deadline = std::time::Instant::now() + PROCSUB_GRACE;
+    for exit in procsubs {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        exit.wait_timeout(left);
+    }
     let deadline = std::time::Instant::now() + BACKGROUND_GRACE;
     for exit in in_shell {
         let left = deadline.saturating_duration_since(std::time::Instant::now());

@@ -40,12 +40,16 @@ impl ClientError {
     pub fn from_status(status: &tonic::Status) -> Self {
         // tonic's word for a connection that failed under the call says
         // nothing of why; the usual causes, said.
-        let message = match status.message() {
-            m if m == "transport error" || m.starts_with("h2 protocol error") => format!(
-                "{m} (the connection to the node failed: is it running, and is the address \
-                 right? A node with TLS takes https://HOST:PORT)"
+        // A failure of the connection itself (tonic keeps the transport's
+        // error as the source; a node's own answers have none) says
+        // nothing of why: the usual causes, said.
+        let message = match std::error::Error::source(status) {
+            Some(_) => format!(
+                "{} (the connection to the node failed: is it running, and is the address \
+                 right? A node with TLS takes https://HOST:PORT)",
+                status.message()
             ),
-            other => other.to_string(),
+            None => status.message().to_string(),
         };
         ClientError::Status {
             code: status.code(),

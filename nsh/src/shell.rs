@@ -219,6 +219,10 @@ pub struct Shell {
     pub traps: HashMap<String, String>,
     /// Jobs of this shell (a subshell starts with an empty table).
     pub jobs: Arc<Mutex<JobTable>>,
+    /// The process substitutions still running (`>(cmd)`), which `wait`
+    /// and the end of the program wait for: bash's are processes that
+    /// finish on their own, nsh's are threads that die with it.
+    pub procsubs: Arc<Mutex<Vec<crate::jobs::ExitCell>>>,
     /// Where processes started by this state are recorded: the foreground
     /// set of the top-level shell, or a background job.
     pub tracker: JobTracker,
@@ -377,6 +381,7 @@ impl Shell {
             fds: Fds::inherit(),
             traps: HashMap::new(),
             jobs: Arc::new(Mutex::new(JobTable::default())),
+            procsubs: Arc::new(Mutex::new(Vec::new())),
             tracker: JobTracker::foreground(),
             loop_depth: 0,
             return_depth: 0,

@@ -435,6 +435,17 @@ async fn death_by_signal_is_reported(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A process substitution still running when the program ends gets to
+/// print (bash's is a process that finishes on its own; nsh's a thread
+/// the end of the program waits for).
+async fn a_process_substitution_outlives_its_command(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = temp_dir()?;
+    let got = ctx
+        .nsh_c("echo hi > >(sleep .3; tr a-z A-Z)", dir.path())
+        .await?;
+    expect(&got, 0, "HI\n")
+}
+
 async fn remote_output_to_local_file(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let file = dir.path().join("f");
@@ -485,6 +496,7 @@ async fn nsh_on_three_nodes() -> anyhow::Result<()> {
         exit_trap_runs_when_a_signal_ends_the_script,
         too_long_an_argument_list,
         death_by_signal_is_reported,
+        a_process_substitution_outlives_its_command,
         a_plain_address_for_a_tls_node_says_what_to_check,
         remote_output_to_local_file,
         while_read_keeps_its_input,

@@ -284,6 +284,20 @@ pub fn wait(shell: &mut Shell, args: Vec<String>) -> Status {
                 .collect(),
             Err(_) => return Ok(1),
         };
+        // And the last process substitution, as bash's `wait` waits for it.
+        let procsubs: Vec<_> = shell
+            .procsubs
+            .lock()
+            .map(|running| running.last().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|exit| jobs::Member {
+                pid: None,
+                exit,
+                input_done: None,
+            })
+            .collect();
+        let members: Vec<_> = members.into_iter().chain(procsubs).collect();
         if jobs::wait_members(&members, false, true) == WaitOutcome::Interrupted {
             return Ok(130);
         }

@@ -116,7 +116,11 @@ impl Shell {
             }
         };
         let list = command.list.clone();
-        super::spawn_shell_thread("procsub", sub, move |sh| sh.run_list(&list));
+        let member = super::spawn_shell_thread("procsub", sub, move |sh| sh.run_list(&list));
+        if let Ok(mut running) = self.procsubs.lock() {
+            running.retain(|exit| exit.get().is_none());
+            running.push(member.exit);
+        }
         Ok(consumer)
     }
 
