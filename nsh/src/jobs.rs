@@ -323,6 +323,13 @@ impl JobTable {
         }
     }
 
+    /// Forgets job `id` (waited for); its status if it ended.
+    pub fn forget(&mut self, id: usize) -> Option<i32> {
+        let status = self.jobs.iter().find(|j| j.id == id).and_then(Job::status);
+        self.jobs.retain(|j| j.id != id);
+        status
+    }
+
     /// Adds a job and returns its number.
     pub fn add(&mut self, mut job: Job) -> usize {
         self.next_id = self.jobs.iter().map(|j| j.id).max().unwrap_or(0) + 1;

@@ -201,16 +201,7 @@ pub fn fg(shell: &mut Shell, args: Vec<String>) -> Status {
             let _ = shell.fds.write(2, format!("\n{line}\n").as_bytes());
             Err(Flow::Interrupted(148))
         }
-        _ => {
-            let status = table
-                .jobs
-                .iter()
-                .find(|j| j.id == id)
-                .and_then(|j| j.status())
-                .unwrap_or(0);
-            table.jobs.retain(|j| j.id != id);
-            Ok(status)
-        }
+        _ => Ok(table.forget(id).unwrap_or(0)),
     }
 }
 
@@ -323,13 +314,7 @@ pub fn wait(shell: &mut Shell, args: Vec<String>) -> Status {
                     return Ok(130);
                 }
                 if let Ok(mut table) = shell.jobs.lock() {
-                    status = table
-                        .jobs
-                        .iter()
-                        .find(|j| j.id == id)
-                        .and_then(|j| j.status())
-                        .unwrap_or(127);
-                    table.jobs.retain(|j| j.id != id);
+                    status = table.forget(id).unwrap_or(127);
                 }
             }
             Ok(Target::Pid(pid)) => {
@@ -424,16 +409,7 @@ fn wait_next(shell: &mut Shell, ids: &[String], var: Option<&str>) -> Status {
         }
     };
     let status = match shell.jobs.lock() {
-        Ok(mut table) => {
-            let status = table
-                .jobs
-                .iter()
-                .find(|j| j.id == id)
-                .and_then(|j| j.status())
-                .unwrap_or(127);
-            table.jobs.retain(|j| j.id != id);
-            status
-        }
+        Ok(mut table) => table.forget(id).unwrap_or(127),
         Err(_) => return Ok(1),
     };
     if let Some(var) = var
