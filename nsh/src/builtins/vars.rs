@@ -323,7 +323,9 @@ pub fn getopts(shell: &mut Shell, args: Vec<String>) -> Status {
                 let _ = shell.vars.set("OPTARG", c.to_string());
             } else {
                 let _ = shell.vars.unset("OPTARG");
-                shell.error(format!("illegal option -- {c}"));
+                // bash names $0 here (the script), not itself.
+                let line = format!("{}: illegal option -- {c}\n", shell.arg0);
+                let _ = shell.fds.write(2, line.as_bytes());
             }
             let _ = shell.vars.set(&var, "?");
             advance(shell, !next_in_word, offset + 1);
@@ -347,7 +349,9 @@ pub fn getopts(shell: &mut Shell, args: Vec<String>) -> Status {
                         let _ = shell.vars.set(&var, ":");
                     } else {
                         let _ = shell.vars.unset("OPTARG");
-                        shell.error(format!("option requires an argument -- {c}"));
+                        let line =
+                            format!("{}: option requires an argument -- {c}\n", shell.arg0);
+                        let _ = shell.fds.write(2, line.as_bytes());
                         let _ = shell.vars.set(&var, "?");
                     }
                     advance(shell, true, 1);
