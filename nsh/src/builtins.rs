@@ -294,7 +294,7 @@ pub static BUILTINS: &[Builtin] = &[
     ),
     builtin!(
         "wait",
-        "wait [PID|%N...]",
+        "wait [-fn] [-p VAR] [PID|%N...]",
         "wait for jobs or cluster processes",
         jobctl::wait
     ),
