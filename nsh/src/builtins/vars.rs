@@ -349,8 +349,7 @@ pub fn getopts(shell: &mut Shell, args: Vec<String>) -> Status {
                         let _ = shell.vars.set(&var, ":");
                     } else {
                         let _ = shell.vars.unset("OPTARG");
-                        let line =
-                            format!("{}: option requires an argument -- {c}\n", shell.arg0);
+                        let line = format!("{}: option requires an argument -- {c}\n", shell.arg0);
                         let _ = shell.fds.write(2, line.as_bytes());
                         let _ = shell.vars.set(&var, "?");
                     }
