@@ -656,17 +656,14 @@ fn pump_output(
     (wait_exit(client, pid), lost)
 }
 
-/// How long a broken attachment is tried again (its node restarting).
-const REATTACH_FOR: Duration = Duration::from_secs(30);
-/// How often.
-const REATTACH_EVERY: Duration = Duration::from_millis(500);
 /// Most attachments made again for one process (a node that keeps
 /// dropping them is given up on: the status then comes from `Wait`).
 const MAX_REATTACHES: u32 = 20;
 
 /// Attaches again, with replay, to `pid` whose attachment broke, until it
-/// works or [`REATTACH_FOR`] passed: the request side to keep open, and
-/// the events (a process that ended meanwhile gives its output and exit).
+/// works or the terminal's [`GIVE_UP_AFTER`](crate::terminal::GIVE_UP_AFTER)
+/// passed: the request side to keep open, and the events (a process that
+/// ended meanwhile gives its output and exit).
 fn reattach(
     client: &Client,
     pid: Gpid,
@@ -675,27 +672,17 @@ fn reattach(
     mpsc::Sender<AttachRequest>,
     tonic::Streaming<proto::v1::AttachEvent>,
 )> {
-    let deadline = std::time::Instant::now() + REATTACH_FOR;
+    use crate::terminal::{GIVE_UP_AFTER, REATTACH_EVERY, TerminalError, open_attach};
+    let deadline = std::time::Instant::now() + GIVE_UP_AFTER;
     loop {
-        let (tx, rx) = mpsc::channel::<AttachRequest>(1);
-        let start = AttachRequest {
-            request: Some(attach_request::Request::Start(AttachStart {
-                pid: pid.as_raw(),
-                replay: true,
-                without_stdout,
-                spawn: None,
-            })),
-        };
-        // The channel is new and has room: this cannot fail.
-        let _ = tx.try_send(start);
         let mut api = client.processes();
-        let opened = client.block_on(async {
-            tokio::time::timeout(CALL_TIMEOUT, api.attach(ReceiverStream::new(rx))).await
-        });
-        match opened {
-            Ok(Ok(reply)) => return Some((tx, reply.into_inner())),
+        match client.block_on(open_attach(&mut api, pid, true, without_stdout)) {
+            Ok(opened) => return Some(opened),
             // Gone for good: nothing to wait for.
-            Ok(Err(status)) if status.code() == tonic::Code::NotFound => return None,
+            Err(TerminalError::Rpc {
+                code: tonic::Code::NotFound,
+                ..
+            }) => return None,
             _ if std::time::Instant::now() >= deadline => return None,
             _ => std::thread::sleep(REATTACH_EVERY),
         }

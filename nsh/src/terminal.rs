@@ -65,9 +65,9 @@ const FAST_POLL: Duration = Duration::from_millis(50);
 const FAST_POLL_FOR: Duration = Duration::from_secs(3);
 /// How long the cluster may stay silent (every check failing) before the
 /// attachment is given up.
-const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
+pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 /// How often a broken attachment is tried again while the node is away.
-const REATTACH_EVERY: Duration = Duration::from_millis(500);
+pub(crate) const REATTACH_EVERY: Duration = Duration::from_millis(500);
 /// How long to wait for the exit event once `Get` says the process ended.
 const EXIT_EVENT_GRACE: Duration = Duration::from_secs(5);
 /// The terminal's default suspend character (VSUSP), Ctrl-Z. With a
@@ -258,7 +258,7 @@ pub async fn run_foreground(
     let pid = fg.pid;
     let mut client = ProcessesClient::new(channel);
     let (mut req_tx, mut events) =
-        open_attach(&mut client, pid, fg.start == Start::Beginning).await?;
+        open_attach(&mut client, pid, fg.start == Start::Beginning, false).await?;
 
     let (mut out, broken_rx) = OutputPump::start(pid, fg.stdout, fg.stderr)?;
     let mut broken_rx = Some(broken_rx);
@@ -467,18 +467,20 @@ pub async fn run_foreground(
 }
 
 /// Opens an attachment to `pid` (from its first byte with `replay`, else
-/// from what no reader took yet): where its requests go, and its events.
-async fn open_attach(
+/// from what no reader took yet; its stdout too unless `without_stdout`):
+/// where its requests go, and its events.
+pub(crate) async fn open_attach(
     client: &mut ProcessesClient<Channel>,
     pid: Gpid,
     replay: bool,
+    without_stdout: bool,
 ) -> Result<(mpsc::Sender<AttachRequest>, tonic::Streaming<AttachEvent>), TerminalError> {
     let (req_tx, req_rx) = mpsc::channel::<AttachRequest>(16);
     let start = AttachRequest {
         request: Some(attach_request::Request::Start(AttachStart {
             pid: pid.as_raw(),
             replay,
-            without_stdout: false,
+            without_stdout,
             spawn: None,
         })),
     };
@@ -523,7 +525,7 @@ async fn reattach(
                 Some(outcome) => catch_up(client, pid, *relayed, out)
                     .await
                     .map(|r| (r, Reattached::Ended(outcome))),
-                None => match open_attach(client, pid, false).await {
+                None => match open_attach(client, pid, false, false).await {
                     // Attached first, then what was written before it:
                     // nothing falls between (repeats are trimmed).
                     Ok((tx, events)) => catch_up(client, pid, *relayed, out)

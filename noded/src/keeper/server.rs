@@ -526,14 +526,11 @@ impl Keeper {
             }
             Some(pty)
         } else {
-            let [stdin, stdout, stderr] = match &s.inherit {
+            let ClientFds { stdio, extra } = match &s.inherit {
                 Some(inherit) => take_client_fds(inherit)?,
-                None => [None, None, None],
+                None => ClientFds::default(),
             };
-            let extra = match &s.inherit {
-                Some(inherit) => take_extra_fds(inherit)?,
-                None => Vec::new(),
-            };
+            let [stdin, stdout, stderr] = stdio;
             if !extra.is_empty() {
                 let moves: Vec<(i32, i32)> = extra
                     .iter()
@@ -686,50 +683,42 @@ impl Keeper {
     }
 }
 
-/// The client's descriptors named in `inherit` (stdin, stdout, stderr),
-/// taken with pidfd_getfd from the process noded vouched for: its PID is
-/// pinned with a pidfd first, then its uid and start time are checked, so
-/// nothing is taken from another process that reused the PID.
-fn take_client_fds(inherit: &k::Inherit) -> Result<[Option<OwnedFd>; 3], Failure> {
+/// A client's descriptors for a child: stdin, stdout, stderr, and the
+/// extra ones with the numbers the child gets them as.
+#[derive(Default)]
+struct ClientFds {
+    stdio: [Option<OwnedFd>; 3],
+    extra: Vec<(i32, OwnedFd)>,
+}
+
+/// The client's descriptors named in `inherit`, taken with pidfd_getfd
+/// from the process noded vouched for: its PID is pinned with a pidfd
+/// first, then its uid and start time are checked, so nothing is taken
+/// from another process that reused the PID. The extra ones are numbered
+/// above every target, so that putting one in place in the child never
+/// overwrites another still to be moved.
+fn take_client_fds(inherit: &k::Inherit) -> Result<ClientFds, Failure> {
     let pidfd = hostproc::pidfd_of(inherit)
         .ok_or_else(|| Failure::new(libc::ESRCH, "the client process is gone".into()))?;
-    let take = |fd: Option<i32>| -> Result<Option<OwnedFd>, Failure> {
-        let Some(fd) = fd else { return Ok(None) };
-        hostproc::take_fd(pidfd.as_fd(), fd).map(Some).map_err(|e| {
+    let take = |fd: i32| -> Result<OwnedFd, Failure> {
+        hostproc::take_fd(pidfd.as_fd(), fd).map_err(|e| {
             Failure::new(
                 e.raw_os_error().unwrap_or(libc::EBADF),
                 format!("cannot take the client's descriptor {fd}: {e}"),
             )
         })
     };
-    Ok([
-        take(inherit.stdin_fd)?,
-        take(inherit.stdout_fd)?,
-        take(inherit.stderr_fd)?,
-    ])
-}
-
-/// The client's extra descriptors (`inherit.extra`), each taken as
-/// [`take_client_fds`] takes the standard ones, and numbered above every
-/// target, so that putting one in place in the child never overwrites
-/// another still to be moved.
-fn take_extra_fds(inherit: &k::Inherit) -> Result<Vec<(i32, OwnedFd)>, Failure> {
-    if inherit.extra.is_empty() {
-        return Ok(Vec::new());
-    }
-    let pidfd = hostproc::pidfd_of(inherit)
-        .ok_or_else(|| Failure::new(libc::ESRCH, "the client process is gone".into()))?;
+    let stdio = [
+        inherit.stdin_fd.map(take).transpose()?,
+        inherit.stdout_fd.map(take).transpose()?,
+        inherit.stderr_fd.map(take).transpose()?,
+    ];
     let above = inherit.extra.iter().map(|e| e.target).max().unwrap_or(0) + 1;
-    inherit
+    let extra = inherit
         .extra
         .iter()
         .map(|e| {
-            let taken = hostproc::take_fd(pidfd.as_fd(), e.fd).map_err(|err| {
-                Failure::new(
-                    err.raw_os_error().unwrap_or(libc::EBADF),
-                    format!("cannot take the client's descriptor {}: {err}", e.fd),
-                )
-            })?;
+            let taken = take(e.fd)?;
             let high = nix::fcntl::fcntl(&taken, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(above))
                 .map_err(|err| {
                     Failure::new(
@@ -740,7 +729,8 @@ fn take_extra_fds(inherit: &k::Inherit) -> Result<Vec<(i32, OwnedFd)>, Failure> 
             // SAFETY: F_DUPFD_CLOEXEC returned a fresh descriptor we own.
             Ok((e.target, unsafe { OwnedFd::from_raw_fd(high) }))
         })
-        .collect()
+        .collect::<Result<_, Failure>>()?;
+    Ok(ClientFds { stdio, extra })
 }
 
 /// A failed request.
